@@ -1,0 +1,404 @@
+//! The catalog: every workflow and rules file loaded together, checked, and ready to run.
+//!
+//! Loading is two steps so that the checking stays free of I/O: [`Sources::read`] reads files
+//! and folders (and turns unreadable, oversized or non-UTF-8 files into diagnostics), then
+//! [`build`] compiles the rules, parses and validates every workflow, checks what crosses
+//! files (duplicate ids, child workflows, unused rules) and keeps the definitions without
+//! errors. A definition's version is the SHA-256 of its YAML and of the rules files it uses,
+//! so an instance can later name exactly the rules it ran under.
+
+use crate::definition::{self, MAX_FILE_BYTES, Workflow};
+use crate::diagnostic::{Code, Diagnostic, Span, display_path};
+use crate::script::{RulesFile, Sandbox, Script, ScriptError};
+use crate::validate::{self, Env, RulesEntry};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Why files could not even be looked at (as opposed to findings in them).
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("{path}: no such file or folder")]
+    NotFound { path: String },
+    #[error("{path}: cannot list the folder: {source}")]
+    ReadDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a workflow (.yaml, .yml) or rules (.rhai) file")]
+    UnsupportedFile { path: String },
+}
+
+/// One file's text, or the diagnostic explaining why it has none.
+#[derive(Debug, Clone)]
+pub struct SourceFile {
+    pub path: PathBuf,
+    pub text: Result<String, Box<Diagnostic>>,
+}
+
+/// The workflow and rules files to load.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    pub workflows: Vec<SourceFile>,
+    pub rules: Vec<SourceFile>,
+}
+
+impl Sources {
+    /// Reads the given files and folders. Folders are searched recursively for `.yaml`,
+    /// `.yml` and `.rhai` files, in name order.
+    pub fn read(paths: &[PathBuf]) -> Result<Sources, CatalogError> {
+        let mut sources = Sources::default();
+        for path in paths {
+            if path.is_dir() {
+                let mut files = Vec::new();
+                collect_files(path, &mut files)?;
+                files.sort();
+                for file in files {
+                    sources.add_file(file, false)?;
+                }
+            } else if path.is_file() {
+                sources.add_file(path.clone(), true)?;
+            } else {
+                return Err(CatalogError::NotFound {
+                    path: display_path(path),
+                });
+            }
+        }
+        Ok(sources)
+    }
+
+    /// Sources held in memory (for tests, benchmarks and embedding applications).
+    pub fn from_texts(workflows: Vec<(PathBuf, String)>, rules: Vec<(PathBuf, String)>) -> Sources {
+        let wrap = |files: Vec<(PathBuf, String)>| {
+            files
+                .into_iter()
+                .map(|(path, text)| SourceFile { path, text: Ok(text) })
+                .collect()
+        };
+        Sources {
+            workflows: wrap(workflows),
+            rules: wrap(rules),
+        }
+    }
+
+    fn add_file(&mut self, path: PathBuf, explicit: bool) -> Result<(), CatalogError> {
+        let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let list = match extension {
+            "yaml" | "yml" => &mut self.workflows,
+            "rhai" => &mut self.rules,
+            _ if explicit => {
+                return Err(CatalogError::UnsupportedFile {
+                    path: display_path(&path),
+                });
+            }
+            _ => return Ok(()),
+        };
+        if list.iter().any(|f| f.path == path) {
+            return Ok(());
+        }
+        let text = read_text(&path);
+        list.push(SourceFile { path, text });
+        Ok(())
+    }
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
+    let entries = std::fs::read_dir(dir).map_err(|source| CatalogError::ReadDir {
+        path: display_path(dir),
+        source,
+    })?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_files(&path, out)?;
+        } else {
+            out.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// Reads a file as UTF-8 text, within the size limit.
+fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
+    let fail = |code, message: String, hint: &str| Err(Box::new(Diagnostic::new(code, path, Span::START, message, hint)));
+    match std::fs::metadata(path) {
+        Ok(meta) if meta.len() > MAX_FILE_BYTES => {
+            return fail(
+                Code::ResourceLimit,
+                format!(
+                    "the file is {:.1} MiB; workflow and rules files are limited to {} MiB",
+                    meta.len() as f64 / (1024.0 * 1024.0),
+                    MAX_FILE_BYTES / (1024 * 1024)
+                ),
+                "split the procedure into smaller workflows, or remove data that does not belong in a definition",
+            );
+        }
+        Ok(_) => {}
+        Err(err) => return fail(Code::Io, format!("cannot read the file: {err}"), "check that the file exists and is readable"),
+    }
+    let bytes = match std::fs::read(path) {
+        Ok(bytes) => bytes,
+        Err(err) => return fail(Code::Io, format!("cannot read the file: {err}"), "check that the file exists and is readable"),
+    };
+    String::from_utf8(bytes).or_else(|err| {
+        let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
+        let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
+        let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
+        Err(Box::new(Diagnostic::new(
+            Code::Io,
+            path,
+            Span::at(u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX)),
+            "the file is not UTF-8 text (is it binary, or saved in GBK?)",
+            "save the file as UTF-8",
+        )))
+    })
+}
+
+/// A validated workflow, ready for the runtime.
+#[derive(Debug)]
+pub struct Definition {
+    pub workflow: Workflow,
+    /// The YAML file it was read from.
+    pub file: PathBuf,
+    /// The YAML text as read.
+    pub source: String,
+    /// The version: hex SHA-256 of the YAML and the rules files it uses.
+    pub hash: String,
+    /// The rules files it uses, by name, with their text as read.
+    pub rules: BTreeMap<String, String>,
+    /// Its compiled scripts, by their text in the YAML.
+    pub scripts: HashMap<String, Script>,
+}
+
+impl Definition {
+    pub fn id(&self) -> &str {
+        self.workflow.id.as_str()
+    }
+}
+
+/// Every valid definition and rules file, by id and name.
+#[derive(Debug, Default)]
+pub struct Catalog {
+    pub definitions: BTreeMap<String, Arc<Definition>>,
+    pub rules: BTreeMap<String, RulesEntry>,
+}
+
+impl Catalog {
+    pub fn get(&self, id: &str) -> Option<&Arc<Definition>> {
+        self.definitions.get(id)
+    }
+}
+
+/// What loading produced: the catalog, every finding, and the texts the findings point into.
+#[derive(Debug, Default)]
+pub struct LoadReport {
+    pub catalog: Catalog,
+    pub diagnostics: Vec<Diagnostic>,
+    /// File texts by path, for showing the lines diagnostics point at.
+    pub texts: BTreeMap<PathBuf, String>,
+    /// Parsed workflows, valid or not, by id (diagrams can be drawn of a workflow with errors).
+    pub parsed: BTreeMap<String, Workflow>,
+}
+
+impl LoadReport {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+    pub fn errors(&self) -> usize {
+        self.diagnostics.iter().filter(|d| d.is_error()).count()
+    }
+    pub fn warnings(&self) -> usize {
+        self.diagnostics.len() - self.errors()
+    }
+}
+
+/// Reads and builds in one go.
+pub fn load(paths: &[PathBuf], sandbox: &Sandbox) -> Result<LoadReport, CatalogError> {
+    Ok(build(Sources::read(paths)?, sandbox))
+}
+
+/// Compiles, parses and validates everything in `sources`.
+pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
+    let mut report = LoadReport::default();
+    let rules = compile_rules(sources.rules, sandbox, &mut report);
+
+    let mut parsed: Vec<(PathBuf, String, Workflow)> = Vec::new();
+    let mut first_file: HashMap<String, PathBuf> = HashMap::new();
+    let mut parse_failures = 0;
+    for file in sources.workflows {
+        let text = match file.text {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                report.diagnostics.push(*diagnostic);
+                parse_failures += 1;
+                continue;
+            }
+        };
+        report.texts.insert(file.path.clone(), text.clone());
+        match definition::parse_workflow(&file.path, &text) {
+            Ok(workflow) => {
+                let id = workflow.id.value.clone();
+                if let Some(first) = first_file.get(&id) {
+                    report.diagnostics.push(Diagnostic::new(
+                        Code::Duplicate,
+                        &file.path,
+                        workflow.id.span,
+                        format!("workflow `{id}` is already declared in {}", display_path(first)),
+                        "give one of them another id, or remove the copy",
+                    ));
+                    continue;
+                }
+                first_file.insert(id, file.path.clone());
+                parsed.push((file.path, text, workflow));
+            }
+            Err(diagnostic) => {
+                report.diagnostics.push(*diagnostic);
+                parse_failures += 1;
+            }
+        }
+    }
+
+    let ids: BTreeSet<String> = parsed.iter().map(|(_, _, w)| w.id.value.clone()).collect();
+    let env = Env {
+        sandbox,
+        rules: &rules,
+        workflows: &ids,
+    };
+    let mut used_rules = BTreeSet::new();
+    for (file, text, workflow) in parsed {
+        let checked = validate::check(&workflow, &file, &text, env);
+        let ok = !checked.diagnostics.iter().any(Diagnostic::is_error);
+        report.diagnostics.extend(checked.diagnostics);
+        let rule_files: BTreeMap<String, String> = checked
+            .used_rules
+            .iter()
+            .filter_map(|(name, _)| rules.get(name).map(|r| (name.clone(), r.source.clone())))
+            .collect();
+        used_rules.extend(checked.used_rules);
+        if ok {
+            let hash = version_hash(&text, &rule_files);
+            let definition = Definition {
+                workflow: workflow.clone(),
+                file,
+                source: text,
+                hash,
+                rules: rule_files,
+                scripts: checked.scripts,
+            };
+            report
+                .catalog
+                .definitions
+                .insert(definition.id().to_string(), Arc::new(definition));
+        }
+        report.parsed.insert(workflow.id.value.clone(), workflow);
+    }
+    if parse_failures == 0 {
+        // Which rules a workflow that did not parse would use is unknown: warning about
+        // unused rules then would only add noise.
+        report.diagnostics.extend(validate::unused_rules(&rules, &used_rules));
+    }
+    report.diagnostics.sort_by(|a, b| {
+        (&a.file, a.span.line, a.span.column, a.code).cmp(&(&b.file, b.span.line, b.span.column, b.code))
+    });
+    report.diagnostics.dedup();
+    report.catalog.rules = rules;
+    report
+}
+
+fn compile_rules(files: Vec<SourceFile>, sandbox: &Sandbox, report: &mut LoadReport) -> BTreeMap<String, RulesEntry> {
+    let mut rules: BTreeMap<String, RulesEntry> = BTreeMap::new();
+    for file in files {
+        let text = match file.text {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                report.diagnostics.push(*diagnostic);
+                continue;
+            }
+        };
+        report.texts.insert(file.path.clone(), text.clone());
+        let name = file
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !crate::validate::is_snake_case(&name) {
+            report.diagnostics.push(Diagnostic::new(
+                Code::BadIdentifier,
+                &file.path,
+                Span::START,
+                format!("rules file name `{name}` is not a lower snake_case identifier"),
+                "rename the file: workflows refer to it as `file_name::function`",
+            ));
+            continue;
+        }
+        if let Some(first) = rules.get(&name) {
+            report.diagnostics.push(Diagnostic::new(
+                Code::Duplicate,
+                &file.path,
+                Span::START,
+                format!("a rules file named `{name}` is already loaded from {}", display_path(&first.path)),
+                "rename one of them: references `name::function` must be unambiguous",
+            ));
+            continue;
+        }
+        let compiled = match RulesFile::compile(sandbox, &name, &text) {
+            Ok(compiled) => {
+                let top_level = compiled.top_level_statements();
+                for (line, column) in &top_level {
+                    report.diagnostics.push(Diagnostic::new(
+                        Code::RuleTopLevel,
+                        &file.path,
+                        Span::at(*line, *column),
+                        "code outside a function never runs: a rules file holds only `fn` definitions",
+                        "move it into a function, or make the value a workflow parameter",
+                    ));
+                }
+                top_level.is_empty().then_some(compiled)
+            }
+            Err(err) => {
+                let (code, span, hint) = match &err {
+                    ScriptError::Compile { line, column, .. } => (
+                        Code::ScriptError,
+                        Span::at(*line, *column),
+                        "fix the syntax here; rules files hold rhai functions: `fn name(data, params) { ... }`",
+                    ),
+                    ScriptError::TooLarge { .. } => (Code::ResourceLimit, Span::START, "split the rules into several files"),
+                    _ => (Code::ScriptError, Span::START, "fix the script"),
+                };
+                report.diagnostics.push(Diagnostic::new(
+                    code,
+                    &file.path,
+                    span,
+                    format!("rules file does not compile: {err}"),
+                    hint,
+                ));
+                None
+            }
+        };
+        rules.insert(
+            name,
+            RulesEntry {
+                path: file.path,
+                source: text,
+                compiled,
+            },
+        );
+    }
+    rules
+}
+
+/// The version of a definition: SHA-256 over its YAML and the rules files it uses.
+pub fn version_hash(yaml: &str, rules: &BTreeMap<String, String>) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(b"sopflow-definition-v1\0");
+    hasher.update((yaml.len() as u64).to_le_bytes());
+    hasher.update(yaml.as_bytes());
+    for (name, source) in rules {
+        hasher.update((name.len() as u64).to_le_bytes());
+        hasher.update(name.as_bytes());
+        hasher.update((source.len() as u64).to_le_bytes());
+        hasher.update(source.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}

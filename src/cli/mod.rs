@@ -1,0 +1,212 @@
+//! Command-line interface: parses arguments (clap) and drives the library. Nothing here decides
+//! what is valid; it only reads files, calls `sopflow`, and prints.
+//!
+//! Exit codes: 0 success, 1 findings with errors (or a failed command), 2 usage errors (clap's
+//! own, and paths that do not exist).
+
+mod render;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use sopflow::catalog::{self, CatalogError, LoadReport, Sources};
+use sopflow::diagnostic::{Code, display_path};
+use sopflow::script::Sandbox;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+#[derive(Debug, Parser)]
+#[command(name = "sopflow", version, about = "Operating manuals as running, auditable workflows")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check workflow (.yaml) and rules (.rhai) files, and report every problem found.
+    Validate {
+        /// Files or folders to check [default: workflows/ and rules/].
+        paths: Vec<PathBuf>,
+        /// The rules folder that workflows given as files may refer to.
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+        /// Print the table of diagnostic codes and exit.
+        #[arg(long)]
+        codes: bool,
+    },
+    /// Print the JSON Schema of the workflow format (draft-07).
+    Schema,
+    /// Draw a workflow as a Mermaid or Graphviz DOT diagram.
+    Graph {
+        /// A workflow id (looked up in --workflows) or a path to a workflow file.
+        workflow: String,
+        #[arg(long, value_enum, default_value_t = GraphFormat::Mermaid)]
+        format: GraphFormat,
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum GraphFormat {
+    Mermaid,
+    Dot,
+}
+
+/// Runs the command line and returns the process's exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Validate {
+            paths,
+            rules,
+            format,
+            codes,
+        } => {
+            if codes {
+                print_codes();
+                return ExitCode::SUCCESS;
+            }
+            validate(paths, &rules, format)
+        }
+        Command::Schema => {
+            print!("{}", sopflow::schema::workflow_schema_json());
+            ExitCode::SUCCESS
+        }
+        Command::Graph {
+            workflow,
+            format,
+            workflows,
+            rules,
+        } => graph(&workflow, format, &workflows, &rules),
+    }
+}
+
+fn usage_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// Loads `paths`, plus the rules folder when the paths hold no rules file themselves (workflow
+/// files given alone still resolve their rule references). Returns whether it was added.
+fn load(paths: &[PathBuf], rules: &Path) -> Result<(LoadReport, bool), CatalogError> {
+    let mut sources = Sources::read(paths)?;
+    let added = sources.rules.is_empty() && rules.is_dir();
+    if added {
+        sources.rules = Sources::read(&[rules.to_path_buf()])?.rules;
+    }
+    let sandbox = Sandbox::default();
+    Ok((catalog::build(sources, &sandbox), added))
+}
+
+fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
+    let paths = if paths.is_empty() {
+        if !Path::new("workflows").is_dir() {
+            return usage_error("there is no workflows/ folder here: run from the project folder, or pass the files to check");
+        }
+        let mut defaults = vec![PathBuf::from("workflows")];
+        if rules.is_dir() {
+            defaults.push(rules.to_path_buf());
+        }
+        defaults
+    } else {
+        paths
+    };
+    let (mut report, rules_added) = match load(&paths, rules) {
+        Ok(loaded) => loaded,
+        Err(err) => return usage_error(err),
+    };
+    if rules_added {
+        // Rules were loaded only to resolve references from the files given: do not warn
+        // about rules those files happen not to use.
+        report.diagnostics.retain(|d| d.code != Code::UnusedRule);
+    }
+    let ok = !report.has_errors();
+    match format {
+        Format::Json => println!("{}", render::json(ok, &report.diagnostics)),
+        Format::Human => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            print!("{}", render::human(&report.diagnostics, &report.texts, color));
+            let files = report.texts.len();
+            let valid = report.catalog.definitions.len();
+            if ok {
+                println!(
+                    "ok: {valid} workflow(s) valid, {} warning(s), {files} file(s) checked",
+                    report.warnings()
+                );
+            } else {
+                println!(
+                    "failed: {} error(s), {} warning(s) in {files} file(s) checked; {valid} workflow(s) valid",
+                    report.errors(),
+                    report.warnings()
+                );
+            }
+        }
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}
+
+fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) -> ExitCode {
+    let as_path = Path::new(workflow);
+    let (paths, id) = if as_path.is_file() {
+        (vec![as_path.to_path_buf()], None)
+    } else if workflows.is_dir() {
+        (vec![workflows.to_path_buf()], Some(workflow.to_string()))
+    } else {
+        return usage_error(format!(
+            "`{workflow}` is not a file, and there is no {} folder to look it up in",
+            display_path(workflows)
+        ));
+    };
+    let (report, _) = match load(&paths, rules) {
+        Ok(loaded) => loaded,
+        Err(err) => return usage_error(err),
+    };
+    let found = match &id {
+        Some(id) => report.parsed.get(id),
+        None => report.parsed.values().next(),
+    };
+    let Some(parsed) = found else {
+        let known: Vec<&str> = report.parsed.keys().map(String::as_str).collect();
+        eprintln!(
+            "error: no workflow `{workflow}` could be read; {}",
+            sopflow::diagnostic::suggestion(workflow, known.iter().copied())
+        );
+        eprint!("{}", render::human(&report.diagnostics, &report.texts, false));
+        return ExitCode::from(1);
+    };
+    if !report.catalog.definitions.contains_key(parsed.id.as_str()) {
+        eprintln!(
+            "warning: `{}` has errors (run `sopflow validate`); the diagram shows it as written",
+            parsed.id.as_str()
+        );
+    }
+    match format {
+        GraphFormat::Mermaid => print!("{}", sopflow::diagram::mermaid(parsed)),
+        GraphFormat::Dot => print!("{}", sopflow::diagram::dot(parsed)),
+    }
+    ExitCode::SUCCESS
+}
+
+fn print_codes() {
+    println!("| code | name | severity | meaning |\n| --- | --- | --- | --- |");
+    for code in Code::ALL {
+        println!(
+            "| {} | {} | {} | {} |",
+            code.as_str(),
+            code.slug(),
+            code.severity(),
+            code.description()
+        );
+    }
+}

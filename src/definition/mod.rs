@@ -1,0 +1,222 @@
+//! Workflow definitions: the format ([`model`]) and reading it from YAML text.
+//!
+//! Parsing is strict on purpose: YAML that would load "fine" in a lax parser but mean
+//! something other than what the process owner wrote (a duplicate `approve:` key silently
+//! replacing the first, a misspelt `gaurd:` silently ignored) is an error here, with the line
+//! and column and a hint. serde-saphyr does the YAML: unlike the archived `serde_yaml`, it
+//! rejects duplicate keys, bounds alias expansion and reports locations for every value.
+
+pub mod duration;
+pub mod located;
+pub mod model;
+
+pub use model::Workflow;
+
+use crate::diagnostic::{Code, Diagnostic, Span, suggestion};
+use serde_saphyr::{Error as YamlError, Options};
+use std::path::Path;
+
+/// The largest workflow file accepted. Real procedures are a few kilobytes; the limit keeps a
+/// stray multi-megabyte file from stalling a reload.
+pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Reads one workflow from YAML text. `file` is used only to label diagnostics.
+///
+/// Returns the first problem found in the text as a diagnostic: a file that does not parse has
+/// no meaningful model to check further.
+pub fn parse_workflow(file: &Path, text: &str) -> Result<Workflow, Box<Diagnostic>> {
+    if is_blank(text) {
+        return Err(Box::new(Diagnostic::new(
+            Code::EmptyFile,
+            file,
+            Span::START,
+            "the file holds no workflow",
+            "start from an existing workflow in workflows/, or delete the file",
+        )));
+    }
+    serde_saphyr::from_str_with_options::<Workflow>(text, options())
+        .map_err(|err| Box::new(yaml_error_to_diagnostic(file, &err)))
+}
+
+/// A YAML document with nothing but whitespace and comments.
+fn is_blank(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
+}
+
+fn options() -> Options {
+    // Generated workflows of 10,000 states stay far below these limits; billion-laughs
+    // documents and runaway nesting do not.
+    serde_saphyr::options! {
+        budget: serde_saphyr::budget! {
+            max_depth: 48,
+            max_aliases: 10_000,
+            max_nodes: 2_000_000,
+            max_events: 4_000_000,
+        },
+    }
+}
+
+fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
+    let err = err.without_snippet();
+    let span = err
+        .location()
+        .map(|at| Span {
+            line: u32::try_from(at.line()).unwrap_or(u32::MAX).max(1),
+            column: u32::try_from(at.column()).unwrap_or(u32::MAX).max(1),
+            offset: at.span().byte_offset().and_then(|o| usize::try_from(o).ok()),
+            len: at.span().byte_len().and_then(|l| usize::try_from(l).ok()).unwrap_or(1),
+        })
+        .unwrap_or(Span::START);
+    let message = strip_location(&err.to_string());
+    let (code, message, hint) = match err {
+        YamlError::DuplicateMappingKey { key, .. } => (
+            Code::DuplicateKey,
+            match key {
+                Some(key) => format!("the key `{key}` appears twice in this mapping"),
+                None => "a key appears twice in this mapping".to_string(),
+            },
+            "each key may appear once: merge the two entries, or rename one (two branches for one event are written as a list)".to_string(),
+        ),
+        YamlError::SerdeUnknownField { field, expected, .. } => (
+            Code::UnknownKey,
+            format!("unknown key `{field}`"),
+            suggestion(field, expected.iter().copied()),
+        ),
+        YamlError::SerdeUnknownVariant { variant, expected, .. } => (
+            Code::WrongType,
+            format!("`{variant}` is not an allowed value here"),
+            suggestion(variant, expected.iter().copied()),
+        ),
+        YamlError::SerdeMissingField { field, .. } => (
+            Code::MissingKey,
+            format!("missing key `{field}`"),
+            format!("add `{field}:` to this mapping"),
+        ),
+        YamlError::Budget { .. }
+        | YamlError::AliasReplayLimitExceeded { .. }
+        | YamlError::AliasExpansionLimitExceeded { .. }
+        | YamlError::AliasReplayStackDepthExceeded { .. }
+        | YamlError::AliasReplayCounterOverflow { .. } => (
+            Code::ResourceLimit,
+            message,
+            "the document nests too deeply or expands too many aliases (a \"billion laughs\" document); write the values out plainly".to_string(),
+        ),
+        YamlError::IOError { .. } => (
+            Code::Io,
+            message,
+            "save the file as UTF-8 text".to_string(),
+        ),
+        YamlError::ExternalMessage { .. }
+        | YamlError::MultipleDocuments { .. }
+        | YamlError::UnknownAnchor { .. }
+        | YamlError::Eof { .. } => {
+            if message.contains("recursion limit") || message.contains("nesting") {
+                return Diagnostic::new(
+                    Code::ResourceLimit,
+                    file,
+                    span,
+                    message,
+                    "the document nests too deeply; a workflow needs only a few levels",
+                );
+            }
+            let hint = if message.contains("tab") {
+                "YAML indents with spaces only: replace the tab with spaces".to_string()
+            } else if matches!(err, YamlError::MultipleDocuments { .. }) {
+                "put one workflow per file; remove the `---` separator".to_string()
+            } else {
+                "check the indentation, colons, quotes and brackets around this place".to_string()
+            };
+            (Code::YamlSyntax, message, hint)
+        }
+        _ => (
+            Code::WrongType,
+            message,
+            "check the value's type against the format in the README (or let your editor use schemas/workflow.schema.json)".to_string(),
+        ),
+    };
+    Diagnostic::new(code, file, span, message, hint)
+}
+
+/// serde-saphyr appends " at line L, column C" to messages; the diagnostic carries those apart.
+fn strip_location(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) if message[i..].contains("column") => message[..i].to_string(),
+        _ => message.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Workflow, Box<Diagnostic>> {
+        parse_workflow(Path::new("w.yaml"), text)
+    }
+
+    const MINIMAL: &str = "id: w\ntitle: 测试\ninitial: a\nstates:\n  a:\n    on:\n      go: {to: b}\n  b: {final: true}\n";
+
+    #[test]
+    fn reads_a_minimal_workflow_with_locations() {
+        let w = parse(MINIMAL).expect("parses");
+        assert_eq!(w.id.as_str(), "w");
+        assert_eq!(w.title, "测试");
+        let (name, state) = &w.states.0[0];
+        assert_eq!((name.as_str(), name.span.line, name.span.column), ("a", 5, 3));
+        let branches = state.on.get("go").expect("go");
+        assert_eq!(branches.0[0].to.span.line, 7);
+        assert_eq!(branches.0[0].to.span.column, 16);
+    }
+
+    #[test]
+    fn several_branches_are_a_list() {
+        let text = MINIMAL.replace("go: {to: b}", "go:\n        - {to: b, guard: \"data.x > 1\"}\n        - {to: a}");
+        let w = parse(&text).expect("parses");
+        assert_eq!(w.states.0[0].1.on.get("go").map(|b| b.0.len()), Some(2));
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused() {
+        let text = MINIMAL.replace("go: {to: b}", "go: {to: b}\n      go: {to: a}");
+        let d = parse(&text).expect_err("duplicate");
+        assert_eq!(d.code, Code::DuplicateKey);
+        assert_eq!(d.span.line, 8);
+    }
+
+    #[test]
+    fn unknown_keys_get_a_suggestion() {
+        let text = MINIMAL.replace("go: {to: b}", "go: {to: b, gaurd: x}");
+        let d = parse(&text).expect_err("unknown key");
+        assert_eq!(d.code, Code::UnknownKey);
+        assert!(d.hint.contains("did you mean `guard`"), "{}", d.hint);
+        assert_eq!((d.span.line, d.span.column), (7, 19));
+    }
+
+    #[test]
+    fn tabs_empty_files_and_bad_types() {
+        let d = parse("id: w\n\ttitle: x\n").expect_err("tab");
+        assert_eq!(d.code, Code::YamlSyntax);
+        assert!(d.hint.contains("tab"));
+        assert_eq!(parse("# nothing\n\n").expect_err("empty").code, Code::EmptyFile);
+        let d = parse(&MINIMAL.replace("id: w", "id: [w]")).expect_err("type");
+        assert_eq!(d.code, Code::WrongType);
+        assert_eq!(d.span.line, 1);
+        let d = parse(&MINIMAL.replace("initial: a\n", "")).expect_err("missing");
+        assert_eq!(d.code, Code::MissingKey);
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_nesting_are_stopped() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let p = i - 1;
+            bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+        }
+        let d = parse(&bomb).expect_err("bomb");
+        assert!(matches!(d.code, Code::ResourceLimit | Code::UnknownKey), "{d}");
+        let deep = format!("id: w\ntitle: {}x{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        let d = parse(&deep).expect_err("deep");
+        assert!(matches!(d.code, Code::ResourceLimit | Code::WrongType | Code::YamlSyntax), "{d}");
+    }
+}

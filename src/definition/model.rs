@@ -1,0 +1,410 @@
+//! The workflow format: the serde types a `workflows/*.yaml` file is read into.
+//!
+//! Doc comments here become the descriptions in `schemas/workflow.schema.json`, which editors
+//! show on hover, so they speak to process owners. Identifiers are English snake_case; titles
+//! and descriptions keep the manual's Chinese.
+
+use super::located::{Entries, FromTitle, Located, OneOrMany, TitleOr};
+use schemars::JsonSchema;
+use serde::Deserialize;
+
+/// One procedure of the manual as a state machine.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "sopflow workflow")]
+pub struct Workflow {
+    /// Stable identifier, lower snake_case, for example `hot_work_permit`.
+    pub id: Located<String>,
+    /// The procedure's name in the manual's words, for example `动火证审批`.
+    pub title: String,
+    /// What the procedure is for, in the manual's words.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Where in the source manual the procedure is written down.
+    #[serde(default)]
+    pub source: Option<Source>,
+    /// The roles that may act in this workflow, each with its title: `order_dept: 秩序维护部`.
+    #[serde(default)]
+    pub roles: Entries<TitleOr<Role>>,
+    /// The data an instance carries, with types and which events must supply them.
+    #[serde(default)]
+    pub fields: Entries<Field>,
+    /// Values a process owner sets without editing rules: thresholds, amounts the manual leaves
+    /// blank ("XX"), deadlines. Scripts read them as `params.name`.
+    #[serde(default)]
+    pub parameters: Entries<Parameter>,
+    /// The state a new instance starts in.
+    pub initial: Located<String>,
+    /// The states, in the order the procedure runs through them.
+    pub states: Entries<State>,
+    /// Rules that hold across steps: four-eyes (distinct actors) and must-pass checks.
+    #[serde(default)]
+    pub constraints: Vec<Located<Constraint>>,
+}
+
+/// A citation of the source manual.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// The manual, for example `M11 中汇广场客户服务部`.
+    pub manual: String,
+    /// The section, for example `五(四)2 动火证办理`.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Line references in the manual text, for example `L153-L154`.
+    #[serde(default)]
+    pub lines: Option<String>,
+}
+
+/// A role: a department or a kind of person who acts in the workflow.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Role {
+    /// The role's name in the manual, for example `秩序维护部`.
+    #[serde(default)]
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+impl FromTitle for Role {
+    fn from_title(title: String) -> Self {
+        Role {
+            title,
+            description: None,
+        }
+    }
+}
+
+/// The type of a data field or a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldType {
+    /// A short text.
+    String,
+    /// A long text (opinions, descriptions).
+    Text,
+    /// A whole number.
+    Integer,
+    /// A decimal number.
+    Number,
+    /// An amount of money in yuan.
+    Money,
+    /// Yes or no.
+    Bool,
+    /// A calendar date, `2026-03-01`.
+    Date,
+    /// A date and time, `2026-03-01T09:30:00+08:00`.
+    Datetime,
+    /// One of a fixed set of `values`.
+    Enum,
+    /// A list of `items`.
+    List,
+}
+
+impl FieldType {
+    /// Whether values of this type are numbers in scripts.
+    pub fn is_numeric(self) -> bool {
+        matches!(self, FieldType::Integer | FieldType::Number | FieldType::Money)
+    }
+    /// Whether values of this type are strings in scripts.
+    pub fn is_textual(self) -> bool {
+        matches!(
+            self,
+            FieldType::String | FieldType::Text | FieldType::Enum | FieldType::Date | FieldType::Datetime
+        )
+    }
+    pub fn name(self) -> &'static str {
+        match self {
+            FieldType::String => "string",
+            FieldType::Text => "text",
+            FieldType::Integer => "integer",
+            FieldType::Number => "number",
+            FieldType::Money => "money",
+            FieldType::Bool => "bool",
+            FieldType::Date => "date",
+            FieldType::Datetime => "datetime",
+            FieldType::Enum => "enum",
+            FieldType::List => "list",
+        }
+    }
+}
+
+/// A piece of data an instance carries.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    #[serde(rename = "type")]
+    pub kind: Located<FieldType>,
+    /// The field's label on forms, in the manual's words.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// Events whose payload must supply this field, for example `[submit]`.
+    #[serde(default)]
+    pub required_on: Vec<Located<String>>,
+    /// For `type: enum`: the allowed values.
+    #[serde(default)]
+    pub values: Vec<Located<String>>,
+    /// For `type: list`: the type of each item.
+    #[serde(default)]
+    pub items: Option<Located<FieldType>>,
+}
+
+/// A plain YAML scalar: the default of a parameter.
+#[derive(Debug, Clone, PartialEq, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Scalar {
+    Bool(bool),
+    Integer(i64),
+    Number(f64),
+    String(String),
+}
+
+/// A value the process owner sets: a threshold, an amount the manual leaves blank, a deadline.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Parameter {
+    #[serde(rename = "type")]
+    pub kind: Located<FieldType>,
+    /// The value used unless the process owner sets another. Required: no parameter is
+    /// left undefined.
+    pub default: Located<Scalar>,
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Where the figure comes from, or that the manual leaves it blank and this is a default.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A state of the procedure.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// The state's name in the manual's words, for example `秩序维护部初审`.
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    /// A final state ends the instance; it has no transitions, approval or timers.
+    #[serde(default, rename = "final")]
+    pub is_final: bool,
+    /// Events this state handles, each leading to a state. Several guarded branches for one
+    /// event are written as a list; the first whose guard holds is taken.
+    #[serde(default)]
+    pub on: Entries<Located<OneOrMany<Transition>>>,
+    /// A sign-off in this state: a sequential chain or a countersign (all, any, n of m).
+    #[serde(default)]
+    pub approval: Option<Located<Approval>>,
+    /// Timers armed when the instance enters this state and cancelled when it leaves.
+    #[serde(default)]
+    pub timers: Vec<Located<Timer>>,
+    /// Wait for child instances started earlier to finish, then fire an event.
+    #[serde(default)]
+    pub await_children: Option<Located<AwaitChildren>>,
+}
+
+/// What an event does in a state.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Transition {
+    /// The state the instance moves to.
+    pub to: Located<String>,
+    /// The action's label, in the manual's words, for example `初审通过`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Roles allowed to fire the event. Timers fire events as the `system` actor.
+    #[serde(default)]
+    pub roles: Vec<Located<String>>,
+    /// A condition that must hold: a rule `file::function` from `rules/`, or a short rhai
+    /// expression over `data`, `payload`, `actor`, `params` and `now` returning true or false.
+    #[serde(default)]
+    pub guard: Option<Located<String>>,
+    /// Data changes: a rule `file::function` or a rhai expression returning a map of fields to
+    /// set.
+    #[serde(default)]
+    pub action: Option<Located<String>>,
+    /// Fields the event's payload must supply; `comment` requires a comment.
+    #[serde(default)]
+    pub requires: Vec<Located<String>>,
+    /// Child workflows started by this step.
+    #[serde(default)]
+    pub spawn: Vec<Located<Spawn>>,
+}
+
+/// How the signatures of an approval combine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalMode {
+    /// One signer after another, in the listed order (signers whose `when` is false are
+    /// skipped).
+    Sequence,
+    /// Countersign: every signer must approve.
+    All,
+    /// Countersign: one approval is enough.
+    Any,
+    /// Countersign: `quorum` of the signers must approve (n of m).
+    Quorum,
+}
+
+/// A sign-off held in one state.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    pub mode: Located<ApprovalMode>,
+    /// Who signs, by role.
+    pub signers: Vec<Located<Signer>>,
+    /// For `mode: quorum`: how many approvals are needed.
+    #[serde(default)]
+    pub quorum: Option<Located<u32>>,
+    /// The event a signer fires to approve. Default `approve`.
+    #[serde(default)]
+    pub event: Option<Located<String>>,
+    /// The state to move to once the approval is complete.
+    pub to: Located<String>,
+    /// What a rejection does; without it, signers cannot reject.
+    #[serde(default)]
+    pub on_reject: Option<Located<Rejection>>,
+    /// Whether each signature must come from a different person. Default true.
+    #[serde(default = "default_true")]
+    pub distinct_signers: bool,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+/// One signer of an approval.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Signer {
+    pub role: Located<String>,
+    /// The signature's label, for example `业户签名`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// A condition for this signer to be needed at all (for routing by amount); a rule
+    /// reference or rhai expression.
+    #[serde(default)]
+    pub when: Option<Located<String>>,
+}
+
+/// What happens when a signer rejects.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rejection {
+    /// The event a signer fires to reject. Default `reject`.
+    #[serde(default)]
+    pub event: Option<Located<String>>,
+    /// The state a rejection leads to.
+    pub to: Located<String>,
+    /// Fields the rejection must supply; usually `[comment]`.
+    #[serde(default)]
+    pub requires: Vec<Located<String>>,
+}
+
+/// A timer armed on entry to a state.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Timer {
+    /// A duration after entering the state: `15 minutes`, `7 working days`, `6 months`,
+    /// `1 year` (also `15分钟`, `7个工作日`, `6个月`).
+    #[serde(default)]
+    pub after: Option<Located<String>>,
+    /// A time computed by a rule (`file::function`) or rhai expression.
+    #[serde(default)]
+    pub at: Option<Located<String>>,
+    /// The event fired, as the `system` actor, when the timer falls due.
+    pub fire: Located<String>,
+    /// The timer's label, for example `审核时限(7个工作日)`.
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+/// Child workflow instances started by a step.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Spawn {
+    /// The child workflow's id.
+    pub workflow: Located<String>,
+    /// A list field: one child is started per item (one pass card per worker).
+    #[serde(default)]
+    pub for_each: Option<Located<String>>,
+}
+
+/// Waiting for children in a state.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AwaitChildren {
+    /// Only children of these workflows; all children when empty.
+    #[serde(default)]
+    pub workflows: Vec<Located<String>>,
+    /// The event fired, as the `system` actor, once every awaited child has finished.
+    pub fire: Located<String>,
+}
+
+/// A rule that holds across steps. Give exactly one of `distinct_actors` and `must_pass`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Constraint {
+    /// What the rule is, in the manual's words.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Steps (`state.event`) that must each be done by a different person (four-eyes).
+    #[serde(default)]
+    pub distinct_actors: Option<Vec<Located<String>>>,
+    /// Every path from the initial state to `to` passes through `via`; checked on the graph
+    /// when the workflow is loaded, for an auditor.
+    #[serde(default)]
+    pub must_pass: Option<MustPass>,
+}
+
+/// A must-pass check: every way to `to` goes through `via`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MustPass {
+    pub to: Located<String>,
+    pub via: Located<String>,
+}
+
+/// The built-in payload key every event may carry, and `requires` may demand.
+pub const COMMENT: &str = "comment";
+
+/// The role timers and child completions act as.
+pub const SYSTEM_ROLE: &str = "system";
+
+impl Approval {
+    /// The approve event's name.
+    pub fn approve_event(&self) -> &str {
+        self.event.as_ref().map_or("approve", |e| e.as_str())
+    }
+}
+
+impl Rejection {
+    /// The reject event's name.
+    pub fn reject_event(&self) -> &str {
+        self.event.as_ref().map_or("reject", |e| e.as_str())
+    }
+}
+
+impl Workflow {
+    /// Every event name some state handles, through a transition or an approval.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        self.states.iter().flat_map(|(_, state)| state.events())
+    }
+}
+
+impl State {
+    /// Events this state handles.
+    pub fn events(&self) -> impl Iterator<Item = &str> {
+        let approval = self.approval.iter().flat_map(|a| {
+            std::iter::once(a.approve_event()).chain(a.on_reject.iter().map(|r| r.reject_event()))
+        });
+        self.on.keys().chain(approval)
+    }
+
+    /// Whether this state handles `event`.
+    pub fn handles(&self, event: &str) -> bool {
+        self.events().any(|e| e == event)
+    }
+}

@@ -1,0 +1,235 @@
+//! Diagrams of a workflow in Mermaid (renders on GitHub and in most Markdown viewers) and
+//! Graphviz DOT (renders with `dot -Tsvg`).
+//!
+//! Both show the same things: states with their titles, the initial state, final states,
+//! transitions labelled with the event and the roles allowed (and a mark when guarded),
+//! approvals with their mode, and events fired by timers as dashed edges with the delay.
+
+use crate::definition::Workflow;
+use crate::definition::model::{ApprovalMode, State};
+use std::fmt::Write;
+
+/// One arrow of the diagram.
+struct Edge {
+    from: String,
+    to: String,
+    /// First line: the event (and timer delay); second line: roles and conditions.
+    label: Vec<String>,
+    timer: bool,
+}
+
+fn edges(workflow: &Workflow) -> Vec<Edge> {
+    let mut edges = Vec::new();
+    for (name, state) in workflow.states.iter() {
+        for (event, branches) in state.on.iter() {
+            let timer = timer_label(state, event.as_str());
+            for branch in &branches.0 {
+                let mut first = match &timer {
+                    Some(delay) => format!("⏱ {delay}: {}", event.as_str()),
+                    None => event.as_str().to_string(),
+                };
+                if let Some(title) = &branch.title {
+                    first.push_str(&format!(" ({title})"));
+                }
+                let mut second = Vec::new();
+                if !branch.roles.is_empty() {
+                    second.push(format!("[{}]", join(branch.roles.iter().map(|r| r.as_str()))));
+                }
+                if let Some(guard) = &branch.guard {
+                    second.push(format!("if {}", shorten(guard.as_str())));
+                }
+                edges.push(Edge {
+                    from: name.value.clone(),
+                    to: branch.to.value.clone(),
+                    label: [vec![first], vec![second.join(" ")]].concat().into_iter().filter(|s| !s.is_empty()).collect(),
+                    timer: timer.is_some(),
+                });
+            }
+        }
+        if let Some(approval) = &state.approval {
+            let mode = match approval.mode.value {
+                ApprovalMode::Sequence => "in turn".to_string(),
+                ApprovalMode::All => "all sign".to_string(),
+                ApprovalMode::Any => "any one signs".to_string(),
+                ApprovalMode::Quorum => format!("{} of {} sign", approval.quorum.as_ref().map_or(0, |q| q.value), approval.signers.len()),
+            };
+            edges.push(Edge {
+                from: name.value.clone(),
+                to: approval.to.value.clone(),
+                label: vec![
+                    format!("{} ({mode})", approval.approve_event()),
+                    format!("[{}]", join(approval.signers.iter().map(|s| s.role.as_str()))),
+                ],
+                timer: false,
+            });
+            if let Some(reject) = &approval.on_reject {
+                edges.push(Edge {
+                    from: name.value.clone(),
+                    to: reject.to.value.clone(),
+                    label: vec![reject.reject_event().to_string()],
+                    timer: false,
+                });
+            }
+        }
+    }
+    edges
+}
+
+/// The delays of the timers in `state` that fire `event`, if any do.
+fn timer_label(state: &State, event: &str) -> Option<String> {
+    let delays: Vec<String> = state
+        .timers
+        .iter()
+        .filter(|t| t.fire.as_str() == event)
+        .map(|t| match (&t.after, &t.at) {
+            (Some(after), _) => after.value.clone(),
+            (None, Some(at)) => format!("at {}", shorten(at.as_str())),
+            (None, None) => "timer".to_string(),
+        })
+        .collect();
+    (!delays.is_empty()).then(|| delays.join(", "))
+}
+
+fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    items.collect::<Vec<_>>().join(", ")
+}
+
+fn shorten(text: &str) -> String {
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(39).collect::<String>())
+    } else {
+        text
+    }
+}
+
+/// A Mermaid `stateDiagram-v2`.
+pub fn mermaid(workflow: &Workflow) -> String {
+    let mut out = String::from("stateDiagram-v2\n");
+    let _ = writeln!(out, "    %% {} ({})", mermaid_text(&workflow.title), workflow.id.as_str());
+    for (name, state) in workflow.states.iter() {
+        let title = state.title.as_deref().unwrap_or(name.as_str());
+        let _ = writeln!(out, "    state \"{}\" as {}", mermaid_text(title), name.as_str());
+    }
+    let _ = writeln!(out, "    [*] --> {}", workflow.initial.as_str());
+    for edge in edges(workflow) {
+        let label = edge.label.iter().map(|l| mermaid_text(l)).collect::<Vec<_>>().join("<br/>");
+        let _ = writeln!(out, "    {} --> {} : {}", edge.from, edge.to, label);
+    }
+    for (name, state) in workflow.states.iter() {
+        if state.is_final {
+            let _ = writeln!(out, "    {} --> [*]", name.as_str());
+        }
+    }
+    out
+}
+
+/// Text inside a Mermaid label or state title, with the characters Mermaid would read as
+/// syntax replaced by its entity codes.
+fn mermaid_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            ':' => out.push_str("#58;"),
+            ';' => out.push_str("#59;"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A Graphviz digraph.
+pub fn dot(workflow: &Workflow) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph \"{}\" {{", dot_text(workflow.id.as_str()));
+    let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", dot_text(&workflow.title));
+    out.push_str("  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Noto Sans CJK SC, sans-serif\"];\n");
+    out.push_str("  edge [fontname=\"Noto Sans CJK SC, sans-serif\", fontsize=10];\n");
+    out.push_str("  \"__start\" [shape=point, width=0.15, label=\"\"];\n");
+    for (name, state) in workflow.states.iter() {
+        let title = state.title.as_deref().unwrap_or("");
+        let label = if title.is_empty() {
+            dot_text(name.as_str())
+        } else {
+            format!("{}\\n{}", dot_text(title), dot_text(name.as_str()))
+        };
+        let extra = if state.is_final { ", peripheries=2" } else { "" };
+        let _ = writeln!(out, "  \"{}\" [label=\"{label}\"{extra}];", dot_text(name.as_str()));
+    }
+    let _ = writeln!(out, "  \"__start\" -> \"{}\";", dot_text(workflow.initial.as_str()));
+    for edge in edges(workflow) {
+        let label = edge.label.iter().map(|l| dot_text(l)).collect::<Vec<_>>().join("\\n");
+        let style = if edge.timer { ", style=dashed" } else { "" };
+        let _ = writeln!(
+            out,
+            "  \"{}\" -> \"{}\" [label=\"{label}\"{style}];",
+            dot_text(&edge.from),
+            dot_text(&edge.to)
+        );
+    }
+    out.push_str("}\n");
+    out
+}
+
+fn dot_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' | '\r' => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    const YAML: &str = r#"
+id: w
+title: "测试: \"引号\""
+initial: a
+roles: {clerk: 服务台人员}
+states:
+  a:
+    title: 草拟
+    on:
+      go: {to: b, roles: [clerk], guard: "data.x < 1"}
+      remind: {to: a}
+    timers:
+      - {after: 1 working day, fire: remind}
+  b: {final: true}
+"#;
+
+    fn workflow() -> Workflow {
+        crate::definition::parse_workflow(Path::new("w.yaml"), YAML).expect("parses")
+    }
+
+    #[test]
+    fn mermaid_marks_initial_final_roles_and_timers() {
+        let text = mermaid(&workflow());
+        assert!(text.starts_with("stateDiagram-v2\n"));
+        assert!(text.contains("[*] --> a"));
+        assert!(text.contains("b --> [*]"));
+        assert!(text.contains("a --> b : go<br/>[clerk] if data.x #lt; 1"));
+        assert!(text.contains("a --> a : ⏱ 1 working day#58; remind"));
+        assert!(text.contains("state \"草拟\" as a"));
+    }
+
+    #[test]
+    fn dot_escapes_quotes_and_dashes_timers() {
+        let text = dot(&workflow());
+        assert!(text.contains("label=\"测试: \\\"引号\\\"\""));
+        assert!(text.contains("\"a\" -> \"a\" [label=\"⏱ 1 working day: remind\", style=dashed]"));
+        assert!(text.contains("\"b\" [label=\"b\", peripheries=2]"));
+    }
+}

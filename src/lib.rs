@@ -1,0 +1,17 @@
+//! sopflow: a service centre's operating manual as running, auditable processes.
+//!
+//! Each procedure is a YAML state machine (`workflows/*.yaml`) whose guards, actions and
+//! deadlines are rhai scripts (`rules/*.rhai`). This crate reads and checks those files
+//! ([`catalog`], [`definition`], [`validate`]), compiles their scripts in a sandbox
+//! ([`script`]), and draws them ([`diagram`]). See `ARCHITECTURE.md` for the map.
+
+pub mod catalog;
+pub mod definition;
+pub mod diagnostic;
+pub mod diagram;
+pub mod schema;
+pub mod script;
+pub mod validate;
+
+pub use catalog::{Catalog, LoadReport};
+pub use diagnostic::{Code, Diagnostic, Severity, Span};

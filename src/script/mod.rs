@@ -1,0 +1,439 @@
+//! The rhai sandbox: compiling and running the guards, actions and deadline computations that
+//! process owners write.
+//!
+//! One [`Sandbox`] (one rhai `Engine`) serves every workflow. Scripts are compiled once, when a
+//! definition is loaded, and the compiled ASTs are kept with the definition. The sandbox makes
+//! a script unable to do harm: no file or module access (`import` is disabled), no `eval`,
+//! strict variables (a misspelt name is a compile error, not `()` at run time), and limits on
+//! operations, call depth, expression depth and the size of strings, arrays and maps, set
+//! explicitly so that debug and release builds behave the same. A runaway script ends with
+//! [`ScriptError::Limit`], never a hang.
+//!
+//! What scripts see is fixed and read-only: `data` (the instance's fields), `payload` (the
+//! event's values), `actor` (`id`, `roles`), `params` (the workflow's parameters) and `now`.
+//! Rule functions in `rules/*.rhai` receive the ones they name as parameters, in any order:
+//! `fn needs_landlord(data, params) { data.amount >= params.landlord_threshold }`.
+
+pub mod lint;
+
+use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Position, Scope};
+use std::sync::Arc;
+
+/// The names a script may read, in the order rule-function arguments are offered.
+pub const CONTEXT: [&str; 5] = ["data", "payload", "actor", "params", "now"];
+
+/// The sandbox's limits. The defaults allow any reasonable business rule thousands of times
+/// over and stop an endless loop within milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_operations: u64,
+    pub max_call_levels: usize,
+    pub max_expr_depth: usize,
+    pub max_function_expr_depth: usize,
+    pub max_string_size: usize,
+    pub max_array_size: usize,
+    pub max_map_size: usize,
+    /// Longest script source accepted, in bytes.
+    pub max_source_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_operations: 100_000,
+            max_call_levels: 32,
+            max_expr_depth: 64,
+            max_function_expr_depth: 32,
+            max_string_size: 64 * 1024,
+            max_array_size: 10_000,
+            max_map_size: 10_000,
+            max_source_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// Why a script could not be compiled or run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScriptError {
+    /// The source does not compile. Line and column are within the script (1-based).
+    #[error("{message}")]
+    Compile {
+        message: String,
+        line: u32,
+        column: u32,
+    },
+    /// The source is larger than [`Limits::max_source_bytes`].
+    #[error("the script is {size} bytes, more than the sandbox's limit of {limit}")]
+    TooLarge { size: usize, limit: usize },
+    /// A sandbox limit stopped the script (too many operations, too deep, too large a value).
+    #[error("stopped by the sandbox: {0}")]
+    Limit(String),
+    /// The script failed while running.
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// The shared, sandboxed rhai engine.
+pub struct Sandbox {
+    engine: Engine,
+    limits: Limits,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox").field("limits", &self.limits).finish()
+    }
+}
+
+impl Default for Sandbox {
+    fn default() -> Self {
+        Sandbox::new(Limits::default())
+    }
+}
+
+impl Sandbox {
+    pub fn new(limits: Limits) -> Self {
+        let mut engine = Engine::new();
+        engine
+            .set_strict_variables(true)
+            .set_max_operations(limits.max_operations)
+            .set_max_call_levels(limits.max_call_levels)
+            .set_max_expr_depths(limits.max_expr_depth, limits.max_function_expr_depth)
+            .set_max_string_size(limits.max_string_size)
+            .set_max_array_size(limits.max_array_size)
+            .set_max_map_size(limits.max_map_size)
+            .set_max_modules(0)
+            .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
+            .on_print(|_| {})
+            .on_debug(|_, _, _| {});
+        engine.disable_symbol("eval");
+        engine.disable_symbol("import");
+        Sandbox { engine, limits }
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
+    /// Compiles a rules file: function definitions only (checked by the caller with
+    /// [`RulesFile::top_level_statements`]).
+    pub fn compile_rules(&self, source: &str) -> Result<AST, ScriptError> {
+        self.check_size(source)?;
+        self.engine.compile(source).map_err(compile_error)
+    }
+
+    /// Compiles a one-line expression over the [`CONTEXT`] names.
+    pub fn compile_expression(&self, source: &str) -> Result<AST, ScriptError> {
+        self.check_size(source)?;
+        // Plain (not constant) variables: with constants the optimiser would fold the
+        // expression against empty maps at compile time.
+        let mut scope = Scope::new();
+        for name in CONTEXT {
+            scope.push(name, ());
+        }
+        self.engine
+            .compile_expression_with_scope(&scope, source)
+            .map_err(compile_error)
+    }
+
+    /// Runs a compiled script against an instance's context.
+    pub fn evaluate(&self, script: &Script, input: &Input) -> Result<Dynamic, ScriptError> {
+        let mut scope = Scope::new();
+        let result = match script {
+            Script::Inline { ast, .. } => {
+                for (name, value) in input.named() {
+                    scope.push_constant(name, value);
+                }
+                self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
+            }
+            Script::Rule { ast, function, params, .. } => {
+                let args: Vec<Dynamic> = params
+                    .iter()
+                    .map(|p| input.get(p).unwrap_or(Dynamic::UNIT))
+                    .collect();
+                self.engine.call_fn_with_options::<Dynamic>(
+                    CallFnOptions::new().eval_ast(false),
+                    &mut scope,
+                    ast,
+                    function,
+                    args,
+                )
+            }
+        };
+        result.map_err(|err| runtime_error(*err))
+    }
+
+    fn check_size(&self, source: &str) -> Result<(), ScriptError> {
+        if source.len() > self.limits.max_source_bytes {
+            return Err(ScriptError::TooLarge {
+                size: source.len(),
+                limit: self.limits.max_source_bytes,
+            });
+        }
+        Ok(())
+    }
+}
+
+fn compile_error(err: rhai::ParseError) -> ScriptError {
+    let (line, column) = position(err.position());
+    ScriptError::Compile {
+        message: err.err_type().to_string(),
+        line,
+        column,
+    }
+}
+
+fn runtime_error(err: rhai::EvalAltResult) -> ScriptError {
+    use rhai::EvalAltResult as E;
+    match err {
+        E::ErrorTooManyOperations(_) => ScriptError::Limit("too many operations (an endless loop?)".into()),
+        E::ErrorStackOverflow(_) => ScriptError::Limit("calls nested too deeply".into()),
+        E::ErrorDataTooLarge(what, _) => ScriptError::Limit(format!("{what} too large")),
+        E::ErrorTooManyModules(_) => ScriptError::Limit("modules are not available".into()),
+        other => ScriptError::Runtime(other.to_string()),
+    }
+}
+
+/// 1-based line and column of a rhai position (1:1 when unknown).
+pub fn position(pos: Position) -> (u32, u32) {
+    let line = pos.line().unwrap_or(1);
+    let column = pos.position().unwrap_or(1);
+    (
+        u32::try_from(line).unwrap_or(u32::MAX),
+        u32::try_from(column).unwrap_or(u32::MAX),
+    )
+}
+
+/// How a workflow names a script: `file::function` in `rules/`, or an inline expression.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ScriptRef<'a> {
+    Rule { file: &'a str, function: &'a str },
+    Inline(&'a str),
+}
+
+impl<'a> ScriptRef<'a> {
+    /// A reference is exactly `identifier::identifier`; anything else is an expression.
+    pub fn parse(text: &'a str) -> ScriptRef<'a> {
+        let text = text.trim();
+        if let Some((file, function)) = text.split_once("::")
+            && is_identifier(file)
+            && is_identifier(function)
+        {
+            return ScriptRef::Rule { file, function };
+        }
+        ScriptRef::Inline(text)
+    }
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A compiled script, ready to run.
+#[derive(Debug, Clone)]
+pub enum Script {
+    Inline {
+        source: String,
+        ast: Arc<AST>,
+    },
+    Rule {
+        file: String,
+        function: String,
+        /// The context names the function takes, in its order.
+        params: Vec<String>,
+        ast: Arc<AST>,
+    },
+}
+
+/// The values a script can read. Maps are rhai maps so that scripts use `data.amount`.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    pub data: Map,
+    pub payload: Map,
+    pub actor: Map,
+    pub params: Map,
+    pub now: Dynamic,
+}
+
+impl Input {
+    fn get(&self, name: &str) -> Option<Dynamic> {
+        match name {
+            "data" => Some(self.data.clone().into()),
+            "payload" => Some(self.payload.clone().into()),
+            "actor" => Some(self.actor.clone().into()),
+            "params" => Some(self.params.clone().into()),
+            "now" => Some(self.now.clone()),
+            _ => None,
+        }
+    }
+
+    fn named(&self) -> impl Iterator<Item = (&'static str, Dynamic)> + '_ {
+        CONTEXT
+            .into_iter()
+            .map(|name| (name, self.get(name).unwrap_or(Dynamic::UNIT)))
+    }
+}
+
+/// A compiled rules file and what it defines.
+#[derive(Debug, Clone)]
+pub struct RulesFile {
+    /// The file stem, used in references: `expense` for `rules/expense.rhai`.
+    pub name: String,
+    pub ast: Arc<AST>,
+    pub functions: Vec<RuleFunction>,
+}
+
+/// One function of a rules file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleFunction {
+    pub name: String,
+    pub params: Vec<String>,
+    /// 1-based line and column of the function's name.
+    pub line: u32,
+    pub column: u32,
+}
+
+impl RulesFile {
+    /// Compiles a rules file's source.
+    pub fn compile(sandbox: &Sandbox, name: &str, source: &str) -> Result<RulesFile, ScriptError> {
+        let ast = sandbox.compile_rules(source)?;
+        let functions = ast
+            .iter_functions()
+            .map(|f| {
+                let (line, column) = find_fn(source, f.name);
+                RuleFunction {
+                    name: f.name.to_string(),
+                    params: f.params.iter().map(|p| p.to_string()).collect(),
+                    line,
+                    column,
+                }
+            })
+            .collect();
+        Ok(RulesFile {
+            name: name.to_string(),
+            ast: Arc::new(ast),
+            functions,
+        })
+    }
+
+    pub fn function(&self, name: &str) -> Option<&RuleFunction> {
+        self.functions.iter().find(|f| f.name == name)
+    }
+
+    /// Positions of statements outside functions (which would never run).
+    pub fn top_level_statements(&self) -> Vec<(u32, u32)> {
+        self.ast
+            .statements()
+            .iter()
+            .map(|stmt| position(stmt.position()))
+            .collect()
+    }
+
+    /// A script that calls `function`.
+    pub fn script(&self, function: &RuleFunction) -> Script {
+        Script::Rule {
+            file: self.name.clone(),
+            function: function.name.clone(),
+            params: function.params.clone(),
+            ast: self.ast.clone(),
+        }
+    }
+}
+
+/// Where the name of `fn name(` is in a source, for pointing at a function.
+fn find_fn(source: &str, name: &str) -> (u32, u32) {
+    for (i, line) in source.lines().enumerate() {
+        let code = line.trim_start();
+        let Some(rest) = code.strip_prefix("private fn ").or_else(|| code.strip_prefix("fn ")) else {
+            continue;
+        };
+        let name_at = line.len() - rest.trim_start().len();
+        let rest = rest.trim_start();
+        if rest.starts_with(name) && rest[name.len()..].trim_start().starts_with('(') {
+            let column = name_at + 1;
+            return (
+                u32::try_from(i + 1).unwrap_or(u32::MAX),
+                u32::try_from(column).unwrap_or(u32::MAX),
+            );
+        }
+    }
+    (1, 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> Input {
+        let mut data = Map::new();
+        data.insert("amount".into(), Dynamic::from(18_000.0_f64));
+        let mut params = Map::new();
+        params.insert("landlord_threshold".into(), Dynamic::from(15_000_i64));
+        Input {
+            data,
+            params,
+            ..Input::default()
+        }
+    }
+
+    #[test]
+    fn references_and_expressions_are_told_apart() {
+        assert_eq!(
+            ScriptRef::parse("expense::needs_landlord"),
+            ScriptRef::Rule { file: "expense", function: "needs_landlord" }
+        );
+        assert_eq!(ScriptRef::parse("data.amount > 1"), ScriptRef::Inline("data.amount > 1"));
+        assert!(matches!(ScriptRef::parse("expense::f(data)"), ScriptRef::Inline(_)));
+    }
+
+    #[test]
+    fn inline_guards_read_the_context() {
+        let sandbox = Sandbox::default();
+        let ast = sandbox
+            .compile_expression("data.amount >= params.landlord_threshold")
+            .expect("compiles");
+        let script = Script::Inline { source: String::new(), ast: Arc::new(ast) };
+        let result = sandbox.evaluate(&script, &input()).expect("runs");
+        assert_eq!(result.as_bool(), Ok(true));
+    }
+
+    #[test]
+    fn rule_functions_receive_the_context_they_name() {
+        let sandbox = Sandbox::default();
+        let rules = RulesFile::compile(
+            &sandbox,
+            "expense",
+            "// routing\nfn needs_landlord(params, data) {\n    data.amount >= params.landlord_threshold\n}\n",
+        )
+        .expect("compiles");
+        let f = rules.function("needs_landlord").expect("declared");
+        assert_eq!((f.line, f.column), (2, 4));
+        assert_eq!(f.params, ["params", "data"]);
+        let result = sandbox.evaluate(&rules.script(f), &input()).expect("runs");
+        assert_eq!(result.as_bool(), Ok(true));
+    }
+
+    #[test]
+    fn the_sandbox_refuses_escape_hatches() {
+        let sandbox = Sandbox::default();
+        for source in ["fn f() { eval(\"1\") }", "import \"fs\" as fs;", "fn f(data) { undefined_name }"] {
+            assert!(matches!(sandbox.compile_rules(source), Err(ScriptError::Compile { .. })), "{source}");
+        }
+        let huge = "1 + ".repeat(400_000) + "1";
+        assert!(matches!(sandbox.compile_expression(&huge), Err(ScriptError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_runaway_script_is_stopped() {
+        let sandbox = Sandbox::default();
+        let rules = RulesFile::compile(&sandbox, "spin", "fn forever(data) { loop { } }\nfn deep(data) { deep(data) }\nfn big(data) { let s = \"x\"; loop { s += s; } }")
+            .expect("compiles");
+        for name in ["forever", "deep", "big"] {
+            let f = rules.function(name).expect("declared");
+            let err = sandbox.evaluate(&rules.script(f), &input()).expect_err("stopped");
+            assert!(matches!(err, ScriptError::Limit(_)), "{name}: {err:?}");
+        }
+    }
+}

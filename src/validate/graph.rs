@@ -1,0 +1,293 @@
+//! The state graph: which states can be reached, which can finish, which events are
+//! ambiguous, and what every path must pass through.
+//!
+//! Nodes are states in file order; an edge is any way of moving from one state to another (a
+//! transition branch, an approval's completion or rejection). Every check here is linear in
+//! the size of the graph except `must_pass`, which uses petgraph's dominators (near-linear on
+//! workflow graphs) and runs only when a workflow declares such a check.
+
+use super::Checker;
+use crate::definition::located::Located;
+use crate::diagnostic::Code;
+use petgraph::Direction;
+use petgraph::algo::{dominators, tarjan_scc};
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, Reversed};
+use std::collections::{HashMap, VecDeque};
+
+/// A workflow's states as a petgraph graph.
+pub struct StateGraph<'a> {
+    pub graph: DiGraph<&'a str, ()>,
+    pub index: HashMap<&'a str, NodeIndex>,
+}
+
+impl<'a> StateGraph<'a> {
+    /// Builds the graph; edges to unknown states are left out (they are reported elsewhere).
+    pub fn new(workflow: &'a crate::definition::Workflow) -> Self {
+        let mut graph = DiGraph::with_capacity(workflow.states.len(), workflow.states.len() * 2);
+        let mut index = HashMap::with_capacity(workflow.states.len());
+        for name in workflow.states.keys() {
+            index.insert(name, graph.add_node(name));
+        }
+        for (name, state) in workflow.states.iter() {
+            let from = index[name.as_str()];
+            let mut targets: Vec<&str> = Vec::new();
+            for (_, branches) in state.on.iter() {
+                targets.extend(branches.0.iter().map(|b| b.to.as_str()));
+            }
+            if let Some(approval) = &state.approval {
+                targets.push(approval.to.as_str());
+                targets.extend(approval.on_reject.iter().map(|r| r.to.as_str()));
+            }
+            for target in targets {
+                if let Some(&to) = index.get(target) {
+                    graph.update_edge(from, to, ());
+                }
+            }
+        }
+        StateGraph { graph, index }
+    }
+}
+
+impl Checker<'_> {
+    pub(super) fn check_graph(&mut self) {
+        let workflow = self.workflow;
+        let graph = StateGraph::new(workflow);
+        self.check_state_shapes();
+        let Some(&initial) = graph.index.get(workflow.initial.as_str()) else {
+            return; // an unknown initial state is already reported
+        };
+        if self.out.diagnostics.iter().any(|d| d.code == Code::UnknownState) {
+            // With a misspelt target the graph is incomplete: reachability findings would
+            // only repeat that one mistake. They are checked once every target resolves.
+            return;
+        }
+        let finals: Vec<NodeIndex> = workflow
+            .states
+            .iter()
+            .filter(|(_, s)| s.is_final)
+            .map(|(name, _)| graph.index[name.as_str()])
+            .collect();
+        if finals.is_empty() {
+            self.report(
+                Code::NoFinalState,
+                workflow.id.span,
+                format!("workflow `{}` has no final state, so no instance can finish", workflow.id.as_str()),
+                "mark the states where the procedure ends with `final: true`",
+            );
+        }
+
+        let mut reachable = vec![false; graph.graph.node_count()];
+        let mut bfs = Bfs::new(&graph.graph, initial);
+        while let Some(node) = bfs.next(&graph.graph) {
+            reachable[node.index()] = true;
+        }
+        let mut can_finish = vec![false; graph.graph.node_count()];
+        let reversed = Reversed(&graph.graph);
+        for &end in &finals {
+            let mut bfs = Bfs::new(reversed, end);
+            while let Some(node) = bfs.next(reversed) {
+                can_finish[node.index()] = true;
+            }
+        }
+
+        let components = tarjan_scc(&graph.graph);
+        let mut component_of = vec![0; graph.graph.node_count()];
+        for (i, component) in components.iter().enumerate() {
+            for node in component {
+                component_of[node.index()] = i;
+            }
+        }
+        for (i, (name, _)) in workflow.states.iter().enumerate() {
+            let node = NodeIndex::new(i);
+            if !reachable[i] {
+                self.report(
+                    Code::UnreachableState,
+                    name.span,
+                    format!("state `{}` can never be reached from `{}`", name.as_str(), workflow.initial.as_str()),
+                    "add a transition into it, or remove it",
+                );
+            } else if !can_finish[i] && !finals.is_empty() {
+                let component = &components[component_of[i]];
+                let stuck_here = graph.graph.neighbors_directed(node, Direction::Outgoing).next().is_none();
+                let (message, hint) = if stuck_here {
+                    (
+                        format!("state `{}` is a dead end: it has no way out and is not final", name.as_str()),
+                        "add a transition out of it, or mark it `final: true`".to_string(),
+                    )
+                } else if component.len() > 1 {
+                    let mut members: Vec<&str> = component.iter().map(|n| graph.graph[*n]).collect();
+                    members.sort_unstable();
+                    (
+                        format!(
+                            "no final state can be reached from `{}`: it is caught in a cycle of {} with no exit",
+                            name.as_str(),
+                            members.join(", ")
+                        ),
+                        "add a transition from one of those states towards a final state".to_string(),
+                    )
+                } else {
+                    (
+                        format!("no final state can be reached from `{}`: every way out leads to a dead end", name.as_str()),
+                        "add a transition towards a final state".to_string(),
+                    )
+                };
+                self.report(Code::NoWayToFinish, name.span, message, hint);
+            }
+        }
+
+        for constraint in &workflow.constraints {
+            if let Some(must) = &constraint.must_pass {
+                self.check_must_pass(&graph, initial, &must.to, &must.via);
+            }
+        }
+    }
+
+    /// Final states without exits; events handled twice; timers firing unhandled events.
+    fn check_state_shapes(&mut self) {
+        let workflow = self.workflow;
+        for (name, state) in workflow.states.iter() {
+            if state.is_final {
+                let exit = state
+                    .on
+                    .iter()
+                    .map(|(event, _)| event.span)
+                    .chain(state.approval.iter().map(|a| a.span))
+                    .chain(state.timers.iter().map(|t| t.span))
+                    .chain(state.await_children.iter().map(|a| a.span))
+                    .next();
+                if let Some(span) = exit {
+                    self.report(
+                        Code::FinalStateExits,
+                        span,
+                        format!("state `{}` is final but has transitions, an approval or timers", name.as_str()),
+                        "remove `final: true`, or move what follows into another state",
+                    );
+                }
+            }
+            for (event, branches) in state.on.iter() {
+                let mut unguarded = false;
+                for branch in &branches.0 {
+                    if unguarded {
+                        self.report(
+                            Code::AmbiguousTransition,
+                            branch.to.span,
+                            format!(
+                                "`{}` in state `{}`: this branch can never be taken, an unguarded branch before it always wins",
+                                event.as_str(),
+                                name.as_str()
+                            ),
+                            "give the earlier branch a `guard`, or move the unguarded branch last",
+                        );
+                    } else if branch.guard.is_none() {
+                        unguarded = true;
+                    }
+                }
+            }
+            if let Some(approval) = &state.approval {
+                let names = [
+                    Some(approval.approve_event()),
+                    approval.on_reject.as_ref().map(|r| r.reject_event()),
+                ];
+                for event in names.into_iter().flatten() {
+                    if let Some((key, _)) = state.on.0.iter().find(|(k, _)| k.as_str() == event) {
+                        self.report(
+                            Code::AmbiguousTransition,
+                            key.span,
+                            format!("`{event}` in state `{}` is both an approval event and a transition", name.as_str()),
+                            "rename the transition, or set the approval's `event` to another name",
+                        );
+                    }
+                }
+                if names[0].is_some() && names[0] == names[1] {
+                    self.report(
+                        Code::AmbiguousTransition,
+                        approval.span,
+                        format!("the approval in `{}` uses one event to approve and to reject", name.as_str()),
+                        "give the rejection its own `event`",
+                    );
+                }
+            }
+            let fired = state
+                .timers
+                .iter()
+                .map(|t| (&t.fire, "a timer"))
+                .chain(state.await_children.iter().map(|a| (&a.fire, "waiting for children")));
+            for (event, what) in fired {
+                if !state.handles(event.as_str()) {
+                    let events: Vec<&str> = state.events().collect();
+                    let hint = if events.is_empty() {
+                        format!("add `on: {{{}: {{to: ...}}}}` to state `{}`", event.as_str(), name.as_str())
+                    } else {
+                        format!(
+                            "handle `{}` in `on:`, or {}",
+                            event.as_str(),
+                            crate::diagnostic::suggestion(event.as_str(), events.iter().copied())
+                        )
+                    };
+                    self.report(
+                        Code::TimerEventUnhandled,
+                        event.span,
+                        format!("{what} in state `{}` fires `{}`, which the state does not handle", name.as_str(), event.as_str()),
+                        hint,
+                    );
+                }
+            }
+        }
+    }
+
+    fn check_must_pass(&mut self, graph: &StateGraph<'_>, initial: NodeIndex, to: &Located<String>, via: &Located<String>) {
+        let (Some(&target), Some(&through)) = (graph.index.get(to.as_str()), graph.index.get(via.as_str())) else {
+            return; // unknown states are already reported
+        };
+        let doms = dominators::simple_fast(&graph.graph, initial);
+        let Some(mut chain) = doms.dominators(target) else {
+            return; // the target is unreachable, already reported
+        };
+        if chain.any(|d| d == through) {
+            return;
+        }
+        let path = path_avoiding(graph, initial, target, through);
+        self.report(
+            Code::MustPassViolated,
+            to.span,
+            format!(
+                "`{}` can be reached without passing `{}`: {}",
+                to.as_str(),
+                via.as_str(),
+                path.join(" → ")
+            ),
+            format!("route every transition into `{}` through `{}`, or remove the check", to.as_str(), via.as_str()),
+        );
+    }
+}
+
+/// A shortest path from `from` to `to` that does not enter `avoid`, as state names.
+fn path_avoiding<'a>(graph: &StateGraph<'a>, from: NodeIndex, to: NodeIndex, avoid: NodeIndex) -> Vec<&'a str> {
+    let filtered = EdgeFiltered::from_fn(&graph.graph, |e| e.target() != avoid && e.source() != avoid);
+    let mut previous: HashMap<NodeIndex, NodeIndex> = HashMap::new();
+    let mut queue = VecDeque::from([from]);
+    let mut seen = vec![false; graph.graph.node_count()];
+    seen[from.index()] = true;
+    while let Some(node) = queue.pop_front() {
+        if node == to {
+            break;
+        }
+        for edge in petgraph::visit::IntoEdges::edges(&filtered, node) {
+            let next = edge.target();
+            if !seen[next.index()] {
+                seen[next.index()] = true;
+                previous.insert(next, node);
+                queue.push_back(next);
+            }
+        }
+    }
+    let mut path = vec![graph.graph[to]];
+    let mut node = to;
+    while let Some(&before) = previous.get(&node) {
+        path.push(graph.graph[before]);
+        node = before;
+    }
+    path.reverse();
+    path
+}

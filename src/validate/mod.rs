@@ -1,0 +1,167 @@
+//! The validator: every mistake in a workflow, found before anything runs.
+//!
+//! [`check`] takes one parsed workflow and what it may refer to (the compiled rules files and
+//! the ids of the other workflows) and returns every finding, the compiled scripts of the
+//! workflow, and the rule functions it uses. It does no I/O: the catalog reads files, this
+//! module only looks at what it is given, so it runs the same in the CLI, the server's hot
+//! reload, tests and benchmarks.
+//!
+//! The checks are split by what they look at:
+//! - [`names`]: declarations and references (states, roles, fields, parameters, events,
+//!   durations, child workflows, constraints);
+//! - [`scripts`]: compiling guards, actions and deadlines in the sandbox, resolving rule
+//!   references, and linting what scripts read and compare;
+//! - [`graph`]: the state graph on petgraph (reachability, ways to finish, ambiguous events,
+//!   timers, must-pass dominators).
+
+mod graph;
+pub use names::is_snake_case;
+mod names;
+mod scripts;
+
+use crate::definition::Workflow;
+use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::script::{RulesFile, Sandbox, Script};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+/// A rules file as the validator sees it.
+#[derive(Debug, Clone)]
+pub struct RulesEntry {
+    pub path: PathBuf,
+    pub source: String,
+    /// `None` when the file failed to compile (its own diagnostic says why).
+    pub compiled: Option<RulesFile>,
+}
+
+/// What a workflow may refer to outside itself.
+#[derive(Debug, Clone, Copy)]
+pub struct Env<'a> {
+    pub sandbox: &'a Sandbox,
+    /// Rules files by name (`expense` for `rules/expense.rhai`).
+    pub rules: &'a BTreeMap<String, RulesEntry>,
+    /// Ids of every loaded workflow, for child workflows.
+    pub workflows: &'a BTreeSet<String>,
+}
+
+/// The result of checking one workflow.
+#[derive(Debug, Default)]
+pub struct Checked {
+    pub diagnostics: Vec<Diagnostic>,
+    /// Compiled scripts by their text as written in the YAML.
+    pub scripts: HashMap<String, Script>,
+    /// Rule functions used, directly or through other rules, as (file, function).
+    pub used_rules: BTreeSet<(String, String)>,
+}
+
+/// Checks one workflow. `file` and `text` are the YAML it was read from, for locations.
+pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Checked {
+    let mut checker = Checker {
+        workflow,
+        file,
+        text,
+        env,
+        out: Checked::default(),
+        used_roles: HashSet::new(),
+        used_fields: HashSet::new(),
+        used_params: HashSet::new(),
+    };
+    checker.check_names();
+    checker.check_scripts();
+    checker.check_graph();
+    checker.check_unused();
+    let mut out = checker.out;
+    out.diagnostics.sort_by_key(|d| (d.file.clone(), d.span.line, d.span.column, d.code));
+    out.diagnostics.dedup();
+    out
+}
+
+/// The state of one check: the workflow, where it came from, and what was found and used.
+struct Checker<'a> {
+    workflow: &'a Workflow,
+    file: &'a Path,
+    text: &'a str,
+    env: Env<'a>,
+    out: Checked,
+    used_roles: HashSet<String>,
+    used_fields: HashSet<String>,
+    used_params: HashSet<String>,
+}
+
+impl Checker<'_> {
+    fn report(&mut self, code: Code, span: Span, message: impl Into<String>, hint: impl Into<String>) {
+        self.out
+            .diagnostics
+            .push(Diagnostic::new(code, self.file, span, message, hint));
+    }
+
+    fn report_in(
+        &mut self,
+        file: &Path,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
+        self.out
+            .diagnostics
+            .push(Diagnostic::new(code, file, span, message, hint));
+    }
+
+    fn check_unused(&mut self) {
+        let workflow = self.workflow;
+        for (name, _) in workflow.roles.iter() {
+            if !self.used_roles.contains(name.as_str()) {
+                self.report(
+                    Code::UnusedRole,
+                    name.span,
+                    format!("role `{name}` is declared but no transition or approval uses it", name = name.as_str()),
+                    "give it to a transition's `roles` or an approval's signers, or remove it",
+                );
+            }
+        }
+        for (name, _) in workflow.fields.iter() {
+            if !self.used_fields.contains(name.as_str()) {
+                self.report(
+                    Code::UnusedField,
+                    name.span,
+                    format!("field `{name}` is declared but nothing requires, reads or sets it", name = name.as_str()),
+                    "add it to an event with `required_on` or `requires`, use it in a rule, or remove it",
+                );
+            }
+        }
+        for (name, _) in workflow.parameters.iter() {
+            if !self.used_params.contains(name.as_str()) {
+                self.report(
+                    Code::UnusedParameter,
+                    name.span,
+                    format!("parameter `{name}` is declared but no script reads it", name = name.as_str()),
+                    format!("read it as `params.{name}` in a guard, action or rule, or remove it", name = name.as_str()),
+                );
+            }
+        }
+    }
+}
+
+/// The diagnostics of all rules files that no workflow uses: one warning per unused function.
+pub fn unused_rules(
+    rules: &BTreeMap<String, RulesEntry>,
+    used: &BTreeSet<(String, String)>,
+) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for (name, entry) in rules {
+        let Some(compiled) = &entry.compiled else { continue };
+        for function in &compiled.functions {
+            if !used.contains(&(name.clone(), function.name.clone())) {
+                out.push(Diagnostic::new(
+                    Code::UnusedRule,
+                    &entry.path,
+                    Span::at(function.line, function.column),
+                    format!("rule `{name}::{}` is not used by any workflow", function.name),
+                    "reference it from a guard, action, signer `when` or timer `at`, or remove it",
+                ));
+            }
+        }
+    }
+    out
+}

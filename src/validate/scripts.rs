@@ -1,0 +1,393 @@
+//! Scripts: every guard, action, signer condition and computed deadline compiles in the
+//! sandbox, every rule reference resolves, and what a script reads is declared and compared
+//! with values of its own type.
+
+use super::Checker;
+use crate::definition::located::Located;
+use crate::definition::model::FieldType;
+use crate::diagnostic::{Code, Span, suggestion};
+use crate::script::lint::{self, Facts, Literal, Root};
+use crate::script::{CONTEXT, Script, ScriptError, ScriptRef};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What a script is for; actions may also set fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    Guard,
+    Action,
+    Condition,
+    Deadline,
+}
+
+impl Purpose {
+    fn name(self) -> &'static str {
+        match self {
+            Purpose::Guard => "guard",
+            Purpose::Action => "action",
+            Purpose::Condition => "signer condition",
+            Purpose::Deadline => "deadline",
+        }
+    }
+}
+
+/// Where positions inside a script point: inside a YAML scalar, or inside a rules file.
+#[derive(Debug, Clone)]
+enum Place {
+    Yaml(Span),
+    Rules(PathBuf),
+}
+
+/// What scripts may read of `actor`.
+const ACTOR_PROPERTIES: [&str; 2] = ["id", "roles"];
+
+impl Checker<'_> {
+    pub(super) fn check_scripts(&mut self) {
+        let workflow = self.workflow;
+        for (_, state) in workflow.states.iter() {
+            for (_, branches) in state.on.iter() {
+                for branch in &branches.0 {
+                    if let Some(guard) = &branch.guard {
+                        self.script(guard, Purpose::Guard);
+                    }
+                    if let Some(action) = &branch.action {
+                        self.script(action, Purpose::Action);
+                    }
+                }
+            }
+            if let Some(approval) = &state.approval {
+                for signer in &approval.signers {
+                    if let Some(when) = &signer.when {
+                        self.script(when, Purpose::Condition);
+                    }
+                }
+            }
+            for timer in &state.timers {
+                if let Some(at) = &timer.at {
+                    self.script(at, Purpose::Deadline);
+                }
+            }
+        }
+    }
+
+    fn script(&mut self, text: &Located<String>, purpose: Purpose) {
+        match ScriptRef::parse(text.as_str()) {
+            ScriptRef::Rule { file, function } => self.rule_script(text, file, function, purpose),
+            ScriptRef::Inline(source) => self.inline_script(text, source, purpose),
+        }
+    }
+
+    fn inline_script(&mut self, text: &Located<String>, source: &str, purpose: Purpose) {
+        if source.is_empty() {
+            self.report(
+                Code::ScriptError,
+                text.span,
+                format!("the {} is empty", purpose.name()),
+                "write a rhai expression, or a rule reference `file::function`",
+            );
+            return;
+        }
+        let place = Place::Yaml(text.span);
+        match self.env.sandbox.compile_expression(source) {
+            Ok(ast) => {
+                let facts = lint::facts(&ast);
+                self.check_facts(&facts, &place, purpose);
+                self.out.scripts.insert(
+                    text.value.clone(),
+                    Script::Inline {
+                        source: source.to_string(),
+                        ast: Arc::new(ast),
+                    },
+                );
+            }
+            Err(err) => {
+                let span = match &err {
+                    ScriptError::Compile { line, column, .. } => self.place_span(&place, *line, *column),
+                    _ => text.span,
+                };
+                self.report(
+                    Code::ScriptError,
+                    span,
+                    format!("the {} does not compile: {err}", purpose.name()),
+                    script_hint(&err),
+                );
+            }
+        }
+    }
+
+    fn rule_script(&mut self, text: &Located<String>, file: &str, function: &str, purpose: Purpose) {
+        let rules = self.env.rules;
+        let Some(entry) = rules.get(file) else {
+            let hint = suggestion(file, rules.keys().map(String::as_str));
+            self.report(
+                Code::UnknownRule,
+                text.span,
+                format!("there is no rules file `{file}.rhai`"),
+                format!("create rules/{file}.rhai with `fn {function}(data) {{ ... }}`, or {hint}"),
+            );
+            return;
+        };
+        let Some(compiled) = &entry.compiled else {
+            let path = crate::diagnostic::display_path(&entry.path);
+            self.report(
+                Code::UnknownRule,
+                text.span,
+                format!("`{file}::{function}` cannot be used: {path} does not compile"),
+                format!("fix the error reported in {path}"),
+            );
+            return;
+        };
+        let Some(rule) = compiled.function(function) else {
+            let names: Vec<&str> = compiled.functions.iter().map(|f| f.name.as_str()).collect();
+            self.report(
+                Code::UnknownRule,
+                text.span,
+                format!("rules/{file}.rhai has no function `{function}`"),
+                suggestion(function, names.iter().copied()),
+            );
+            return;
+        };
+        let script = compiled.script(rule);
+        let path = entry.path.clone();
+        let place = Place::Rules(path.clone());
+        for name in reachable_functions(compiled, function) {
+            let Some(called) = compiled.function(&name) else { continue };
+            let bad: Vec<String> = called
+                .params
+                .iter()
+                .filter(|p| !CONTEXT.contains(&p.as_str()))
+                .cloned()
+                .collect();
+            if name == function && !bad.is_empty() {
+                self.report_in(
+                    &path,
+                    Code::RuleSignature,
+                    Span::at(called.line, called.column),
+                    format!("`{file}::{name}` takes `{}`, which the engine cannot supply", bad.join("`, `")),
+                    format!("name parameters from: {}", CONTEXT.join(", ")),
+                );
+            }
+            let facts = lint::function_facts(&compiled.ast, &name);
+            self.check_facts(&facts, &place, purpose);
+            self.out.used_rules.insert((file.to_string(), name));
+        }
+        self.out.scripts.insert(text.value.clone(), script);
+    }
+
+    fn check_facts(&mut self, facts: &Facts, place: &Place, purpose: Purpose) {
+        let workflow = self.workflow;
+        for access in &facts.accesses {
+            let span = self.place_span(place, access.line, access.column);
+            match access.root {
+                Root::Data | Root::Payload => {
+                    if workflow.fields.contains(&access.name) {
+                        self.used_fields.insert(access.name.clone());
+                    } else {
+                        let hint = suggestion(&access.name, workflow.fields.keys());
+                        self.report_at(
+                            place,
+                            Code::UndeclaredField,
+                            span,
+                            format!("`{}.{}` reads a field that is not declared", access.root.name(), access.name),
+                            format!("declare `{}` under `fields:`, or {hint}", access.name),
+                        );
+                    }
+                }
+                Root::Params => {
+                    if workflow.parameters.contains(&access.name) {
+                        self.used_params.insert(access.name.clone());
+                    } else {
+                        let hint = suggestion(&access.name, workflow.parameters.keys());
+                        self.report_at(
+                            place,
+                            Code::UndeclaredParameter,
+                            span,
+                            format!("`params.{}` reads a parameter that is not declared", access.name),
+                            format!("declare `{}` under `parameters:` with a default, or {hint}", access.name),
+                        );
+                    }
+                }
+                Root::Actor => {
+                    if !ACTOR_PROPERTIES.contains(&access.name.as_str()) {
+                        self.report_at(
+                            place,
+                            Code::UndeclaredField,
+                            span,
+                            format!("`actor.{}` does not exist", access.name),
+                            format!("an actor has: {}", ACTOR_PROPERTIES.join(", ")),
+                        );
+                    }
+                }
+            }
+        }
+        for comparison in &facts.comparisons {
+            let access = &comparison.access;
+            let declared = match access.root {
+                Root::Data | Root::Payload => workflow.fields.get(&access.name).map(|f| (f.kind.value, f.values.as_slice())),
+                Root::Params => workflow.parameters.get(&access.name).map(|p| (p.kind.value, &[][..])),
+                Root::Actor => None,
+            };
+            let Some((kind, values)) = declared else { continue };
+            let span = self.place_span(place, comparison.line, comparison.column);
+            let subject = format!("{}.{}", access.root.name(), access.name);
+            if let Some(problem) = mismatch(kind, values, &comparison.literal) {
+                self.report_at(
+                    place,
+                    Code::TypeMismatch,
+                    span,
+                    format!("`{subject} {} {}`: {problem}", comparison.operator, comparison.literal),
+                    comparison_hint(kind, values),
+                );
+            }
+        }
+        if purpose == Purpose::Action {
+            for key in &facts.result_keys {
+                let span = self.place_span(place, key.line, key.column);
+                if workflow.fields.contains(&key.name) {
+                    self.used_fields.insert(key.name.clone());
+                } else {
+                    let hint = suggestion(&key.name, workflow.fields.keys());
+                    self.report_at(
+                        place,
+                        Code::UndeclaredField,
+                        span,
+                        format!("the action sets `{}`, which is not a declared field", key.name),
+                        format!("declare it under `fields:`, or {hint}"),
+                    );
+                }
+            }
+        }
+    }
+
+    fn report_at(&mut self, place: &Place, code: Code, span: Span, message: String, hint: String) {
+        match place {
+            Place::Yaml(_) => self.report(code, span, message, hint),
+            Place::Rules(path) => {
+                let path = path.clone();
+                self.report_in(&path, code, span, message, hint)
+            }
+        }
+    }
+
+    /// The span of a position inside a script, in the file the diagnostic goes to.
+    fn place_span(&self, place: &Place, line: u32, column: u32) -> Span {
+        match place {
+            Place::Rules(_) => Span::at(line, column),
+            Place::Yaml(scalar) => inline_span(self.text, *scalar, line, column),
+        }
+    }
+}
+
+/// Maps a position inside an inline script to the YAML file: the script starts where its
+/// scalar starts, one column further for a quoted scalar, on the next lines for a block
+/// scalar (`|` or `>`).
+fn inline_span(text: &str, scalar: Span, line: u32, column: u32) -> Span {
+    let start = scalar.byte_offset_in(text);
+    let first = text[start..].chars().next();
+    match first {
+        Some('|' | '>') => {
+            let body_line = scalar.line + line;
+            let indent = text
+                .lines()
+                .nth(body_line.saturating_sub(1) as usize)
+                .map_or(0, |l| l.len() - l.trim_start().len());
+            Span::at(body_line, u32::try_from(indent).unwrap_or(0) + column)
+        }
+        Some(quote) if line == 1 => {
+            let shift = u32::from(quote == '"' || quote == '\'');
+            Span::at(scalar.line, scalar.column + shift + column - 1)
+        }
+        _ => Span::at(scalar.line + line - 1, column),
+    }
+}
+
+/// `function` and every function of the same file it calls, directly or not.
+fn reachable_functions(file: &crate::script::RulesFile, function: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::new();
+    let mut todo = vec![function.to_string()];
+    while let Some(name) = todo.pop() {
+        if file.function(&name).is_none() || !seen.insert(name.clone()) {
+            continue;
+        }
+        todo.extend(lint::function_facts(&file.ast, &name).calls);
+    }
+    seen
+}
+
+/// Why comparing a value of `kind` with `literal` is wrong, if it is.
+fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> Option<String> {
+    let fits = match (kind, literal) {
+        // Comparing with () asks whether the value is missing: allowed for any type.
+        (_, Literal::Unit) => true,
+        (k, Literal::Integer(_) | Literal::Float(_)) => k.is_numeric(),
+        (FieldType::Bool, Literal::Bool(_)) => true,
+        (FieldType::Enum, Literal::String(s)) => {
+            if !values.is_empty() && !values.iter().any(|v| v.as_str() == s) {
+                let allowed: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
+                return Some(format!("{s:?} is not one of the enum's values ({})", allowed.join(", ")));
+            }
+            true
+        }
+        (k, Literal::String(_)) => k.is_textual(),
+        _ => false,
+    };
+    (!fits).then(|| {
+        format!(
+            "a {} is compared with a {} literal; rhai would quietly answer false",
+            kind.name(),
+            literal.type_name()
+        )
+    })
+}
+
+fn comparison_hint(kind: FieldType, values: &[Located<String>]) -> String {
+    match kind {
+        k if k.is_numeric() => "compare with a number without quotes, for example `15000`".into(),
+        FieldType::Bool => "compare with `true` or `false` without quotes".into(),
+        FieldType::Enum => {
+            let allowed: Vec<String> = values.iter().map(|v| format!("\"{}\"", v.as_str())).collect();
+            format!("compare with one of {}", allowed.join(", "))
+        }
+        FieldType::List => "test membership with `in`, or compare `.len()`".into(),
+        _ => "compare with a quoted string".into(),
+    }
+}
+
+fn script_hint(err: &ScriptError) -> String {
+    match err {
+        ScriptError::Compile { message, .. } if message.contains("Variable not found") || message.contains("Unknown variable") => {
+            format!("scripts can read only: {}", CONTEXT.join(", "))
+        }
+        ScriptError::Compile { message, .. } if message.contains("eval") || message.contains("import") => {
+            "the sandbox has no `eval` or `import`; put shared logic in a rules file function".into()
+        }
+        ScriptError::TooLarge { .. } => "move the logic into a function in rules/".into(),
+        _ => "check the expression's syntax; rhai is close to JavaScript and Rust (`&&`, `||`, `==`)".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inline_positions_follow_the_yaml_scalar() {
+        let text = "guard: \"data.x < 1\"\nplain: data.x\nblock: |\n    data.x\n";
+        assert_eq!(inline_span(text, Span::at(1, 8), 1, 8), Span::at(1, 16));
+        assert_eq!(inline_span(text, Span::at(2, 8), 1, 1), Span::at(2, 8));
+        assert_eq!(inline_span(text, Span::at(3, 8), 1, 1), Span::at(4, 5));
+    }
+
+    #[test]
+    fn mismatches_are_named() {
+        assert!(mismatch(FieldType::Money, &[], &Literal::String("15000".into())).is_some());
+        assert!(mismatch(FieldType::Money, &[], &Literal::Integer(15000)).is_none());
+        assert!(mismatch(FieldType::Money, &[], &Literal::Unit).is_none());
+        assert!(mismatch(FieldType::Bool, &[], &Literal::String("true".into())).is_some());
+        let values = [Located::new("in".to_string(), Span::START), Located::new("out".to_string(), Span::START)];
+        assert!(mismatch(FieldType::Enum, &values, &Literal::String("inn".into())).is_some());
+        assert!(mismatch(FieldType::Enum, &values, &Literal::String("out".into())).is_none());
+        assert!(mismatch(FieldType::List, &[], &Literal::Integer(1)).is_some());
+    }
+}

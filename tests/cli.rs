@@ -1,0 +1,105 @@
+//! The `sopflow` command as a user runs it from the project folder.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn sopflow(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sopflow"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run sopflow")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn validate_passes_on_the_shipped_workflows() {
+    let output = sopflow(&["validate"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+    assert!(stdout(&output).starts_with("ok:"), "{}", stdout(&output));
+    let json = sopflow(&["validate", "--format", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(value["ok"], true);
+    assert_eq!(value["diagnostics"], serde_json::json!([]));
+}
+
+#[test]
+fn human_output_underlines_the_source_line_and_gives_the_hint() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/hot_work_permit.yaml"))
+        .expect("shipped workflow")
+        .replace("approve: {to: cs_review,", "approve: {to: cs_reveiw,");
+    let file = dir.path().join("hot_work_permit.yaml");
+    std::fs::write(&file, text).expect("write");
+    let output = sopflow(&["validate", file.to_str().expect("utf-8 temp path")]);
+    assert_eq!(output.status.code(), Some(1));
+    let out = stdout(&output);
+    assert!(out.contains("error[E101]: there is no state `cs_reveiw`"), "{out}");
+    assert!(out.contains("hot_work_permit.yaml:"), "{out}");
+    assert!(out.contains("approve: {to: cs_reveiw,"), "the source line is shown: {out}");
+    assert!(out.contains("────┬────"), "the name is underlined: {out}");
+    assert!(out.contains("did you mean `cs_review`?"), "{out}");
+    assert!(out.contains("failed: 1 error(s)"), "{out}");
+}
+
+#[test]
+fn usage_errors_exit_with_2() {
+    assert_eq!(sopflow(&["validate", "no/such/folder"]).status.code(), Some(2));
+    assert_eq!(sopflow(&["validate", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(sopflow(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(sopflow(&["validate", "Cargo.toml"]).status.code(), Some(2));
+}
+
+#[test]
+fn schema_prints_the_checked_in_schema() {
+    let output = sopflow(&["schema"]);
+    assert_eq!(output.status.code(), Some(0));
+    let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(sopflow::schema::SCHEMA_PATH))
+        .expect("schema file");
+    assert_eq!(stdout(&output), on_disk);
+}
+
+#[test]
+fn graph_draws_mermaid_and_dot() {
+    let mermaid = sopflow(&["graph", "hot_work_permit"]);
+    assert_eq!(mermaid.status.code(), Some(0));
+    let text = stdout(&mermaid);
+    assert!(text.starts_with("stateDiagram-v2"));
+    assert!(text.contains("state \"秩序维护部初审\" as security_review"));
+    assert!(text.contains("security_review --> cs_review : approve (初审通过)<br/>[order_dept]"));
+    assert!(text.contains("distributed --> [*]"));
+    let by_path = sopflow(&["graph", "workflows/hot_work_permit.yaml", "--format", "dot"]);
+    assert_eq!(by_path.status.code(), Some(0));
+    assert!(stdout(&by_path).starts_with("digraph \"hot_work_permit\""));
+    let unknown = sopflow(&["graph", "hot_work_permt"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("did you mean `hot_work_permit`?"));
+}
+
+/// Graphviz must render the DOT output. CI installs graphviz and sets SOPFLOW_REQUIRE_DOT so
+/// that a missing `dot` fails there instead of skipping.
+#[test]
+fn graphviz_renders_the_dot_output() {
+    let available = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    if !available {
+        assert!(std::env::var_os("SOPFLOW_REQUIRE_DOT").is_none(), "graphviz `dot` is required here");
+        eprintln!("skipping: graphviz `dot` is not installed");
+        return;
+    }
+    let dot_text = stdout(&sopflow(&["graph", "hot_work_permit", "--format", "dot"]));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let input = dir.path().join("hot_work_permit.dot");
+    std::fs::write(&input, &dot_text).expect("write dot");
+    let rendered = Command::new("dot").arg("-Tsvg").arg(&input).output().expect("run dot");
+    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let svg = String::from_utf8_lossy(&rendered.stdout);
+    assert!(svg.contains("<svg"));
+    assert!(svg.contains("秩序维护部初审"));
+    assert!(svg.contains("stroke-dasharray") || !dot_text.contains("style=dashed"));
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    let _ = std::fs::write(target.join("hot_work_permit.svg"), svg.as_bytes());
+}

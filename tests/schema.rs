@@ -1,0 +1,78 @@
+//! The checked-in JSON Schema is what the code generates, and the shipped workflows (and the
+//! fixtures' base) conform to it, so an editor checking against it agrees with `validate`.
+
+use std::path::Path;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn the_checked_in_schema_is_current() {
+    let path = root().join(sopflow::schema::SCHEMA_PATH);
+    let on_disk = std::fs::read_to_string(&path).expect("schemas/workflow.schema.json exists");
+    let generated = sopflow::schema::workflow_schema_json();
+    assert!(
+        on_disk == generated,
+        "{} is out of date: run `cargo run -- schema > {}`",
+        path.display(),
+        sopflow::schema::SCHEMA_PATH
+    );
+}
+
+#[test]
+fn the_schema_is_draft_07_and_closed() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&sopflow::schema::workflow_schema_json()).expect("JSON");
+    assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
+    // Unknown keys are errors in the editor too.
+    assert_eq!(schema["additionalProperties"], false);
+    assert_eq!(schema["definitions"]["Transition"]["additionalProperties"], false);
+    for key in ["id", "title", "initial", "states"] {
+        assert!(schema["required"].as_array().is_some_and(|r| r.iter().any(|k| k == key)), "{key}");
+    }
+}
+
+fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("folder")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn shipped_workflows_conform_to_the_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&sopflow::schema::workflow_schema_json()).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let mut files = yaml_files(&root().join("workflows"));
+    files.extend(yaml_files(&root().join("tests/fixtures/base")));
+    assert!(!files.is_empty());
+    for file in files {
+        let text = std::fs::read_to_string(&file).expect("readable");
+        let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
+    }
+}
+
+#[test]
+fn the_schema_rejects_what_the_validator_rejects_as_unknown() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&sopflow::schema::workflow_schema_json()).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let typo = serde_json::json!({
+        "id": "w", "title": "t", "initial": "a",
+        "states": {"a": {"on": {"go": {"to": "b", "gaurd": "x"}}}, "b": {"final": true}}
+    });
+    assert!(!validator.is_valid(&typo));
+    let fixed = serde_json::json!({
+        "id": "w", "title": "t", "initial": "a",
+        "states": {"a": {"on": {"go": [{"to": "b", "guard": "data.x > 1"}, {"to": "a"}]}}, "b": {"final": true}}
+    });
+    assert!(validator.is_valid(&fixed));
+}
