@@ -73,7 +73,10 @@ impl Sources {
         let wrap = |files: Vec<(PathBuf, String)>| {
             files
                 .into_iter()
-                .map(|(path, text)| SourceFile { path, text: Ok(text) })
+                .map(|(path, text)| SourceFile {
+                    path,
+                    text: Ok(text),
+                })
                 .collect()
         };
         Sources {
@@ -121,7 +124,15 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError>
 
 /// Reads a file as UTF-8 text, within the size limit.
 fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
-    let fail = |code, message: String, hint: &str| Err(Box::new(Diagnostic::new(code, path, Span::START, message, hint)));
+    let fail = |code, message: String, hint: &str| {
+        Err(Box::new(Diagnostic::new(
+            code,
+            path,
+            Span::START,
+            message,
+            hint,
+        )))
+    };
     match std::fs::metadata(path) {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
             return fail(
@@ -135,23 +146,38 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
             );
         }
         Ok(_) => {}
-        Err(err) => return fail(Code::Io, format!("cannot read the file: {err}"), "check that the file exists and is readable"),
+        Err(err) => {
+            return fail(
+                Code::Io,
+                format!("cannot read the file: {err}"),
+                "check that the file exists and is readable",
+            );
+        }
     }
     let bytes = match std::fs::read(path) {
         Ok(bytes) => bytes,
-        Err(err) => return fail(Code::Io, format!("cannot read the file: {err}"), "check that the file exists and is readable"),
+        Err(err) => {
+            return fail(
+                Code::Io,
+                format!("cannot read the file: {err}"),
+                "check that the file exists and is readable",
+            );
+        }
     };
-    String::from_utf8(bytes).or_else(|err| {
+    String::from_utf8(bytes).map_err(|err| {
         let valid = &err.as_bytes()[..err.utf8_error().valid_up_to()];
         let line = valid.iter().filter(|&&b| b == b'\n').count() + 1;
         let column = valid.iter().rev().take_while(|&&b| b != b'\n').count() + 1;
-        Err(Box::new(Diagnostic::new(
+        Box::new(Diagnostic::new(
             Code::Io,
             path,
-            Span::at(u32::try_from(line).unwrap_or(u32::MAX), u32::try_from(column).unwrap_or(u32::MAX)),
+            Span::at(
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(column).unwrap_or(u32::MAX),
+            ),
             "the file is not UTF-8 text (is it binary, or saved in GBK?)",
             "save the file as UTF-8",
-        )))
+        ))
     })
 }
 
@@ -244,7 +270,10 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
                         Code::Duplicate,
                         &file.path,
                         workflow.id.span,
-                        format!("workflow `{id}` is already declared in {}", display_path(first)),
+                        format!(
+                            "workflow `{id}` is already declared in {}",
+                            display_path(first)
+                        ),
                         "give one of them another id, or remove the copy",
                     ));
                     continue;
@@ -296,17 +325,28 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
     if parse_failures == 0 {
         // Which rules a workflow that did not parse would use is unknown: warning about
         // unused rules then would only add noise.
-        report.diagnostics.extend(validate::unused_rules(&rules, &used_rules));
+        report
+            .diagnostics
+            .extend(validate::unused_rules(&rules, &used_rules));
     }
     report.diagnostics.sort_by(|a, b| {
-        (&a.file, a.span.line, a.span.column, a.code).cmp(&(&b.file, b.span.line, b.span.column, b.code))
+        (&a.file, a.span.line, a.span.column, a.code).cmp(&(
+            &b.file,
+            b.span.line,
+            b.span.column,
+            b.code,
+        ))
     });
     report.diagnostics.dedup();
     report.catalog.rules = rules;
     report
 }
 
-fn compile_rules(files: Vec<SourceFile>, sandbox: &Sandbox, report: &mut LoadReport) -> BTreeMap<String, RulesEntry> {
+fn compile_rules(
+    files: Vec<SourceFile>,
+    sandbox: &Sandbox,
+    report: &mut LoadReport,
+) -> BTreeMap<String, RulesEntry> {
     let mut rules: BTreeMap<String, RulesEntry> = BTreeMap::new();
     for file in files {
         let text = match file.text {
@@ -337,7 +377,10 @@ fn compile_rules(files: Vec<SourceFile>, sandbox: &Sandbox, report: &mut LoadRep
                 Code::Duplicate,
                 &file.path,
                 Span::START,
-                format!("a rules file named `{name}` is already loaded from {}", display_path(&first.path)),
+                format!(
+                    "a rules file named `{name}` is already loaded from {}",
+                    display_path(&first.path)
+                ),
                 "rename one of them: references `name::function` must be unambiguous",
             ));
             continue;
@@ -363,7 +406,11 @@ fn compile_rules(files: Vec<SourceFile>, sandbox: &Sandbox, report: &mut LoadRep
                         Span::at(*line, *column),
                         "fix the syntax here; rules files hold rhai functions: `fn name(data, params) { ... }`",
                     ),
-                    ScriptError::TooLarge { .. } => (Code::ResourceLimit, Span::START, "split the rules into several files"),
+                    ScriptError::TooLarge { .. } => (
+                        Code::ResourceLimit,
+                        Span::START,
+                        "split the rules into several files",
+                    ),
                     _ => (Code::ScriptError, Span::START, "fix the script"),
                 };
                 report.diagnostics.push(Diagnostic::new(

@@ -228,7 +228,10 @@ pub fn display_path(path: &Path) -> String {
 }
 
 /// The closest of `candidates` to `word`, if one is close enough to be a likely typo.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -273,12 +276,18 @@ mod tests {
     fn byte_offset_counts_characters_not_bytes() {
         let text = "title: 动火证\nid: x\n";
         assert_eq!(Span::at(1, 8).byte_offset_in(text), 7);
-        assert_eq!(Span::at(2, 5).byte_offset_in(text), "title: 动火证\n".len() + 4);
+        assert_eq!(
+            Span::at(2, 5).byte_offset_in(text),
+            "title: 动火证\n".len() + 4
+        );
     }
 
     #[test]
     fn suggestions_prefer_close_words() {
-        assert_eq!(did_you_mean("gaurd", ["guard", "action", "to"]), Some("guard"));
+        assert_eq!(
+            did_you_mean("gaurd", ["guard", "action", "to"]),
+            Some("guard")
+        );
         assert_eq!(did_you_mean("zzz", ["guard", "action"]), None);
     }
 }

@@ -33,7 +33,10 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                 }
                 let mut second = Vec::new();
                 if !branch.roles.is_empty() {
-                    second.push(format!("[{}]", join(branch.roles.iter().map(|r| r.as_str()))));
+                    second.push(format!(
+                        "[{}]",
+                        join(branch.roles.iter().map(|r| r.as_str()))
+                    ));
                 }
                 if let Some(guard) = &branch.guard {
                     second.push(format!("if {}", shorten(guard.as_str())));
@@ -41,7 +44,11 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                 edges.push(Edge {
                     from: name.value.clone(),
                     to: branch.to.value.clone(),
-                    label: [vec![first], vec![second.join(" ")]].concat().into_iter().filter(|s| !s.is_empty()).collect(),
+                    label: [vec![first], vec![second.join(" ")]]
+                        .concat()
+                        .into_iter()
+                        .filter(|s| !s.is_empty())
+                        .collect(),
                     timer: timer.is_some(),
                 });
             }
@@ -51,14 +58,21 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                 ApprovalMode::Sequence => "in turn".to_string(),
                 ApprovalMode::All => "all sign".to_string(),
                 ApprovalMode::Any => "any one signs".to_string(),
-                ApprovalMode::Quorum => format!("{} of {} sign", approval.quorum.as_ref().map_or(0, |q| q.value), approval.signers.len()),
+                ApprovalMode::Quorum => format!(
+                    "{} of {} sign",
+                    approval.quorum.as_ref().map_or(0, |q| q.value),
+                    approval.signers.len()
+                ),
             };
             edges.push(Edge {
                 from: name.value.clone(),
                 to: approval.to.value.clone(),
                 label: vec![
                     format!("{} ({mode})", approval.approve_event()),
-                    format!("[{}]", join(approval.signers.iter().map(|s| s.role.as_str()))),
+                    format!(
+                        "[{}]",
+                        join(approval.signers.iter().map(|s| s.role.as_str()))
+                    ),
                 ],
                 timer: false,
             });
@@ -106,14 +120,29 @@ fn shorten(text: &str) -> String {
 /// A Mermaid `stateDiagram-v2`.
 pub fn mermaid(workflow: &Workflow) -> String {
     let mut out = String::from("stateDiagram-v2\n");
-    let _ = writeln!(out, "    %% {} ({})", mermaid_text(&workflow.title), workflow.id.as_str());
+    let _ = writeln!(
+        out,
+        "    %% {} ({})",
+        mermaid_text(&workflow.title),
+        workflow.id.as_str()
+    );
     for (name, state) in workflow.states.iter() {
         let title = state.title.as_deref().unwrap_or(name.as_str());
-        let _ = writeln!(out, "    state \"{}\" as {}", mermaid_text(title), name.as_str());
+        let _ = writeln!(
+            out,
+            "    state \"{}\" as {}",
+            mermaid_text(title),
+            name.as_str()
+        );
     }
     let _ = writeln!(out, "    [*] --> {}", workflow.initial.as_str());
     for edge in edges(workflow) {
-        let label = edge.label.iter().map(|l| mermaid_text(l)).collect::<Vec<_>>().join("<br/>");
+        let label = edge
+            .label
+            .iter()
+            .map(|l| mermaid_text(l))
+            .collect::<Vec<_>>()
+            .join("<br/>");
         let _ = writeln!(out, "    {} --> {} : {}", edge.from, edge.to, label);
     }
     for (name, state) in workflow.states.iter() {
@@ -147,7 +176,11 @@ fn mermaid_text(text: &str) -> String {
 pub fn dot(workflow: &Workflow) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "digraph \"{}\" {{", dot_text(workflow.id.as_str()));
-    let _ = writeln!(out, "  label=\"{}\";\n  labelloc=t;", dot_text(&workflow.title));
+    let _ = writeln!(
+        out,
+        "  label=\"{}\";\n  labelloc=t;",
+        dot_text(&workflow.title)
+    );
     out.push_str("  rankdir=TB;\n  node [shape=box, style=rounded, fontname=\"Noto Sans CJK SC, sans-serif\"];\n");
     out.push_str("  edge [fontname=\"Noto Sans CJK SC, sans-serif\", fontsize=10];\n");
     out.push_str("  \"__start\" [shape=point, width=0.15, label=\"\"];\n");
@@ -158,12 +191,29 @@ pub fn dot(workflow: &Workflow) -> String {
         } else {
             format!("{}\\n{}", dot_text(title), dot_text(name.as_str()))
         };
-        let extra = if state.is_final { ", peripheries=2" } else { "" };
-        let _ = writeln!(out, "  \"{}\" [label=\"{label}\"{extra}];", dot_text(name.as_str()));
+        let extra = if state.is_final {
+            ", peripheries=2"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            out,
+            "  \"{}\" [label=\"{label}\"{extra}];",
+            dot_text(name.as_str())
+        );
     }
-    let _ = writeln!(out, "  \"__start\" -> \"{}\";", dot_text(workflow.initial.as_str()));
+    let _ = writeln!(
+        out,
+        "  \"__start\" -> \"{}\";",
+        dot_text(workflow.initial.as_str())
+    );
     for edge in edges(workflow) {
-        let label = edge.label.iter().map(|l| dot_text(l)).collect::<Vec<_>>().join("\\n");
+        let label = edge
+            .label
+            .iter()
+            .map(|l| dot_text(l))
+            .collect::<Vec<_>>()
+            .join("\\n");
         let style = if edge.timer { ", style=dashed" } else { "" };
         let _ = writeln!(
             out,

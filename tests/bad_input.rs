@@ -12,8 +12,10 @@ fn load_dir(dir: &Path) -> sopflow::LoadReport {
 }
 
 fn hot_work_permit() -> String {
-    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/hot_work_permit.yaml"))
-        .expect("shipped workflow")
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/hot_work_permit.yaml"),
+    )
+    .expect("shipped workflow")
 }
 
 fn hot_work_rules() -> String {
@@ -24,7 +26,9 @@ fn hot_work_rules() -> String {
 #[test]
 fn binary_garbage_is_an_unreadable_file() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let garbage: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
     std::fs::write(dir.path().join("garbage.yaml"), &garbage).expect("write");
     let report = load_dir(dir.path());
     assert_eq!(report.diagnostics.len(), 1, "{:#?}", report.diagnostics);
@@ -34,7 +38,11 @@ fn binary_garbage_is_an_unreadable_file() {
 #[test]
 fn control_characters_are_a_syntax_error() {
     let dir = tempfile::tempdir().expect("temp dir");
-    std::fs::write(dir.path().join("noise.yaml"), "id: \u{1}\u{2}\u{7f}\n\u{0}\u{3}: [").expect("write");
+    std::fs::write(
+        dir.path().join("noise.yaml"),
+        "id: \u{1}\u{2}\u{7f}\n\u{0}\u{3}: [",
+    )
+    .expect("write");
     let report = load_dir(dir.path());
     assert!(report.has_errors());
     assert!(report.diagnostics.iter().all(|d| d.span.line >= 1));
@@ -48,7 +56,11 @@ fn a_50_megabyte_file_is_refused_without_reading_it() {
     let report = load_dir(dir.path());
     assert_eq!(report.diagnostics.len(), 1);
     assert_eq!(report.diagnostics[0].code, Code::ResourceLimit);
-    assert!(report.diagnostics[0].message.contains("50.0 MiB"), "{}", report.diagnostics[0].message);
+    assert!(
+        report.diagnostics[0].message.contains("50.0 MiB"),
+        "{}",
+        report.diagnostics[0].message
+    );
 }
 
 #[cfg(unix)]
@@ -57,23 +69,56 @@ fn non_utf8_file_names_are_loaded_and_named() {
     use std::os::unix::ffi::OsStrExt;
     let dir = tempfile::tempdir().expect("temp dir");
     let name = std::ffi::OsStr::from_bytes(b"\xff\xfe-permit.yaml");
-    std::fs::write(dir.path().join(name), hot_work_permit().replace("to: cs_review,", "to: cs_reveiw,")).expect("write");
+    std::fs::write(
+        dir.path().join(name),
+        hot_work_permit().replace("to: cs_review,", "to: cs_reveiw,"),
+    )
+    .expect("write");
     std::fs::write(dir.path().join("hot_work.rhai"), hot_work_rules()).expect("write");
     let report = load_dir(dir.path());
-    let d = report.diagnostics.iter().find(|d| d.code == Code::UnknownState).expect("E101");
-    assert!(d.to_string().contains("\u{fffd}\u{fffd}-permit.yaml"), "{d}");
-    assert!(d.to_json()["file"].as_str().is_some_and(|f| f.ends_with("-permit.yaml")));
+    let d = report
+        .diagnostics
+        .iter()
+        .find(|d| d.code == Code::UnknownState)
+        .expect("E101");
+    assert!(
+        d.to_string().contains("\u{fffd}\u{fffd}-permit.yaml"),
+        "{d}"
+    );
+    assert!(
+        d.to_json()["file"]
+            .as_str()
+            .is_some_and(|f| f.ends_with("-permit.yaml"))
+    );
 }
 
 #[test]
 fn an_endless_loop_in_a_rules_file_never_runs_at_load_time() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join("hot_work_permit.yaml"), hot_work_permit()).expect("write");
-    std::fs::write(dir.path().join("hot_work.rhai"), format!("{}\nloop {{ }}\n", hot_work_rules())).expect("write");
+    std::fs::write(
+        dir.path().join("hot_work.rhai"),
+        format!("{}\nloop {{ }}\n", hot_work_rules()),
+    )
+    .expect("write");
     let report = load_dir(dir.path());
-    assert!(report.diagnostics.iter().any(|d| d.code == Code::RuleTopLevel));
-    std::fs::write(dir.path().join("hot_work.rhai"), format!("{}\nwhile true {{ }}", hot_work_rules())).expect("write");
-    assert!(load_dir(dir.path()).diagnostics.iter().any(|d| d.code == Code::RuleTopLevel));
+    assert!(
+        report
+            .diagnostics
+            .iter()
+            .any(|d| d.code == Code::RuleTopLevel)
+    );
+    std::fs::write(
+        dir.path().join("hot_work.rhai"),
+        format!("{}\nwhile true {{ }}", hot_work_rules()),
+    )
+    .expect("write");
+    assert!(
+        load_dir(dir.path())
+            .diagnostics
+            .iter()
+            .any(|d| d.code == Code::RuleTopLevel)
+    );
 }
 
 #[test]
@@ -87,18 +132,28 @@ fn a_workflow_with_errors_is_not_put_into_service() {
     );
     let definition = ok.catalog.get("hot_work_permit").expect("valid definition");
     assert_eq!(definition.hash.len(), 64);
-    assert!(definition.scripts.contains_key("hot_work::documents_complete"));
+    assert!(
+        definition
+            .scripts
+            .contains_key("hot_work::documents_complete")
+    );
     assert_eq!(definition.rules.keys().collect::<Vec<_>>(), ["hot_work"]);
 
     let broken = catalog::build(
         Sources::from_texts(
-            vec![(PathBuf::from("w.yaml"), hot_work_permit().replace("roles: [admin_dept]", "roles: [admin]"))],
+            vec![(
+                PathBuf::from("w.yaml"),
+                hot_work_permit().replace("roles: [admin_dept]", "roles: [admin]"),
+            )],
             vec![(PathBuf::from("hot_work.rhai"), hot_work_rules())],
         ),
         &Sandbox::default(),
     );
     assert!(broken.catalog.get("hot_work_permit").is_none());
-    assert!(broken.parsed.contains_key("hot_work_permit"), "still drawable");
+    assert!(
+        broken.parsed.contains_key("hot_work_permit"),
+        "still drawable"
+    );
 }
 
 #[test]
@@ -116,9 +171,15 @@ fn the_version_hash_covers_the_rules_it_uses() {
         .map(|d| d.hash.clone())
     };
     let before = build(hot_work_rules()).expect("valid");
-    let after = build(hot_work_rules().replace("payload.applicant_seal == true", "payload.applicant_seal")).expect("valid");
+    let after =
+        build(hot_work_rules().replace("payload.applicant_seal == true", "payload.applicant_seal"))
+            .expect("valid");
     assert_ne!(before, after);
-    assert_eq!(before, build(hot_work_rules()).expect("valid"), "the hash is stable");
+    assert_eq!(
+        before,
+        build(hot_work_rules()).expect("valid"),
+        "the hash is stable"
+    );
 }
 
 proptest! {

@@ -30,17 +30,25 @@ fn validate_passes_on_the_shipped_workflows() {
 #[test]
 fn human_output_underlines_the_source_line_and_gives_the_hint() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/hot_work_permit.yaml"))
-        .expect("shipped workflow")
-        .replace("approve: {to: cs_review,", "approve: {to: cs_reveiw,");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("workflows/hot_work_permit.yaml"),
+    )
+    .expect("shipped workflow")
+    .replace("approve: {to: cs_review,", "approve: {to: cs_reveiw,");
     let file = dir.path().join("hot_work_permit.yaml");
     std::fs::write(&file, text).expect("write");
     let output = sopflow(&["validate", file.to_str().expect("utf-8 temp path")]);
     assert_eq!(output.status.code(), Some(1));
     let out = stdout(&output);
-    assert!(out.contains("error[E101]: there is no state `cs_reveiw`"), "{out}");
+    assert!(
+        out.contains("error[E101]: there is no state `cs_reveiw`"),
+        "{out}"
+    );
     assert!(out.contains("hot_work_permit.yaml:"), "{out}");
-    assert!(out.contains("approve: {to: cs_reveiw,"), "the source line is shown: {out}");
+    assert!(
+        out.contains("approve: {to: cs_reveiw,"),
+        "the source line is shown: {out}"
+    );
     assert!(out.contains("────┬────"), "the name is underlined: {out}");
     assert!(out.contains("did you mean `cs_review`?"), "{out}");
     assert!(out.contains("failed: 1 error(s)"), "{out}");
@@ -48,8 +56,14 @@ fn human_output_underlines_the_source_line_and_gives_the_hint() {
 
 #[test]
 fn usage_errors_exit_with_2() {
-    assert_eq!(sopflow(&["validate", "no/such/folder"]).status.code(), Some(2));
-    assert_eq!(sopflow(&["validate", "--format", "xml"]).status.code(), Some(2));
+    assert_eq!(
+        sopflow(&["validate", "no/such/folder"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        sopflow(&["validate", "--format", "xml"]).status.code(),
+        Some(2)
+    );
     assert_eq!(sopflow(&["frobnicate"]).status.code(), Some(2));
     assert_eq!(sopflow(&["validate", "Cargo.toml"]).status.code(), Some(2));
 }
@@ -58,8 +72,10 @@ fn usage_errors_exit_with_2() {
 fn schema_prints_the_checked_in_schema() {
     let output = sopflow(&["schema"]);
     assert_eq!(output.status.code(), Some(0));
-    let on_disk = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join(sopflow::schema::SCHEMA_PATH))
-        .expect("schema file");
+    let on_disk = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(sopflow::schema::SCHEMA_PATH),
+    )
+    .expect("schema file");
     assert_eq!(stdout(&output), on_disk);
 }
 
@@ -84,9 +100,15 @@ fn graph_draws_mermaid_and_dot() {
 /// that a missing `dot` fails there instead of skipping.
 #[test]
 fn graphviz_renders_the_dot_output() {
-    let available = Command::new("dot").arg("-V").output().is_ok_and(|o| o.status.success());
+    let available = Command::new("dot")
+        .arg("-V")
+        .output()
+        .is_ok_and(|o| o.status.success());
     if !available {
-        assert!(std::env::var_os("SOPFLOW_REQUIRE_DOT").is_none(), "graphviz `dot` is required here");
+        assert!(
+            std::env::var_os("SOPFLOW_REQUIRE_DOT").is_none(),
+            "graphviz `dot` is required here"
+        );
         eprintln!("skipping: graphviz `dot` is not installed");
         return;
     }
@@ -94,12 +116,44 @@ fn graphviz_renders_the_dot_output() {
     let dir = tempfile::tempdir().expect("temp dir");
     let input = dir.path().join("hot_work_permit.dot");
     std::fs::write(&input, &dot_text).expect("write dot");
-    let rendered = Command::new("dot").arg("-Tsvg").arg(&input).output().expect("run dot");
-    assert!(rendered.status.success(), "{}", String::from_utf8_lossy(&rendered.stderr));
+    let rendered = Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&input)
+        .output()
+        .expect("run dot");
+    assert!(
+        rendered.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rendered.stderr)
+    );
     let svg = String::from_utf8_lossy(&rendered.stdout);
     assert!(svg.contains("<svg"));
     assert!(svg.contains("秩序维护部初审"));
     assert!(svg.contains("stroke-dasharray") || !dot_text.contains("style=dashed"));
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::write(target.join("hot_work_permit.svg"), svg.as_bytes());
+}
+
+#[test]
+fn the_readme_documents_every_code_as_the_cli_prints_it() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let table = stdout(&sopflow(&["validate", "--codes"]));
+    for code in sopflow::diagnostic::Code::ALL {
+        let row = format!(
+            "| {} | {} | {} |",
+            code.as_str(),
+            code.slug(),
+            code.severity()
+        );
+        assert!(
+            readme.contains(&row),
+            "README lacks the row for {code}: {row}"
+        );
+        assert!(table.contains(&row));
+    }
+    assert!(
+        readme.lines().take(6).any(|l| l.contains("cargo test")),
+        "the README starts with the test command"
+    );
 }

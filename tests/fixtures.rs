@@ -24,7 +24,10 @@ fn cases() -> Vec<(String, PathBuf)> {
         .map(|e| e.path())
         .filter(|p| p.join("bad").is_dir())
         .map(|p| {
-            let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             (name.split('-').next().unwrap_or_default().to_string(), p)
         })
         .collect();
@@ -79,7 +82,10 @@ fn the_base_fixture_is_clean() {
 fn every_code_has_a_triggering_fixture() {
     let covered: Vec<String> = cases().into_iter().map(|(code, _)| code).collect();
     for code in Code::ALL {
-        assert!(covered.iter().any(|c| c == code.as_str()), "no fixture for {code}");
+        assert!(
+            covered.iter().any(|c| c == code.as_str()),
+            "no fixture for {code}"
+        );
     }
 }
 
@@ -92,14 +98,21 @@ fn bad_fixtures_report_their_code_at_the_marked_line() {
         let (file, line) = marker(&bad, &code);
         let found = report.diagnostics.iter().any(|d| {
             d.code.as_str() == code
-                && d.file.file_name().is_some_and(|n| n.to_string_lossy() == file)
+                && d.file
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy() == file)
                 && line.is_none_or(|l| d.span.line == l)
         });
         assert!(
             found,
             "{}: expected {code} in {file} at line {line:?}, got:\n{}",
             case.display(),
-            report.diagnostics.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n")
+            report
+                .diagnostics
+                .iter()
+                .map(|d| d.to_string())
+                .collect::<Vec<_>>()
+                .join("\n")
         );
         let is_error = code.starts_with('E');
         assert_eq!(report.has_errors(), is_error, "{}", case.display());
@@ -134,7 +147,12 @@ fn the_cli_reports_each_bad_fixture_with_code_file_line_and_exit_status() {
             .expect("run sopflow");
         let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON output");
         let is_error = code.starts_with('E');
-        assert_eq!(output.status.code(), Some(if is_error { 1 } else { 0 }), "{}", case.display());
+        assert_eq!(
+            output.status.code(),
+            Some(if is_error { 1 } else { 0 }),
+            "{}",
+            case.display()
+        );
         assert_eq!(json["ok"], !is_error);
         let (file, line) = marker(&bad, &code);
         let diagnostics = json["diagnostics"].as_array().expect("diagnostics array");
@@ -143,7 +161,8 @@ fn the_cli_reports_each_bad_fixture_with_code_file_line_and_exit_status() {
                 && d["file"].as_str().is_some_and(|f| f.ends_with(&file))
                 && line.is_none_or(|l| d["line"] == l)
         });
-        let hit = hit.unwrap_or_else(|| panic!("{}: {code} missing in {diagnostics:#?}", case.display()));
+        let hit =
+            hit.unwrap_or_else(|| panic!("{}: {code} missing in {diagnostics:#?}", case.display()));
         for key in ["severity", "column", "message", "hint"] {
             assert!(!hit[key].is_null(), "{key} missing");
         }

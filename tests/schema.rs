@@ -27,9 +27,17 @@ fn the_schema_is_draft_07_and_closed() {
     assert_eq!(schema["$schema"], "http://json-schema.org/draft-07/schema#");
     // Unknown keys are errors in the editor too.
     assert_eq!(schema["additionalProperties"], false);
-    assert_eq!(schema["definitions"]["Transition"]["additionalProperties"], false);
+    assert_eq!(
+        schema["definitions"]["Transition"]["additionalProperties"],
+        false
+    );
     for key in ["id", "title", "initial", "states"] {
-        assert!(schema["required"].as_array().is_some_and(|r| r.iter().any(|k| k == key)), "{key}");
+        assert!(
+            schema["required"]
+                .as_array()
+                .is_some_and(|r| r.iter().any(|k| k == key)),
+            "{key}"
+        );
     }
 }
 
@@ -55,7 +63,10 @@ fn shipped_workflows_conform_to_the_schema() {
     for file in files {
         let text = std::fs::read_to_string(&file).expect("readable");
         let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
-        let errors: Vec<String> = validator.iter_errors(&value).map(|e| e.to_string()).collect();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| e.to_string())
+            .collect();
         assert!(errors.is_empty(), "{}: {errors:#?}", file.display());
     }
 }

@@ -15,7 +15,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Parser)]
-#[command(name = "sopflow", version, about = "Operating manuals as running, auditable workflows")]
+#[command(
+    name = "sopflow",
+    version,
+    about = "Operating manuals as running, auditable workflows"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -112,7 +116,9 @@ fn load(paths: &[PathBuf], rules: &Path) -> Result<(LoadReport, bool), CatalogEr
 fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
     let paths = if paths.is_empty() {
         if !Path::new("workflows").is_dir() {
-            return usage_error("there is no workflows/ folder here: run from the project folder, or pass the files to check");
+            return usage_error(
+                "there is no workflows/ folder here: run from the project folder, or pass the files to check",
+            );
         }
         let mut defaults = vec![PathBuf::from("workflows")];
         if rules.is_dir() {
@@ -136,7 +142,10 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
         Format::Json => println!("{}", render::json(ok, &report.diagnostics)),
         Format::Human => {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            print!("{}", render::human(&report.diagnostics, &report.texts, color));
+            print!(
+                "{}",
+                render::human(&report.diagnostics, &report.texts, color)
+            );
             let files = report.texts.len();
             let valid = report.catalog.definitions.len();
             if ok {
@@ -153,7 +162,11 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
             }
         }
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
 
 fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) -> ExitCode {
@@ -182,7 +195,10 @@ fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) ->
             "error: no workflow `{workflow}` could be read; {}",
             sopflow::diagnostic::suggestion(workflow, known.iter().copied())
         );
-        eprint!("{}", render::human(&report.diagnostics, &report.texts, false));
+        eprint!(
+            "{}",
+            render::human(&report.diagnostics, &report.texts, false)
+        );
         return ExitCode::from(1);
     };
     if !report.catalog.definitions.contains_key(parsed.id.as_str()) {

@@ -70,7 +70,10 @@ pub fn human(diagnostics: &[Diagnostic], texts: &BTreeMap<PathBuf, String>, colo
                 let offset = diagnostic.span.byte_offset_in(text);
                 let len = underline_len(text, offset, diagnostic.span.len);
                 (
-                    Some(NamedSource::new(display_path(&diagnostic.file), text.clone()).with_language("yaml")),
+                    Some(
+                        NamedSource::new(display_path(&diagnostic.file), text.clone())
+                            .with_language("yaml"),
+                    ),
                     SourceSpan::new(offset.into(), len),
                 )
             }
@@ -104,7 +107,8 @@ fn underline_len(text: &str, offset: usize, len: usize) -> usize {
         .take_while(|c| c.is_alphanumeric() || *c == '_' || *c == '.')
         .map(char::len_utf8)
         .sum();
-    word.max(rest.chars().next().map_or(0, char::len_utf8)).min(line_end.max(1))
+    word.max(rest.chars().next().map_or(0, char::len_utf8))
+        .min(line_end.max(1))
 }
 
 /// `{"ok": bool, "diagnostics": [...]}`.

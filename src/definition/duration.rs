@@ -47,7 +47,9 @@ impl Unit {
             "hour" | "hours" | "h" | "小时" | "个小时" => Unit::Hours,
             "day" | "days" | "d" | "天" | "日" | "自然日" => Unit::Days,
             "working day" | "working days" | "工作日" | "个工作日" => Unit::WorkingDays,
-            "working hour" | "working hours" | "工作小时" | "个工作小时" => Unit::WorkingHours,
+            "working hour" | "working hours" | "工作小时" | "个工作小时" => {
+                Unit::WorkingHours
+            }
             "week" | "weeks" | "周" | "星期" | "个星期" => Unit::Weeks,
             "month" | "months" | "月" | "个月" => Unit::Months,
             "year" | "years" | "年" => Unit::Years,
@@ -104,7 +106,10 @@ impl FromStr for Duration {
         let words = rest.split_whitespace().collect::<Vec<_>>().join(" ");
         let unit = Unit::parse(&words.to_lowercase()).ok_or_else(|| {
             if words.starts_with('.') {
-                DurationError::BadNumber(format!("{number}{}", words.split(' ').next().unwrap_or("")))
+                DurationError::BadNumber(format!(
+                    "{number}{}",
+                    words.split(' ').next().unwrap_or("")
+                ))
             } else {
                 DurationError::UnknownUnit(words.clone())
             }
@@ -141,7 +146,11 @@ mod tests {
             ("1 hour", 1, Unit::Hours),
         ];
         for (text, amount, unit) in cases {
-            assert_eq!(text.parse::<Duration>(), Ok(Duration { amount, unit }), "{text}");
+            assert_eq!(
+                text.parse::<Duration>(),
+                Ok(Duration { amount, unit }),
+                "{text}"
+            );
         }
     }
 
@@ -151,16 +160,31 @@ mod tests {
             "7 workdays".parse::<Duration>(),
             Err(DurationError::UnknownUnit("workdays".into()))
         );
-        assert_eq!("soon".parse::<Duration>(), Err(DurationError::MissingNumber));
+        assert_eq!(
+            "soon".parse::<Duration>(),
+            Err(DurationError::MissingNumber)
+        );
         assert_eq!("0 days".parse::<Duration>(), Err(DurationError::Zero));
-        assert!(matches!("1.5 days".parse::<Duration>(), Err(DurationError::BadNumber(_))));
-        assert!(matches!("99999999999 days".parse::<Duration>(), Err(DurationError::BadNumber(_))));
+        assert!(matches!(
+            "1.5 days".parse::<Duration>(),
+            Err(DurationError::BadNumber(_))
+        ));
+        assert!(matches!(
+            "99999999999 days".parse::<Duration>(),
+            Err(DurationError::BadNumber(_))
+        ));
         assert_eq!("".parse::<Duration>(), Err(DurationError::MissingNumber));
     }
 
     #[test]
     fn displays_as_written_in_english() {
-        assert_eq!("1 working day".parse::<Duration>().map(|d| d.to_string()), Ok("1 working day".into()));
-        assert_eq!("6个月".parse::<Duration>().map(|d| d.to_string()), Ok("6 months".into()));
+        assert_eq!(
+            "1 working day".parse::<Duration>().map(|d| d.to_string()),
+            Ok("1 working day".into())
+        );
+        assert_eq!(
+            "6个月".parse::<Duration>().map(|d| d.to_string()),
+            Ok("6 months".into())
+        );
     }
 }

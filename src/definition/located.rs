@@ -49,7 +49,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
         let span = Span {
             line: u32::try_from(at.line()).unwrap_or(u32::MAX),
             column: u32::try_from(at.column()).unwrap_or(u32::MAX),
-            offset: at.span().byte_offset().and_then(|o| usize::try_from(o).ok()),
+            offset: at
+                .span()
+                .byte_offset()
+                .and_then(|o| usize::try_from(o).ok()),
             len: at
                 .span()
                 .byte_len()
@@ -97,7 +100,14 @@ impl<V> Entries<V> {
         self.0.iter().map(|(k, _)| k.as_str())
     }
     pub fn get(&self, key: &str) -> Option<&V> {
-        self.0.iter().find(|(k, _)| k.as_str() == key).map(|(_, v)| v)
+        self.0
+            .iter()
+            .find(|(k, _)| k.as_str() == key)
+            .map(|(_, v)| v)
+    }
+    /// Where `key` is declared, counting from 0.
+    pub fn position(&self, key: &str) -> Option<usize> {
+        self.0.iter().position(|(k, _)| k.as_str() == key)
     }
     pub fn contains(&self, key: &str) -> bool {
         self.get(key).is_some()
@@ -165,7 +175,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for OneOrMany<T> {
                 f.write_str("a mapping, or a list of mappings")
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<OneOrMany<T>, A::Error> {
-                T::deserialize(de::value::MapAccessDeserializer::new(map)).map(|t| OneOrMany(vec![t]))
+                T::deserialize(de::value::MapAccessDeserializer::new(map))
+                    .map(|t| OneOrMany(vec![t]))
             }
             fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<OneOrMany<T>, A::Error> {
                 Vec::<T>::deserialize(de::value::SeqAccessDeserializer::new(seq)).map(OneOrMany)

@@ -65,8 +65,15 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
         .map(|at| Span {
             line: u32::try_from(at.line()).unwrap_or(u32::MAX).max(1),
             column: u32::try_from(at.column()).unwrap_or(u32::MAX).max(1),
-            offset: at.span().byte_offset().and_then(|o| usize::try_from(o).ok()),
-            len: at.span().byte_len().and_then(|l| usize::try_from(l).ok()).unwrap_or(1),
+            offset: at
+                .span()
+                .byte_offset()
+                .and_then(|o| usize::try_from(o).ok()),
+            len: at
+                .span()
+                .byte_len()
+                .and_then(|l| usize::try_from(l).ok())
+                .unwrap_or(1),
         })
         .unwrap_or(Span::START);
     let message = strip_location(&err.to_string());
@@ -163,7 +170,10 @@ mod tests {
         assert_eq!(w.id.as_str(), "w");
         assert_eq!(w.title, "测试");
         let (name, state) = &w.states.0[0];
-        assert_eq!((name.as_str(), name.span.line, name.span.column), ("a", 5, 3));
+        assert_eq!(
+            (name.as_str(), name.span.line, name.span.column),
+            ("a", 5, 3)
+        );
         let branches = state.on.get("go").expect("go");
         assert_eq!(branches.0[0].to.span.line, 7);
         assert_eq!(branches.0[0].to.span.column, 16);
@@ -171,7 +181,10 @@ mod tests {
 
     #[test]
     fn several_branches_are_a_list() {
-        let text = MINIMAL.replace("go: {to: b}", "go:\n        - {to: b, guard: \"data.x > 1\"}\n        - {to: a}");
+        let text = MINIMAL.replace(
+            "go: {to: b}",
+            "go:\n        - {to: b, guard: \"data.x > 1\"}\n        - {to: a}",
+        );
         let w = parse(&text).expect("parses");
         assert_eq!(w.states.0[0].1.on.get("go").map(|b| b.0.len()), Some(2));
     }
@@ -198,7 +211,10 @@ mod tests {
         let d = parse("id: w\n\ttitle: x\n").expect_err("tab");
         assert_eq!(d.code, Code::YamlSyntax);
         assert!(d.hint.contains("tab"));
-        assert_eq!(parse("# nothing\n\n").expect_err("empty").code, Code::EmptyFile);
+        assert_eq!(
+            parse("# nothing\n\n").expect_err("empty").code,
+            Code::EmptyFile
+        );
         let d = parse(&MINIMAL.replace("id: w", "id: [w]")).expect_err("type");
         assert_eq!(d.code, Code::WrongType);
         assert_eq!(d.span.line, 1);
@@ -214,9 +230,22 @@ mod tests {
             bomb.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
         let d = parse(&bomb).expect_err("bomb");
-        assert!(matches!(d.code, Code::ResourceLimit | Code::UnknownKey), "{d}");
-        let deep = format!("id: w\ntitle: {}x{}\n", "[".repeat(10_000), "]".repeat(10_000));
+        assert!(
+            matches!(d.code, Code::ResourceLimit | Code::UnknownKey),
+            "{d}"
+        );
+        let deep = format!(
+            "id: w\ntitle: {}x{}\n",
+            "[".repeat(10_000),
+            "]".repeat(10_000)
+        );
         let d = parse(&deep).expect_err("deep");
-        assert!(matches!(d.code, Code::ResourceLimit | Code::WrongType | Code::YamlSyntax), "{d}");
+        assert!(
+            matches!(
+                d.code,
+                Code::ResourceLimit | Code::WrongType | Code::YamlSyntax
+            ),
+            "{d}"
+        );
     }
 }

@@ -105,13 +105,20 @@ pub enum FieldType {
 impl FieldType {
     /// Whether values of this type are numbers in scripts.
     pub fn is_numeric(self) -> bool {
-        matches!(self, FieldType::Integer | FieldType::Number | FieldType::Money)
+        matches!(
+            self,
+            FieldType::Integer | FieldType::Number | FieldType::Money
+        )
     }
     /// Whether values of this type are strings in scripts.
     pub fn is_textual(self) -> bool {
         matches!(
             self,
-            FieldType::String | FieldType::Text | FieldType::Enum | FieldType::Date | FieldType::Datetime
+            FieldType::String
+                | FieldType::Text
+                | FieldType::Enum
+                | FieldType::Date
+                | FieldType::Datetime
         )
     }
     pub fn name(self) -> &'static str {

@@ -143,10 +143,9 @@ pub fn facts(ast: &AST) -> Facts {
 pub fn function_facts(ast: &AST, function: &str) -> Facts {
     // rhai's filtered merge copies every function when the receiving AST holds none yet, so
     // merge into an AST that already holds one (empty) function.
-    let only = ANCHOR.merge_filtered(
-        &ast.clone_functions_only(),
-        |_, _, _, name, _| name == function,
-    );
+    let only = ANCHOR.merge_filtered(&ast.clone_functions_only(), |_, _, _, name, _| {
+        name == function
+    });
     facts(&only)
 }
 
@@ -253,17 +252,34 @@ mod tests {
     fn finds_accesses_and_mismatched_comparisons() {
         let sandbox = Sandbox::default();
         let ast = sandbox
-            .compile_expression("data.amount < \"15000\" && params[\"limit\"] >= 3 || 200 > payload.amount.abs()")
+            .compile_expression(
+                "data.amount < \"15000\" && params[\"limit\"] >= 3 || 200 > payload.amount.abs()",
+            )
             .expect("compiles");
         let f = facts(&ast);
-        let single = facts(&sandbox.compile_expression("data.amount >= \"15000\"").expect("compiles"));
-        assert_eq!(single.comparisons.len(), 1, "a script that is one comparison");
-        let names: Vec<_> = f.accesses.iter().map(|a| (a.root, a.name.as_str())).collect();
+        let single = facts(
+            &sandbox
+                .compile_expression("data.amount >= \"15000\"")
+                .expect("compiles"),
+        );
+        assert_eq!(
+            single.comparisons.len(),
+            1,
+            "a script that is one comparison"
+        );
+        let names: Vec<_> = f
+            .accesses
+            .iter()
+            .map(|a| (a.root, a.name.as_str()))
+            .collect();
         assert!(names.contains(&(Root::Data, "amount")));
         assert!(names.contains(&(Root::Params, "limit")));
         assert!(names.contains(&(Root::Payload, "amount")));
         let first = &f.comparisons[0];
-        assert_eq!((first.access.name.as_str(), first.operator.as_str()), ("amount", "<"));
+        assert_eq!(
+            (first.access.name.as_str(), first.operator.as_str()),
+            ("amount", "<")
+        );
         assert_eq!(first.literal, Literal::String("15000".into()));
         assert_eq!((first.line, first.column), (1, 13));
         assert_eq!(f.comparisons[1].literal, Literal::Integer(3));
@@ -279,8 +295,14 @@ mod tests {
         assert_eq!(f.calls, ["b"]);
         assert_eq!(f.accesses.len(), 1, "{:?}", f.accesses);
         assert_eq!(function_facts(&ast, "b").accesses[0].name, "y");
-        let action = sandbox.compile_expression("#{ sealed: true, seal_at: now }").expect("compiles");
-        let keys: Vec<_> = facts(&action).result_keys.into_iter().map(|k| k.name).collect();
+        let action = sandbox
+            .compile_expression("#{ sealed: true, seal_at: now }")
+            .expect("compiles");
+        let keys: Vec<_> = facts(&action)
+            .result_keys
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
         assert_eq!(keys, ["sealed", "seal_at"]);
     }
 }

@@ -81,7 +81,9 @@ pub struct Sandbox {
 
 impl std::fmt::Debug for Sandbox {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sandbox").field("limits", &self.limits).finish()
+        f.debug_struct("Sandbox")
+            .field("limits", &self.limits)
+            .finish()
     }
 }
 
@@ -146,7 +148,12 @@ impl Sandbox {
                 }
                 self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
             }
-            Script::Rule { ast, function, params, .. } => {
+            Script::Rule {
+                ast,
+                function,
+                params,
+                ..
+            } => {
                 let args: Vec<Dynamic> = params
                     .iter()
                     .map(|p| input.get(p).unwrap_or(Dynamic::UNIT))
@@ -186,7 +193,9 @@ fn compile_error(err: rhai::ParseError) -> ScriptError {
 fn runtime_error(err: rhai::EvalAltResult) -> ScriptError {
     use rhai::EvalAltResult as E;
     match err {
-        E::ErrorTooManyOperations(_) => ScriptError::Limit("too many operations (an endless loop?)".into()),
+        E::ErrorTooManyOperations(_) => {
+            ScriptError::Limit("too many operations (an endless loop?)".into())
+        }
         E::ErrorStackOverflow(_) => ScriptError::Limit("calls nested too deeply".into()),
         E::ErrorDataTooLarge(what, _) => ScriptError::Limit(format!("{what} too large")),
         E::ErrorTooManyModules(_) => ScriptError::Limit("modules are not available".into()),
@@ -346,7 +355,10 @@ impl RulesFile {
 fn find_fn(source: &str, name: &str) -> (u32, u32) {
     for (i, line) in source.lines().enumerate() {
         let code = line.trim_start();
-        let Some(rest) = code.strip_prefix("private fn ").or_else(|| code.strip_prefix("fn ")) else {
+        let Some(rest) = code
+            .strip_prefix("private fn ")
+            .or_else(|| code.strip_prefix("fn "))
+        else {
             continue;
         };
         let name_at = line.len() - rest.trim_start().len();
@@ -382,10 +394,19 @@ mod tests {
     fn references_and_expressions_are_told_apart() {
         assert_eq!(
             ScriptRef::parse("expense::needs_landlord"),
-            ScriptRef::Rule { file: "expense", function: "needs_landlord" }
+            ScriptRef::Rule {
+                file: "expense",
+                function: "needs_landlord"
+            }
         );
-        assert_eq!(ScriptRef::parse("data.amount > 1"), ScriptRef::Inline("data.amount > 1"));
-        assert!(matches!(ScriptRef::parse("expense::f(data)"), ScriptRef::Inline(_)));
+        assert_eq!(
+            ScriptRef::parse("data.amount > 1"),
+            ScriptRef::Inline("data.amount > 1")
+        );
+        assert!(matches!(
+            ScriptRef::parse("expense::f(data)"),
+            ScriptRef::Inline(_)
+        ));
     }
 
     #[test]
@@ -394,7 +415,10 @@ mod tests {
         let ast = sandbox
             .compile_expression("data.amount >= params.landlord_threshold")
             .expect("compiles");
-        let script = Script::Inline { source: String::new(), ast: Arc::new(ast) };
+        let script = Script::Inline {
+            source: String::new(),
+            ast: Arc::new(ast),
+        };
         let result = sandbox.evaluate(&script, &input()).expect("runs");
         assert_eq!(result.as_bool(), Ok(true));
     }
@@ -418,11 +442,24 @@ mod tests {
     #[test]
     fn the_sandbox_refuses_escape_hatches() {
         let sandbox = Sandbox::default();
-        for source in ["fn f() { eval(\"1\") }", "import \"fs\" as fs;", "fn f(data) { undefined_name }"] {
-            assert!(matches!(sandbox.compile_rules(source), Err(ScriptError::Compile { .. })), "{source}");
+        for source in [
+            "fn f() { eval(\"1\") }",
+            "import \"fs\" as fs;",
+            "fn f(data) { undefined_name }",
+        ] {
+            assert!(
+                matches!(
+                    sandbox.compile_rules(source),
+                    Err(ScriptError::Compile { .. })
+                ),
+                "{source}"
+            );
         }
         let huge = "1 + ".repeat(400_000) + "1";
-        assert!(matches!(sandbox.compile_expression(&huge), Err(ScriptError::TooLarge { .. })));
+        assert!(matches!(
+            sandbox.compile_expression(&huge),
+            Err(ScriptError::TooLarge { .. })
+        ));
     }
 
     #[test]
@@ -432,7 +469,9 @@ mod tests {
             .expect("compiles");
         for name in ["forever", "deep", "big"] {
             let f = rules.function(name).expect("declared");
-            let err = sandbox.evaluate(&rules.script(f), &input()).expect_err("stopped");
+            let err = sandbox
+                .evaluate(&rules.script(f), &input())
+                .expect_err("stopped");
             assert!(matches!(err, ScriptError::Limit(_)), "{name}: {err:?}");
         }
     }

@@ -3,34 +3,32 @@
 //!
 //! Nodes are states in file order; an edge is any way of moving from one state to another (a
 //! transition branch, an approval's completion or rejection). Every check here is linear in
-//! the size of the graph except `must_pass`, which uses petgraph's dominators (near-linear on
-//! workflow graphs) and runs only when a workflow declares such a check.
+//! the size of the graph; each `must_pass` check is one more breadth-first search.
 
-use super::Checker;
+use super::{Checker, StateIndex};
 use crate::definition::located::Located;
 use crate::diagnostic::Code;
 use petgraph::Direction;
-use petgraph::algo::{dominators, tarjan_scc};
+use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::{Bfs, EdgeFiltered, EdgeRef, Reversed};
 use std::collections::{HashMap, VecDeque};
 
-/// A workflow's states as a petgraph graph.
-pub struct StateGraph<'a> {
-    pub graph: DiGraph<&'a str, ()>,
-    pub index: HashMap<&'a str, NodeIndex>,
+/// A workflow's states as a petgraph graph; node `i` is the `i`-th state declared.
+struct StateGraph<'a, 'i> {
+    graph: DiGraph<&'a str, ()>,
+    index: &'i StateIndex<'a>,
 }
 
-impl<'a> StateGraph<'a> {
+impl<'a, 'i> StateGraph<'a, 'i> {
     /// Builds the graph; edges to unknown states are left out (they are reported elsewhere).
-    pub fn new(workflow: &'a crate::definition::Workflow) -> Self {
+    fn new(workflow: &'a crate::definition::Workflow, index: &'i StateIndex<'a>) -> Self {
         let mut graph = DiGraph::with_capacity(workflow.states.len(), workflow.states.len() * 2);
-        let mut index = HashMap::with_capacity(workflow.states.len());
         for name in workflow.states.keys() {
-            index.insert(name, graph.add_node(name));
+            graph.add_node(name);
         }
-        for (name, state) in workflow.states.iter() {
-            let from = index[name.as_str()];
+        for (i, (_, state)) in workflow.states.iter().enumerate() {
+            let from = NodeIndex::new(i);
             let mut targets: Vec<&str> = Vec::new();
             for (_, branches) in state.on.iter() {
                 targets.extend(branches.0.iter().map(|b| b.to.as_str()));
@@ -41,7 +39,7 @@ impl<'a> StateGraph<'a> {
             }
             for target in targets {
                 if let Some(&to) = index.get(target) {
-                    graph.update_edge(from, to, ());
+                    graph.update_edge(from, NodeIndex::new(to), ());
                 }
             }
         }
@@ -49,15 +47,33 @@ impl<'a> StateGraph<'a> {
     }
 }
 
+impl StateGraph<'_, '_> {
+    fn node(&self, name: &str) -> Option<NodeIndex> {
+        self.index.get(name).map(|&i| NodeIndex::new(i))
+    }
+}
+
 impl Checker<'_> {
     pub(super) fn check_graph(&mut self) {
-        let workflow = self.workflow;
-        let graph = StateGraph::new(workflow);
         self.check_state_shapes();
-        let Some(&initial) = graph.index.get(workflow.initial.as_str()) else {
+        // The graph borrows the index while findings are added to `self`: take it out meanwhile.
+        let index = std::mem::take(&mut self.states);
+        self.check_reachability(&index);
+        self.states = index;
+    }
+
+    fn check_reachability(&mut self, index: &StateIndex<'_>) {
+        let workflow = self.workflow;
+        let graph = StateGraph::new(workflow, index);
+        let Some(initial) = graph.node(workflow.initial.as_str()) else {
             return; // an unknown initial state is already reported
         };
-        if self.out.diagnostics.iter().any(|d| d.code == Code::UnknownState) {
+        if self
+            .out
+            .diagnostics
+            .iter()
+            .any(|d| d.code == Code::UnknownState)
+        {
             // With a misspelt target the graph is incomplete: reachability findings would
             // only repeat that one mistake. They are checked once every target resolves.
             return;
@@ -66,13 +82,16 @@ impl Checker<'_> {
             .states
             .iter()
             .filter(|(_, s)| s.is_final)
-            .map(|(name, _)| graph.index[name.as_str()])
+            .filter_map(|(name, _)| graph.node(name.as_str()))
             .collect();
         if finals.is_empty() {
             self.report(
                 Code::NoFinalState,
                 workflow.id.span,
-                format!("workflow `{}` has no final state, so no instance can finish", workflow.id.as_str()),
+                format!(
+                    "workflow `{}` has no final state, so no instance can finish",
+                    workflow.id.as_str()
+                ),
                 "mark the states where the procedure ends with `final: true`",
             );
         }
@@ -104,19 +123,31 @@ impl Checker<'_> {
                 self.report(
                     Code::UnreachableState,
                     name.span,
-                    format!("state `{}` can never be reached from `{}`", name.as_str(), workflow.initial.as_str()),
+                    format!(
+                        "state `{}` can never be reached from `{}`",
+                        name.as_str(),
+                        workflow.initial.as_str()
+                    ),
                     "add a transition into it, or remove it",
                 );
             } else if !can_finish[i] && !finals.is_empty() {
                 let component = &components[component_of[i]];
-                let stuck_here = graph.graph.neighbors_directed(node, Direction::Outgoing).next().is_none();
+                let stuck_here = graph
+                    .graph
+                    .neighbors_directed(node, Direction::Outgoing)
+                    .next()
+                    .is_none();
                 let (message, hint) = if stuck_here {
                     (
-                        format!("state `{}` is a dead end: it has no way out and is not final", name.as_str()),
+                        format!(
+                            "state `{}` is a dead end: it has no way out and is not final",
+                            name.as_str()
+                        ),
                         "add a transition out of it, or mark it `final: true`".to_string(),
                     )
                 } else if component.len() > 1 {
-                    let mut members: Vec<&str> = component.iter().map(|n| graph.graph[*n]).collect();
+                    let mut members: Vec<&str> =
+                        component.iter().map(|n| graph.graph[*n]).collect();
                     members.sort_unstable();
                     (
                         format!(
@@ -124,11 +155,15 @@ impl Checker<'_> {
                             name.as_str(),
                             members.join(", ")
                         ),
-                        "add a transition from one of those states towards a final state".to_string(),
+                        "add a transition from one of those states towards a final state"
+                            .to_string(),
                     )
                 } else {
                     (
-                        format!("no final state can be reached from `{}`: every way out leads to a dead end", name.as_str()),
+                        format!(
+                            "no final state can be reached from `{}`: every way out leads to a dead end",
+                            name.as_str()
+                        ),
                         "add a transition towards a final state".to_string(),
                     )
                 };
@@ -160,7 +195,10 @@ impl Checker<'_> {
                     self.report(
                         Code::FinalStateExits,
                         span,
-                        format!("state `{}` is final but has transitions, an approval or timers", name.as_str()),
+                        format!(
+                            "state `{}` is final but has transitions, an approval or timers",
+                            name.as_str()
+                        ),
                         "remove `final: true`, or move what follows into another state",
                     );
                 }
@@ -203,21 +241,29 @@ impl Checker<'_> {
                     self.report(
                         Code::AmbiguousTransition,
                         approval.span,
-                        format!("the approval in `{}` uses one event to approve and to reject", name.as_str()),
+                        format!(
+                            "the approval in `{}` uses one event to approve and to reject",
+                            name.as_str()
+                        ),
                         "give the rejection its own `event`",
                     );
                 }
             }
-            let fired = state
-                .timers
-                .iter()
-                .map(|t| (&t.fire, "a timer"))
-                .chain(state.await_children.iter().map(|a| (&a.fire, "waiting for children")));
+            let fired = state.timers.iter().map(|t| (&t.fire, "a timer")).chain(
+                state
+                    .await_children
+                    .iter()
+                    .map(|a| (&a.fire, "waiting for children")),
+            );
             for (event, what) in fired {
                 if !state.handles(event.as_str()) {
                     let events: Vec<&str> = state.events().collect();
                     let hint = if events.is_empty() {
-                        format!("add `on: {{{}: {{to: ...}}}}` to state `{}`", event.as_str(), name.as_str())
+                        format!(
+                            "add `on: {{{}: {{to: ...}}}}` to state `{}`",
+                            event.as_str(),
+                            name.as_str()
+                        )
                     } else {
                         format!(
                             "handle `{}` in `on:`, or {}",
@@ -228,7 +274,11 @@ impl Checker<'_> {
                     self.report(
                         Code::TimerEventUnhandled,
                         event.span,
-                        format!("{what} in state `{}` fires `{}`, which the state does not handle", name.as_str(), event.as_str()),
+                        format!(
+                            "{what} in state `{}` fires `{}`, which the state does not handle",
+                            name.as_str(),
+                            event.as_str()
+                        ),
                         hint,
                     );
                 }
@@ -236,18 +286,27 @@ impl Checker<'_> {
         }
     }
 
-    fn check_must_pass(&mut self, graph: &StateGraph<'_>, initial: NodeIndex, to: &Located<String>, via: &Located<String>) {
-        let (Some(&target), Some(&through)) = (graph.index.get(to.as_str()), graph.index.get(via.as_str())) else {
+    /// `via` dominates `to` exactly when `to` cannot be reached once `via` is taken out of the
+    /// graph. One breadth-first search answers that for one check in linear time, and its
+    /// search tree gives the counterexample path. (petgraph's `simple_fast` dominators are
+    /// quadratic on long chains with loops back, which review procedures are.)
+    fn check_must_pass(
+        &mut self,
+        graph: &StateGraph<'_, '_>,
+        initial: NodeIndex,
+        to: &Located<String>,
+        via: &Located<String>,
+    ) {
+        let (Some(target), Some(through)) = (graph.node(to.as_str()), graph.node(via.as_str()))
+        else {
             return; // unknown states are already reported
         };
-        let doms = dominators::simple_fast(&graph.graph, initial);
-        let Some(mut chain) = doms.dominators(target) else {
-            return; // the target is unreachable, already reported
-        };
-        if chain.any(|d| d == through) {
+        if target == through || initial == through {
             return;
         }
-        let path = path_avoiding(graph, initial, target, through);
+        let Some(path) = path_avoiding(graph, initial, target, through) else {
+            return;
+        };
         self.report(
             Code::MustPassViolated,
             to.span,
@@ -257,14 +316,24 @@ impl Checker<'_> {
                 via.as_str(),
                 path.join(" → ")
             ),
-            format!("route every transition into `{}` through `{}`, or remove the check", to.as_str(), via.as_str()),
+            format!(
+                "route every transition into `{}` through `{}`, or remove the check",
+                to.as_str(),
+                via.as_str()
+            ),
         );
     }
 }
 
-/// A shortest path from `from` to `to` that does not enter `avoid`, as state names.
-fn path_avoiding<'a>(graph: &StateGraph<'a>, from: NodeIndex, to: NodeIndex, avoid: NodeIndex) -> Vec<&'a str> {
-    let filtered = EdgeFiltered::from_fn(&graph.graph, |e| e.target() != avoid && e.source() != avoid);
+/// A shortest path from `from` to `to` that does not enter `avoid`, as state names, if any.
+fn path_avoiding<'a>(
+    graph: &StateGraph<'a, '_>,
+    from: NodeIndex,
+    to: NodeIndex,
+    avoid: NodeIndex,
+) -> Option<Vec<&'a str>> {
+    let filtered =
+        EdgeFiltered::from_fn(&graph.graph, |e| e.target() != avoid && e.source() != avoid);
     let mut previous: HashMap<NodeIndex, NodeIndex> = HashMap::new();
     let mut queue = VecDeque::from([from]);
     let mut seen = vec![false; graph.graph.node_count()];
@@ -282,6 +351,9 @@ fn path_avoiding<'a>(graph: &StateGraph<'a>, from: NodeIndex, to: NodeIndex, avo
             }
         }
     }
+    if !seen[to.index()] {
+        return None;
+    }
     let mut path = vec![graph.graph[to]];
     let mut node = to;
     while let Some(&before) = previous.get(&node) {
@@ -289,5 +361,5 @@ fn path_avoiding<'a>(graph: &StateGraph<'a>, from: NodeIndex, to: NodeIndex, avo
         node = before;
     }
     path.reverse();
-    path
+    Some(path)
 }

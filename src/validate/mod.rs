@@ -25,6 +25,10 @@ use crate::script::{RulesFile, Sandbox, Script};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
+/// State positions by name (foldhash: these maps are built and probed once per reference, and
+/// SipHash's flooding resistance buys nothing for a process owner's own file).
+type StateIndex<'a> = HashMap<&'a str, usize, foldhash::fast::RandomState>;
+
 /// A rules file as the validator sees it.
 #[derive(Debug, Clone)]
 pub struct RulesEntry {
@@ -62,16 +66,25 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
         text,
         env,
         out: Checked::default(),
-        used_roles: HashSet::new(),
-        used_fields: HashSet::new(),
-        used_params: HashSet::new(),
+        used_roles: vec![false; workflow.roles.len()],
+        used_fields: vec![false; workflow.fields.len()],
+        used_params: vec![false; workflow.parameters.len()],
+        inline_facts: HashMap::new(),
+        states: workflow
+            .states
+            .keys()
+            .enumerate()
+            .map(|(i, k)| (k, i))
+            .collect(),
+        events: workflow.events().collect(),
     };
     checker.check_names();
     checker.check_scripts();
     checker.check_graph();
     checker.check_unused();
     let mut out = checker.out;
-    out.diagnostics.sort_by_key(|d| (d.file.clone(), d.span.line, d.span.column, d.code));
+    out.diagnostics
+        .sort_by_key(|d| (d.file.clone(), d.span.line, d.span.column, d.code));
     out.diagnostics.dedup();
     out
 }
@@ -83,13 +96,28 @@ struct Checker<'a> {
     text: &'a str,
     env: Env<'a>,
     out: Checked,
-    used_roles: HashSet<String>,
-    used_fields: HashSet<String>,
-    used_params: HashSet<String>,
+    /// Whether each declared role, field and parameter (by position) is used.
+    used_roles: Vec<bool>,
+    used_fields: Vec<bool>,
+    used_params: Vec<bool>,
+    /// What each inline script (by text) reads, so that a script written in many places is
+    /// compiled once.
+    inline_facts: HashMap<String, std::sync::Arc<crate::script::lint::Facts>>,
+    /// State positions by name: workflows can have thousands of states, and names are looked
+    /// up for every reference. Shared with the graph, whose node indices are these positions.
+    states: StateIndex<'a>,
+    /// Every event some state handles.
+    events: HashSet<&'a str>,
 }
 
 impl Checker<'_> {
-    fn report(&mut self, code: Code, span: Span, message: impl Into<String>, hint: impl Into<String>) {
+    fn report(
+        &mut self,
+        code: Code,
+        span: Span,
+        message: impl Into<String>,
+        hint: impl Into<String>,
+    ) {
         self.out
             .diagnostics
             .push(Diagnostic::new(code, self.file, span, message, hint));
@@ -108,20 +136,32 @@ impl Checker<'_> {
             .push(Diagnostic::new(code, file, span, message, hint));
     }
 
+    /// Marks a declared field as used; false when it is not declared.
+    fn use_field(&mut self, name: &str) -> bool {
+        let position = self.workflow.fields.position(name);
+        if let Some(i) = position {
+            self.used_fields[i] = true;
+        }
+        position.is_some()
+    }
+
     fn check_unused(&mut self) {
         let workflow = self.workflow;
-        for (name, _) in workflow.roles.iter() {
-            if !self.used_roles.contains(name.as_str()) {
+        for (i, (name, _)) in workflow.roles.iter().enumerate() {
+            if !self.used_roles[i] {
                 self.report(
                     Code::UnusedRole,
                     name.span,
-                    format!("role `{name}` is declared but no transition or approval uses it", name = name.as_str()),
+                    format!(
+                        "role `{name}` is declared but no transition or approval uses it",
+                        name = name.as_str()
+                    ),
                     "give it to a transition's `roles` or an approval's signers, or remove it",
                 );
             }
         }
-        for (name, _) in workflow.fields.iter() {
-            if !self.used_fields.contains(name.as_str()) {
+        for (i, (name, _)) in workflow.fields.iter().enumerate() {
+            if !self.used_fields[i] {
                 self.report(
                     Code::UnusedField,
                     name.span,
@@ -130,13 +170,19 @@ impl Checker<'_> {
                 );
             }
         }
-        for (name, _) in workflow.parameters.iter() {
-            if !self.used_params.contains(name.as_str()) {
+        for (i, (name, _)) in workflow.parameters.iter().enumerate() {
+            if !self.used_params[i] {
                 self.report(
                     Code::UnusedParameter,
                     name.span,
-                    format!("parameter `{name}` is declared but no script reads it", name = name.as_str()),
-                    format!("read it as `params.{name}` in a guard, action or rule, or remove it", name = name.as_str()),
+                    format!(
+                        "parameter `{name}` is declared but no script reads it",
+                        name = name.as_str()
+                    ),
+                    format!(
+                        "read it as `params.{name}` in a guard, action or rule, or remove it",
+                        name = name.as_str()
+                    ),
                 );
             }
         }
@@ -150,14 +196,19 @@ pub fn unused_rules(
 ) -> Vec<Diagnostic> {
     let mut out = Vec::new();
     for (name, entry) in rules {
-        let Some(compiled) = &entry.compiled else { continue };
+        let Some(compiled) = &entry.compiled else {
+            continue;
+        };
         for function in &compiled.functions {
             if !used.contains(&(name.clone(), function.name.clone())) {
                 out.push(Diagnostic::new(
                     Code::UnusedRule,
                     &entry.path,
                     Span::at(function.line, function.column),
-                    format!("rule `{name}::{}` is not used by any workflow", function.name),
+                    format!(
+                        "rule `{name}::{}` is not used by any workflow",
+                        function.name
+                    ),
                     "reference it from a guard, action, signer `when` or timer `at`, or remove it",
                 ));
             }

@@ -4,9 +4,7 @@
 use super::Checker;
 use crate::definition::duration::{Duration, UNITS_HINT};
 use crate::definition::located::Located;
-use crate::definition::model::{
-    ApprovalMode, Constraint, FieldType, Scalar, COMMENT, SYSTEM_ROLE,
-};
+use crate::definition::model::{ApprovalMode, COMMENT, Constraint, FieldType, SYSTEM_ROLE, Scalar};
 use crate::diagnostic::{Code, suggestion};
 
 impl Checker<'_> {
@@ -48,7 +46,9 @@ impl Checker<'_> {
                         parameter.kind.name()
                     ),
                     match parameter.kind.value {
-                        FieldType::Money | FieldType::Number => "write a number, for example `15000`",
+                        FieldType::Money | FieldType::Number => {
+                            "write a number, for example `15000`"
+                        }
                         FieldType::Integer => "write a whole number, for example `330`",
                         FieldType::Bool => "write `true` or `false`",
                         _ => "write the value as text, in quotes if it looks like a number",
@@ -56,7 +56,7 @@ impl Checker<'_> {
                 );
             }
         }
-        if !workflow.states.contains(workflow.initial.as_str()) {
+        if !self.states.contains_key(workflow.initial.as_str()) {
             self.unknown_state(&workflow.initial);
         }
         for (name, state) in workflow.states.iter() {
@@ -77,7 +77,11 @@ impl Checker<'_> {
                                 self.report(
                                     Code::InvalidValue,
                                     list.span,
-                                    format!("`for_each` needs a list field; `{}` is a {}", list.as_str(), field.kind.name()),
+                                    format!(
+                                        "`for_each` needs a list field; `{}` is a {}",
+                                        list.as_str(),
+                                        field.kind.name()
+                                    ),
                                     "declare the field with `type: list`",
                                 );
                             }
@@ -127,11 +131,17 @@ impl Checker<'_> {
                 "list the allowed values: `values: [in, out]`",
             );
         }
-        if kind != FieldType::Enum && let Some(first) = field.values.first() {
+        if kind != FieldType::Enum
+            && let Some(first) = field.values.first()
+        {
             self.report(
                 Code::InvalidValue,
                 first.span,
-                format!("`values` only applies to enum fields; `{}` is a {}", name.as_str(), kind.name()),
+                format!(
+                    "`values` only applies to enum fields; `{}` is a {}",
+                    name.as_str(),
+                    kind.name()
+                ),
                 "write `type: enum`, or remove `values`",
             );
         }
@@ -139,7 +149,10 @@ impl Checker<'_> {
             self.report(
                 Code::InvalidValue,
                 field.kind.span,
-                format!("list field `{}` does not say what its items are", name.as_str()),
+                format!(
+                    "list field `{}` does not say what its items are",
+                    name.as_str()
+                ),
                 "add `items: string` (or another type)",
             );
         }
@@ -149,19 +162,27 @@ impl Checker<'_> {
             self.report(
                 Code::InvalidValue,
                 items.span,
-                format!("`items` only applies to list fields; `{}` is a {}", name.as_str(), kind.name()),
+                format!(
+                    "`items` only applies to list fields; `{}` is a {}",
+                    name.as_str(),
+                    kind.name()
+                ),
                 "write `type: list`, or remove `items`",
             );
         }
         for event in &field.required_on {
-            if self.workflow.events().any(|e| e == event.as_str()) {
-                self.used_fields.insert(name.value.clone());
+            if self.events.contains(event.as_str()) {
+                self.use_field(name.as_str());
             } else {
                 let known: Vec<&str> = self.workflow.events().collect();
                 self.report(
                     Code::UnknownEvent,
                     event.span,
-                    format!("field `{}` is required on `{}`, but no state handles that event", name.as_str(), event.as_str()),
+                    format!(
+                        "field `{}` is required on `{}`, but no state handles that event",
+                        name.as_str(),
+                        event.as_str()
+                    ),
                     suggestion(event.as_str(), known.iter().copied()),
                 );
             }
@@ -193,12 +214,16 @@ impl Checker<'_> {
                 "`mode: quorum` needs a `quorum`: how many of the signers must approve",
                 format!("add `quorum: N` with N from 1 to {signers}"),
             ),
-            (ApprovalMode::Quorum, Some(q)) if q.value == 0 || q.value as usize > signers => self.report(
-                Code::QuorumUnreachable,
-                q.span,
-                format!("a quorum of {} can never be met by {signers} signer(s)", q.value),
-                format!("set `quorum` from 1 to {signers}, or add signers"),
-            ),
+            (ApprovalMode::Quorum, Some(q)) if q.value == 0 || q.value as usize > signers => self
+                .report(
+                    Code::QuorumUnreachable,
+                    q.span,
+                    format!(
+                        "a quorum of {} can never be met by {signers} signer(s)",
+                        q.value
+                    ),
+                    format!("set `quorum` from 1 to {signers}, or add signers"),
+                ),
             (mode, Some(q)) if mode != ApprovalMode::Quorum => self.report(
                 Code::InvalidValue,
                 q.span,
@@ -249,7 +274,11 @@ impl Checker<'_> {
             );
             return;
         };
-        match workflow.states.get(state_name) {
+        match self
+            .states
+            .get(state_name)
+            .map(|&i| &workflow.states.0[i].1)
+        {
             None => self.report(
                 Code::UnknownStep,
                 step.span,
@@ -261,7 +290,10 @@ impl Checker<'_> {
                 self.report(
                     Code::UnknownStep,
                     step.span,
-                    format!("step `{}`: state `{state_name}` has no event `{event}`", step.as_str()),
+                    format!(
+                        "step `{}`: state `{state_name}` has no event `{event}`",
+                        step.as_str()
+                    ),
                     suggestion(event, events.iter().copied()),
                 );
             }
@@ -274,7 +306,10 @@ impl Checker<'_> {
             self.report(
                 Code::BadIdentifier,
                 name.span,
-                format!("{kind} `{}` is not a lower snake_case identifier", name.as_str()),
+                format!(
+                    "{kind} `{}` is not a lower snake_case identifier",
+                    name.as_str()
+                ),
                 format!(
                     "use English lower snake_case such as `{}`; put the manual's words in `title`",
                     to_snake_case(name.as_str())
@@ -290,7 +325,7 @@ impl Checker<'_> {
     }
 
     fn state_ref(&mut self, name: &Located<String>) {
-        if !self.workflow.states.contains(name.as_str()) {
+        if !self.states.contains_key(name.as_str()) {
             self.unknown_state(name);
         }
     }
@@ -312,8 +347,8 @@ impl Checker<'_> {
     }
 
     fn role_ref(&mut self, role: &Located<String>) {
-        if self.workflow.roles.contains(role.as_str()) {
-            self.used_roles.insert(role.value.clone());
+        if let Some(i) = self.workflow.roles.position(role.as_str()) {
+            self.used_roles[i] = true;
         } else if role.as_str() == SYSTEM_ROLE {
             self.report(
                 Code::UndeclaredRole,
@@ -341,9 +376,7 @@ impl Checker<'_> {
     }
 
     pub(super) fn field_ref(&mut self, field: &Located<String>) {
-        if self.workflow.fields.contains(field.as_str()) {
-            self.used_fields.insert(field.value.clone());
-        } else {
+        if !self.use_field(field.as_str()) {
             let hint = suggestion(field.as_str(), self.workflow.fields.keys());
             self.report(
                 Code::UndeclaredField,
@@ -424,7 +457,10 @@ mod tests {
     #[test]
     fn parameter_defaults_must_fit() {
         assert!(default_fits(FieldType::Money, &Scalar::Integer(15000)));
-        assert!(!default_fits(FieldType::Money, &Scalar::String("15000".into())));
+        assert!(!default_fits(
+            FieldType::Money,
+            &Scalar::String("15000".into())
+        ));
         assert!(default_fits(FieldType::String, &Scalar::String("x".into())));
         assert!(!default_fits(FieldType::Bool, &Scalar::Integer(1)));
     }

@@ -89,10 +89,15 @@ impl Checker<'_> {
             return;
         }
         let place = Place::Yaml(text.span);
+        if let Some(facts) = self.inline_facts.get(&text.value).cloned() {
+            self.check_facts(&facts, &place, purpose);
+            return;
+        }
         match self.env.sandbox.compile_expression(source) {
             Ok(ast) => {
-                let facts = lint::facts(&ast);
+                let facts = Arc::new(lint::facts(&ast));
                 self.check_facts(&facts, &place, purpose);
+                self.inline_facts.insert(text.value.clone(), facts);
                 self.out.scripts.insert(
                     text.value.clone(),
                     Script::Inline {
@@ -103,7 +108,9 @@ impl Checker<'_> {
             }
             Err(err) => {
                 let span = match &err {
-                    ScriptError::Compile { line, column, .. } => self.place_span(&place, *line, *column),
+                    ScriptError::Compile { line, column, .. } => {
+                        self.place_span(&place, *line, *column)
+                    }
                     _ => text.span,
                 };
                 self.report(
@@ -116,7 +123,13 @@ impl Checker<'_> {
         }
     }
 
-    fn rule_script(&mut self, text: &Located<String>, file: &str, function: &str, purpose: Purpose) {
+    fn rule_script(
+        &mut self,
+        text: &Located<String>,
+        file: &str,
+        function: &str,
+        purpose: Purpose,
+    ) {
         let rules = self.env.rules;
         let Some(entry) = rules.get(file) else {
             let hint = suggestion(file, rules.keys().map(String::as_str));
@@ -152,7 +165,9 @@ impl Checker<'_> {
         let path = entry.path.clone();
         let place = Place::Rules(path.clone());
         for name in reachable_functions(compiled, function) {
-            let Some(called) = compiled.function(&name) else { continue };
+            let Some(called) = compiled.function(&name) else {
+                continue;
+            };
             let bad: Vec<String> = called
                 .params
                 .iter()
@@ -164,7 +179,10 @@ impl Checker<'_> {
                     &path,
                     Code::RuleSignature,
                     Span::at(called.line, called.column),
-                    format!("`{file}::{name}` takes `{}`, which the engine cannot supply", bad.join("`, `")),
+                    format!(
+                        "`{file}::{name}` takes `{}`, which the engine cannot supply",
+                        bad.join("`, `")
+                    ),
                     format!("name parameters from: {}", CONTEXT.join(", ")),
                 );
             }
@@ -181,30 +199,38 @@ impl Checker<'_> {
             let span = self.place_span(place, access.line, access.column);
             match access.root {
                 Root::Data | Root::Payload => {
-                    if workflow.fields.contains(&access.name) {
-                        self.used_fields.insert(access.name.clone());
-                    } else {
+                    if !self.use_field(&access.name) {
                         let hint = suggestion(&access.name, workflow.fields.keys());
                         self.report_at(
                             place,
                             Code::UndeclaredField,
                             span,
-                            format!("`{}.{}` reads a field that is not declared", access.root.name(), access.name),
+                            format!(
+                                "`{}.{}` reads a field that is not declared",
+                                access.root.name(),
+                                access.name
+                            ),
                             format!("declare `{}` under `fields:`, or {hint}", access.name),
                         );
                     }
                 }
                 Root::Params => {
-                    if workflow.parameters.contains(&access.name) {
-                        self.used_params.insert(access.name.clone());
+                    if let Some(i) = workflow.parameters.position(&access.name) {
+                        self.used_params[i] = true;
                     } else {
                         let hint = suggestion(&access.name, workflow.parameters.keys());
                         self.report_at(
                             place,
                             Code::UndeclaredParameter,
                             span,
-                            format!("`params.{}` reads a parameter that is not declared", access.name),
-                            format!("declare `{}` under `parameters:` with a default, or {hint}", access.name),
+                            format!(
+                                "`params.{}` reads a parameter that is not declared",
+                                access.name
+                            ),
+                            format!(
+                                "declare `{}` under `parameters:` with a default, or {hint}",
+                                access.name
+                            ),
                         );
                     }
                 }
@@ -224,19 +250,30 @@ impl Checker<'_> {
         for comparison in &facts.comparisons {
             let access = &comparison.access;
             let declared = match access.root {
-                Root::Data | Root::Payload => workflow.fields.get(&access.name).map(|f| (f.kind.value, f.values.as_slice())),
-                Root::Params => workflow.parameters.get(&access.name).map(|p| (p.kind.value, &[][..])),
+                Root::Data | Root::Payload => workflow
+                    .fields
+                    .get(&access.name)
+                    .map(|f| (f.kind.value, f.values.as_slice())),
+                Root::Params => workflow
+                    .parameters
+                    .get(&access.name)
+                    .map(|p| (p.kind.value, &[][..])),
                 Root::Actor => None,
             };
-            let Some((kind, values)) = declared else { continue };
-            let span = self.place_span(place, comparison.line, comparison.column);
-            let subject = format!("{}.{}", access.root.name(), access.name);
+            let Some((kind, values)) = declared else {
+                continue;
+            };
             if let Some(problem) = mismatch(kind, values, &comparison.literal) {
+                let span = self.place_span(place, comparison.line, comparison.column);
+                let subject = format!("{}.{}", access.root.name(), access.name);
                 self.report_at(
                     place,
                     Code::TypeMismatch,
                     span,
-                    format!("`{subject} {} {}`: {problem}", comparison.operator, comparison.literal),
+                    format!(
+                        "`{subject} {} {}`: {problem}",
+                        comparison.operator, comparison.literal
+                    ),
                     comparison_hint(kind, values),
                 );
             }
@@ -244,15 +281,16 @@ impl Checker<'_> {
         if purpose == Purpose::Action {
             for key in &facts.result_keys {
                 let span = self.place_span(place, key.line, key.column);
-                if workflow.fields.contains(&key.name) {
-                    self.used_fields.insert(key.name.clone());
-                } else {
+                if !self.use_field(&key.name) {
                     let hint = suggestion(&key.name, workflow.fields.keys());
                     self.report_at(
                         place,
                         Code::UndeclaredField,
                         span,
-                        format!("the action sets `{}`, which is not a declared field", key.name),
+                        format!(
+                            "the action sets `{}`, which is not a declared field",
+                            key.name
+                        ),
                         format!("declare it under `fields:`, or {hint}"),
                     );
                 }
@@ -325,7 +363,10 @@ fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> O
         (FieldType::Enum, Literal::String(s)) => {
             if !values.is_empty() && !values.iter().any(|v| v.as_str() == s) {
                 let allowed: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
-                return Some(format!("{s:?} is not one of the enum's values ({})", allowed.join(", ")));
+                return Some(format!(
+                    "{s:?} is not one of the enum's values ({})",
+                    allowed.join(", ")
+                ));
             }
             true
         }
@@ -346,7 +387,10 @@ fn comparison_hint(kind: FieldType, values: &[Located<String>]) -> String {
         k if k.is_numeric() => "compare with a number without quotes, for example `15000`".into(),
         FieldType::Bool => "compare with `true` or `false` without quotes".into(),
         FieldType::Enum => {
-            let allowed: Vec<String> = values.iter().map(|v| format!("\"{}\"", v.as_str())).collect();
+            let allowed: Vec<String> = values
+                .iter()
+                .map(|v| format!("\"{}\"", v.as_str()))
+                .collect();
             format!("compare with one of {}", allowed.join(", "))
         }
         FieldType::List => "test membership with `in`, or compare `.len()`".into(),
@@ -356,14 +400,22 @@ fn comparison_hint(kind: FieldType, values: &[Located<String>]) -> String {
 
 fn script_hint(err: &ScriptError) -> String {
     match err {
-        ScriptError::Compile { message, .. } if message.contains("Variable not found") || message.contains("Unknown variable") => {
+        ScriptError::Compile { message, .. }
+            if message.contains("Variable not found") || message.contains("Unknown variable") =>
+        {
             format!("scripts can read only: {}", CONTEXT.join(", "))
         }
-        ScriptError::Compile { message, .. } if message.contains("eval") || message.contains("import") => {
-            "the sandbox has no `eval` or `import`; put shared logic in a rules file function".into()
+        ScriptError::Compile { message, .. }
+            if message.contains("eval") || message.contains("import") =>
+        {
+            "the sandbox has no `eval` or `import`; put shared logic in a rules file function"
+                .into()
         }
         ScriptError::TooLarge { .. } => "move the logic into a function in rules/".into(),
-        _ => "check the expression's syntax; rhai is close to JavaScript and Rust (`&&`, `||`, `==`)".into(),
+        _ => {
+            "check the expression's syntax; rhai is close to JavaScript and Rust (`&&`, `||`, `==`)"
+                .into()
+        }
     }
 }
 
@@ -385,7 +437,10 @@ mod tests {
         assert!(mismatch(FieldType::Money, &[], &Literal::Integer(15000)).is_none());
         assert!(mismatch(FieldType::Money, &[], &Literal::Unit).is_none());
         assert!(mismatch(FieldType::Bool, &[], &Literal::String("true".into())).is_some());
-        let values = [Located::new("in".to_string(), Span::START), Located::new("out".to_string(), Span::START)];
+        let values = [
+            Located::new("in".to_string(), Span::START),
+            Located::new("out".to_string(), Span::START),
+        ];
         assert!(mismatch(FieldType::Enum, &values, &Literal::String("inn".into())).is_some());
         assert!(mismatch(FieldType::Enum, &values, &Literal::String("out".into())).is_none());
         assert!(mismatch(FieldType::List, &[], &Literal::Integer(1)).is_some());
