@@ -73,6 +73,7 @@ codes! {
     MustPassViolated = "E108", Error, "must-pass-violated", "A declared `must_pass` check fails: some path reaches the target state without passing the required state.";
     QuorumUnreachable = "E109", Error, "quorum-unreachable", "An approval can never be completed: no signers, or a quorum larger than the number of signers, or below one.";
     UnknownStep = "E110", Error, "unknown-step", "A constraint names a step (`state.event`) that the workflow does not have.";
+    Unfireable = "E111", Error, "unfireable-event", "A transition lists no roles, and no timer or child completion of its state fires its event: nothing can ever take it.";
     UndeclaredRole = "E201", Error, "undeclared-role", "A role is used but not declared under `roles`.";
     UndeclaredField = "E202", Error, "undeclared-field", "A data field is used (in `requires`, a guard, an action...) but not declared under `fields`.";
     UndeclaredParameter = "E203", Error, "undeclared-parameter", "A script reads `params.x` but no parameter `x` is declared.";

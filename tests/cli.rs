@@ -157,3 +157,64 @@ fn the_readme_documents_every_code_as_the_cli_prints_it() {
         "the README starts with the test command"
     );
 }
+
+/// Mermaid itself (the version GitHub renders with) must parse the diagrams of every shipped
+/// workflow and of the fixture workflows. CI installs it (`npm ci` in tests/mermaid) and sets
+/// SOPFLOW_REQUIRE_MERMAID so that a missing install fails there instead of skipping.
+#[test]
+fn mermaid_parses_the_diagrams() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let checker = root.join("tests/mermaid");
+    if !checker.join("node_modules/mermaid").is_dir() {
+        assert!(
+            std::env::var_os("SOPFLOW_REQUIRE_MERMAID").is_none(),
+            "run `npm ci` in tests/mermaid"
+        );
+        eprintln!("skipping: Mermaid is not installed in tests/mermaid");
+        return;
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut drawn = 0;
+    for (folder, rules) in [
+        ("workflows", "rules"),
+        ("tests/fixtures/base", "tests/fixtures/base"),
+    ] {
+        for entry in std::fs::read_dir(root.join(folder))
+            .expect("folder")
+            .flatten()
+        {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "yaml") {
+                continue;
+            }
+            let output = sopflow(&[
+                "graph",
+                path.to_str().expect("utf-8 path"),
+                "--rules",
+                rules,
+            ]);
+            assert_eq!(output.status.code(), Some(0), "{}", path.display());
+            assert!(
+                output.stderr.is_empty(),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+            let file = dir.path().join(format!("{drawn}.mmd"));
+            std::fs::write(&file, &output.stdout).expect("write diagram");
+            let parsed = Command::new("node")
+                .arg(checker.join("check.mjs"))
+                .arg(&file)
+                .output()
+                .expect("run node");
+            assert!(
+                parsed.status.success(),
+                "{}: {}\n{}",
+                path.display(),
+                String::from_utf8_lossy(&parsed.stderr),
+                stdout(&output)
+            );
+            drawn += 1;
+        }
+    }
+    assert!(drawn >= 3);
+}

@@ -171,24 +171,31 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
 
 fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) -> ExitCode {
     let as_path = Path::new(workflow);
-    let (paths, id) = if as_path.is_file() {
-        (vec![as_path.to_path_buf()], None)
+    // A file is drawn with its folder loaded too, so that its references to sibling workflows
+    // resolve; the id comes from the file itself.
+    let (folder, id) = if as_path.is_file() {
+        let text = std::fs::read_to_string(as_path).unwrap_or_default();
+        let id = sopflow::definition::parse_workflow(as_path, &text)
+            .map(|w| w.id.value)
+            .unwrap_or_default();
+        let parent = as_path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        (parent.to_path_buf(), id)
     } else if workflows.is_dir() {
-        (vec![workflows.to_path_buf()], Some(workflow.to_string()))
+        (workflows.to_path_buf(), workflow.to_string())
     } else {
         return usage_error(format!(
             "`{workflow}` is not a file, and there is no {} folder to look it up in",
             display_path(workflows)
         ));
     };
-    let (report, _) = match load(&paths, rules) {
+    let (report, _) = match load(&[folder], rules) {
         Ok(loaded) => loaded,
         Err(err) => return usage_error(err),
     };
-    let found = match &id {
-        Some(id) => report.parsed.get(id),
-        None => report.parsed.values().next(),
-    };
+    let found = report.parsed.get(&id);
     let Some(parsed) = found else {
         let known: Vec<&str> = report.parsed.keys().map(String::as_str).collect();
         eprintln!(

@@ -204,6 +204,22 @@ impl Checker<'_> {
                 }
             }
             for (event, branches) in state.on.iter() {
+                let system_fires = state
+                    .timers
+                    .iter()
+                    .any(|t| t.fire.as_str() == event.as_str())
+                    || state
+                        .await_children
+                        .as_ref()
+                        .is_some_and(|a| a.fire.as_str() == event.as_str());
+                if !system_fires && branches.0.iter().all(|b| b.roles.is_empty()) {
+                    self.report(
+                        Code::Unfireable,
+                        event.span,
+                        format!("nothing can fire `{}` in state `{}`: it lists no roles, and no timer fires it", event.as_str(), name.as_str()),
+                        "add `roles: [...]` for who may fire it, or a timer that fires it",
+                    );
+                }
                 let mut unguarded = false;
                 for branch in &branches.0 {
                     if unguarded {
