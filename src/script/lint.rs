@@ -101,13 +101,22 @@ pub struct MapKey {
     pub column: u32,
 }
 
+/// A call of a named function.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call {
+    pub name: String,
+    pub line: u32,
+    pub column: u32,
+}
+
 /// Everything the validator wants to know about one script.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Facts {
     pub accesses: Vec<Access>,
     pub comparisons: Vec<Comparison>,
-    /// Names of functions called (not operators), to follow calls between rule functions.
-    pub calls: Vec<String>,
+    /// Functions called (not operators): to follow calls between rule functions, and to
+    /// refuse those the sandbox does not offer.
+    pub calls: Vec<Call>,
     /// Keys of a map literal that is the whole script (an inline action's changes).
     pub result_keys: Vec<MapKey>,
 }
@@ -187,7 +196,12 @@ fn visit_call(call: &FnCallExpr, pos: Position, facts: &mut Facts) {
             });
         }
     } else if call.op_token.is_none() {
-        facts.calls.push(call.name.to_string());
+        let (line, column) = position(pos);
+        facts.calls.push(Call {
+            name: call.name.to_string(),
+            line,
+            column,
+        });
     }
 }
 
@@ -292,7 +306,10 @@ mod tests {
             .compile_rules("fn a(data) { b(data) && data.x == 1 }\nfn b(data) { data.y }\n")
             .expect("compiles");
         let f = function_facts(&ast, "a");
-        assert_eq!(f.calls, ["b"]);
+        assert_eq!(
+            f.calls.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+            ["b"]
+        );
         assert_eq!(f.accesses.len(), 1, "{:?}", f.accesses);
         assert_eq!(function_facts(&ast, "b").accesses[0].name, "y");
         let action = sandbox

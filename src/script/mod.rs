@@ -110,6 +110,22 @@ impl Sandbox {
             .on_debug(|_, _, _| {});
         engine.disable_symbol("eval");
         engine.disable_symbol("import");
+        // rhai's standard library can block the thread (`sleep`, not counted as operations)
+        // and read the wall clock (`timestamp`), which would make a step depend on when it
+        // was replayed. Functions registered on the engine take precedence over packages.
+        for name in UNAVAILABLE {
+            engine.register_fn(name, || -> Result<(), Box<rhai::EvalAltResult>> {
+                Err(unavailable())
+            });
+            engine.register_fn(
+                name,
+                |_: rhai::INT| -> Result<(), Box<rhai::EvalAltResult>> { Err(unavailable()) },
+            );
+            engine.register_fn(
+                name,
+                |_: rhai::FLOAT| -> Result<(), Box<rhai::EvalAltResult>> { Err(unavailable()) },
+            );
+        }
         Sandbox { engine, limits }
     }
 
@@ -179,6 +195,13 @@ impl Sandbox {
         }
         Ok(())
     }
+}
+
+/// Standard-library functions scripts may not call: they block or read the clock.
+pub const UNAVAILABLE: [&str; 2] = ["sleep", "timestamp"];
+
+fn unavailable() -> Box<rhai::EvalAltResult> {
+    "not available in the sandbox: scripts may not wait or read the clock (use `now`)".into()
 }
 
 fn compile_error(err: rhai::ParseError) -> ScriptError {
@@ -460,6 +483,25 @@ mod tests {
             sandbox.compile_expression(&huge),
             Err(ScriptError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn scripts_cannot_wait_or_read_the_clock() {
+        let sandbox = Sandbox::default();
+        let rules = RulesFile::compile(&sandbox, "t", "fn nap(data) { sleep(3600) }\nfn nap2(data) { sleep(0.5) }\nfn clock(data) { timestamp() }")
+            .expect("compiles");
+        let started = std::time::Instant::now();
+        for name in ["nap", "nap2", "clock"] {
+            let f = rules.function(name).expect("declared");
+            let err = sandbox
+                .evaluate(&rules.script(f), &input())
+                .expect_err("refused");
+            assert!(
+                matches!(err, ScriptError::Runtime(ref m) if m.contains("not available")),
+                "{err:?}"
+            );
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(1));
     }
 
     #[test]

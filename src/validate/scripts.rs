@@ -7,7 +7,7 @@ use crate::definition::located::Located;
 use crate::definition::model::FieldType;
 use crate::diagnostic::{Code, Span, suggestion};
 use crate::script::lint::{self, Facts, Literal, Root};
-use crate::script::{CONTEXT, Script, ScriptError, ScriptRef};
+use crate::script::{CONTEXT, Script, ScriptError, ScriptRef, UNAVAILABLE};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -195,6 +195,19 @@ impl Checker<'_> {
 
     fn check_facts(&mut self, facts: &Facts, place: &Place, purpose: Purpose) {
         let workflow = self.workflow;
+        for call in &facts.calls {
+            if UNAVAILABLE.contains(&call.name.as_str()) {
+                let span = self.place_span(place, call.line, call.column);
+                self.report_at(
+                    place,
+                    Code::ScriptError,
+                    span,
+                    format!("`{}` is not available in the sandbox", call.name),
+                    "scripts may not wait or read the clock; the time of the step is `now`"
+                        .to_string(),
+                );
+            }
+        }
         for access in &facts.accesses {
             let span = self.place_span(place, access.line, access.column);
             match access.root {
@@ -348,7 +361,12 @@ fn reachable_functions(file: &crate::script::RulesFile, function: &str) -> BTree
         if file.function(&name).is_none() || !seen.insert(name.clone()) {
             continue;
         }
-        todo.extend(lint::function_facts(&file.ast, &name).calls);
+        todo.extend(
+            lint::function_facts(&file.ast, &name)
+                .calls
+                .into_iter()
+                .map(|c| c.name),
+        );
     }
     seen
 }
