@@ -223,8 +223,8 @@ pub struct LoadReport {
     pub diagnostics: Vec<Diagnostic>,
     /// File texts by path, for showing the lines diagnostics point at.
     pub texts: BTreeMap<PathBuf, String>,
-    /// Parsed workflows, valid or not, by id (diagrams can be drawn of a workflow with errors).
-    pub parsed: BTreeMap<String, Workflow>,
+    /// Workflows that parsed but have errors, by id: kept so that they can still be drawn.
+    pub rejected: BTreeMap<String, Workflow>,
 }
 
 impl LoadReport {
@@ -236,6 +236,23 @@ impl LoadReport {
     }
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
+    }
+
+    /// A workflow that parsed, valid or not.
+    pub fn workflow(&self, id: &str) -> Option<&Workflow> {
+        self.catalog
+            .get(id)
+            .map(|d| &d.workflow)
+            .or_else(|| self.rejected.get(id))
+    }
+
+    /// Ids of every workflow that parsed.
+    pub fn workflow_ids(&self) -> impl Iterator<Item = &str> {
+        self.catalog
+            .definitions
+            .keys()
+            .chain(self.rejected.keys())
+            .map(String::as_str)
     }
 }
 
@@ -308,7 +325,7 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
         if ok {
             let hash = version_hash(&text, &rule_files);
             let definition = Definition {
-                workflow: workflow.clone(),
+                workflow,
                 file,
                 source: text,
                 hash,
@@ -319,8 +336,9 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
                 .catalog
                 .definitions
                 .insert(definition.id().to_string(), Arc::new(definition));
+        } else {
+            report.rejected.insert(workflow.id.value.clone(), workflow);
         }
-        report.parsed.insert(workflow.id.value.clone(), workflow);
     }
     if parse_failures == 0 {
         // Which rules a workflow that did not parse would use is unknown: warning about

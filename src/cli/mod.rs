@@ -195,9 +195,8 @@ fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) ->
         Ok(loaded) => loaded,
         Err(err) => return usage_error(err),
     };
-    let found = report.parsed.get(&id);
-    let Some(parsed) = found else {
-        let known: Vec<&str> = report.parsed.keys().map(String::as_str).collect();
+    let Some(parsed) = report.workflow(&id) else {
+        let known: Vec<&str> = report.workflow_ids().collect();
         eprintln!(
             "error: no workflow `{workflow}` could be read; {}",
             sopflow::diagnostic::suggestion(workflow, known.iter().copied())
