@@ -318,10 +318,12 @@ pub struct RulesFile {
 }
 
 /// One function of a rules file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RuleFunction {
     pub name: String,
     pub params: Vec<String>,
+    /// What its body reads, compares and calls; found once, when the file is compiled.
+    pub facts: lint::Facts,
     /// 1-based line and column of the function's name.
     pub line: u32,
     pub column: u32,
@@ -338,6 +340,7 @@ impl RulesFile {
                 RuleFunction {
                     name: f.name.to_string(),
                     params: f.params.iter().map(|p| p.to_string()).collect(),
+                    facts: lint::function_facts(&ast, f.name),
                     line,
                     column,
                 }

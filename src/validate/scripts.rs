@@ -186,8 +186,7 @@ impl Checker<'_> {
                     format!("name parameters from: {}", CONTEXT.join(", ")),
                 );
             }
-            let facts = lint::function_facts(&compiled.ast, &name);
-            self.check_facts(&facts, &place, purpose);
+            self.check_facts(&called.facts, &place, purpose);
             self.out.used_rules.insert((file.to_string(), name));
         }
         self.out.scripts.insert(text.value.clone(), script);
@@ -356,17 +355,14 @@ fn inline_span(text: &str, scalar: Span, line: u32, column: u32) -> Span {
 /// `function` and every function of the same file it calls, directly or not.
 fn reachable_functions(file: &crate::script::RulesFile, function: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::new();
-    let mut todo = vec![function.to_string()];
-    while let Some(name) = todo.pop() {
-        if file.function(&name).is_none() || !seen.insert(name.clone()) {
+    let mut pending = vec![function];
+    while let Some(name) = pending.pop() {
+        let Some(rule) = file.function(name) else {
             continue;
+        };
+        if seen.insert(name.to_string()) {
+            pending.extend(rule.facts.calls.iter().map(|c| c.name.as_str()));
         }
-        todo.extend(
-            lint::function_facts(&file.ast, &name)
-                .calls
-                .into_iter()
-                .map(|c| c.name),
-        );
     }
     seen
 }
