@@ -129,7 +129,24 @@ fn graphviz_renders_the_dot_output() {
     let svg = String::from_utf8_lossy(&rendered.stdout);
     assert!(svg.contains("<svg"));
     assert!(svg.contains("秩序维护部初审"));
-    assert!(svg.contains("stroke-dasharray") || !dot_text.contains("style=dashed"));
+    // Timers are drawn dashed: the fixture workflow has one.
+    let timed = sopflow(&[
+        "graph",
+        "tests/fixtures/base/expense_claim.yaml",
+        "--format",
+        "dot",
+        "--rules",
+        "tests/fixtures/base",
+    ]);
+    let timed_input = dir.path().join("expense_claim.dot");
+    std::fs::write(&timed_input, &timed.stdout).expect("write dot");
+    let rendered_timed = Command::new("dot")
+        .arg("-Tsvg")
+        .arg(&timed_input)
+        .output()
+        .expect("run dot");
+    assert!(rendered_timed.status.success());
+    assert!(String::from_utf8_lossy(&rendered_timed.stdout).contains("stroke-dasharray"));
     let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
     let _ = std::fs::write(target.join("hot_work_permit.svg"), svg.as_bytes());
 }

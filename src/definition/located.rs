@@ -45,24 +45,27 @@ impl Located<String> {
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for Located<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let spanned = serde_saphyr::Spanned::<T>::deserialize(d)?;
-        let at = spanned.referenced;
-        let span = Span {
-            line: u32::try_from(at.line()).unwrap_or(u32::MAX),
-            column: u32::try_from(at.column()).unwrap_or(u32::MAX),
-            offset: at
-                .span()
-                .byte_offset()
-                .and_then(|o| usize::try_from(o).ok()),
-            len: at
-                .span()
-                .byte_len()
-                .and_then(|l| usize::try_from(l).ok())
-                .unwrap_or(0),
-        };
         Ok(Located {
             value: spanned.value,
-            span,
+            span: span_of(spanned.referenced),
         })
+    }
+}
+
+/// A serde-saphyr location as a [`Span`] (lines and columns from 1).
+pub(crate) fn span_of(at: serde_saphyr::Location) -> Span {
+    Span {
+        line: u32::try_from(at.line()).unwrap_or(u32::MAX).max(1),
+        column: u32::try_from(at.column()).unwrap_or(u32::MAX).max(1),
+        offset: at
+            .span()
+            .byte_offset()
+            .and_then(|o| usize::try_from(o).ok()),
+        len: at
+            .span()
+            .byte_len()
+            .and_then(|l| usize::try_from(l).ok())
+            .unwrap_or(0),
     }
 }
 

@@ -60,22 +60,13 @@ fn options() -> Options {
 
 fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
     let err = err.without_snippet();
-    let span = err
-        .location()
-        .map(|at| Span {
-            line: u32::try_from(at.line()).unwrap_or(u32::MAX).max(1),
-            column: u32::try_from(at.column()).unwrap_or(u32::MAX).max(1),
-            offset: at
-                .span()
-                .byte_offset()
-                .and_then(|o| usize::try_from(o).ok()),
-            len: at
-                .span()
-                .byte_len()
-                .and_then(|l| usize::try_from(l).ok())
-                .unwrap_or(1),
-        })
-        .unwrap_or(Span::START);
+    let span = err.location().map_or(Span::START, |at| {
+        let span = located::span_of(at);
+        Span {
+            len: span.len.max(1),
+            ..span
+        }
+    });
     let message = strip_location(&err.to_string());
     let (code, message, hint) = match err {
         YamlError::DuplicateMappingKey { key, .. } => (
