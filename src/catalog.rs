@@ -263,6 +263,12 @@ pub fn load(paths: &[PathBuf], sandbox: &Sandbox) -> Result<LoadReport, CatalogE
 
 /// Compiles, parses and validates everything in `sources`.
 pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
+    build_with(sources, sandbox, &BTreeSet::new())
+}
+
+/// Like [`build`], with more workflow ids that child references may name: for rebuilding one
+/// stored definition version on its own.
+pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>) -> LoadReport {
     let mut report = LoadReport::default();
     let rules = compile_rules(sources.rules, sandbox, &mut report);
 
@@ -305,7 +311,8 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
         }
     }
 
-    let ids: BTreeSet<String> = parsed.iter().map(|(_, _, w)| w.id.value.clone()).collect();
+    let mut ids: BTreeSet<String> = parsed.iter().map(|(_, _, w)| w.id.value.clone()).collect();
+    ids.extend(known.iter().cloned());
     let env = Env {
         sandbox,
         rules: &rules,

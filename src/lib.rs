@@ -9,8 +9,11 @@ pub mod catalog;
 pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
+pub mod engine;
+pub mod machine;
 pub mod schema;
 pub mod script;
+pub mod store;
 pub mod validate;
 
 pub use catalog::{Catalog, LoadReport};

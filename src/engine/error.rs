@@ -1,0 +1,42 @@
+//! What the engine reports when it cannot carry out a request.
+
+use crate::catalog::CatalogError;
+use crate::machine::Refusal;
+use crate::store::StoreError;
+
+/// Why a request to the [`crate::engine::Engine`] failed. [`EngineError::Refused`] is a
+/// business answer (the step is not allowed); the others are problems to fix.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error("refused: {0}")]
+    Refused(#[from] Refusal),
+    #[error("no workflow `{id}`{hint}")]
+    UnknownWorkflow { id: String, hint: String },
+    #[error("no instance `{id}`; `sopflow list` shows the instances")]
+    UnknownInstance { id: String },
+    #[error("the payload is {size} bytes, more than the limit of {limit}")]
+    PayloadTooLarge { size: usize, limit: usize },
+    #[error(
+        "the idempotency key `{key}` was already used for `{event}` on `{instance}`; use a new key for a new command"
+    )]
+    KeyReused {
+        key: String,
+        instance: String,
+        event: String,
+    },
+    #[error("definition version {hash} cannot be used: {detail}")]
+    Definition { hash: String, detail: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("the engine has shut down")]
+    Closed,
+}
+
+impl EngineError {
+    /// Whether this is a refusal (a business answer, exit code 3 in the CLI).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, EngineError::Refused(_))
+    }
+}

@@ -1,0 +1,647 @@
+//! The engine: the embedding API over the machine and the store.
+//!
+//! [`Engine`] loads the workflows, opens the store and runs commands: each command takes its
+//! instance's lock (commands for one instance run one at a time, different instances in
+//! parallel), computes the step with the pure [`machine`](crate::machine), hands it to the
+//! group-commit thread and answers once the step is flushed. Follow-up steps (children to
+//! start, a parent to tell that its child finished, an `await_children` event) go into the same
+//! batch as the step that caused them.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sopflow::engine::EngineError> {
+//! use sopflow::engine::{Config, Engine, Fire, StartRequest};
+//! use sopflow::machine::Actor;
+//!
+//! let engine = Engine::open(Config::new("./data")).await?;
+//! let contractor = Actor::new("wang", ["contractor"]);
+//! let started = engine
+//!     .start("hot_work_permit", StartRequest::new(contractor.clone()))
+//!     .await?;
+//! let payload = serde_json::json!({
+//!     "notification_letter": "HW-2026-031",
+//!     "applicant_seal": true,
+//!     "operator_certificate": "T-4411",
+//! });
+//! engine
+//!     .fire(&started.instance.id, Fire::new("submit", contractor).payload(payload))
+//!     .await?;
+//! # Ok(()) }
+//! ```
+
+mod committer;
+mod error;
+mod versions;
+
+pub use error::EngineError;
+pub use versions::rebuild;
+
+use crate::catalog::{self, LoadReport};
+use crate::machine::{self, Actor, Available, Command, Entry, Instance, Refusal, Start};
+use crate::script::{Limits, Sandbox};
+use crate::store::sled_store::Options;
+use crate::store::{Committed, Query, SledStore, Store, StoredDefinition};
+use chrono::{DateTime, Utc};
+use committer::{CommitError, Committer};
+use serde_json::{Map, Value};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use versions::Versions;
+
+/// The largest payload (or initial data) accepted, as JSON.
+pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
+
+/// How many follow-up steps one command may cause (children finishing parents finishing
+/// grandparents...), so that a cycle in the definitions cannot loop forever.
+const MAX_FOLLOW_UPS: usize = 1000;
+
+/// Where the engine keeps its data and finds its workflows.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The store's folder.
+    pub data_dir: PathBuf,
+    /// Workflow and rules files or folders.
+    pub sources: Vec<PathBuf>,
+    /// Create the data folder if it is missing (`false` for read-only commands).
+    pub create: bool,
+    /// The rhai sandbox's limits.
+    pub limits: Limits,
+    /// Checkpoint derived records after this many changed instances.
+    pub checkpoint_every: usize,
+    /// Acknowledge steps before flushing them. Only for the crash test's negative control.
+    #[doc(hidden)]
+    pub unsafe_ack_before_flush: bool,
+}
+
+impl Config {
+    /// The defaults: workflows from `workflows/` and `rules/`, data in `data_dir`.
+    pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config {
+            data_dir: data_dir.into(),
+            sources: vec![PathBuf::from("workflows"), PathBuf::from("rules")],
+            create: true,
+            limits: Limits::default(),
+            checkpoint_every: Options::default().checkpoint_every,
+            unsafe_ack_before_flush: false,
+        }
+    }
+
+    /// Loads workflows and rules from these files or folders instead.
+    pub fn sources(mut self, sources: Vec<PathBuf>) -> Config {
+        self.sources = sources;
+        self
+    }
+}
+
+/// A request to start an instance.
+#[derive(Debug, Clone)]
+pub struct StartRequest {
+    pub actor: Actor,
+    /// Initial values for declared fields.
+    pub data: Map<String, Value>,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl StartRequest {
+    pub fn new(actor: Actor) -> StartRequest {
+        StartRequest {
+            actor,
+            data: Map::new(),
+            business_key: None,
+            idempotency_key: None,
+        }
+    }
+    /// Sets the initial data (a JSON object; anything else is treated as empty).
+    pub fn data(mut self, data: Value) -> StartRequest {
+        self.data = into_map(data);
+        self
+    }
+    pub fn business_key(mut self, key: impl Into<String>) -> StartRequest {
+        self.business_key = Some(key.into());
+        self
+    }
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> StartRequest {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+}
+
+/// A request to fire an event.
+#[derive(Debug, Clone)]
+pub struct Fire {
+    pub event: String,
+    pub actor: Actor,
+    pub payload: Map<String, Value>,
+    pub idempotency_key: Option<String>,
+    /// Refuse unless the instance is still at this step (optimistic concurrency).
+    pub expected_seq: Option<u64>,
+}
+
+impl Fire {
+    pub fn new(event: impl Into<String>, actor: Actor) -> Fire {
+        Fire {
+            event: event.into(),
+            actor,
+            payload: Map::new(),
+            idempotency_key: None,
+            expected_seq: None,
+        }
+    }
+    /// Sets the payload (a JSON object; anything else is treated as empty).
+    pub fn payload(mut self, payload: Value) -> Fire {
+        self.payload = into_map(payload);
+        self
+    }
+    /// Adds a comment to the payload.
+    pub fn comment(mut self, comment: impl Into<String>) -> Fire {
+        self.payload.insert(
+            crate::definition::model::COMMENT.into(),
+            Value::String(comment.into()),
+        );
+        self
+    }
+    pub fn idempotency_key(mut self, key: impl Into<String>) -> Fire {
+        self.idempotency_key = Some(key.into());
+        self
+    }
+    pub fn expected_seq(mut self, seq: u64) -> Fire {
+        self.expected_seq = Some(seq);
+        self
+    }
+}
+
+fn into_map(value: Value) -> Map<String, Value> {
+    match value {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// What a command did: the entry appended and the instance after it.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub entry: Entry,
+    pub instance: Instance,
+    /// True when an idempotency key matched an earlier command: nothing new was written.
+    pub replayed: bool,
+}
+
+/// The engine. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Field order matters on drop: the committer finishes its queue before the store closes.
+    committer: Committer,
+    store: Arc<dyn Store>,
+    sandbox: Sandbox,
+    versions: Versions,
+    report: LoadReport,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("workflows", &self.inner.versions.workflows())
+            .finish()
+    }
+}
+
+impl Engine {
+    /// Loads the workflows, opens (or creates) the store, stores the definition versions and
+    /// finishes any follow-up work a crash interrupted.
+    pub async fn open(config: Config) -> Result<Engine, EngineError> {
+        let engine = tokio::task::spawn_blocking(move || Engine::open_blocking(config))
+            .await
+            .map_err(|_| EngineError::Closed)??;
+        for id in engine.inner.store.recovered() {
+            engine.repair(&id).await?;
+        }
+        engine.inner.store.checkpoint()?;
+        Ok(engine)
+    }
+
+    fn open_blocking(config: Config) -> Result<Engine, EngineError> {
+        let sandbox = Sandbox::new(config.limits);
+        let report = catalog::load(&config.sources, &sandbox)?;
+        let store: Arc<dyn Store> = Arc::new(SledStore::open(
+            &config.data_dir,
+            Options {
+                create: config.create,
+                checkpoint_every: config.checkpoint_every,
+                flush: !config.unsafe_ack_before_flush,
+            },
+        )?);
+        let versions = Versions::default();
+        versions.publish(&report.catalog, store.as_ref())?;
+        Ok(Engine {
+            inner: Arc::new(Inner {
+                committer: Committer::start(store.clone()),
+                store,
+                sandbox,
+                versions,
+                report,
+                locks: Mutex::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// What loading the workflows found (errors leave a workflow out; warnings do not).
+    pub fn load_report(&self) -> &LoadReport {
+        &self.inner.report
+    }
+
+    /// The workflows that can be started.
+    pub fn workflows(&self) -> Vec<String> {
+        self.inner.versions.workflows()
+    }
+
+    /// Starts an instance of the newest version of `workflow`.
+    pub async fn start(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+    ) -> Result<Outcome, EngineError> {
+        check_actor(&request.actor)?;
+        check_size(&request.data)?;
+        if let Some(key) = &request.idempotency_key
+            && let Some(outcome) = self.replayed(key, None, "start").await?
+        {
+            return Ok(outcome);
+        }
+        let definition = self.inner.versions.latest(workflow)?;
+        let id = format!("{workflow}-{}", self.inner.store.next_number()?);
+        let command = Start {
+            id: id.clone(),
+            actor: request.actor,
+            data: request.data,
+            business_key: request.business_key,
+            parent: None,
+            idempotency_key: request.idempotency_key,
+            at: now(),
+        };
+        let _lock = self.lock(&id).await;
+        let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
+        let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+        let batch = vec![Committed {
+            entry: entry.clone(),
+            snapshot: snapshot.clone(),
+        }];
+        self.commit(batch).await?;
+        Ok(Outcome {
+            entry,
+            instance: snapshot,
+            replayed: false,
+        })
+    }
+
+    /// Fires an event on an instance.
+    pub async fn fire(&self, id: &str, request: Fire) -> Result<Outcome, EngineError> {
+        check_actor(&request.actor)?;
+        check_size(&request.payload)?;
+        let mut locks = vec![self.lock(id).await];
+        if let Some(key) = &request.idempotency_key
+            && let Some(outcome) = self.replayed(key, Some(id), &request.event).await?
+        {
+            return Ok(outcome);
+        }
+        let instance = self.instance(id)?;
+        let command = Command {
+            event: request.event,
+            actor: request.actor,
+            payload: request.payload,
+            idempotency_key: request.idempotency_key,
+            at: now(),
+            expected_seq: request.expected_seq,
+        };
+        let definition = self.definition(&instance.version)?;
+        let entry = machine::step(&definition, &instance, &command, &self.inner.sandbox)?;
+        let mut snapshot = instance;
+        snapshot
+            .apply(&entry)
+            .map_err(crate::store::StoreError::from)?;
+        let mut batch = vec![Committed {
+            entry: entry.clone(),
+            snapshot: snapshot.clone(),
+        }];
+        self.follow_ups(&mut batch, &mut locks, command.at).await?;
+        self.commit(batch).await?;
+        Ok(Outcome {
+            entry,
+            instance: snapshot,
+            replayed: false,
+        })
+    }
+
+    /// The current snapshot of an instance.
+    pub async fn get(&self, id: &str) -> Result<Instance, EngineError> {
+        self.instance(id)
+    }
+
+    /// The events `actor` may fire on an instance now.
+    pub async fn available(&self, id: &str, actor: &Actor) -> Result<Vec<Available>, EngineError> {
+        let instance = self.instance(id)?;
+        let definition = self.definition(&instance.version)?;
+        Ok(machine::available(&definition, &instance, actor))
+    }
+
+    /// Instances matching a query.
+    pub async fn list(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.find(&query))
+            .await
+            .map_err(|_| EngineError::Closed)?
+            .map_err(EngineError::from)
+    }
+
+    /// The full history of an instance, oldest first.
+    pub async fn history(&self, id: &str) -> Result<Vec<Entry>, EngineError> {
+        let history = self.inner.store.history(id)?;
+        if history.is_empty() {
+            return Err(EngineError::UnknownInstance { id: id.to_string() });
+        }
+        Ok(history)
+    }
+
+    /// The stored sources of a definition version.
+    pub async fn definition_sources(&self, hash: &str) -> Result<StoredDefinition, EngineError> {
+        self.inner
+            .store
+            .definition(hash)?
+            .ok_or_else(|| EngineError::Definition {
+                hash: hash.to_string(),
+                detail: "no such version in the store".into(),
+            })
+    }
+
+    /// The compiled definition an instance runs on.
+    pub fn definition(&self, hash: &str) -> Result<Arc<catalog::Definition>, EngineError> {
+        self.inner
+            .versions
+            .get(hash, self.inner.store.as_ref(), &self.inner.sandbox)
+    }
+
+    /// Writes derived records now (they are otherwise written in the background).
+    pub async fn checkpoint(&self) -> Result<(), EngineError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.checkpoint())
+            .await
+            .map_err(|_| EngineError::Closed)??;
+        Ok(())
+    }
+
+    fn instance(&self, id: &str) -> Result<Instance, EngineError> {
+        self.inner
+            .store
+            .instance(id)?
+            .ok_or_else(|| EngineError::UnknownInstance { id: id.to_string() })
+    }
+
+    async fn commit(&self, batch: Vec<Committed>) -> Result<(), EngineError> {
+        self.inner
+            .committer
+            .commit(batch)
+            .await
+            .map_err(|e| match e {
+                CommitError::Store(e) => EngineError::Store(e),
+                CommitError::Closed => EngineError::Closed,
+            })
+    }
+
+    /// The answer to a command whose idempotency key was used before.
+    async fn replayed(
+        &self,
+        key: &str,
+        id: Option<&str>,
+        event: &str,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let Some((instance, seq)) = self.inner.store.idempotent(key)? else {
+            return Ok(None);
+        };
+        let entry = self.inner.store.entry(&instance, seq)?.ok_or_else(|| {
+            EngineError::UnknownInstance {
+                id: instance.clone(),
+            }
+        })?;
+        if id.is_some_and(|id| id != instance) || entry.event != event {
+            return Err(EngineError::KeyReused {
+                key: key.to_string(),
+                instance,
+                event: entry.event,
+            });
+        }
+        Ok(Some(Outcome {
+            entry,
+            instance: self.instance(&instance)?,
+            replayed: true,
+        }))
+    }
+
+    /// Takes the lock of one instance; commands for it wait their turn.
+    async fn lock(&self, id: &str) -> InstanceLock {
+        let mutex = {
+            let mut locks = self.inner.locks.lock().unwrap_or_else(|e| e.into_inner());
+            locks.entry(id.to_string()).or_default().clone()
+        };
+        InstanceLock {
+            guard: Some(mutex.lock_owned().await),
+            id: id.to_string(),
+            engine: self.inner.clone(),
+        }
+    }
+
+    /// Adds to `batch` the steps that the last steps in it cause: starting spawned children,
+    /// telling a parent its child finished, firing `await_children` events.
+    async fn follow_ups(
+        &self,
+        batch: &mut Vec<Committed>,
+        locks: &mut Vec<InstanceLock>,
+        at: DateTime<Utc>,
+    ) -> Result<(), EngineError> {
+        let mut next = 0;
+        while next < batch.len() {
+            if batch.len() > MAX_FOLLOW_UPS {
+                break;
+            }
+            let entry = batch[next].entry.clone();
+            let snapshot = batch[next].snapshot.clone();
+            next += 1;
+            for child in &entry.spawned {
+                if let Some(step) = self.start_child(&snapshot, child, at)? {
+                    batch.push(step);
+                }
+            }
+            if entry.finished
+                && entry.kind != machine::EntryKind::ChildFinished
+                && let Some(parent_id) = &snapshot.parent
+            {
+                if !locks.iter().any(|l| &l.id == parent_id) {
+                    locks.push(self.lock(parent_id).await);
+                }
+                let parent =
+                    latest(batch, parent_id).map_or_else(|| self.instance(parent_id), Ok)?;
+                let already = parent
+                    .children
+                    .iter()
+                    .any(|c| c.id == snapshot.id && c.finished_in.is_some());
+                if !already {
+                    let notice =
+                        machine::child_finished(&parent, &snapshot.id, &snapshot.state, at);
+                    let mut after = parent;
+                    after
+                        .apply(&notice)
+                        .map_err(crate::store::StoreError::from)?;
+                    batch.push(Committed {
+                        entry: notice,
+                        snapshot: after,
+                    });
+                }
+            }
+            let definition = self.definition(&snapshot.version)?;
+            if let Some(event) = machine::children_done(&definition, &snapshot)
+                && latest(batch, &snapshot.id).is_some_and(|s| s.seq == snapshot.seq)
+            {
+                let command = Command {
+                    event,
+                    actor: Actor::system(),
+                    payload: Map::new(),
+                    idempotency_key: None,
+                    at,
+                    expected_seq: None,
+                };
+                let step = machine::step(&definition, &snapshot, &command, &self.inner.sandbox)?;
+                let mut after = snapshot.clone();
+                after.apply(&step).map_err(crate::store::StoreError::from)?;
+                batch.push(Committed {
+                    entry: step,
+                    snapshot: after,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The start of a spawned child, unless it exists already.
+    fn start_child(
+        &self,
+        parent: &Instance,
+        child: &machine::entry::SpawnedChild,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Committed>, EngineError> {
+        if self.inner.store.instance(&child.id)?.is_some() {
+            return Ok(None);
+        }
+        let definition = self.inner.versions.latest(&child.workflow)?;
+        // The child keeps the offered values it declares and can take.
+        let data = child
+            .data
+            .iter()
+            .filter_map(|(key, value)| {
+                let field = definition.workflow.fields.get(key)?;
+                machine::value::convert(key, field, value)
+                    .ok()
+                    .map(|v| (key.clone(), v))
+            })
+            .collect();
+        let command = Start {
+            id: child.id.clone(),
+            actor: Actor::system(),
+            data,
+            business_key: parent.business_key.clone(),
+            parent: Some(parent.id.clone()),
+            idempotency_key: None,
+            at,
+        };
+        let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
+        let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+        Ok(Some(Committed { entry, snapshot }))
+    }
+
+    /// Finishes follow-up work for an instance recovered after a crash: children its last
+    /// steps spawned, its parent's notice, its `await_children` event.
+    async fn repair(&self, id: &str) -> Result<(), EngineError> {
+        let mut locks = vec![self.lock(id).await];
+        let snapshot = self.instance(id)?;
+        let history = self.inner.store.history(id)?;
+        let mut batch = Vec::new();
+        for entry in history.iter().filter(|e| !e.spawned.is_empty()) {
+            for child in &entry.spawned {
+                if let Some(step) = self.start_child(&snapshot, child, entry.at)? {
+                    batch.push(step);
+                }
+            }
+        }
+        let last = history.last().cloned();
+        if let Some(entry) = last {
+            // Re-run the follow-ups of the last step on its own; already-done work is skipped.
+            let mut pending = vec![Committed {
+                entry,
+                snapshot: snapshot.clone(),
+            }];
+            pending[0].entry.spawned.clear();
+            self.follow_ups(&mut pending, &mut locks, now()).await?;
+            batch.extend(pending.into_iter().skip(1));
+        }
+        if !batch.is_empty() {
+            self.commit(batch).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The newest snapshot of `id` in a batch.
+fn latest(batch: &[Committed], id: &str) -> Option<Instance> {
+    batch
+        .iter()
+        .rev()
+        .find(|c| c.snapshot.id == id)
+        .map(|c| c.snapshot.clone())
+}
+
+fn check_actor(actor: &Actor) -> Result<(), EngineError> {
+    if actor.is_system() {
+        return Err(Refusal::ReservedRole.into());
+    }
+    Ok(())
+}
+
+fn check_size(payload: &Map<String, Value>) -> Result<(), EngineError> {
+    let size = serde_json::to_vec(payload)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_PAYLOAD_BYTES {
+        return Err(EngineError::PayloadTooLarge {
+            size,
+            limit: MAX_PAYLOAD_BYTES,
+        });
+    }
+    Ok(())
+}
+
+fn now() -> DateTime<Utc> {
+    Utc::now()
+}
+
+/// An instance's lock, released (and forgotten when nobody waits for it) on drop.
+struct InstanceLock {
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+    id: String,
+    engine: Arc<Inner>,
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        self.guard.take();
+        let mut locks = self.engine.locks.lock().unwrap_or_else(|e| e.into_inner());
+        if locks
+            .get(&self.id)
+            .is_some_and(|m| Arc::strong_count(m) == 1)
+        {
+            locks.remove(&self.id);
+        }
+    }
+}

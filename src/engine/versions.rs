@@ -1,0 +1,144 @@
+//! Definition versions: the newest valid version of each workflow for new instances, and any
+//! older version a running instance still needs, rebuilt from its stored sources.
+
+use super::error::EngineError;
+use crate::catalog::{self, Catalog, Definition, Sources};
+use crate::script::Sandbox;
+use crate::store::{Store, StoredDefinition};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+/// Every definition version the engine has compiled, by hash.
+#[derive(Default)]
+pub struct Versions {
+    inner: RwLock<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    by_hash: HashMap<String, Arc<Definition>>,
+    latest: BTreeMap<String, String>,
+}
+
+impl Versions {
+    /// Makes the catalog's definitions the newest versions, and stores their sources.
+    pub fn publish(&self, catalog: &Catalog, store: &dyn Store) -> Result<(), EngineError> {
+        let mut inner = self.inner.write().map_err(|_| EngineError::Closed)?;
+        for (id, definition) in &catalog.definitions {
+            store.save_definition(&StoredDefinition {
+                hash: definition.hash.clone(),
+                workflow: id.clone(),
+                file: definition.file.display().to_string(),
+                yaml: definition.source.clone(),
+                rules: definition.rules.clone(),
+            })?;
+            inner.latest.insert(id.clone(), definition.hash.clone());
+            inner
+                .by_hash
+                .insert(definition.hash.clone(), definition.clone());
+        }
+        Ok(())
+    }
+
+    /// The newest version of a workflow.
+    pub fn latest(&self, workflow: &str) -> Result<Arc<Definition>, EngineError> {
+        let inner = self.inner.read().map_err(|_| EngineError::Closed)?;
+        inner
+            .latest
+            .get(workflow)
+            .and_then(|hash| inner.by_hash.get(hash))
+            .cloned()
+            .ok_or_else(|| EngineError::UnknownWorkflow {
+                id: workflow.to_string(),
+                hint: format!(
+                    "; {}",
+                    crate::diagnostic::suggestion(
+                        workflow,
+                        inner.latest.keys().map(String::as_str)
+                    )
+                ),
+            })
+    }
+
+    /// Ids of the workflows that can be started.
+    pub fn workflows(&self) -> Vec<String> {
+        self.inner
+            .read()
+            .map(|i| i.latest.keys().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// A version by hash, compiled from the store's copy of its sources if not yet loaded.
+    pub fn get(
+        &self,
+        hash: &str,
+        store: &dyn Store,
+        sandbox: &Sandbox,
+    ) -> Result<Arc<Definition>, EngineError> {
+        if let Some(found) = self
+            .inner
+            .read()
+            .map_err(|_| EngineError::Closed)?
+            .by_hash
+            .get(hash)
+        {
+            return Ok(found.clone());
+        }
+        let fail = |detail: String| EngineError::Definition {
+            hash: hash.to_string(),
+            detail,
+        };
+        let stored = store
+            .definition(hash)?
+            .ok_or_else(|| fail("its sources are not in the store".into()))?;
+        let known: BTreeSet<String> = self
+            .inner
+            .read()
+            .map_err(|_| EngineError::Closed)?
+            .latest
+            .keys()
+            .cloned()
+            .collect();
+        let definition = rebuild(&stored, sandbox, &known).map_err(fail)?;
+        if definition.hash != hash {
+            return Err(fail(format!(
+                "its stored sources hash to {}, not to the version's hash",
+                definition.hash
+            )));
+        }
+        let definition = Arc::new(definition);
+        self.inner
+            .write()
+            .map_err(|_| EngineError::Closed)?
+            .by_hash
+            .insert(hash.to_string(), definition.clone());
+        Ok(definition)
+    }
+}
+
+/// Compiles one stored definition version on its own.
+pub fn rebuild(
+    stored: &StoredDefinition,
+    sandbox: &Sandbox,
+    known: &BTreeSet<String>,
+) -> Result<Definition, String> {
+    let sources = Sources::from_texts(
+        vec![(PathBuf::from(&stored.file), stored.yaml.clone())],
+        stored
+            .rules
+            .iter()
+            .map(|(name, text)| (PathBuf::from(format!("{name}.rhai")), text.clone()))
+            .collect(),
+    );
+    let mut report = catalog::build_with(sources, sandbox, known);
+    if let Some(error) = report.diagnostics.iter().find(|d| d.is_error()) {
+        return Err(format!("it no longer validates: {}", error.message));
+    }
+    let definition = report
+        .catalog
+        .definitions
+        .remove(&stored.workflow)
+        .ok_or_else(|| "the stored YAML declares another workflow".to_string())?;
+    Arc::try_unwrap(definition).map_err(|_| "the definition is shared".to_string())
+}

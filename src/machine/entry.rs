@@ -1,0 +1,253 @@
+//! The history entry: one step as the auditor sees it, and the hash that chains it to the
+//! step before.
+//!
+//! An entry is self-contained: replaying every entry of an instance through
+//! [`crate::machine::Instance::apply`] rebuilds the instance exactly, so snapshots and indexes
+//! are only caches. The hash covers every field (with `hash` itself left empty) in serde_json's
+//! canonical form: struct fields in declaration order, map keys sorted.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// What kind of step an entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EntryKind {
+    /// The instance was started.
+    Start,
+    /// An event was fired by a person or by the system.
+    Event,
+    /// A child instance finished; recorded in the parent.
+    ChildFinished,
+}
+
+/// One step of an instance, appended once and never changed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Entry {
+    pub instance: String,
+    /// 0 for the start, then one more per step.
+    pub seq: u64,
+    pub kind: EntryKind,
+    pub workflow: String,
+    /// The definition version (hash of YAML and rules) the step ran under.
+    pub version: String,
+    pub event: String,
+    /// The state before the step (`None` for the start).
+    pub from: Option<String>,
+    pub to: String,
+    /// Whether the step entered `to` (cancelling and arming timers); a partial approval
+    /// stays in its state without re-entering it.
+    pub entered: bool,
+    /// Whether `to` is a final state.
+    pub finished: bool,
+    pub actor: String,
+    /// The role the actor acted in (`None` only for steps no role governs).
+    pub role: Option<String>,
+    /// The payload as converted to the declared field types.
+    pub payload: Map<String, Value>,
+    /// Fields set by this step (payload fields and the action's result).
+    pub changes: Map<String, Value>,
+    /// Every guard evaluated, in order, with its result.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub guards: Vec<GuardResult>,
+    /// The signature this step added to the state's approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<Signature>,
+    /// On entering a state with an approval: who must sign (after evaluating `when`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signers: Option<Vec<PendingSigner>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers_armed: Vec<ArmedTimer>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub timers_cancelled: Vec<String>,
+    /// Child instances started by this step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spawned: Vec<SpawnedChild>,
+    /// For [`EntryKind::ChildFinished`]: the child and the final state it reached.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub child: Option<ChildStatus>,
+    /// For the start: the business key (a contract or unit number) the instance is found by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub business_key: Option<String>,
+    /// For the start of a child instance: its parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// The hash of the entry before (empty for the start).
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// A guard and whether it held.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GuardResult {
+    /// The guard as written in the workflow.
+    pub guard: String,
+    pub passed: bool,
+}
+
+/// A recorded approval signature.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Signature {
+    /// Index of the signer in the approval's `signers`.
+    pub signer: usize,
+    pub role: String,
+    pub actor: String,
+    pub at: DateTime<Utc>,
+}
+
+/// A signer of an approval, as evaluated on entering its state.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingSigner {
+    pub role: String,
+    pub title: Option<String>,
+    /// False when the signer's `when` condition did not hold: the signer is skipped.
+    pub required: bool,
+}
+
+/// A timer armed by a step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArmedTimer {
+    /// Unique within the instance: `{seq}-{index}`.
+    pub id: String,
+    pub event: String,
+    pub due: DateTime<Utc>,
+    pub title: Option<String>,
+}
+
+/// A child instance started by a step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SpawnedChild {
+    /// `{parent}.{seq}.{n}`: derived from the step, so replay yields the same id.
+    pub id: String,
+    pub workflow: String,
+    /// The data offered to the child: the parent's data (and `item` for `for_each`); the
+    /// child keeps the fields it declares.
+    pub data: Map<String, Value>,
+}
+
+/// A child's outcome, recorded in its parent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChildStatus {
+    pub id: String,
+    pub state: String,
+}
+
+const DOMAIN: &[u8] = b"sopflow-entry-v1\0";
+
+impl Entry {
+    /// The SHA-256 (hex) of the entry with its `hash` field empty.
+    pub fn compute_hash(&self) -> String {
+        let mut hasher = Sha256::new();
+        hasher.update(DOMAIN);
+        let mut writer = HashWriter(&mut hasher);
+        // Serialising plain data to a writer that cannot fail does not fail.
+        let mut blank = EntryRef::from(self);
+        blank.hash = "";
+        let _ = serde_json::to_writer(&mut writer, &blank);
+        hex::encode(hasher.finalize())
+    }
+
+    /// Sets `hash` from the content.
+    pub fn seal(&mut self) {
+        self.hash = self.compute_hash();
+    }
+
+    /// Whether `hash` matches the content.
+    pub fn verify(&self) -> bool {
+        self.hash == self.compute_hash()
+    }
+}
+
+/// A borrowed mirror of [`Entry`] with the same field order and serde attributes, so that an
+/// entry hashes without being cloned. A test checks that both serialise alike.
+#[derive(Serialize)]
+struct EntryRef<'a> {
+    instance: &'a str,
+    seq: u64,
+    kind: EntryKind,
+    workflow: &'a str,
+    version: &'a str,
+    event: &'a str,
+    from: &'a Option<String>,
+    to: &'a str,
+    entered: bool,
+    finished: bool,
+    actor: &'a str,
+    role: &'a Option<String>,
+    payload: &'a Map<String, Value>,
+    changes: &'a Map<String, Value>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    guards: &'a Vec<GuardResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signature: &'a Option<Signature>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    signers: &'a Option<Vec<PendingSigner>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    timers_armed: &'a Vec<ArmedTimer>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    timers_cancelled: &'a Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    spawned: &'a Vec<SpawnedChild>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    child: &'a Option<ChildStatus>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    business_key: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    parent: &'a Option<String>,
+    at: &'a DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idempotency_key: &'a Option<String>,
+    prev_hash: &'a str,
+    hash: &'a str,
+}
+
+impl<'a> From<&'a Entry> for EntryRef<'a> {
+    fn from(e: &'a Entry) -> Self {
+        EntryRef {
+            instance: &e.instance,
+            seq: e.seq,
+            kind: e.kind,
+            workflow: &e.workflow,
+            version: &e.version,
+            event: &e.event,
+            from: &e.from,
+            to: &e.to,
+            entered: e.entered,
+            finished: e.finished,
+            actor: &e.actor,
+            role: &e.role,
+            payload: &e.payload,
+            changes: &e.changes,
+            guards: &e.guards,
+            signature: &e.signature,
+            signers: &e.signers,
+            timers_armed: &e.timers_armed,
+            timers_cancelled: &e.timers_cancelled,
+            spawned: &e.spawned,
+            child: &e.child,
+            business_key: &e.business_key,
+            parent: &e.parent,
+            at: &e.at,
+            idempotency_key: &e.idempotency_key,
+            prev_hash: &e.prev_hash,
+            hash: &e.hash,
+        }
+    }
+}
+
+struct HashWriter<'a>(&'a mut Sha256);
+
+impl std::io::Write for HashWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,195 @@
+//! The instance snapshot: where one run of a workflow stands, derived from its history.
+//!
+//! [`Instance::apply`] is the only way a snapshot changes. The engine, recovery on open and
+//! audit replay all fold history entries through it, so a snapshot always equals the end of
+//! its history.
+
+use super::entry::{ArmedTimer, Entry, EntryKind, PendingSigner, Signature};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// One run of a workflow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Instance {
+    pub id: String,
+    pub workflow: String,
+    /// The definition version it runs on, for its whole life.
+    pub version: String,
+    pub state: String,
+    pub data: Map<String, Value>,
+    /// The sequence number of the last entry.
+    pub seq: u64,
+    pub business_key: Option<String>,
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub children: Vec<Child>,
+    /// The approval of the current state, if it has one.
+    #[serde(default)]
+    pub approval: Option<ApprovalProgress>,
+    /// Timers pending in the current state.
+    #[serde(default)]
+    pub timers: Vec<ArmedTimer>,
+    /// Steps done so far (`state.event`) and by whom, for distinct-actor constraints.
+    #[serde(default)]
+    pub acts: Vec<Act>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub finished: bool,
+    /// The hash of the last entry: the next entry's `prev_hash`.
+    pub last_hash: String,
+}
+
+/// A child instance and, once it has finished, the final state it reached.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Child {
+    pub id: String,
+    pub workflow: String,
+    pub finished_in: Option<String>,
+}
+
+/// Signatures collected so far in the current state's approval.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalProgress {
+    pub signers: Vec<PendingSigner>,
+    pub signatures: Vec<Signature>,
+}
+
+/// Who did a step, as `state.event`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Act {
+    pub step: String,
+    pub actor: String,
+}
+
+/// Why an entry does not continue a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("entry {seq} of `{instance}` does not follow entry {last}")]
+    OutOfOrder {
+        instance: String,
+        seq: u64,
+        last: u64,
+    },
+    #[error("entry {seq} of `{instance}` does not link to the hash of the entry before")]
+    BrokenLink { instance: String, seq: u64 },
+    #[error("the first entry of `{instance}` is not its start")]
+    NotAStart { instance: String },
+}
+
+impl Instance {
+    /// The instance as its start entry creates it.
+    pub fn begin(entry: &Entry) -> Result<Instance, ChainError> {
+        if entry.kind != EntryKind::Start || entry.seq != 0 || !entry.prev_hash.is_empty() {
+            return Err(ChainError::NotAStart {
+                instance: entry.instance.clone(),
+            });
+        }
+        let mut instance = Instance {
+            id: entry.instance.clone(),
+            workflow: entry.workflow.clone(),
+            version: entry.version.clone(),
+            state: entry.to.clone(),
+            data: Map::new(),
+            seq: 0,
+            business_key: entry.business_key.clone(),
+            parent: entry.parent.clone(),
+            children: Vec::new(),
+            approval: None,
+            timers: Vec::new(),
+            acts: Vec::new(),
+            created: entry.at,
+            updated: entry.at,
+            finished: false,
+            last_hash: String::new(),
+        };
+        instance.fold(entry);
+        Ok(instance)
+    }
+
+    /// Applies the next entry of the history.
+    pub fn apply(&mut self, entry: &Entry) -> Result<(), ChainError> {
+        if entry.seq != self.seq + 1 {
+            return Err(ChainError::OutOfOrder {
+                instance: self.id.clone(),
+                seq: entry.seq,
+                last: self.seq,
+            });
+        }
+        if entry.prev_hash != self.last_hash {
+            return Err(ChainError::BrokenLink {
+                instance: self.id.clone(),
+                seq: entry.seq,
+            });
+        }
+        self.fold(entry);
+        Ok(())
+    }
+
+    /// Rebuilds an instance from its whole history.
+    pub fn replay<'a>(
+        entries: impl IntoIterator<Item = &'a Entry>,
+    ) -> Result<Option<Instance>, ChainError> {
+        let mut instance: Option<Instance> = None;
+        for entry in entries {
+            match &mut instance {
+                None => instance = Some(Instance::begin(entry)?),
+                Some(i) => i.apply(entry)?,
+            }
+        }
+        Ok(instance)
+    }
+
+    fn fold(&mut self, entry: &Entry) {
+        // A signature belongs to the approval of the state the step started in; entering a
+        // state then replaces that approval with the new state's (or none).
+        if let (Some(signature), Some(progress)) = (&entry.signature, &mut self.approval) {
+            progress.signatures.push(signature.clone());
+        }
+        if entry.entered {
+            self.approval = entry.signers.as_ref().map(|signers| ApprovalProgress {
+                signers: signers.clone(),
+                signatures: Vec::new(),
+            });
+        }
+        self.timers
+            .retain(|t| !entry.timers_cancelled.contains(&t.id));
+        self.timers.extend(entry.timers_armed.iter().cloned());
+        if let Some(from) = &entry.from
+            && entry.kind == EntryKind::Event
+        {
+            self.acts.push(Act {
+                step: format!("{from}.{}", entry.event),
+                actor: entry.actor.clone(),
+            });
+        }
+        for (key, value) in &entry.changes {
+            self.data.insert(key.clone(), value.clone());
+        }
+        for spawned in &entry.spawned {
+            self.children.push(Child {
+                id: spawned.id.clone(),
+                workflow: spawned.workflow.clone(),
+                finished_in: None,
+            });
+        }
+        if let Some(status) = &entry.child
+            && let Some(child) = self.children.iter_mut().find(|c| c.id == status.id)
+        {
+            child.finished_in = Some(status.state.clone());
+        }
+        self.state = entry.to.clone();
+        self.finished = entry.finished;
+        self.seq = entry.seq;
+        self.updated = entry.at;
+        self.last_hash = entry.hash.clone();
+    }
+
+    /// Whether `actor` did any of `steps` (`state.event`).
+    pub fn acted(&self, actor: &str, steps: &[&str]) -> Option<&str> {
+        self.acts
+            .iter()
+            .find(|a| a.actor == actor && steps.contains(&a.step.as_str()))
+            .map(|a| a.step.as_str())
+    }
+}

@@ -1,0 +1,21 @@
+//! The machine: the pure step of a workflow instance.
+//!
+//! Given a definition version, an instance snapshot and a command, [`step`] returns the
+//! history [`Entry`] to append or a typed [`Refusal`]. It does no I/O, reads no clock (time is
+//! in the command) and uses no randomness, so the engine, scenario tests and audit replay all
+//! run the same function and get the same answer. A snapshot changes only by
+//! [`Instance::apply`]ing entries, which is how the store rebuilds snapshots from the log.
+
+pub mod command;
+pub mod due;
+pub mod entry;
+pub mod instance;
+pub mod refusal;
+mod step;
+pub mod value;
+
+pub use command::{Actor, Command, Start};
+pub use entry::{Entry, EntryKind};
+pub use instance::{ChainError, Instance};
+pub use refusal::Refusal;
+pub use step::{Available, available, child_finished, children_done, start, step};

@@ -1,0 +1,201 @@
+//! Values: converting what users and scripts supply to the field types a workflow declares,
+//! and moving data between JSON (the store, the API) and rhai (the scripts).
+//!
+//! Conversion happens before any guard runs. rhai compares values of different types as
+//! simply unequal, so `"15000" >= 15000` is false without an error: an expense given as a
+//! string would silently skip the landlord's approval. Here a numeric string for a money field
+//! becomes a number (strictly: the whole string must be the number) and anything else that does
+//! not fit its type is refused.
+
+use super::refusal::Refusal;
+use crate::definition::model::{Field, FieldType};
+use chrono::{DateTime, NaiveDate};
+use rhai::Dynamic;
+use serde_json::{Map, Number, Value};
+
+/// Converts `value` to the declared type of field `name`.
+pub fn convert(name: &str, field: &Field, value: &Value) -> Result<Value, Refusal> {
+    let values: Vec<&str> = field.values.iter().map(|v| v.as_str()).collect();
+    let item = field.items.as_ref().map(|i| i.value);
+    convert_as(name, field.kind.value, item, &values, value)
+}
+
+fn convert_as(
+    name: &str,
+    kind: FieldType,
+    item: Option<FieldType>,
+    values: &[&str],
+    value: &Value,
+) -> Result<Value, Refusal> {
+    let refuse = |problem: String| {
+        let expected = match kind {
+            FieldType::Enum => format!("one of {}", values.join(", ")),
+            FieldType::Money => "an amount in yuan (at most 2 decimal places)".to_string(),
+            FieldType::Date => "a date like 2026-03-01".to_string(),
+            FieldType::Datetime => "a date and time like 2026-03-01T09:30:00+08:00".to_string(),
+            other => format!("a {}", other.name()),
+        };
+        Err(Refusal::IllTyped {
+            field: name.to_string(),
+            expected,
+            problem,
+        })
+    };
+    let shown = || short(value);
+    match kind {
+        FieldType::String | FieldType::Text => match value {
+            Value::String(_) => Ok(value.clone()),
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Value::String(n.to_string())),
+            _ => refuse(format!("got {}", shown())),
+        },
+        FieldType::Integer => {
+            let parsed = match value {
+                Value::Number(n) => n.as_i64().or_else(|| {
+                    n.as_f64()
+                        .filter(|f| f.fract() == 0.0 && f.abs() < 9e15)
+                        .map(|f| f as i64)
+                }),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match parsed {
+                Some(i) => Ok(Value::Number(i.into())),
+                None => refuse(format!("got {}", shown())),
+            }
+        }
+        FieldType::Number | FieldType::Money => {
+            let parsed = match value {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim().parse::<f64>().ok(),
+                _ => None,
+            };
+            let Some(number) = parsed.filter(|f| f.is_finite()) else {
+                return refuse(format!("got {}", shown()));
+            };
+            if kind == FieldType::Money {
+                if number < 0.0 {
+                    return refuse(format!("got a negative amount {number}"));
+                }
+                let fen = number * 100.0;
+                if (fen - fen.round()).abs() > 1e-6 {
+                    return refuse(format!("got {number}, which has fractions of a fen"));
+                }
+            }
+            match Number::from_f64(number) {
+                Some(n) => Ok(Value::Number(n)),
+                None => refuse(format!("got {}", shown())),
+            }
+        }
+        FieldType::Bool => match value {
+            Value::Bool(_) => Ok(value.clone()),
+            Value::String(s) if s == "true" => Ok(Value::Bool(true)),
+            Value::String(s) if s == "false" => Ok(Value::Bool(false)),
+            _ => refuse(format!("got {}", shown())),
+        },
+        FieldType::Date => match value {
+            Value::String(s) if NaiveDate::parse_from_str(s.trim(), "%Y-%m-%d").is_ok() => {
+                Ok(Value::String(s.trim().to_string()))
+            }
+            _ => refuse(format!("got {}", shown())),
+        },
+        FieldType::Datetime => match value {
+            Value::String(s) => match DateTime::parse_from_rfc3339(s.trim()) {
+                Ok(t) => Ok(Value::String(t.to_rfc3339())),
+                Err(err) => refuse(format!("{}: {err}", shown())),
+            },
+            _ => refuse(format!("got {}", shown())),
+        },
+        FieldType::Enum => match value {
+            Value::String(s) if values.contains(&s.as_str()) => Ok(value.clone()),
+            _ => refuse(format!("got {}", shown())),
+        },
+        FieldType::List => match value {
+            Value::Array(items) => {
+                let kind = item.unwrap_or(FieldType::String);
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| convert_as(&format!("{name}[{i}]"), kind, None, values, v))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map(Value::Array)
+            }
+            _ => refuse(format!("got {}", shown())),
+        },
+    }
+}
+
+/// A value as shown in a refusal: short, and typed (`"15000"` is a text, `15000` a number).
+fn short(value: &Value) -> String {
+    let kind = match value {
+        Value::Null => return "nothing (null)".to_string(),
+        Value::Bool(_) => "true/false",
+        Value::Number(_) => "the number",
+        Value::String(_) => "the text",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a map",
+    };
+    let mut text = value.to_string();
+    if text.chars().count() > 40 {
+        text = text.chars().take(40).collect::<String>() + "...";
+    }
+    format!("{kind} {text}")
+}
+
+/// JSON to rhai, for scripts. Integers stay integers; other numbers become floats.
+pub fn to_dynamic(value: &Value) -> Dynamic {
+    match value {
+        Value::Null => Dynamic::UNIT,
+        Value::Bool(b) => Dynamic::from_bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => Dynamic::from_int(i),
+            None => Dynamic::from_float(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => Dynamic::from(s.clone()),
+        Value::Array(items) => Dynamic::from_array(items.iter().map(to_dynamic).collect()),
+        Value::Object(map) => Dynamic::from_map(to_rhai_map(map)),
+    }
+}
+
+/// A JSON object as a rhai map.
+pub fn to_rhai_map(map: &Map<String, Value>) -> rhai::Map {
+    map.iter()
+        .map(|(k, v)| (k.as_str().into(), to_dynamic(v)))
+        .collect()
+}
+
+/// rhai to JSON, for action results. `None` for values JSON cannot hold (functions,
+/// timestamps, `()`), which the caller refuses.
+pub fn from_dynamic(value: &Dynamic) -> Option<Value> {
+    if value.is_unit() {
+        return None;
+    }
+    if let Ok(b) = value.as_bool() {
+        return Some(Value::Bool(b));
+    }
+    if let Ok(i) = value.as_int() {
+        return Some(Value::Number(i.into()));
+    }
+    if let Ok(f) = value.as_float() {
+        return Number::from_f64(f).map(Value::Number);
+    }
+    if value.is_string() {
+        return value.clone().into_string().ok().map(Value::String);
+    }
+    if value.is_array() {
+        let array = value.clone().into_array().ok()?;
+        return array
+            .iter()
+            .map(from_dynamic)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Array);
+    }
+    if value.is_map() {
+        let map = value.clone().try_cast::<rhai::Map>()?;
+        return map
+            .iter()
+            .map(|(k, v)| from_dynamic(v).map(|v| (k.to_string(), v)))
+            .collect::<Option<Map<_, _>>>()
+            .map(Value::Object);
+    }
+    None
+}

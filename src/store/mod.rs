@@ -1,0 +1,110 @@
+//! The store: where histories, snapshots and definition versions are kept.
+//!
+//! The history is the source of truth. Everything else the store keeps (instance snapshots,
+//! the timer queue, the indexes by workflow, state, business key and idempotency key) is
+//! derived from it and can be rebuilt from it. [`Store`] is small on purpose, so that another
+//! backend can take sled's place; [`SledStore`] is the embedded one.
+
+pub mod sled_store;
+
+pub use sled_store::SledStore;
+
+use crate::machine::{ChainError, Entry, Instance};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// A step to commit: its history entry and the snapshot it leads to.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub entry: Entry,
+    pub snapshot: Instance,
+}
+
+/// Which instances to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    pub workflow: Option<String>,
+    pub state: Option<String>,
+    pub business_key: Option<String>,
+    /// At most this many (all when `None`).
+    pub limit: Option<usize>,
+}
+
+/// A definition version as stored: the exact sources it was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredDefinition {
+    pub hash: String,
+    pub workflow: String,
+    /// The file it was read from, for messages.
+    pub file: String,
+    pub yaml: String,
+    /// Rules files it uses, by name.
+    pub rules: BTreeMap<String, String>,
+}
+
+/// A timer waiting in the queue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedTimer {
+    pub due: chrono::DateTime<chrono::Utc>,
+    pub instance: String,
+    pub timer: String,
+    pub event: String,
+}
+
+/// Why the store failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
+    )]
+    Locked { path: String },
+    #[error("no data folder at {path}: start an instance first, or pass the right --data-dir")]
+    Missing { path: String },
+    #[error("{path} is not a sopflow data folder ({detail}); pass the right --data-dir")]
+    NotAStore { path: String, detail: String },
+    #[error(
+        "the data folder {path} is damaged ({detail}); restore it from a backup, and run `sopflow audit verify` on the copy"
+    )]
+    Corrupt { path: String, detail: String },
+    #[error("stored record {key} cannot be read: {detail}")]
+    BadRecord { key: String, detail: String },
+    #[error("the history does not chain: {0}")]
+    Chain(#[from] ChainError),
+    #[error("storage error: {0}")]
+    Io(String),
+}
+
+/// Where histories and everything derived from them are kept.
+///
+/// `commit` is durable when it returns: a step acknowledged to a user survives a crash.
+pub trait Store: Send + Sync {
+    /// Appends entries (each continuing its instance's history) and records their snapshots,
+    /// with one flush for the whole batch.
+    fn commit(&self, batch: &[Committed]) -> Result<(), StoreError>;
+    /// The current snapshot of an instance.
+    fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError>;
+    /// Every entry of an instance, in order.
+    fn history(&self, id: &str) -> Result<Vec<Entry>, StoreError>;
+    /// One entry of an instance.
+    fn entry(&self, id: &str, seq: u64) -> Result<Option<Entry>, StoreError>;
+    /// Instances matching a query, in id order.
+    fn find(&self, query: &Query) -> Result<Vec<Instance>, StoreError>;
+    /// The step an idempotency key was first used for: (instance, sequence number).
+    fn idempotent(&self, key: &str) -> Result<Option<(String, u64)>, StoreError>;
+    /// Timers due at or before `until`, earliest first.
+    fn due_timers(
+        &self,
+        until: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedTimer>, StoreError>;
+    /// Stores a definition version under its hash (no-op if present).
+    fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError>;
+    fn definition(&self, hash: &str) -> Result<Option<StoredDefinition>, StoreError>;
+    /// A fresh number for an instance id.
+    fn next_number(&self) -> Result<u64, StoreError>;
+    /// Writes derived records for everything committed so far.
+    fn checkpoint(&self) -> Result<(), StoreError>;
+    /// Instances whose derived records were rebuilt from the log when the store opened: the
+    /// engine finishes their follow-up work (children to start or notify).
+    fn recovered(&self) -> Vec<String>;
+}

@@ -1,0 +1,228 @@
+//! The engine end to end on the shipped hot-work permit, on a real sled store in a temp dir.
+
+use serde_json::json;
+use sopflow::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use sopflow::machine::{Actor, Refusal};
+use sopflow::store::Query;
+use std::path::{Path, PathBuf};
+
+fn config(dir: &Path) -> Config {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Config::new(dir.join("data")).sources(vec![root.join("workflows"), root.join("rules")])
+}
+
+fn documents() -> serde_json::Value {
+    json!({
+        "notification_letter": "HW-2026-031",
+        "applicant_seal": true,
+        "operator_certificate": "T-4411",
+    })
+}
+
+fn refusal(result: Result<sopflow::engine::Outcome, EngineError>) -> Refusal {
+    match result {
+        Err(EngineError::Refused(refusal)) => refusal,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_work_permit_runs_from_application_to_distribution() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(config(dir.path())).await.expect("opens");
+    let contractor = Actor::new("wang", ["contractor"]);
+    let started = engine
+        .start(
+            "hot_work_permit",
+            StartRequest::new(contractor.clone()).business_key("B2-031"),
+        )
+        .await
+        .expect("starts");
+    let id = started.instance.id.clone();
+    assert_eq!(started.instance.state, "drafted");
+
+    let submitted = engine
+        .fire(
+            &id,
+            Fire::new("submit", contractor.clone()).payload(documents()),
+        )
+        .await
+        .expect("submitted");
+    assert_eq!(submitted.instance.state, "security_review");
+    assert_eq!(submitted.entry.guards.len(), 1);
+    assert!(submitted.entry.guards[0].passed);
+
+    // The contractor may not approve their own permit.
+    let wrong = refusal(
+        engine
+            .fire(&id, Fire::new("approve", contractor.clone()))
+            .await,
+    );
+    assert!(matches!(wrong, Refusal::RoleNotAllowed { .. }), "{wrong}");
+    assert_eq!(
+        engine.get(&id).await.expect("exists").seq,
+        1,
+        "a refusal writes nothing"
+    );
+
+    let order = Actor::new("li", ["order_dept"]);
+    engine
+        .fire(&id, Fire::new("approve", order.clone()))
+        .await
+        .expect("first review");
+    // Four-eyes: li (order_dept) also holds cs_dept, but may not do the second review.
+    let li_cs = Actor::new("li", ["cs_dept"]);
+    let four_eyes = refusal(engine.fire(&id, Fire::new("approve", li_cs)).await);
+    assert!(matches!(four_eyes, Refusal::FourEyes { .. }), "{four_eyes}");
+    engine
+        .fire(&id, Fire::new("approve", Actor::new("zhao", ["cs_dept"])))
+        .await
+        .expect("second review");
+    engine
+        .fire(
+            &id,
+            Fire::new("approve", Actor::new("chen", ["project_gm"])),
+        )
+        .await
+        .expect("final review");
+    let sealed = engine
+        .fire(
+            &id,
+            Fire::new("affix_seal", Actor::new("sun", ["admin_dept"])),
+        )
+        .await
+        .expect("sealed");
+    assert!(sealed.instance.data["sealed_at"].is_string());
+    let missing = refusal(
+        engine
+            .fire(
+                &id,
+                Fire::new("distribute", Actor::new("zhao", ["cs_dept"])),
+            )
+            .await,
+    );
+    assert!(matches!(missing, Refusal::MissingField { .. }), "{missing}");
+    let done = engine
+        .fire(
+            &id,
+            Fire::new("distribute", Actor::new("zhao", ["cs_dept"]))
+                .payload(json!({"archive_reference": "CS-ARCH-88"})),
+        )
+        .await
+        .expect("distributed");
+    assert_eq!(done.instance.state, "distributed");
+    assert!(done.instance.finished);
+
+    let history = engine.history(&id).await.expect("history");
+    assert_eq!(history.len(), 7);
+    for (i, entry) in history.iter().enumerate() {
+        assert!(entry.verify(), "entry {i} hashes");
+        if i > 0 {
+            assert_eq!(entry.prev_hash, history[i - 1].hash, "entry {i} links");
+        }
+    }
+    let listed = engine
+        .list(Query {
+            workflow: Some("hot_work_permit".into()),
+            state: Some("distributed".into()),
+            ..Query::default()
+        })
+        .await
+        .expect("lists");
+    assert_eq!(listed.len(), 1);
+    let by_key = engine
+        .list(Query {
+            business_key: Some("B2-031".into()),
+            ..Query::default()
+        })
+        .await
+        .expect("lists");
+    assert_eq!(by_key.len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rejection_needs_a_comment_and_the_permit_can_be_resubmitted() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(config(dir.path())).await.expect("opens");
+    let contractor = Actor::new("wang", ["contractor"]);
+    let id = engine
+        .start("hot_work_permit", StartRequest::new(contractor.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    engine
+        .fire(
+            &id,
+            Fire::new("submit", contractor.clone()).payload(documents()),
+        )
+        .await
+        .expect("submitted");
+    let order = Actor::new("li", ["order_dept"]);
+    let bare = refusal(engine.fire(&id, Fire::new("reject", order.clone())).await);
+    assert!(matches!(bare, Refusal::CommentRequired { .. }), "{bare}");
+    let rejected = engine
+        .fire(
+            &id,
+            Fire::new("reject", order).comment("操作人合格证已过期"),
+        )
+        .await
+        .expect("rejected");
+    assert_eq!(rejected.instance.state, "rejected");
+    let resubmitted = engine
+        .fire(&id, Fire::new("resubmit", contractor).payload(documents()))
+        .await
+        .expect("resubmitted");
+    assert_eq!(resubmitted.instance.state, "security_review");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn steps_survive_reopening_and_idempotency_keys_answer_twice_the_same() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let contractor = Actor::new("wang", ["contractor"]);
+    let id = {
+        let engine = Engine::open(config(dir.path())).await.expect("opens");
+        let id = engine
+            .start("hot_work_permit", StartRequest::new(contractor.clone()))
+            .await
+            .expect("starts")
+            .instance
+            .id;
+        let first = engine
+            .fire(
+                &id,
+                Fire::new("submit", contractor.clone())
+                    .payload(documents())
+                    .idempotency_key("k-1"),
+            )
+            .await
+            .expect("submitted");
+        let again = engine
+            .fire(
+                &id,
+                Fire::new("submit", contractor.clone())
+                    .payload(documents())
+                    .idempotency_key("k-1"),
+            )
+            .await
+            .expect("same answer");
+        assert!(again.replayed);
+        assert_eq!(again.entry, first.entry);
+        id
+    };
+    let engine = Engine::open(config(dir.path())).await.expect("reopens");
+    let instance = engine.get(&id).await.expect("still there");
+    assert_eq!(instance.state, "security_review");
+    assert_eq!(instance.seq, 1);
+    let again = engine
+        .fire(
+            &id,
+            Fire::new("submit", contractor)
+                .payload(documents())
+                .idempotency_key("k-1"),
+        )
+        .await
+        .expect("same answer after reopening");
+    assert!(again.replayed);
+    assert_eq!(engine.history(&id).await.expect("history").len(), 2);
+}
