@@ -195,6 +195,8 @@ pub struct Definition {
     pub rules: BTreeMap<String, String>,
     /// Its compiled scripts, by their text in the YAML.
     pub scripts: HashMap<String, Script>,
+    /// Its parameters as scripts read them (`params`), built once.
+    pub params: rhai::Dynamic,
 }
 
 impl Definition {
@@ -331,7 +333,9 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
         used_rules.extend(checked.used_rules);
         if ok {
             let hash = version_hash(&text, &rule_files);
+            let params = crate::script::params(&workflow).into();
             let definition = Definition {
+                params,
                 workflow,
                 file,
                 source: text,

@@ -1,12 +1,21 @@
 //! Command-line interface: parses arguments (clap) and drives the library. Nothing here decides
 //! what is valid; it only reads files, calls `sopflow`, and prints.
 //!
-//! Exit codes: 0 success, 1 findings with errors (or a failed command), 2 usage errors (clap's
-//! own, and paths that do not exist).
+//! Exit codes:
+//! - 0 success;
+//! - 1 findings with errors, or a failed command: an unknown workflow or instance, `--data` or
+//!   `--payload` that is not a JSON object, a payload over the size limit, a store error (such
+//!   as a data folder in use by another process or missing for a read-only command);
+//! - 2 usage errors (clap's own, and paths that do not exist);
+//! - 3 refused: the engine would not take the step (wrong role, failed guard, missing or
+//!   ill-typed field...). A refusal is a business answer; nothing was written.
 
+mod present;
 mod render;
+mod runtime;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use runtime::{EngineArgs, FireArgs, StartArgs};
 use sopflow::catalog::{self, CatalogError, LoadReport, Sources};
 use sopflow::diagnostic::{Code, display_path};
 use sopflow::script::Sandbox;
@@ -53,6 +62,101 @@ enum Command {
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
     },
+    /// Start an instance of a workflow.
+    Start {
+        /// The workflow's id, for example `hot_work_permit`.
+        workflow: String,
+        #[command(flatten)]
+        who: Who,
+        /// Initial values for declared fields, as a JSON object (`@FILE` or `-` to read it).
+        #[arg(long)]
+        data: Option<String>,
+        /// The business key (contract or unit number) to find the instance by.
+        #[arg(long)]
+        business_key: Option<String>,
+        /// A key of your choice: repeating the command with it starts nothing new.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Fire an event on an instance.
+    Fire {
+        /// The instance's id, for example `hot_work_permit-1`.
+        instance: String,
+        /// The event, for example `approve`.
+        event: String,
+        #[command(flatten)]
+        who: Who,
+        /// Values for declared fields, as a JSON object (`@FILE` or `-` to read it).
+        #[arg(long)]
+        payload: Option<String>,
+        /// A comment (the reason for a rejection, for example).
+        #[arg(long)]
+        comment: Option<String>,
+        /// A key of your choice: repeating the command with it fires nothing new.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+        /// Refuse unless the instance is still at this step (see `show`).
+        #[arg(long)]
+        expected_seq: Option<u64>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Show an instance: state, data, pending approval and timers, children, and with
+    /// --actor the events that actor may fire now.
+    Show {
+        instance: String,
+        /// Also list the events this actor, with the --role roles, may fire now.
+        #[arg(long, requires = "roles")]
+        actor: Option<String>,
+        /// A role the actor holds; repeat (or separate with commas) for several.
+        #[arg(
+            long = "role",
+            value_name = "ROLE",
+            requires = "actor",
+            value_delimiter = ','
+        )]
+        roles: Vec<String>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// List instances, one line each.
+    List {
+        #[arg(long)]
+        workflow: Option<String>,
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        business_key: Option<String>,
+        /// At most this many.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Print the history of an instance, one block per step.
+    History {
+        instance: String,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+}
+
+/// Who acts: `--actor ID --role R [--role R2]`.
+#[derive(Debug, Clone, clap::Args)]
+struct Who {
+    /// Who acts (a person's or program's id).
+    #[arg(long)]
+    actor: String,
+    /// A role the actor holds; repeat (or separate with commas) for several.
+    #[arg(
+        long = "role",
+        value_name = "ROLE",
+        required = true,
+        value_delimiter = ','
+    )]
+    roles: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,6 +197,68 @@ pub fn run() -> ExitCode {
             workflows,
             rules,
         } => graph(&workflow, format, &workflows, &rules),
+        Command::Start {
+            workflow,
+            who: Who { actor, roles },
+            data,
+            business_key,
+            idempotency_key,
+            engine,
+        } => runtime::start(
+            StartArgs {
+                workflow,
+                actor,
+                roles,
+                data,
+                business_key,
+                idempotency_key,
+            },
+            &engine,
+        ),
+        Command::Fire {
+            instance,
+            event,
+            who: Who { actor, roles },
+            payload,
+            comment,
+            idempotency_key,
+            expected_seq,
+            engine,
+        } => runtime::fire(
+            FireArgs {
+                instance,
+                event,
+                actor,
+                roles,
+                payload,
+                comment,
+                idempotency_key,
+                expected_seq,
+            },
+            &engine,
+        ),
+        Command::Show {
+            instance,
+            actor,
+            roles,
+            engine,
+        } => runtime::show(&instance, actor.map(|a| (a, roles)), &engine),
+        Command::List {
+            workflow,
+            state,
+            business_key,
+            limit,
+            engine,
+        } => runtime::list(
+            sopflow::store::Query {
+                workflow,
+                state,
+                business_key,
+                limit,
+            },
+            &engine,
+        ),
+        Command::History { instance, engine } => runtime::history(&instance, &engine),
     }
 }
 

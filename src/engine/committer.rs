@@ -1,9 +1,11 @@
-//! Group commit: one thread writes batches to the store, so that every command waiting at
-//! the moment shares one flush.
+//! Group commit in two stages, so that every command waiting at the moment shares one flush
+//! and writing the next batch overlaps flushing the last.
 //!
-//! Callers hand over their steps and await the answer; the thread takes every job queued
-//! since its last flush, commits them as one batch and answers each. Under load, batches
-//! grow by themselves: the longer a flush takes, the more steps the next one carries.
+//! Callers hand over their steps and await the answer. The writer thread takes every job
+//! queued, appends their entries to the store as one batch and passes them on; the syncer
+//! thread takes every batch appended so far, makes them durable with one flush and answers
+//! each. Under load, batches grow by themselves: the longer a flush takes, the more steps the
+//! next one carries. A step is answered only after a flush that began after it was appended.
 
 use crate::store::{Committed, Store, StoreError};
 use std::sync::Arc;
@@ -18,22 +20,37 @@ struct Job {
     done: oneshot::Sender<Result<(), String>>,
 }
 
-/// The handle to the commit thread. Dropping it lets the thread finish its queue and stop.
+/// Steps appended to the store, waiting for the flush that makes them durable.
+struct Appended {
+    steps: Vec<Committed>,
+    done: Vec<oneshot::Sender<Result<(), String>>>,
+}
+
+/// The handle to the commit threads. Dropping it lets them finish their queues and stop.
 pub struct Committer {
     jobs: Option<mpsc::Sender<Job>>,
-    thread: Option<std::thread::JoinHandle<()>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
 }
 
 impl Committer {
     pub fn start(store: Arc<dyn Store>) -> Committer {
         let (jobs, queue) = mpsc::channel::<Job>();
-        let thread = std::thread::Builder::new()
-            .name("sopflow-commit".into())
-            .spawn(move || run(store.as_ref(), &queue))
-            .ok();
+        let (appended, to_sync) = mpsc::channel::<Appended>();
+        let writer_store = store.clone();
+        let threads = [
+            std::thread::Builder::new()
+                .name("sopflow-append".into())
+                .spawn(move || append(writer_store.as_ref(), &queue, &appended)),
+            std::thread::Builder::new()
+                .name("sopflow-sync".into())
+                .spawn(move || sync(store.as_ref(), &to_sync)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         Committer {
             jobs: Some(jobs),
-            thread,
+            threads,
         }
     }
 
@@ -53,8 +70,9 @@ impl Committer {
 
 impl Drop for Committer {
     fn drop(&mut self) {
+        // Closing the queue stops the writer, which closes the syncer's queue in turn.
         self.jobs.take();
-        if let Some(thread) = self.thread.take() {
+        for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
     }
@@ -67,7 +85,7 @@ pub enum CommitError {
     Closed,
 }
 
-fn run(store: &dyn Store, queue: &mpsc::Receiver<Job>) {
+fn append(store: &dyn Store, queue: &mpsc::Receiver<Job>, appended: &mpsc::Sender<Appended>) {
     while let Ok(first) = queue.recv() {
         let mut jobs = vec![first];
         let mut count = jobs[0].steps.len();
@@ -80,15 +98,37 @@ fn run(store: &dyn Store, queue: &mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        let mut batch = Vec::with_capacity(count);
-        let mut waiting = Vec::with_capacity(jobs.len());
+        let mut steps = Vec::with_capacity(count);
+        let mut done = Vec::with_capacity(jobs.len());
         for job in jobs {
-            batch.extend(job.steps);
-            waiting.push(job.done);
+            steps.extend(job.steps);
+            done.push(job.done);
         }
-        let result = store.commit(&batch).map_err(|e| e.to_string());
-        for done in waiting {
-            let _ = done.send(result.clone());
+        match store.append(&steps) {
+            Ok(()) => {
+                if let Err(mpsc::SendError(lost)) = appended.send(Appended { steps, done }) {
+                    answer(lost.done, &Err("the engine is shutting down".into()));
+                }
+            }
+            Err(err) => answer(done, &Err(err.to_string())),
         }
+    }
+}
+
+fn sync(store: &dyn Store, queue: &mpsc::Receiver<Appended>) {
+    while let Ok(first) = queue.recv() {
+        let mut batches = vec![first];
+        while let Ok(batch) = queue.try_recv() {
+            batches.push(batch);
+        }
+        let steps: Vec<Committed> = batches.iter_mut().flat_map(|b| b.steps.drain(..)).collect();
+        let result = store.sync(&steps).map_err(|e| e.to_string());
+        answer(batches.into_iter().flat_map(|b| b.done).collect(), &result);
+    }
+}
+
+fn answer(done: Vec<oneshot::Sender<Result<(), String>>>, result: &Result<(), String>) {
+    for done in done {
+        let _ = done.send(result.clone());
     }
 }

@@ -17,7 +17,7 @@ pub enum EngineError {
     #[error("the payload is {size} bytes, more than the limit of {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error(
-        "the idempotency key `{key}` was already used for `{event}` on `{instance}`; use a new key for a new command"
+        "the idempotency key `{key}` was already used for `{event}` on `{instance}` (by another actor or for another event); use a new key for a new command"
     )]
     KeyReused {
         key: String,
@@ -35,6 +35,22 @@ pub enum EngineError {
 }
 
 impl EngineError {
+    /// A stable, machine-readable name for the kind of error (for a refusal, its own code).
+    pub fn code(&self) -> &'static str {
+        match self {
+            EngineError::Refused(refusal) => refusal.code(),
+            EngineError::UnknownWorkflow { .. } => "unknown_workflow",
+            EngineError::UnknownInstance { .. } => "unknown_instance",
+            EngineError::PayloadTooLarge { .. } => "payload_too_large",
+            EngineError::KeyReused { .. } => "key_reused",
+            EngineError::Definition { .. } => "definition",
+            EngineError::Store(StoreError::Locked { .. }) => "store_locked",
+            EngineError::Store(_) => "store",
+            EngineError::Catalog(_) => "catalog",
+            EngineError::Closed => "closed",
+        }
+    }
+
     /// Whether this is a refusal (a business answer, exit code 3 in the CLI).
     pub fn is_refusal(&self) -> bool {
         matches!(self, EngineError::Refused(_))

@@ -268,8 +268,13 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         check_actor(&request.actor)?;
         check_size(&request.data)?;
+        // Two starts with one key wait for each other, so that only one instance is created.
+        let _key_lock = match &request.idempotency_key {
+            Some(key) => Some(self.lock(&format!("\0key\0{key}")).await),
+            None => None,
+        };
         if let Some(key) = &request.idempotency_key
-            && let Some(outcome) = self.replayed(key, None, "start").await?
+            && let Some(outcome) = self.replayed(key, None, "start", &request.actor).await?
         {
             return Ok(outcome);
         }
@@ -287,10 +292,7 @@ impl Engine {
         let _lock = self.lock(&id).await;
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
         let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-        let batch = vec![Committed {
-            entry: entry.clone(),
-            snapshot: snapshot.clone(),
-        }];
+        let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
         self.commit(batch).await?;
         Ok(Outcome {
             entry,
@@ -305,7 +307,9 @@ impl Engine {
         check_size(&request.payload)?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
-            && let Some(outcome) = self.replayed(key, Some(id), &request.event).await?
+            && let Some(outcome) = self
+                .replayed(key, Some(id), &request.event, &request.actor)
+                .await?
         {
             return Ok(outcome);
         }
@@ -324,10 +328,7 @@ impl Engine {
         snapshot
             .apply(&entry)
             .map_err(crate::store::StoreError::from)?;
-        let mut batch = vec![Committed {
-            entry: entry.clone(),
-            snapshot: snapshot.clone(),
-        }];
+        let mut batch = vec![Committed::new(entry.clone(), snapshot.clone())];
         self.follow_ups(&mut batch, &mut locks, command.at).await?;
         self.commit(batch).await?;
         Ok(Outcome {
@@ -418,6 +419,7 @@ impl Engine {
         key: &str,
         id: Option<&str>,
         event: &str,
+        actor: &Actor,
     ) -> Result<Option<Outcome>, EngineError> {
         let Some((instance, seq)) = self.inner.store.idempotent(key)? else {
             return Ok(None);
@@ -427,16 +429,24 @@ impl Engine {
                 id: instance.clone(),
             }
         })?;
-        if id.is_some_and(|id| id != instance) || entry.event != event {
+        if id.is_some_and(|id| id != instance) || entry.event != event || entry.actor != actor.id {
             return Err(EngineError::KeyReused {
                 key: key.to_string(),
                 instance,
                 event: entry.event,
             });
         }
+        // The instance as the first answer showed it, not as it is now.
+        let history = self.inner.store.history(&instance)?;
+        let upto = usize::try_from(seq).map_or(history.len(), |s| (s + 1).min(history.len()));
+        let snapshot = Instance::replay(&history[..upto])
+            .map_err(crate::store::StoreError::from)?
+            .ok_or_else(|| EngineError::UnknownInstance {
+                id: instance.clone(),
+            })?;
         Ok(Some(Outcome {
             entry,
-            instance: self.instance(&instance)?,
+            instance: snapshot,
             replayed: true,
         }))
     }
@@ -495,10 +505,7 @@ impl Engine {
                     after
                         .apply(&notice)
                         .map_err(crate::store::StoreError::from)?;
-                    batch.push(Committed {
-                        entry: notice,
-                        snapshot: after,
-                    });
+                    batch.push(Committed::new(notice, after));
                 }
             }
             let definition = self.definition(&snapshot.version)?;
@@ -516,10 +523,7 @@ impl Engine {
                 let step = machine::step(&definition, &snapshot, &command, &self.inner.sandbox)?;
                 let mut after = snapshot.clone();
                 after.apply(&step).map_err(crate::store::StoreError::from)?;
-                batch.push(Committed {
-                    entry: step,
-                    snapshot: after,
-                });
+                batch.push(Committed::new(step, after));
             }
         }
         Ok(())
@@ -558,7 +562,7 @@ impl Engine {
         };
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
         let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-        Ok(Some(Committed { entry, snapshot }))
+        Ok(Some(Committed::new(entry, snapshot)))
     }
 
     /// Finishes follow-up work for an instance recovered after a crash: children its last
@@ -578,11 +582,10 @@ impl Engine {
         let last = history.last().cloned();
         if let Some(entry) = last {
             // Re-run the follow-ups of the last step on its own; already-done work is skipped.
-            let mut pending = vec![Committed {
-                entry,
-                snapshot: snapshot.clone(),
-            }];
-            pending[0].entry.spawned.clear();
+            // (It is not committed again: only what follows it is.)
+            let mut entry = entry;
+            entry.spawned.clear();
+            let mut pending = vec![Committed::new(entry, snapshot.clone())];
             self.follow_ups(&mut pending, &mut locks, now()).await?;
             batch.extend(pending.into_iter().skip(1));
         }

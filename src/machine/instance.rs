@@ -30,7 +30,8 @@ pub struct Instance {
     /// Timers pending in the current state.
     #[serde(default)]
     pub timers: Vec<ArmedTimer>,
-    /// Steps done so far (`state.event`) and by whom, for distinct-actor constraints.
+    /// Steps done so far (`state.event`) and by whom, each pair once, for distinct-actor
+    /// constraints.
     #[serde(default)]
     pub acts: Vec<Act>,
     pub created: DateTime<Utc>,
@@ -158,10 +159,19 @@ impl Instance {
         if let Some(from) = &entry.from
             && entry.kind == EntryKind::Event
         {
-            self.acts.push(Act {
-                step: format!("{from}.{}", entry.event),
-                actor: entry.actor.clone(),
-            });
+            // Each (step, actor) once: enough for four-eyes, and bounded however often an
+            // instance loops.
+            let step = format!("{from}.{}", entry.event);
+            if !self
+                .acts
+                .iter()
+                .any(|a| a.step == step && a.actor == entry.actor)
+            {
+                self.acts.push(Act {
+                    step,
+                    actor: entry.actor.clone(),
+                });
+            }
         }
         for (key, value) in &entry.changes {
             self.data.insert(key.clone(), value.clone());

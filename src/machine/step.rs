@@ -15,9 +15,7 @@ use super::refusal::Refusal;
 use super::value::{self, from_dynamic, to_rhai_map};
 use crate::catalog::Definition;
 use crate::definition::duration::Duration;
-use crate::definition::model::{
-    Approval, ApprovalMode, COMMENT, Scalar, State, Transition, Workflow,
-};
+use crate::definition::model::{Approval, ApprovalMode, COMMENT, State, Transition, Workflow};
 use crate::script::{Input, Sandbox};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rhai::Dynamic;
@@ -122,6 +120,7 @@ pub fn step(
             .filter(|r| r.reject_event() == event)
         {
             let role = signer_role_for_reject(instance, approval, &command.actor)?;
+            admitted(def, instance, event, &ctx)?;
             require(&rejection.requires, event, &payload)?;
             Decision {
                 to: rejection.to.value.clone(),
@@ -138,9 +137,6 @@ pub fn step(
         return Err(unknown_event(state, event, &instance.state));
     };
 
-    required_on(workflow, event, &payload)?;
-    four_eyes(workflow, instance, &instance.state, event, &command.actor)?;
-
     let seq = instance.seq + 1;
     let mut changes: Map<String, Value> = payload
         .iter()
@@ -151,9 +147,20 @@ pub fn step(
 
     let target = state_of(workflow, &decision.to)?;
     let (signers, timers_armed, timers_cancelled, spawned) = if decision.entered {
-        let mut data = instance.data.clone();
-        data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let after = Context::new(def, &data, &payload, &command.actor, command.at);
+        // Conditions, deadlines and spawned children see the data after the step's changes;
+        // most states have none of them, and skip the copy.
+        let needs_data = target.timers.iter().any(|t| t.value.at.is_some())
+            || target
+                .approval
+                .as_ref()
+                .is_some_and(|a| a.value.signers.iter().any(|s| s.value.when.is_some()));
+        let needs_data = needs_data || !decision.spawn.is_empty();
+        let mut data = Map::new();
+        if needs_data {
+            data = instance.data.clone();
+            data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        let after = ctx.after(&data);
         let entering = enter(
             def,
             target,
@@ -334,9 +341,11 @@ struct Decision<'d> {
     spawn: &'d [crate::definition::located::Located<crate::definition::model::Spawn>],
 }
 
-/// The values scripts read, built once per step.
+/// What a step's checks and scripts read. The scripts' view (`Input`) is built on first use:
+/// a step without guards, actions or conditions never converts its data to rhai.
 struct Context<'a> {
-    input: Input,
+    input: std::cell::OnceCell<Input>,
+    params: &'a Dynamic,
     at: DateTime<Utc>,
     actor: &'a Actor,
     data: &'a Map<String, Value>,
@@ -345,62 +354,57 @@ struct Context<'a> {
 
 impl<'a> Context<'a> {
     fn new(
-        def: &Definition,
+        def: &'a Definition,
         data: &'a Map<String, Value>,
         payload: &'a Map<String, Value>,
         actor: &'a Actor,
         at: DateTime<Utc>,
     ) -> Context<'a> {
-        let mut actor_map = rhai::Map::new();
-        actor_map.insert("id".into(), Dynamic::from(actor.id.clone()));
-        actor_map.insert(
-            "roles".into(),
-            Dynamic::from_array(
-                actor
-                    .roles
-                    .iter()
-                    .map(|r| Dynamic::from(r.clone()))
-                    .collect(),
-            ),
-        );
         Context {
-            input: Input {
-                data: to_rhai_map(data),
-                payload: to_rhai_map(payload),
-                actor: actor_map,
-                params: params(&def.workflow),
-                now: Dynamic::from(at.to_rfc3339_opts(SecondsFormat::Secs, true)),
-            },
+            input: std::cell::OnceCell::new(),
+            params: &def.params,
             at,
             actor,
             data,
             payload,
         }
     }
-}
 
-/// The workflow's parameters as scripts see them; numbers of money and number type are
-/// floats, so that they compare with data of the same type.
-fn params(workflow: &Workflow) -> rhai::Map {
-    workflow
-        .parameters
-        .iter()
-        .map(|(name, p)| {
-            let value = match &p.default.value {
-                Scalar::Bool(b) => Dynamic::from_bool(*b),
-                Scalar::Integer(i)
-                    if p.kind.value.is_numeric()
-                        && p.kind.value != crate::definition::model::FieldType::Integer =>
-                {
-                    Dynamic::from_float(*i as f64)
-                }
-                Scalar::Integer(i) => Dynamic::from_int(*i),
-                Scalar::Number(f) => Dynamic::from_float(*f),
-                Scalar::String(s) => Dynamic::from(s.clone()),
-            };
-            (name.as_str().into(), value)
+    /// The same context after the step's changes to `data`.
+    fn after<'b>(&'b self, data: &'b Map<String, Value>) -> Context<'b> {
+        Context {
+            input: std::cell::OnceCell::new(),
+            params: self.params,
+            at: self.at,
+            actor: self.actor,
+            data,
+            payload: self.payload,
+        }
+    }
+
+    fn input(&self) -> &Input {
+        self.input.get_or_init(|| {
+            let mut actor = rhai::Map::new();
+            actor.insert("id".into(), Dynamic::from(self.actor.id.clone()));
+            actor.insert(
+                "roles".into(),
+                Dynamic::from_array(
+                    self.actor
+                        .roles
+                        .iter()
+                        .map(|r| Dynamic::from(r.clone()))
+                        .collect(),
+                ),
+            );
+            Input::new(
+                to_rhai_map(self.data),
+                to_rhai_map(self.payload),
+                actor,
+                self.params.clone(),
+                Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+            )
         })
-        .collect()
+    }
 }
 
 fn state_of<'w>(workflow: &'w Workflow, name: &str) -> Result<&'w State, Refusal> {
@@ -490,6 +494,19 @@ fn present(payload: &Map<String, Value>, name: &str) -> bool {
     }
 }
 
+/// The checks after the role and before any script: the fields the event requires, and
+/// four-eyes. A user who may not act at all hears that first; one who may, hears what is
+/// missing before a guard reads it as absent.
+fn admitted(
+    def: &Definition,
+    instance: &Instance,
+    event: &str,
+    ctx: &Context,
+) -> Result<(), Refusal> {
+    required_on(&def.workflow, event, ctx.payload)?;
+    four_eyes(&def.workflow, instance, &instance.state, event, ctx.actor)
+}
+
 fn required_on(
     workflow: &Workflow,
     event: &str,
@@ -546,7 +563,7 @@ fn matching_role(
 
 fn transition<'d>(
     def: &'d Definition,
-    _instance: &Instance,
+    instance: &Instance,
     event: &str,
     branches: &'d [Transition],
     ctx: &Context,
@@ -573,6 +590,7 @@ fn transition<'d>(
             held: ctx.actor.roles.clone(),
         });
     }
+    admitted(def, instance, event, ctx)?;
     let mut failed = Vec::new();
     for (branch, role) in allowed {
         if let Some(guard) = &branch.guard {
@@ -624,7 +642,7 @@ fn guard_holds(
         ),
     })?;
     let result = sandbox
-        .evaluate(script, &ctx.input)
+        .evaluate(script, ctx.input())
         .map_err(|error| Refusal::GuardError {
             guard: guard.to_string(),
             error,
@@ -653,7 +671,7 @@ fn run_action(
         .get(action)
         .ok_or_else(|| fail("the action was not compiled with its definition".into()))?;
     let result = sandbox
-        .evaluate(script, &ctx.input)
+        .evaluate(script, ctx.input())
         .map_err(|e| fail(e.to_string()))?;
     let map = result.try_cast::<rhai::Map>().ok_or_else(|| {
         fail("it must return a map of fields to set, like #{ field: value }".into())
@@ -760,13 +778,14 @@ fn signers_of(instance: &Instance, approval: &Approval) -> Vec<PendingSigner> {
 }
 
 fn approve<'d>(
-    _def: &'d Definition,
+    def: &'d Definition,
     instance: &Instance,
     approval: &'d Approval,
     ctx: &Context,
 ) -> Result<Decision<'d>, Refusal> {
     let actor = ctx.actor;
     let (index, role) = approval_candidate(instance, approval, actor)?;
+    admitted(def, instance, approval.approve_event(), ctx)?;
     let signers = signers_of(instance, approval);
     let required = signers.iter().filter(|s| s.required).count();
     let signed = instance.approval.as_ref().map_or(0, |p| {
@@ -983,7 +1002,7 @@ fn deadline(
         .get(script)
         .ok_or_else(|| fail("the deadline was not compiled with its definition".into()))?;
     let result = sandbox
-        .evaluate(compiled, &ctx.input)
+        .evaluate(compiled, ctx.input())
         .map_err(|e| fail(e.to_string()))?;
     let text = result
         .into_string()

@@ -199,3 +199,76 @@ pub fn from_dynamic(value: &Dynamic) -> Option<Value> {
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn as_type(kind: FieldType, value: Value) -> Result<Value, Refusal> {
+        convert_as("f", kind, None, &["a", "b"], &value)
+    }
+
+    #[test]
+    fn numeric_text_becomes_a_number_strictly() {
+        assert_eq!(
+            as_type(FieldType::Money, json!("15000")),
+            Ok(json!(15000.0))
+        );
+        assert_eq!(
+            as_type(FieldType::Money, json!(" 199.5 ")),
+            Ok(json!(199.5))
+        );
+        assert_eq!(as_type(FieldType::Integer, json!("12")), Ok(json!(12)));
+        for bad in [
+            json!("15k"),
+            json!("1e400"),
+            json!(true),
+            json!(null),
+            json!(-5),
+            json!(0.001),
+        ] {
+            assert!(
+                matches!(
+                    as_type(FieldType::Money, bad.clone()),
+                    Err(Refusal::IllTyped { .. })
+                ),
+                "{bad}"
+            );
+        }
+        assert!(as_type(FieldType::Integer, json!(1.5)).is_err());
+    }
+
+    #[test]
+    fn other_types_are_checked() {
+        assert_eq!(as_type(FieldType::Bool, json!("true")), Ok(json!(true)));
+        assert!(as_type(FieldType::Bool, json!("yes")).is_err());
+        assert!(as_type(FieldType::Date, json!("2026-02-30")).is_err());
+        assert_eq!(
+            as_type(FieldType::Date, json!("2026-02-28")),
+            Ok(json!("2026-02-28"))
+        );
+        assert!(as_type(FieldType::Datetime, json!("2026-02-28 09:00")).is_err());
+        assert_eq!(as_type(FieldType::Enum, json!("a")), Ok(json!("a")));
+        assert!(as_type(FieldType::Enum, json!("c")).is_err());
+        assert!(as_type(FieldType::String, json!({"x": 1})).is_err());
+        let list = convert_as(
+            "f",
+            FieldType::List,
+            Some(FieldType::Money),
+            &[],
+            &json!(["1", 2]),
+        );
+        assert_eq!(list, Ok(json!([1.0, 2.0])));
+    }
+
+    #[test]
+    fn rhai_and_json_round_trip() {
+        let value = json!({"a": 1, "b": 2.5, "c": "x", "d": [true, null], "e": {"f": 1}});
+        let back = from_dynamic(&to_dynamic(&value));
+        // `null` has no JSON form coming back from rhai: the whole value is refused.
+        assert_eq!(back, None);
+        let value = json!({"a": 1, "b": 2.5, "c": "x", "d": [true], "e": {"f": 1}});
+        assert_eq!(from_dynamic(&to_dynamic(&value)), Some(value));
+    }
+}

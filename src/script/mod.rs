@@ -280,22 +280,50 @@ pub enum Script {
 }
 
 /// The values a script can read. Maps are rhai maps so that scripts use `data.amount`.
-#[derive(Debug, Clone, Default)]
+///
+/// Each value is held shared (reference-counted), so running several scripts in one step
+/// (guards, an action, signer conditions) hands them the same maps without copying. Scripts
+/// cannot change them: inline scripts see them as constants, and rule functions receive them
+/// by value.
+#[derive(Debug, Clone)]
 pub struct Input {
-    pub data: Map,
-    pub payload: Map,
-    pub actor: Map,
-    pub params: Map,
-    pub now: Dynamic,
+    data: Dynamic,
+    payload: Dynamic,
+    actor: Dynamic,
+    params: Dynamic,
+    now: Dynamic,
+}
+
+impl Default for Input {
+    fn default() -> Self {
+        Input::new(
+            Map::new(),
+            Map::new(),
+            Map::new(),
+            Map::new().into(),
+            Dynamic::UNIT,
+        )
+    }
 }
 
 impl Input {
+    /// `params` is a map, usually [`crate::catalog::Definition::params`], shared as it is.
+    pub fn new(data: Map, payload: Map, actor: Map, params: Dynamic, now: Dynamic) -> Input {
+        Input {
+            data: Dynamic::from_map(data).into_shared(),
+            payload: Dynamic::from_map(payload).into_shared(),
+            actor: Dynamic::from_map(actor).into_shared(),
+            params: params.into_shared(),
+            now,
+        }
+    }
+
     fn get(&self, name: &str) -> Option<Dynamic> {
         match name {
-            "data" => Some(self.data.clone().into()),
-            "payload" => Some(self.payload.clone().into()),
-            "actor" => Some(self.actor.clone().into()),
-            "params" => Some(self.params.clone().into()),
+            "data" => Some(self.data.clone()),
+            "payload" => Some(self.payload.clone()),
+            "actor" => Some(self.actor.clone()),
+            "params" => Some(self.params.clone()),
             "now" => Some(self.now.clone()),
             _ => None,
         }
@@ -306,6 +334,30 @@ impl Input {
             .into_iter()
             .map(|name| (name, self.get(name).unwrap_or(Dynamic::UNIT)))
     }
+}
+
+/// A workflow's parameters as scripts see them (`params.name`), at their defaults. Numbers of
+/// money and number type are floats, so that they compare with data of the same type.
+pub fn params(workflow: &crate::definition::Workflow) -> Map {
+    use crate::definition::model::{FieldType, Scalar};
+    workflow
+        .parameters
+        .iter()
+        .map(|(name, p)| {
+            let value = match &p.default.value {
+                Scalar::Bool(b) => Dynamic::from_bool(*b),
+                Scalar::Integer(i)
+                    if p.kind.value.is_numeric() && p.kind.value != FieldType::Integer =>
+                {
+                    Dynamic::from_float(*i as f64)
+                }
+                Scalar::Integer(i) => Dynamic::from_int(*i),
+                Scalar::Number(f) => Dynamic::from_float(*f),
+                Scalar::String(s) => Dynamic::from(s.clone()),
+            };
+            (name.as_str().into(), value)
+        })
+        .collect()
 }
 
 /// A compiled rules file and what it defines.
@@ -409,11 +461,7 @@ mod tests {
         data.insert("amount".into(), Dynamic::from(18_000.0_f64));
         let mut params = Map::new();
         params.insert("landlord_threshold".into(), Dynamic::from(15_000_i64));
-        Input {
-            data,
-            params,
-            ..Input::default()
-        }
+        Input::new(data, Map::new(), Map::new(), params.into(), Dynamic::UNIT)
     }
 
     #[test]

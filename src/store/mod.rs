@@ -13,11 +13,25 @@ use crate::machine::{ChainError, Entry, Instance};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// A step to commit: its history entry and the snapshot it leads to.
+/// A step to commit: its history entry, the entry as stored, and the snapshot it leads to.
 #[derive(Debug, Clone)]
 pub struct Committed {
     pub entry: Entry,
+    /// The entry's JSON, encoded by the caller so that the commit thread only writes.
+    pub encoded: Vec<u8>,
     pub snapshot: Instance,
+}
+
+impl Committed {
+    pub fn new(entry: Entry, snapshot: Instance) -> Committed {
+        // Plain data always serialises.
+        let encoded = serde_json::to_vec(&entry).unwrap_or_default();
+        Committed {
+            entry,
+            encoded,
+            snapshot,
+        }
+    }
 }
 
 /// Which instances to list.
@@ -58,7 +72,7 @@ pub enum StoreError {
         "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
     )]
     Locked { path: String },
-    #[error("no data folder at {path}: start an instance first, or pass the right --data-dir")]
+    #[error("no sopflow data at {path}: start an instance first, or pass the right --data-dir")]
     Missing { path: String },
     #[error("{path} is not a sopflow data folder ({detail}); pass the right --data-dir")]
     NotAStore { path: String, detail: String },
@@ -80,7 +94,16 @@ pub enum StoreError {
 pub trait Store: Send + Sync {
     /// Appends entries (each continuing its instance's history) and records their snapshots,
     /// with one flush for the whole batch.
-    fn commit(&self, batch: &[Committed]) -> Result<(), StoreError>;
+    fn commit(&self, batch: &[Committed]) -> Result<(), StoreError> {
+        self.append(batch)?;
+        self.sync(batch)
+    }
+    /// Writes a batch's entries, not yet durably. Batches appended one after another may be
+    /// synced together.
+    fn append(&self, batch: &[Committed]) -> Result<(), StoreError>;
+    /// Makes every entry appended so far durable, then records the snapshots of `batch` (which
+    /// was appended before): only then are its steps visible and acknowledged.
+    fn sync(&self, batch: &[Committed]) -> Result<(), StoreError>;
     /// The current snapshot of an instance.
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError>;
     /// Every entry of an instance, in order.

@@ -12,11 +12,18 @@
 use super::{Committed, Query, QueuedTimer, Store, StoreError, StoredDefinition};
 use crate::machine::{Entry, Instance};
 use chrono::{DateTime, Utc};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 const FORMAT: &[u8] = b"sopflow-store-v1";
+
+/// The file that marks a folder as a sopflow store.
+const MARKER: &str = "sopflow-store";
+
+/// The file a process holding the store keeps locked.
+const LOCK: &str = "sopflow-lock";
 
 /// How a [`SledStore`] behaves.
 #[derive(Debug, Clone)]
@@ -63,10 +70,21 @@ pub struct SledStore {
     definitions: sled::Tree,
     dirty: sled::Tree,
     overlay: RwLock<Overlay>,
-    /// Held by whoever writes (commits and checkpoints), so that a checkpoint never removes
-    /// the marker of a step committed while it ran.
-    writer: Mutex<()>,
+    /// Held by whoever writes to the log or checkpoints. Holds the instances whose `dirty`
+    /// marker is written since the last checkpoint.
+    writer: Mutex<HashSet<String>>,
+    /// Instances with entries appended but not yet synced, by count: a checkpoint leaves them
+    /// (and their markers) alone.
+    pending: Mutex<HashMap<String, usize>>,
+    /// Set when a write or flush failed: what is on disk is then unknown, and the store
+    /// refuses further writes until it is reopened (which recovers from the log).
+    failed: AtomicBool,
+    /// Set by `sync` when enough instances changed; the next `append` checkpoints first.
+    checkpoint_wanted: AtomicBool,
     recovered: Vec<String>,
+    /// Held (locked) for as long as the store is open; declared last, so that it is released
+    /// after sled has closed.
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -82,29 +100,34 @@ impl SledStore {
     pub fn open(path: &Path, options: Options) -> Result<SledStore, StoreError> {
         let shown = path.display().to_string();
         let exists = path.exists();
-        if !exists && !options.create {
-            return Err(StoreError::Missing { path: shown });
-        }
         if exists && !path.is_dir() {
             return Err(StoreError::NotAStore {
                 path: shown,
                 detail: "it is a file, not a folder".into(),
             });
         }
+        // Empty, or holding only the lock file of a store whose creation was interrupted.
         let fresh = !exists
             || std::fs::read_dir(path)
-                .map(|mut d| d.next().is_none())
+                .map(|d| d.flatten().all(|e| e.file_name() == LOCK))
                 .unwrap_or(false);
-        if !fresh && !path.join("conf").exists() && !path.join("db").exists() {
+        if fresh && !options.create {
+            return Err(StoreError::Missing { path: shown });
+        }
+        // The marker lives outside sled: sled opens a damaged log as an empty database, which
+        // must not be mistaken for a new store.
+        let marker = path.join(MARKER);
+        if !fresh && !marker.exists() {
             return Err(StoreError::NotAStore {
                 path: shown,
-                detail: "it holds other files".into(),
+                detail: format!("it has no `{MARKER}` file"),
             });
         }
-        let db = sled::Config::new()
-            .path(path)
-            .open()
-            .map_err(|e| open_error(&shown, e))?;
+        // Our own lock, taken before sled's: only the process holding it may tidy sled's files.
+        std::fs::create_dir_all(path).map_err(|e| StoreError::Io(e.to_string()))?;
+        let lock = take_lock(path, &shown)?;
+        remove_unfinished_snapshots(path).map_err(|e| StoreError::Io(e.to_string()))?;
+        let db = open_sled(path, &shown)?;
         let format = db.get(b"format").map_err(|e| open_error(&shown, e))?;
         match format {
             Some(f) if f.as_ref() == FORMAT => {}
@@ -114,20 +137,22 @@ impl SledStore {
                     detail: format!("format `{}`", String::from_utf8_lossy(&other)),
                 });
             }
+            None if !fresh => {
+                return Err(StoreError::Corrupt {
+                    path: shown,
+                    detail: "its records cannot be read back".into(),
+                });
+            }
             None => {
-                if !fresh && db.tree_names().len() > 1 {
-                    return Err(StoreError::NotAStore {
-                        path: shown,
-                        detail: "a sled database of another program".into(),
-                    });
-                }
                 db.insert(b"format", FORMAT)
                     .map_err(|e| open_error(&shown, e))?;
                 db.flush().map_err(|e| open_error(&shown, e))?;
+                std::fs::write(&marker, FORMAT).map_err(|e| StoreError::Io(e.to_string()))?;
             }
         }
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_error(&shown, e));
         let mut store = SledStore {
+            _lock: lock,
             log: tree("log")?,
             instances: tree("instances")?,
             by_workflow: tree("by_workflow")?,
@@ -141,7 +166,10 @@ impl SledStore {
             path: path.to_path_buf(),
             options,
             overlay: RwLock::new(Overlay::default()),
-            writer: Mutex::new(()),
+            writer: Mutex::new(HashSet::new()),
+            pending: Mutex::new(HashMap::new()),
+            failed: AtomicBool::new(false),
+            checkpoint_wanted: AtomicBool::new(false),
             recovered: Vec::new(),
         };
         store.recover()?;
@@ -171,11 +199,18 @@ impl SledStore {
                     overlay.keys.insert(key.clone(), (id.clone(), entry.seq));
                 }
             }
-            if let Some(snapshot) = snapshot {
-                overlay.snapshots.insert(id.clone(), snapshot);
-                self.recovered.push(id);
+            match snapshot {
+                Some(snapshot) => {
+                    overlay.snapshots.insert(id.clone(), snapshot);
+                    self.recovered.push(id);
+                }
+                // The marker was written but the instance's first entry was not.
+                None => {
+                    self.dirty.remove(&key).map_err(io)?;
+                }
             }
         }
+        self.writer = Mutex::new(overlay.snapshots.keys().cloned().collect());
         self.overlay = RwLock::new(overlay);
         Ok(())
     }
@@ -201,26 +236,48 @@ impl SledStore {
 }
 
 impl Store for SledStore {
-    fn commit(&self, batch: &[Committed]) -> Result<(), StoreError> {
-        let writing = self.writer.lock().map_err(|_| poisoned())?;
+    fn append(&self, batch: &[Committed]) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
+        let mut marked = self.writer.lock().map_err(|_| poisoned())?;
+        if self.checkpoint_wanted.swap(false, Ordering::AcqRel) {
+            self.checkpoint_locked(&mut marked)?;
+        }
         {
-            let overlay = self.overlay.read().map_err(|_| poisoned())?;
-            let mut marked: Vec<&str> = Vec::new();
+            let mut pending = self.pending.lock().map_err(|_| poisoned())?;
             for step in batch {
-                let id = step.entry.instance.as_str();
-                if !overlay.snapshots.contains_key(id) && !marked.contains(&id) {
-                    self.dirty.insert(id.as_bytes(), &[]).map_err(io)?;
-                    marked.push(id);
-                }
-                let bytes =
-                    serde_json::to_vec(&step.entry).map_err(|e| StoreError::Io(e.to_string()))?;
-                self.log
-                    .insert(log_key(id, step.entry.seq), bytes)
-                    .map_err(io)?;
+                *pending.entry(step.entry.instance.clone()).or_default() += 1;
             }
         }
-        if self.options.flush {
-            self.db.flush().map_err(io)?;
+        let written = (|| {
+            for step in batch {
+                let id = step.entry.instance.as_str();
+                if !marked.contains(id) {
+                    self.dirty.insert(id.as_bytes(), &[]).map_err(io)?;
+                    marked.insert(id.to_string());
+                }
+                self.log
+                    .insert(log_key(id, step.entry.seq), step.encoded.as_slice())
+                    .map_err(io)?;
+            }
+            Ok(())
+        })();
+        if written.is_err() {
+            self.failed.store(true, Ordering::Release);
+        }
+        written
+    }
+
+    fn sync(&self, batch: &[Committed]) -> Result<(), StoreError> {
+        if self.options.flush
+            && let Err(err) = self.db.flush()
+        {
+            self.failed.store(true, Ordering::Release);
+            return Err(io(err));
+        }
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
         }
         let changed = {
             let mut overlay = self.overlay.write().map_err(|_| poisoned())?;
@@ -236,9 +293,19 @@ impl Store for SledStore {
             }
             overlay.snapshots.len()
         };
-        drop(writing);
+        {
+            let mut pending = self.pending.lock().map_err(|_| poisoned())?;
+            for step in batch {
+                if let Some(count) = pending.get_mut(&step.entry.instance) {
+                    *count -= 1;
+                    if *count == 0 {
+                        pending.remove(&step.entry.instance);
+                    }
+                }
+            }
+        }
         if changed >= self.options.checkpoint_every {
-            self.write_checkpoint()?;
+            self.checkpoint_wanted.store(true, Ordering::Release);
         }
         Ok(())
     }
@@ -394,7 +461,8 @@ impl Store for SledStore {
         {
             return Ok(());
         }
-        self.write_checkpoint()
+        let mut marked = self.writer.lock().map_err(|_| poisoned())?;
+        self.checkpoint_locked(&mut marked)
     }
 
     fn recovered(&self) -> Vec<String> {
@@ -403,18 +471,30 @@ impl Store for SledStore {
 }
 
 impl SledStore {
-    fn write_checkpoint(&self) -> Result<(), StoreError> {
-        let _writing = self.writer.lock().map_err(|_| poisoned())?;
-        let (snapshots, keys): (Vec<Instance>, Vec<(String, (String, u64))>) = {
+    /// Writes the snapshots and indexes of every changed instance that has no entry in
+    /// flight, then removes their markers. The caller holds the writer lock, so no entry is
+    /// appended meanwhile; entries in flight (appended, not yet synced) keep their instance
+    /// dirty until a later checkpoint.
+    fn checkpoint_locked(&self, marked: &mut HashSet<String>) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
+        let (snapshots, keys) = {
+            let pending = self.pending.lock().map_err(|_| poisoned())?;
             let overlay = self.overlay.read().map_err(|_| poisoned())?;
-            (
-                overlay.snapshots.values().cloned().collect(),
-                overlay
-                    .keys
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            )
+            let snapshots: Vec<Instance> = overlay
+                .snapshots
+                .values()
+                .filter(|s| !pending.contains_key(&s.id))
+                .cloned()
+                .collect();
+            let keys: Vec<(String, (String, u64))> = overlay
+                .keys
+                .iter()
+                .filter(|(_, (id, _))| !pending.contains_key(id))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            (snapshots, keys)
         };
         for snapshot in &snapshots {
             if let Some(old) = self.read_snapshot(&snapshot.id)? {
@@ -463,10 +543,15 @@ impl SledStore {
         self.db.flush().map_err(io)?;
         for snapshot in &snapshots {
             self.dirty.remove(snapshot.id.as_bytes()).map_err(io)?;
+            marked.remove(&snapshot.id);
         }
         let mut overlay = self.overlay.write().map_err(|_| poisoned())?;
-        overlay.snapshots.clear();
-        overlay.keys.clear();
+        for snapshot in &snapshots {
+            overlay.snapshots.remove(&snapshot.id);
+        }
+        for (key, _) in &keys {
+            overlay.keys.remove(key);
+        }
         Ok(())
     }
 }
@@ -477,6 +562,65 @@ impl Drop for SledStore {
         // the next open faster.
         let _ = self.checkpoint();
     }
+}
+
+/// Opens sled. With our own lock held, sled's lock can only be held by a store of this process
+/// that is still closing (sled's background threads let go of it a moment after the last
+/// handle is dropped), so a busy lock is retried for a short while.
+fn open_sled(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
+    let mut waited = std::time::Duration::ZERO;
+    let step = std::time::Duration::from_millis(20);
+    loop {
+        match sled::Config::new().path(path).open() {
+            Ok(db) => return Ok(db),
+            Err(err) => match open_error(shown, err) {
+                StoreError::Locked { .. } if waited < std::time::Duration::from_secs(5) => {
+                    std::thread::sleep(step);
+                    waited += step;
+                }
+                other => return Err(other),
+            },
+        }
+    }
+}
+
+/// Locks the store's folder for this process, or says who has it.
+fn take_lock(path: &Path, shown: &str) -> Result<std::fs::File, StoreError> {
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path.join(LOCK))
+        .map_err(|e| StoreError::Io(format!("{shown}: {e}")))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked {
+            path: shown.to_string(),
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(StoreError::Io(format!("{shown}: {e}"))),
+    }
+}
+
+/// Removes snapshot files sled began but did not finish.
+///
+/// sled 0.34.7 writes a snapshot as `snap.<lsn>.generating`, syncs it and renames it to
+/// `snap.<lsn>`. A process killed before the rename leaves the `.generating` file behind, and
+/// the next open takes it for the newest snapshot, fails its checksum and reports the whole
+/// store as corrupt, although the last complete snapshot and the log are intact
+/// (spacejam/sled#1527). An unfinished file is never needed: sled rebuilds from the last
+/// complete snapshot and the log.
+fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<()> {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return Ok(());
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            std::fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
 }
 
 fn log_key(id: &str, seq: u64) -> Vec<u8> {
@@ -514,6 +658,12 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, 
 
 fn io(err: sled::Error) -> StoreError {
     StoreError::Io(err.to_string())
+}
+
+fn failed() -> StoreError {
+    StoreError::Io(
+        "an earlier write to the store failed; restart to recover the store from its log".into(),
+    )
 }
 
 fn poisoned() -> StoreError {

@@ -1,0 +1,349 @@
+//! The commands that run instances: `start`, `fire`, `show`, `list`, `history`.
+//!
+//! Each builds a tokio runtime, opens the [`Engine`] on the data folder, makes one request and
+//! prints the answer. Arguments are checked (JSON parsed) before the engine is opened, so a
+//! mistake in them writes nothing. The engine decides everything else.
+
+use super::Format;
+use super::present::{self, Titles};
+use serde_json::{Map, Value, json};
+use sopflow::engine::{Config, Engine, EngineError, Fire, Outcome, StartRequest};
+use sopflow::machine::{Actor, Available, Entry, Instance};
+use sopflow::store::Query;
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where the engine keeps its data and reads its definitions, and how to print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    /// The data folder.
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The workflows folder (or file).
+    #[arg(long, default_value = "workflows")]
+    pub workflows: PathBuf,
+    /// The rules folder (or file).
+    #[arg(long, default_value = "rules")]
+    pub rules: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+impl EngineArgs {
+    /// The configuration of a command that writes: `create` is false for commands that need
+    /// an existing data folder.
+    fn config(&self, create: bool) -> Config {
+        let mut config =
+            Config::new(&self.data_dir).sources(vec![self.workflows.clone(), self.rules.clone()]);
+        config.create = create;
+        config
+    }
+
+    /// The configuration of a command that only reads: it never creates the data folder, and
+    /// it skips definition folders that are not there, since an instance's version is rebuilt
+    /// from the copy of its sources kept in the store.
+    fn read_only(&self) -> Config {
+        let mut config = self.config(false);
+        config.sources.retain(|path| path.exists());
+        config
+    }
+}
+
+/// `sopflow start`.
+#[derive(Debug, Clone)]
+pub struct StartArgs {
+    pub workflow: String,
+    pub actor: String,
+    pub roles: Vec<String>,
+    pub data: Option<String>,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// `sopflow fire`.
+#[derive(Debug, Clone)]
+pub struct FireArgs {
+    pub instance: String,
+    pub event: String,
+    pub actor: String,
+    pub roles: Vec<String>,
+    pub payload: Option<String>,
+    pub comment: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub expected_seq: Option<u64>,
+}
+
+/// Why a command did not succeed.
+enum Failure {
+    /// The command line's values are wrong in a way clap cannot see (bad JSON, unreadable
+    /// file); nothing was sent to the engine.
+    Input(String),
+    /// The engine answered with an error or a refusal.
+    Engine(EngineError),
+    /// The runtime could not be built.
+    Runtime(String),
+}
+
+impl From<EngineError> for Failure {
+    fn from(err: EngineError) -> Failure {
+        Failure::Engine(err)
+    }
+}
+
+pub fn start(args: StartArgs, engine_args: &EngineArgs) -> ExitCode {
+    let format = engine_args.format;
+    let result = run_start(&args, engine_args);
+    finish(format, result, |(outcome, titles)| match format {
+        Format::Json => outcome_json(&outcome),
+        Format::Human => present::started(&outcome, &titles),
+    })
+}
+
+fn run_start(args: &StartArgs, engine_args: &EngineArgs) -> Result<(Outcome, Titles), Failure> {
+    let data = match &args.data {
+        Some(text) => json_object("--data", text)?,
+        None => Map::new(),
+    };
+    let mut request = StartRequest::new(Actor::new(&args.actor, &args.roles));
+    request.data = data;
+    request.business_key = args.business_key.clone();
+    request.idempotency_key = args.idempotency_key.clone();
+    with_engine(engine_args.config(true), async |engine| {
+        let outcome = engine.start(&args.workflow, request).await?;
+        let titles = Titles::of(engine, &outcome.instance.version);
+        Ok((outcome, titles))
+    })
+}
+
+pub fn fire(args: FireArgs, engine_args: &EngineArgs) -> ExitCode {
+    let format = engine_args.format;
+    let result = run_fire(&args, engine_args);
+    finish(format, result, |(outcome, titles)| match format {
+        Format::Json => outcome_json(&outcome),
+        Format::Human => present::fired(&outcome, &titles),
+    })
+}
+
+fn run_fire(args: &FireArgs, engine_args: &EngineArgs) -> Result<(Outcome, Titles), Failure> {
+    let payload = match &args.payload {
+        Some(text) => json_object("--payload", text)?,
+        None => Map::new(),
+    };
+    let mut request = Fire::new(&args.event, Actor::new(&args.actor, &args.roles));
+    request.payload = payload;
+    if let Some(comment) = &args.comment {
+        request = request.comment(comment);
+    }
+    request.idempotency_key = args.idempotency_key.clone();
+    request.expected_seq = args.expected_seq;
+    // An instance can only be in a data folder that exists: do not create one.
+    with_engine(engine_args.config(false), async |engine| {
+        let outcome = engine.fire(&args.instance, request).await?;
+        let titles = Titles::of(engine, &outcome.instance.version);
+        Ok((outcome, titles))
+    })
+}
+
+pub fn show(
+    instance: &str,
+    actor: Option<(String, Vec<String>)>,
+    engine_args: &EngineArgs,
+) -> ExitCode {
+    let format = engine_args.format;
+    let actor = actor.map(|(id, roles)| Actor::new(id, roles));
+    let result = with_engine(engine_args.read_only(), async |engine| {
+        let found = engine.get(instance).await?;
+        let titles = Titles::of(engine, &found.version);
+        let available = match &actor {
+            Some(actor) => Some(engine.available(instance, actor).await?),
+            None => None,
+        };
+        Ok((found, titles, available))
+    });
+    finish(format, result, |(found, titles, available)| match format {
+        Format::Json => pretty(&Shown {
+            state_title: titles.state(&found.state),
+            instance: &found,
+            available: available.as_deref(),
+        }),
+        Format::Human => present::instance(&found, &titles, actor.as_ref(), available.as_deref()),
+    })
+}
+
+pub fn list(query: Query, engine_args: &EngineArgs) -> ExitCode {
+    let format = engine_args.format;
+    let result = with_engine(engine_args.read_only(), async |engine| {
+        let found = engine.list(query).await?;
+        let mut titles: Vec<Titles> = Vec::new();
+        for instance in &found {
+            if !titles.iter().any(|t| t.version() == instance.version) {
+                titles.push(Titles::of(engine, &instance.version));
+            }
+        }
+        Ok((found, titles))
+    });
+    finish(format, result, |(found, titles)| match format {
+        Format::Json => pretty(&found),
+        Format::Human => present::list(&found, &titles),
+    })
+}
+
+pub fn history(instance: &str, engine_args: &EngineArgs) -> ExitCode {
+    let format = engine_args.format;
+    let result = with_engine(engine_args.read_only(), async |engine| {
+        let entries = engine.history(instance).await?;
+        let mut titles: Vec<Titles> = Vec::new();
+        for entry in &entries {
+            if !titles.iter().any(|t| t.version() == entry.version) {
+                titles.push(Titles::of(engine, &entry.version));
+            }
+        }
+        Ok((entries, titles))
+    });
+    finish(format, result, |(entries, titles)| match format {
+        Format::Json => pretty(&entries),
+        Format::Human => present::history(&entries, &titles),
+    })
+}
+
+/// Opens the engine, runs `work` on it, and closes it (after every step is flushed).
+fn with_engine<T>(
+    config: Config,
+    work: impl AsyncFnOnce(&Engine) -> Result<T, EngineError>,
+) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let engine = runtime.block_on(Engine::open(config))?;
+    let result = runtime.block_on(work(&engine));
+    // Closing the engine joins its commit thread and closes the store; do it outside the
+    // runtime, and before the runtime goes.
+    drop(engine);
+    drop(runtime);
+    Ok(result?)
+}
+
+/// Prints the answer (or the failure) and returns the exit code: 0 success, 1 error,
+/// 3 refused.
+fn finish<T>(
+    format: Format,
+    result: Result<T, Failure>,
+    render: impl FnOnce(T) -> String,
+) -> ExitCode {
+    match result {
+        Ok(value) => {
+            print!("{}", with_newline(render(value)));
+            ExitCode::SUCCESS
+        }
+        Err(failure) => report(format, &failure),
+    }
+}
+
+fn report(format: Format, failure: &Failure) -> ExitCode {
+    if let Failure::Engine(EngineError::Refused(refusal)) = failure {
+        match format {
+            Format::Json => println!(
+                "{}",
+                pretty(
+                    &json!({"refused": {"code": refusal.code(), "reason": refusal.to_string()}})
+                )
+            ),
+            Format::Human => eprintln!("refused: {refusal}"),
+        }
+        return ExitCode::from(3);
+    }
+    let (code, message) = match failure {
+        Failure::Input(message) => ("bad_input", message.clone()),
+        Failure::Runtime(message) => ("runtime", message.clone()),
+        Failure::Engine(err) => (EngineError::code(err), err.to_string()),
+    };
+    match format {
+        Format::Json => println!(
+            "{}",
+            pretty(&json!({"error": {"code": code, "message": message}}))
+        ),
+        Format::Human => eprintln!("error: {message}"),
+    }
+    ExitCode::from(1)
+}
+
+/// `{"instance": ..., "entry": ..., "replayed": ...}`.
+fn outcome_json(outcome: &Outcome) -> String {
+    #[derive(serde::Serialize)]
+    struct Answer<'a> {
+        instance: &'a Instance,
+        entry: &'a Entry,
+        replayed: bool,
+    }
+    pretty(&Answer {
+        instance: &outcome.instance,
+        entry: &outcome.entry,
+        replayed: outcome.replayed,
+    })
+}
+
+/// What `show --format json` prints; `available` is null without `--actor`.
+#[derive(serde::Serialize)]
+struct Shown<'a> {
+    instance: &'a Instance,
+    state_title: Option<&'a str>,
+    available: Option<&'a [Available]>,
+}
+
+fn pretty(value: &impl serde::Serialize) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|e| {
+        json!({"error": {"code": "output", "message": e.to_string()}}).to_string()
+    })
+}
+
+fn with_newline(mut text: String) -> String {
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text
+}
+
+/// Parses a flag's value as a JSON object. `@FILE` reads the JSON from a file and `-` from
+/// standard input (a command-line argument is limited to about 128 KiB on Linux).
+fn json_object(flag: &str, text: &str) -> Result<Map<String, Value>, Failure> {
+    let read;
+    let (text, origin) = if text == "-" {
+        let mut buffer = String::new();
+        std::io::stdin()
+            .read_to_string(&mut buffer)
+            .map_err(|e| Failure::Input(format!("{flag} -: cannot read standard input: {e}")))?;
+        read = buffer;
+        (read.as_str(), " (from standard input)".to_string())
+    } else if let Some(path) = text.strip_prefix('@') {
+        read = std::fs::read_to_string(path)
+            .map_err(|e| Failure::Input(format!("{flag} @{path}: cannot read the file: {e}")))?;
+        (read.as_str(), format!(" (from {path})"))
+    } else {
+        (text, String::new())
+    };
+    let value: Value = serde_json::from_str(text).map_err(|e| {
+        Failure::Input(format!(
+            "{flag}{origin} is not valid JSON: {e}; give an object such as '{{\"field\": \"value\"}}'"
+        ))
+    })?;
+    match value {
+        Value::Object(map) => Ok(map),
+        other => Err(Failure::Input(format!(
+            "{flag}{origin} must be a JSON object such as '{{\"field\": \"value\"}}', not {}",
+            kind_of(&other)
+        ))),
+    }
+}
+
+fn kind_of(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}

@@ -1,0 +1,188 @@
+//! Opening the store: a folder in use, missing, damaged or not ours gets a clear error and is
+//! left as it was.
+
+use sopflow::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use sopflow::machine::{Actor, Refusal};
+use sopflow::store::StoreError;
+use std::path::{Path, PathBuf};
+
+fn config(data: &Path) -> Config {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    Config::new(data).sources(vec![root.join("workflows"), root.join("rules")])
+}
+
+async fn with_one_instance(data: &Path) -> String {
+    let engine = Engine::open(config(data)).await.expect("opens");
+    engine
+        .start(
+            "hot_work_permit",
+            StartRequest::new(Actor::new("wang", ["contractor"])),
+        )
+        .await
+        .expect("starts")
+        .instance
+        .id
+}
+
+fn store_error(result: Result<Engine, EngineError>) -> StoreError {
+    match result {
+        Err(EngineError::Store(e)) => e,
+        other => panic!("expected a store error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_in_use_is_refused_with_a_clear_message() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let _holder = Engine::open(config(&data)).await.expect("opens");
+    let err = store_error(Engine::open(config(&data)).await);
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("in use by another"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_folder_is_not_created_by_readers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("nowhere");
+    let mut read_only = config(&data);
+    read_only.create = false;
+    let err = store_error(Engine::open(read_only).await);
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    assert!(!data.exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_of_other_files_is_not_taken_over() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).expect("folder");
+    std::fs::write(data.join("notes.txt"), "mine").expect("writes");
+    let err = store_error(Engine::open(config(&data)).await);
+    assert!(matches!(err, StoreError::NotAStore { .. }), "{err}");
+    let names: Vec<_> = std::fs::read_dir(&data)
+        .expect("lists")
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(names.len(), 1, "nothing was added: {names:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_store_is_reported_not_silently_emptied() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    with_one_instance(&data).await;
+    // Overwrite the store's database file with garbage.
+    let db = data.join("db");
+    let len = std::fs::metadata(&db).expect("db file").len() as usize;
+    std::fs::write(&db, vec![0xA5; len.max(4096)]).expect("damages");
+    let err = store_error(Engine::open(config(&data)).await);
+    assert!(
+        matches!(
+            err,
+            StoreError::Corrupt { .. } | StoreError::NotAStore { .. } | StoreError::Io(_)
+        ),
+        "{err}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_requests_are_refused_before_anything_is_written() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let engine = Engine::open(config(&data)).await.expect("opens");
+    let contractor = Actor::new("wang", ["contractor"]);
+    let unknown = engine
+        .start("hot_work_permt", StartRequest::new(contractor.clone()))
+        .await
+        .expect_err("unknown workflow");
+    assert!(
+        unknown
+            .to_string()
+            .contains("did you mean `hot_work_permit`"),
+        "{unknown}"
+    );
+    let id = engine
+        .start("hot_work_permit", StartRequest::new(contractor.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    let missing = engine
+        .fire(
+            "hot_work_permit-999",
+            Fire::new("submit", contractor.clone()),
+        )
+        .await;
+    assert!(
+        matches!(missing, Err(EngineError::UnknownInstance { .. })),
+        "{missing:?}"
+    );
+
+    let huge = serde_json::json!({"notification_letter": "x".repeat(2 * 1024 * 1024)});
+    let too_large = engine
+        .fire(&id, Fire::new("submit", contractor.clone()).payload(huge))
+        .await;
+    assert!(
+        matches!(too_large, Err(EngineError::PayloadTooLarge { .. })),
+        "{too_large:?}"
+    );
+
+    let typo = engine
+        .fire(
+            &id,
+            Fire::new("submit", contractor.clone())
+                .payload(serde_json::json!({"aplicant_seal": true})),
+        )
+        .await;
+    match typo {
+        Err(EngineError::Refused(Refusal::UnknownField { hint, .. })) => {
+            assert!(hint.contains("applicant_seal"), "{hint}")
+        }
+        other => panic!("expected unknown field, got {other:?}"),
+    }
+    let no_event = engine
+        .fire(&id, Fire::new("approve", contractor.clone()))
+        .await;
+    assert!(
+        matches!(
+            no_event,
+            Err(EngineError::Refused(Refusal::UnknownEvent { .. }))
+        ),
+        "{no_event:?}"
+    );
+    let impostor = engine
+        .fire(&id, Fire::new("submit", Actor::new("x", ["system"])))
+        .await;
+    assert!(
+        matches!(impostor, Err(EngineError::Refused(Refusal::ReservedRole))),
+        "{impostor:?}"
+    );
+    let reused = engine
+        .start(
+            "hot_work_permit",
+            StartRequest::new(contractor.clone()).idempotency_key("once"),
+        )
+        .await
+        .expect("starts");
+    let misused = engine
+        .fire(
+            &reused.instance.id,
+            Fire::new("withdraw", contractor).idempotency_key("once"),
+        )
+        .await;
+    assert!(
+        matches!(misused, Err(EngineError::KeyReused { .. })),
+        "{misused:?}"
+    );
+    assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+    assert_eq!(
+        engine
+            .history(&reused.instance.id)
+            .await
+            .expect("history")
+            .len(),
+        1
+    );
+}
