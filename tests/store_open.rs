@@ -120,6 +120,17 @@ async fn bad_requests_are_refused_before_anything_is_written() {
         "{missing:?}"
     );
 
+    let list = engine
+        .fire(
+            &id,
+            Fire::new("submit", contractor.clone()).payload(serde_json::json!(["x"])),
+        )
+        .await;
+    assert!(
+        matches!(list, Err(EngineError::NotAnObject { .. })),
+        "{list:?}"
+    );
+
     let huge = serde_json::json!({"notification_letter": "x".repeat(2 * 1024 * 1024)});
     let too_large = engine
         .fire(&id, Fire::new("submit", contractor.clone()).payload(huge))

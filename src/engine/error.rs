@@ -14,6 +14,10 @@ pub enum EngineError {
     UnknownWorkflow { id: String, hint: String },
     #[error("no instance `{id}`; `sopflow list` shows the instances")]
     UnknownInstance { id: String },
+    #[error(
+        "the payload (or initial data) must be a JSON object of field names and values, not {got}"
+    )]
+    NotAnObject { got: &'static str },
     #[error("the payload is {size} bytes, more than the limit of {limit}")]
     PayloadTooLarge { size: usize, limit: usize },
     #[error(
@@ -41,6 +45,7 @@ impl EngineError {
             EngineError::Refused(refusal) => refusal.code(),
             EngineError::UnknownWorkflow { .. } => "unknown_workflow",
             EngineError::UnknownInstance { .. } => "unknown_instance",
+            EngineError::NotAnObject { .. } => "not_an_object",
             EngineError::PayloadTooLarge { .. } => "payload_too_large",
             EngineError::KeyReused { .. } => "key_reused",
             EngineError::Definition { .. } => "definition",

@@ -101,6 +101,8 @@ pub struct StartRequest {
     pub data: Map<String, Value>,
     pub business_key: Option<String>,
     pub idempotency_key: Option<String>,
+    /// Set by [`StartRequest::data`] when given something other than a JSON object.
+    not_an_object: Option<&'static str>,
 }
 
 impl StartRequest {
@@ -110,11 +112,13 @@ impl StartRequest {
             data: Map::new(),
             business_key: None,
             idempotency_key: None,
+            not_an_object: None,
         }
     }
-    /// Sets the initial data (a JSON object; anything else is treated as empty).
+    /// Sets the initial data: a JSON object (`null` for none). Anything else makes
+    /// [`Engine::start`] fail with [`EngineError::NotAnObject`].
     pub fn data(mut self, data: Value) -> StartRequest {
-        self.data = into_map(data);
+        (self.data, self.not_an_object) = into_map(data);
         self
     }
     pub fn business_key(mut self, key: impl Into<String>) -> StartRequest {
@@ -136,6 +140,8 @@ pub struct Fire {
     pub idempotency_key: Option<String>,
     /// Refuse unless the instance is still at this step (optimistic concurrency).
     pub expected_seq: Option<u64>,
+    /// Set by [`Fire::payload`] when given something other than a JSON object.
+    not_an_object: Option<&'static str>,
 }
 
 impl Fire {
@@ -146,11 +152,13 @@ impl Fire {
             payload: Map::new(),
             idempotency_key: None,
             expected_seq: None,
+            not_an_object: None,
         }
     }
-    /// Sets the payload (a JSON object; anything else is treated as empty).
+    /// Sets the payload: a JSON object (`null` for none). Anything else makes
+    /// [`Engine::fire`] fail with [`EngineError::NotAnObject`].
     pub fn payload(mut self, payload: Value) -> Fire {
-        self.payload = into_map(payload);
+        (self.payload, self.not_an_object) = into_map(payload);
         self
     }
     /// Adds a comment to the payload.
@@ -171,10 +179,22 @@ impl Fire {
     }
 }
 
-fn into_map(value: Value) -> Map<String, Value> {
+/// A JSON object as a map, or the kind of value it was instead.
+fn into_map(value: Value) -> (Map<String, Value>, Option<&'static str>) {
     match value {
-        Value::Object(map) => map,
-        _ => Map::new(),
+        Value::Object(map) => (map, None),
+        Value::Null => (Map::new(), None),
+        Value::Bool(_) => (Map::new(), Some("true/false")),
+        Value::Number(_) => (Map::new(), Some("a number")),
+        Value::String(_) => (Map::new(), Some("a text")),
+        Value::Array(_) => (Map::new(), Some("a list")),
+    }
+}
+
+fn check_object(not_an_object: Option<&'static str>) -> Result<(), EngineError> {
+    match not_an_object {
+        Some(got) => Err(EngineError::NotAnObject { got }),
+        None => Ok(()),
     }
 }
 
@@ -267,6 +287,7 @@ impl Engine {
         request: StartRequest,
     ) -> Result<Outcome, EngineError> {
         check_actor(&request.actor)?;
+        check_object(request.not_an_object)?;
         check_size(&request.data)?;
         // Two starts with one key wait for each other, so that only one instance is created.
         let _key_lock = match &request.idempotency_key {
@@ -304,6 +325,7 @@ impl Engine {
     /// Fires an event on an instance.
     pub async fn fire(&self, id: &str, request: Fire) -> Result<Outcome, EngineError> {
         check_actor(&request.actor)?;
+        check_object(request.not_an_object)?;
         check_size(&request.payload)?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key

@@ -155,7 +155,54 @@ pub fn function_facts(ast: &AST, function: &str) -> Facts {
     let only = ANCHOR.merge_filtered(&ast.clone_functions_only(), |_, _, _, name, _| {
         name == function
     });
-    facts(&only)
+    let mut facts = facts(&only);
+    // An action written as a rule returns its changes: a map literal as the body's last
+    // statement, or after `return`. The walk starts at the body's statements.
+    let mut last = Vec::new();
+    let mut returned = Vec::new();
+    only.walk(&mut |path: &[ASTNode]| {
+        match path {
+            [ASTNode::Stmt(_)] => last.clear(),
+            [ASTNode::Stmt(Stmt::Expr(_)), ASTNode::Expr(expr)] => map_keys(expr, &mut last),
+            [.., ASTNode::Stmt(Stmt::Return(..)), ASTNode::Expr(expr)] => {
+                map_keys(expr, &mut returned)
+            }
+            _ => {}
+        }
+        true
+    });
+    facts.result_keys.extend(last);
+    facts.result_keys.extend(returned);
+    facts
+}
+
+/// The keys of a map literal (also one rhai has folded into a constant).
+fn map_keys(expr: &Expr, out: &mut Vec<MapKey>) {
+    match expr {
+        Expr::Map(map, _) => {
+            for (ident, _) in map.0.iter() {
+                let (line, column) = position(ident.pos);
+                out.push(MapKey {
+                    name: ident.name.to_string(),
+                    line,
+                    column,
+                });
+            }
+        }
+        Expr::DynamicConstant(value, pos) => {
+            if let Some(map) = value.read_lock::<rhai::Map>() {
+                let (line, column) = position(*pos);
+                for key in map.keys() {
+                    out.push(MapKey {
+                        name: key.to_string(),
+                        line,
+                        column,
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
 }
 
 /// An AST with one empty function, see [`function_facts`].
@@ -261,6 +308,23 @@ fn literal_of(expr: &Expr) -> Option<Literal> {
 mod tests {
     use super::*;
     use crate::script::Sandbox;
+
+    #[test]
+    fn a_rule_action_sets_the_keys_it_returns() {
+        let sandbox = Sandbox::default();
+        let ast = sandbox
+            .compile_rules(
+                "fn mark(data) {\n    let probe = #{ ignored: 1 };\n    if data.note == \"x\" { return #{ early: true }; }\n    #{ flagged: data.note != \"\", constant: 1 }\n}\nfn other() { #{ elsewhere: 1 } }\n",
+            )
+            .expect("compiles");
+        let mut keys: Vec<String> = function_facts(&ast, "mark")
+            .result_keys
+            .into_iter()
+            .map(|k| k.name)
+            .collect();
+        keys.sort();
+        assert_eq!(keys, ["constant", "early", "flagged"]);
+    }
 
     #[test]
     fn finds_accesses_and_mismatched_comparisons() {
