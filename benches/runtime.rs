@@ -205,6 +205,7 @@ fn bench_guard(c: &mut Criterion) {
         rhai::Map::new(),
         params.into(),
         rhai::Dynamic::UNIT,
+        rhai::Dynamic::UNIT,
     );
     assert_eq!(
         sandbox.evaluate(inline, &input).expect("runs").as_bool(),

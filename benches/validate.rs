@@ -101,10 +101,12 @@ fn bench_validate_only(c: &mut Criterion) {
     let sandbox = Sandbox::default();
     let rules = Default::default();
     let ids = Default::default();
+    let calendars = sopflow::calendar::Calendars::builtin();
     let env = validate::Env {
         sandbox: &sandbox,
         rules: &rules,
         workflows: &ids,
+        calendars: &calendars,
     };
     let mut group = c.benchmark_group("validate_generated");
     group.sample_size(20);

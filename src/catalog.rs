@@ -7,6 +7,7 @@
 //! errors. A definition's version is the SHA-256 of its YAML and of the rules files it uses,
 //! so an instance can later name exactly the rules it ran under.
 
+use crate::calendar::{Calendar, Calendars};
 use crate::definition::{self, MAX_FILE_BYTES, Workflow};
 use crate::diagnostic::{Code, Diagnostic, Span, display_path};
 use crate::script::{RulesFile, Sandbox, Script, ScriptError};
@@ -37,16 +38,20 @@ pub struct SourceFile {
     pub text: Result<String, Box<Diagnostic>>,
 }
 
-/// The workflow and rules files to load.
+/// The workflow, rules and calendar files to load.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
     pub workflows: Vec<SourceFile>,
     pub rules: Vec<SourceFile>,
+    /// Business calendars (`.yaml` files in a folder named `calendars`); they override the
+    /// built-in calendars of the same id.
+    pub calendars: Vec<SourceFile>,
 }
 
 impl Sources {
     /// Reads the given files and folders. Folders are searched recursively for `.yaml`,
-    /// `.yml` and `.rhai` files, in name order.
+    /// `.yml` and `.rhai` files, in name order. YAML files in a folder named `calendars` are
+    /// business calendars; the others are workflows.
     pub fn read(paths: &[PathBuf]) -> Result<Sources, CatalogError> {
         let mut sources = Sources::default();
         for path in paths {
@@ -55,10 +60,18 @@ impl Sources {
                 collect_files(path, &mut files)?;
                 files.sort();
                 for file in files {
-                    sources.add_file(file, false)?;
+                    // Only folders inside what was given count: a project that happens to
+                    // live under some `calendars` folder is not all calendars.
+                    let inside = file.strip_prefix(path).unwrap_or(&file);
+                    let calendar = is_calendars_folder(path)
+                        || inside
+                            .parent()
+                            .is_some_and(|d| d.iter().any(|c| c == "calendars"));
+                    sources.add_file(file, false, calendar)?;
                 }
             } else if path.is_file() {
-                sources.add_file(path.clone(), true)?;
+                let calendar = path.parent().is_some_and(is_calendars_folder);
+                sources.add_file(path.clone(), true, calendar)?;
             } else {
                 return Err(CatalogError::NotFound {
                     path: display_path(path),
@@ -82,12 +95,29 @@ impl Sources {
         Sources {
             workflows: wrap(workflows),
             rules: wrap(rules),
+            calendars: Vec::new(),
         }
     }
 
-    fn add_file(&mut self, path: PathBuf, explicit: bool) -> Result<(), CatalogError> {
+    /// Adds calendar files held in memory.
+    pub fn with_calendars(mut self, calendars: Vec<(PathBuf, String)>) -> Sources {
+        self.calendars
+            .extend(calendars.into_iter().map(|(path, text)| SourceFile {
+                path,
+                text: Ok(text),
+            }));
+        self
+    }
+
+    fn add_file(
+        &mut self,
+        path: PathBuf,
+        explicit: bool,
+        calendar: bool,
+    ) -> Result<(), CatalogError> {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let list = match extension {
+            "yaml" | "yml" if calendar => &mut self.calendars,
             "yaml" | "yml" => &mut self.workflows,
             "rhai" => &mut self.rules,
             _ if explicit => {
@@ -104,6 +134,10 @@ impl Sources {
         list.push(SourceFile { path, text });
         Ok(())
     }
+}
+
+fn is_calendars_folder(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == "calendars")
 }
 
 fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError> {
@@ -197,11 +231,25 @@ pub struct Definition {
     pub scripts: HashMap<String, Script>,
     /// Its parameters as scripts read them (`params`), built once.
     pub params: rhai::Dynamic,
+    /// The workflow's business calendar.
+    pub calendar: Arc<Calendar>,
+    /// The calendar as scripts read it (`calendar`), built once.
+    pub calendar_value: rhai::Dynamic,
+    /// Every loaded calendar, for timers and schedules that name their own.
+    pub calendars: Calendars,
 }
 
 impl Definition {
     pub fn id(&self) -> &str {
         self.workflow.id.as_str()
+    }
+
+    /// The calendar called `name`, or the workflow's own when `None`.
+    pub fn calendar_named(&self, name: Option<&str>) -> Option<Arc<Calendar>> {
+        match name {
+            None => Some(self.calendar.clone()),
+            Some(name) => self.calendars.get(name),
+        }
     }
 }
 
@@ -210,6 +258,8 @@ impl Definition {
 pub struct Catalog {
     pub definitions: BTreeMap<String, Arc<Definition>>,
     pub rules: BTreeMap<String, RulesEntry>,
+    /// The business calendars: the built-in ones and the calendar files over them.
+    pub calendars: Calendars,
 }
 
 impl Catalog {
@@ -273,6 +323,7 @@ pub fn build(sources: Sources, sandbox: &Sandbox) -> LoadReport {
 pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>) -> LoadReport {
     let mut report = LoadReport::default();
     let rules = compile_rules(sources.rules, sandbox, &mut report);
+    let calendars = load_calendars(sources.calendars, &mut report);
 
     let mut parsed: Vec<(PathBuf, String, Workflow)> = Vec::new();
     let mut first_file: HashMap<String, PathBuf> = HashMap::new();
@@ -319,6 +370,7 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
         sandbox,
         rules: &rules,
         workflows: &ids,
+        calendars: &calendars,
     };
     let mut used_rules = BTreeSet::new();
     for (file, text, workflow) in parsed {
@@ -331,11 +383,22 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
             .filter_map(|(name, _)| rules.get(name).map(|r| (name.clone(), r.source.clone())))
             .collect();
         used_rules.extend(checked.used_rules);
-        if ok {
+        let calendar = calendars.get(
+            workflow
+                .calendar
+                .as_ref()
+                .map_or(Calendars::DEFAULT, |c| c.as_str()),
+        );
+        if let (true, Some(calendar)) = (ok, calendar) {
             let hash = version_hash(&text, &rule_files);
             let params = crate::script::params(&workflow).into();
             let definition = Definition {
                 params,
+                calendar_value: rhai::Dynamic::from(crate::calendar::script::CalendarHandle(
+                    calendar.clone(),
+                )),
+                calendar,
+                calendars: calendars.clone(),
                 workflow,
                 file,
                 source: text,
@@ -368,7 +431,41 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     });
     report.diagnostics.dedup();
     report.catalog.rules = rules;
+    report.catalog.calendars = calendars;
     report
+}
+
+/// The built-in calendars with the calendar files over them. When a file has errors, they are
+/// reported and the built-in calendars are used.
+fn load_calendars(files: Vec<SourceFile>, report: &mut LoadReport) -> Calendars {
+    let mut texts = Vec::new();
+    for file in files {
+        match file.text {
+            Ok(text) => {
+                report.texts.insert(file.path.clone(), text.clone());
+                texts.push((file.path, text));
+            }
+            Err(diagnostic) => report.diagnostics.push(*diagnostic),
+        }
+    }
+    if texts.is_empty() {
+        return Calendars::builtin();
+    }
+    let given: BTreeSet<PathBuf> = texts.iter().map(|(path, _)| path.clone()).collect();
+    match Calendars::from_texts(texts) {
+        Ok((calendars, warnings)) => {
+            // Warnings about the built-in copies are not the user's to act on here; the
+            // same file in their calendars/ folder reports them.
+            report
+                .diagnostics
+                .extend(warnings.into_iter().filter(|w| given.contains(&w.file)));
+            calendars
+        }
+        Err(errors) => {
+            report.diagnostics.extend(errors);
+            Calendars::builtin()
+        }
+    }
 }
 
 fn compile_rules(

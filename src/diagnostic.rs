@@ -62,6 +62,7 @@ codes! {
     ResourceLimit = "E008", Error, "resource-limit", "The file exceeds a safety limit: size, nesting depth, or alias expansion (a \"billion laughs\" document).";
     Duplicate = "E009", Error, "duplicate-definition", "Two files declare the same workflow id, or two rules files have the same name.";
     BadIdentifier = "E010", Error, "bad-identifier", "An identifier (workflow, state, event, role, field, parameter) is not lower snake_case, or uses a reserved name.";
+    CalendarYearMissing = "E012", Error, "calendar-year-missing", "A calendar covers a range of years but has no holiday data for one of them; without it every day of that year would wrongly count as a plain weekday.";
     InvalidValue = "E011", Error, "invalid-value", "A value is well-typed but not allowed here (an empty list, both `after` and `at` on a timer, an enum field without values...).";
     UnknownState = "E101", Error, "unknown-state", "A transition, approval, constraint or the `initial` key names a state the workflow does not declare.";
     UnreachableState = "E102", Error, "unreachable-state", "No sequence of events leads from the initial state to this state.";
@@ -82,6 +83,8 @@ codes! {
     BadDuration = "E206", Error, "bad-duration", "A duration that cannot be read, such as `7 workdays` instead of `7 working days`.";
     BadDefault = "E207", Error, "bad-default", "A parameter's default does not match its declared type.";
     UnknownEvent = "E208", Error, "unknown-event", "A field is `required_on` an event that no transition of the workflow has.";
+    UnknownCalendar = "E209", Error, "unknown-calendar", "A workflow, timer, schedule or calendar `extends` names a calendar that no calendar file declares.";
+    BadSchedule = "E210", Error, "bad-schedule", "A schedule that cannot recur as written: a weekly schedule without a weekday, a day of the month outside 1-31, a time that is not HH:MM.";
     ScriptError = "E301", Error, "script-error", "A rhai script does not compile in the sandbox (syntax error, undefined variable, disabled feature such as `eval` or `import`).";
     TypeMismatch = "E302", Error, "type-mismatch", "A script compares a field or parameter with a literal of another type (rhai would quietly answer false), or with a value its enum does not have.";
     RuleSignature = "E303", Error, "rule-signature", "A rule function takes a parameter the engine cannot supply; parameters must be named from data, payload, actor, params, now.";
@@ -90,6 +93,7 @@ codes! {
     UnusedField = "W402", Warning, "unused-field", "A field is declared but nothing requires, reads or writes it.";
     UnusedRule = "W403", Warning, "unused-rule", "A rule function is never referenced by any workflow (directly or through another rule).";
     UnusedParameter = "W404", Warning, "unused-parameter", "A parameter is declared but no script reads it.";
+    ProvisionalCalendar = "W405", Warning, "provisional-calendar", "A calendar year whose holidays are provisional (the official notice was not yet published when the file was written); working-day deadlines in that year may move when it is.";
 }
 
 impl fmt::Display for Code {

@@ -5,7 +5,9 @@
 //! ([`catalog`], [`definition`], [`validate`]), compiles their scripts in a sandbox
 //! ([`script`]), and draws them ([`diagram`]). See `ARCHITECTURE.md` for the map.
 
+pub mod calendar;
 pub mod catalog;
+pub mod clock;
 pub mod definition;
 pub mod diagnostic;
 pub mod diagram;

@@ -20,11 +20,19 @@ fn stdout(output: &Output) -> String {
 fn validate_passes_on_the_shipped_workflows() {
     let output = sopflow(&["validate"]);
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
-    assert!(stdout(&output).starts_with("ok:"), "{}", stdout(&output));
+    assert!(stdout(&output).contains("\nok: "), "{}", stdout(&output));
     let json = sopflow(&["validate", "--format", "json"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
     assert_eq!(value["ok"], true);
-    assert_eq!(value["diagnostics"], serde_json::json!([]));
+    // The workflows are clean; the one finding is the calendar's: 2027's holidays are
+    // provisional until the State Council publishes them.
+    let codes: Vec<&str> = value["diagnostics"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter_map(|d| d["code"].as_str())
+        .collect();
+    assert_eq!(codes, ["W405"], "{value}");
 }
 
 #[test]

@@ -41,11 +41,35 @@ fn overlay(layer: Option<&Path>) -> tempfile::TempDir {
     let mut sources = vec![fixtures().join("base")];
     sources.extend(layer.map(Path::to_path_buf));
     for source in sources {
-        for entry in std::fs::read_dir(source).expect("fixture folder").flatten() {
-            std::fs::copy(entry.path(), dir.path().join(entry.file_name())).expect("copy fixture");
-        }
+        copy_tree(&source, dir.path());
     }
     dir
+}
+
+/// Copies a folder's files, and its subfolders (`calendars/`), into `to`.
+fn copy_tree(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).expect("fixture folder").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            std::fs::create_dir_all(&target).expect("create fixture folder");
+            copy_tree(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).expect("copy fixture");
+        }
+    }
+}
+
+/// Every file under `dir`, subfolders included.
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("fixture folder").flatten() {
+        if entry.path().is_dir() {
+            out.extend(files(&entry.path()));
+        } else {
+            out.push(entry.path());
+        }
+    }
+    out
 }
 
 fn load(dir: &Path) -> LoadReport {
@@ -54,9 +78,12 @@ fn load(dir: &Path) -> LoadReport {
 
 /// (file name, line or None for anywhere in the file) of the `<- CODE` marker.
 fn marker(dir: &Path, code: &str) -> (String, Option<u32>) {
-    for entry in std::fs::read_dir(dir).expect("fixture folder").flatten() {
-        let bytes = std::fs::read(entry.path()).expect("fixture file");
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for path in files(dir) {
+        let bytes = std::fs::read(&path).expect("fixture file");
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         for (i, line) in bytes.split(|&b| b == b'\n').enumerate() {
             let line = String::from_utf8_lossy(line);
             if line.contains(&format!("<- {code}")) {

@@ -13,6 +13,7 @@
 mod present;
 mod render;
 mod runtime;
+mod time;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use runtime::{EngineArgs, FireArgs, StartArgs};
@@ -38,7 +39,7 @@ struct Cli {
 enum Command {
     /// Check workflow (.yaml) and rules (.rhai) files, and report every problem found.
     Validate {
-        /// Files or folders to check [default: workflows/ and rules/].
+        /// Files or folders to check [default: workflows/, rules/ and calendars/].
         paths: Vec<PathBuf>,
         /// The rules folder that workflows given as files may refer to.
         #[arg(long, default_value = "rules")]
@@ -138,6 +139,37 @@ enum Command {
     /// Print the history of an instance, one block per step.
     History {
         instance: String,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// List pending timers, earliest first.
+    Timers {
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Fire every timer and schedule that is due now, then exit (run it from cron, or after
+    /// the engine was down: what fell due meanwhile fires once, in due order).
+    Tick {
+        #[command(flatten)]
+        engine: EngineArgs,
+    },
+    /// Recurring starts of workflows.
+    Schedule {
+        #[command(subcommand)]
+        command: ScheduleCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ScheduleCommand {
+    /// Every schedule with its next fire times (local to its calendar).
+    List {
+        /// How many next fire times to show per schedule.
+        #[arg(long, default_value_t = 3)]
+        next: usize,
         #[command(flatten)]
         engine: EngineArgs,
     },
@@ -259,6 +291,11 @@ pub fn run() -> ExitCode {
             &engine,
         ),
         Command::History { instance, engine } => runtime::history(&instance, &engine),
+        Command::Timers { limit, engine } => time::timers(limit, &engine),
+        Command::Tick { engine } => time::tick(&engine),
+        Command::Schedule {
+            command: ScheduleCommand::List { next, engine },
+        } => time::schedules(next, &engine),
     }
 }
 
@@ -289,6 +326,9 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
         let mut defaults = vec![PathBuf::from("workflows")];
         if rules.is_dir() {
             defaults.push(rules.to_path_buf());
+        }
+        if Path::new("calendars").is_dir() {
+            defaults.push(PathBuf::from("calendars"));
         }
         defaults
     } else {

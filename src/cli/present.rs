@@ -165,6 +165,13 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
             &entry.event,
             titles.event(entry.from.as_deref(), &entry.event, &entry.to),
         ),
+        EntryKind::Timer => format!(
+            "{} (timer)",
+            named(
+                &entry.event,
+                titles.event(entry.from.as_deref(), &entry.event, &entry.to),
+            )
+        ),
     };
     let _ = writeln!(out, "#{}  {}  {event}", entry.seq, time(&entry.at));
     let from = entry
@@ -220,6 +227,14 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
         let list: Vec<String> = signers.iter().map(|s| signer_name(s, titles)).collect();
         line(out, "signers", list.join(", "));
     }
+    if let Some(firing) = &entry.timer {
+        let name = firing.title.as_deref().unwrap_or(&firing.id);
+        let text = match &firing.refused {
+            Some(why) => format!("{name} was due {}; lapsed: {why}", time(&firing.due)),
+            None => format!("{name} was due {}", time(&firing.due)),
+        };
+        line(out, "fired", text);
+    }
     for timer in &entry.timers_armed {
         line(
             out,
@@ -230,6 +245,9 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
                 time(&timer.due)
             ),
         );
+        if let Some(note) = &timer.note {
+            line(out, "note", note.clone());
+        }
     }
     if !entry.timers_cancelled.is_empty() {
         line(

@@ -26,6 +26,9 @@ pub struct EngineArgs {
     /// The rules folder (or file).
     #[arg(long, default_value = "rules")]
     pub rules: PathBuf,
+    /// The business calendars folder (used when it exists; the built-in calendars otherwise).
+    #[arg(long, default_value = "calendars")]
+    pub calendars: PathBuf,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
 }
@@ -33,9 +36,12 @@ pub struct EngineArgs {
 impl EngineArgs {
     /// The configuration of a command that writes: `create` is false for commands that need
     /// an existing data folder.
-    fn config(&self, create: bool) -> Config {
-        let mut config =
-            Config::new(&self.data_dir).sources(vec![self.workflows.clone(), self.rules.clone()]);
+    pub(super) fn config(&self, create: bool) -> Config {
+        let mut sources = vec![self.workflows.clone(), self.rules.clone()];
+        if self.calendars.is_dir() {
+            sources.push(self.calendars.clone());
+        }
+        let mut config = Config::new(&self.data_dir).sources(sources);
         config.create = create;
         config
     }
@@ -43,7 +49,7 @@ impl EngineArgs {
     /// The configuration of a command that only reads: it never creates the data folder, and
     /// it skips definition folders that are not there, since an instance's version is rebuilt
     /// from the copy of its sources kept in the store.
-    fn read_only(&self) -> Config {
+    pub(super) fn read_only(&self) -> Config {
         let mut config = self.config(false);
         config.sources.retain(|path| path.exists());
         config
@@ -75,7 +81,7 @@ pub struct FireArgs {
 }
 
 /// Why a command did not succeed.
-enum Failure {
+pub(super) enum Failure {
     /// The command line's values are wrong in a way clap cannot see (bad JSON, unreadable
     /// file); nothing was sent to the engine.
     Input(String),
@@ -208,7 +214,7 @@ pub fn history(instance: &str, engine_args: &EngineArgs) -> ExitCode {
 }
 
 /// Opens the engine, runs `work` on it, and closes it (after every step is flushed).
-fn with_engine<T>(
+pub(super) fn with_engine<T>(
     config: Config,
     work: impl AsyncFnOnce(&Engine) -> Result<T, EngineError>,
 ) -> Result<T, Failure> {
@@ -227,7 +233,7 @@ fn with_engine<T>(
 
 /// Prints the answer (or the failure) and returns the exit code: 0 success, 1 error,
 /// 3 refused.
-fn finish<T>(
+pub(super) fn finish<T>(
     format: Format,
     result: Result<T, Failure>,
     render: impl FnOnce(T) -> String,
@@ -292,7 +298,7 @@ struct Shown<'a> {
     available: Option<&'a [Available]>,
 }
 
-fn pretty(value: &impl serde::Serialize) -> String {
+pub(super) fn pretty(value: &impl serde::Serialize) -> String {
     serde_json::to_string_pretty(value).unwrap_or_else(|e| {
         json!({"error": {"code": "output", "message": e.to_string()}}).to_string()
     })

@@ -25,17 +25,44 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Returns the first problem found in the text as a diagnostic: a file that does not parse has
 /// no meaningful model to check further.
 pub fn parse_workflow(file: &Path, text: &str) -> Result<Workflow, Box<Diagnostic>> {
+    parse_yaml(file, text, &WORKFLOW, options())
+}
+
+/// What a kind of YAML file holds, in the words its diagnostics use.
+pub(crate) struct Document {
+    /// `workflow`, `calendar`.
+    pub noun: &'static str,
+    /// What to do with a file that holds nothing.
+    pub empty_hint: &'static str,
+    /// Where the format of a value is explained.
+    pub type_hint: &'static str,
+}
+
+const WORKFLOW: Document = Document {
+    noun: "workflow",
+    empty_hint: "start from an existing workflow in workflows/, or delete the file",
+    type_hint: "check the value's type against the format in the README (or let your editor use schemas/workflow.schema.json)",
+};
+
+/// Reads one document of type `T` strictly (duplicate keys, unknown keys and oversized
+/// documents are errors), or returns its first problem as a diagnostic.
+pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
+    file: &Path,
+    text: &str,
+    document: &Document,
+    options: Options,
+) -> Result<T, Box<Diagnostic>> {
     if is_blank(text) {
         return Err(Box::new(Diagnostic::new(
             Code::EmptyFile,
             file,
             Span::START,
-            "the file holds no workflow",
-            "start from an existing workflow in workflows/, or delete the file",
+            format!("the file holds no {}", document.noun),
+            document.empty_hint,
         )));
     }
-    serde_saphyr::from_str_with_options::<Workflow>(text, options())
-        .map_err(|err| Box::new(yaml_error_to_diagnostic(file, &err)))
+    serde_saphyr::from_str_with_options::<T>(text, options)
+        .map_err(|err| Box::new(yaml_error_to_diagnostic(file, &err, document)))
 }
 
 /// A YAML document with nothing but whitespace and comments.
@@ -58,7 +85,7 @@ fn options() -> Options {
     }
 }
 
-fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
+fn yaml_error_to_diagnostic(file: &Path, err: &YamlError, document: &Document) -> Diagnostic {
     let err = err.without_snippet();
     let span = err.location().map_or(Span::START, |at| {
         let span = located::span_of(at);
@@ -116,13 +143,19 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
                     file,
                     span,
                     message,
-                    "the document nests too deeply; a workflow needs only a few levels",
+                    format!(
+                        "the document nests too deeply; a {} needs only a few levels",
+                        document.noun
+                    ),
                 );
             }
             let hint = if message.contains("tab") {
                 "YAML indents with spaces only: replace the tab with spaces".to_string()
             } else if matches!(err, YamlError::MultipleDocuments { .. }) {
-                "put one workflow per file; remove the `---` separator".to_string()
+                format!(
+                    "put one {} per file; remove the `---` separator",
+                    document.noun
+                )
             } else {
                 "check the indentation, colons, quotes and brackets around this place".to_string()
             };
@@ -131,7 +164,7 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError) -> Diagnostic {
         _ => (
             Code::WrongType,
             message,
-            "check the value's type against the format in the README (or let your editor use schemas/workflow.schema.json)".to_string(),
+            document.type_hint.to_string(),
         ),
     };
     Diagnostic::new(code, file, span, message, hint)

@@ -5,6 +5,7 @@
 //! and descriptions keep the manual's Chinese.
 
 use super::located::{Entries, FromTitle, Located, OneOrMany, TitleOr};
+pub use crate::calendar::recurrence::{Every, MonthDay, Roll, Weekday};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -33,6 +34,11 @@ pub struct Workflow {
     /// blank ("XX"), deadlines. Scripts read them as `params.name`.
     #[serde(default)]
     pub parameters: Entries<Parameter>,
+    /// The business calendar that working days and hours are counted on, by id (a file in
+    /// `calendars/`). Default `cn_mainland`: Monday to Friday, 09:00-18:00 China Standard
+    /// Time, with the State Council's public holidays and make-up working days.
+    #[serde(default)]
+    pub calendar: Option<Located<String>>,
     /// The state a new instance starts in.
     pub initial: Located<String>,
     /// The states, in the order the procedure runs through them.
@@ -40,6 +46,42 @@ pub struct Workflow {
     /// Rules that hold across steps: four-eyes (distinct actors) and must-pass checks.
     #[serde(default)]
     pub constraints: Vec<Located<Constraint>>,
+    /// Recurring starts of this workflow: `monthly_report: {every: month, day:
+    /// last_working_day, at: "09:00"}`. Each occurrence starts one instance, as the `system`
+    /// actor; an occurrence missed while the engine was down starts one instance on start-up
+    /// (not one per missed period).
+    #[serde(default)]
+    pub schedules: Entries<Located<Schedule>>,
+}
+
+/// When a workflow starts by itself. Times are local to the schedule's calendar.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Schedule {
+    /// The schedule's name in the manual's words, for example `每月20日全面检查`.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// How often: `day`, `working_day`, `week` (give `weekday`) or `month` (give `day`).
+    pub every: Located<Every>,
+    /// For `every: month`: the day of the month (1-31; a day the month lacks means its last
+    /// day), or `last`, `first_working_day`, `last_working_day`.
+    #[serde(default)]
+    pub day: Option<Located<MonthDay>>,
+    /// For `every: week`: the day of the week, for example `monday`.
+    #[serde(default)]
+    pub weekday: Option<Located<Weekday>>,
+    /// The local time of day, `HH:MM`, for example `"09:00"`.
+    pub at: Located<String>,
+    /// What to do when the day is not a working day: `none` (default), `next_working_day`
+    /// (国家法定节假日顺延) or `previous_working_day`.
+    #[serde(default)]
+    pub roll: Option<Located<Roll>>,
+    /// The calendar the schedule counts on; the workflow's calendar when absent.
+    #[serde(default)]
+    pub calendar: Option<Located<String>>,
+    /// Initial values for declared fields of each started instance.
+    #[serde(default)]
+    pub data: Option<Located<serde_json::Map<String, serde_json::Value>>>,
 }
 
 /// A citation of the source manual.
@@ -148,7 +190,8 @@ pub struct Field {
     pub title: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
-    /// Events whose payload must supply this field, for example `[submit]`.
+    /// Events whose payload must supply this field, for example `[submit]`; `start` means the
+    /// initial data of every new instance.
     #[serde(default)]
     pub required_on: Vec<Located<String>>,
     /// For `type: enum`: the allowed values.
@@ -268,6 +311,12 @@ pub struct Transition {
     /// Fields the event's payload must supply; `comment` requires a comment.
     #[serde(default)]
     pub requires: Vec<Located<String>>,
+    /// For a transition back to its own state: leave and enter the state again (cancelling
+    /// and re-arming its timers, restarting its approval). Default false: the instance stays
+    /// in the state and its timers keep running, so a `remind` timer does not restart the
+    /// escalation ladder.
+    #[serde(default)]
+    pub reenter: bool,
     /// Child workflows started by this step.
     #[serde(default)]
     pub spawn: Vec<Located<Spawn>>,
@@ -359,6 +408,10 @@ pub struct Timer {
     /// The timer's label, for example `审核时限(7个工作日)`.
     #[serde(default)]
     pub title: Option<String>,
+    /// The calendar working days and hours are counted on; the workflow's calendar when
+    /// absent.
+    #[serde(default)]
+    pub calendar: Option<Located<String>>,
 }
 
 /// Child workflow instances started by a step.
@@ -446,5 +499,28 @@ impl State {
     /// Whether this state handles `event`.
     pub fn handles(&self, event: &str) -> bool {
         self.events().any(|e| e == event)
+    }
+}
+
+impl Schedule {
+    /// The recurrence the schedule describes, or why it cannot recur (with what to write
+    /// instead).
+    pub fn recurrence(&self) -> Result<crate::calendar::recurrence::Recurrence, String> {
+        let at =
+            chrono::NaiveTime::parse_from_str(self.at.as_str().trim(), "%H:%M").map_err(|_| {
+                format!(
+                    "`at: {}` is not a time of day; write it as HH:MM, for example \"09:00\"",
+                    self.at.as_str()
+                )
+            })?;
+        let recurrence = crate::calendar::recurrence::Recurrence {
+            every: self.every.value,
+            day: self.day.as_ref().map(|d| d.value),
+            weekday: self.weekday.as_ref().map(|w| w.value),
+            at,
+            roll: self.roll.as_ref().map_or(Roll::None, |r| r.value),
+        };
+        recurrence.check()?;
+        Ok(recurrence)
     }
 }

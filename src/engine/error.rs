@@ -36,6 +36,12 @@ pub enum EngineError {
     Catalog(#[from] CatalogError),
     #[error("the engine has shut down")]
     Closed,
+    #[error(
+        "time can only be moved on a virtual clock; this engine runs on the system clock (open it with `Config::clock(Arc::new(VirtualClock::new(start)))`)"
+    )]
+    RealClock,
+    #[error("the business calendar cannot answer: {0}")]
+    Calendar(String),
 }
 
 impl EngineError {
@@ -53,6 +59,8 @@ impl EngineError {
             EngineError::Store(_) => "store",
             EngineError::Catalog(_) => "catalog",
             EngineError::Closed => "closed",
+            EngineError::RealClock => "real_clock",
+            EngineError::Calendar(_) => "calendar",
         }
     }
 

@@ -30,12 +30,15 @@
 
 mod committer;
 mod error;
+mod timers;
 mod versions;
 
 pub use error::EngineError;
+pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;
 
 use crate::catalog::{self, LoadReport};
+use crate::clock::{Clock, SystemClock};
 use crate::machine::{self, Actor, Available, Command, Entry, Instance, Refusal, Start};
 use crate::script::{Limits, Sandbox};
 use crate::store::sled_store::Options;
@@ -68,22 +71,40 @@ pub struct Config {
     pub limits: Limits,
     /// Checkpoint derived records after this many changed instances.
     pub checkpoint_every: usize,
+    /// The store's page cache, in bytes (default 128 MiB).
+    pub cache_bytes: u64,
+    /// Where the time comes from: the system clock, or a [`VirtualClock`] that tests and
+    /// simulations move with [`Engine::advance_to`].
+    pub clock: Arc<dyn Clock>,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
 }
 
 impl Config {
-    /// The defaults: workflows from `workflows/` and `rules/`, data in `data_dir`.
+    /// The defaults: workflows from `workflows/` and `rules/` (and calendars from
+    /// `calendars/` when there is such a folder), data in `data_dir`, the system clock.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        let mut sources = vec![PathBuf::from("workflows"), PathBuf::from("rules")];
+        if std::path::Path::new("calendars").is_dir() {
+            sources.push(PathBuf::from("calendars"));
+        }
         Config {
             data_dir: data_dir.into(),
-            sources: vec![PathBuf::from("workflows"), PathBuf::from("rules")],
+            sources,
             create: true,
             limits: Limits::default(),
             checkpoint_every: Options::default().checkpoint_every,
+            cache_bytes: Options::default().cache_bytes,
+            clock: Arc::new(SystemClock),
             unsafe_ack_before_flush: false,
         }
+    }
+
+    /// Runs on this clock instead of the system's.
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Config {
+        self.clock = clock;
+        self
     }
 
     /// Loads workflows and rules from these files or folders instead.
@@ -220,6 +241,7 @@ struct Inner {
     sandbox: Sandbox,
     versions: Versions,
     report: LoadReport,
+    clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
@@ -242,6 +264,7 @@ impl Engine {
             engine.repair(&id).await?;
         }
         engine.inner.store.checkpoint()?;
+        engine.mark_new_schedules()?;
         Ok(engine)
     }
 
@@ -253,6 +276,7 @@ impl Engine {
             Options {
                 create: config.create,
                 checkpoint_every: config.checkpoint_every,
+                cache_bytes: config.cache_bytes,
                 flush: !config.unsafe_ack_before_flush,
             },
         )?);
@@ -265,9 +289,15 @@ impl Engine {
                 sandbox,
                 versions,
                 report,
+                clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
             }),
         })
+    }
+
+    /// The engine's current time (its clock's).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.inner.clock.now()
     }
 
     /// What loading the workflows found (errors leave a workflow out; warnings do not).
@@ -287,6 +317,15 @@ impl Engine {
         request: StartRequest,
     ) -> Result<Outcome, EngineError> {
         check_actor(&request.actor)?;
+        self.start_checked(workflow, request).await
+    }
+
+    /// Starts an instance for a caller the engine trusts (itself, for schedules).
+    async fn start_checked(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+    ) -> Result<Outcome, EngineError> {
         check_object(request.not_an_object)?;
         check_size(&request.data)?;
         // Two starts with one key wait for each other, so that only one instance is created.
@@ -308,7 +347,7 @@ impl Engine {
             business_key: request.business_key,
             parent: None,
             idempotency_key: request.idempotency_key,
-            at: now(),
+            at: self.now(),
         };
         let _lock = self.lock(&id).await;
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
@@ -341,7 +380,7 @@ impl Engine {
             actor: request.actor,
             payload: request.payload,
             idempotency_key: request.idempotency_key,
-            at: now(),
+            at: self.now(),
             expected_seq: request.expected_seq,
         };
         let definition = self.definition(&instance.version)?;
@@ -608,7 +647,8 @@ impl Engine {
             let mut entry = entry;
             entry.spawned.clear();
             let mut pending = vec![Committed::new(entry, snapshot.clone())];
-            self.follow_ups(&mut pending, &mut locks, now()).await?;
+            self.follow_ups(&mut pending, &mut locks, self.now())
+                .await?;
             batch.extend(pending.into_iter().skip(1));
         }
         if !batch.is_empty() {
@@ -645,10 +685,6 @@ fn check_size(payload: &Map<String, Value>) -> Result<(), EngineError> {
         });
     }
     Ok(())
-}
-
-fn now() -> DateTime<Utc> {
-    Utc::now()
 }
 
 /// An instance's lock, released (and forgotten when nobody waits for it) on drop.

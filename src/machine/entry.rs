@@ -21,6 +21,9 @@ pub enum EntryKind {
     Event,
     /// A child instance finished; recorded in the parent.
     ChildFinished,
+    /// A timer fell due and fired its event as the `system` actor (or, when the event was
+    /// refused, lapsed without moving the instance; `timer.refused` says why).
+    Timer,
 }
 
 /// One step of an instance, appended once and never changed.
@@ -68,6 +71,9 @@ pub struct Entry {
     /// For [`EntryKind::ChildFinished`]: the child and the final state it reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub child: Option<ChildStatus>,
+    /// For [`EntryKind::Timer`]: the timer that fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timer: Option<TimerFiring>,
     /// For the start: the business key (a contract or unit number) the instance is found by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_key: Option<String>,
@@ -117,6 +123,25 @@ pub struct ArmedTimer {
     pub event: String,
     pub due: DateTime<Utc>,
     pub title: Option<String>,
+    /// Set when the due time had to be adjusted: a deadline script returned a time already
+    /// past (the timer fires at once), for example.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A timer that fell due.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TimerFiring {
+    /// The timer's id, as armed.
+    pub id: String,
+    /// When it was due; the entry's `at` is when it fired (later after a restart).
+    pub due: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Why its event was refused (a guard did not hold, for example): the timer lapsed and
+    /// the instance stayed where it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refused: Option<String>,
 }
 
 /// A child instance started by a step.
@@ -209,6 +234,8 @@ struct EntryRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     child: &'a Option<ChildStatus>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    timer: &'a Option<TimerFiring>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     business_key: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent: &'a Option<String>,
@@ -243,6 +270,7 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
             timers_cancelled: &e.timers_cancelled,
             spawned: &e.spawned,
             child: &e.child,
+            timer: &e.timer,
             business_key: &e.business_key,
             parent: &e.parent,
             at: &e.at,
@@ -286,6 +314,14 @@ mod tests {
             timers_cancelled: vec!["1-0".into()],
             spawned: vec![],
             child: None,
+            timer: Some(TimerFiring {
+                id: "2-0".into(),
+                due: DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z")
+                    .expect("valid")
+                    .with_timezone(&Utc),
+                title: None,
+                refused: None,
+            }),
             business_key: None,
             parent: None,
             at: DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")

@@ -7,11 +7,11 @@
 //! [`Instance::apply`]ing entries, which is how the store rebuilds snapshots from the log.
 
 pub mod command;
-pub mod due;
 pub mod entry;
 pub mod instance;
 pub mod refusal;
 mod step;
+mod timer;
 pub mod value;
 
 pub use command::{Actor, Command, Start};
@@ -19,3 +19,4 @@ pub use entry::{Entry, EntryKind};
 pub use instance::{ChainError, Instance};
 pub use refusal::Refusal;
 pub use step::{Available, available, child_finished, children_done, start, step};
+pub use timer::fire_timer;

@@ -66,6 +66,12 @@ pub enum Refusal {
     },
     #[error("the instance's state `{state}` is not in its definition version")]
     UnknownState { state: String },
+    #[error(
+        "timer `{timer}` is not pending on this instance (it fired, or was cancelled when the instance left its state)"
+    )]
+    TimerNotPending { timer: String },
+    #[error("the calendar cannot compute this deadline: {reason}")]
+    Calendar { reason: String },
 }
 
 impl Refusal {
@@ -89,6 +95,8 @@ impl Refusal {
             Refusal::IllTyped { .. } => "ill_typed",
             Refusal::FourEyes { .. } => "four_eyes",
             Refusal::UnknownState { .. } => "unknown_state",
+            Refusal::TimerNotPending { .. } => "timer_not_pending",
+            Refusal::Calendar { .. } => "calendar",
         }
     }
 }

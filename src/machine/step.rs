@@ -6,7 +6,6 @@
 //! types, event, role, required fields, guards, comment, four-eyes, then the action.
 
 use super::command::{Actor, Command, Start};
-use super::due;
 use super::entry::{
     ArmedTimer, ChildStatus, Entry, EntryKind, GuardResult, PendingSigner, Signature, SpawnedChild,
 };
@@ -63,6 +62,7 @@ pub fn start(def: &Definition, command: &Start, sandbox: &Sandbox) -> Result<Ent
         timers_cancelled: Vec::new(),
         spawned: Vec::new(),
         child: None,
+        timer: None,
         business_key: command.business_key.clone(),
         parent: command.parent.clone(),
         at: command.at,
@@ -204,6 +204,7 @@ pub fn step(
         timers_cancelled,
         spawned,
         child: None,
+        timer: None,
         business_key: None,
         parent: None,
         at: command.at,
@@ -217,13 +218,30 @@ pub fn step(
 
 /// Records in a parent that one of its children finished in `state`.
 pub fn child_finished(instance: &Instance, child: &str, state: &str, at: DateTime<Utc>) -> Entry {
-    let mut entry = Entry {
+    let mut entry = in_place(instance, EntryKind::ChildFinished, "child_finished", at);
+    entry.child = Some(ChildStatus {
+        id: child.to_string(),
+        state: state.to_string(),
+    });
+    entry.seal();
+    entry
+}
+
+/// An unsealed entry of the `system` actor that leaves the instance where it is: the base of
+/// child notices and lapsed timers.
+pub(super) fn in_place(
+    instance: &Instance,
+    kind: EntryKind,
+    event: &str,
+    at: DateTime<Utc>,
+) -> Entry {
+    Entry {
         instance: instance.id.clone(),
         seq: instance.seq + 1,
-        kind: EntryKind::ChildFinished,
+        kind,
         workflow: instance.workflow.clone(),
         version: instance.version.clone(),
-        event: "child_finished".into(),
+        event: event.to_string(),
         from: Some(instance.state.clone()),
         to: instance.state.clone(),
         entered: false,
@@ -238,19 +256,15 @@ pub fn child_finished(instance: &Instance, child: &str, state: &str, at: DateTim
         timers_armed: Vec::new(),
         timers_cancelled: Vec::new(),
         spawned: Vec::new(),
-        child: Some(ChildStatus {
-            id: child.to_string(),
-            state: state.to_string(),
-        }),
+        child: None,
+        timer: None,
         business_key: None,
         parent: None,
         at,
         idempotency_key: None,
         prev_hash: instance.last_hash.clone(),
         hash: String::new(),
-    };
-    entry.seal();
-    entry
+    }
 }
 
 /// The event the current state's `await_children` fires, once every awaited child has
@@ -346,6 +360,7 @@ struct Decision<'d> {
 struct Context<'a> {
     input: std::cell::OnceCell<Input>,
     params: &'a Dynamic,
+    calendar: &'a Dynamic,
     at: DateTime<Utc>,
     actor: &'a Actor,
     data: &'a Map<String, Value>,
@@ -363,6 +378,7 @@ impl<'a> Context<'a> {
         Context {
             input: std::cell::OnceCell::new(),
             params: &def.params,
+            calendar: &def.calendar_value,
             at,
             actor,
             data,
@@ -375,6 +391,7 @@ impl<'a> Context<'a> {
         Context {
             input: std::cell::OnceCell::new(),
             params: self.params,
+            calendar: self.calendar,
             at: self.at,
             actor: self.actor,
             data,
@@ -402,6 +419,7 @@ impl<'a> Context<'a> {
                 actor,
                 self.params.clone(),
                 Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                self.calendar.clone(),
             )
         })
     }
@@ -609,10 +627,13 @@ fn transition<'d>(
             Some(action) => run_action(def, action.as_str(), ctx, sandbox)?,
             None => Map::new(),
         };
+        // A transition back to its own state stays in it (timers keep running, an approval
+        // keeps its signatures) unless it asks to re-enter.
+        let entered = branch.reenter || branch.to.as_str() != instance.state;
         return Ok(Decision {
             to: branch.to.value.clone(),
             role: Some(role),
-            entered: true,
+            entered,
             signature: None,
             changes,
             spawn: &branch.spawn,
@@ -904,6 +925,12 @@ fn enter(
 ) -> Result<Entering, Refusal> {
     let mut timers = Vec::new();
     for (i, timer) in state.timers.iter().enumerate() {
+        let calendar_name = timer.value.calendar.as_ref().map(|c| c.as_str());
+        let calendar = def
+            .calendar_named(calendar_name)
+            .ok_or_else(|| Refusal::Calendar {
+                reason: format!("no calendar `{}` is loaded", calendar_name.unwrap_or("")),
+            })?;
         let due = match (&timer.value.after, &timer.value.at) {
             (Some(after), _) => {
                 let duration: Duration =
@@ -912,23 +939,39 @@ fn enter(
                         script: after.value.clone(),
                         reason: format!("{e}"),
                     })?;
-                due::add(ctx.at, duration)
+                calendar
+                    .add(ctx.at, duration)
+                    .map_err(|e| Refusal::Calendar {
+                        reason: e.to_string(),
+                    })?
             }
-            (None, Some(at)) => Some(deadline(def, at.as_str(), ctx, sandbox)?),
-            (None, None) => None,
+            (None, Some(at)) => deadline(def, &calendar, at.as_str(), ctx, sandbox)?,
+            (None, None) => {
+                return Err(Refusal::ScriptFailed {
+                    purpose: "timer",
+                    script: timer.value.fire.value.clone(),
+                    reason: "the timer has neither `after` nor `at`".into(),
+                });
+            }
         };
-        let Some(due) = due else {
-            return Err(Refusal::ScriptFailed {
-                purpose: "timer",
-                script: timer.value.fire.value.clone(),
-                reason: "its due time is out of range".into(),
-            });
+        // A deadline already past fires at once, and the history says so.
+        let (due, note) = if due < ctx.at {
+            (
+                ctx.at,
+                Some(format!(
+                    "the deadline {} was already past when the timer was armed; it fires at once",
+                    calendar.local(due).to_rfc3339()
+                )),
+            )
+        } else {
+            (due, None)
         };
         timers.push(ArmedTimer {
             id: format!("{seq}-{i}"),
             event: timer.value.fire.value.clone(),
             due,
             title: timer.value.title.clone(),
+            note,
         });
     }
     let signers = match &state.approval {
@@ -985,9 +1028,11 @@ fn enter(
     })
 }
 
-/// A computed deadline: the script returns a date-time (RFC 3339) or a date (midnight UTC+8).
+/// A computed deadline: the script returns a date-time (RFC 3339) or a date (local midnight
+/// on the timer's calendar).
 fn deadline(
     def: &Definition,
+    calendar: &crate::calendar::Calendar,
     script: &str,
     ctx: &Context,
     sandbox: &Sandbox,
@@ -1004,19 +1049,19 @@ fn deadline(
     let result = sandbox
         .evaluate(compiled, ctx.input())
         .map_err(|e| fail(e.to_string()))?;
-    let text = result
-        .into_string()
-        .map_err(|t| fail(format!("it returned {t}, not a date or time")))?;
+    let text = result.into_string().map_err(|t| {
+        fail(format!(
+            "it returned {t}, not a date or time (return `calendar.add(now, \"2 working days\")` or a text like \"2026-03-01T09:00:00+08:00\")"
+        ))
+    })?;
     if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
         return Ok(t.with_timezone(&Utc));
     }
     NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|t| {
-            t.and_local_timezone(chrono::FixedOffset::east_opt(8 * 3600)?)
-                .single()
+        .map(|d| calendar.at(d, chrono::NaiveTime::MIN))
+        .map_err(|_| {
+            fail(format!(
+                "it returned `{text}`, not a date (2026-03-01) or time (2026-03-01T09:00:00+08:00)"
+            ))
         })
-        .map(|t| t.with_timezone(&Utc))
-        .ok_or_else(|| fail(format!("it returned `{text}`, not a date or time")))
 }

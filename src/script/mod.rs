@@ -10,7 +10,9 @@
 //! [`ScriptError::Limit`], never a hang.
 //!
 //! What scripts see is fixed and read-only: `data` (the instance's fields), `payload` (the
-//! event's values), `actor` (`id`, `roles`), `params` (the workflow's parameters) and `now`.
+//! event's values), `actor` (`id`, `roles`), `params` (the workflow's parameters), `now` (the
+//! step's time, RFC 3339) and `calendar` (the workflow's business calendar:
+//! `calendar.add(now, "7 working days")`, `calendar.last_working_day_of_month(now)`...).
 //! Rule functions in `rules/*.rhai` receive the ones they name as parameters, in any order:
 //! `fn needs_landlord(data, params) { data.amount >= params.landlord_threshold }`.
 
@@ -20,7 +22,7 @@ use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Position, Scope};
 use std::sync::Arc;
 
 /// The names a script may read, in the order rule-function arguments are offered.
-pub const CONTEXT: [&str; 5] = ["data", "payload", "actor", "params", "now"];
+pub const CONTEXT: [&str; 6] = ["data", "payload", "actor", "params", "now", "calendar"];
 
 /// The sandbox's limits. The defaults allow any reasonable business rule thousands of times
 /// over and stop an endless loop within milliseconds.
@@ -108,6 +110,7 @@ impl Sandbox {
             .set_module_resolver(rhai::module_resolvers::DummyModuleResolver::new())
             .on_print(|_| {})
             .on_debug(|_, _, _| {});
+        crate::calendar::script::register(&mut engine);
         engine.disable_symbol("eval");
         engine.disable_symbol("import");
         // rhai's standard library can block the thread (`sleep`, not counted as operations)
@@ -292,6 +295,7 @@ pub struct Input {
     actor: Dynamic,
     params: Dynamic,
     now: Dynamic,
+    calendar: Dynamic,
 }
 
 impl Default for Input {
@@ -302,19 +306,29 @@ impl Default for Input {
             Map::new(),
             Map::new().into(),
             Dynamic::UNIT,
+            Dynamic::UNIT,
         )
     }
 }
 
 impl Input {
-    /// `params` is a map, usually [`crate::catalog::Definition::params`], shared as it is.
-    pub fn new(data: Map, payload: Map, actor: Map, params: Dynamic, now: Dynamic) -> Input {
+    /// `params` is a map, usually [`crate::catalog::Definition::params`], shared as it is;
+    /// `calendar` the definition's calendar handle (or unit).
+    pub fn new(
+        data: Map,
+        payload: Map,
+        actor: Map,
+        params: Dynamic,
+        now: Dynamic,
+        calendar: Dynamic,
+    ) -> Input {
         Input {
             data: Dynamic::from_map(data).into_shared(),
             payload: Dynamic::from_map(payload).into_shared(),
             actor: Dynamic::from_map(actor).into_shared(),
             params: params.into_shared(),
             now,
+            calendar,
         }
     }
 
@@ -325,6 +339,7 @@ impl Input {
             "actor" => Some(self.actor.clone()),
             "params" => Some(self.params.clone()),
             "now" => Some(self.now.clone()),
+            "calendar" => Some(self.calendar.clone()),
             _ => None,
         }
     }
@@ -461,7 +476,14 @@ mod tests {
         data.insert("amount".into(), Dynamic::from(18_000.0_f64));
         let mut params = Map::new();
         params.insert("landlord_threshold".into(), Dynamic::from(15_000_i64));
-        Input::new(data, Map::new(), Map::new(), params.into(), Dynamic::UNIT)
+        Input::new(
+            data,
+            Map::new(),
+            Map::new(),
+            params.into(),
+            Dynamic::UNIT,
+            Dynamic::UNIT,
+        )
     }
 
     #[test]

@@ -120,6 +120,15 @@ pub trait Store: Send + Sync {
         until: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedTimer>, StoreError>;
+    /// The occurrence a schedule (`workflow/schedule`) last fired for, or first saw.
+    fn schedule_mark(&self, key: &str)
+    -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
+    /// Records that a schedule fired for (or first saw) the occurrence `at`, durably.
+    fn set_schedule_mark(
+        &self,
+        key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
     /// Stores a definition version under its hash (no-op if present).
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError>;
     fn definition(&self, hash: &str) -> Result<Option<StoredDefinition>, StoreError>;

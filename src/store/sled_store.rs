@@ -32,6 +32,9 @@ pub struct Options {
     pub create: bool,
     /// Checkpoint once this many instances have changed since the last one.
     pub checkpoint_every: usize,
+    /// The most memory sled may use to cache pages, in bytes. sled's own default is 1 GiB;
+    /// the store reads by key and never scans, so a smaller cache costs little.
+    pub cache_bytes: u64,
     /// Flush before `commit` returns. Only the crash test's negative control turns this off,
     /// to show that the test catches a store that acknowledges too early.
     #[doc(hidden)]
@@ -43,6 +46,7 @@ impl Default for Options {
         Options {
             create: true,
             checkpoint_every: 4096,
+            cache_bytes: 128 * 1024 * 1024,
             flush: true,
         }
     }
@@ -67,6 +71,8 @@ pub struct SledStore {
     by_business_key: sled::Tree,
     idempotency: sled::Tree,
     timers: sled::Tree,
+    /// Schedule key -> the occurrence it last fired for (millis, big-endian).
+    schedules: sled::Tree,
     definitions: sled::Tree,
     dirty: sled::Tree,
     overlay: RwLock<Overlay>,
@@ -127,7 +133,7 @@ impl SledStore {
         std::fs::create_dir_all(path).map_err(|e| StoreError::Io(e.to_string()))?;
         let lock = take_lock(path, &shown)?;
         remove_unfinished_snapshots(path).map_err(|e| StoreError::Io(e.to_string()))?;
-        let db = open_sled(path, &shown)?;
+        let db = open_sled(path, &shown, options.cache_bytes)?;
         let format = db.get(b"format").map_err(|e| open_error(&shown, e))?;
         match format {
             Some(f) if f.as_ref() == FORMAT => {}
@@ -160,6 +166,7 @@ impl SledStore {
             by_business_key: tree("by_business_key")?,
             idempotency: tree("idempotency")?,
             timers: tree("timers")?,
+            schedules: tree("schedules")?,
             definitions: tree("definitions")?,
             dirty: tree("dirty")?,
             db,
@@ -424,6 +431,29 @@ impl Store for SledStore {
         Ok(out)
     }
 
+    fn schedule_mark(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+        match self.schedules.get(key.as_bytes()).map_err(io)? {
+            Some(bytes) => {
+                let millis = i64::from_be_bytes(bytes.as_ref().try_into().map_err(|_| {
+                    StoreError::BadRecord {
+                        key: format!("schedule {key}"),
+                        detail: "not a time".into(),
+                    }
+                })?);
+                Ok(DateTime::from_timestamp_millis(millis))
+            }
+            None => Ok(None),
+        }
+    }
+
+    fn set_schedule_mark(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.schedules
+            .insert(key.as_bytes(), &at.timestamp_millis().to_be_bytes())
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
+    }
+
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError> {
         if self
             .definitions
@@ -567,11 +597,15 @@ impl Drop for SledStore {
 /// Opens sled. With our own lock held, sled's lock can only be held by a store of this process
 /// that is still closing (sled's background threads let go of it a moment after the last
 /// handle is dropped), so a busy lock is retried for a short while.
-fn open_sled(path: &Path, shown: &str) -> Result<sled::Db, StoreError> {
+fn open_sled(path: &Path, shown: &str, cache_bytes: u64) -> Result<sled::Db, StoreError> {
     let mut waited = std::time::Duration::ZERO;
     let step = std::time::Duration::from_millis(20);
     loop {
-        match sled::Config::new().path(path).open() {
+        match sled::Config::new()
+            .path(path)
+            .cache_capacity(cache_bytes)
+            .open()
+        {
             Ok(db) => return Ok(db),
             Err(err) => match open_error(shown, err) {
                 StoreError::Locked { .. } if waited < std::time::Duration::from_secs(5) => {

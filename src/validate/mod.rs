@@ -11,6 +11,8 @@
 //!   durations, child workflows, constraints);
 //! - [`scripts`]: compiling guards, actions and deadlines in the sandbox, resolving rule
 //!   references, and linting what scripts read and compare;
+//! - [`time`]: calendars named by the workflow, its timers and schedules, and whether each
+//!   schedule can recur;
 //! - [`graph`]: the state graph on petgraph (reachability, ways to finish, ambiguous events,
 //!   timers, must-pass dominators).
 
@@ -18,6 +20,7 @@ mod graph;
 pub use names::is_snake_case;
 mod names;
 mod scripts;
+mod time;
 
 use crate::definition::Workflow;
 use crate::diagnostic::{Code, Diagnostic, Span};
@@ -46,6 +49,8 @@ pub struct Env<'a> {
     pub rules: &'a BTreeMap<String, RulesEntry>,
     /// Ids of every loaded workflow, for child workflows.
     pub workflows: &'a BTreeSet<String>,
+    /// The business calendars workflows, timers and schedules may name.
+    pub calendars: &'a crate::calendar::Calendars,
 }
 
 /// The result of checking one workflow.
@@ -79,6 +84,7 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
         events: workflow.events().collect(),
     };
     checker.check_names();
+    checker.check_time();
     checker.check_scripts();
     checker.check_graph();
     checker.check_unused();

@@ -171,7 +171,8 @@ impl Checker<'_> {
             );
         }
         for event in &field.required_on {
-            if self.events.contains(event.as_str()) {
+            // `start` is the event that creates an instance: its initial data.
+            if self.events.contains(event.as_str()) || event.as_str() == "start" {
                 self.use_field(name.as_str());
             } else {
                 let known: Vec<&str> = self.workflow.events().collect();
@@ -301,7 +302,7 @@ impl Checker<'_> {
         }
     }
 
-    fn identifier(&mut self, kind: &str, name: &Located<String>) {
+    pub(super) fn identifier(&mut self, kind: &str, name: &Located<String>) {
         if !is_snake_case(name.as_str()) {
             self.report(
                 Code::BadIdentifier,

@@ -1,0 +1,477 @@
+//! Time in the runtime: firing due timers, starting scheduled instances, and moving a virtual
+//! clock.
+//!
+//! Timers live in the store's timer queue (derived from the snapshots at each checkpoint), not
+//! in memory, so a million pending timers cost no RAM. The queue is only a hint: a timer fires
+//! only if the instance's snapshot still holds it, and firing removes it from the snapshot in
+//! the same commit as the step it makes. That is what makes a timer fire exactly once, also
+//! across restarts: a timer whose step was committed is gone from the snapshot, and a timer
+//! whose step was not committed is still there and fires after the restart, late but once.
+//!
+//! A schedule remembers the occurrence it last fired for. An occurrence missed while the
+//! engine was down starts one instance on start-up (the latest missed one, not one per missed
+//! period), and each start carries an idempotency key derived from the occurrence, so a crash
+//! between the start and the mark cannot start it twice.
+
+use super::{Engine, EngineError, Outcome, StartRequest};
+use crate::calendar::Calendar;
+use crate::calendar::recurrence::Recurrence;
+use crate::definition::duration::Duration;
+use crate::machine::{self, Actor, Instance, Refusal};
+use crate::store::{Committed, QueuedTimer};
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+/// How many due timers are taken from the queue at a time.
+const BATCH: usize = 1024;
+
+/// How many instances' timers fire at once (each waits for its group commit).
+const PARALLEL: usize = 256;
+
+/// The longest the timer loop sleeps between looks at the queue.
+const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Something time made happen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fired {
+    /// A timer fell due and its step was committed.
+    Timer {
+        instance: String,
+        timer: String,
+        event: String,
+        due: DateTime<Utc>,
+        /// The sequence number of the step it made.
+        seq: u64,
+        /// Why its event was refused, when it lapsed instead.
+        refused: Option<String>,
+    },
+    /// A schedule started an instance.
+    Schedule {
+        workflow: String,
+        schedule: String,
+        occurrence: DateTime<Utc>,
+        instance: String,
+    },
+}
+
+/// A schedule as the engine runs it, with its next occurrences.
+#[derive(Debug, Clone)]
+pub struct ScheduleInfo {
+    pub workflow: String,
+    pub schedule: String,
+    pub title: Option<String>,
+    pub calendar: String,
+    /// The occurrence it last fired for (or when the engine first saw it).
+    pub last: Option<DateTime<Utc>>,
+    /// Its next occurrences after `last` (or now), earliest first.
+    pub next: Vec<DateTime<Utc>>,
+}
+
+/// One schedule of the newest version of a workflow, ready to run.
+struct Scheduled {
+    key: String,
+    workflow: String,
+    schedule: String,
+    title: Option<String>,
+    recurrence: Recurrence,
+    calendar: Arc<Calendar>,
+    data: serde_json::Map<String, Value>,
+}
+
+impl Engine {
+    /// Fires every timer and schedule due now, earliest first (timers of one instance in due
+    /// order; different instances in parallel). The timer loop calls this; so can a cron job
+    /// through `sopflow tick`.
+    pub async fn run_due(&self) -> Result<Vec<Fired>, EngineError> {
+        self.fire_due_until(self.now()).await
+    }
+
+    /// On a virtual clock: moves time forward to `until`, stopping at each due timer and
+    /// schedule on the way to fire it at its own due time, so that timers armed by those
+    /// steps fire too if they fall due before `until`. Refused on a real clock.
+    pub async fn advance_to(&self, until: DateTime<Utc>) -> Result<Vec<Fired>, EngineError> {
+        if !self.inner.clock.is_virtual() {
+            return Err(EngineError::RealClock);
+        }
+        let mut fired = Vec::new();
+        // Queue entries that fired nothing (a timer fired or cancelled since the last
+        // checkpoint); skipped, so that they cannot hold back the timers due after them.
+        let mut leftovers: HashSet<(String, String)> = HashSet::new();
+        loop {
+            let next_timer = self
+                .queue(until, leftovers.len() + 1)
+                .await?
+                .into_iter()
+                .find(|t| !leftovers.contains(&(t.instance.clone(), t.timer.clone())))
+                .map(|t| t.due);
+            let next_schedule = self.next_schedule(until)?;
+            let next = match (next_timer, next_schedule) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => match a.or(b) {
+                    Some(next) => next,
+                    None => break,
+                },
+            };
+            self.inner.clock.set(next);
+            let round = self.fire_due_until(self.now()).await?;
+            if round.is_empty() {
+                let known = leftovers.len();
+                for t in self.queue(next, BATCH).await? {
+                    leftovers.insert((t.instance, t.timer));
+                }
+                if leftovers.len() == known {
+                    // Nothing fired and nothing new to skip: time cannot make progress
+                    // here, and looking again would loop.
+                    break;
+                }
+            }
+            fired.extend(round);
+        }
+        self.inner.clock.set(until);
+        Ok(fired)
+    }
+
+    /// [`Engine::advance_to`] by a duration on the default calendar ("8 working days").
+    pub async fn advance(&self, duration: Duration) -> Result<Vec<Fired>, EngineError> {
+        let calendar = self.inner.report.catalog.calendars.default_calendar();
+        let until = calendar
+            .add(self.now(), duration)
+            .map_err(|e| EngineError::Calendar(e.to_string()))?;
+        self.advance_to(until).await
+    }
+
+    /// Fires due timers and schedules until `shutdown` completes. On a virtual clock it only
+    /// waits: time moves with [`Engine::advance_to`]. A failing round is reported through
+    /// `on_error` and retried after a pause; the loop itself never gives up.
+    pub async fn run_timers(
+        &self,
+        shutdown: impl std::future::Future<Output = ()>,
+        on_error: impl Fn(&EngineError),
+    ) {
+        tokio::pin!(shutdown);
+        loop {
+            let wait = if self.inner.clock.is_virtual() {
+                IDLE
+            } else {
+                match self.run_due().await {
+                    Ok(_) => self.until_next_due().await.unwrap_or(IDLE),
+                    Err(err) => {
+                        on_error(&err);
+                        IDLE
+                    }
+                }
+            };
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = tokio::time::sleep(wait) => {}
+            }
+        }
+    }
+
+    /// Pending timers of every instance, earliest first.
+    pub async fn pending_timers(&self, limit: usize) -> Result<Vec<QueuedTimer>, EngineError> {
+        self.queue(DateTime::<Utc>::MAX_UTC, limit).await
+    }
+
+    /// Every schedule of the newest workflow versions with its next `count` occurrences.
+    pub fn schedules(&self, count: usize) -> Result<Vec<ScheduleInfo>, EngineError> {
+        let now = self.now();
+        let mut out = Vec::new();
+        for scheduled in self.scheduled()? {
+            let last = self.inner.store.schedule_mark(&scheduled.key)?;
+            let mut next = Vec::new();
+            let mut after = last.unwrap_or(now).max(now);
+            for _ in 0..count {
+                match scheduled.recurrence.next_after(after, &scheduled.calendar) {
+                    Ok(at) => {
+                        next.push(at);
+                        after = at;
+                    }
+                    Err(_) => break,
+                }
+            }
+            out.push(ScheduleInfo {
+                workflow: scheduled.workflow,
+                schedule: scheduled.schedule,
+                title: scheduled.title,
+                calendar: scheduled.calendar.id().to_string(),
+                last,
+                next,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Gives every schedule seen for the first time a starting point: now. It fires from its
+    /// next occurrence on, not for occurrences before it existed.
+    pub(super) fn mark_new_schedules(&self) -> Result<(), EngineError> {
+        let now = self.now();
+        for scheduled in self.scheduled()? {
+            if self.inner.store.schedule_mark(&scheduled.key)?.is_none() {
+                self.inner.store.set_schedule_mark(&scheduled.key, now)?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn fire_due_until(&self, until: DateTime<Utc>) -> Result<Vec<Fired>, EngineError> {
+        let mut fired = self.fire_schedules(until).await?;
+        loop {
+            let due = self.queue(until, BATCH).await?;
+            if due.is_empty() {
+                break;
+            }
+            let round = self.fire_batch(due).await?;
+            if round.is_empty() {
+                // Every timer taken was a leftover; the next checkpoint clears them.
+                break;
+            }
+            fired.extend(round);
+        }
+        Ok(fired)
+    }
+
+    /// Fires a batch of due timers: one task per instance, its timers in due order.
+    async fn fire_batch(&self, due: Vec<QueuedTimer>) -> Result<Vec<Fired>, EngineError> {
+        let mut by_instance: BTreeMap<String, Vec<QueuedTimer>> = BTreeMap::new();
+        for timer in due {
+            by_instance
+                .entry(timer.instance.clone())
+                .or_default()
+                .push(timer);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut fired = Vec::new();
+        let mut first_error = None;
+        for (_, timers) in by_instance {
+            if tasks.len() >= PARALLEL
+                && let Some(done) = tasks.join_next().await
+            {
+                collect(done, &mut fired, &mut first_error);
+            }
+            let engine = self.clone();
+            tasks.spawn(async move {
+                let mut fired = Vec::new();
+                for timer in timers {
+                    if let Some(one) = engine.fire_one(&timer).await? {
+                        fired.push(one);
+                    }
+                }
+                Ok::<_, EngineError>(fired)
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            collect(done, &mut fired, &mut first_error);
+        }
+        match first_error {
+            Some(err) => Err(err),
+            None => {
+                fired.sort_by_key(due_of);
+                Ok(fired)
+            }
+        }
+    }
+
+    /// Fires one queued timer, unless it is no longer pending.
+    async fn fire_one(&self, queued: &QueuedTimer) -> Result<Option<Fired>, EngineError> {
+        let mut locks = vec![self.lock(&queued.instance).await];
+        let Some(instance) = self.inner.store.instance(&queued.instance)? else {
+            return Ok(None);
+        };
+        let definition = self.definition(&instance.version)?;
+        // The queue keeps due times to the millisecond; the snapshot has them exactly.
+        let due = instance
+            .timers
+            .iter()
+            .find(|t| t.id == queued.timer)
+            .map_or(queued.due, |t| t.due);
+        let at = self.now().max(due);
+        let entry = match machine::fire_timer(
+            &definition,
+            &instance,
+            &queued.timer,
+            at,
+            &self.inner.sandbox,
+        ) {
+            Ok(entry) => entry,
+            Err(Refusal::TimerNotPending { .. }) => return Ok(None),
+            Err(other) => return Err(other.into()),
+        };
+        let mut snapshot: Instance = instance;
+        snapshot
+            .apply(&entry)
+            .map_err(crate::store::StoreError::from)?;
+        let mut batch = vec![Committed::new(entry.clone(), snapshot)];
+        self.follow_ups(&mut batch, &mut locks, at).await?;
+        self.commit(batch).await?;
+        let firing = entry.timer.unwrap_or_else(|| machine::entry::TimerFiring {
+            id: queued.timer.clone(),
+            due: queued.due,
+            title: None,
+            refused: None,
+        });
+        Ok(Some(Fired::Timer {
+            instance: entry.instance,
+            timer: firing.id,
+            event: entry.event,
+            due: firing.due,
+            seq: entry.seq,
+            refused: firing.refused,
+        }))
+    }
+
+    /// Starts the instances of every schedule with an occurrence in (its mark, `until`].
+    async fn fire_schedules(&self, until: DateTime<Utc>) -> Result<Vec<Fired>, EngineError> {
+        let mut fired = Vec::new();
+        for scheduled in self.scheduled()? {
+            let Some(last) = self.inner.store.schedule_mark(&scheduled.key)? else {
+                self.inner.store.set_schedule_mark(&scheduled.key, until)?;
+                continue;
+            };
+            let occurrence = scheduled
+                .recurrence
+                .latest_in(last, until, &scheduled.calendar)
+                .map_err(|e| EngineError::Calendar(e.to_string()))?;
+            let Some(occurrence) = occurrence else {
+                continue;
+            };
+            let outcome = self.start_scheduled(&scheduled, occurrence).await?;
+            self.inner
+                .store
+                .set_schedule_mark(&scheduled.key, occurrence)?;
+            fired.push(Fired::Schedule {
+                workflow: scheduled.workflow,
+                schedule: scheduled.schedule,
+                occurrence,
+                instance: outcome.instance.id,
+            });
+        }
+        Ok(fired)
+    }
+
+    async fn start_scheduled(
+        &self,
+        scheduled: &Scheduled,
+        occurrence: DateTime<Utc>,
+    ) -> Result<Outcome, EngineError> {
+        let local = scheduled.calendar.local(occurrence);
+        let request = StartRequest::new(Actor::system())
+            .data(Value::Object(scheduled.data.clone()))
+            .business_key(format!(
+                "{}/{}",
+                scheduled.schedule,
+                local.format("%Y-%m-%dT%H:%M")
+            ))
+            .idempotency_key(format!(
+                "schedule/{}/{}",
+                scheduled.key,
+                occurrence.to_rfc3339_opts(SecondsFormat::Secs, true)
+            ));
+        self.start_checked(&scheduled.workflow, request).await
+    }
+
+    /// The earliest occurrence at or before `until` of any schedule, after its mark.
+    fn next_schedule(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, EngineError> {
+        let mut next: Option<DateTime<Utc>> = None;
+        for scheduled in self.scheduled()? {
+            let last = self
+                .inner
+                .store
+                .schedule_mark(&scheduled.key)?
+                .unwrap_or_else(|| self.now());
+            let at = scheduled
+                .recurrence
+                .next_after(last, &scheduled.calendar)
+                .map_err(|e| EngineError::Calendar(e.to_string()))?;
+            if at <= until {
+                next = Some(next.map_or(at, |n| n.min(at)));
+            }
+        }
+        Ok(next)
+    }
+
+    /// How long until the next timer or schedule falls due, capped at [`IDLE`].
+    async fn until_next_due(&self) -> Result<std::time::Duration, EngineError> {
+        let now = self.now();
+        let horizon = now + chrono::Duration::from_std(IDLE).unwrap_or_default();
+        let mut next = self.queue(horizon, 1).await?.first().map(|t| t.due);
+        if let Some(at) = self.next_schedule(horizon)? {
+            next = Some(next.map_or(at, |n| n.min(at)));
+        }
+        Ok(next
+            .map(|at| (at - now).to_std().unwrap_or_default())
+            .unwrap_or(IDLE)
+            .min(IDLE))
+    }
+
+    /// The schedules of the newest version of every workflow.
+    fn scheduled(&self) -> Result<Vec<Scheduled>, EngineError> {
+        let mut out = Vec::new();
+        for workflow in self.workflows() {
+            let definition = self.inner.versions.latest(&workflow)?;
+            for (id, schedule) in definition.workflow.schedules.iter() {
+                let schedule = &schedule.value;
+                let calendar_name = schedule.calendar.as_ref().map(|c| c.as_str());
+                let (Ok(recurrence), Some(calendar)) = (
+                    schedule.recurrence(),
+                    definition.calendar_named(calendar_name),
+                ) else {
+                    // The validator reports both; a definition with errors is never loaded.
+                    continue;
+                };
+                out.push(Scheduled {
+                    key: format!("{workflow}/{}", id.as_str()),
+                    workflow: workflow.clone(),
+                    schedule: id.value.clone(),
+                    title: schedule.title.clone(),
+                    recurrence,
+                    calendar,
+                    data: schedule
+                        .data
+                        .as_ref()
+                        .map(|d| d.value.clone())
+                        .unwrap_or_default(),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Queued timers due at or before `until`, earliest first.
+    async fn queue(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedTimer>, EngineError> {
+        let store = self.inner.store.clone();
+        tokio::task::spawn_blocking(move || store.due_timers(until, limit))
+            .await
+            .map_err(|_| EngineError::Closed)?
+            .map_err(EngineError::from)
+    }
+}
+
+fn collect(
+    done: Result<Result<Vec<Fired>, EngineError>, tokio::task::JoinError>,
+    fired: &mut Vec<Fired>,
+    first_error: &mut Option<EngineError>,
+) {
+    match done {
+        Ok(Ok(some)) => fired.extend(some),
+        Ok(Err(err)) => {
+            first_error.get_or_insert(err);
+        }
+        Err(_) => {
+            first_error.get_or_insert(EngineError::Closed);
+        }
+    }
+}
+
+fn due_of(fired: &Fired) -> DateTime<Utc> {
+    match fired {
+        Fired::Timer { due, .. } => *due,
+        Fired::Schedule { occurrence, .. } => *occurrence,
+    }
+}
