@@ -69,6 +69,25 @@ async fn a_folder_of_other_files_is_not_taken_over() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_creation_killed_before_its_marker_carries_on_as_a_new_store() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    // What a process killed while creating the store leaves: our lock and sled's files,
+    // with or without the format record, and no marker yet.
+    std::fs::create_dir_all(&data).expect("folder");
+    std::fs::write(data.join("sopflow-lock"), "").expect("lock file");
+    drop(sled::open(&data).expect("sled creates its files"));
+    let mut read_only = config(&data);
+    read_only.create = false;
+    let err = store_error(Engine::open(read_only).await);
+    assert!(matches!(err, StoreError::Missing { .. }), "{err}");
+    let id = with_one_instance(&data).await;
+    assert!(data.join("sopflow-store").exists());
+    let engine = Engine::open(config(&data)).await.expect("reopens");
+    engine.get(&id).await.expect("the instance is there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_damaged_store_is_reported_not_silently_emptied() {
     let dir = tempfile::tempdir().expect("temp dir");
     let data = dir.path().join("data");

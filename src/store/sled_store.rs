@@ -112,17 +112,19 @@ impl SledStore {
                 detail: "it is a file, not a folder".into(),
             });
         }
-        // Empty, or holding only the lock file of a store whose creation was interrupted.
+        // The marker lives outside sled: sled opens a damaged log as an empty database, which
+        // must not be mistaken for a new store. It is written when creation has finished,
+        // before any step: a folder without it that holds nothing but our lock and sled's own
+        // files is a creation that was interrupted (killed), and carries on as a new store.
+        let marker = path.join(MARKER);
         let fresh = !exists
-            || std::fs::read_dir(path)
-                .map(|d| d.flatten().all(|e| e.file_name() == LOCK))
-                .unwrap_or(false);
+            || (!marker.exists()
+                && std::fs::read_dir(path)
+                    .map(|d| d.flatten().all(|e| is_creation_leftover(&e.file_name())))
+                    .unwrap_or(false));
         if fresh && !options.create {
             return Err(StoreError::Missing { path: shown });
         }
-        // The marker lives outside sled: sled opens a damaged log as an empty database, which
-        // must not be mistaken for a new store.
-        let marker = path.join(MARKER);
         if !fresh && !marker.exists() {
             return Err(StoreError::NotAStore {
                 path: shown,
@@ -153,8 +155,10 @@ impl SledStore {
                 db.insert(b"format", FORMAT)
                     .map_err(|e| open_error(&shown, e))?;
                 db.flush().map_err(|e| open_error(&shown, e))?;
-                std::fs::write(&marker, FORMAT).map_err(|e| StoreError::Io(e.to_string()))?;
             }
+        }
+        if !marker.exists() {
+            std::fs::write(&marker, FORMAT).map_err(|e| StoreError::Io(e.to_string()))?;
         }
         let tree = |name: &str| db.open_tree(name).map_err(|e| open_error(&shown, e));
         let mut store = SledStore {
@@ -643,6 +647,12 @@ fn take_lock(path: &Path, shown: &str) -> Result<std::fs::File, StoreError> {
 /// store as corrupt, although the last complete snapshot and the log are intact
 /// (spacejam/sled#1527). An unfinished file is never needed: sled rebuilds from the last
 /// complete snapshot and the log.
+/// What a store's folder holds before its marker is written: our lock and sled's files.
+fn is_creation_leftover(name: &std::ffi::OsStr) -> bool {
+    let name = name.to_string_lossy();
+    name == LOCK || name == "conf" || name == "db" || name == "blobs" || name.starts_with("snap.")
+}
+
 fn remove_unfinished_snapshots(path: &Path) -> std::io::Result<()> {
     let Ok(entries) = std::fs::read_dir(path) else {
         return Ok(());
