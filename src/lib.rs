@@ -13,6 +13,7 @@ pub mod diagnostic;
 pub mod diagram;
 pub mod engine;
 pub mod machine;
+pub mod scenario;
 pub mod schema;
 pub mod script;
 pub mod store;

@@ -13,6 +13,7 @@
 mod present;
 mod render;
 mod runtime;
+mod scenarios;
 mod time;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -156,6 +157,22 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Run scenario tests (YAML) on a virtual clock, each on a throwaway store.
+    Test {
+        /// Scenario files or folders [default: tests/scenarios/].
+        paths: Vec<PathBuf>,
+        /// Also report which transitions, timers and refusals the scenarios exercised.
+        #[arg(long)]
+        coverage: bool,
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+        #[arg(long, default_value = "calendars")]
+        calendars: PathBuf,
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Recurring starts of workflows.
     Schedule {
         #[command(subcommand)]
@@ -293,6 +310,28 @@ pub fn run() -> ExitCode {
         Command::History { instance, engine } => runtime::history(&instance, &engine),
         Command::Timers { limit, engine } => time::timers(limit, &engine),
         Command::Tick { engine } => time::tick(&engine),
+        Command::Test {
+            paths,
+            coverage,
+            workflows,
+            rules,
+            calendars,
+            format,
+        } => {
+            let paths = if paths.is_empty() {
+                vec![PathBuf::from("tests/scenarios")]
+            } else {
+                paths
+            };
+            let mut sources = vec![workflows];
+            sources.extend([rules, calendars].into_iter().filter(|p| p.is_dir()));
+            scenarios::test(scenarios::TestArgs {
+                paths,
+                coverage,
+                format,
+                sources,
+            })
+        }
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },
         } => time::schedules(next, &engine),

@@ -305,6 +305,11 @@ impl Engine {
         &self.inner.report
     }
 
+    /// The newest version of a workflow, if it is loaded.
+    pub fn definition_of(&self, workflow: &str) -> Option<Arc<catalog::Definition>> {
+        self.inner.versions.latest(workflow).ok()
+    }
+
     /// The workflows that can be started.
     pub fn workflows(&self) -> Vec<String> {
         self.inner.versions.workflows()

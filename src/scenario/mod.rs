@@ -1,0 +1,125 @@
+//! Scenario tests a process owner writes in YAML: start an instance, fire events as people with
+//! roles, move a virtual clock across the business calendar, and check what the manual says
+//! should hold. `sopflow test` runs them ([`run`]); this module owns the format.
+//!
+//! ```yaml
+//! workflow: lead_callback
+//! clock: "2026-03-02T10:00:00+08:00"      # where the virtual clock starts
+//! scenarios:
+//!   - name: 15分钟未联系,客服可转交
+//!     steps:
+//!       - start: {actor: zhao, roles: [cs], data: {salesperson: li}}
+//!       - fire: {event: reassign, actor: zhao, roles: [cs], payload: {salesperson: sun}}
+//!         refused: unknown_event
+//!       - advance: 15 minutes
+//!       - expect: {state: overdue, history: 2}
+//! ```
+
+pub mod coverage;
+pub mod run;
+
+use crate::definition::located::Located;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One file of scenarios, all about one workflow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ScenarioFile {
+    /// The workflow the scenarios start.
+    pub workflow: Located<String>,
+    /// Where the virtual clock starts (RFC 3339, or a date meaning 09:00 China Standard Time);
+    /// a scenario may set its own.
+    #[serde(default)]
+    pub clock: Option<Located<String>>,
+    pub scenarios: Vec<Located<Scenario>>,
+}
+
+/// A story to run from a fresh, empty store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// What the scenario shows, in the manual's words.
+    pub name: String,
+    #[serde(default)]
+    pub clock: Option<Located<String>>,
+    pub steps: Vec<Located<Step>>,
+}
+
+/// One step: exactly one of `start`, `fire`, `advance`, `advance_to`, `expect`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Step {
+    #[serde(default)]
+    pub start: Option<StartStep>,
+    #[serde(default)]
+    pub fire: Option<FireStep>,
+    /// Move the virtual clock by a duration (`8 working days`), firing what falls due.
+    #[serde(default)]
+    pub advance: Option<String>,
+    /// Move the virtual clock to a time, firing what falls due.
+    #[serde(default)]
+    pub advance_to: Option<String>,
+    #[serde(default)]
+    pub expect: Option<Expect>,
+    /// For `start` and `fire`: the step must be refused with this code (`role_not_allowed`,
+    /// `guard_failed`, `four_eyes`...), and change nothing.
+    #[serde(default)]
+    pub refused: Option<String>,
+}
+
+/// Start an instance of the file's workflow; later steps act on it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StartStep {
+    pub actor: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub data: Map<String, Value>,
+    #[serde(default)]
+    pub business_key: Option<String>,
+}
+
+/// Fire an event on the current instance as an actor with roles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FireStep {
+    pub event: String,
+    pub actor: String,
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub payload: Map<String, Value>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// What must hold of the current instance now. Only what is given is checked.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default)]
+    pub state: Option<String>,
+    #[serde(default)]
+    pub finished: Option<bool>,
+    /// Field values (numbers compare by value: `15000` equals `15000.0`).
+    #[serde(default)]
+    pub data: Option<Map<String, Value>>,
+    /// The pending timers, in due order: each an event, and optionally its due time.
+    #[serde(default)]
+    pub timers: Option<Vec<TimerExpect>>,
+    /// The roles whose signatures the current approval still needs, in order.
+    #[serde(default)]
+    pub awaiting: Option<Vec<String>>,
+    /// How many entries the history has (the start counts).
+    #[serde(default)]
+    pub history: Option<usize>,
+}
+
+/// A pending timer: its event and, optionally, when it falls due.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimerExpect {
+    pub event: String,
+    #[serde(default)]
+    pub due: Option<String>,
+}

@@ -1,0 +1,433 @@
+//! Running scenario files: each scenario on a fresh engine over a throwaway store in a temp
+//! folder, on a virtual clock, stopping at the first step that does not go as written.
+//!
+//! What the scenarios exercised is collected as they run ([`Exercised`]), so that coverage of
+//! transitions, timers and refusals can be reported against the definitions.
+
+use super::{Expect, ScenarioFile, Step};
+use crate::clock::VirtualClock;
+use crate::definition::duration::Duration;
+use crate::definition::{Document, parse_yaml};
+use crate::diagnostic::{Diagnostic, Span};
+use crate::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use crate::machine::{Actor, EntryKind, Instance};
+use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const SCENARIOS: Document = Document {
+    noun: "scenario file",
+    empty_hint: "start from an existing file in tests/scenarios/, or delete the file",
+    type_hint: "check the step against the scenario format in the README (\"Scenario tests\")",
+};
+
+/// The outcome of one scenario.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub file: PathBuf,
+    pub workflow: String,
+    pub name: String,
+    /// Steps run (all of them when it passed).
+    pub steps: usize,
+    /// The first step that did not go as written, and how.
+    pub failure: Option<Failure>,
+    #[serde(skip)]
+    pub exercised: Exercised,
+}
+
+/// Where and how a scenario failed.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Failure {
+    pub line: u32,
+    pub column: u32,
+    pub message: String,
+}
+
+/// What a scenario did to its workflow's definition, for coverage.
+#[derive(Debug, Clone, Default)]
+pub struct Exercised {
+    /// `(workflow, state, event)` steps taken by people or by timers.
+    pub transitions: BTreeSet<(String, String, String)>,
+    /// `(workflow, state, event)` of timers that fired.
+    pub timers: BTreeSet<(String, String, String)>,
+    /// `(workflow, state, event, refusal code)` of steps refused as expected.
+    pub refusals: BTreeSet<(String, String, String, String)>,
+}
+
+/// Runs every scenario of one file, loading workflows from `sources`.
+pub async fn run_file(path: &Path, text: &str, sources: &[PathBuf]) -> Vec<Outcome> {
+    let file: ScenarioFile = match parse_yaml(path, text, &SCENARIOS, Default::default()) {
+        Ok(file) => file,
+        Err(diagnostic) => return vec![unreadable(path, &diagnostic)],
+    };
+    let mut out = Vec::new();
+    for scenario in &file.scenarios {
+        let clock = scenario.value.clock.as_ref().or(file.clock.as_ref());
+        let mut run = Run {
+            workflow: file.workflow.as_str(),
+            current: None,
+            started: Vec::new(),
+            exercised: Exercised::default(),
+        };
+        let (steps, failure) = match run.scenario(clock, &scenario.value.steps, sources).await {
+            Ok(steps) => (steps, None),
+            Err((steps, span, message)) => (
+                steps,
+                Some(Failure {
+                    line: span.line,
+                    column: span.column,
+                    message,
+                }),
+            ),
+        };
+        out.push(Outcome {
+            file: path.to_path_buf(),
+            workflow: file.workflow.value.clone(),
+            name: scenario.value.name.clone(),
+            steps,
+            failure,
+            exercised: run.exercised,
+        });
+    }
+    out
+}
+
+fn unreadable(path: &Path, diagnostic: &Diagnostic) -> Outcome {
+    Outcome {
+        file: path.to_path_buf(),
+        workflow: String::new(),
+        name: "(the file)".into(),
+        steps: 0,
+        failure: Some(Failure {
+            line: diagnostic.span.line,
+            column: diagnostic.span.column,
+            message: format!(
+                "{} ({}: {})",
+                diagnostic.message, diagnostic.code, diagnostic.hint
+            ),
+        }),
+        exercised: Exercised::default(),
+    }
+}
+
+/// A scenario's failure: steps run before it, where, and what went wrong.
+type Stop = (usize, Span, String);
+
+struct Run<'a> {
+    workflow: &'a str,
+    /// The instance later steps act on: the last one started.
+    current: Option<String>,
+    started: Vec<String>,
+    exercised: Exercised,
+}
+
+impl Run<'_> {
+    async fn scenario(
+        &mut self,
+        clock: Option<&crate::definition::located::Located<String>>,
+        steps: &[crate::definition::located::Located<Step>],
+        sources: &[PathBuf],
+    ) -> Result<usize, Stop> {
+        let start = match clock {
+            Some(text) => {
+                parse_time(text.as_str()).ok_or_else(|| (0, text.span, bad_time(text.as_str())))?
+            }
+            None => parse_time("2026-03-02").unwrap_or_default(),
+        };
+        let folder = tempfile::tempdir().map_err(|e| {
+            (
+                0,
+                Span::START,
+                format!("cannot make a throwaway store: {e}"),
+            )
+        })?;
+        let config = Config::new(folder.path().join("data"))
+            .sources(sources.to_vec())
+            .clock(Arc::new(VirtualClock::new(start)));
+        let engine = Engine::open(config)
+            .await
+            .map_err(|e| (0, Span::START, format!("the engine does not open: {e}")))?;
+        if engine.definition_of(self.workflow).is_none() {
+            return Err((
+                0,
+                Span::START,
+                format!(
+                    "no valid workflow `{}` is loaded from {} (run `sopflow validate`)",
+                    self.workflow,
+                    sources
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+        for (done, step) in steps.iter().enumerate() {
+            self.step(&engine, &step.value)
+                .await
+                .map_err(|message| (done, step.span, message))?;
+        }
+        self.collect(&engine).await;
+        Ok(steps.len())
+    }
+
+    async fn step(&mut self, engine: &Engine, step: &Step) -> Result<(), String> {
+        let kinds = [
+            step.start.is_some(),
+            step.fire.is_some(),
+            step.advance.is_some(),
+            step.advance_to.is_some(),
+            step.expect.is_some(),
+        ];
+        if kinds.iter().filter(|k| **k).count() != 1 {
+            return Err(
+                "a step is exactly one of `start`, `fire`, `advance`, `advance_to`, `expect`"
+                    .into(),
+            );
+        }
+        if step.refused.is_some() && step.start.is_none() && step.fire.is_none() {
+            return Err("`refused` goes with a `start` or `fire` step".into());
+        }
+        if let Some(start) = &step.start {
+            let mut request = StartRequest::new(Actor::new(&start.actor, &start.roles));
+            request.data = start.data.clone();
+            request.business_key = start.business_key.clone();
+            let result = engine.start(self.workflow, request).await;
+            let state = "(start)".to_string();
+            if let Some(outcome) = self.answer(result, step, &state, "start")? {
+                self.current = Some(outcome.id.clone());
+                self.started.push(outcome.id);
+            }
+        } else if let Some(fire) = &step.fire {
+            let id = self.current()?;
+            let before = engine.get(&id).await.map_err(|e| e.to_string())?;
+            let mut request = Fire::new(&fire.event, Actor::new(&fire.actor, &fire.roles))
+                .payload(Value::Object(fire.payload.clone()));
+            if let Some(comment) = &fire.comment {
+                request = request.comment(comment);
+            }
+            let result = engine.fire(&id, request).await;
+            self.answer(result, step, &before.state, &fire.event)?;
+        } else if let Some(text) = &step.advance {
+            let duration: Duration = text
+                .parse()
+                .map_err(|e| format!("`advance: {text}`: {e}"))?;
+            engine.advance(duration).await.map_err(|e| e.to_string())?;
+        } else if let Some(text) = &step.advance_to {
+            let until = parse_time(text).ok_or_else(|| bad_time(text))?;
+            engine.advance_to(until).await.map_err(|e| e.to_string())?;
+        } else if let Some(expect) = &step.expect {
+            let id = self.current()?;
+            let instance = engine.get(&id).await.map_err(|e| e.to_string())?;
+            let history = engine.history(&id).await.map_err(|e| e.to_string())?.len();
+            check(expect, &instance, history)?;
+        }
+        Ok(())
+    }
+
+    /// Checks a command's answer against `refused`, and records a refusal for coverage.
+    fn answer<T: Into<Answered>>(
+        &mut self,
+        result: Result<T, EngineError>,
+        step: &Step,
+        state: &str,
+        event: &str,
+    ) -> Result<Option<Answered>, String> {
+        match (result, &step.refused) {
+            (Ok(done), None) => Ok(Some(done.into())),
+            (Ok(_), Some(code)) => Err(format!(
+                "`{event}` was taken, but the scenario expects it refused with `{code}`"
+            )),
+            (Err(EngineError::Refused(refusal)), Some(code)) if refusal.code() == code => {
+                self.exercised.refusals.insert((
+                    self.workflow.to_string(),
+                    state.to_string(),
+                    event.to_string(),
+                    code.clone(),
+                ));
+                Ok(None)
+            }
+            (Err(err), Some(code)) => Err(format!(
+                "`{event}` should be refused with `{code}`, but: {err} ({})",
+                err.code()
+            )),
+            (Err(err), None) => Err(format!("`{event}` failed: {err} ({})", err.code())),
+        }
+    }
+
+    fn current(&self) -> Result<String, String> {
+        self.current
+            .clone()
+            .ok_or_else(|| "no instance yet: begin the scenario with a `start` step".into())
+    }
+
+    /// Records the transitions and timers every started instance went through.
+    async fn collect(&mut self, engine: &Engine) {
+        for id in &self.started {
+            let Ok(history) = engine.history(id).await else {
+                continue;
+            };
+            for entry in history {
+                let Some(from) = entry.from.clone() else {
+                    continue;
+                };
+                let key = (entry.workflow.clone(), from, entry.event.clone());
+                match entry.kind {
+                    EntryKind::Event => {
+                        self.exercised.transitions.insert(key);
+                    }
+                    EntryKind::Timer => {
+                        if entry.timer.as_ref().is_some_and(|t| t.refused.is_none()) {
+                            self.exercised.transitions.insert(key.clone());
+                        }
+                        self.exercised.timers.insert(key);
+                    }
+                    EntryKind::Start | EntryKind::ChildFinished => {}
+                }
+            }
+        }
+    }
+}
+
+/// The id of what a `start` or `fire` produced.
+struct Answered {
+    id: String,
+}
+
+impl From<crate::engine::Outcome> for Answered {
+    fn from(outcome: crate::engine::Outcome) -> Answered {
+        Answered {
+            id: outcome.instance.id,
+        }
+    }
+}
+
+fn check(expect: &Expect, instance: &Instance, history: usize) -> Result<(), String> {
+    if let Some(state) = &expect.state
+        && *state != instance.state
+    {
+        return Err(format!(
+            "expected state `{state}`, found `{}`",
+            instance.state
+        ));
+    }
+    if let Some(finished) = expect.finished
+        && finished != instance.finished
+    {
+        return Err(format!(
+            "expected the instance {}finished, but it is {}",
+            if finished { "" } else { "not " },
+            if instance.finished {
+                "finished"
+            } else {
+                "still running"
+            }
+        ));
+    }
+    for (field, want) in expect.data.iter().flatten() {
+        let got = instance.data.get(field).unwrap_or(&Value::Null);
+        if !same(want, got) {
+            return Err(format!("expected `{field}` = {want}, found {got}"));
+        }
+    }
+    if let Some(timers) = &expect.timers {
+        let mut pending = instance.timers.clone();
+        pending.sort_by_key(|t| t.due);
+        let found: Vec<String> = pending.iter().map(|t| t.event.clone()).collect();
+        let wanted: Vec<String> = timers.iter().map(|t| t.event.clone()).collect();
+        if found != wanted {
+            return Err(format!(
+                "expected pending timers {wanted:?}, found {found:?}"
+            ));
+        }
+        for (want, got) in timers.iter().zip(&pending) {
+            if let Some(due) = &want.due {
+                let due_at = parse_time(due).ok_or_else(|| bad_time(due))?;
+                if due_at != got.due {
+                    return Err(format!(
+                        "expected timer `{}` due {due}, found it due {}",
+                        want.event,
+                        china(got.due)
+                    ));
+                }
+            }
+        }
+    }
+    if let Some(awaiting) = &expect.awaiting {
+        let found: Vec<String> = instance
+            .approval
+            .as_ref()
+            .map(|a| {
+                a.signers
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, s)| s.required && !a.signatures.iter().any(|g| g.signer == *i))
+                    .map(|(_, s)| s.role.clone())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if &found != awaiting {
+            return Err(format!(
+                "expected the approval to await {awaiting:?}, found {found:?}"
+            ));
+        }
+    }
+    if let Some(length) = expect.history
+        && length != history
+    {
+        return Err(format!(
+            "expected {length} history entries, found {history}"
+        ));
+    }
+    Ok(())
+}
+
+/// JSON equality, with numbers compared by value and times by the instant they name.
+fn same(want: &Value, got: &Value) -> bool {
+    match (want, got) {
+        (Value::Number(a), Value::Number(b)) => a.as_f64() == b.as_f64(),
+        (Value::String(a), Value::String(b)) if a != b => {
+            match (
+                DateTime::parse_from_rfc3339(a),
+                DateTime::parse_from_rfc3339(b),
+            ) {
+                (Ok(a), Ok(b)) => a == b,
+                _ => false,
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            a.len() == b.len() && a.iter().all(|(k, v)| b.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => want == got,
+    }
+}
+
+/// An RFC 3339 time, or a date meaning 09:00 China Standard Time.
+fn parse_time(text: &str) -> Option<DateTime<Utc>> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Some(t.with_timezone(&Utc));
+    }
+    let date = NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d").ok()?;
+    date.and_hms_opt(9, 0, 0)?
+        .and_local_timezone(FixedOffset::east_opt(8 * 3600)?)
+        .single()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+fn bad_time(text: &str) -> String {
+    format!(
+        "`{text}` is not a time: write \"2026-03-02T09:30:00+08:00\", or a date \"2026-03-02\" (09:00)"
+    )
+}
+
+fn china(t: DateTime<Utc>) -> String {
+    match FixedOffset::east_opt(8 * 3600) {
+        Some(offset) => t.with_timezone(&offset).to_rfc3339(),
+        None => t.to_rfc3339(),
+    }
+}

@@ -1,0 +1,107 @@
+//! `sopflow test` as a process owner runs it: scenario files in YAML, pass or fail per
+//! scenario with the first mismatch at its line, JSON, coverage and the exit status.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn sopflow(args: &[&str], workflows: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sopflow"))
+        .arg("test")
+        .args(args)
+        .arg("--workflows")
+        .arg(workflows)
+        .current_dir(root())
+        .output()
+        .expect("run sopflow")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn the_shipped_scenarios_pass_and_cover_every_transition() {
+    let output = sopflow(&["--coverage"], &root().join("workflows"));
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.trim_end().ends_with(" passed, 0 failed"), "{out}");
+    assert!(
+        out.contains("hot_work_permit  transitions 12/12  timers 0/0  refusals 12/12"),
+        "{out}"
+    );
+    assert!(!out.contains("untested"), "{out}");
+}
+
+#[test]
+fn scenarios_move_the_virtual_clock_across_the_calendar() {
+    let output = sopflow(&["tests/time/scenarios"], &root().join("tests/time"));
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("PASS "), "{out}");
+    assert!(out.trim_end().ends_with("1 passed, 0 failed"), "{out}");
+}
+
+#[test]
+fn a_failing_scenario_names_its_line_and_exits_1() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(root().join("tests/time/scenarios/lead_callback.yaml"))
+        .expect("scenario")
+        .replace("- advance: 1 minute", "- advance: 30 seconds");
+    let file = dir.path().join("lead_callback.yaml");
+    std::fs::write(&file, text).expect("writes");
+    let path = file.to_str().expect("utf-8 path");
+    let output = sopflow(&[path], &root().join("tests/time"));
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    // `30 seconds` is not a duration: the step on line 14 is where it stops.
+    assert!(out.contains(&format!("FAIL {path}:14:9")), "{out}");
+    assert!(out.contains("`advance: 30 seconds`"), "{out}");
+    assert!(out.trim_end().ends_with("0 passed, 1 failed"), "{out}");
+
+    let json = sopflow(&[path, "--format", "json"], &root().join("tests/time"));
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).expect("JSON");
+    assert_eq!(value["failed"], 1);
+    assert_eq!(value["scenarios"][0]["failure"]["line"], 14);
+}
+
+#[test]
+fn a_wrong_expectation_is_shown_against_what_happened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let text = std::fs::read_to_string(root().join("tests/time/scenarios/lead_callback.yaml"))
+        .expect("scenario")
+        .replace("state: overdue, timers: []", "state: contacted, timers: []");
+    let file = dir.path().join("lead_callback.yaml");
+    std::fs::write(&file, text).expect("writes");
+    let output = sopflow(
+        &[file.to_str().expect("utf-8 path")],
+        &root().join("tests/time"),
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("expected state `contacted`, found `overdue`"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_malformed_scenario_file_is_reported_with_its_place() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("broken.yaml");
+    std::fs::write(
+        &file,
+        "workflow: lead_callback\nscenarios:\n  - name: x\n    steps:\n      - strat: {actor: a, roles: [cs]}\n",
+    )
+    .expect("writes");
+    let path = file.to_str().expect("utf-8 path");
+    let output = sopflow(&[path], &root().join("tests/time"));
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains(&format!("FAIL {path}:5:")), "{out}");
+    assert!(out.contains("unknown key `strat`"), "{out}");
+    assert!(out.contains("did you mean `start`?"), "{out}");
+}
