@@ -105,3 +105,55 @@ fn a_malformed_scenario_file_is_reported_with_its_place() {
     assert!(out.contains("unknown key `strat`"), "{out}");
     assert!(out.contains("did you mean `start`?"), "{out}");
 }
+
+#[test]
+fn paths_cover_every_transition_and_their_skeleton_runs() {
+    let output = Command::new(env!("CARGO_BIN_EXE_sopflow"))
+        .args(["paths", "hot_work_permit", "--format", "json"])
+        .current_dir(root())
+        .output()
+        .expect("run sopflow");
+    assert_eq!(output.status.code(), Some(0));
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let mut taken: Vec<String> = value["covering"]
+        .as_array()
+        .expect("paths")
+        .iter()
+        .flat_map(|path| path.as_array().cloned().unwrap_or_default())
+        .map(|edge| format!("{}.{}->{}", edge["from"], edge["event"], edge["to"]))
+        .collect();
+    taken.sort();
+    taken.dedup();
+    assert_eq!(taken.len(), 12, "{taken:?}");
+    let shortest = value["shortest"].as_array().expect("states");
+    assert_eq!(shortest.len(), 9, "every state is reachable");
+
+    // The skeleton of a workflow without guards or payload placeholders runs as it is.
+    let skeleton = Command::new(env!("CARGO_BIN_EXE_sopflow"))
+        .args([
+            "paths",
+            "tests/time/lead_callback.yaml",
+            "--format",
+            "scenario",
+        ])
+        .current_dir(root())
+        .output()
+        .expect("run sopflow");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = dir.path().join("generated.yaml");
+    std::fs::write(
+        &file,
+        String::from_utf8_lossy(&skeleton.stdout).replace("TODO", "li"),
+    )
+    .expect("writes");
+    let output = sopflow(
+        &[file.to_str().expect("utf-8 path"), "--coverage"],
+        &root().join("tests/time"),
+    );
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains("lead_callback  transitions 4/4  timers 1/1"),
+        "{out}"
+    );
+}

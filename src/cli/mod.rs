@@ -10,6 +10,7 @@
 //! - 3 refused: the engine would not take the step (wrong role, failed guard, missing or
 //!   ill-typed field...). A refusal is a business answer; nothing was written.
 
+mod paths;
 mod present;
 mod render;
 mod runtime;
@@ -173,6 +174,18 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// The shortest path to every state of a workflow, and paths covering every transition:
+    /// the scenarios to write (`--format scenario` writes their skeleton).
+    Paths {
+        /// A workflow id (looked up in --workflows) or a path to a workflow file.
+        workflow: String,
+        #[arg(long, value_enum, default_value_t = paths::PathsFormat::Human)]
+        format: paths::PathsFormat,
+        #[arg(long, default_value = "workflows")]
+        workflows: PathBuf,
+        #[arg(long, default_value = "rules")]
+        rules: PathBuf,
+    },
     /// Recurring starts of workflows.
     Schedule {
         #[command(subcommand)]
@@ -310,6 +323,18 @@ pub fn run() -> ExitCode {
         Command::History { instance, engine } => runtime::history(&instance, &engine),
         Command::Timers { limit, engine } => time::timers(limit, &engine),
         Command::Tick { engine } => time::tick(&engine),
+        Command::Paths {
+            workflow,
+            format,
+            workflows,
+            rules,
+        } => match find_workflow(&workflow, &workflows, &rules) {
+            Ok(parsed) => {
+                print!("{}", paths::render(&parsed, format));
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
         Command::Test {
             paths,
             coverage,
@@ -415,8 +440,26 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
 }
 
 fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) -> ExitCode {
+    let parsed = match find_workflow(workflow, workflows, rules) {
+        Ok(parsed) => parsed,
+        Err(code) => return code,
+    };
+    match format {
+        GraphFormat::Mermaid => print!("{}", sopflow::diagram::mermaid(&parsed)),
+        GraphFormat::Dot => print!("{}", sopflow::diagram::dot(&parsed)),
+    }
+    ExitCode::SUCCESS
+}
+
+/// A workflow by id (in `workflows`) or by file path, parsed even if it has errors (with a
+/// warning), or the exit code of why it cannot be found.
+fn find_workflow(
+    workflow: &str,
+    workflows: &Path,
+    rules: &Path,
+) -> Result<sopflow::definition::Workflow, ExitCode> {
     let as_path = Path::new(workflow);
-    // A file is drawn with its folder loaded too, so that its references to sibling workflows
+    // A file is read with its folder loaded too, so that its references to sibling workflows
     // resolve; the id comes from the file itself.
     let (folder, id) = if as_path.is_file() {
         let text = std::fs::read_to_string(as_path).unwrap_or_default();
@@ -431,14 +474,14 @@ fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) ->
     } else if workflows.is_dir() {
         (workflows.to_path_buf(), workflow.to_string())
     } else {
-        return usage_error(format!(
+        return Err(usage_error(format!(
             "`{workflow}` is not a file, and there is no {} folder to look it up in",
             display_path(workflows)
-        ));
+        )));
     };
     let (report, _) = match load(&[folder], rules) {
         Ok(loaded) => loaded,
-        Err(err) => return usage_error(err),
+        Err(err) => return Err(usage_error(err)),
     };
     let Some(parsed) = report.workflow(&id) else {
         let known: Vec<&str> = report.workflow_ids().collect();
@@ -450,19 +493,15 @@ fn graph(workflow: &str, format: GraphFormat, workflows: &Path, rules: &Path) ->
             "{}",
             render::human(&report.diagnostics, &report.texts, false)
         );
-        return ExitCode::from(1);
+        return Err(ExitCode::from(1));
     };
     if !report.catalog.definitions.contains_key(parsed.id.as_str()) {
         eprintln!(
-            "warning: `{}` has errors (run `sopflow validate`); the diagram shows it as written",
+            "warning: `{}` has errors (run `sopflow validate`); it is shown as written",
             parsed.id.as_str()
         );
     }
-    match format {
-        GraphFormat::Mermaid => print!("{}", sopflow::diagram::mermaid(parsed)),
-        GraphFormat::Dot => print!("{}", sopflow::diagram::dot(parsed)),
-    }
-    ExitCode::SUCCESS
+    Ok(parsed.clone())
 }
 
 fn print_codes() {

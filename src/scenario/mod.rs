@@ -16,6 +16,7 @@
 //! ```
 
 pub mod coverage;
+pub mod paths;
 pub mod run;
 
 use crate::definition::located::Located;
