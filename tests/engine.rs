@@ -226,3 +226,46 @@ async fn steps_survive_reopening_and_idempotency_keys_answer_twice_the_same() {
     assert!(again.replayed);
     assert_eq!(engine.history(&id).await.expect("history").len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transition_that_stays_in_its_state_still_starts_its_children() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let defs = dir.path().join("defs");
+    std::fs::create_dir_all(&defs).expect("folder");
+    std::fs::write(
+        defs.join("site.yaml"),
+        "id: site\ntitle: 工地\nroles: {clerk: 职员}\ninitial: open\nstates:\n  open:\n    on:\n      add_permit: {to: open, roles: [clerk], spawn: [{workflow: permit}]}\n      close: {to: closed, roles: [clerk]}\n  closed: {final: true}\n",
+    )
+    .expect("writes");
+    std::fs::write(
+        defs.join("permit.yaml"),
+        "id: permit\ntitle: 许可\nroles: {clerk: 职员}\ninitial: issued\nstates:\n  issued:\n    on:\n      end: {to: ended, roles: [clerk]}\n  ended: {final: true}\n",
+    )
+    .expect("writes");
+    let engine = Engine::open(Config::new(dir.path().join("data")).sources(vec![defs]))
+        .await
+        .expect("opens");
+    assert!(
+        !engine.load_report().has_errors(),
+        "{:?}",
+        engine.load_report().diagnostics
+    );
+    let clerk = Actor::new("he", ["clerk"]);
+    let site = engine
+        .start("site", StartRequest::new(clerk.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    let added = engine
+        .fire(&site, Fire::new("add_permit", clerk.clone()))
+        .await
+        .expect("adds");
+    assert!(!added.entry.entered);
+    assert_eq!(added.instance.children.len(), 1);
+    let child = engine
+        .get(&added.instance.children[0].id)
+        .await
+        .expect("the child was started");
+    assert_eq!(child.state, "issued");
+}

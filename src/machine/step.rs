@@ -178,6 +178,12 @@ pub fn step(
             cancelled,
             entering.spawned,
         )
+    } else if !decision.spawn.is_empty() {
+        // A transition that stays in its state still starts the children it names.
+        let mut data = instance.data.clone();
+        data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
+        let spawned = spawn_children(decision.spawn, &data, seq, &instance.id);
+        (None, Vec::new(), Vec::new(), spawned)
     } else {
         (None, Vec::new(), Vec::new(), Vec::new())
     };
@@ -999,8 +1005,23 @@ fn enter(
         }
         None => None,
     };
+    let spawned = spawn_children(spawn, ctx.data, seq, instance);
+    Ok(Entering {
+        signers,
+        timers,
+        spawned,
+    })
+}
+
+/// The children a step starts: one per item of a `for_each` list, each offered the parent's
+/// data (and `item`). Ids derive from the step, so a replay starts the same children.
+fn spawn_children(
+    spawn: &[crate::definition::located::Located<crate::definition::model::Spawn>],
+    data: &Map<String, Value>,
+    seq: u64,
+    instance: &str,
+) -> Vec<SpawnedChild> {
     let mut spawned = Vec::new();
-    let data = ctx.data;
     for child in spawn {
         let items: Vec<Option<Value>> = match &child.value.for_each {
             Some(field) => match data.get(field.as_str()) {
@@ -1021,11 +1042,7 @@ fn enter(
             });
         }
     }
-    Ok(Entering {
-        signers,
-        timers,
-        spawned,
-    })
+    spawned
 }
 
 /// A computed deadline: the script returns a date-time (RFC 3339) or a date (local midnight

@@ -133,17 +133,9 @@ pub fn facts(ast: &AST) -> Facts {
         }
         true
     });
-    if let [Stmt::Expr(expr)] = ast.statements()
-        && let Expr::Map(map, _) = expr.as_ref()
-    {
-        for (ident, _) in map.0.iter() {
-            let (line, column) = position(ident.pos);
-            facts.result_keys.push(MapKey {
-                name: ident.name.to_string(),
-                line,
-                column,
-            });
-        }
+    if let [Stmt::Expr(expr)] = ast.statements() {
+        // `#{ reminded: true }` holds only constants, and rhai folds it into one value.
+        map_keys(expr, &mut facts.result_keys);
     }
     facts
 }
@@ -324,6 +316,20 @@ mod tests {
             .collect();
         keys.sort();
         assert_eq!(keys, ["constant", "early", "flagged"]);
+    }
+
+    #[test]
+    fn an_inline_action_of_constants_still_names_its_keys() {
+        let sandbox = Sandbox::default();
+        for source in ["#{ reminded: true }", "#{ reminded: true, by: actor.id }"] {
+            let ast = sandbox.compile_expression(source).expect("compiles");
+            let keys: Vec<String> = facts(&ast)
+                .result_keys
+                .into_iter()
+                .map(|k| k.name)
+                .collect();
+            assert!(keys.contains(&"reminded".to_string()), "{source}: {keys:?}");
+        }
     }
 
     #[test]
