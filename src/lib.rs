@@ -5,6 +5,7 @@
 //! ([`catalog`], [`definition`], [`validate`]), compiles their scripts in a sandbox
 //! ([`script`]), and draws them ([`diagram`]). See `ARCHITECTURE.md` for the map.
 
+pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
@@ -12,6 +13,7 @@ pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
 pub mod engine;
+pub mod library;
 pub mod machine;
 pub mod scenario;
 pub mod schema;

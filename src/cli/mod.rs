@@ -10,6 +10,8 @@
 //! - 3 refused: the engine would not take the step (wrong role, failed guard, missing or
 //!   ill-typed field...). A refusal is a business answer; nothing was written.
 
+mod audit;
+mod docs;
 mod paths;
 mod present;
 mod render;
@@ -158,6 +160,12 @@ enum Command {
         #[command(flatten)]
         engine: EngineArgs,
     },
+    /// Audit the store: approval chains, exports, verification, replay, separation of duties
+    /// and stored definition versions.
+    Audit {
+        #[command(subcommand)]
+        command: audit::AuditCommand,
+    },
     /// Run scenario tests (YAML) on a virtual clock, each on a throwaway store.
     Test {
         /// Scenario files or folders [default: tests/scenarios/].
@@ -186,6 +194,9 @@ enum Command {
         #[arg(long, default_value = "rules")]
         rules: PathBuf,
     },
+    /// Write the process library's pages (docs/library/): one per workflow with its diagram,
+    /// and an index; `--check` fails when they are out of date.
+    Docs(docs::DocsArgs),
     /// Recurring starts of workflows.
     Schedule {
         #[command(subcommand)]
@@ -323,6 +334,7 @@ pub fn run() -> ExitCode {
         Command::History { instance, engine } => runtime::history(&instance, &engine),
         Command::Timers { limit, engine } => time::timers(limit, &engine),
         Command::Tick { engine } => time::tick(&engine),
+        Command::Audit { command } => audit::run(command),
         Command::Paths {
             workflow,
             format,
@@ -357,6 +369,7 @@ pub fn run() -> ExitCode {
                 sources,
             })
         }
+        Command::Docs(args) => docs::run(&args),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },
         } => time::schedules(next, &engine),

@@ -14,9 +14,9 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-/// Where the engine keeps its data and reads its definitions, and how to print.
+/// Where the engine keeps its data and reads its definitions.
 #[derive(Debug, Clone, clap::Args)]
-pub struct EngineArgs {
+pub struct StoreArgs {
     /// The data folder.
     #[arg(long, default_value = "./data")]
     pub data_dir: PathBuf,
@@ -29,11 +29,9 @@ pub struct EngineArgs {
     /// The business calendars folder (used when it exists; the built-in calendars otherwise).
     #[arg(long, default_value = "calendars")]
     pub calendars: PathBuf,
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    pub format: Format,
 }
 
-impl EngineArgs {
+impl StoreArgs {
     /// The configuration of a command that writes: `create` is false for commands that need
     /// an existing data folder.
     pub(super) fn config(&self, create: bool) -> Config {
@@ -53,6 +51,25 @@ impl EngineArgs {
         let mut config = self.config(false);
         config.sources.retain(|path| path.exists());
         config
+    }
+}
+
+/// [`StoreArgs`] and how to print.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EngineArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    pub format: Format,
+}
+
+impl EngineArgs {
+    pub(super) fn config(&self, create: bool) -> Config {
+        self.store.config(create)
+    }
+
+    pub(super) fn read_only(&self) -> Config {
+        self.store.read_only()
     }
 }
 

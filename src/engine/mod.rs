@@ -452,6 +452,16 @@ impl Engine {
             .get(hash, self.inner.store.as_ref(), &self.inner.sandbox)
     }
 
+    /// The store, for the audit module's readers (which never write).
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    /// The script sandbox every definition was compiled with.
+    pub(crate) fn sandbox(&self) -> &Sandbox {
+        &self.inner.sandbox
+    }
+
     /// Writes derived records now (they are otherwise written in the background).
     pub async fn checkpoint(&self) -> Result<(), EngineError> {
         let store = self.inner.store.clone();

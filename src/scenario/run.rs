@@ -170,6 +170,10 @@ impl Run<'_> {
                 .map_err(|message| (done, step.span, message))?;
         }
         self.collect(&engine).await;
+        let last = steps.last().map_or(Span::START, |s| s.span);
+        audit(&engine)
+            .await
+            .map_err(|message| (steps.len(), last, message))?;
         Ok(steps.len())
     }
 
@@ -288,6 +292,41 @@ impl Run<'_> {
                 }
             }
         }
+    }
+}
+
+/// Every scenario ends with the auditor's checks on its store: each history verifies (chains,
+/// snapshots, indexes, definition versions) and replays through the pure step to itself. A failure here is the engine's, not the
+/// scenario's, and is reported as such.
+async fn audit(engine: &Engine) -> Result<(), String> {
+    let mut problems = Vec::new();
+    engine
+        .verify_store(
+            engine.now() + chrono::Duration::seconds(1),
+            &mut |p| problems.push(p.to_string()),
+            &mut |_| {},
+        )
+        .map_err(|e| format!("audit verify failed: {e}"))?;
+    if !problems.is_empty() {
+        return Err(format!(
+            "the store fails `audit verify` after the scenario (an engine fault): {}",
+            problems.join("; ")
+        ));
+    }
+    let mut differences = Vec::new();
+    engine
+        .replay_all(&mut |report| {
+            differences.extend(report.differences.iter().map(|d| d.message()));
+        })
+        .await
+        .map_err(|e| format!("audit replay failed: {e}"))?;
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "the history does not replay to itself after the scenario (an engine fault): {}",
+            differences.join("; ")
+        ))
     }
 }
 

@@ -65,6 +65,45 @@ pub struct QueuedTimer {
     pub event: String,
 }
 
+/// One record of the history log as stored, for audits: where it is kept (the instance and
+/// sequence number of its key) and what it holds.
+#[derive(Debug, Clone)]
+pub struct LogRecord {
+    pub instance: String,
+    pub seq: u64,
+    /// The entry, or why the stored bytes are not one.
+    pub entry: Result<Entry, String>,
+}
+
+/// One stored snapshot, for audits.
+#[derive(Debug, Clone)]
+pub struct SnapshotRecord {
+    pub id: String,
+    /// The snapshot, or why the stored bytes are not one.
+    pub instance: Result<Instance, String>,
+}
+
+/// One stored definition version, for audits.
+#[derive(Debug, Clone)]
+pub struct DefinitionRecord {
+    /// The hash it is stored under.
+    pub hash: String,
+    pub definition: Result<StoredDefinition, String>,
+}
+
+/// A derived record (index, timer queue, idempotency key) that disagrees with the snapshots
+/// or the log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DerivedProblem {
+    /// Which records: `index by_state`, `timer queue`, `idempotency keys`...
+    pub records: String,
+    pub instance: String,
+    pub detail: String,
+}
+
+/// A lazy walk over stored records.
+pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + 'a>;
+
 /// Why the store failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -136,6 +175,17 @@ pub trait Store: Send + Sync {
     fn next_number(&self) -> Result<u64, StoreError>;
     /// Writes derived records for everything committed so far.
     fn checkpoint(&self) -> Result<(), StoreError>;
+    /// Every history record in key order (instance id, then sequence number), read lazily, so
+    /// that an audit walks a store of any size in constant memory.
+    fn scan_log(&self) -> Scan<'_, LogRecord>;
+    /// Every written snapshot in id order (call [`Store::checkpoint`] first to include the
+    /// latest).
+    fn scan_snapshots(&self) -> Scan<'_, SnapshotRecord>;
+    /// Every stored definition version, by hash.
+    fn scan_definitions(&self) -> Scan<'_, DefinitionRecord>;
+    /// Checks the derived records against the written snapshots and the log, and reports
+    /// every disagreement (call [`Store::checkpoint`] first).
+    fn check_derived(&self, report: &mut dyn FnMut(DerivedProblem)) -> Result<(), StoreError>;
     /// Instances whose derived records were rebuilt from the log when the store opened: the
     /// engine finishes their follow-up work (children to start or notify).
     fn recovered(&self) -> Vec<String>;

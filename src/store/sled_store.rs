@@ -9,7 +9,10 @@
 //! crash every `log` entry present has its `dirty` marker too, and [`SledStore::open`] replays
 //! the log tail of each marked instance onto its last written snapshot.
 
-use super::{Committed, Query, QueuedTimer, Store, StoreError, StoredDefinition};
+use super::{
+    Committed, DefinitionRecord, DerivedProblem, LogRecord, Query, QueuedTimer, Scan,
+    SnapshotRecord, Store, StoreError, StoredDefinition,
+};
 use crate::machine::{Entry, Instance};
 use chrono::{DateTime, Utc};
 use std::collections::{HashMap, HashSet};
@@ -502,6 +505,198 @@ impl Store for SledStore {
     fn recovered(&self) -> Vec<String> {
         self.recovered.clone()
     }
+
+    fn scan_log(&self) -> Scan<'_, LogRecord> {
+        Box::new(self.log.iter().map(|item| {
+            let (key, value) = item.map_err(io)?;
+            Ok(match split_log_key(&key) {
+                Some((instance, seq)) => LogRecord {
+                    entry: serde_json::from_slice(&value).map_err(|e| e.to_string()),
+                    instance,
+                    seq,
+                },
+                None => LogRecord {
+                    instance: String::from_utf8_lossy(&key).into_owned(),
+                    seq: u64::MAX,
+                    entry: Err("the record's key is not an instance and a sequence number".into()),
+                },
+            })
+        }))
+    }
+
+    fn scan_snapshots(&self) -> Scan<'_, SnapshotRecord> {
+        Box::new(self.instances.iter().map(|item| {
+            let (key, value) = item.map_err(io)?;
+            Ok(SnapshotRecord {
+                id: String::from_utf8_lossy(&key).into_owned(),
+                instance: serde_json::from_slice(&value).map_err(|e| e.to_string()),
+            })
+        }))
+    }
+
+    fn scan_definitions(&self) -> Scan<'_, DefinitionRecord> {
+        Box::new(self.definitions.iter().map(|item| {
+            let (key, value) = item.map_err(io)?;
+            Ok(DefinitionRecord {
+                hash: String::from_utf8_lossy(&key).into_owned(),
+                definition: serde_json::from_slice(&value).map_err(|e| e.to_string()),
+            })
+        }))
+    }
+
+    fn check_derived(&self, report: &mut dyn FnMut(DerivedProblem)) -> Result<(), StoreError> {
+        let mut problem = |records: &str, instance: &str, detail: String| {
+            report(DerivedProblem {
+                records: records.to_string(),
+                instance: instance.to_string(),
+                detail,
+            })
+        };
+        // Every snapshot is found by each index that should find it, and its timers queued.
+        for item in self.instances.iter() {
+            let (key, value) = item.map_err(io)?;
+            let id = String::from_utf8_lossy(&key).into_owned();
+            let Ok(snapshot) = serde_json::from_slice::<Instance>(&value) else {
+                continue; // reported by the snapshot check
+            };
+            let has = |tree: &sled::Tree, key: Vec<u8>| tree.contains_key(key).map_err(io);
+            if !has(&self.by_workflow, join(&[&snapshot.workflow, &id]))? {
+                problem(
+                    "index by_workflow",
+                    &id,
+                    format!("`{id}` is missing under workflow `{}`", snapshot.workflow),
+                );
+            }
+            if !has(
+                &self.by_state,
+                join(&[&snapshot.state, &snapshot.workflow, &id]),
+            )? {
+                problem(
+                    "index by_state",
+                    &id,
+                    format!("`{id}` is missing under state `{}`", snapshot.state),
+                );
+            }
+            if let Some(business_key) = &snapshot.business_key
+                && !has(&self.by_business_key, join(&[business_key, &id]))?
+            {
+                problem(
+                    "index by_business_key",
+                    &id,
+                    format!("`{id}` is missing under business key `{business_key}`"),
+                );
+            }
+            for timer in &snapshot.timers {
+                if !has(&self.timers, timer_key(timer.due, &id, &timer.id))? {
+                    problem(
+                        "timer queue",
+                        &id,
+                        format!(
+                            "timer {} (`{}`, due {}) is not queued: it would never fire",
+                            timer.id,
+                            timer.event,
+                            timer.due.to_rfc3339()
+                        ),
+                    );
+                }
+            }
+        }
+        // Every index record names an instance that is where the index says.
+        let indexes: [(&str, &sled::Tree); 3] = [
+            ("index by_workflow", &self.by_workflow),
+            ("index by_state", &self.by_state),
+            ("index by_business_key", &self.by_business_key),
+        ];
+        for (name, tree) in indexes {
+            for item in tree.iter() {
+                let (key, _) = item.map_err(io)?;
+                let parts: Vec<String> = key
+                    .split(|b| *b == 0)
+                    .map(|p| String::from_utf8_lossy(p).into_owned())
+                    .collect();
+                let Some(id) = parts.last() else { continue };
+                let Some(snapshot) = self.read_snapshot(id).ok().flatten() else {
+                    problem(name, id, format!("names `{id}`, which has no snapshot"));
+                    continue;
+                };
+                let agrees = match (name, parts.as_slice()) {
+                    ("index by_workflow", [workflow, _]) => *workflow == snapshot.workflow,
+                    ("index by_state", [state, workflow, _]) => {
+                        *state == snapshot.state && *workflow == snapshot.workflow
+                    }
+                    ("index by_business_key", [business_key, _]) => {
+                        snapshot.business_key.as_ref() == Some(business_key)
+                    }
+                    _ => false,
+                };
+                if !agrees {
+                    problem(
+                        name,
+                        id,
+                        format!(
+                            "the record `{}` disagrees with the snapshot (workflow `{}`, state `{}`)",
+                            parts.join("/"),
+                            snapshot.workflow,
+                            snapshot.state
+                        ),
+                    );
+                }
+            }
+        }
+        // Every queued timer is pending in its instance.
+        for item in self.timers.iter() {
+            let (key, _) = item.map_err(io)?;
+            if key.len() < 9 {
+                problem("timer queue", "", "a record with a short key".into());
+                continue;
+            }
+            let rest = String::from_utf8_lossy(&key[8..]).into_owned();
+            let (id, timer) = rest.split_once('\0').unwrap_or((&rest, ""));
+            let pending = self
+                .read_snapshot(id)
+                .ok()
+                .flatten()
+                .is_some_and(|s| s.timers.iter().any(|t| t.id == timer));
+            if !pending {
+                problem(
+                    "timer queue",
+                    id,
+                    format!("timer {timer} is queued but not pending in the instance"),
+                );
+            }
+        }
+        // Every idempotency key points at an entry that carries it.
+        for item in self.idempotency.iter() {
+            let (key, value) = item.map_err(io)?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let found = value.len().checked_sub(9).and_then(|at| {
+                let id = String::from_utf8_lossy(&value[..at]).into_owned();
+                let seq = u64::from_be_bytes(value[at + 1..].try_into().ok()?);
+                Some((id, seq))
+            });
+            let Some((id, seq)) = found else {
+                problem(
+                    "idempotency keys",
+                    "",
+                    format!("the record of key `{key}` cannot be read"),
+                );
+                continue;
+            };
+            let carries = self
+                .entry(&id, seq)
+                .ok()
+                .flatten()
+                .is_some_and(|e| e.idempotency_key.as_deref() == Some(key.as_str()));
+            if !carries {
+                problem(
+                    "idempotency keys",
+                    &id,
+                    format!("key `{key}` points at entry {seq}, which does not carry it"),
+                );
+            }
+        }
+        Ok(())
+    }
 }
 
 impl SledStore {
@@ -673,6 +868,16 @@ fn log_key(id: &str, seq: u64) -> Vec<u8> {
     key.push(0);
     key.extend_from_slice(&seq.to_be_bytes());
     key
+}
+
+/// The instance and sequence number of a `log` key.
+fn split_log_key(key: &[u8]) -> Option<(String, u64)> {
+    let at = key.len().checked_sub(9)?;
+    if key[at] != 0 {
+        return None;
+    }
+    let seq = u64::from_be_bytes(key[at + 1..].try_into().ok()?);
+    Some((String::from_utf8_lossy(&key[..at]).into_owned(), seq))
 }
 
 /// Keys joined by NUL, which no identifier contains.
