@@ -86,6 +86,13 @@ impl Instance {
                 instance: entry.instance.clone(),
             });
         }
+        Ok(Instance::from_entry(entry))
+    }
+
+    /// The instance one entry makes on its own: for a start entry, the new instance (see
+    /// [`Instance::begin`], which checks that it is one); for any other, the instance as far as
+    /// that entry shows it, for reading a history whose start is missing (the audit's views).
+    pub fn from_entry(entry: &Entry) -> Instance {
         let mut instance = Instance {
             id: entry.instance.clone(),
             workflow: entry.workflow.clone(),
@@ -105,30 +112,7 @@ impl Instance {
             last_hash: String::new(),
         };
         instance.fold(entry);
-        Ok(instance)
-    }
-
-    /// An instance as far as one entry shows it, for reading a history whose start is missing
-    /// or broken (the audit's views); never used to run.
-    pub fn from_entry(entry: &Entry) -> Instance {
-        Instance {
-            id: entry.instance.clone(),
-            workflow: entry.workflow.clone(),
-            version: entry.version.clone(),
-            state: entry.to.clone(),
-            data: entry.changes.clone(),
-            seq: entry.seq,
-            business_key: entry.business_key.clone(),
-            parent: entry.parent.clone(),
-            children: Vec::new(),
-            approval: None,
-            timers: Vec::new(),
-            acts: Vec::new(),
-            created: entry.at,
-            updated: entry.at,
-            finished: entry.finished,
-            last_hash: entry.hash.clone(),
-        }
+        instance
     }
 
     /// Applies the next entry of the history.
