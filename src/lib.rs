@@ -18,6 +18,7 @@ pub mod machine;
 pub mod scenario;
 pub mod schema;
 pub mod script;
+pub mod server;
 pub mod store;
 pub mod validate;
 

@@ -8,7 +8,6 @@
 //! the command tells its own pages from files it must leave alone.
 
 use crate::definition::Workflow;
-use crate::definition::model::Scalar;
 use std::fmt::Write;
 
 /// The first line of every generated page. `sopflow docs` overwrites or removes only files
@@ -94,7 +93,7 @@ pub fn page(workflow: &Workflow, scenarios: Option<&str>) -> String {
                 name.as_str(),
                 cell(parameter.title.as_deref().unwrap_or("")),
                 parameter.kind.name(),
-                cell(&scalar(&parameter.default)),
+                cell(&parameter.default.to_string()),
                 cell(parameter.description.as_deref().unwrap_or("")),
             );
         }
@@ -194,15 +193,6 @@ fn source_line(workflow: &Workflow) -> String {
         parts.push(format!("lines {}", one_line(lines)));
     }
     format!("**Source:** {}.", parts.join(", "))
-}
-
-fn scalar(value: &Scalar) -> String {
-    match value {
-        Scalar::Bool(b) => b.to_string(),
-        Scalar::Integer(i) => i.to_string(),
-        Scalar::Number(n) => n.to_string(),
-        Scalar::String(s) => s.clone(),
-    }
 }
 
 /// A code fence longer than any run of backticks in `text`.

@@ -481,6 +481,7 @@ async fn a_real_clock_timer_fires_after_a_restart() {
                 async {
                     let _ = stopped.await;
                 },
+                |_, _| {},
                 |err| panic!("timer loop failed: {err}"),
             )
             .await;

@@ -9,17 +9,23 @@
 //! - 2 usage errors (clap's own, and paths that do not exist);
 //! - 3 refused: the engine would not take the step (wrong role, failed guard, missing or
 //!   ill-typed field...). A refusal is a business answer; nothing was written.
+//!
+//! `start`, `fire`, `show`, `list` and `history` also run through a server (`--server`,
+//! `--token`; see `remote`), with the same output and exit codes.
 
 mod audit;
 mod docs;
 mod paths;
 mod present;
+mod remote;
 mod render;
 mod runtime;
 mod scenarios;
+mod serve;
 mod time;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use remote::RemoteArgs;
 use runtime::{EngineArgs, FireArgs, StartArgs};
 use sopflow::catalog::{self, CatalogError, LoadReport, Sources};
 use sopflow::diagnostic::{Code, display_path};
@@ -84,6 +90,8 @@ enum Command {
         idempotency_key: Option<String>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Fire an event on an instance.
     Fire {
@@ -107,9 +115,11 @@ enum Command {
         expected_seq: Option<u64>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Show an instance: state, data, pending approval and timers, children, and with
-    /// --actor the events that actor may fire now.
+    /// --actor (or --server: the token's user) the events that actor may fire now.
     Show {
         instance: String,
         /// Also list the events this actor, with the --role roles, may fire now.
@@ -125,6 +135,8 @@ enum Command {
         roles: Vec<String>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// List instances, one line each.
     List {
@@ -139,12 +151,16 @@ enum Command {
         limit: Option<usize>,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Print the history of an instance, one block per step.
     History {
         instance: String,
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// List pending timers, earliest first.
     Timers {
@@ -197,6 +213,14 @@ enum Command {
     /// Write the process library's pages (docs/library/): one per workflow with its diagram,
     /// and an index; `--check` fails when they are out of date.
     Docs(docs::DocsArgs),
+    /// Serve the HTTP API and the web console on the data folder, with the timers running and
+    /// the definition folders watched (Ctrl-C or SIGTERM stops it after the requests in flight).
+    Serve(serve::ServeArgs),
+    /// Make the password hashes and API tokens of the users file (config/users.yaml).
+    User {
+        #[command(subcommand)]
+        command: serve::UserCommand,
+    },
     /// Recurring starts of workflows.
     Schedule {
         #[command(subcommand)]
@@ -216,20 +240,26 @@ enum ScheduleCommand {
     },
 }
 
-/// Who acts: `--actor ID --role R [--role R2]`.
+/// Who acts: `--actor ID --role R [--role R2]`; with `--server`, neither (the token decides).
 #[derive(Debug, Clone, clap::Args)]
 struct Who {
-    /// Who acts (a person's or program's id).
-    #[arg(long)]
-    actor: String,
-    /// A role the actor holds; repeat (or separate with commas) for several.
+    /// Who acts (a person's or program's id). Not with --server.
+    #[arg(long, required_unless_present = "server")]
+    actor: Option<String>,
+    /// A role the actor holds; repeat (or separate with commas) for several. Not with --server.
     #[arg(
         long = "role",
         value_name = "ROLE",
-        required = true,
+        required_unless_present = "server",
         value_delimiter = ','
     )]
     roles: Vec<String>,
+}
+
+impl Who {
+    fn given(&self) -> bool {
+        self.actor.is_some() || !self.roles.is_empty()
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -272,66 +302,102 @@ pub fn run() -> ExitCode {
         } => graph(&workflow, format, &workflows, &rules),
         Command::Start {
             workflow,
-            who: Who { actor, roles },
+            who,
             data,
             business_key,
             idempotency_key,
             engine,
-        } => runtime::start(
-            StartArgs {
-                workflow,
-                actor,
-                roles,
-                data,
-                business_key,
-                idempotency_key,
-            },
-            &engine,
-        ),
+            remote,
+        } => {
+            if let Err(message) = remote.check(who.given()) {
+                return usage_error(message);
+            }
+            runtime::start(
+                StartArgs {
+                    workflow,
+                    actor: who.actor,
+                    roles: who.roles,
+                    data,
+                    business_key,
+                    idempotency_key,
+                },
+                &engine,
+                &remote,
+            )
+        }
         Command::Fire {
             instance,
             event,
-            who: Who { actor, roles },
+            who,
             payload,
             comment,
             idempotency_key,
             expected_seq,
             engine,
-        } => runtime::fire(
-            FireArgs {
-                instance,
-                event,
-                actor,
-                roles,
-                payload,
-                comment,
-                idempotency_key,
-                expected_seq,
-            },
-            &engine,
-        ),
+            remote,
+        } => {
+            if let Err(message) = remote.check(who.given()) {
+                return usage_error(message);
+            }
+            runtime::fire(
+                FireArgs {
+                    instance,
+                    event,
+                    actor: who.actor,
+                    roles: who.roles,
+                    payload,
+                    comment,
+                    idempotency_key,
+                    expected_seq,
+                },
+                &engine,
+                &remote,
+            )
+        }
         Command::Show {
             instance,
             actor,
             roles,
             engine,
-        } => runtime::show(&instance, actor.map(|a| (a, roles)), &engine),
+            remote,
+        } => {
+            if let Err(message) = remote.check(actor.is_some() || !roles.is_empty()) {
+                return usage_error(message);
+            }
+            runtime::show(&instance, actor.map(|a| (a, roles)), &engine, &remote)
+        }
         Command::List {
             workflow,
             state,
             business_key,
             limit,
             engine,
-        } => runtime::list(
-            sopflow::store::Query {
-                workflow,
-                state,
-                business_key,
-                limit,
-            },
-            &engine,
-        ),
-        Command::History { instance, engine } => runtime::history(&instance, &engine),
+            remote,
+        } => {
+            if let Err(message) = remote.check(false) {
+                return usage_error(message);
+            }
+            runtime::list(
+                sopflow::store::Query {
+                    workflow,
+                    state,
+                    business_key,
+                    limit,
+                },
+                &engine,
+                &remote,
+            )
+        }
+        Command::History {
+            instance,
+            engine,
+            remote,
+        } => {
+            if let Err(message) = remote.check(false) {
+                return usage_error(message);
+            }
+            runtime::history(&instance, &engine, &remote)
+        }
         Command::Timers { limit, engine } => time::timers(limit, &engine),
         Command::Tick { engine } => time::tick(&engine),
         Command::Audit { command } => audit::run(command),
@@ -370,6 +436,8 @@ pub fn run() -> ExitCode {
             })
         }
         Command::Docs(args) => docs::run(&args),
+        Command::Serve(args) => serve::serve(&args),
+        Command::User { command } => serve::user(&command),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },
         } => time::schedules(next, &engine),

@@ -23,9 +23,16 @@ static UNKNOWN: Titles = Titles {
 
 impl Titles {
     pub fn of(engine: &Engine, version: &str) -> Titles {
+        Titles::from_definition(version, engine.definition(version).ok())
+    }
+
+    /// The titles of a definition obtained some other way: `--server` commands compile the
+    /// server's copy of a version's sources, since they cannot open the store. `None` when it
+    /// could not be had; names then stand alone.
+    pub fn from_definition(version: &str, definition: Option<Arc<Definition>>) -> Titles {
         Titles {
             version: version.to_string(),
-            definition: engine.definition(version).ok(),
+            definition,
         }
     }
 
@@ -285,11 +292,17 @@ fn signer_name(signer: &PendingSigner, titles: &Titles) -> String {
     }
 }
 
-/// `sopflow show`.
+/// How `show` names the one whose events it lists: `wang (contractor)`.
+pub fn viewer(actor: &Actor) -> String {
+    format!("{} ({})", actor.id, actor.roles.join(", "))
+}
+
+/// `sopflow show`. `viewer` names whoever `available` was computed for (see [`viewer`]; a
+/// `--server` command knows only that it is the token's user).
 pub fn instance(
     instance: &Instance,
     titles: &Titles,
-    actor: Option<&Actor>,
+    viewer: Option<&str>,
     available: Option<&[Available]>,
 ) -> String {
     let mut out = String::new();
@@ -364,8 +377,7 @@ pub fn instance(
             let _ = writeln!(out, "  {} ({}): {status}", child.id, child.workflow);
         }
     }
-    if let (Some(actor), Some(available)) = (actor, available) {
-        let who = format!("{} ({})", actor.id, actor.roles.join(", "));
+    if let (Some(who), Some(available)) = (viewer, available) {
         if instance.finished {
             let _ = writeln!(out, "{who}: the instance has finished; nothing to fire");
         } else if available.is_empty() {

@@ -3,9 +3,14 @@
 //! Each builds a tokio runtime, opens the [`Engine`] on the data folder, makes one request and
 //! prints the answer. Arguments are checked (JSON parsed) before the engine is opened, so a
 //! mistake in them writes nothing. The engine decides everything else.
+//!
+//! With `--server`, the same request goes to a running server instead ([`super::remote`]), and
+//! its answer is printed by the same code, so the output and exit codes do not depend on
+//! where the command ran.
 
 use super::Format;
 use super::present::{self, Titles};
+use super::remote::RemoteArgs;
 use serde_json::{Map, Value, json};
 use sopflow::engine::{Config, Engine, EngineError, Fire, Outcome, StartRequest};
 use sopflow::machine::{Actor, Available, Entry, Instance};
@@ -77,7 +82,8 @@ impl EngineArgs {
 #[derive(Debug, Clone)]
 pub struct StartArgs {
     pub workflow: String,
-    pub actor: String,
+    /// `None` with `--server`, where the token decides who acts.
+    pub actor: Option<String>,
     pub roles: Vec<String>,
     pub data: Option<String>,
     pub business_key: Option<String>,
@@ -89,7 +95,8 @@ pub struct StartArgs {
 pub struct FireArgs {
     pub instance: String,
     pub event: String,
-    pub actor: String,
+    /// `None` with `--server`, where the token decides who acts.
+    pub actor: Option<String>,
     pub roles: Vec<String>,
     pub payload: Option<String>,
     pub comment: Option<String>,
@@ -106,6 +113,10 @@ pub(super) enum Failure {
     Engine(EngineError),
     /// The runtime could not be built.
     Runtime(String),
+    /// The server (`--server`) refused the step: a business answer, nothing was written.
+    Refused { code: String, reason: String },
+    /// The server could not be reached, or answered with an error.
+    Remote { code: String, message: String },
 }
 
 impl From<EngineError> for Failure {
@@ -114,21 +125,33 @@ impl From<EngineError> for Failure {
     }
 }
 
-pub fn start(args: StartArgs, engine_args: &EngineArgs) -> ExitCode {
+pub fn start(args: StartArgs, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = run_start(&args, engine_args);
+    let result = run_start(&args, engine_args, remote);
     finish(format, result, |(outcome, titles)| match format {
         Format::Json => outcome_json(&outcome),
         Format::Human => present::started(&outcome, &titles),
     })
 }
 
-fn run_start(args: &StartArgs, engine_args: &EngineArgs) -> Result<(Outcome, Titles), Failure> {
+fn run_start(
+    args: &StartArgs,
+    engine_args: &EngineArgs,
+    remote: &RemoteArgs,
+) -> Result<(Outcome, Titles), Failure> {
     let data = match &args.data {
         Some(text) => json_object("--data", text)?,
         None => Map::new(),
     };
-    let mut request = StartRequest::new(Actor::new(&args.actor, &args.roles));
+    if let Some(server) = remote.connect(engine_args.format)? {
+        return server.start(
+            &args.workflow,
+            data,
+            args.business_key.as_deref(),
+            args.idempotency_key.as_deref(),
+        );
+    }
+    let mut request = StartRequest::new(local_actor(&args.actor, &args.roles)?);
     request.data = data;
     request.business_key = args.business_key.clone();
     request.idempotency_key = args.idempotency_key.clone();
@@ -139,21 +162,35 @@ fn run_start(args: &StartArgs, engine_args: &EngineArgs) -> Result<(Outcome, Tit
     })
 }
 
-pub fn fire(args: FireArgs, engine_args: &EngineArgs) -> ExitCode {
+pub fn fire(args: FireArgs, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = run_fire(&args, engine_args);
+    let result = run_fire(&args, engine_args, remote);
     finish(format, result, |(outcome, titles)| match format {
         Format::Json => outcome_json(&outcome),
         Format::Human => present::fired(&outcome, &titles),
     })
 }
 
-fn run_fire(args: &FireArgs, engine_args: &EngineArgs) -> Result<(Outcome, Titles), Failure> {
+fn run_fire(
+    args: &FireArgs,
+    engine_args: &EngineArgs,
+    remote: &RemoteArgs,
+) -> Result<(Outcome, Titles), Failure> {
     let payload = match &args.payload {
         Some(text) => json_object("--payload", text)?,
         None => Map::new(),
     };
-    let mut request = Fire::new(&args.event, Actor::new(&args.actor, &args.roles));
+    if let Some(server) = remote.connect(engine_args.format)? {
+        return server.fire(
+            &args.instance,
+            &args.event,
+            payload,
+            args.comment.as_deref(),
+            args.expected_seq,
+            args.idempotency_key.as_deref(),
+        );
+    }
+    let mut request = Fire::new(&args.event, local_actor(&args.actor, &args.roles)?);
     request.payload = payload;
     if let Some(comment) = &args.comment {
         request = request.comment(comment);
@@ -172,8 +209,14 @@ pub fn show(
     instance: &str,
     actor: Option<(String, Vec<String>)>,
     engine_args: &EngineArgs,
+    remote: &RemoteArgs,
 ) -> ExitCode {
     let format = engine_args.format;
+    match remote.connect(format) {
+        Ok(Some(server)) => return show_remote(instance, &server, format),
+        Ok(None) => {}
+        Err(failure) => return report(format, &failure),
+    }
     let actor = actor.map(|(id, roles)| Actor::new(id, roles));
     let result = with_engine(engine_args.read_only(), async |engine| {
         let found = engine.get(instance).await?;
@@ -190,13 +233,55 @@ pub fn show(
             instance: &found,
             available: available.as_deref(),
         }),
-        Format::Human => present::instance(&found, &titles, actor.as_ref(), available.as_deref()),
+        Format::Human => present::instance(
+            &found,
+            &titles,
+            actor.as_ref().map(present::viewer).as_deref(),
+            available.as_deref(),
+        ),
     })
 }
 
-pub fn list(query: Query, engine_args: &EngineArgs) -> ExitCode {
+/// `show` through a server: `available` is always there, computed for the token's user.
+fn show_remote(instance: &str, server: &super::remote::Remote, format: Format) -> ExitCode {
+    let result = server.show(instance);
+    let viewer = match (&result, format) {
+        (Ok(_), Format::Human) => server.viewer(),
+        _ => String::new(),
+    };
+    finish(format, result, |shown| match format {
+        Format::Json => pretty(&Shown {
+            instance: &shown.instance,
+            state_title: shown.state_title.as_deref(),
+            available: Some(&shown.available),
+        }),
+        Format::Human => present::instance(
+            &shown.instance,
+            &shown.titles,
+            Some(&viewer),
+            Some(&shown.available),
+        ),
+    })
+}
+
+pub fn list(query: Query, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = with_engine(engine_args.read_only(), async |engine| {
+    let result = match remote.connect(format) {
+        Ok(Some(server)) => server.list(&query),
+        Ok(None) => list_local(query, engine_args),
+        Err(failure) => Err(failure),
+    };
+    finish(format, result, |(found, titles)| match format {
+        Format::Json => pretty(&found),
+        Format::Human => present::list(&found, &titles),
+    })
+}
+
+fn list_local(
+    query: Query,
+    engine_args: &EngineArgs,
+) -> Result<(Vec<Instance>, Vec<Titles>), Failure> {
+    with_engine(engine_args.read_only(), async |engine| {
         let found = engine.list(query).await?;
         let mut titles: Vec<Titles> = Vec::new();
         for instance in &found {
@@ -205,16 +290,27 @@ pub fn list(query: Query, engine_args: &EngineArgs) -> ExitCode {
             }
         }
         Ok((found, titles))
-    });
-    finish(format, result, |(found, titles)| match format {
-        Format::Json => pretty(&found),
-        Format::Human => present::list(&found, &titles),
     })
 }
 
-pub fn history(instance: &str, engine_args: &EngineArgs) -> ExitCode {
+pub fn history(instance: &str, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = with_engine(engine_args.read_only(), async |engine| {
+    let result = match remote.connect(format) {
+        Ok(Some(server)) => server.history(instance),
+        Ok(None) => history_local(instance, engine_args),
+        Err(failure) => Err(failure),
+    };
+    finish(format, result, |(entries, titles)| match format {
+        Format::Json => pretty(&entries),
+        Format::Human => present::history(&entries, &titles),
+    })
+}
+
+fn history_local(
+    instance: &str,
+    engine_args: &EngineArgs,
+) -> Result<(Vec<Entry>, Vec<Titles>), Failure> {
+    with_engine(engine_args.read_only(), async |engine| {
         let entries = engine.history(instance).await?;
         let mut titles: Vec<Titles> = Vec::new();
         for entry in &entries {
@@ -223,11 +319,19 @@ pub fn history(instance: &str, engine_args: &EngineArgs) -> ExitCode {
             }
         }
         Ok((entries, titles))
-    });
-    finish(format, result, |(entries, titles)| match format {
-        Format::Json => pretty(&entries),
-        Format::Human => present::history(&entries, &titles),
     })
+}
+
+/// The actor of a local command. clap requires `--actor` and `--role` without `--server`, so
+/// this fails only if that requirement is ever lost; it fails with the same words.
+fn local_actor(actor: &Option<String>, roles: &[String]) -> Result<Actor, Failure> {
+    match actor {
+        Some(id) if !roles.is_empty() => Ok(Actor::new(id, roles)),
+        _ => Err(Failure::Input(
+            "--actor and --role are required (or --server and --token, to act as the token's user)"
+                .into(),
+        )),
+    }
 }
 
 /// Opens the engine, runs `work` on it, and closes it (after every step is flushed).
@@ -265,15 +369,20 @@ pub(super) fn finish<T>(
 }
 
 fn report(format: Format, failure: &Failure) -> ExitCode {
-    if let Failure::Engine(EngineError::Refused(refusal)) = failure {
+    let refused = match failure {
+        Failure::Engine(EngineError::Refused(refusal)) => {
+            Some((refusal.code(), refusal.to_string()))
+        }
+        Failure::Refused { code, reason } => Some((code.as_str(), reason.clone())),
+        _ => None,
+    };
+    if let Some((code, reason)) = refused {
         match format {
             Format::Json => println!(
                 "{}",
-                pretty(
-                    &json!({"refused": {"code": refusal.code(), "reason": refusal.to_string()}})
-                )
+                pretty(&json!({"refused": {"code": code, "reason": reason}}))
             ),
-            Format::Human => eprintln!("refused: {refusal}"),
+            Format::Human => eprintln!("refused: {reason}"),
         }
         return ExitCode::from(3);
     }
@@ -281,6 +390,8 @@ fn report(format: Format, failure: &Failure) -> ExitCode {
         Failure::Input(message) => ("bad_input", message.clone()),
         Failure::Runtime(message) => ("runtime", message.clone()),
         Failure::Engine(err) => (EngineError::code(err), err.to_string()),
+        Failure::Refused { code, reason } => (code.as_str(), reason.clone()),
+        Failure::Remote { code, message } => (code.as_str(), message.clone()),
     };
     match format {
         Format::Json => println!(

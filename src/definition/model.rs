@@ -212,6 +212,18 @@ pub enum Scalar {
     String(String),
 }
 
+/// As written in YAML (`true`, `5000`, `0.5`, `客服部`).
+impl std::fmt::Display for Scalar {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Scalar::Bool(b) => b.fmt(f),
+            Scalar::Integer(i) => i.fmt(f),
+            Scalar::Number(n) => n.fmt(f),
+            Scalar::String(s) => s.fmt(f),
+        }
+    }
+}
+
 // By hand rather than `#[serde(untagged)]`: untagged enums buffer the value (replaying any
 // aliases in it) and fail with "did not match any variant", which tells a process owner
 // nothing.

@@ -30,10 +30,14 @@
 
 mod committer;
 mod error;
+mod inbox;
+mod reload;
 mod timers;
 mod versions;
 
 pub use error::EngineError;
+pub use inbox::Task;
+pub use reload::Reloaded;
 pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;
 
@@ -240,7 +244,10 @@ struct Inner {
     store: Arc<dyn Store>,
     sandbox: Sandbox,
     versions: Versions,
-    report: LoadReport,
+    /// The load report of the definitions in force: replaced only by a reload without errors.
+    report: std::sync::RwLock<Arc<LoadReport>>,
+    /// Where the definitions are read from, for reloads.
+    sources: Vec<PathBuf>,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -288,7 +295,8 @@ impl Engine {
                 store,
                 sandbox,
                 versions,
-                report,
+                report: std::sync::RwLock::new(Arc::new(report)),
+                sources: config.sources,
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
             }),
@@ -301,8 +309,12 @@ impl Engine {
     }
 
     /// What loading the workflows found (errors leave a workflow out; warnings do not).
-    pub fn load_report(&self) -> &LoadReport {
-        &self.inner.report
+    pub fn load_report(&self) -> Arc<LoadReport> {
+        self.inner
+            .report
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The newest version of a workflow, if it is loaded.

@@ -135,7 +135,8 @@ impl Engine {
 
     /// [`Engine::advance_to`] by a duration on the default calendar ("8 working days").
     pub async fn advance(&self, duration: Duration) -> Result<Vec<Fired>, EngineError> {
-        let calendar = self.inner.report.catalog.calendars.default_calendar();
+        let report = self.load_report();
+        let calendar = report.catalog.calendars.default_calendar();
         let until = calendar
             .add(self.now(), duration)
             .map_err(|e| EngineError::Calendar(e.to_string()))?;
@@ -143,11 +144,14 @@ impl Engine {
     }
 
     /// Fires due timers and schedules until `shutdown` completes. On a virtual clock it only
-    /// waits: time moves with [`Engine::advance_to`]. A failing round is reported through
-    /// `on_error` and retried after a pause; the loop itself never gives up.
+    /// waits: time moves with [`Engine::advance_to`]. What each round fired is passed to
+    /// `on_fired` with the time of the round (a server measures the timers' lag with it). A
+    /// failing round is reported through `on_error` and retried after a pause; the loop itself
+    /// never gives up.
     pub async fn run_timers(
         &self,
         shutdown: impl std::future::Future<Output = ()>,
+        on_fired: impl Fn(&[Fired], DateTime<Utc>),
         on_error: impl Fn(&EngineError),
     ) {
         tokio::pin!(shutdown);
@@ -155,8 +159,14 @@ impl Engine {
             let wait = if self.inner.clock.is_virtual() {
                 IDLE
             } else {
+                let round = self.now();
                 match self.run_due().await {
-                    Ok(_) => self.until_next_due().await.unwrap_or(IDLE),
+                    Ok(fired) => {
+                        if !fired.is_empty() {
+                            on_fired(&fired, round);
+                        }
+                        self.until_next_due().await.unwrap_or(IDLE)
+                    }
                     Err(err) => {
                         on_error(&err);
                         IDLE

@@ -22,9 +22,15 @@ struct Inner {
 }
 
 impl Versions {
-    /// Makes the catalog's definitions the newest versions, and stores their sources.
+    /// Makes the catalog's definitions the newest versions, and stores their sources. All of
+    /// them become visible at once (one write lock): a reader sees the old set or the new one.
+    /// Workflows the catalog no longer has can no longer be started; their versions stay for
+    /// the instances that run on them.
     pub fn publish(&self, catalog: &Catalog, store: &dyn Store) -> Result<(), EngineError> {
         let mut inner = self.inner.write().map_err(|_| EngineError::Closed)?;
+        inner
+            .latest
+            .retain(|id, _| catalog.definitions.contains_key(id));
         for (id, definition) in &catalog.definitions {
             store.save_definition(&StoredDefinition {
                 hash: definition.hash.clone(),
@@ -59,6 +65,14 @@ impl Versions {
                     )
                 ),
             })
+    }
+
+    /// The newest version's hash of each workflow that can be started.
+    pub fn latest_hashes(&self) -> BTreeMap<String, String> {
+        self.inner
+            .read()
+            .map(|i| i.latest.clone())
+            .unwrap_or_default()
     }
 
     /// Ids of the workflows that can be started.

@@ -4,6 +4,13 @@
 //! Both show the same things: states with their titles, the initial state, final states,
 //! transitions labelled with the event and the roles allowed (and a mark when guarded),
 //! approvals with their mode, and events fired by timers as dashed edges with the delay.
+//!
+//! [`svg()`] draws the same edges itself (layout included), for the web console and the HTTP
+//! API, where neither Graphviz nor a Mermaid runtime is available.
+
+mod svg;
+
+pub use svg::{FONT_FAMILY, StateLink, SvgOptions, svg};
 
 use crate::definition::Workflow;
 use crate::definition::model::{ApprovalMode, State};
@@ -16,6 +23,14 @@ struct Edge {
     /// First line: the event (and timer delay); second line: roles and conditions.
     label: Vec<String>,
     timer: bool,
+    /// The event, kept apart from `label` for the SVG, which lays its labels out itself.
+    event: String,
+    /// The branch's title (`初审通过`), or an approval's mode.
+    title: Option<String>,
+    /// What the timers firing this event are called: their titles, or their delays.
+    timers: Vec<String>,
+    /// The child workflows the step starts.
+    spawns: Vec<String>,
 }
 
 fn edges(workflow: &Workflow) -> Vec<Edge> {
@@ -50,6 +65,17 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                         .filter(|s| !s.is_empty())
                         .collect(),
                     timer: timer.is_some(),
+                    event: event.as_str().to_string(),
+                    title: branch.title.clone(),
+                    timers: timer_captions(state, event.as_str()),
+                    spawns: branch
+                        .spawn
+                        .iter()
+                        .map(|s| match &s.for_each {
+                            Some(list) => format!("{} × {}", s.workflow.as_str(), list.as_str()),
+                            None => s.workflow.as_str().to_string(),
+                        })
+                        .collect(),
                 });
             }
         }
@@ -67,6 +93,10 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
             edges.push(Edge {
                 from: name.value.clone(),
                 to: approval.to.value.clone(),
+                event: approval.approve_event().to_string(),
+                title: Some(format!("({mode})")),
+                timers: Vec::new(),
+                spawns: Vec::new(),
                 label: vec![
                     format!("{} ({mode})", approval.approve_event()),
                     format!(
@@ -82,6 +112,10 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                     to: reject.to.value.clone(),
                     label: vec![reject.reject_event().to_string()],
                     timer: false,
+                    event: reject.reject_event().to_string(),
+                    title: None,
+                    timers: Vec::new(),
+                    spawns: Vec::new(),
                 });
             }
         }
@@ -102,6 +136,21 @@ fn timer_label(state: &State, event: &str) -> Option<String> {
         })
         .collect();
     (!delays.is_empty()).then(|| delays.join(", "))
+}
+
+/// What the timers in `state` that fire `event` are called: each one's title, or its delay.
+fn timer_captions(state: &State, event: &str) -> Vec<String> {
+    state
+        .timers
+        .iter()
+        .filter(|t| t.fire.as_str() == event)
+        .map(|t| match (&t.title, &t.after, &t.at) {
+            (Some(title), _, _) => title.clone(),
+            (None, Some(after), _) => after.value.clone(),
+            (None, None, Some(at)) => format!("at {}", shorten(at.as_str())),
+            (None, None, None) => "timer".to_string(),
+        })
+        .collect()
 }
 
 fn join<'a>(items: impl Iterator<Item = &'a str>) -> String {

@@ -1,0 +1,200 @@
+//! `sopflow serve`: the HTTP API and web console over the embedded store, and `sopflow user`:
+//! making password hashes and tokens for the users file.
+
+use super::render;
+use super::runtime::StoreArgs;
+use sopflow::engine::Engine;
+use sopflow::server::auth::{self, Users};
+use sopflow::server::{AppState, Server};
+use std::io::{BufRead, IsTerminal};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `sopflow serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Where to listen. Anything but a loopback address is refused while the users file has
+    /// demo users.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub addr: SocketAddr,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// The users file: people, their roles, password hashes and token hashes.
+    #[arg(long, default_value = "config/users.yaml")]
+    pub users: PathBuf,
+    /// Do not watch the definition folders for changes.
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+pub fn serve(args: &ServeArgs) -> ExitCode {
+    init_logging();
+    let users = match Users::load(&args.users) {
+        Ok(users) => users,
+        Err(err) => {
+            eprintln!(
+                "error: {err}\nhint: the shipped demo users are in config/users.yaml; `sopflow user hash-password` and `sopflow user new-token` make the hashes a users file holds"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: cannot start the async runtime: {err}");
+            return ExitCode::from(1);
+        }
+    };
+    let config = args.store.config(true);
+    let watched = config.sources.clone();
+    let code = runtime.block_on(async {
+        let engine = match Engine::open(config).await {
+            Ok(engine) => engine,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(1);
+            }
+        };
+        let report = engine.load_report();
+        if report.has_errors() {
+            eprint!(
+                "{}",
+                render::human(&report.diagnostics, &report.texts, std::io::stderr().is_terminal())
+            );
+            eprintln!(
+                "error: not serving: {} error(s) in the definitions; fix them (`sopflow validate` shows the same report) and start again",
+                report.errors()
+            );
+            return ExitCode::from(1);
+        }
+        let demo: Vec<String> = users.all().filter(|u| u.demo).map(|u| u.id.clone()).collect();
+        let state = AppState::new(engine.clone(), users, watched);
+        let server = match Server::bind(state, args.addr).await {
+            Ok(server) => server,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(1);
+            }
+        };
+        let addr = server.local_addr().unwrap_or(args.addr);
+        println!(
+            "sopflow: {} workflow(s), {} warning(s); data in {}",
+            engine.workflows().len(),
+            report.warnings(),
+            args.store.data_dir.display()
+        );
+        println!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
+        if !demo.is_empty() {
+            println!(
+                "demo users (this machine only; password `demo`): {}",
+                demo.join(", ")
+            );
+        }
+        if !args.no_watch {
+            println!("watching the definition folders: edits apply to new instances");
+        }
+        match server.run(!args.no_watch, shutdown_signal()).await {
+            Ok(()) => {
+                println!("sopflow: stopped; every acknowledged step is on disk");
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(1)
+            }
+        }
+    });
+    // The engine (and its store) close here, after the last request finished.
+    drop(runtime);
+    code
+}
+
+/// Logs to standard error; `RUST_LOG` chooses what (default: info for sopflow).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("sopflow=info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init();
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the requests in flight");
+}
+
+/// `sopflow user`.
+#[derive(Debug, clap::Subcommand)]
+pub enum UserCommand {
+    /// Read a password from standard input (one line) and print its Argon2id hash for the
+    /// users file's `password:`.
+    HashPassword,
+    /// Print a new random API token, and the hash to put in the users file's `tokens:`. The
+    /// token is shown once; only its hash is stored.
+    NewToken,
+}
+
+pub fn user(command: &UserCommand) -> ExitCode {
+    match command {
+        UserCommand::HashPassword => {
+            if std::io::stdin().is_terminal() {
+                eprintln!("password (then Enter):");
+            }
+            let mut line = String::new();
+            if let Err(err) = std::io::stdin().lock().read_line(&mut line) {
+                eprintln!("error: cannot read standard input: {err}");
+                return ExitCode::from(1);
+            }
+            let password = line.trim_end_matches(['\r', '\n']);
+            if password.is_empty() {
+                eprintln!("error: the password is empty");
+                return ExitCode::from(2);
+            }
+            match auth::hash_password(password) {
+                Ok(hash) => {
+                    println!("{hash}");
+                    ExitCode::SUCCESS
+                }
+                Err(err) => {
+                    eprintln!("error: {err}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        UserCommand::NewToken => match auth::new_token() {
+            Ok(token) => {
+                println!("token: {token}");
+                println!("hash:  {}", auth::token_hash(&token));
+                ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("error: {err}");
+                ExitCode::from(1)
+            }
+        },
+    }
+}

@@ -1,0 +1,101 @@
+//! The questions a person's task list asks: which instances wait for one of my roles, and
+//! which are overdue.
+
+use super::{Engine, EngineError};
+use crate::machine::{self, Actor, Available, EntryKind, Instance};
+use crate::store::Query;
+use chrono::{DateTime, Utc};
+
+/// An instance waiting for someone, with what they may do on it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Task {
+    pub instance: Instance,
+    /// The events the asking actor may fire now (empty in a plain listing).
+    pub actions: Vec<Available>,
+    /// The earliest pending deadline of its current state.
+    pub due: Option<DateTime<Utc>>,
+    pub overdue: bool,
+}
+
+impl Engine {
+    /// Whether a deadline of the instance's current state has passed: a pending timer is
+    /// past due, or the last step was a timer's (time moved or escalated it and nobody has
+    /// acted since). Finished instances are never overdue.
+    pub async fn is_overdue(&self, instance: &Instance) -> Result<bool, EngineError> {
+        if instance.finished {
+            return Ok(false);
+        }
+        let now = self.now();
+        if instance.timers.iter().any(|t| t.due <= now) {
+            return Ok(true);
+        }
+        let last = self.inner.store.entry(&instance.id, instance.seq)?;
+        Ok(last.is_some_and(|e| {
+            e.kind == EntryKind::Timer && e.timer.as_ref().is_some_and(|t| t.refused.is_none())
+        }))
+    }
+
+    /// Unfinished instances matching `query` on which `actor` may fire an event now, with
+    /// those events; `overdue_only` keeps the overdue ones. Sorted by earliest deadline, then
+    /// oldest first.
+    pub async fn tasks(
+        &self,
+        actor: &Actor,
+        query: Query,
+        overdue_only: bool,
+    ) -> Result<Vec<Task>, EngineError> {
+        let limit = query.limit;
+        let mut query = query;
+        query.limit = None;
+        let mut tasks = Vec::new();
+        for instance in self.list(query).await? {
+            if instance.finished {
+                continue;
+            }
+            let definition = self.definition(&instance.version)?;
+            let actions = machine::available(&definition, &instance, actor);
+            if actions.is_empty() {
+                continue;
+            }
+            let overdue = self.is_overdue(&instance).await?;
+            if overdue_only && !overdue {
+                continue;
+            }
+            let due = instance.timers.iter().map(|t| t.due).min();
+            tasks.push(Task {
+                instance,
+                actions,
+                due,
+                overdue,
+            });
+        }
+        tasks.sort_by(|a, b| {
+            (a.due.is_none(), a.due, a.instance.created).cmp(&(
+                b.due.is_none(),
+                b.due,
+                b.instance.created,
+            ))
+        });
+        if let Some(limit) = limit {
+            tasks.truncate(limit);
+        }
+        Ok(tasks)
+    }
+
+    /// Instances matching `query` that are overdue (see [`Engine::is_overdue`]).
+    pub async fn overdue(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
+        let limit = query.limit.unwrap_or(usize::MAX);
+        let mut query = query;
+        query.limit = None;
+        let mut out = Vec::new();
+        for instance in self.list(query).await? {
+            if out.len() >= limit {
+                break;
+            }
+            if self.is_overdue(&instance).await? {
+                out.push(instance);
+            }
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,227 @@
+//! Instances: starting them, firing events, reading them, lists and the caller's inbox.
+//!
+//! The actor of every command is the authenticated caller; the bodies have no field for it
+//! (and refuse unknown fields), so nobody can act in another's name.
+
+use super::{Body, Params, Segments, Writer, idempotency_key};
+use crate::engine::{Fire, Outcome, StartRequest, Task};
+use crate::machine::{self, Entry, Instance};
+use crate::server::AppState;
+use crate::server::auth::Caller;
+use crate::server::problem::Problem;
+use crate::store::Query;
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+/// The body of `POST /api/instances`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StartBody {
+    /// The workflow's id, for example `hot_work_permit`.
+    pub workflow: String,
+    /// Initial values of declared fields.
+    #[serde(default)]
+    pub data: Option<Map<String, Value>>,
+    /// A contract or unit number the instance can be found by.
+    #[serde(default)]
+    pub business_key: Option<String>,
+}
+
+/// The body of `POST /api/instances/{id}/events/{event}`; it may be empty.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FireBody {
+    /// Values of the fields the event supplies.
+    #[serde(default)]
+    pub payload: Option<Map<String, Value>>,
+    /// A comment on the step (some events require one, for example a rejection).
+    #[serde(default)]
+    pub comment: Option<String>,
+    /// Refuse (409 `stale`) unless the instance is still at this step: its `seq` as read.
+    #[serde(default)]
+    pub expected_seq: Option<u64>,
+}
+
+/// `POST /api/instances`: 201 with the new instance, or 200 when an `Idempotency-Key` replays.
+pub async fn start(
+    State(state): State<AppState>,
+    Writer(caller): Writer,
+    headers: HeaderMap,
+    Body(body): Body<StartBody>,
+) -> Result<Response, Problem> {
+    let mut request =
+        StartRequest::new(caller.actor()).data(body.data.map_or(Value::Null, Value::Object));
+    request.business_key = body.business_key;
+    request.idempotency_key = idempotency_key(&headers)?;
+    let outcome = state.start(&caller, &body.workflow, request).await?;
+    let status = if outcome.replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let location = HeaderValue::try_from(format!("/api/instances/{}", outcome.instance.id)).ok();
+    let mut response = (status, outcome_json(outcome)).into_response();
+    if let Some(location) = location {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    Ok(response)
+}
+
+/// `POST /api/instances/{id}/events/{event}`.
+pub async fn fire(
+    State(state): State<AppState>,
+    Writer(caller): Writer,
+    Segments((id, event)): Segments<(String, String)>,
+    headers: HeaderMap,
+    Body(body): Body<FireBody>,
+) -> Result<Json<Value>, Problem> {
+    let mut request =
+        Fire::new(event, caller.actor()).payload(body.payload.map_or(Value::Null, Value::Object));
+    if let Some(comment) = body.comment {
+        request = request.comment(comment);
+    }
+    request.expected_seq = body.expected_seq;
+    request.idempotency_key = idempotency_key(&headers)?;
+    let outcome = state.fire(&caller, &id, request).await?;
+    Ok(outcome_json(outcome))
+}
+
+fn outcome_json(outcome: Outcome) -> Json<Value> {
+    Json(json!({
+        "instance": outcome.instance,
+        "entry": outcome.entry,
+        "replayed": outcome.replayed,
+    }))
+}
+
+/// `GET /api/instances/{id}`: the snapshot, with what the caller may do on it now.
+pub async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Segments(id): Segments<String>,
+) -> Result<Json<Value>, Problem> {
+    let engine = &state.engine;
+    let instance = engine.get(&id).await?;
+    let definition = engine.definition(&instance.version)?;
+    // From the same snapshot, so that the actions match the state shown.
+    let available = machine::available(&definition, &instance, &caller.actor());
+    let state_title = definition
+        .workflow
+        .states
+        .get(&instance.state)
+        .and_then(|s| s.title.clone());
+    let overdue = engine.is_overdue(&instance).await?;
+    Ok(Json(json!({
+        "instance": instance,
+        "state_title": state_title,
+        "available": available,
+        "overdue": overdue,
+    })))
+}
+
+/// Only instances the caller may act on now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Assigned {
+    Me,
+}
+
+/// The default and the largest number of instances in a list.
+const DEFAULT_LIMIT: usize = 100;
+const MAX_LIMIT: usize = 1000;
+
+/// The query of `GET /api/instances`.
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    /// Only instances of this workflow.
+    #[serde(default)]
+    pub workflow: Option<String>,
+    /// Only instances in this state.
+    #[serde(default)]
+    pub state: Option<String>,
+    /// Only instances with this business key.
+    #[serde(default)]
+    pub business_key: Option<String>,
+    /// `true`: only instances past a deadline of their current state.
+    #[serde(default)]
+    pub overdue: Option<bool>,
+    /// `me`: only unfinished instances the caller may act on now.
+    #[serde(default)]
+    pub assigned: Option<Assigned>,
+    /// At most this many (default 100, at most 1000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+}
+
+/// `GET /api/instances`.
+pub async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Params(params): Params<ListParams>,
+) -> Result<Json<Vec<Instance>>, Problem> {
+    let limit = params.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(Problem::bad_request(
+            "bad_query",
+            format!("limit must be between 1 and {MAX_LIMIT}"),
+        ));
+    }
+    let query = Query {
+        workflow: params.workflow,
+        state: params.state,
+        business_key: params.business_key,
+        limit: Some(limit),
+    };
+    let overdue = params.overdue.unwrap_or(false);
+    let engine = &state.engine;
+    let instances = match (params.assigned, overdue) {
+        (Some(Assigned::Me), _) => engine
+            .tasks(&caller.actor(), query, overdue)
+            .await?
+            .into_iter()
+            .map(|task| task.instance)
+            .collect(),
+        (None, true) => engine.overdue(query).await?,
+        (None, false) => engine.list(query).await?,
+    };
+    Ok(Json(instances))
+}
+
+/// `GET /api/tasks`: the caller's inbox.
+pub async fn tasks(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Vec<Task>>, Problem> {
+    Ok(Json(
+        state
+            .engine
+            .tasks(&caller.actor(), Query::default(), false)
+            .await?,
+    ))
+}
+
+/// `GET /api/instances/{id}/history`.
+pub async fn history(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Segments(id): Segments<String>,
+) -> Result<Json<Vec<Entry>>, Problem> {
+    Ok(Json(state.engine.history(&id).await?))
+}
+
+/// `GET /api/instances/{id}/chain`: as `sopflow audit chain --format json` prints it.
+pub async fn chain(
+    State(state): State<AppState>,
+    _caller: Caller,
+    Segments(id): Segments<String>,
+) -> Result<Json<Value>, Problem> {
+    let chain = state.engine.approval_chain(&id).await?;
+    Ok(Json(
+        serde_json::to_value(chain).map_err(|e| Problem::internal(e.to_string()))?,
+    ))
+}

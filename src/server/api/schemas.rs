@@ -1,0 +1,198 @@
+//! The schemas of `components.schemas` in the OpenAPI document: request bodies from the types
+//! the handlers deserialize (so the document cannot promise a shape the server refuses), and
+//! hand-written envelopes for the answers, whose types (`Instance`, `Entry`...) belong to the
+//! engine and have no JSON Schema of their own.
+
+use super::{audit, instances, meta};
+use schemars::JsonSchema;
+use serde_json::{Value, json};
+
+/// The JSON Schema (2020-12, which OpenAPI 3.1 uses) of a type, self-contained (no `$defs`,
+/// whose references would break once the schema is moved into the document) and without its
+/// `$schema` key.
+pub fn of<T: JsonSchema>() -> Value {
+    let mut schema = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|s| s.inline_subschemas = true)
+        .into_generator()
+        .into_root_schema_for::<T>()
+        .to_value();
+    if let Some(object) = schema.as_object_mut() {
+        object.remove("$schema");
+    }
+    schema
+}
+
+/// A query parameter's schema: a parameter is left out rather than sent as `null`, so the
+/// `null` alternative of an `Option` is dropped.
+pub fn without_null(schema: Value) -> Value {
+    let Value::Object(mut object) = schema else {
+        return schema;
+    };
+    if object.get("default") == Some(&Value::Null) {
+        object.remove("default");
+    }
+    if let Some(Value::Array(types)) = object.get("type") {
+        let kept: Vec<Value> = types.iter().filter(|t| *t != "null").cloned().collect();
+        object.insert(
+            "type".into(),
+            match kept.as_slice() {
+                [one] => one.clone(),
+                _ => Value::Array(kept),
+            },
+        );
+    }
+    let is_null =
+        |v: &Value| v.get("type") == Some(&json!("null")) || v.get("const") == Some(&Value::Null);
+    for key in ["anyOf", "oneOf"] {
+        if let Some(Value::Array(options)) = object.get(key) {
+            let kept: Vec<Value> = options.iter().filter(|o| !is_null(o)).cloned().collect();
+            if let [one] = kept.as_slice() {
+                let description = object.remove("description");
+                let mut merged = one.clone();
+                // The field's own description says more than its type's.
+                if let (Some(description), Some(m)) = (description, merged.as_object_mut()) {
+                    m.insert("description".into(), description);
+                }
+                object.remove(key);
+                if let Value::Object(inner) = merged {
+                    object.extend(inner);
+                }
+            }
+        }
+    }
+    Value::Object(object)
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable(kind: &str) -> Value {
+    json!({"type": [kind, "null"]})
+}
+
+fn time() -> Value {
+    json!({"type": "string", "format": "date-time"})
+}
+
+fn object(required: &[&str], properties: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": properties})
+}
+
+fn list(name: &str) -> Value {
+    json!({"type": "array", "items": {"$ref": format!("#/components/schemas/{name}")}})
+}
+
+fn reference(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+/// Every schema the paths refer to.
+pub fn components() -> Value {
+    json!({
+        "Any": {},
+        "StartBody": of::<instances::StartBody>(),
+        "FireBody": of::<instances::FireBody>(),
+        "VerifyBody": of::<audit::VerifyBody>(),
+        "ReloadBody": of::<meta::ReloadBody>(),
+        "Problem": object(&["type", "title", "status", "detail", "code"], json!({
+            "type": string(), "title": string(), "status": {"type": "integer"},
+            "detail": string(),
+            "code": {"type": "string", "description": "Stable: role_not_allowed, four_eyes, missing_role, unauthenticated, bad_json, bad_body, bad_query, bad_path, unsupported_media_type, body_too_large, no_route, method_not_allowed, unknown_instance, unknown_workflow, definitions_invalid..."},
+            "refused": {"type": "boolean", "description": "Present (true) when the engine refused a command: nothing was written"},
+        })),
+        "Health": object(&["status", "version", "workflows", "time"], json!({
+            "status": {"const": "ok"}, "version": string(), "workflows": {"type": "integer"}, "time": time(),
+        })),
+        "Me": object(&["id", "name", "roles"], json!({
+            "id": string(), "name": string(), "roles": {"type": "array", "items": string()},
+        })),
+        "Diagnostic": object(&["code", "severity", "file", "line", "column", "message", "hint"], json!({
+            "code": string(), "severity": string(), "file": string(), "line": {"type": "integer"},
+            "column": {"type": "integer"}, "message": string(), "hint": string(),
+        })),
+        "Attempt": object(&["at", "result", "changed", "removed", "errors", "warnings", "diagnostics"], json!({
+            "at": time(),
+            "result": {"enum": ["applied", "unchanged", "rejected", "failed"]},
+            "changed": {"type": "array", "description": "[workflow, old hash or null, new hash]", "items": {"type": "array"}},
+            "removed": {"type": "array", "items": string()},
+            "errors": {"type": "integer"}, "warnings": {"type": "integer"},
+            "diagnostics": list("Diagnostic"),
+            "message": nullable("string"),
+        })),
+        "Validation": object(&["ok", "errors", "warnings", "diagnostics", "last_reload"], json!({
+            "ok": {"type": "boolean", "description": "The definitions in force have no error"},
+            "errors": {"type": "integer"}, "warnings": {"type": "integer"},
+            "diagnostics": list("Diagnostic"),
+            "last_reload": {"oneOf": [reference("Attempt"), {"type": "null"}]},
+        })),
+        "WorkflowSummary": object(&["id", "title", "description", "version", "source", "roles", "states"], json!({
+            "id": string(), "title": string(), "description": nullable("string"),
+            "version": {"type": "string", "description": "The newest version's hash"},
+            "source": {"oneOf": [{"type": "null"}, object(&["manual"], json!({
+                "manual": string(), "section": nullable("string"), "lines": nullable("string"),
+            }))]},
+            "roles": {"type": "object", "additionalProperties": string(), "description": "role id: title"},
+            "states": {"type": "integer", "description": "How many states"},
+        })),
+        "WorkflowDetail": object(&["id", "title", "description", "version", "file", "yaml", "rules", "roles", "states"], json!({
+            "id": string(), "title": string(), "description": nullable("string"), "version": string(),
+            "file": string(), "yaml": string(),
+            "rules": {"type": "object", "additionalProperties": string(), "description": "rules file name: text"},
+            "roles": {"type": "object", "additionalProperties": string()},
+            "states": {"type": "array", "items": object(&["id", "title", "final"], json!({
+                "id": string(), "title": nullable("string"), "final": {"type": "boolean"},
+            }))},
+        })),
+        "VersionRef": object(&["hash", "file", "current"], json!({
+            "hash": string(), "file": string(),
+            "current": {"type": "boolean", "description": "New instances start on it"},
+        })),
+        "StoredDefinition": object(&["hash", "workflow", "file", "yaml", "rules"], json!({
+            "hash": string(), "workflow": string(), "file": string(), "yaml": string(),
+            "rules": {"type": "object", "additionalProperties": string()},
+        })),
+        "Instance": object(&["id", "workflow", "version", "state", "data", "seq", "created", "updated", "finished"], json!({
+            "id": string(), "workflow": string(), "version": string(), "state": string(),
+            "data": {"type": "object"}, "seq": {"type": "integer", "description": "The last entry's number: send it as expected_seq"},
+            "business_key": nullable("string"), "parent": nullable("string"),
+            "children": {"type": "array"}, "approval": {}, "timers": {"type": "array"}, "acts": {"type": "array"},
+            "created": time(), "updated": time(), "finished": {"type": "boolean"}, "last_hash": string(),
+        })),
+        "Entry": object(&["instance", "seq", "kind", "workflow", "version", "event", "to", "actor", "payload", "changes", "at", "prev_hash", "hash"], json!({
+            "instance": string(), "seq": {"type": "integer"}, "kind": string(), "workflow": string(),
+            "version": string(), "event": string(), "from": nullable("string"), "to": string(),
+            "entered": {"type": "boolean"}, "finished": {"type": "boolean"},
+            "actor": string(), "role": nullable("string"),
+            "payload": {"type": "object"}, "changes": {"type": "object"},
+            "guards": {"type": "array"}, "at": time(),
+            "idempotency_key": string(),
+            "prev_hash": string(), "hash": {"type": "string", "description": "SHA-256 of the entry's canonical JSON; links to the next entry's prev_hash"},
+        })),
+        "Outcome": object(&["instance", "entry", "replayed"], json!({
+            "instance": reference("Instance"), "entry": reference("Entry"),
+            "replayed": {"type": "boolean", "description": "An Idempotency-Key matched an earlier command: nothing new was written"},
+        })),
+        "Available": object(&["event", "title", "role"], json!({
+            "event": string(), "title": nullable("string"), "role": string(),
+        })),
+        "InstanceView": object(&["instance", "state_title", "available", "overdue"], json!({
+            "instance": reference("Instance"), "state_title": nullable("string"),
+            "available": list("Available"), "overdue": {"type": "boolean"},
+        })),
+        "Task": object(&["instance", "actions", "due", "overdue"], json!({
+            "instance": reference("Instance"), "actions": list("Available"),
+            "due": {"oneOf": [time(), {"type": "null"}]}, "overdue": {"type": "boolean"},
+        })),
+        "ApprovalChain": {"type": "object", "description": "The shape of `sopflow audit chain --format json`: the instance, and one link per step with actor, role, local and UTC times, comment, guards explained and version", "required": ["instance", "workflow", "links"]},
+        "Verification": object(&["clean", "summary", "digest_token", "digest_check", "problems"], json!({
+            "clean": {"type": "boolean"},
+            "summary": {"type": "object", "description": "instances, entries, definitions, problems, digest"},
+            "digest_token": {"type": "string", "description": "TIME:HEX; give it back as `digest` to check nothing made by then changed"},
+            "digest_check": {"oneOf": [{"type": "null"}, object(&["expected", "matches"], json!({"expected": string(), "matches": {"type": "boolean"}}))]},
+            "problems": {"type": "array", "items": object(&["code", "detail"], json!({
+                "code": string(), "instance": string(), "seq": {"type": "integer"}, "detail": string(),
+            }))},
+        })),
+    })
+}

@@ -1,0 +1,485 @@
+//! Who is calling: users and their roles from a file, API tokens and passwords checked against
+//! hashes, console sessions, and the [`Caller`] every handler that needs a person takes.
+//!
+//! The actor and roles of a step always come from here, never from a request body. Tokens are
+//! random and long, so a SHA-256 of them is enough to store; passwords are chosen by people,
+//! so they are stored as Argon2id hashes. Users marked `demo: true` (the shipped demo set,
+//! whose passwords and tokens are public) are accepted only from a loopback address, and the
+//! server refuses to listen elsewhere while the file has any.
+
+use super::AppState;
+use super::problem::Problem;
+use crate::machine::Actor;
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The name of the console's session cookie.
+pub const SESSION_COOKIE: &str = "sopflow_session";
+
+/// How long a console session lasts without use.
+const SESSION_IDLE: Duration = Duration::from_secs(12 * 60 * 60);
+
+/// Why the users file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("cannot read the users file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The users file: `users:` a list of people with their roles and credentials.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UsersFile {
+    users: Vec<UserSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserSpec {
+    id: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    /// An Argon2 hash in PHC form (`sopflow user hash-password` makes one).
+    #[serde(default)]
+    password: Option<String>,
+    /// SHA-256 hashes of API tokens, `sha256:<hex>` (`sopflow user new-token` makes one).
+    #[serde(default)]
+    tokens: Vec<String>,
+    /// A demo user: accepted only from loopback.
+    #[serde(default)]
+    demo: bool,
+}
+
+/// A person (or an app) who can call the server.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct User {
+    pub id: String,
+    /// The name shown in the console (the id when absent).
+    pub name: String,
+    pub roles: Vec<String>,
+    pub demo: bool,
+    #[serde(skip)]
+    password: Option<String>,
+}
+
+impl User {
+    /// The actor of the steps this user takes.
+    pub fn actor(&self) -> Actor {
+        Actor::new(&self.id, &self.roles)
+    }
+
+    pub fn has_role(&self, role: &str) -> bool {
+        self.roles.iter().any(|r| r == role)
+    }
+}
+
+/// Every user, found by id or by token hash.
+#[derive(Debug, Default)]
+pub struct Users {
+    by_id: BTreeMap<String, Arc<User>>,
+    by_token: HashMap<String, String>,
+}
+
+impl Users {
+    /// Reads a users file.
+    pub fn load(path: &Path) -> Result<Users, AuthError> {
+        let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Users::parse(&text).map_err(|message| AuthError::Invalid {
+            path: path.display().to_string(),
+            message,
+        })
+    }
+
+    /// Parses the text of a users file.
+    pub fn parse(text: &str) -> Result<Users, String> {
+        let file: UsersFile = serde_saphyr::from_str(text).map_err(|e| {
+            format!("{e}; the file is `users:` followed by a list of `id`, `name`, `roles`, `password`, `tokens`, `demo`")
+        })?;
+        let mut users = Users::default();
+        for spec in file.users {
+            if spec.id.trim().is_empty() || spec.id == "system" {
+                return Err(format!(
+                    "user id `{}` cannot be used; ids are non-empty and `system` is the engine's own",
+                    spec.id
+                ));
+            }
+            if let Some(hash) = &spec.password {
+                PasswordHash::new(hash).map_err(|e| {
+                    format!(
+                        "user `{}`: the password is not an Argon2 hash ({e}); make one with `sopflow user hash-password`",
+                        spec.id
+                    )
+                })?;
+            }
+            for token in &spec.tokens {
+                let Some(hex) = token.strip_prefix("sha256:") else {
+                    return Err(format!(
+                        "user `{}`: a token must be stored as `sha256:<hex>`, never in the clear; make one with `sopflow user new-token`",
+                        spec.id
+                    ));
+                };
+                if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(format!(
+                        "user `{}`: `{token}` is not a SHA-256 hash (64 hex digits)",
+                        spec.id
+                    ));
+                }
+                if let Some(other) = users
+                    .by_token
+                    .insert(hex.to_ascii_lowercase(), spec.id.clone())
+                {
+                    return Err(format!("users `{other}` and `{}` share a token", spec.id));
+                }
+            }
+            let user = User {
+                name: spec.name.unwrap_or_else(|| spec.id.clone()),
+                id: spec.id.clone(),
+                roles: spec.roles,
+                demo: spec.demo,
+                password: spec.password,
+            };
+            if users
+                .by_id
+                .insert(spec.id.clone(), Arc::new(user))
+                .is_some()
+            {
+                return Err(format!("user `{}` is listed twice", spec.id));
+            }
+        }
+        Ok(users)
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Arc<User>> {
+        self.by_id.get(id)
+    }
+
+    pub fn all(&self) -> impl Iterator<Item = &Arc<User>> {
+        self.by_id.values()
+    }
+
+    /// Whether any user is a demo user (whose credentials are public).
+    pub fn has_demo(&self) -> bool {
+        self.by_id.values().any(|u| u.demo)
+    }
+
+    /// The user a bearer token belongs to.
+    pub fn by_token(&self, token: &str) -> Option<&Arc<User>> {
+        let hash = token_hash(token);
+        let hex = hash.strip_prefix("sha256:").unwrap_or(&hash);
+        self.by_token.get(hex).and_then(|id| self.by_id.get(id))
+    }
+
+    /// The user whose password this is. Unknown users cost the same as known ones.
+    pub fn sign_in(&self, id: &str, password: &str) -> Option<&Arc<User>> {
+        let user = self.by_id.get(id);
+        let stored = user.and_then(|u| u.password.as_deref());
+        let ok = verify_password(password, stored.unwrap_or(DUMMY_HASH));
+        if ok && stored.is_some() { user } else { None }
+    }
+}
+
+/// An Argon2 hash of a password nobody has, so that an unknown user takes as long to refuse.
+const DUMMY_HASH: &str =
+    "$argon2id$v=19$m=19456,t=2,p=1$c29wZmxvdy1kdW1teQ$2mHBRB8ZkQ0yV8yHc0C8q4zq0mQfJ0h6t3v9l2mS0y4";
+
+fn verify_password(password: &str, hash: &str) -> bool {
+    PasswordHash::new(hash).is_ok_and(|parsed| {
+        Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// An Argon2id hash of a password, in PHC form, for the users file.
+pub fn hash_password(password: &str) -> Result<String, String> {
+    let mut salt = [0u8; 16];
+    getrandom::fill(&mut salt).map_err(|e| format!("no random numbers: {e}"))?;
+    let salt = SaltString::encode_b64(&salt).map_err(|e| e.to_string())?;
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| e.to_string())
+}
+
+/// The stored form of a token: `sha256:<hex>`.
+pub fn token_hash(token: &str) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(token.as_bytes())))
+}
+
+/// A new random token (`sf_` and 64 hex digits).
+pub fn new_token() -> Result<String, String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| format!("no random numbers: {e}"))?;
+    Ok(format!("sf_{}", hex::encode(bytes)))
+}
+
+/// A console session.
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user: String,
+    /// Sent back in every form of the console; a POST without it is refused.
+    pub csrf: String,
+    last_used: Instant,
+}
+
+/// The console's sessions, in memory: a restart signs everyone out.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    map: Mutex<HashMap<String, Session>>,
+}
+
+impl Sessions {
+    /// Opens a session; returns the cookie value.
+    pub fn open(&self, user: &str) -> Result<String, String> {
+        let cookie = new_token()?;
+        let csrf = new_token()?;
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.retain(|_, s| s.last_used.elapsed() < SESSION_IDLE);
+        map.insert(
+            token_hash(&cookie),
+            Session {
+                user: user.to_string(),
+                csrf,
+                last_used: Instant::now(),
+            },
+        );
+        Ok(cookie)
+    }
+
+    /// The live session of a cookie value, touched.
+    pub fn get(&self, cookie: &str) -> Option<Session> {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        let key = token_hash(cookie);
+        let session = map.get_mut(&key)?;
+        if session.last_used.elapsed() >= SESSION_IDLE {
+            map.remove(&key);
+            return None;
+        }
+        session.last_used = Instant::now();
+        Some(session.clone())
+    }
+
+    pub fn close(&self, cookie: &str) {
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.remove(&token_hash(cookie));
+    }
+}
+
+/// How a caller proved who they are.
+#[derive(Debug, Clone)]
+pub enum Credential {
+    Token,
+    /// A console session, with its CSRF token.
+    Session {
+        csrf: String,
+    },
+}
+
+/// The authenticated caller of a request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub user: Arc<User>,
+    pub credential: Credential,
+}
+
+impl Caller {
+    pub fn actor(&self) -> Actor {
+        self.user.actor()
+    }
+
+    /// The session's CSRF token, for the console's forms.
+    pub fn csrf(&self) -> Option<&str> {
+        match &self.credential {
+            Credential::Session { csrf } => Some(csrf),
+            Credential::Token => None,
+        }
+    }
+}
+
+/// The value of a cookie in a request.
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+/// Whether the request came from this machine. Unknown peers are not.
+fn from_loopback(parts: &Parts) -> bool {
+    parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|info| info.0.ip().is_loopback())
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, Problem> {
+        let users = state.users();
+        let found = if let Some(value) = parts.headers.get(header::AUTHORIZATION) {
+            let token = value
+                .to_str()
+                .ok()
+                .and_then(|v| v.strip_prefix("Bearer "))
+                .map(str::trim);
+            let Some(token) = token else {
+                return Err(state.refuse_auth(
+                    parts,
+                    "malformed",
+                    Problem::unauthenticated("the Authorization header must be `Bearer <token>`"),
+                ));
+            };
+            match users.by_token(token) {
+                Some(user) => Caller {
+                    user: user.clone(),
+                    credential: Credential::Token,
+                },
+                None => {
+                    return Err(state.refuse_auth(
+                        parts,
+                        "bad_token",
+                        Problem::unauthenticated(
+                            "the token matches no user; ask an administrator for a token (`sopflow user new-token`)",
+                        ),
+                    ));
+                }
+            }
+        } else if let Some(cookie) = cookie(parts, SESSION_COOKIE) {
+            let session = state.sessions.get(cookie);
+            let user = session.as_ref().and_then(|s| users.get(&s.user).cloned());
+            match (session, user) {
+                (Some(session), Some(user)) => Caller {
+                    user,
+                    credential: Credential::Session { csrf: session.csrf },
+                },
+                _ => {
+                    return Err(state.refuse_auth(
+                        parts,
+                        "expired_session",
+                        Problem::unauthenticated("the session has ended; sign in again"),
+                    ));
+                }
+            }
+        } else {
+            return Err(state.refuse_auth(
+                parts,
+                "missing",
+                Problem::unauthenticated(
+                    "send `Authorization: Bearer <token>`, or sign in to the console",
+                ),
+            ));
+        };
+        if found.user.demo && !from_loopback(parts) {
+            return Err(state.refuse_auth(
+                parts,
+                "demo_remote",
+                Problem::forbidden(
+                    "demo_user_remote",
+                    format!(
+                        "`{}` is a demo user, accepted only from this machine",
+                        found.user.id
+                    ),
+                ),
+            ));
+        }
+        Ok(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shipped() -> Users {
+        Users::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.yaml"))
+            .expect("the shipped users file loads")
+    }
+
+    #[test]
+    fn demo_users_sign_in_with_their_password_and_token() {
+        let users = shipped();
+        assert!(users.has_demo());
+        let li = users.sign_in("li", "demo").expect("li signs in");
+        assert_eq!(li.roles, ["order_dept"]);
+        assert!(users.sign_in("li", "wrong").is_none());
+        assert!(users.sign_in("nobody", "demo").is_none());
+        assert_eq!(
+            users.by_token("demo-zhou").map(|u| u.id.as_str()),
+            Some("zhou")
+        );
+        assert!(users.by_token("demo-nobody").is_none());
+    }
+
+    #[test]
+    fn the_dummy_hash_is_a_real_hash_so_unknown_users_cost_the_same() {
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+    }
+
+    #[test]
+    fn tokens_in_the_clear_and_bad_hashes_are_refused_with_a_hint() {
+        let clear = Users::parse("users:\n  - id: a\n    tokens: [abc]\n").unwrap_err();
+        assert!(clear.contains("sopflow user new-token"), "{clear}");
+        let bad = Users::parse("users:\n  - id: a\n    password: secret\n").unwrap_err();
+        assert!(bad.contains("hash-password"), "{bad}");
+        let system = Users::parse("users:\n  - id: system\n").unwrap_err();
+        assert!(system.contains("system"), "{system}");
+        let twice = Users::parse("users:\n  - id: a\n  - id: a\n").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+        let unknown = Users::parse("users:\n  - id: a\n    role: [x]\n").unwrap_err();
+        assert!(unknown.contains("role"), "{unknown}");
+    }
+
+    #[test]
+    fn new_tokens_are_found_by_their_hash() {
+        let token = new_token().expect("a token");
+        let hash = token_hash(&token);
+        let users = Users::parse(&format!(
+            "users:\n  - id: app\n    roles: [cs_dept]\n    tokens: [\"{hash}\"]\n"
+        ))
+        .expect("parses");
+        assert_eq!(users.by_token(&token).map(|u| u.id.as_str()), Some("app"));
+        let password = hash_password("s3cret").expect("hashes");
+        let users = Users::parse(&format!(
+            "users:\n  - id: p\n    password: \"{password}\"\n"
+        ))
+        .expect("parses");
+        assert!(users.sign_in("p", "s3cret").is_some());
+    }
+
+    #[test]
+    fn sessions_open_find_and_close() {
+        let sessions = Sessions::default();
+        let cookie = sessions.open("li").expect("opens");
+        let session = sessions.get(&cookie).expect("found");
+        assert_eq!(session.user, "li");
+        assert!(!session.csrf.is_empty());
+        sessions.close(&cookie);
+        assert!(sessions.get(&cookie).is_none());
+    }
+}

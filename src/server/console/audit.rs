@@ -1,0 +1,302 @@
+//! The auditor's page (`GET /audit`, role `auditor` only): verifying the store
+//! (`POST /audit/verify`) and downloading the approval steps as CSV
+//! (`GET /audit/export.csv`, the rows of `sopflow audit export`, with a BOM so that Excel
+//! reads the Chinese as UTF-8).
+//!
+//! Both read the whole log, so they run off the async threads; the export is streamed to the
+//! browser in chunks as the rows are made, so memory does not grow with the store.
+
+use super::{
+    Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
+};
+use crate::audit::export::{CsvRows, ExportQuery, parse_bound};
+use crate::audit::verify::{Problem as Break, Summary};
+use crate::server::AppState;
+use crate::server::auth::Caller;
+use crate::server::problem::Problem;
+use crate::server::stream;
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
+use std::io::Write;
+
+/// The role that may use this page.
+pub const AUDITOR: &str = "auditor";
+
+/// How many problems a verification lists on the page (all are counted).
+const SHOWN_PROBLEMS: usize = 200;
+
+/// The refusal of someone without the auditor role (`None` for an auditor).
+fn not_auditor(caller: &Caller) -> Option<Response> {
+    if caller.user.has_role(AUDITOR) {
+        return None;
+    }
+    Some(error_page(
+        Some(caller),
+        &Problem::forbidden(
+            "not_auditor",
+            format!(
+                "审计页面仅供审计角色 (`{AUDITOR}`) 使用。The audit pages are for the `{AUDITOR}` role; `{}` has {}.",
+                caller.user.id,
+                if caller.user.roles.is_empty() {
+                    "no roles".to_string()
+                } else {
+                    caller.user.roles.join(", ")
+                }
+            ),
+        ),
+    ))
+}
+
+/// `GET /audit`.
+pub async fn page(State(state): State<AppState>, Page(caller): Page) -> Response {
+    if let Some(refused) = not_auditor(&caller) {
+        return refused;
+    }
+    html_response(
+        StatusCode::OK,
+        layout(Some(&caller), "审计", content(&state, &caller, None)),
+    )
+}
+
+/// What a verification found.
+struct Verified {
+    summary: Summary,
+    problems: Vec<Break>,
+}
+
+/// `POST /audit/verify`.
+pub async fn verify(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
+    if let Some(refused) = not_auditor(&caller) {
+        return refused;
+    }
+    if let Some(refused) = csrf_refusal(&state, &caller, &Form::parse(&body)) {
+        return refused;
+    }
+    let engine = state.engine.clone();
+    let as_of = engine.now();
+    let result = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        let summary = engine.verify_store(
+            as_of,
+            &mut |problem| {
+                if problems.len() < SHOWN_PROBLEMS {
+                    problems.push(problem);
+                }
+            },
+            &mut |_| {},
+        )?;
+        Ok::<_, crate::engine::EngineError>(Verified { summary, problems })
+    })
+    .await;
+    let verified = match result {
+        Ok(Ok(verified)) => verified,
+        Ok(Err(err)) => return internal(&caller, err),
+        Err(err) => return internal(&caller, err),
+    };
+    tracing::info!(
+        actor = %caller.user.id,
+        entries = verified.summary.entries,
+        problems = verified.summary.problems,
+        "store verified from the console"
+    );
+    html_response(
+        StatusCode::OK,
+        layout(
+            Some(&caller),
+            "审计",
+            content(&state, &caller, Some(&verified)),
+        ),
+    )
+}
+
+fn content(state: &AppState, caller: &Caller, verified: Option<&Verified>) -> Markup {
+    let workflows = state.engine.workflows();
+    html! {
+        section.card {
+            h1 { "审计 Audit" }
+            p.muted { "只读:核验与导出不改变任何记录。Read-only: verifying and exporting change nothing." }
+        }
+        div.columns {
+            section.card #verify {
+                h2 { "核验存储 Verify the store" }
+                p { "逐条检查历史记录的哈希链、快照、索引与定义版本。Checks every entry's hash chain, the snapshots, the indexes and the stored definitions." }
+                form method="post" action="/audit/verify" {
+                    (csrf_field(caller))
+                    button.primary type="submit" #verify-button { "开始核验 Verify" }
+                }
+                @if let Some(verified) = verified { (summary(verified)) }
+            }
+            section.card #export {
+                h2 { "导出审批记录 Export (CSV)" }
+                p { "每一步人工办理一行,与 " code { "sopflow audit export" } " 相同。日期按北京时间整日计算。"
+                    " One row per step a person took; dates are whole days in Beijing time." }
+                form.stack method="get" action="/audit/export.csv" {
+                    label for="export-workflow" { "流程 Workflow" }
+                    select #export-workflow name="workflow" {
+                        option value="" { "全部 all" }
+                        @for id in &workflows {
+                            @let title = state.engine.definition_of(id).map(|d| d.workflow.title.clone()).unwrap_or_default();
+                            option value=(id) { (title) " (" (id) ")" }
+                        }
+                    }
+                    label for="export-from" { "自 From" }
+                    input #export-from type="date" name="from";
+                    label for="export-to" { "至 To" }
+                    input #export-to type="date" name="to";
+                    button type="submit" { "下载 CSV Download" }
+                }
+            }
+        }
+    }
+}
+
+fn summary(verified: &Verified) -> Markup {
+    let s = &verified.summary;
+    html! {
+        div #verify-result data-problems=(s.problems) {
+            @if s.is_clean() {
+                div.banner.ok { strong { "✓ 存储完好。The store is intact." } }
+            } @else {
+                div.banner.error { strong { "发现 " (s.problems) " 个问题。" (s.problems) " problem(s) found." } }
+            }
+            dl.facts {
+                dt { "实例 Instances" } dd { (s.instances) }
+                dt { "记录 Entries checked" } dd { (s.entries) }
+                dt { "定义版本 Definitions" } dd { (s.definitions) }
+                dt { "摘要 Digest" } dd { code.wrap #digest { (s.digest.token()) } br; small.muted { "截至 as of " (local(s.digest.as_of)) } }
+            }
+            @if !verified.problems.is_empty() {
+                table #problems {
+                    thead { tr { th { "代码 Code" } th { "实例 Instance" } th { "#" } th { "说明 Detail" } } }
+                    tbody {
+                        @for p in &verified.problems {
+                            tr {
+                                td { code { (p.code) } }
+                                td { @if let Some(i) = &p.instance { a href={ "/instances/" (i) } { code { (i) } } } }
+                                td { @if let Some(seq) = p.seq { (seq) } }
+                                td { (p.detail) }
+                            }
+                        }
+                    }
+                }
+                @if (s.problems as usize) > verified.problems.len() {
+                    p.muted { "只列出前 " (verified.problems.len()) " 个;" code { "sopflow audit verify" } " 列出全部。" }
+                }
+            }
+        }
+    }
+}
+
+/// The export's filters, as the form sends them; blanks mean no bound.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct ExportForm {
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
+impl ExportForm {
+    fn query(&self) -> Result<ExportQuery, String> {
+        let bound = |text: &str, end: bool| {
+            Some(text.trim())
+                .filter(|t| !t.is_empty())
+                .map(|t| parse_bound(t, end))
+                .transpose()
+        };
+        let query = ExportQuery {
+            workflow: Some(self.workflow.trim().to_string()).filter(|w| !w.is_empty()),
+            from: bound(&self.from, false).map_err(|e| format!("from: {e}"))?,
+            to: bound(&self.to, true).map_err(|e| format!("to: {e}"))?,
+            actor: None,
+        };
+        if let (Some(from), Some(to)) = (query.from, query.to)
+            && from > to
+        {
+            return Err(format!(
+                "起始日期晚于结束日期。`from` ({}) is after `to` ({}): nothing could match.",
+                self.from, self.to
+            ));
+        }
+        Ok(query)
+    }
+
+    /// A file name from the filters, letters, digits and dashes only.
+    fn file_name(&self) -> String {
+        let clean = |s: &str| -> String {
+            s.chars()
+                .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+                .collect()
+        };
+        let mut name = format!(
+            "sopflow-audit-{}",
+            Some(clean(&self.workflow))
+                .filter(|w| !w.is_empty())
+                .unwrap_or_else(|| "all".into())
+        );
+        for bound in [&self.from, &self.to] {
+            let bound = clean(bound);
+            if !bound.is_empty() {
+                name.push('-');
+                name.push_str(&bound);
+            }
+        }
+        name + ".csv"
+    }
+}
+
+/// `GET /audit/export.csv`.
+pub async fn export(
+    State(state): State<AppState>,
+    Page(caller): Page,
+    Query(form): Query<ExportForm>,
+) -> Response {
+    if let Some(refused) = not_auditor(&caller) {
+        return refused;
+    }
+    let query = match form.query() {
+        Ok(query) => query,
+        Err(detail) => {
+            return error_page(Some(&caller), &Problem::bad_request("bad_bound", detail));
+        }
+    };
+    let (mut out, body) = stream::body();
+    let engine = state.engine.clone();
+    let actor = caller.user.id.clone();
+    tokio::task::spawn_blocking(move || {
+        let written = (|| -> std::io::Result<u64> {
+            out.write_all("\u{feff}".as_bytes())?;
+            let mut rows = CsvRows::new(&mut out)?;
+            let summary = engine
+                .export(&query, &mut |_| {}, &mut |row| rows.write(&row))
+                .map_err(|e| std::io::Error::other(e.to_string()))?;
+            rows.finish()?.flush()?;
+            Ok(summary.rows)
+        })();
+        match written {
+            Ok(rows) => tracing::info!(actor, rows, "approval steps exported from the console"),
+            Err(err) => {
+                tracing::warn!(actor, "console export stopped: {err}");
+                out.fail(err);
+            }
+        }
+    });
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Ok(value) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}\"", form.file_name()))
+    {
+        headers.insert(header::CONTENT_DISPOSITION, value);
+    }
+    response
+}

@@ -1,0 +1,225 @@
+//! Form inputs for a workflow's fields, and the payload read back from a posted form.
+//!
+//! Field inputs are named `f.<field>` so that they can never collide with the form's own
+//! keys (`event`, `comment`, `_csrf`...). Values go to the engine as the browser sends them
+//! (text): the engine converts them to the declared types and refuses what does not fit,
+//! so the console never second-guesses a rule. Only what a browser cannot express is
+//! translated here: an unticked checkbox (sent as `false` through a hidden default), a
+//! `datetime-local` value without an offset (read as Beijing time), a list (one item per line).
+
+use super::Form;
+use crate::definition::model::{Field, FieldType, Workflow};
+use chrono::{NaiveDateTime, TimeZone};
+use maud::{Markup, html};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// The prefix of field inputs.
+const FIELD: &str = "f.";
+
+/// What the person typed, by field, to show again when the engine refused it.
+pub type Typed = BTreeMap<String, String>;
+
+/// The typed values of a posted form's fields.
+pub fn typed(form: &Form) -> Typed {
+    form.pairs()
+        .iter()
+        .filter_map(|(k, v)| k.strip_prefix(FIELD).map(|k| (k.to_string(), v.clone())))
+        .collect()
+}
+
+/// The payload of a posted form: its `f.*` fields (blank ones left out, so that the engine
+/// names a missing field as missing), plus `comment` when `with_comment`.
+pub fn payload(workflow: &Workflow, form: &Form, with_comment: bool) -> Map<String, Value> {
+    let mut out = Map::new();
+    for (name, raw) in typed(form) {
+        let field = workflow.fields.get(&name);
+        if let Some(value) = value(field, &raw) {
+            out.insert(name, value);
+        }
+    }
+    if with_comment && let Some(comment) = form.text("comment") {
+        out.insert(
+            crate::definition::model::COMMENT.to_string(),
+            Value::String(comment.to_string()),
+        );
+    }
+    out
+}
+
+/// One field's value as the engine is given it; `None` for a blank.
+fn value(field: Option<&Field>, raw: &str) -> Option<Value> {
+    let kind = field.map(|f| f.kind.value);
+    let text = raw.trim();
+    match kind {
+        Some(FieldType::Bool) if text == "true" || text == "false" => {
+            Some(Value::Bool(text == "true"))
+        }
+        Some(FieldType::List) => {
+            let items: Vec<Value> = raw
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty())
+                .map(|l| Value::String(l.to_string()))
+                .collect();
+            (!items.is_empty()).then_some(Value::Array(items))
+        }
+        Some(FieldType::Datetime) if !text.is_empty() => Some(Value::String(with_offset(text))),
+        Some(FieldType::Text) if !text.is_empty() => Some(Value::String(raw.to_string())),
+        _ if text.is_empty() => None,
+        _ => Some(Value::String(text.to_string())),
+    }
+}
+
+/// A `datetime-local` value (`2026-03-02T09:30`) as RFC 3339 in Beijing time; anything else
+/// is passed on for the engine to judge.
+fn with_offset(text: &str) -> String {
+    if chrono::DateTime::parse_from_rfc3339(text).is_ok() {
+        return text.to_string();
+    }
+    ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
+        .iter()
+        .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
+        .and_then(|naive| {
+            crate::audit::chain::default_offset()
+                .from_local_datetime(&naive)
+                .single()
+        })
+        .map_or_else(|| text.to_string(), |t| t.to_rfc3339())
+}
+
+/// The fields an event's payload must supply, in declaration order: `required_on` it, or
+/// named in the transition's `requires` (besides `comment`).
+pub fn required_fields<'w>(
+    workflow: &'w Workflow,
+    event: &str,
+    requires: &[String],
+) -> Vec<(&'w str, &'w Field)> {
+    workflow
+        .fields
+        .iter()
+        .filter(|(name, field)| {
+            field.required_on.iter().any(|e| e.as_str() == event)
+                || requires.iter().any(|r| r == name.as_str())
+        })
+        .map(|(name, field)| (name.as_str(), field))
+        .collect()
+}
+
+/// An input for one field, labelled with its title; `id` makes the label's target unique on
+/// a page with several forms.
+pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required: bool) -> Markup {
+    let key = format!("{FIELD}{name}");
+    let dom_id = format!("{id}-{name}");
+    let title = field.title.as_deref().unwrap_or(name);
+    let value = typed.unwrap_or_default();
+    let kind = field.kind.value;
+    html! {
+        div.field data-field=(name) {
+            @if kind == FieldType::Bool {
+                label.check for=(dom_id) {
+                    input type="hidden" name=(key) value="false";
+                    input #(dom_id) type="checkbox" name=(key) value="true" checked[value == "true"];
+                    " " (title) @if required { span.req title="必填 required" { " *" } }
+                    " " code.muted { (name) }
+                }
+            } @else {
+                label for=(dom_id) {
+                    (title) @if required { span.req title="必填 required" { " *" } }
+                    " " code.muted { (name) }
+                }
+                @match kind {
+                    FieldType::Text => {
+                        textarea #(dom_id) name=(key) rows="3" required[required] { (value) }
+                    }
+                    FieldType::List => {
+                        textarea #(dom_id) name=(key) rows="3" required[required]
+                            placeholder="每行一项 one item per line" { (value) }
+                    }
+                    FieldType::Enum => {
+                        select #(dom_id) name=(key) required[required] {
+                            option value="" { "请选择 choose" }
+                            @for v in &field.values {
+                                option value=(v.as_str()) selected[v.as_str() == value] { (v.as_str()) }
+                            }
+                        }
+                    }
+                    _ => {
+                        input #(dom_id) type=(input_type(kind)) name=(key) value=(value)
+                            step=[step(kind)] required[required];
+                    }
+                }
+            }
+            @if let Some(description) = &field.description {
+                small.muted { (description) }
+            }
+        }
+    }
+}
+
+fn input_type(kind: FieldType) -> &'static str {
+    match kind {
+        FieldType::Integer | FieldType::Number | FieldType::Money => "number",
+        FieldType::Date => "date",
+        FieldType::Datetime => "datetime-local",
+        _ => "text",
+    }
+}
+
+fn step(kind: FieldType) -> Option<&'static str> {
+    match kind {
+        FieldType::Integer => Some("1"),
+        FieldType::Money => Some("0.01"),
+        FieldType::Number => Some("any"),
+        _ => None,
+    }
+}
+
+/// A stored value as a person reads it: yes/no, Beijing time, lists joined.
+pub fn shown(field: Option<&Field>, value: &Value) -> String {
+    match (field.map(|f| f.kind.value), value) {
+        (_, Value::Bool(true)) => "是 yes".to_string(),
+        (_, Value::Bool(false)) => "否 no".to_string(),
+        (Some(FieldType::Datetime), Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
+            .map(|t| super::local_seconds(t.with_timezone(&chrono::Utc)))
+            .unwrap_or_else(|_| s.clone()),
+        (_, Value::String(s)) => s.clone(),
+        (_, Value::Array(items)) => items
+            .iter()
+            .map(|i| match i {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("、"),
+        (_, Value::Null) => "—".to_string(),
+        (_, other) => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_local_time_is_read_as_beijing_time() {
+        assert_eq!(with_offset("2026-03-02T09:30"), "2026-03-02T09:30:00+08:00");
+        assert_eq!(with_offset("2026-03-02T09:30:00Z"), "2026-03-02T09:30:00Z");
+        assert_eq!(with_offset("soon"), "soon");
+    }
+
+    #[test]
+    fn blanks_are_left_out_and_checkboxes_read_their_last_value() {
+        let workflow = crate::definition::parse_workflow(
+            std::path::Path::new("w.yaml"),
+            "id: w\ntitle: W\ninitial: a\nfields:\n  ok: {type: bool}\n  note: {type: string}\n  items: {type: list}\nstates:\n  a: {final: true}\n",
+        )
+        .expect("parses");
+        let form = Form::parse(b"f.ok=false&f.ok=true&f.note=+&f.items=a%0A%0Ab&comment=hi");
+        let payload = payload(&workflow, &form, true);
+        assert_eq!(payload.get("ok"), Some(&Value::Bool(true)));
+        assert_eq!(payload.get("note"), None);
+        assert_eq!(payload.get("items"), Some(&serde_json::json!(["a", "b"])));
+        assert_eq!(payload.get("comment"), Some(&Value::String("hi".into())));
+    }
+}

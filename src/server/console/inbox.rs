@@ -1,0 +1,370 @@
+//! The inbox (`GET /`: what waits for one of my roles), the instance search
+//! (`GET /instances`) and starting an instance (`POST /instances`).
+
+use super::forms::{self, Typed};
+use super::{
+    Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
+    state_title,
+};
+use crate::catalog::Definition;
+use crate::engine::{EngineError, StartRequest, Task};
+use crate::machine::Actor;
+use crate::server::AppState;
+use crate::server::auth::Caller;
+use crate::server::problem::Problem;
+use crate::store::Query;
+use axum::body::Bytes;
+use axum::extract::{Query as UrlQuery, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use maud::{Markup, html};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// How many instances a search lists at most.
+const SEARCH_LIMIT: usize = 200;
+
+/// `GET /`.
+pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Response {
+    let actor = caller.actor();
+    let tasks = match state.engine.tasks(&actor, Query::default(), false).await {
+        Ok(tasks) => tasks,
+        Err(err) => return internal(&caller, err),
+    };
+    let startable = startable(&state, &actor);
+    let body = html! {
+        section.card {
+            h1 { "待办 My tasks " span.count { (tasks.len()) } }
+            @if tasks.is_empty() {
+                p.muted #no-tasks { "没有等待您处理的事项。Nothing waits for your roles." }
+            } @else {
+                (task_table(&state, &tasks))
+            }
+        }
+        div.columns {
+            (start_card(&caller, &startable))
+            (search_card(&state, &Search::default()))
+        }
+    };
+    html_response(StatusCode::OK, layout(Some(&caller), "待办", body))
+}
+
+fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
+    html! {
+        table #tasks {
+            thead { tr {
+                th { "流程 Workflow" } th { "当前环节 State" } th { "业务编号 Key" }
+                th { "我可以 I may" } th { "发起 Started" } th { "期限 Due" }
+            } }
+            tbody {
+                @for task in tasks {
+                    @let instance = &task.instance;
+                    @let def = state.engine.definition(&instance.version).ok();
+                    tr.overdue[task.overdue] data-instance=(instance.id) {
+                        td {
+                            a href={ "/instances/" (instance.id) } {
+                                (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone()))
+                            }
+                            br; code.muted { (instance.id) }
+                        }
+                        td { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
+                        td { (instance.business_key.as_deref().unwrap_or("—")) }
+                        td {
+                            @for action in &task.actions {
+                                span.action { (action.title.as_deref().unwrap_or(&action.event)) }
+                                " "
+                            }
+                        }
+                        td { (local(instance.created)) }
+                        td {
+                            @if let Some(due) = task.due { (local(due)) }
+                            @else { span.muted { "—" } }
+                            @if task.overdue { " " span.badge.danger { "已超期 overdue" } }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The workflows a person may usefully start: those whose first state waits for a role they
+/// hold (the engine itself accepts a start from any role the workflow declares, but only
+/// these people can take the first step).
+pub(super) fn startable(state: &AppState, actor: &Actor) -> Vec<Arc<Definition>> {
+    state
+        .engine
+        .workflows()
+        .iter()
+        .filter_map(|id| state.engine.definition_of(id))
+        .filter(|def| may_start(def, actor))
+        .collect()
+}
+
+pub(super) fn may_start(def: &Definition, actor: &Actor) -> bool {
+    let workflow = &def.workflow;
+    let declared =
+        workflow.roles.is_empty() || actor.roles.iter().any(|r| workflow.roles.contains(r));
+    if !declared {
+        return false;
+    }
+    let Some(first) = workflow.states.get(workflow.initial.as_str()) else {
+        return true;
+    };
+    let mut acting = first
+        .on
+        .iter()
+        .flat_map(|(_, branches)| branches.0.iter().flat_map(|b| b.roles.iter()))
+        .map(|r| r.as_str())
+        .chain(
+            first
+                .approval
+                .iter()
+                .flat_map(|a| a.signers.iter().map(|s| s.role.as_str())),
+        )
+        .peekable();
+    acting.peek().is_none() || acting.any(|role| actor.roles.iter().any(|r| r == role))
+}
+
+fn start_card(caller: &Caller, startable: &[Arc<Definition>]) -> Markup {
+    html! {
+        section.card #start {
+            h2 { "发起新流程 Start" }
+            @if startable.is_empty() {
+                p.muted { "您的角色不能发起任何流程。None of your roles starts a workflow." }
+            } @else {
+                form.stack method="post" action="/instances" #start-form {
+                    (csrf_field(caller))
+                    input type="hidden" name="_nonce" value=(nonce());
+                    label for="start-workflow" { "流程 Workflow" }
+                    select #start-workflow name="workflow" required {
+                        @for def in startable {
+                            option value=(def.id()) { (def.workflow.title) " (" (def.id()) ")" }
+                        }
+                    }
+                    label for="start-key" { "业务编号 Business key " span.muted { "(可选 optional)" } }
+                    input #start-key type="text" name="business_key" placeholder="例如 HW-2026-031";
+                    button.primary type="submit" { "发起 Start" }
+                }
+            }
+        }
+    }
+}
+
+/// A random token for a start form: the idempotency key that makes a double click start one
+/// instance, not two.
+fn nonce() -> String {
+    let mut bytes = [0u8; 12];
+    match getrandom::fill(&mut bytes) {
+        Ok(()) => hex::encode(bytes),
+        Err(_) => String::new(),
+    }
+}
+
+/// The start form of one workflow with the fields its start requires.
+pub(super) fn start_form(
+    caller: &Caller,
+    def: &Definition,
+    business_key: &str,
+    typed: &Typed,
+) -> Markup {
+    let fields = forms::required_fields(&def.workflow, "start", &[]);
+    html! {
+        form.stack method="post" action="/instances" #start-form {
+            (csrf_field(caller))
+            input type="hidden" name="_nonce" value=(nonce());
+            input type="hidden" name="_full" value="1";
+            input type="hidden" name="workflow" value=(def.id());
+            label for="start-key" { "业务编号 Business key " span.muted { "(可选 optional)" } }
+            input #start-key type="text" name="business_key" value=(business_key);
+            @for (name, field) in &fields {
+                (forms::input("start", name, field, typed.get(*name).map(String::as_str), true))
+            }
+            button.primary type="submit" { "发起 " (def.workflow.title) }
+        }
+    }
+}
+
+/// `POST /instances`: starts an instance and opens it. A workflow whose start needs data
+/// first shows its full form; a refusal shows the form again with the engine's reason.
+pub async fn start(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
+    let form = Form::parse(&body);
+    if let Some(refused) = csrf_refusal(&state, &caller, &form) {
+        return refused;
+    }
+    let workflow = form.text("workflow").unwrap_or_default().to_string();
+    let Some(def) = state.engine.definition_of(&workflow) else {
+        return error_page(
+            Some(&caller),
+            &Problem::not_found(
+                "unknown_workflow",
+                format!("没有流程 `{workflow}`。There is no workflow `{workflow}` in force."),
+            ),
+        );
+    };
+    let business_key = form.text("business_key").unwrap_or_default().to_string();
+    let typed = forms::typed(&form);
+    let needs_data = !forms::required_fields(&def.workflow, "start", &[]).is_empty();
+    if needs_data && form.get("_full").is_none() {
+        return start_page(&caller, &def, &business_key, &typed, None);
+    }
+    let mut request = StartRequest::new(caller.actor()).data(Value::Object(forms::payload(
+        &def.workflow,
+        &form,
+        false,
+    )));
+    if !business_key.is_empty() {
+        request = request.business_key(business_key.clone());
+    }
+    if let Some(nonce) = form.text("_nonce") {
+        request = request.idempotency_key(format!("console:{}:{nonce}", caller.user.id));
+    }
+    match state.start(&caller, &workflow, request).await {
+        Ok(outcome) => {
+            Redirect::to(&format!("/instances/{}?done=start", outcome.instance.id)).into_response()
+        }
+        Err(problem) if problem.status.is_server_error() => error_page(Some(&caller), &problem),
+        Err(problem) => start_page(&caller, &def, &business_key, &typed, Some(&problem)),
+    }
+}
+
+fn start_page(
+    caller: &Caller,
+    def: &Definition,
+    business_key: &str,
+    typed: &Typed,
+    problem: Option<&Problem>,
+) -> Response {
+    let status = problem.map_or(StatusCode::OK, |p| p.status);
+    let body = html! {
+        section.card.narrow {
+            h1 { "发起 " (def.workflow.title) }
+            @if let Some(problem) = problem { (super::instance::refusal_banner(problem)) }
+            (start_form(caller, def, business_key, typed))
+        }
+    };
+    html_response(status, layout(Some(caller), "发起", body))
+}
+
+/// The filters of an instance search; blanks mean any.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    business_key: String,
+}
+
+impl Search {
+    fn query(&self) -> Query {
+        let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        Query {
+            workflow: some(&self.workflow),
+            state: some(&self.state),
+            business_key: some(&self.business_key),
+            limit: Some(SEARCH_LIMIT),
+        }
+    }
+}
+
+fn search_card(state: &AppState, search: &Search) -> Markup {
+    let workflows: Vec<Arc<Definition>> = state
+        .engine
+        .workflows()
+        .iter()
+        .filter_map(|id| state.engine.definition_of(id))
+        .collect();
+    let states: Vec<(String, String)> = workflows
+        .iter()
+        .find(|d| d.id() == search.workflow.trim())
+        .map(|d| {
+            d.workflow
+                .states
+                .keys()
+                .map(|s| (s.to_string(), state_title(d, s)))
+                .collect()
+        })
+        .unwrap_or_default();
+    html! {
+        section.card #search {
+            h2 { "查找实例 Find instances" }
+            form.stack method="get" action="/instances" {
+                label for="search-workflow" { "流程 Workflow" }
+                select #search-workflow name="workflow" {
+                    option value="" { "全部 any" }
+                    @for def in &workflows {
+                        option value=(def.id()) selected[def.id() == search.workflow.trim()] {
+                            (def.workflow.title)
+                        }
+                    }
+                }
+                label for="search-state" { "环节 State " span.muted { "(id)" } }
+                @if states.is_empty() {
+                    input #search-state type="text" name="state" value=(search.state);
+                } @else {
+                    select #search-state name="state" {
+                        option value="" { "全部 any" }
+                        @for (id, title) in &states {
+                            option value=(id) selected[*id == search.state.trim()] { (title) " (" (id) ")" }
+                        }
+                    }
+                }
+                label for="search-key" { "业务编号 Business key" }
+                input #search-key type="text" name="business_key" value=(search.business_key);
+                button type="submit" { "查找 Search" }
+            }
+        }
+    }
+}
+
+/// `GET /instances`: every instance matching the filters, newest first.
+pub async fn search(
+    State(state): State<AppState>,
+    Page(caller): Page,
+    UrlQuery(search): UrlQuery<Search>,
+) -> Response {
+    let mut found = match state.engine.list(search.query()).await {
+        Ok(found) => found,
+        Err(EngineError::UnknownWorkflow { .. }) => Vec::new(),
+        Err(err) => return internal(&caller, err),
+    };
+    found.sort_by_key(|i| std::cmp::Reverse(i.updated));
+    let body = html! {
+        (search_card(&state, &search))
+        section.card {
+            h2 { "实例 Instances " span.count { (found.len()) } }
+            @if found.len() >= SEARCH_LIMIT {
+                p.muted { "只列出前 " (SEARCH_LIMIT) " 个;请缩小范围。Only the first " (SEARCH_LIMIT) " are listed; narrow the search." }
+            }
+            @if found.is_empty() {
+                p.muted { "没有符合条件的实例。No instance matches." }
+            } @else {
+                table #instances {
+                    thead { tr {
+                        th { "实例 Instance" } th { "流程 Workflow" } th { "当前环节 State" }
+                        th { "业务编号 Key" } th { "发起 Started" } th { "更新 Updated" }
+                    } }
+                    tbody {
+                        @for instance in &found {
+                            @let def = state.engine.definition(&instance.version).ok();
+                            tr data-instance=(instance.id) {
+                                td { a href={ "/instances/" (instance.id) } { code { (instance.id) } } }
+                                td { (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone())) }
+                                td {
+                                    (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state)))
+                                    @if instance.finished { " " span.badge { "已结束 finished" } }
+                                }
+                                td { (instance.business_key.as_deref().unwrap_or("—")) }
+                                td { (local(instance.created)) }
+                                td { (local(instance.updated)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    html_response(StatusCode::OK, layout(Some(&caller), "实例", body))
+}

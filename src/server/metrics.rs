@@ -1,0 +1,162 @@
+//! The server's Prometheus metrics (`GET /metrics`): steps taken, refusals, failed sign-ins
+//! and tokens, HTTP answers, the latency of a command including its commit, and how late
+//! timers fire.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkflowLabel {
+    pub workflow: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CodeLabel {
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    pub method: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    pub result: String,
+}
+
+/// Every metric the server keeps, registered once.
+pub struct Metrics {
+    registry: Registry,
+    /// Steps committed through the server (starts and events), by workflow.
+    pub steps: Family<WorkflowLabel, Counter>,
+    /// Commands the engine refused, by refusal code.
+    pub refusals: Family<CodeLabel, Counter>,
+    /// Requests turned away before reaching the engine: bad or missing credentials, a demo
+    /// user from elsewhere, a wrong CSRF token, by reason.
+    pub auth_failures: Family<CodeLabel, Counter>,
+    /// HTTP answers by method and status.
+    pub responses: Family<StatusLabel, Counter>,
+    /// Seconds from a command's arrival at the engine to its flushed commit.
+    pub command_seconds: Histogram,
+    /// Seconds between a timer's due time and the round that fired it.
+    pub timer_lag_seconds: Histogram,
+    /// Timers fired.
+    pub timers_fired: Counter,
+    /// Definition reloads, by result (`applied`, `unchanged`, `rejected`, `failed`).
+    pub reloads: Family<ResultLabel, Counter>,
+    /// Workflows that can be started now.
+    pub workflows: Gauge<i64, std::sync::atomic::AtomicI64>,
+    /// Unix time of the last reload that was put in force.
+    pub last_reload: Gauge<u64, AtomicU64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("sopflow");
+        let steps = Family::<WorkflowLabel, Counter>::default();
+        registry.register("steps", "Steps committed through the server", steps.clone());
+        let refusals = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "refusals",
+            "Commands refused by the engine",
+            refusals.clone(),
+        );
+        let auth_failures = Family::<CodeLabel, Counter>::default();
+        registry.register(
+            "auth_failures",
+            "Requests refused for their credentials",
+            auth_failures.clone(),
+        );
+        let responses = Family::<StatusLabel, Counter>::default();
+        registry.register("http_responses", "HTTP responses", responses.clone());
+        // 0.25 ms to about 16 s.
+        let command_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 17));
+        registry.register(
+            "command_seconds",
+            "Latency of a start or event, including its flushed commit",
+            command_seconds.clone(),
+        );
+        // 1 ms to about 1 h.
+        let timer_lag_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 22));
+        registry.register(
+            "timer_lag_seconds",
+            "How late timers fire after their due time",
+            timer_lag_seconds.clone(),
+        );
+        let timers_fired = Counter::default();
+        registry.register("timers_fired", "Timers fired", timers_fired.clone());
+        let reloads = Family::<ResultLabel, Counter>::default();
+        registry.register("reloads", "Definition reloads", reloads.clone());
+        let workflows = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
+        registry.register(
+            "workflows",
+            "Workflows that can be started",
+            workflows.clone(),
+        );
+        let last_reload = Gauge::<u64, AtomicU64>::default();
+        registry.register(
+            "last_reload_timestamp_seconds",
+            "When definitions were last put in force",
+            last_reload.clone(),
+        );
+        Metrics {
+            registry,
+            steps,
+            refusals,
+            auth_failures,
+            responses,
+            command_seconds,
+            timer_lag_seconds,
+            timers_fired,
+            reloads,
+            workflows,
+            last_reload,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+
+    pub fn refused(&self, code: &str) {
+        self.refusals
+            .get_or_create(&CodeLabel {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn auth_failed(&self, reason: &str) {
+        self.auth_failures
+            .get_or_create(&CodeLabel {
+                code: reason.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn stepped(&self, workflow: &str, steps: u64) {
+        self.steps
+            .get_or_create(&WorkflowLabel {
+                workflow: workflow.to_string(),
+            })
+            .inc_by(steps);
+    }
+}

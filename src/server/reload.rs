@@ -1,0 +1,181 @@
+//! Hot reload: the definition folders are watched, and a change reloads every definition as
+//! one set ([`Engine::reload`](crate::engine::Engine::reload)). A set with any error is not
+//! put in force; the attempt and its diagnostics are kept here for the console and the API.
+
+use super::{AppState, ServeError};
+use crate::diagnostic::Diagnostic;
+use chrono::{DateTime, Utc};
+use notify::{RecursiveMode, Watcher};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// How long the folders must be quiet before a reload: editors write a file in several steps.
+const QUIET: Duration = Duration::from_millis(300);
+
+/// One reload attempt.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Attempt {
+    pub at: DateTime<Utc>,
+    /// `applied` (new versions in force), `unchanged`, `rejected` (errors: the old versions
+    /// stay), or `failed` (the files could not be read).
+    pub result: &'static str,
+    /// Workflows whose newest version changed: id, old hash, new hash.
+    pub changed: Vec<(String, Option<String>, String)>,
+    pub removed: Vec<String>,
+    pub errors: usize,
+    pub warnings: usize,
+    /// Every diagnostic of the files as they were read, in the shape of
+    /// `sopflow validate --format json`.
+    pub diagnostics: Vec<serde_json::Value>,
+    /// Why the files could not be read (`failed`).
+    pub message: Option<String>,
+}
+
+/// The reload attempts since the server started, newest last (the last 50).
+#[derive(Debug, Default)]
+pub struct ReloadLog {
+    attempts: Mutex<Vec<Attempt>>,
+}
+
+impl ReloadLog {
+    pub fn push(&self, attempt: Attempt) {
+        let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
+        attempts.push(attempt);
+        let excess = attempts.len().saturating_sub(50);
+        attempts.drain(..excess);
+    }
+
+    pub fn last(&self) -> Option<Attempt> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .last()
+            .cloned()
+    }
+
+    pub fn all(&self) -> Vec<Attempt> {
+        self.attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+impl AppState {
+    /// Reloads the definitions now, records the attempt and returns it.
+    pub async fn reload_now(&self) -> Attempt {
+        let at = self.engine.now();
+        let attempt = match self.engine.reload().await {
+            Ok(reloaded) => Attempt {
+                at,
+                result: match (
+                    reloaded.applied,
+                    reloaded.changed.is_empty() && reloaded.removed.is_empty(),
+                ) {
+                    (false, _) => "rejected",
+                    (true, true) => "unchanged",
+                    (true, false) => "applied",
+                },
+                changed: reloaded.changed,
+                removed: reloaded.removed,
+                errors: reloaded.report.errors(),
+                warnings: reloaded.report.warnings(),
+                diagnostics: reloaded
+                    .report
+                    .diagnostics
+                    .iter()
+                    .map(Diagnostic::to_json)
+                    .collect(),
+                message: None,
+            },
+            Err(err) => Attempt {
+                at,
+                result: "failed",
+                changed: Vec::new(),
+                removed: Vec::new(),
+                errors: 0,
+                warnings: 0,
+                diagnostics: Vec::new(),
+                message: Some(err.to_string()),
+            },
+        };
+        self.metrics
+            .reloads
+            .get_or_create(&super::metrics::ResultLabel {
+                result: attempt.result.to_string(),
+            })
+            .inc();
+        match attempt.result {
+            "applied" => {
+                self.metrics
+                    .last_reload
+                    .set(u64::try_from(at.timestamp()).unwrap_or(0));
+                self.metrics
+                    .workflows
+                    .set(i64::try_from(self.engine.workflows().len()).unwrap_or(i64::MAX));
+                for (id, old, new) in &attempt.changed {
+                    tracing::info!(workflow = %id, old = old.as_deref().unwrap_or("-"), new = %new, "new version in force");
+                }
+                for id in &attempt.removed {
+                    tracing::info!(workflow = %id, "workflow removed: no new instances");
+                }
+            }
+            "rejected" => {
+                tracing::warn!(
+                    errors = attempt.errors,
+                    "definitions not reloaded: the files have errors; the versions in force stay"
+                );
+            }
+            "failed" => tracing::error!(
+                "definitions not reloaded: {}",
+                attempt.message.as_deref().unwrap_or("")
+            ),
+            _ => {}
+        }
+        self.reloads.push(attempt.clone());
+        attempt
+    }
+}
+
+/// Watches the definition folders and reloads after each burst of changes, until `stop`.
+pub fn watch(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
+    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok_and(|e| !e.kind.is_access()) {
+            let _ = tx.send(());
+        }
+    })
+    .map_err(|e| ServeError::Io(std::io::Error::other(e)))?;
+    for path in state.watched.iter() {
+        if path.exists() {
+            watcher.watch(path, RecursiveMode::Recursive).map_err(|e| {
+                ServeError::Io(std::io::Error::other(format!(
+                    "cannot watch {}: {e}",
+                    path.display()
+                )))
+            })?;
+        }
+    }
+    Ok(tokio::spawn(async move {
+        // The watcher lives as long as this task.
+        let _watcher = watcher;
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                got = rx.recv() => if got.is_none() { return },
+            }
+            // Wait until the folders have been quiet for a while.
+            loop {
+                match tokio::time::timeout(QUIET, rx.recv()).await {
+                    Ok(Some(())) => continue,
+                    Ok(None) => return,
+                    Err(_) => break,
+                }
+            }
+            state.reload_now().await;
+        }
+    }))
+}

@@ -1,0 +1,377 @@
+//! The web console in a real browser: `tests/browser/console.mjs` drives Debian's Chromium
+//! (through playwright-core) against a server started here, through a whole hot-work permit
+//! (start, submit, a wrong-role attempt refused, four departments' steps, the final page, the
+//! auditor's verification and CSV), and saves screenshots under `target/browser/`.
+//!
+//! It needs Node, `/usr/bin/chromium` and `npm ci` in tests/browser. Without them it skips,
+//! unless SOPFLOW_REQUIRE_BROWSER is set (CI sets it, after installing them), so that a
+//! missing install fails there instead of passing silently.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long the whole browser run may take before it is stopped and the test fails.
+const BROWSER_TIMEOUT: Duration = Duration::from_secs(240);
+
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// What is missing to run the browser test, if anything.
+fn missing(script_dir: &Path) -> Option<String> {
+    let node = Command::new("node")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    if !node.is_ok_and(|s| s.success()) {
+        return Some("Node (`node`) is not installed".into());
+    }
+    if !Path::new(CHROMIUM).exists() {
+        return Some(format!(
+            "Chromium is not at {CHROMIUM} (`apt-get install chromium`)"
+        ));
+    }
+    if !script_dir.join("node_modules/playwright-core").is_dir() {
+        return Some("playwright-core is not installed: run `npm ci` in tests/browser".into());
+    }
+    None
+}
+
+/// Where the screenshots go: `target/browser/` (or under CARGO_TARGET_DIR).
+fn screenshot_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("browser")
+}
+
+/// Reads a pipe to its end on a thread of its own.
+fn read_all(pipe: Option<impl std::io::Read + Send + 'static>) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut text = String::new();
+        if let Some(mut pipe) = pipe {
+            let _ = pipe.read_to_string(&mut text);
+        }
+        text
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
+    let root = support::project();
+    let script_dir = root.join("tests/browser");
+    if let Some(what) = missing(&script_dir) {
+        assert!(
+            std::env::var_os("SOPFLOW_REQUIRE_BROWSER").is_none(),
+            "the browser test is required here, but {what}"
+        );
+        eprintln!("skipping the browser test: {what}");
+        return;
+    }
+    let server = support::spawn().await;
+    let shots = screenshot_dir(&root);
+    std::fs::create_dir_all(&shots).expect("the screenshot folder");
+    let base = server.base.clone();
+    let script = script_dir.join("console.mjs");
+    let shots_arg = shots.clone();
+    // The server runs on this runtime's threads; the browser run waits on a blocking one.
+    let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("node")
+            .arg(&script)
+            .arg(&base)
+            .arg(&shots_arg)
+            .current_dir(script.parent().expect("the script's folder"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("node starts");
+        // Read both pipes as the run goes, so that a chatty run cannot block on a full pipe.
+        let stdout = read_all(child.stdout.take());
+        let stderr = read_all(child.stderr.take());
+        let began = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("the browser run") {
+                break Some(status);
+            }
+            if began.elapsed() > BROWSER_TIMEOUT {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        let text = |h: std::thread::JoinHandle<String>| h.join().unwrap_or_default();
+        (status, text(stdout), text(stderr))
+    })
+    .await
+    .expect("the browser run finishes");
+    server.stop().await;
+    println!("{stdout}");
+    let status = status.unwrap_or_else(|| {
+        panic!(
+            "the browser run took longer than {BROWSER_TIMEOUT:?} and was stopped\n{stdout}\n{stderr}"
+        )
+    });
+    assert!(
+        status.success(),
+        "the browser checks failed ({status}); screenshots in {}\n{stdout}\n{stderr}",
+        shots.display()
+    );
+    assert!(stdout.contains("console: all checks passed"), "{stdout}");
+    for name in ["instance.png", "inbox-li.png", "refused.png"] {
+        assert!(
+            shots.join(name).is_file(),
+            "screenshot {name} in {}",
+            shots.display()
+        );
+    }
+}
+
+/// A browser-less session: the cookie and the CSRF token of the last page.
+struct Session {
+    http: reqwest::Client,
+    base: String,
+    cookie: String,
+}
+
+impl Session {
+    /// Signs in through the sign-in form.
+    async fn sign_in(base: &str, user: &str) -> Session {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let response = http
+            .post(format!("{base}/login"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[("user", user), ("password", "demo")]))
+            .send()
+            .await
+            .expect("sign in");
+        assert_eq!(response.status(), 303, "{user} signs in");
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .expect("a session cookie")
+            .to_string();
+        assert!(
+            cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"),
+            "{cookie}"
+        );
+        let cookie = cookie.split(';').next().unwrap_or_default().to_string();
+        Session {
+            http,
+            base: base.to_string(),
+            cookie,
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap_or_default())
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form))
+            .send()
+            .await
+            .expect("POST");
+        let status = response.status().as_u16();
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = response.text().await.unwrap_or_default();
+        (status, location.unwrap_or(body))
+    }
+}
+
+/// A URL-encoded form body (reqwest is built without its `form` feature).
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    serde_urlencoded::to_string(pairs).expect("a form body")
+}
+
+/// The value of the first hidden `_csrf` field of a page.
+fn csrf(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let at = page.find(marker).expect("a CSRF field") + marker.len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// The console without a browser: where strangers, wrong passwords, forged forms, wrong
+/// roles and unknown pages end up, and that no step is written by any of them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_refuses_what_it_should_without_a_browser() {
+    let server = support::spawn().await;
+    let base = server.base.clone();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+
+    // A stranger is sent to sign in, and comes back afterwards.
+    let response = plain
+        .get(format!("{base}/instances?workflow=hot_work_permit"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 303);
+    let location = response.headers().get("location").expect("a location");
+    assert_eq!(
+        location.to_str().unwrap_or_default(),
+        "/login?next=%2Finstances%3Fworkflow%3Dhot_work_permit"
+    );
+
+    // A wrong password: 401, a message, counted.
+    let response = plain
+        .post(format!("{base}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("user", "wang"), ("password", "nope")]))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 401);
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap_or_default()
+            .contains("signin-error")
+    );
+    let metrics = server.state.metrics.encode();
+    assert!(
+        metrics.contains("sopflow_auth_failures_total{code=\"bad_password\"} 1"),
+        "{metrics}"
+    );
+
+    // wang starts a permit; a form without the session's CSRF token is refused and counted.
+    let wang = Session::sign_in(&base, "wang").await;
+    let (status, inbox) = wang.get("/").await;
+    assert_eq!(status, 200);
+    assert!(
+        inbox.contains("动火证审批"),
+        "wang may start a hot-work permit"
+    );
+    let token = csrf(&inbox);
+    let (status, _) = wang
+        .post(
+            "/instances",
+            &[("workflow", "hot_work_permit"), ("_csrf", "forged")],
+        )
+        .await;
+    assert_eq!(status, 403);
+    assert!(
+        server
+            .state
+            .metrics
+            .encode()
+            .contains("sopflow_auth_failures_total{code=\"csrf\"} 1")
+    );
+    let (status, location) = wang
+        .post(
+            "/instances",
+            &[
+                ("workflow", "hot_work_permit"),
+                ("business_key", "HW-9"),
+                ("_csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303, "{location}");
+    let id = location
+        .strip_prefix("/instances/")
+        .and_then(|rest| rest.split('?').next())
+        .expect("the instance's page")
+        .to_string();
+
+    // A refused step re-renders the page with the engine's code, and writes nothing.
+    let fire = format!("/instances/{id}/fire");
+    let (status, page) = wang
+        .post(
+            &fire,
+            &[
+                ("event", "submit"),
+                ("f.applicant_seal", "false"),
+                ("f.notification_letter", "HW-9"),
+                ("f.operator_certificate", "T-1"),
+                ("_csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409, "a failed guard is a conflict");
+    assert!(page.contains("data-code=\"guard_failed\""), "{page}");
+    let (status, page) = wang
+        .post(&fire, &[("event", "submit"), ("_csrf", &token)])
+        .await;
+    assert_eq!(status, 422);
+    assert!(page.contains("data-code=\"missing_field\""));
+    let (status, page) = wang
+        .post(&fire, &[("event", "approve"), ("_csrf", &token)])
+        .await;
+    assert_eq!(status, 409, "a draft has no approval yet");
+    assert!(page.contains("data-code=\"unknown_event\""));
+    let (status, page) = wang
+        .post(
+            &fire,
+            &[
+                ("event", "withdraw"),
+                ("expected_seq", "7"),
+                ("_csrf", &token),
+            ],
+        )
+        .await;
+    assert_eq!(status, 409);
+    assert!(page.contains("data-code=\"stale\""));
+    let instance = server.state.engine.get(&id).await.expect("the instance");
+    assert_eq!((instance.seq, instance.state.as_str()), (0, "drafted"));
+
+    // Unknown pages and the auditor's pages.
+    let (status, page) = wang.get("/instances/hot_work_permit-999").await;
+    assert_eq!(status, 404);
+    assert!(page.contains("data-code=\"unknown_instance\""));
+    let (status, _) = wang.get("/workflows/no_such_workflow").await;
+    assert_eq!(status, 404);
+    let (status, _) = wang.get("/audit").await;
+    assert_eq!(status, 403);
+    let (status, _) = wang.get("/audit/export.csv").await;
+    assert_eq!(status, 403);
+
+    let audit = Session::sign_in(&base, "audit").await;
+    let (status, _) = audit.get("/audit/export.csv?from=yesterday").await;
+    assert_eq!(status, 400, "a bad date is the caller's mistake");
+    let (status, csv) = audit
+        .get("/audit/export.csv?workflow=hot_work_permit")
+        .await;
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("\u{feff}instance,workflow,"), "{csv}");
+    assert!(csv.contains(&id), "{csv}");
+    let (status, page) = audit.get("/audit").await;
+    assert_eq!(status, 200);
+    let (status, page) = audit
+        .post("/audit/verify", &[("_csrf", &csrf(&page))])
+        .await;
+    assert_eq!(status, 200);
+    assert!(page.contains("data-problems=\"0\""), "{page}");
+
+    // Signing out ends the session.
+    let (status, _) = wang.post("/logout", &[("_csrf", &token)]).await;
+    assert_eq!(status, 303);
+    let (status, _) = wang.get("/").await;
+    assert_eq!(status, 303, "a closed session is sent to sign in again");
+    server.stop().await;
+}

@@ -1,0 +1,1055 @@
+//! The JSON API over HTTP, on a real server (loopback, a temporary store, the shipped
+//! workflows and demo users): the hot-work permit end to end with five people, refusals,
+//! lists and inboxes, the audit routes, the OpenAPI document against the router, and every
+//! kind of bad input answered with a problem and nothing written.
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{ALLOW, CONTENT_TYPE, HeaderMap};
+use serde_json::{Value, json};
+use sopflow::server::api::openapi::{Access, ROUTES, Verb, openapi};
+use support::{TestServer, client, token};
+
+/// One answer: status, headers and the body (JSON when it parses, else a string).
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Value,
+    text: String,
+}
+
+impl Answer {
+    fn media(&self) -> &str {
+        self.headers
+            .get(CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    /// Asserts a problem with this status and code.
+    #[track_caller]
+    fn problem(&self, status: u16, code: &str) {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(self.media(), "application/problem+json", "{}", self.text);
+        assert_eq!(self.body["code"], code, "{}", self.text);
+        assert_eq!(self.body["status"], status);
+    }
+
+    #[track_caller]
+    fn ok(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        &self.body
+    }
+}
+
+/// A client of one server, acting as a demo user (or nobody).
+struct Api {
+    server: TestServer,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn new() -> Api {
+        Api {
+            server: support::spawn().await,
+            http: client(),
+        }
+    }
+
+    fn request(
+        &self,
+        method: reqwest::Method,
+        user: Option<&str>,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        let request = self.http.request(method, self.server.url(path));
+        match user {
+            Some(user) => request.bearer_auth(token(user)),
+            None => request,
+        }
+    }
+
+    async fn send(request: reqwest::RequestBuilder) -> Answer {
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let text = response.text().await.expect("a body");
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
+        Answer {
+            status,
+            headers,
+            body,
+            text,
+        }
+    }
+
+    async fn get(&self, user: Option<&str>, path: &str) -> Answer {
+        Api::send(self.request(reqwest::Method::GET, user, path)).await
+    }
+
+    async fn post(&self, user: Option<&str>, path: &str, body: Value) -> Answer {
+        Api::send(self.request(reqwest::Method::POST, user, path).json(&body)).await
+    }
+
+    /// Fires `event` on `id` as `user`.
+    async fn fire(&self, user: &str, id: &str, event: &str, body: Value) -> Answer {
+        self.post(
+            Some(user),
+            &format!("/api/instances/{id}/events/{event}"),
+            body,
+        )
+        .await
+    }
+
+    async fn seq(&self, id: &str) -> u64 {
+        let answer = self
+            .get(Some("owner"), &format!("/api/instances/{id}"))
+            .await;
+        answer.ok(200)["instance"]["seq"].as_u64().expect("a seq")
+    }
+
+    /// How many instances the store has.
+    async fn count(&self) -> usize {
+        let answer = self.get(Some("owner"), "/api/instances?limit=1000").await;
+        answer.ok(200).as_array().expect("a list").len()
+    }
+
+    /// Starts a hot-work permit as wang and submits it; its id.
+    async fn submitted_permit(&self) -> String {
+        let started = self
+            .post(
+                Some("wang"),
+                "/api/instances",
+                json!({"workflow": "hot_work_permit"}),
+            )
+            .await;
+        let id = started.ok(201)["instance"]["id"]
+            .as_str()
+            .expect("an id")
+            .to_string();
+        self.fire("wang", &id, "submit", json!({"payload": submit_payload()}))
+            .await
+            .ok(200);
+        id
+    }
+}
+
+fn submit_payload() -> Value {
+    json!({
+        "notification_letter": "HW-2026-031",
+        "applicant_seal": true,
+        "operator_certificate": "T-4411",
+    })
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .expect("a list")
+        .iter()
+        .map(|i| i["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hot_work_permit_goes_through_five_people() {
+    let api = Api::new().await;
+    // wang starts and submits; the location names the new instance.
+    let started = api
+        .post(
+            Some("wang"),
+            "/api/instances",
+            json!({"workflow": "hot_work_permit", "business_key": "HW-2026-031"}),
+        )
+        .await;
+    let id = started.ok(201)["instance"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    assert_eq!(started.body["replayed"], false);
+    assert_eq!(started.body["entry"]["actor"], "wang");
+    assert_eq!(
+        started
+            .headers
+            .get("location")
+            .and_then(|v| v.to_str().ok()),
+        Some(format!("/api/instances/{id}").as_str())
+    );
+    let submitted = api
+        .fire("wang", &id, "submit", json!({"payload": submit_payload()}))
+        .await;
+    assert_eq!(submitted.ok(200)["instance"]["state"], "security_review");
+
+    // Lists and inboxes: li may act now, zhou not yet.
+    let mine = api.get(Some("li"), "/api/instances?assigned=me").await;
+    assert_eq!(ids(mine.ok(200)), vec![id.clone()]);
+    let not_mine = api.get(Some("zhou"), "/api/instances?assigned=me").await;
+    assert!(ids(not_mine.ok(200)).is_empty());
+    let tasks = api.get(Some("li"), "/api/tasks").await;
+    let tasks = tasks.ok(200).as_array().expect("tasks").clone();
+    assert_eq!(tasks.len(), 1);
+    assert_eq!(tasks[0]["instance"]["id"], id.as_str());
+    assert_eq!(tasks[0]["actions"][0]["event"], "approve");
+    assert!(
+        api.get(Some("zhou"), "/api/tasks")
+            .await
+            .ok(200)
+            .as_array()
+            .expect("tasks")
+            .is_empty()
+    );
+    let by_state = api
+        .get(
+            Some("zhou"),
+            "/api/instances?workflow=hot_work_permit&state=security_review",
+        )
+        .await;
+    assert_eq!(ids(by_state.ok(200)), vec![id.clone()]);
+    let other_state = api
+        .get(
+            Some("zhou"),
+            "/api/instances?workflow=hot_work_permit&state=cs_review",
+        )
+        .await;
+    assert!(ids(other_state.ok(200)).is_empty());
+    let other_workflow = api
+        .get(Some("zhou"), "/api/instances?workflow=repair_request")
+        .await;
+    assert!(ids(other_workflow.ok(200)).is_empty());
+    let by_key = api
+        .get(Some("zhou"), "/api/instances?business_key=HW-2026-031")
+        .await;
+    assert_eq!(ids(by_key.ok(200)), vec![id.clone()]);
+
+    // The view of one instance: li sees the approval, wang sees nothing to do.
+    let view = api.get(Some("li"), &format!("/api/instances/{id}")).await;
+    let view = view.ok(200);
+    assert_eq!(view["state_title"], "秩序维护部初审");
+    assert_eq!(view["overdue"], false);
+    let events: Vec<&str> = view["available"]
+        .as_array()
+        .expect("available")
+        .iter()
+        .filter_map(|a| a["event"].as_str())
+        .collect();
+    assert_eq!(events, ["approve", "reject"]);
+    let wang_view = api.get(Some("wang"), &format!("/api/instances/{id}")).await;
+    assert_eq!(wang_view.ok(200)["available"], json!([]));
+
+    // wang may not approve: refused, nothing written.
+    let before = api.seq(&id).await;
+    api.fire("wang", &id, "approve", json!({}))
+        .await
+        .problem(403, "role_not_allowed");
+    assert_eq!(api.seq(&id).await, before);
+    // The actor is the caller's, never the body's.
+    api.fire("wang", &id, "approve", json!({"actor": "li"}))
+        .await
+        .problem(422, "bad_body");
+    assert_eq!(api.seq(&id).await, before);
+
+    api.fire("li", &id, "approve", json!({"comment": "资料齐全"}))
+        .await
+        .ok(200);
+    // An empty body, and no body at all, read as {}.
+    let approved = Api::send(api.request(
+        reqwest::Method::POST,
+        Some("zhou"),
+        &format!("/api/instances/{id}/events/approve"),
+    ))
+    .await;
+    assert_eq!(approved.ok(200)["instance"]["state"], "gm_review");
+    let seq = api.seq(&id).await;
+    let signed = api
+        .fire("chen", &id, "approve", json!({"expected_seq": seq}))
+        .await;
+    assert_eq!(signed.ok(200)["entry"]["actor"], "chen");
+    // A stale expected_seq is refused.
+    api.fire("zhao", &id, "affix_seal", json!({"expected_seq": seq}))
+        .await
+        .problem(409, "stale");
+    api.fire("zhao", &id, "affix_seal", json!({})).await.ok(200);
+    // distribute needs the archive reference.
+    api.fire("zhou", &id, "distribute", json!({}))
+        .await
+        .problem(422, "missing_field");
+    let done = api
+        .fire(
+            "zhou",
+            &id,
+            "distribute",
+            json!({"payload": {"archive_reference": "ARC-7"}}),
+        )
+        .await;
+    let done = done.ok(200);
+    assert_eq!(done["instance"]["state"], "distributed");
+    assert_eq!(done["instance"]["finished"], true);
+
+    // History and approval chain.
+    let history = api
+        .get(Some("audit"), &format!("/api/instances/{id}/history"))
+        .await;
+    let history = history.ok(200).as_array().expect("entries").clone();
+    assert_eq!(
+        history.len(),
+        7,
+        "start, submit, three approvals, seal, distribute"
+    );
+    let actors: Vec<&str> = history.iter().filter_map(|e| e["actor"].as_str()).collect();
+    assert_eq!(
+        actors,
+        ["wang", "wang", "li", "zhou", "chen", "zhao", "zhou"]
+    );
+    for pair in history.windows(2) {
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+    }
+    let chain = api
+        .get(Some("audit"), &format!("/api/instances/{id}/chain"))
+        .await;
+    let chain = chain.ok(200);
+    assert_eq!(chain["instance"], id.as_str());
+    let approvers: Vec<&str> = chain["links"]
+        .as_array()
+        .expect("links")
+        .iter()
+        .filter(|l| l["event"] == "approve")
+        .filter_map(|l| l["actor"].as_str())
+        .collect();
+    assert_eq!(approvers, ["li", "zhou", "chen"]);
+    assert!(
+        chain.to_string().contains("资料齐全"),
+        "the comment is in the chain"
+    );
+
+    // Idempotency: the same key answers the first result and writes nothing.
+    let key_start = || {
+        api.request(reqwest::Method::POST, Some("wang"), "/api/instances")
+            .header("Idempotency-Key", "k-1")
+            .json(&json!({"workflow": "hot_work_permit"}))
+    };
+    let first = Api::send(key_start()).await;
+    let again = Api::send(key_start()).await;
+    assert_eq!(first.ok(201)["replayed"], false);
+    assert_eq!(again.ok(200)["replayed"], true);
+    assert_eq!(again.body["instance"]["id"], first.body["instance"]["id"]);
+    assert_eq!(api.count().await, 2);
+
+    // Metrics: steps, the refusal, and a failed authentication.
+    api.get(None, "/api/me")
+        .await
+        .problem(401, "unauthenticated");
+    let metrics = api.get(None, "/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    assert!(metrics.media().starts_with("text/plain; version=0.0.4"));
+    let text = &metrics.text;
+    assert!(
+        text.contains("sopflow_steps_total{workflow=\"hot_work_permit\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sopflow_refusals_total{code=\"role_not_allowed\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sopflow_auth_failures_total{code=\"missing\"}"),
+        "{text}"
+    );
+    api.server.stop().await;
+}
+
+/// A server like [`support::spawn`]'s, but whose users file has one person with two of the
+/// hot-work roles (no demo user has two). Tokens: `t-wang`, `t-both`.
+async fn server_with_double_role() -> support::TestServer {
+    use sopflow::server::auth::token_hash;
+    support::spawn_with_users(&format!(
+        "users:\n  - id: wang\n    roles: [contractor]\n    tokens: [\"{}\"]\n  - id: both\n    roles: [order_dept, cs_dept]\n    tokens: [\"{}\"]\n",
+        token_hash("t-wang"),
+        token_hash("t-both"),
+    ))
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn one_person_cannot_approve_twice() {
+    let server = server_with_double_role().await;
+    let base = server.base.clone();
+    let http = client();
+    let post = |user: &str, path: &str, body: Value| {
+        http.post(format!("{base}{path}"))
+            .bearer_auth(format!("t-{user}"))
+            .json(&body)
+            .send()
+    };
+    let started = post(
+        "wang",
+        "/api/instances",
+        json!({"workflow": "hot_work_permit"}),
+    )
+    .await
+    .expect("answers");
+    assert_eq!(started.status(), StatusCode::CREATED);
+    let started: Value = started.json().await.expect("json");
+    let id = started["instance"]["id"].as_str().expect("id").to_string();
+    let events = format!("/api/instances/{id}/events");
+    let submit = post(
+        "wang",
+        &format!("{events}/submit"),
+        json!({"payload": submit_payload()}),
+    );
+    assert_eq!(submit.await.expect("answers").status(), StatusCode::OK);
+    let first = post("both", &format!("{events}/approve"), json!({}))
+        .await
+        .expect("answers");
+    assert_eq!(first.status(), StatusCode::OK);
+    let second = post("both", &format!("{events}/approve"), json!({}))
+        .await
+        .expect("answers");
+    assert_eq!(second.status(), StatusCode::FORBIDDEN);
+    let problem: Value = second.json().await.expect("json");
+    assert_eq!(problem["code"], "four_eyes");
+    assert_eq!(problem["refused"], true);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn health_me_and_the_caller() {
+    let api = Api::new().await;
+    let health = api.get(None, "/api/health").await;
+    let health = health.ok(200);
+    assert_eq!(health["status"], "ok");
+    assert_eq!(health["version"], env!("CARGO_PKG_VERSION"));
+    assert!(health["workflows"].as_u64().expect("a count") >= 30);
+    assert!(chrono::DateTime::parse_from_rfc3339(health["time"].as_str().expect("time")).is_ok());
+    let me = api.get(Some("zhou"), "/api/me").await;
+    assert_eq!(
+        me.ok(200)["roles"],
+        json!(["cs_dept", "cs_receiver", "cs_agent", "cs_staff"])
+    );
+    assert_eq!(me.body["id"], "zhou");
+    assert!(me.body["name"].is_string());
+    api.server.stop().await;
+}
+
+/// A concrete path for a route: its parameters filled in.
+fn concrete(path: &str) -> String {
+    path.replace("{id}", "hot_work_permit")
+        .replace("{event}", "approve")
+        .replace("{hash}", &"0".repeat(64))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_openapi_document_lists_exactly_the_routes_served() {
+    let api = Api::new().await;
+    let served = api.get(None, "/api/openapi.json").await;
+    let doc = served.ok(200).clone();
+    assert_eq!(doc, openapi());
+    assert_eq!(doc["openapi"], "3.1.0");
+    let paths = doc["paths"].as_object().expect("paths");
+    // The document has every route of the table, and nothing else.
+    let mut documented = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().expect("operations").keys() {
+            documented.push(format!("{} {path}", method.to_ascii_uppercase()));
+        }
+    }
+    let mut table: Vec<String> = ROUTES
+        .iter()
+        .map(|r| format!("{} {}", r.verb.as_str(), r.path))
+        .collect();
+    documented.sort();
+    table.sort();
+    assert_eq!(documented, table);
+    // The documented bodies are the accepted ones.
+    let schema = |name: &str| {
+        jsonschema::validator_for(&doc["components"]["schemas"][name]).expect("a valid schema")
+    };
+    let start = schema("StartBody");
+    assert!(start.is_valid(&json!({"workflow": "hot_work_permit", "business_key": "K"})));
+    assert!(!start.is_valid(&json!({"workflow": "hot_work_permit", "actor": "li"})));
+    assert!(!start.is_valid(&json!({})));
+    let fire = schema("FireBody");
+    assert!(fire.is_valid(&json!({})));
+    assert!(fire.is_valid(&json!({"payload": {"a": 1}, "comment": "ok", "expected_seq": 3})));
+    assert!(!fire.is_valid(&json!({"payload": "text"})));
+    assert!(!fire.is_valid(&json!({"actor": "li"})));
+    for route in ROUTES {
+        let operation = &paths[route.path][route.verb.as_str().to_ascii_lowercase()];
+        assert!(operation["summary"].is_string());
+        assert!(operation["responses"][route.status.to_string()].is_object());
+    }
+    // The router serves every route of the table with its method, and no other method there.
+    for route in ROUTES {
+        let path = concrete(route.path);
+        let method = match route.verb {
+            Verb::Get => reqwest::Method::GET,
+            Verb::Post => reqwest::Method::POST,
+        };
+        let answer = Api::send(api.request(method.clone(), Some("owner"), &path)).await;
+        assert!(
+            answer.body["code"] != "no_route" && answer.body["code"] != "method_not_allowed",
+            "{} {path}: {}",
+            route.verb.as_str(),
+            answer.text
+        );
+        // The access the table documents is the access the handler enforces.
+        let anonymous = Api::send(api.request(method.clone(), None, &path)).await;
+        match route.access {
+            Access::Public => assert_ne!(anonymous.status, StatusCode::UNAUTHORIZED, "{path}"),
+            Access::User | Access::Role(_) => anonymous.problem(401, "unauthenticated"),
+        }
+        if let Access::Role(role) = route.access {
+            let without = Api::send(api.request(method.clone(), Some("wang"), &path)).await;
+            without.problem(403, "missing_role");
+            assert_eq!(without.body["role"], role);
+        }
+        let wrong = Api::send(api.request(reqwest::Method::DELETE, Some("owner"), &path)).await;
+        wrong.problem(405, "method_not_allowed");
+        let allow = wrong
+            .headers
+            .get(ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let allowed: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.path == route.path)
+            .map(|r| r.verb.as_str())
+            .collect();
+        for verb in &allowed {
+            assert!(allow.contains(verb), "{path}: Allow `{allow}` lacks {verb}");
+        }
+        if !allowed.contains(&"POST") {
+            let post = Api::send(api.request(reqwest::Method::POST, Some("owner"), &path)).await;
+            post.problem(405, "method_not_allowed");
+        }
+    }
+    // Paths outside the table are not served.
+    for path in [
+        "/api",
+        "/api/",
+        "/api/instance",
+        "/api/workflows/a/b/c",
+        "/api/audit",
+    ] {
+        api.get(Some("owner"), path).await.problem(404, "no_route");
+    }
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn workflows_versions_validation_and_diagrams() {
+    let api = Api::new().await;
+    let list = api.get(Some("wang"), "/api/workflows").await;
+    let list = list.ok(200).as_array().expect("workflows").clone();
+    let permit = list
+        .iter()
+        .find(|w| w["id"] == "hot_work_permit")
+        .expect("the permit is listed");
+    assert_eq!(permit["title"], "动火证审批");
+    assert_eq!(permit["roles"]["order_dept"], "秩序维护部");
+    assert_eq!(permit["states"], 9);
+    assert_eq!(permit["source"]["lines"], "L153-L154");
+    let version = permit["version"].as_str().expect("a hash").to_string();
+
+    let detail = api
+        .get(Some("wang"), "/api/workflows/hot_work_permit")
+        .await;
+    let detail = detail.ok(200);
+    assert_eq!(detail["version"], version.as_str());
+    assert!(
+        detail["yaml"]
+            .as_str()
+            .expect("yaml")
+            .contains("id: hot_work_permit")
+    );
+    assert!(detail["rules"]["hot_work"].is_string());
+    assert_eq!(
+        detail["states"][0],
+        json!({"id": "drafted", "title": "填写动火告知函", "final": false})
+    );
+    let missing = api.get(Some("wang"), "/api/workflows/hot_work_permt").await;
+    missing.problem(404, "unknown_workflow");
+    assert!(
+        missing.body["detail"]
+            .as_str()
+            .expect("detail")
+            .contains("hot_work_permit")
+    );
+
+    let versions = api
+        .get(Some("wang"), "/api/workflows/hot_work_permit/versions")
+        .await;
+    assert_eq!(
+        versions.ok(200),
+        &json!([{"hash": version, "file": detail["file"], "current": true}])
+    );
+    api.get(Some("wang"), "/api/workflows/nope/versions")
+        .await
+        .problem(404, "unknown_workflow");
+    let stored = api
+        .get(Some("wang"), &format!("/api/versions/{version}"))
+        .await;
+    assert_eq!(stored.ok(200)["workflow"], "hot_work_permit");
+    assert_eq!(stored.body["yaml"], detail["yaml"]);
+    api.get(Some("wang"), "/api/versions/abc")
+        .await
+        .problem(404, "unknown_version");
+
+    let validation = api.get(Some("wang"), "/api/validation").await;
+    let validation = validation.ok(200);
+    assert_eq!(validation["ok"], true);
+    assert_eq!(validation["errors"], 0);
+    assert!(validation["diagnostics"].is_array());
+    assert_eq!(validation["last_reload"], Value::Null);
+
+    let svg = api
+        .get(Some("wang"), "/api/workflows/hot_work_permit/diagram")
+        .await;
+    assert_eq!(svg.status, StatusCode::OK);
+    assert_eq!(svg.media(), "image/svg+xml");
+    assert!(svg.text.contains("<svg"));
+    let current = api
+        .get(
+            Some("wang"),
+            "/api/workflows/hot_work_permit/diagram?format=svg&state=cs_review",
+        )
+        .await;
+    assert!(current.text.contains("state-cs_review"), "{}", current.text);
+    let mermaid = api
+        .get(
+            Some("wang"),
+            "/api/workflows/hot_work_permit/diagram?format=mermaid",
+        )
+        .await;
+    assert!(mermaid.media().starts_with("text/plain"));
+    assert!(mermaid.text.contains("stateDiagram"));
+    let dot = api
+        .get(
+            Some("wang"),
+            "/api/workflows/hot_work_permit/diagram?format=dot",
+        )
+        .await;
+    assert!(dot.text.contains("digraph"));
+    api.get(
+        Some("wang"),
+        "/api/workflows/hot_work_permit/diagram?format=png",
+    )
+    .await
+    .problem(400, "bad_query");
+    api.get(
+        Some("wang"),
+        "/api/workflows/hot_work_permit/diagram?state=nowhere",
+    )
+    .await
+    .problem(400, "bad_query");
+
+    // Reload: only a process owner; the shipped files are unchanged.
+    api.post(Some("wang"), "/api/reload", json!({}))
+        .await
+        .problem(403, "missing_role");
+    let reload = Api::send(api.request(reqwest::Method::POST, Some("owner"), "/api/reload")).await;
+    assert_eq!(reload.ok(200)["result"], "unchanged");
+    let validation = api.get(Some("wang"), "/api/validation").await;
+    assert_eq!(validation.ok(200)["last_reload"]["result"], "unchanged");
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_auditor_verifies_and_exports() {
+    let api = Api::new().await;
+    let id = api.submitted_permit().await;
+    api.fire("li", &id, "approve", json!({"comment": "同意"}))
+        .await
+        .ok(200);
+
+    let verified = api
+        .post(Some("audit"), "/api/audit/verify", json!({}))
+        .await;
+    let verified = verified.ok(200);
+    assert_eq!(verified["clean"], true, "{verified}");
+    assert_eq!(verified["summary"]["entries"], 3);
+    assert_eq!(verified["problems"], json!([]));
+    let token = verified["digest_token"]
+        .as_str()
+        .expect("a token")
+        .to_string();
+    let again = api
+        .post(Some("audit"), "/api/audit/verify", json!({"digest": token}))
+        .await;
+    assert_eq!(again.ok(200)["digest_check"]["matches"], true);
+    api.post(
+        Some("audit"),
+        "/api/audit/verify",
+        json!({"digest": "yesterday"}),
+    )
+    .await
+    .problem(422, "bad_body");
+    api.post(Some("wang"), "/api/audit/verify", json!({}))
+        .await
+        .problem(403, "missing_role");
+
+    let csv = api
+        .get(
+            Some("audit"),
+            "/api/audit/export?format=csv&workflow=hot_work_permit",
+        )
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    assert_eq!(csv.media(), "text/csv; charset=utf-8");
+    let lines: Vec<&str> = csv.text.lines().collect();
+    assert_eq!(
+        lines.len(),
+        4,
+        "a header and three steps by people:\n{}",
+        csv.text
+    );
+    assert!(
+        lines[3].contains("li") && lines[3].contains("同意"),
+        "{}",
+        csv.text
+    );
+    let json_rows = api
+        .get(Some("audit"), "/api/audit/export?format=json&actor=li")
+        .await;
+    assert_eq!(json_rows.media(), "application/json");
+    assert_eq!(json_rows.ok(200).as_array().expect("rows").len(), 1);
+    let none = api
+        .get(
+            Some("audit"),
+            "/api/audit/export?format=json&workflow=repair_request",
+        )
+        .await;
+    assert_eq!(none.ok(200), &json!([]));
+    api.get(
+        Some("audit"),
+        "/api/audit/export?from=2026-12-01&to=2026-11-01",
+    )
+    .await
+    .problem(400, "bad_query");
+    api.get(Some("audit"), "/api/audit/export?from=someday")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("wang"), "/api/audit/export")
+        .await
+        .problem(403, "missing_role");
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_input_is_a_problem_and_writes_nothing() {
+    let api = Api::new().await;
+    let id = api.submitted_permit().await;
+    let instances = api.count().await;
+    let seq = api.seq(&id).await;
+    let approve = format!("/api/instances/{id}/events/approve");
+    let raw = |path: &str, media: Option<&str>, body: Vec<u8>| {
+        let request = api
+            .request(reqwest::Method::POST, Some("li"), path)
+            .body(body);
+        match media {
+            Some(media) => request.header(CONTENT_TYPE, media),
+            None => request,
+        }
+    };
+
+    // Bodies.
+    Api::send(raw(&approve, Some("text/plain"), b"{}".to_vec()))
+        .await
+        .problem(415, "unsupported_media_type");
+    Api::send(raw(&approve, None, b"{\"comment\": \"x\"}".to_vec()))
+        .await
+        .problem(415, "unsupported_media_type");
+    Api::send(raw(
+        &approve,
+        Some("application/json"),
+        b"{\"comment\": ".to_vec(),
+    ))
+    .await
+    .problem(400, "bad_json");
+    Api::send(raw(&approve, Some("application/json"), b"{} {}".to_vec()))
+        .await
+        .problem(400, "bad_json");
+    api.fire("li", &id, "approve", json!({"comment": 5}))
+        .await
+        .problem(422, "bad_body");
+    api.fire("li", &id, "approve", json!([1, 2]))
+        .await
+        .problem(422, "bad_body");
+    api.fire("li", &id, "approve", json!({"payload": "text"}))
+        .await
+        .problem(422, "bad_body");
+    api.fire("li", &id, "approve", json!({"expected_seq": -1}))
+        .await
+        .problem(422, "bad_body");
+    api.fire("li", &id, "approve", json!({"roles": ["cs_dept"]}))
+        .await
+        .problem(422, "bad_body");
+    api.post(
+        Some("wang"),
+        "/api/instances",
+        json!({"workflow": "hot_work_permit", "actor": "li"}),
+    )
+    .await
+    .problem(422, "bad_body");
+    api.post(Some("wang"), "/api/instances", json!({}))
+        .await
+        .problem(422, "bad_body");
+    api.post(Some("wang"), "/api/instances", json!({"workflow": "nope"}))
+        .await
+        .problem(404, "unknown_workflow");
+    let huge = format!(
+        "{{\"comment\": \"{}\"}}",
+        "x".repeat(sopflow::server::MAX_BODY_BYTES)
+    );
+    // On a client of its own: the server closes a connection whose body it stopped reading,
+    // and a pooled connection could carry the next request into that close.
+    Api::send(
+        client()
+            .post(api.server.url(&approve))
+            .bearer_auth(token("li"))
+            .header(CONTENT_TYPE, "application/json")
+            .body(huge.into_bytes()),
+    )
+    .await
+    .problem(413, "body_too_large");
+    let big =
+        json!({"payload": {"notification_letter": "y".repeat(sopflow::engine::MAX_PAYLOAD_BYTES)}});
+    api.fire("li", &id, "approve", big)
+        .await
+        .problem(413, "payload_too_large");
+    Api::send(
+        api.request(reqwest::Method::POST, Some("li"), &approve)
+            .header("Idempotency-Key", "")
+            .json(&json!({})),
+    )
+    .await
+    .problem(400, "bad_idempotency_key");
+
+    // Query strings and paths.
+    api.get(Some("li"), "/api/instances?limit=0")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances?limit=1001")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances?limit=ten")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances?assigned=you")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances?overdue=maybe")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances?colour=red")
+        .await
+        .problem(400, "bad_query");
+    api.get(Some("li"), "/api/instances/%FF%FE")
+        .await
+        .problem(400, "bad_path");
+    Api::send(raw(
+        "/api/instances/%C3/events/approve",
+        Some("application/json"),
+        b"{}".to_vec(),
+    ))
+    .await
+    .problem(400, "bad_path");
+    api.get(Some("li"), "/api/instances/nope")
+        .await
+        .problem(404, "unknown_instance");
+    api.get(Some("li"), "/api/instances/nope/history")
+        .await
+        .problem(404, "unknown_instance");
+    api.get(Some("li"), "/api/instances/nope/chain")
+        .await
+        .problem(404, "unknown_instance");
+    api.fire("li", "nope", "approve", json!({}))
+        .await
+        .problem(404, "unknown_instance");
+    api.fire("li", &id, "launch", json!({}))
+        .await
+        .problem(409, "unknown_event");
+
+    // Routes, methods, credentials.
+    api.get(Some("li"), "/api/nothing/here")
+        .await
+        .problem(404, "no_route");
+    api.get(None, "/nothing").await.problem(404, "no_route");
+    Api::send(api.request(reqwest::Method::PUT, Some("li"), &approve))
+        .await
+        .problem(405, "method_not_allowed");
+    api.get(Some("li"), &approve)
+        .await
+        .problem(405, "method_not_allowed");
+    api.post(
+        None,
+        "/api/instances",
+        json!({"workflow": "hot_work_permit"}),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    Api::send(
+        api.http
+            .post(api.server.url("/api/instances"))
+            .bearer_auth("demo-nobody")
+            .json(&json!({"workflow": "hot_work_permit"})),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    Api::send(
+        api.http
+            .post(api.server.url("/api/instances"))
+            .header("Authorization", "Basic d2FuZzpkZW1v")
+            .json(&json!({"workflow": "hot_work_permit"})),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    Api::send(
+        api.http
+            .post(api.server.url("/api/instances"))
+            .header("Cookie", "sopflow_session=forged")
+            .json(&json!({"workflow": "hot_work_permit"})),
+    )
+    .await
+    .problem(401, "unauthenticated");
+    for path in [
+        "/api/me",
+        "/api/workflows",
+        "/api/tasks",
+        "/api/instances",
+        "/api/validation",
+    ] {
+        api.get(None, path).await.problem(401, "unauthenticated");
+    }
+    api.fire("wang", &id, "approve", json!({}))
+        .await
+        .problem(403, "role_not_allowed");
+    api.post(Some("li"), "/api/reload", json!({}))
+        .await
+        .problem(403, "missing_role");
+
+    assert_eq!(api.count().await, instances, "no instance was created");
+    assert_eq!(api.seq(&id).await, seq, "no step was written");
+    let verified = api
+        .post(Some("audit"), "/api/audit/verify", json!({}))
+        .await;
+    assert_eq!(verified.ok(200)["clean"], true);
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_console_session_writes_only_with_its_csrf_token() {
+    let api = Api::new().await;
+    let cookie = api.server.state.sessions.open("wang").expect("a session");
+    let csrf = api
+        .server
+        .state
+        .sessions
+        .get(&cookie)
+        .expect("the session")
+        .csrf;
+    let start = || {
+        api.http
+            .post(api.server.url("/api/instances"))
+            .header("Cookie", format!("sopflow_session={cookie}"))
+            .json(&json!({"workflow": "hot_work_permit"}))
+    };
+    // Reading needs no token; writing does.
+    let me = Api::send(
+        api.http
+            .get(api.server.url("/api/me"))
+            .header("Cookie", format!("sopflow_session={cookie}")),
+    )
+    .await;
+    assert_eq!(me.ok(200)["id"], "wang");
+    Api::send(start()).await.problem(403, "bad_csrf");
+    Api::send(start().header("X-CSRF-Token", "guess"))
+        .await
+        .problem(403, "bad_csrf");
+    assert_eq!(api.count().await, 0);
+    let started = Api::send(start().header("X-CSRF-Token", csrf)).await;
+    assert_eq!(started.ok(201)["entry"]["actor"], "wang");
+    let metrics = api.get(None, "/metrics").await;
+    assert!(
+        metrics
+            .text
+            .contains("sopflow_auth_failures_total{code=\"csrf\"} 2"),
+        "{}",
+        metrics.text
+    );
+    api.server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_applies_good_files_and_refuses_bad_ones() {
+    let copy = tempfile::tempdir().expect("a temporary folder");
+    let sources = support::copy_definitions(copy.path());
+    let api = Api {
+        server: support::spawn_with(sources, false).await,
+        http: client(),
+    };
+    let file = copy.path().join("workflows/hot_work_permit.yaml");
+    let yaml = std::fs::read_to_string(&file).expect("reads");
+    let before = api
+        .get(Some("owner"), "/api/workflows/hot_work_permit")
+        .await;
+    let old = before.ok(200)["version"]
+        .as_str()
+        .expect("hash")
+        .to_string();
+
+    std::fs::write(
+        &file,
+        yaml.replace("title: 动火证审批", "title: 动火作业审批"),
+    )
+    .expect("writes");
+    let applied = api.post(Some("owner"), "/api/reload", json!({})).await;
+    let applied = applied.ok(200);
+    assert_eq!(applied["result"], "applied");
+    assert_eq!(applied["changed"][0][0], "hot_work_permit");
+    assert_eq!(applied["changed"][0][1], old.as_str());
+    let new = applied["changed"][0][2].as_str().expect("hash").to_string();
+    let versions = api
+        .get(Some("owner"), "/api/workflows/hot_work_permit/versions")
+        .await;
+    let versions = versions.ok(200).as_array().expect("versions").clone();
+    assert_eq!(versions.len(), 2);
+    assert_eq!(versions[0]["hash"], new.as_str());
+    assert_eq!(versions[0]["current"], true);
+    assert_eq!(versions[1]["hash"], old.as_str());
+    assert_eq!(versions[1]["current"], false);
+    let old_sources = api
+        .get(Some("owner"), &format!("/api/versions/{old}"))
+        .await;
+    assert!(
+        old_sources.ok(200)["yaml"]
+            .as_str()
+            .expect("yaml")
+            .contains("title: 动火证审批")
+    );
+
+    std::fs::write(&file, yaml.replace("initial: drafted", "initial: nowhere")).expect("writes");
+    let rejected = api.post(Some("owner"), "/api/reload", json!({})).await;
+    rejected.problem(422, "definitions_invalid");
+    assert!(
+        !rejected.body["diagnostics"]
+            .as_array()
+            .expect("diagnostics")
+            .is_empty()
+    );
+    assert_eq!(rejected.body["attempt"]["result"], "rejected");
+    let still = api
+        .get(Some("owner"), "/api/workflows/hot_work_permit")
+        .await;
+    assert_eq!(
+        still.ok(200)["version"],
+        new.as_str(),
+        "the version in force stays"
+    );
+    let validation = api.get(Some("owner"), "/api/validation").await;
+    assert_eq!(validation.ok(200)["ok"], true);
+    assert_eq!(validation.body["last_reload"]["result"], "rejected");
+    api.post(Some("owner"), "/api/reload", json!({"now": true}))
+        .await
+        .problem(422, "bad_body");
+    api.server.stop().await;
+}
