@@ -16,6 +16,9 @@ mod permit_load;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use permit_load::{EngineDriver, HttpDriver, Running};
+use sopflow::engine::{Fire, StartRequest};
+use sopflow::machine::Actor;
+use sopflow::store::Query;
 use std::time::{Duration, Instant};
 
 fn bench_step(c: &mut Criterion) {
@@ -63,5 +66,65 @@ fn bench_step(c: &mut Criterion) {
     drop(engine);
 }
 
-criterion_group!(benches, bench_step);
+/// A person's inbox in a store of 20,000 hot-work permits: 1% submitted (waiting for
+/// 秩序维护部's li), the rest drafts (waiting for the contractor wang). The inbox reads only the
+/// states where the person's roles act, so li's costs follow li's 200 tasks, not the store.
+fn bench_inbox(c: &mut Criterion) {
+    const PERMITS: usize = 20_000;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let engine = rt.block_on(permit_load::engine(dir.path()));
+    let wang = Actor::new("wang", ["contractor"]);
+    rt.block_on(async {
+        let mut workers = Vec::new();
+        for worker in 0..16 {
+            let engine = engine.clone();
+            let wang = wang.clone();
+            workers.push(tokio::spawn(async move {
+                for i in 0..PERMITS / 16 {
+                    let started = engine
+                        .start("hot_work_permit", StartRequest::new(wang.clone()))
+                        .await
+                        .expect("starts");
+                    if (i * 16 + worker) % 100 == 0 {
+                        let payload = serde_json::json!({"notification_letter": "HW-1",
+                            "applicant_seal": true, "operator_certificate": "T-1"});
+                        engine
+                            .fire(
+                                &started.instance.id,
+                                Fire::new("submit", wang.clone()).payload(payload),
+                            )
+                            .await
+                            .expect("submits");
+                    }
+                }
+            }));
+        }
+        for worker in workers {
+            worker.await.expect("a worker");
+        }
+        engine.checkpoint().await.expect("checkpoints");
+    });
+    let mut group = c.benchmark_group("inbox_of_20k_permits");
+    group.sample_size(10);
+    for (name, actor) in [
+        ("li_200_tasks", Actor::new("li", ["order_dept"])),
+        ("wang_19800_tasks", wang.clone()),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                rt.block_on(engine.tasks(&actor, Query::default(), false))
+                    .expect("tasks")
+                    .len()
+            })
+        });
+    }
+    group.finish();
+    drop(engine);
+}
+
+criterion_group!(benches, bench_step, bench_inbox);
 criterion_main!(benches);

@@ -85,6 +85,15 @@ async fn an_edit_while_serving_changes_new_instances_and_leaves_running_ones_on_
         .expect("the old instance moves on");
     assert_eq!(moved.instance.version, v1);
     assert_eq!(moved.instance.state, "security_review");
+    let li = Actor::new("li", ["order_dept"]);
+    let tasks = engine
+        .tasks(&li, sopflow::store::Query::default(), false)
+        .await
+        .expect("li's tasks");
+    assert!(
+        tasks.iter().any(|t| t.instance.id == old.instance.id),
+        "an instance on the old version is still in the inbox"
+    );
 
     // A broken edit: nothing changes, and the errors are kept.
     let before = server.state.reloads.all().len();

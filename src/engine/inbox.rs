@@ -5,6 +5,7 @@ use super::{Engine, EngineError};
 use crate::machine::{self, Actor, Available, EntryKind, Instance};
 use crate::store::Query;
 use chrono::{DateTime, Utc};
+use std::collections::BTreeSet;
 
 /// An instance waiting for someone, with what they may do on it.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -38,6 +39,11 @@ impl Engine {
     /// Unfinished instances matching `query` on which `actor` may fire an event now, with
     /// those events; `overdue_only` keeps the overdue ones. Sorted by earliest deadline, then
     /// oldest first.
+    ///
+    /// Without a state or business key in the query, only the states where the actor's roles
+    /// can act (in any stored version) are read, through the state index: the cost follows
+    /// the instances waiting in those states, not the store's size (finished instances pile
+    /// up forever; an inbox must not read them).
     pub async fn tasks(
         &self,
         actor: &Actor,
@@ -47,8 +53,31 @@ impl Engine {
         let limit = query.limit;
         let mut query = query;
         query.limit = None;
+        let candidates = if query.state.is_none() && query.business_key.is_none() {
+            self.states_for(actor, query.workflow.as_deref())
+        } else {
+            None
+        };
+        let instances = match candidates {
+            Some(states) => {
+                let mut found = Vec::new();
+                for (workflow, state) in states {
+                    found.extend(
+                        self.list(Query {
+                            workflow: Some(workflow),
+                            state: Some(state),
+                            business_key: None,
+                            limit: None,
+                        })
+                        .await?,
+                    );
+                }
+                found
+            }
+            None => self.list(query).await?,
+        };
         let mut tasks = Vec::new();
-        for instance in self.list(query).await? {
+        for instance in instances {
             if instance.finished {
                 continue;
             }
@@ -80,6 +109,31 @@ impl Engine {
             tasks.truncate(limit);
         }
         Ok(tasks)
+    }
+
+    /// The (workflow, state) pairs, over every stored version, in which `actor` may act
+    /// ([`machine::may_act_in`]); `None` when a version cannot be read, so that the caller
+    /// reads everything instead of missing a task.
+    fn states_for(
+        &self,
+        actor: &Actor,
+        workflow: Option<&str>,
+    ) -> Option<BTreeSet<(String, String)>> {
+        let mut states = BTreeSet::new();
+        for record in self.inner.store.scan_definitions() {
+            let record = record.ok()?;
+            let stored = record.definition.ok()?;
+            if workflow.is_some_and(|w| w != stored.workflow) {
+                continue;
+            }
+            let definition = self.definition(&record.hash).ok()?;
+            for (state, _) in definition.workflow.states.iter() {
+                if machine::may_act_in(&definition, state.as_str(), actor) {
+                    states.insert((stored.workflow.clone(), state.value.clone()));
+                }
+            }
+        }
+        Some(states)
     }
 
     /// Instances matching `query` that are overdue (see [`Engine::is_overdue`]).

@@ -18,5 +18,5 @@ pub use command::{Actor, Command, Start};
 pub use entry::{Entry, EntryKind};
 pub use instance::{ChainError, Instance};
 pub use refusal::Refusal;
-pub use step::{Available, available, child_finished, children_done, start, step};
+pub use step::{Available, available, child_finished, children_done, may_act_in, start, step};
 pub use timer::fire_timer;

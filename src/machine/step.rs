@@ -301,6 +301,23 @@ pub struct Available {
     pub role: String,
 }
 
+/// Whether `actor`'s roles are named by an event of `state`, or the state has an approval
+/// (whose signers may depend on the instance's data): a superset of the states in which
+/// [`available`] can find something for them, so that a task list reads only those states.
+pub fn may_act_in(def: &Definition, state: &str, actor: &Actor) -> bool {
+    let Ok(state) = state_of(&def.workflow, state) else {
+        return false;
+    };
+    state.approval.is_some()
+        || state.on.iter().any(|(_, branches)| {
+            branches
+                .value
+                .0
+                .iter()
+                .any(|b| matching_role(&b.roles, actor).is_some())
+        })
+}
+
 /// The events `actor` may fire on `instance` now.
 pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Available> {
     let mut out = Vec::new();

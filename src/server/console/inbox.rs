@@ -24,6 +24,9 @@ use std::sync::Arc;
 /// How many instances a search lists at most.
 const SEARCH_LIMIT: usize = 200;
 
+/// How many tasks the inbox shows: the earliest deadlines first, a page a person can read.
+const INBOX_ROWS: usize = 200;
+
 /// `GET /`.
 pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Response {
     let actor = caller.actor();
@@ -38,7 +41,14 @@ pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Respons
             @if tasks.is_empty() {
                 p.muted #no-tasks { "没有等待您处理的事项。Nothing waits for your roles." }
             } @else {
-                (task_table(&state, &tasks))
+                (task_table(&state, &tasks[..tasks.len().min(INBOX_ROWS)]))
+                @if tasks.len() > INBOX_ROWS {
+                    p.muted #more-tasks {
+                        "显示最早到期的 " (INBOX_ROWS) " 条,共 " (tasks.len()) " 条。"
+                        "The " (INBOX_ROWS) " with the earliest deadlines are shown; "
+                        a href="/api/tasks" { "/api/tasks" } " lists them all."
+                    }
+                }
             }
         }
         div.columns {
