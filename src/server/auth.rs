@@ -314,6 +314,20 @@ impl Caller {
             Credential::Token => None,
         }
     }
+
+    /// Whether `sent` is this session's CSRF token (false for a token caller, who has none),
+    /// compared in time that depends only on the lengths.
+    pub fn csrf_matches(&self, sent: &[u8]) -> bool {
+        self.csrf().is_some_and(|expected| {
+            let expected = expected.as_bytes();
+            expected.len() == sent.len()
+                && expected
+                    .iter()
+                    .zip(sent)
+                    .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+                    == 0
+        })
+    }
 }
 
 /// The value of a cookie in a request.
@@ -329,8 +343,9 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// Whether the request came from this machine. Unknown peers are not.
-fn from_loopback(parts: &Parts) -> bool {
+/// Whether the request came from this machine. Unknown peers (a server without connection
+/// info, such as a test harness) are not.
+pub fn from_loopback(parts: &Parts) -> bool {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
@@ -470,6 +485,23 @@ mod tests {
         ))
         .expect("parses");
         assert!(users.sign_in("p", "s3cret").is_some());
+    }
+
+    #[test]
+    fn csrf_tokens_compare_exactly_and_token_callers_have_none() {
+        let user = shipped().get("li").cloned().expect("li");
+        let session = Caller {
+            user: user.clone(),
+            credential: Credential::Session { csrf: "abc".into() },
+        };
+        assert!(session.csrf_matches(b"abc"));
+        assert!(!session.csrf_matches(b"abd"));
+        assert!(!session.csrf_matches(b"abcd"));
+        let token = Caller {
+            user,
+            credential: Credential::Token,
+        };
+        assert!(!token.csrf_matches(b""));
     }
 
     #[test]

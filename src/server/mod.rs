@@ -26,7 +26,7 @@ use problem::Problem;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The largest request body accepted: the engine's payload limit and room for the envelope.
@@ -36,7 +36,7 @@ pub const MAX_BODY_BYTES: usize = crate::engine::MAX_PAYLOAD_BYTES + 64 * 1024;
 #[derive(Clone)]
 pub struct AppState {
     pub engine: Engine,
-    users: Arc<RwLock<Arc<Users>>>,
+    users: Arc<Users>,
     pub sessions: Arc<Sessions>,
     pub metrics: Arc<Metrics>,
     pub reloads: Arc<reload::ReloadLog>,
@@ -52,7 +52,7 @@ impl AppState {
             .set(i64::try_from(engine.workflows().len()).unwrap_or(i64::MAX));
         AppState {
             engine,
-            users: Arc::new(RwLock::new(Arc::new(users))),
+            users: Arc::new(users),
             sessions: Arc::new(Sessions::default()),
             metrics: Arc::new(metrics),
             reloads: Arc::new(reload::ReloadLog::default()),
@@ -62,7 +62,7 @@ impl AppState {
 
     /// The users in force.
     pub fn users(&self) -> Arc<Users> {
-        self.users.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.users.clone()
     }
 
     /// Counts and logs a request turned away for its credentials, and returns the problem.

@@ -23,7 +23,7 @@ use super::auth::{self, Caller, SESSION_COOKIE};
 use super::problem::Problem;
 use crate::catalog::Definition;
 use axum::Router;
-use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
@@ -31,7 +31,6 @@ use axum::routing::{get, post};
 use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use std::convert::Infallible;
-use std::net::SocketAddr;
 
 /// The stylesheet, embedded so that the binary is the whole console.
 const STYLE: &str = include_str!("style.css");
@@ -121,12 +120,7 @@ impl FromRequestParts<AppState> for Loopback {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Loopback, Infallible> {
-        Ok(Loopback(
-            parts
-                .extensions
-                .get::<ConnectInfo<SocketAddr>>()
-                .is_some_and(|info| info.0.ip().is_loopback()),
-        ))
+        Ok(Loopback(auth::from_loopback(parts)))
     }
 }
 
@@ -162,9 +156,8 @@ impl Form {
 /// site cannot make a signed-in browser take a step. Counted with the other refused
 /// credentials.
 pub(crate) fn csrf_refusal(state: &AppState, caller: &Caller, form: &Form) -> Option<Response> {
-    let expected = caller.csrf().unwrap_or_default();
     let given = form.get("_csrf").unwrap_or_default();
-    if !expected.is_empty() && same(expected.as_bytes(), given.as_bytes()) {
+    if caller.csrf_matches(given.as_bytes()) {
         return None;
     }
     state.metrics.auth_failed("csrf");
@@ -176,11 +169,6 @@ pub(crate) fn csrf_refusal(state: &AppState, caller: &Caller, form: &Form) -> Op
             "表单已失效:请刷新页面后重试。The form's security token does not match this session; reload the page and try again.",
         ),
     ))
-}
-
-/// Compares without stopping at the first difference.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// The hidden CSRF field every form that changes something carries.
