@@ -7,10 +7,11 @@
 //! errors. A definition's version is the SHA-256 of its YAML and of the rules files it uses,
 //! so an instance can later name exactly the rules it ran under.
 
-use crate::calendar::{Calendar, Calendars};
+use crate::calendar::Calendars;
+pub use crate::definition::Definition;
 use crate::definition::{self, MAX_FILE_BYTES, Workflow};
 use crate::diagnostic::{Code, Diagnostic, Span, display_path};
-use crate::script::{RulesFile, Sandbox, Script, ScriptError};
+use crate::script::{RulesFile, Sandbox, ScriptError};
 use crate::validate::{self, Env, RulesEntry};
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -213,44 +214,6 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
             "save the file as UTF-8",
         ))
     })
-}
-
-/// A validated workflow, ready for the runtime.
-#[derive(Debug)]
-pub struct Definition {
-    pub workflow: Workflow,
-    /// The YAML file it was read from.
-    pub file: PathBuf,
-    /// The YAML text as read.
-    pub source: String,
-    /// The version: hex SHA-256 of the YAML and the rules files it uses.
-    pub hash: String,
-    /// The rules files it uses, by name, with their text as read.
-    pub rules: BTreeMap<String, String>,
-    /// Its compiled scripts, by their text in the YAML.
-    pub scripts: HashMap<String, Script>,
-    /// Its parameters as scripts read them (`params`), built once.
-    pub params: rhai::Dynamic,
-    /// The workflow's business calendar.
-    pub calendar: Arc<Calendar>,
-    /// The calendar as scripts read it (`calendar`), built once.
-    pub calendar_value: rhai::Dynamic,
-    /// Every loaded calendar, for timers and schedules that name their own.
-    pub calendars: Calendars,
-}
-
-impl Definition {
-    pub fn id(&self) -> &str {
-        self.workflow.id.as_str()
-    }
-
-    /// The calendar called `name`, or the workflow's own when `None`.
-    pub fn calendar_named(&self, name: Option<&str>) -> Option<Arc<Calendar>> {
-        match name {
-            None => Some(self.calendar.clone()),
-            Some(name) => self.calendars.get(name),
-        }
-    }
 }
 
 /// Every valid definition and rules file, by id and name.

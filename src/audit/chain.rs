@@ -25,7 +25,7 @@
 //! share it. A version whose definition cannot be had still gives a chain, with identifiers
 //! only and times in China Standard Time (the default calendar's).
 
-use crate::catalog::Definition;
+use crate::definition::Definition;
 use crate::definition::model::{COMMENT, SYSTEM_ROLE, State, Transition};
 use crate::engine::{Engine, EngineError};
 use crate::machine::Instance;

@@ -15,7 +15,7 @@
 //! by a streaming reader, and greppable line by line.
 
 use super::chain::{self, ApprovalChain, Link, LinkKind, Walker};
-use crate::catalog::Definition;
+use crate::definition::Definition;
 use crate::engine::Engine;
 use crate::machine::Entry;
 use crate::store::{Store, StoreError};

@@ -25,7 +25,8 @@
 //! as stored and says so in a note: that is how an auditor sees what the altered rule would
 //! have decided.
 
-use crate::catalog::{Definition, version_hash};
+use crate::catalog::version_hash;
+use crate::definition::Definition;
 use crate::definition::model::SYSTEM_ROLE;
 use crate::engine::{Engine, EngineError, rebuild};
 use crate::machine::{self, Actor, Command, Entry, EntryKind, Instance, Start};

@@ -16,7 +16,7 @@
 //! The store is read lazily, one history at a time.
 
 use super::replay::StoredVersions;
-use crate::catalog::Definition;
+use crate::definition::Definition;
 use crate::definition::model::SYSTEM_ROLE;
 use crate::engine::{Engine, EngineError};
 use crate::machine::{Entry, EntryKind};

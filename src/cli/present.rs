@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
-use sopflow::catalog::Definition;
+use sopflow::definition::Definition;
 use sopflow::engine::{Engine, Outcome};
 use sopflow::machine::entry::PendingSigner;
 use sopflow::machine::{Actor, Available, Entry, EntryKind, Instance};

@@ -26,7 +26,7 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
-use sopflow::catalog::Definition;
+use sopflow::definition::Definition;
 use sopflow::definition::Workflow;
 use sopflow::engine::{Outcome, rebuild};
 use sopflow::machine::{Actor, Available, Entry, Instance};

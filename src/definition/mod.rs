@@ -9,8 +9,11 @@
 pub mod duration;
 pub mod located;
 pub mod model;
+pub mod schedule;
+mod version;
 
 pub use model::Workflow;
+pub use version::Definition;
 
 use crate::diagnostic::{Code, Diagnostic, Span, suggestion};
 use serde_saphyr::{Error as YamlError, Options};

@@ -5,7 +5,7 @@
 //! and descriptions keep the manual's Chinese.
 
 use super::located::{Entries, FromTitle, Located, OneOrMany, TitleOr};
-pub use crate::calendar::recurrence::{Every, MonthDay, Roll, Weekday};
+pub use super::schedule::{Every, MonthDay, Roll, Weekday};
 use schemars::JsonSchema;
 use serde::Deserialize;
 
@@ -511,28 +511,5 @@ impl State {
     /// Whether this state handles `event`.
     pub fn handles(&self, event: &str) -> bool {
         self.events().any(|e| e == event)
-    }
-}
-
-impl Schedule {
-    /// The recurrence the schedule describes, or why it cannot recur (with what to write
-    /// instead).
-    pub fn recurrence(&self) -> Result<crate::calendar::recurrence::Recurrence, String> {
-        let at =
-            chrono::NaiveTime::parse_from_str(self.at.as_str().trim(), "%H:%M").map_err(|_| {
-                format!(
-                    "`at: {}` is not a time of day; write it as HH:MM, for example \"09:00\"",
-                    self.at.as_str()
-                )
-            })?;
-        let recurrence = crate::calendar::recurrence::Recurrence {
-            every: self.every.value,
-            day: self.day.as_ref().map(|d| d.value),
-            weekday: self.weekday.as_ref().map(|w| w.value),
-            at,
-            roll: self.roll.as_ref().map_or(Roll::None, |r| r.value),
-        };
-        recurrence.check()?;
-        Ok(recurrence)
     }
 }

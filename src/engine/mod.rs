@@ -318,7 +318,7 @@ impl Engine {
     }
 
     /// The newest version of a workflow, if it is loaded.
-    pub fn definition_of(&self, workflow: &str) -> Option<Arc<catalog::Definition>> {
+    pub fn definition_of(&self, workflow: &str) -> Option<Arc<crate::definition::Definition>> {
         self.inner.versions.latest(workflow).ok()
     }
 
@@ -458,7 +458,10 @@ impl Engine {
     }
 
     /// The compiled definition an instance runs on.
-    pub fn definition(&self, hash: &str) -> Result<Arc<catalog::Definition>, EngineError> {
+    pub fn definition(
+        &self,
+        hash: &str,
+    ) -> Result<Arc<crate::definition::Definition>, EngineError> {
         self.inner
             .versions
             .get(hash, self.inner.store.as_ref(), &self.inner.sandbox)

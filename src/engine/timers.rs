@@ -425,7 +425,7 @@ impl Engine {
                 let schedule = &schedule.value;
                 let calendar_name = schedule.calendar.as_ref().map(|c| c.as_str());
                 let (Ok(recurrence), Some(calendar)) = (
-                    schedule.recurrence(),
+                    crate::calendar::Recurrence::of(schedule),
                     definition.calendar_named(calendar_name),
                 ) else {
                     // The validator reports both; a definition with errors is never loaded.

@@ -2,7 +2,8 @@
 //! older version a running instance still needs, rebuilt from its stored sources.
 
 use super::error::EngineError;
-use crate::catalog::{self, Catalog, Definition, Sources};
+use crate::catalog::{self, Catalog, Sources};
+use crate::definition::Definition;
 use crate::script::Sandbox;
 use crate::store::{Store, StoredDefinition};
 use std::collections::{BTreeMap, BTreeSet, HashMap};

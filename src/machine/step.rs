@@ -12,7 +12,7 @@ use super::entry::{
 use super::instance::Instance;
 use super::refusal::Refusal;
 use super::value::{self, from_dynamic, to_rhai_map};
-use crate::catalog::Definition;
+use crate::definition::Definition;
 use crate::definition::duration::Duration;
 use crate::definition::model::{Approval, ApprovalMode, COMMENT, State, Transition, Workflow};
 use crate::script::{Input, Sandbox};

@@ -10,7 +10,7 @@ use super::entry::{Entry, EntryKind, TimerFiring};
 use super::instance::Instance;
 use super::refusal::Refusal;
 use super::step::{in_place, step};
-use crate::catalog::Definition;
+use crate::definition::Definition;
 use crate::script::Sandbox;
 use chrono::{DateTime, Utc};
 use serde_json::Map;

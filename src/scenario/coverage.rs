@@ -2,7 +2,7 @@
 //! and which they did not.
 
 use super::run::Exercised;
-use crate::catalog::Definition;
+use crate::definition::Definition;
 
 /// Coverage of one workflow.
 #[derive(Debug, Clone, serde::Serialize)]

@@ -312,7 +312,7 @@ impl Default for Input {
 }
 
 impl Input {
-    /// `params` is a map, usually [`crate::catalog::Definition::params`], shared as it is;
+    /// `params` is a map, usually [`crate::definition::Definition::params`], shared as it is;
     /// `calendar` the definition's calendar handle (or unit).
     pub fn new(
         data: Map,

@@ -18,7 +18,7 @@ impl Checker<'_> {
             self.identifier("schedule", id);
             let schedule = &schedule.value;
             self.calendar_ref(schedule.calendar.as_ref());
-            if let Err(problem) = schedule.recurrence() {
+            if let Err(problem) = crate::calendar::Recurrence::of(schedule) {
                 let span = if problem.starts_with("`at:") {
                     schedule.at.span
                 } else {
