@@ -82,9 +82,11 @@ codes! {
     UnknownWorkflow = "E205", Error, "unknown-workflow", "A child workflow that no loaded file declares.";
     BadDuration = "E206", Error, "bad-duration", "A duration that cannot be read, such as `7 workdays` instead of `7 working days`.";
     BadDefault = "E207", Error, "bad-default", "A parameter's default does not match its declared type.";
-    UnknownEvent = "E208", Error, "unknown-event", "A field is `required_on` an event that no transition of the workflow has.";
+    UnknownEvent = "E208", Error, "unknown-event", "A field is `required_on` or `optional_on` an event that no transition of the workflow has.";
     UnknownCalendar = "E209", Error, "unknown-calendar", "A workflow, timer, schedule or calendar `extends` names a calendar that no calendar file declares.";
     BadSchedule = "E210", Error, "bad-schedule", "A schedule that cannot recur as written: a weekly schedule without a weekday, a day of the month outside 1-31, a time that is not HH:MM.";
+    NotWritable = "E211", Error, "not-writable", "A step is asked for a field it may not write: a transition `requires` it, or a schedule gives it as initial data, but the field does not list the event (or `start`) in `required_on` or `optional_on`.";
+    PayloadNeverSupplied = "E212", Error, "payload-never-supplied", "A guard or action reads `payload.x`, but the event it runs on may not write `x`, so the payload never has it.";
     ScriptError = "E301", Error, "script-error", "A rhai script does not compile in the sandbox (syntax error, undefined variable, disabled feature such as `eval` or `import`).";
     TypeMismatch = "E302", Error, "type-mismatch", "A script compares a field or parameter with a literal of another type (rhai would quietly answer false), or with a value its enum does not have.";
     RuleSignature = "E303", Error, "rule-signature", "A rule function takes a parameter the engine cannot supply; parameters must be named from data, payload, actor, params, now.";
@@ -94,6 +96,7 @@ codes! {
     UnusedRule = "W403", Warning, "unused-rule", "A rule function is never referenced by any workflow (directly or through another rule).";
     UnusedParameter = "W404", Warning, "unused-parameter", "A parameter is declared but no script reads it.";
     ProvisionalCalendar = "W405", Warning, "provisional-calendar", "A calendar year whose holidays are provisional (the official notice was not yet published when the file was written); working-day deadlines in that year may move when it is.";
+    FieldNeverSet = "W406", Warning, "field-never-set", "A script reads `data.x` in a state that no path reaches with `x` written (by the start, a payload or an action): it always reads nothing there.";
 }
 
 impl fmt::Display for Code {

@@ -10,13 +10,10 @@
 //! Each step is one [`Link`], of one [`LinkKind`]:
 //!
 //! - `start`: the instance was started by a person;
-//! - `approval`: a signature of a state's `approval`, or an event named `approve` (also
-//!   `approve_*`, `*_approve`) in a state without one;
-//! - `rejection`: the reject event of a state's `approval` (`on_reject`), an event named
-//!   `reject`, `refuse` or `decline` (also `reject_*`, `*_reject`, `return_for_*`,
-//!   `send_back*`, `require_revision`, `require_modification`), or a person's step that leads
-//!   back to the workflow's initial state;
-//! - `decision`: any other step a person took (submitting, sealing, distributing...);
+//! - `approval`, `rejection`, `decision`: a person's step, as the step recorded it (a
+//!   signature of a state's `approval` is always an approval; see [`crate::machine::audit`]
+//!   for how a transition's kind is decided, and how entries recorded before the kind was
+//!   kept are classified the same way);
 //! - `system`: what the engine did by itself: timers and escalations, child completions,
 //!   `await_children` events, starts by a schedule or a parent.
 //!
@@ -26,10 +23,11 @@
 //! only and times in China Standard Time (the default calendar's).
 
 use crate::definition::Definition;
+use crate::definition::model::AuditKind;
 use crate::definition::model::{COMMENT, SYSTEM_ROLE, State, Transition};
 use crate::engine::{Engine, EngineError};
-use crate::machine::Instance;
 use crate::machine::entry::{Entry, EntryKind, PendingSigner};
+use crate::machine::{Instance, audit};
 use crate::script::Script;
 use crate::script::lint::{self, Root};
 use chrono::{DateTime, FixedOffset, Offset as _, SecondsFormat, Utc};
@@ -743,47 +741,35 @@ fn classify(entry: &Entry, def: Option<&Definition>) -> LinkKind {
     if entry.signature.is_some() {
         return LinkKind::Approval;
     }
-    let state = def
-        .zip(entry.from.as_deref())
-        .and_then(|(d, f)| d.workflow.states.get(f));
-    if let Some(approval) = state.and_then(|s| s.approval.as_ref()) {
-        if approval
-            .on_reject
-            .as_ref()
-            .is_some_and(|r| r.reject_event() == entry.event)
-        {
-            return LinkKind::Rejection;
-        }
-        if approval.approve_event() == entry.event {
-            return LinkKind::Approval;
-        }
+    // Recorded by the step since the kind was kept; worked out the same way for older entries.
+    let kind = entry
+        .audit
+        .unwrap_or_else(|| match (def, entry.from.as_deref()) {
+            (Some(def), Some(from)) => {
+                let branch = def
+                    .workflow
+                    .states
+                    .get(from)
+                    .and_then(|state| taken(state, entry));
+                audit::kind_of(&def.workflow, from, &entry.event, &entry.to, branch)
+            }
+            _ => audit::by_name(&entry.event).unwrap_or(AuditKind::Decision),
+        });
+    match kind {
+        AuditKind::Approval => LinkKind::Approval,
+        AuditKind::Rejection => LinkKind::Rejection,
+        AuditKind::Decision => LinkKind::Decision,
     }
-    let event = entry.event.as_str();
-    let words: Vec<&str> = event.split('_').collect();
-    if matches!(words.first(), Some(&"reject" | &"refuse" | &"decline"))
-        || words.last() == Some(&"reject")
-        || event.starts_with("return_for")
-        || event.starts_with("send_back")
-        || matches!(event, "require_revision" | "require_modification")
-    {
-        return LinkKind::Rejection;
-    }
-    if words.first() == Some(&"approve") || words.last() == Some(&"approve") {
-        return LinkKind::Approval;
-    }
-    if let Some(def) = def {
-        let initial = def.workflow.initial.as_str();
-        if entry.to == initial && entry.from.as_deref().is_some_and(|f| f != initial) {
-            return LinkKind::Rejection;
-        }
-    }
-    LinkKind::Decision
 }
 
-/// The branch of the entry's event that the step took: the first whose guard held (as
-/// recorded) and that leads to where the step went.
+/// The branch of the entry's event that the step took: as recorded, or for entries made
+/// before it was recorded, the first whose guard held (as recorded) and that leads to where
+/// the step went.
 fn taken<'s>(state: &'s State, entry: &Entry) -> Option<&'s Transition> {
     let branches = &state.on.get(&entry.event)?.value.0;
+    if let Some(recorded) = entry.branch {
+        return branches.get(recorded as usize);
+    }
     let mut recorded = entry.guards.iter();
     for branch in branches {
         let role_fits = branch.roles.is_empty()

@@ -430,32 +430,14 @@ mod tests {
         Entry {
             instance: "w-1".into(),
             seq,
-            kind: EntryKind::Event,
             workflow: "w".into(),
             version: "v".into(),
-            event: event.into(),
             from: Some(from.into()),
             to: to.into(),
             entered: from != to,
-            finished: false,
             actor: actor.into(),
             role: Some("clerk".into()),
-            payload: Default::default(),
-            changes: Default::default(),
-            guards: vec![],
-            signature: None,
-            signers: None,
-            timers_armed: vec![],
-            timers_cancelled: vec![],
-            spawned: vec![],
-            child: None,
-            timer: None,
-            business_key: None,
-            parent: None,
-            at: DateTime::<Utc>::UNIX_EPOCH,
-            idempotency_key: None,
-            prev_hash: String::new(),
-            hash: String::new(),
+            ..Entry::blank(EntryKind::Event, event, DateTime::<Utc>::UNIX_EPOCH)
         }
     }
 

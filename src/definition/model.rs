@@ -27,9 +27,14 @@ pub struct Workflow {
     /// The roles that may act in this workflow, each with its title: `order_dept: 秩序维护部`.
     #[serde(default)]
     pub roles: Entries<TitleOr<Role>>,
-    /// The data an instance carries, with types and which events must supply them.
+    /// The data an instance carries: each field's type, and which steps must (`required_on`) or
+    /// may (`optional_on`) supply it. A step may write no other field.
     #[serde(default)]
     pub fields: Entries<Field>,
+    /// Who may start an instance and who may read every instance. Without it, the roles of the
+    /// initial state's transitions may start one, and only the people taking part read it.
+    #[serde(default)]
+    pub access: Option<Located<Access>>,
     /// Values a process owner sets without editing rules: thresholds, amounts the manual leaves
     /// blank ("XX"), deadlines. Scripts read them as `params.name`.
     #[serde(default)]
@@ -107,6 +112,32 @@ pub struct Role {
     pub title: String,
     #[serde(default)]
     pub description: Option<String>,
+    /// Whose instances a holder of this role works on: `all` (default: a department, which
+    /// handles everyone's requests) or `own` (an applicant, owner, customer or contractor, who
+    /// sees and acts only on the instances they started, took part in, or are named in by a
+    /// field with `party:` this role).
+    #[serde(default)]
+    pub scope: Option<Located<RoleScope>>,
+}
+
+impl Role {
+    /// Whether holders see and act only on their own instances.
+    pub fn is_own(&self) -> bool {
+        self.scope
+            .as_ref()
+            .is_some_and(|s| s.value == RoleScope::Own)
+    }
+}
+
+/// Whose instances a role's holders work on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RoleScope {
+    /// Every instance of the workflow: a department's role.
+    All,
+    /// Only instances the holder started, took part in, or is named in (`party:`): a person
+    /// acting for themselves.
+    Own,
 }
 
 impl FromTitle for Role {
@@ -114,8 +145,24 @@ impl FromTitle for Role {
         Role {
             title,
             description: None,
+            scope: None,
         }
     }
+}
+
+/// Who may start instances of a workflow, and who may read all of them.
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Access {
+    /// Roles that may start an instance. Default: the roles of the initial state's
+    /// transitions. `[]`: only the engine starts it (a schedule, or a parent workflow).
+    #[serde(default)]
+    pub start: Option<Vec<Located<String>>>,
+    /// Roles that may read every instance, whoever took part in it (a supervisor, a
+    /// department that keeps the records). The people taking part always may, and so may the
+    /// server's `auditor`s.
+    #[serde(default)]
+    pub read: Vec<Located<String>>,
 }
 
 /// The type of a data field or a parameter.
@@ -194,12 +241,61 @@ pub struct Field {
     /// initial data of every new instance.
     #[serde(default)]
     pub required_on: Vec<Located<String>>,
+    /// Events whose payload may supply this field (`start`: the initial data, including what a
+    /// parent workflow hands to its child). A payload may carry only the fields that list its
+    /// event here or in `required_on`, and a `comment`.
+    #[serde(default)]
+    pub optional_on: Vec<Located<String>>,
+    /// Fixed once set: after the field has a value, no step changes it (neither a payload nor
+    /// an action), except the events in its `required_on`, which supply the fact again (a
+    /// resubmission after a send-back, whose review starts over). For the facts an approval is
+    /// based on: amounts, seal times, fees.
+    #[serde(default)]
+    pub fixed: bool,
+    /// The longest value accepted: characters for `string` (default 200) and `text` (default
+    /// 5000), items for `list` (default 200).
+    #[serde(default)]
+    pub max_length: Option<Located<u32>>,
+    /// This field names a person (their user id) who takes part in the instance in the given
+    /// role: they may read it, and act in that role even where the role's `scope` is `own`.
+    #[serde(default)]
+    pub party: Option<Located<String>>,
     /// For `type: enum`: the allowed values.
     #[serde(default)]
     pub values: Vec<Located<String>>,
     /// For `type: list`: the type of each item.
     #[serde(default)]
     pub items: Option<Located<FieldType>>,
+}
+
+/// The longest `string` value without a `max_length`, in characters.
+pub const DEFAULT_STRING_LENGTH: u32 = 200;
+/// The longest `text` value without a `max_length`, in characters.
+pub const DEFAULT_TEXT_LENGTH: u32 = 5000;
+/// The most items of a `list` without a `max_length`.
+pub const DEFAULT_LIST_LENGTH: u32 = 200;
+
+impl Field {
+    /// Whether `event` (or `start`) must supply this field.
+    pub fn is_required_on(&self, event: &str) -> bool {
+        self.required_on.iter().any(|e| e.as_str() == event)
+    }
+
+    /// Whether a payload of `event` (or the initial data, for `start`) may supply this field.
+    pub fn is_writable_on(&self, event: &str) -> bool {
+        self.is_required_on(event) || self.optional_on.iter().any(|e| e.as_str() == event)
+    }
+
+    /// The longest value accepted (characters, or items of a list), if the type has a length.
+    pub fn length_limit(&self) -> Option<u32> {
+        let default = match self.kind.value {
+            FieldType::String => DEFAULT_STRING_LENGTH,
+            FieldType::Text => DEFAULT_TEXT_LENGTH,
+            FieldType::List => DEFAULT_LIST_LENGTH,
+            _ => return None,
+        };
+        Some(self.max_length.as_ref().map_or(default, |m| m.value))
+    }
 }
 
 /// A plain YAML scalar: the default of a parameter.
@@ -320,9 +416,17 @@ pub struct Transition {
     /// set.
     #[serde(default)]
     pub action: Option<Located<String>>,
-    /// Fields the event's payload must supply; `comment` requires a comment.
+    /// Fields the event's payload must supply on this branch; `comment` requires a comment.
+    /// Each field must list the event in its `required_on` or `optional_on`.
     #[serde(default)]
     pub requires: Vec<Located<String>>,
+    /// What the step is to an auditor: `approval`, `rejection` or `decision`. Without it the
+    /// kind follows the event's name (`approve*` approval; `reject*`, `send_back*`,
+    /// `return_for*`, `require_revision` rejection; a step back to the initial state
+    /// rejection; anything else decision). Recorded in the history with the step, so renaming
+    /// an event later cannot change what an auditor reads.
+    #[serde(default)]
+    pub audit: Option<Located<AuditKind>>,
     /// For a transition back to its own state: leave and enter the state again (cancelling
     /// and re-arming its timers, restarting its approval). Default false: the instance stays
     /// in the state and its timers keep running, so a `remind` timer does not restart the
@@ -332,6 +436,28 @@ pub struct Transition {
     /// Child workflows started by this step.
     #[serde(default)]
     pub spawn: Vec<Located<Spawn>>,
+}
+
+/// What a person's step is to an auditor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditKind {
+    /// Agreeing to what was asked: a signature, a review passed.
+    Approval,
+    /// Refusing or sending back.
+    Rejection,
+    /// Any other step: submitting, sealing, distributing, recording.
+    Decision,
+}
+
+impl AuditKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            AuditKind::Approval => "approval",
+            AuditKind::Rejection => "rejection",
+            AuditKind::Decision => "decision",
+        }
+    }
 }
 
 /// How the signatures of an approval combine.
@@ -477,6 +603,16 @@ pub const COMMENT: &str = "comment";
 
 /// The role timers and child completions act as.
 pub const SYSTEM_ROLE: &str = "system";
+
+/// The server-wide role of auditors: they read every instance. Not a workflow role.
+pub const AUDITOR_ROLE: &str = "auditor";
+
+/// The server-wide role of process owners: they reload and (later) migrate definitions. Not a
+/// workflow role.
+pub const PROCESS_OWNER_ROLE: &str = "process_owner";
+
+/// The pseudo-event of a field's `required_on` / `optional_on` that means the initial data.
+pub const START: &str = "start";
 
 impl Approval {
     /// The approve event's name.

@@ -28,6 +28,7 @@
 //! # Ok(()) }
 //! ```
 
+mod access;
 mod committer;
 mod error;
 mod inbox;
@@ -631,12 +632,15 @@ impl Engine {
             return Ok(None);
         }
         let definition = self.inner.versions.latest(&child.workflow)?;
-        // The child keeps the offered values it declares and can take.
+        // The child keeps the offered values that it lets its start write, and can take.
         let data = child
             .data
             .iter()
             .filter_map(|(key, value)| {
                 let field = definition.workflow.fields.get(key)?;
+                if !field.is_writable_on(crate::definition::model::START) {
+                    return None;
+                }
                 machine::value::convert(key, field, value)
                     .ok()
                     .map(|v| (key.clone(), v))

@@ -6,6 +6,9 @@
 //! are only caches. The hash covers every field (with `hash` itself left empty) in serde_json's
 //! canonical form: struct fields in declaration order, map keys sorted.
 
+use super::command::{Actor, Start};
+use super::instance::Instance;
+pub use crate::definition::model::AuditKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -58,6 +61,15 @@ pub struct Entry {
     /// The signature this step added to the state's approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<Signature>,
+    /// What a person's step was to an auditor (approval, rejection, decision), decided by the
+    /// definition when the step was taken. Absent on the engine's own steps, and on entries
+    /// recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audit: Option<AuditKind>,
+    /// Which of the event's guarded branches the step took (its position in the state's list
+    /// for the event, from 0). Absent for approvals and on entries recorded before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub branch: Option<u32>,
     /// On entering a state with an approval: who must sign (after evaluating `when`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signers: Option<Vec<PendingSigner>>,
@@ -165,6 +177,82 @@ pub struct ChildStatus {
 const DOMAIN: &[u8] = b"sopflow-entry-v1\0";
 
 impl Entry {
+    /// An unsealed entry that records nothing yet but its kind, event and time: the one
+    /// place an entry is written out field by field (steps start from [`Entry::first`] or
+    /// [`Entry::next`]).
+    pub fn blank(kind: EntryKind, event: &str, at: DateTime<Utc>) -> Entry {
+        Entry {
+            instance: String::new(),
+            seq: 0,
+            kind,
+            workflow: String::new(),
+            version: String::new(),
+            event: event.to_string(),
+            from: None,
+            to: String::new(),
+            entered: false,
+            finished: false,
+            actor: String::new(),
+            role: None,
+            payload: Map::new(),
+            changes: Map::new(),
+            guards: Vec::new(),
+            signature: None,
+            audit: None,
+            branch: None,
+            signers: None,
+            timers_armed: Vec::new(),
+            timers_cancelled: Vec::new(),
+            spawned: Vec::new(),
+            child: None,
+            timer: None,
+            business_key: None,
+            parent: None,
+            at,
+            idempotency_key: None,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    /// The unsealed start entry of a new instance, entering `state`; the step that makes it
+    /// fills in the data, role, timers and the rest.
+    pub fn first(command: &Start, workflow: &str, version: &str, state: &str) -> Entry {
+        Entry {
+            instance: command.id.clone(),
+            workflow: workflow.to_string(),
+            version: version.to_string(),
+            to: state.to_string(),
+            entered: true,
+            actor: command.actor.id.clone(),
+            business_key: command.business_key.clone(),
+            parent: command.parent.clone(),
+            idempotency_key: command.idempotency_key.clone(),
+            ..Entry::blank(
+                EntryKind::Start,
+                crate::definition::model::START,
+                command.at,
+            )
+        }
+    }
+
+    /// The unsealed next entry of `instance`, by the `system` actor, leaving it where it is;
+    /// the step that makes it records what it did.
+    pub fn next(instance: &Instance, kind: EntryKind, event: &str, at: DateTime<Utc>) -> Entry {
+        Entry {
+            instance: instance.id.clone(),
+            seq: instance.seq + 1,
+            workflow: instance.workflow.clone(),
+            version: instance.version.clone(),
+            from: Some(instance.state.clone()),
+            to: instance.state.clone(),
+            finished: instance.finished,
+            actor: Actor::system().id,
+            prev_hash: instance.last_hash.clone(),
+            ..Entry::blank(kind, event, at)
+        }
+    }
+
     /// The SHA-256 (hex) of the entry with its `hash` field empty.
     pub fn compute_hash(&self) -> String {
         let mut blank = EntryRef::from(self);
@@ -224,6 +312,10 @@ struct EntryRef<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     signature: &'a Option<Signature>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    audit: &'a Option<AuditKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    branch: &'a Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     signers: &'a Option<Vec<PendingSigner>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     timers_armed: &'a Vec<ArmedTimer>,
@@ -265,6 +357,8 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
             changes: &e.changes,
             guards: &e.guards,
             signature: &e.signature,
+            audit: &e.audit,
+            branch: &e.branch,
             signers: &e.signers,
             timers_armed: &e.timers_armed,
             timers_cancelled: &e.timers_cancelled,
@@ -289,17 +383,17 @@ mod tests {
     fn sample() -> Entry {
         let mut payload = Map::new();
         payload.insert("amount".into(), json!(18000.0));
+        let at = DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")
+            .expect("valid")
+            .with_timezone(&Utc);
         Entry {
             instance: "expense-1".into(),
             seq: 3,
-            kind: EntryKind::Event,
             workflow: "expense".into(),
             version: "abc".into(),
-            event: "approve".into(),
             from: Some("review".into()),
             to: "paid".into(),
             entered: true,
-            finished: false,
             actor: "li".into(),
             role: Some("finance".into()),
             payload: payload.clone(),
@@ -308,12 +402,10 @@ mod tests {
                 guard: "data.amount >= 15000".into(),
                 passed: true,
             }],
-            signature: None,
+            audit: Some(AuditKind::Approval),
+            branch: Some(1),
             signers: Some(vec![]),
-            timers_armed: vec![],
             timers_cancelled: vec!["1-0".into()],
-            spawned: vec![],
-            child: None,
             timer: Some(TimerFiring {
                 id: "2-0".into(),
                 due: DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z")
@@ -322,14 +414,9 @@ mod tests {
                 title: None,
                 refused: None,
             }),
-            business_key: None,
-            parent: None,
-            at: DateTime::parse_from_rfc3339("2026-11-28T09:00:00Z")
-                .expect("valid")
-                .with_timezone(&Utc),
             idempotency_key: Some("k".into()),
             prev_hash: "00".into(),
-            hash: String::new(),
+            ..Entry::blank(EntryKind::Event, "approve", at)
         }
     }
 
@@ -349,6 +436,20 @@ mod tests {
             serde_json::to_string(&entry).expect("serialises"),
             "the hashing mirror must serialise like the entry"
         );
+    }
+
+    #[test]
+    fn entries_without_the_newer_fields_hash_as_they_always_did() {
+        // An entry recorded before `audit` and `branch` were kept: its stored JSON has neither
+        // key, and its hash must still verify.
+        let mut old = sample();
+        old.audit = None;
+        old.branch = None;
+        old.seal();
+        let stored = serde_json::to_string(&old).expect("serialises");
+        assert!(!stored.contains("\"audit\"") && !stored.contains("\"branch\""));
+        let read: Entry = serde_json::from_str(&stored).expect("reads");
+        assert!(read.verify());
     }
 
     #[test]

@@ -34,6 +34,12 @@ pub struct Instance {
     /// constraints.
     #[serde(default)]
     pub acts: Vec<Act>,
+    /// Who started it (`None` when the engine did: a schedule, or a parent workflow).
+    #[serde(default)]
+    pub started_by: Option<String>,
+    /// The roles people have acted in on it, each once: its holders may read it.
+    #[serde(default)]
+    pub roles: Vec<String>,
     pub created: DateTime<Utc>,
     pub updated: DateTime<Utc>,
     pub finished: bool,
@@ -106,6 +112,9 @@ impl Instance {
             approval: None,
             timers: Vec::new(),
             acts: Vec::new(),
+            started_by: (entry.kind == EntryKind::Start && !by_system(entry))
+                .then(|| entry.actor.clone()),
+            roles: Vec::new(),
             created: entry.at,
             updated: entry.at,
             finished: false,
@@ -180,6 +189,12 @@ impl Instance {
                 });
             }
         }
+        if let Some(role) = &entry.role
+            && !by_system(entry)
+            && !self.roles.contains(role)
+        {
+            self.roles.push(role.clone());
+        }
         for (key, value) in &entry.changes {
             self.data.insert(key.clone(), value.clone());
         }
@@ -202,6 +217,11 @@ impl Instance {
         self.last_hash = entry.hash.clone();
     }
 
+    /// Whether `actor` started this instance or did any step of it.
+    pub fn took_part(&self, actor: &str) -> bool {
+        self.started_by.as_deref() == Some(actor) || self.acts.iter().any(|a| a.actor == actor)
+    }
+
     /// Whether `actor` did any of `steps` (`state.event`).
     pub fn acted(&self, actor: &str, steps: &[&str]) -> Option<&str> {
         self.acts
@@ -209,4 +229,14 @@ impl Instance {
             .find(|a| a.actor == actor && steps.contains(&a.step.as_str()))
             .map(|a| a.step.as_str())
     }
+}
+
+/// Whether the engine took this step itself (a timer, a child's completion, a schedule's or a
+/// parent's start).
+fn by_system(entry: &Entry) -> bool {
+    entry.actor == crate::definition::model::SYSTEM_ROLE
+        && entry
+            .role
+            .as_deref()
+            .is_none_or(|r| r == crate::definition::model::SYSTEM_ROLE)
 }

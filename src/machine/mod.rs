@@ -6,17 +6,27 @@
 //! run the same function and get the same answer. A snapshot changes only by
 //! [`Instance::apply`]ing entries, which is how the store rebuilds snapshots from the log.
 
+pub mod access;
+mod approval;
+pub mod audit;
 pub mod command;
+mod context;
+mod enter;
 pub mod entry;
 pub mod instance;
 pub mod refusal;
 mod step;
 mod timer;
 pub mod value;
+pub mod writes;
 
+pub use access::{may_read, start_roles};
 pub use command::{Actor, Command, Start};
 pub use entry::{Entry, EntryKind};
 pub use instance::{ChainError, Instance};
 pub use refusal::Refusal;
-pub use step::{Available, available, child_finished, children_done, may_act_in, start, step};
+pub use step::{
+    Available, MAX_BUSINESS_KEY, available, child_finished, children_done, may_act_in, start, step,
+};
 pub use timer::fire_timer;
+pub use writes::writable_fields;

@@ -50,6 +50,33 @@ pub enum Refusal {
     CommentRequired { event: String },
     #[error("the workflow has no field `{field}`{hint}")]
     UnknownField { field: String, hint: String },
+    #[error("`{event}` may not write the field `{field}`{}", writable_list(.writable))]
+    FieldNotWritable {
+        field: String,
+        event: String,
+        /// The fields the event may write.
+        writable: Vec<String>,
+    },
+    #[error(
+        "the field `{field}` is fixed once set (it is {current}); `{event}` may not change it: a decision was based on it"
+    )]
+    FieldFixed {
+        field: String,
+        event: String,
+        /// The value it keeps, as shown to the user.
+        current: String,
+    },
+    #[error("field `{field}` is too long: {length} {unit}, at most {limit}")]
+    TooLong {
+        field: String,
+        length: usize,
+        limit: usize,
+        unit: &'static str,
+    },
+    #[error(
+        "in the role `{role}` one acts only on one's own instances: `{actor}` did not start this one, take part in it, or get named in it"
+    )]
+    NotAParty { actor: String, role: String },
     #[error("field `{field}` must be {expected}: {problem}")]
     IllTyped {
         field: String,
@@ -92,6 +119,10 @@ impl Refusal {
             Refusal::MissingField { .. } => "missing_field",
             Refusal::CommentRequired { .. } => "comment_required",
             Refusal::UnknownField { .. } => "unknown_field",
+            Refusal::FieldNotWritable { .. } => "field_not_writable",
+            Refusal::FieldFixed { .. } => "field_fixed",
+            Refusal::TooLong { .. } => "too_long",
+            Refusal::NotAParty { .. } => "not_a_party",
             Refusal::IllTyped { .. } => "ill_typed",
             Refusal::FourEyes { .. } => "four_eyes",
             Refusal::UnknownState { .. } => "unknown_state",
@@ -114,6 +145,14 @@ fn roles(held: &[String]) -> String {
         "none".to_string()
     } else {
         list(held)
+    }
+}
+
+fn writable_list(writable: &[String]) -> String {
+    if writable.is_empty() {
+        " (it writes no fields; give only a comment)".to_string()
+    } else {
+        format!(" (it may write {})", list(writable))
     }
 }
 

@@ -3,73 +3,54 @@
 //!
 //! The checks run in a fixed order, cheapest and most basic first, so that the reason given
 //! for a refusal is the one a user should fix first: finished, stale, unknown payload keys,
-//! types, event, role, required fields, guards, comment, four-eyes, then the action.
+//! types and lengths, event, role (and its scope), fields the event may not write, required
+//! fields, fixed fields, four-eyes, guards, comment, then the action (which may not change a
+//! fixed field either).
 
+use super::access::{self, acting_role, names};
+use super::approval::{self, dedup};
+use super::audit;
 use super::command::{Actor, Command, Start};
-use super::entry::{
-    ArmedTimer, ChildStatus, Entry, EntryKind, GuardResult, PendingSigner, Signature, SpawnedChild,
-};
+use super::context::{Context, guard_holds, run_action};
+use super::enter::{enter, spawn_children};
+use super::entry::{Entry, EntryKind, GuardResult, Signature};
 use super::instance::Instance;
 use super::refusal::Refusal;
-use super::value::{self, from_dynamic, to_rhai_map};
+use super::value;
+use super::writes::{check_fixed, check_required, check_writable};
 use crate::definition::Definition;
-use crate::definition::duration::Duration;
-use crate::definition::model::{Approval, ApprovalMode, COMMENT, State, Transition, Workflow};
-use crate::script::{Input, Sandbox};
-use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
-use rhai::Dynamic;
+use crate::definition::located::Located;
+use crate::definition::model::{COMMENT, START, Spawn, State, Transition, Workflow};
+use crate::script::Sandbox;
+use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
+
+/// The longest business key accepted, in characters: a contract, unit or permit number.
+pub const MAX_BUSINESS_KEY: usize = 100;
 
 /// Starts an instance: the entry that creates it.
 pub fn start(def: &Definition, command: &Start, sandbox: &Sandbox) -> Result<Entry, Refusal> {
     let workflow = &def.workflow;
-    let role = start_role(workflow, &command.actor)?;
-    let data = convert_payload(workflow, &command.data, false)?;
-    for (name, field) in workflow.fields.iter() {
-        if field.required_on.iter().any(|e| e.as_str() == "start") && !present(&data, name.as_str())
-        {
-            return Err(Refusal::MissingField {
-                event: "start".into(),
-                field: name.value.clone(),
-            });
-        }
+    let role = access::start_role(workflow, &command.actor)?;
+    if let Some(key) = &command.business_key {
+        check_business_key(key)?;
     }
+    let data = convert_payload(workflow, &command.data, false)?;
+    check_writable(workflow, START, &data)?;
+    check_required(workflow, START, &data)?;
     let initial = workflow.initial.as_str();
     let state = state_of(workflow, initial)?;
     let no_payload = Map::new();
     let ctx = Context::new(def, &data, &no_payload, &command.actor, command.at);
     let mut guards = Vec::new();
     let entering = enter(def, state, &ctx, 0, &command.id, &[], &mut guards, sandbox)?;
-    let mut entry = Entry {
-        instance: command.id.clone(),
-        seq: 0,
-        kind: EntryKind::Start,
-        workflow: workflow.id.value.clone(),
-        version: def.hash.clone(),
-        event: "start".into(),
-        from: None,
-        to: initial.to_string(),
-        entered: true,
-        finished: state.is_final,
-        actor: command.actor.id.clone(),
-        role,
-        payload: Map::new(),
-        changes: data,
-        guards,
-        signature: None,
-        signers: entering.signers,
-        timers_armed: entering.timers,
-        timers_cancelled: Vec::new(),
-        spawned: Vec::new(),
-        child: None,
-        timer: None,
-        business_key: command.business_key.clone(),
-        parent: command.parent.clone(),
-        at: command.at,
-        idempotency_key: command.idempotency_key.clone(),
-        prev_hash: String::new(),
-        hash: String::new(),
-    };
+    let mut entry = Entry::first(command, workflow.id.as_str(), &def.hash, initial);
+    entry.finished = state.is_final;
+    entry.role = role;
+    entry.changes = data;
+    entry.guards = guards;
+    entry.signers = entering.signers;
+    entry.timers_armed = entering.timers;
     entry.seal();
     Ok(entry)
 }
@@ -113,13 +94,13 @@ pub fn step(
         )?
     } else if let Some(approval) = state.approval.as_ref().map(|a| &a.value) {
         if approval.approve_event() == event {
-            approve(def, instance, approval, &ctx)?
+            approval::approve(def, instance, approval, &ctx)?
         } else if let Some(rejection) = approval
             .on_reject
             .as_ref()
             .filter(|r| r.reject_event() == event)
         {
-            let role = signer_role_for_reject(instance, approval, &command.actor)?;
+            let role = approval::reject_role(workflow, instance, approval, &command.actor)?;
             admitted(def, instance, event, &ctx)?;
             require(&rejection.requires, event, &payload)?;
             Decision {
@@ -127,6 +108,7 @@ pub fn step(
                 role: Some(role),
                 entered: true,
                 signature: None,
+                branch: None,
                 changes: Map::new(),
                 spawn: &[],
             }
@@ -137,7 +119,14 @@ pub fn step(
         return Err(unknown_event(state, event, &instance.state));
     };
 
-    let seq = instance.seq + 1;
+    let mut entry = Entry::next(instance, EntryKind::Event, event, command.at);
+    entry.audit = (!command.actor.is_system()).then(|| {
+        let branch = decision
+            .branch
+            .and_then(|i| state.on.get(event)?.value.0.get(i as usize));
+        audit::kind_of(workflow, &instance.state, event, &decision.to, branch)
+    });
+    entry.branch = decision.branch;
     let mut changes: Map<String, Value> = payload
         .iter()
         .filter(|(k, _)| k.as_str() != COMMENT)
@@ -145,16 +134,17 @@ pub fn step(
         .collect();
     changes.extend(decision.changes);
 
+    let seq = entry.seq;
     let target = state_of(workflow, &decision.to)?;
-    let (signers, timers_armed, timers_cancelled, spawned) = if decision.entered {
+    if decision.entered {
         // Conditions, deadlines and spawned children see the data after the step's changes;
         // most states have none of them, and skip the copy.
         let needs_data = target.timers.iter().any(|t| t.value.at.is_some())
             || target
                 .approval
                 .as_ref()
-                .is_some_and(|a| a.value.signers.iter().any(|s| s.value.when.is_some()));
-        let needs_data = needs_data || !decision.spawn.is_empty();
+                .is_some_and(|a| a.value.signers.iter().any(|s| s.value.when.is_some()))
+            || !decision.spawn.is_empty();
         let mut data = Map::new();
         if needs_data {
             data = instance.data.clone();
@@ -171,106 +161,40 @@ pub fn step(
             &mut guards,
             sandbox,
         )?;
-        let cancelled = instance.timers.iter().map(|t| t.id.clone()).collect();
-        (
-            entering.signers,
-            entering.timers,
-            cancelled,
-            entering.spawned,
-        )
+        entry.signers = entering.signers;
+        entry.timers_armed = entering.timers;
+        entry.timers_cancelled = instance.timers.iter().map(|t| t.id.clone()).collect();
+        entry.spawned = entering.spawned;
     } else if !decision.spawn.is_empty() {
         // A transition that stays in its state still starts the children it names.
         let mut data = instance.data.clone();
         data.extend(changes.iter().map(|(k, v)| (k.clone(), v.clone())));
-        let spawned = spawn_children(decision.spawn, &data, seq, &instance.id);
-        (None, Vec::new(), Vec::new(), spawned)
-    } else {
-        (None, Vec::new(), Vec::new(), Vec::new())
-    };
+        entry.spawned = spawn_children(decision.spawn, &data, seq, &instance.id);
+    }
 
-    let mut entry = Entry {
-        instance: instance.id.clone(),
-        seq,
-        kind: EntryKind::Event,
-        workflow: workflow.id.value.clone(),
-        version: instance.version.clone(),
-        event: event.to_string(),
-        from: Some(instance.state.clone()),
-        to: decision.to,
-        entered: decision.entered,
-        finished: target.is_final,
-        actor: command.actor.id.clone(),
-        role: decision.role,
-        payload,
-        changes,
-        guards,
-        signature: decision.signature,
-        signers,
-        timers_armed,
-        timers_cancelled,
-        spawned,
-        child: None,
-        timer: None,
-        business_key: None,
-        parent: None,
-        at: command.at,
-        idempotency_key: command.idempotency_key.clone(),
-        prev_hash: instance.last_hash.clone(),
-        hash: String::new(),
-    };
+    entry.to = decision.to;
+    entry.entered = decision.entered;
+    entry.finished = target.is_final;
+    entry.actor = command.actor.id.clone();
+    entry.role = decision.role;
+    entry.payload = payload;
+    entry.changes = changes;
+    entry.guards = guards;
+    entry.signature = decision.signature;
+    entry.idempotency_key = command.idempotency_key.clone();
     entry.seal();
     Ok(entry)
 }
 
 /// Records in a parent that one of its children finished in `state`.
 pub fn child_finished(instance: &Instance, child: &str, state: &str, at: DateTime<Utc>) -> Entry {
-    let mut entry = in_place(instance, EntryKind::ChildFinished, "child_finished", at);
-    entry.child = Some(ChildStatus {
+    let mut entry = Entry::next(instance, EntryKind::ChildFinished, "child_finished", at);
+    entry.child = Some(super::entry::ChildStatus {
         id: child.to_string(),
         state: state.to_string(),
     });
     entry.seal();
     entry
-}
-
-/// An unsealed entry of the `system` actor that leaves the instance where it is: the base of
-/// child notices and lapsed timers.
-pub(super) fn in_place(
-    instance: &Instance,
-    kind: EntryKind,
-    event: &str,
-    at: DateTime<Utc>,
-) -> Entry {
-    Entry {
-        instance: instance.id.clone(),
-        seq: instance.seq + 1,
-        kind,
-        workflow: instance.workflow.clone(),
-        version: instance.version.clone(),
-        event: event.to_string(),
-        from: Some(instance.state.clone()),
-        to: instance.state.clone(),
-        entered: false,
-        finished: instance.finished,
-        actor: Actor::system().id,
-        role: None,
-        payload: Map::new(),
-        changes: Map::new(),
-        guards: Vec::new(),
-        signature: None,
-        signers: None,
-        timers_armed: Vec::new(),
-        timers_cancelled: Vec::new(),
-        spawned: Vec::new(),
-        child: None,
-        timer: None,
-        business_key: None,
-        parent: None,
-        at,
-        idempotency_key: None,
-        prev_hash: instance.last_hash.clone(),
-        hash: String::new(),
-    }
 }
 
 /// The event the current state's `await_children` fires, once every awaited child has
@@ -292,8 +216,8 @@ pub fn children_done(def: &Definition, instance: &Instance) -> Option<String> {
         .then(|| wait.fire.value.clone())
 }
 
-/// An event the actor may fire now, as far as roles, turns and four-eyes go (guards and
-/// payloads are checked when it is fired).
+/// An event the actor may fire now, as far as roles, scopes, turns and four-eyes go (guards
+/// and payloads are checked when it is fired).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Available {
     pub event: String,
@@ -314,28 +238,28 @@ pub fn may_act_in(def: &Definition, state: &str, actor: &Actor) -> bool {
                 .value
                 .0
                 .iter()
-                .any(|b| matching_role(&b.roles, actor).is_some())
+                .any(|b| actor.roles.iter().any(|r| names(&b.roles, r)))
         })
 }
 
 /// The events `actor` may fire on `instance` now.
 pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Available> {
+    let workflow = &def.workflow;
     let mut out = Vec::new();
-    let Ok(state) = state_of(&def.workflow, &instance.state) else {
+    let Ok(state) = state_of(workflow, &instance.state) else {
         return out;
     };
     if instance.finished {
         return out;
     }
     let allowed =
-        |event: &str| four_eyes(&def.workflow, instance, &instance.state, event, actor).is_ok();
+        |event: &str| four_eyes(workflow, instance, &instance.state, event, actor).is_ok();
     for (event, branches) in state.on.iter() {
-        if let Some((branch, role)) = branches
-            .value
-            .0
-            .iter()
-            .find_map(|b| matching_role(&b.roles, actor).map(|r| (b, r)))
-            && allowed(event.as_str())
+        if let Some((branch, role)) = branches.value.0.iter().find_map(|b| {
+            acting_role(workflow, Some(instance), |r| names(&b.roles, r), actor)
+                .ok()
+                .map(|r| (b, r))
+        }) && allowed(event.as_str())
         {
             out.push(Available {
                 event: event.value.clone(),
@@ -345,8 +269,7 @@ pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Av
         }
     }
     if let Some(approval) = state.approval.as_ref().map(|a| &a.value) {
-        let ctx_free = approval_candidate(instance, approval, actor);
-        if let Ok((_, role)) = ctx_free
+        if let Ok((_, role)) = approval::candidate(workflow, instance, approval, actor)
             && allowed(approval.approve_event())
         {
             out.push(Available {
@@ -356,7 +279,7 @@ pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Av
             });
         }
         if let Some(rejection) = &approval.on_reject
-            && let Ok(role) = signer_role_for_reject(instance, approval, actor)
+            && let Ok(role) = approval::reject_role(workflow, instance, approval, actor)
         {
             out.push(Available {
                 event: rejection.reject_event().to_string(),
@@ -369,83 +292,15 @@ pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Av
 }
 
 /// What a handler decided.
-struct Decision<'d> {
-    to: String,
-    role: Option<String>,
-    entered: bool,
-    signature: Option<Signature>,
-    changes: Map<String, Value>,
-    spawn: &'d [crate::definition::located::Located<crate::definition::model::Spawn>],
-}
-
-/// What a step's checks and scripts read. The scripts' view (`Input`) is built on first use:
-/// a step without guards, actions or conditions never converts its data to rhai.
-struct Context<'a> {
-    input: std::cell::OnceCell<Input>,
-    params: &'a Dynamic,
-    calendar: &'a Dynamic,
-    at: DateTime<Utc>,
-    actor: &'a Actor,
-    data: &'a Map<String, Value>,
-    payload: &'a Map<String, Value>,
-}
-
-impl<'a> Context<'a> {
-    fn new(
-        def: &'a Definition,
-        data: &'a Map<String, Value>,
-        payload: &'a Map<String, Value>,
-        actor: &'a Actor,
-        at: DateTime<Utc>,
-    ) -> Context<'a> {
-        Context {
-            input: std::cell::OnceCell::new(),
-            params: &def.params,
-            calendar: &def.calendar_value,
-            at,
-            actor,
-            data,
-            payload,
-        }
-    }
-
-    /// The same context after the step's changes to `data`.
-    fn after<'b>(&'b self, data: &'b Map<String, Value>) -> Context<'b> {
-        Context {
-            input: std::cell::OnceCell::new(),
-            params: self.params,
-            calendar: self.calendar,
-            at: self.at,
-            actor: self.actor,
-            data,
-            payload: self.payload,
-        }
-    }
-
-    fn input(&self) -> &Input {
-        self.input.get_or_init(|| {
-            let mut actor = rhai::Map::new();
-            actor.insert("id".into(), Dynamic::from(self.actor.id.clone()));
-            actor.insert(
-                "roles".into(),
-                Dynamic::from_array(
-                    self.actor
-                        .roles
-                        .iter()
-                        .map(|r| Dynamic::from(r.clone()))
-                        .collect(),
-                ),
-            );
-            Input::new(
-                to_rhai_map(self.data),
-                to_rhai_map(self.payload),
-                actor,
-                self.params.clone(),
-                Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                self.calendar.clone(),
-            )
-        })
-    }
+pub(super) struct Decision<'d> {
+    pub(super) to: String,
+    pub(super) role: Option<String>,
+    pub(super) entered: bool,
+    pub(super) signature: Option<Signature>,
+    /// The position of the transition's branch taken, for transitions.
+    pub(super) branch: Option<u32>,
+    pub(super) changes: Map<String, Value>,
+    pub(super) spawn: &'d [Located<Spawn>],
 }
 
 fn state_of<'w>(workflow: &'w Workflow, name: &str) -> Result<&'w State, Refusal> {
@@ -465,24 +320,24 @@ fn unknown_event(state: &State, event: &str, name: &str) -> Refusal {
     }
 }
 
-fn start_role(workflow: &Workflow, actor: &Actor) -> Result<Option<String>, Refusal> {
-    if actor.is_system() {
-        return Ok(Some(crate::definition::model::SYSTEM_ROLE.to_string()));
+fn check_business_key(key: &str) -> Result<(), Refusal> {
+    let length = key.chars().count();
+    if length > MAX_BUSINESS_KEY {
+        return Err(Refusal::TooLong {
+            field: "business_key".into(),
+            length,
+            limit: MAX_BUSINESS_KEY,
+            unit: "characters",
+        });
     }
-    if workflow.roles.is_empty() {
-        return Ok(actor.roles.first().cloned());
+    if key.chars().any(char::is_control) {
+        return Err(Refusal::IllTyped {
+            field: "business_key".into(),
+            expected: "a one-line text".into(),
+            problem: "got control characters".into(),
+        });
     }
-    actor
-        .roles
-        .iter()
-        .find(|r| workflow.roles.contains(r))
-        .cloned()
-        .map(Some)
-        .ok_or_else(|| Refusal::RoleNotAllowed {
-            event: "start".into(),
-            allowed: workflow.roles.keys().map(str::to_string).collect(),
-            held: actor.roles.clone(),
-        })
+    Ok(())
 }
 
 /// Checks payload keys against the declared fields and converts their values.
@@ -495,7 +350,24 @@ fn convert_payload(
     for (key, raw) in payload {
         if allow_comment && key == COMMENT {
             match raw {
-                Value::String(_) => {
+                Value::String(text) => {
+                    value::within(
+                        COMMENT,
+                        raw,
+                        crate::definition::model::DEFAULT_TEXT_LENGTH as usize,
+                    )?;
+                    if text
+                        .chars()
+                        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+                    {
+                        return Err(Refusal::IllTyped {
+                            field: COMMENT.into(),
+                            expected: "a text".into(),
+                            problem:
+                                "got control characters (only tabs and line breaks are allowed)"
+                                    .into(),
+                        });
+                    }
                     out.insert(key.clone(), raw.clone());
                 }
                 Value::Null => {}
@@ -527,51 +399,30 @@ fn convert_payload(
     Ok(out)
 }
 
-fn present(payload: &Map<String, Value>, name: &str) -> bool {
-    match payload.get(name) {
-        None | Some(Value::Null) => false,
-        Some(Value::String(s)) => !s.trim().is_empty(),
-        Some(_) => true,
-    }
-}
-
-/// The checks after the role and before any script: the fields the event requires, and
-/// four-eyes. A user who may not act at all hears that first; one who may, hears what is
-/// missing before a guard reads it as absent.
-fn admitted(
+/// The checks after the role and before any script: the fields the event may write and must
+/// supply, the fixed fields it would change, and four-eyes. A user who may not act at all
+/// hears that first; one who may, hears what is wrong with the payload before a guard reads
+/// it.
+pub(super) fn admitted(
     def: &Definition,
     instance: &Instance,
     event: &str,
     ctx: &Context,
 ) -> Result<(), Refusal> {
-    required_on(&def.workflow, event, ctx.payload)?;
-    four_eyes(&def.workflow, instance, &instance.state, event, ctx.actor)
-}
-
-fn required_on(
-    workflow: &Workflow,
-    event: &str,
-    payload: &Map<String, Value>,
-) -> Result<(), Refusal> {
-    for (name, field) in workflow.fields.iter() {
-        if field.required_on.iter().any(|e| e.as_str() == event) && !present(payload, name.as_str())
-        {
-            return Err(Refusal::MissingField {
-                event: event.to_string(),
-                field: name.value.clone(),
-            });
-        }
-    }
-    Ok(())
+    let workflow = &def.workflow;
+    check_writable(workflow, event, ctx.payload)?;
+    check_required(workflow, event, ctx.payload)?;
+    check_fixed(workflow, &instance.data, event, ctx.payload)?;
+    four_eyes(workflow, instance, &instance.state, event, ctx.actor)
 }
 
 fn require(
-    requires: &[crate::definition::located::Located<String>],
+    requires: &[Located<String>],
     event: &str,
     payload: &Map<String, Value>,
 ) -> Result<(), Refusal> {
     for name in requires {
-        if !present(payload, name.as_str()) {
+        if !super::writes::present(payload, name.as_str()) {
             return Err(if name.as_str() == COMMENT {
                 Refusal::CommentRequired {
                     event: event.to_string(),
@@ -587,21 +438,6 @@ fn require(
     Ok(())
 }
 
-/// The first of the actor's roles that `roles` allows; the system may fire anything.
-fn matching_role(
-    roles: &[crate::definition::located::Located<String>],
-    actor: &Actor,
-) -> Option<String> {
-    if actor.is_system() {
-        return Some(crate::definition::model::SYSTEM_ROLE.to_string());
-    }
-    actor
-        .roles
-        .iter()
-        .find(|held| roles.iter().any(|r| r.as_str() == held.as_str()))
-        .cloned()
-}
-
 fn transition<'d>(
     def: &'d Definition,
     instance: &Instance,
@@ -611,11 +447,25 @@ fn transition<'d>(
     guards: &mut Vec<GuardResult>,
     sandbox: &Sandbox,
 ) -> Result<Decision<'d>, Refusal> {
-    let allowed: Vec<(&Transition, String)> = branches
+    let workflow = &def.workflow;
+    let mut out_of_scope = None;
+    let allowed: Vec<(usize, &Transition, String)> = branches
         .iter()
-        .filter_map(|b| matching_role(&b.roles, ctx.actor).map(|r| (b, r)))
+        .enumerate()
+        .filter_map(|(i, b)| {
+            match acting_role(workflow, Some(instance), |r| names(&b.roles, r), ctx.actor) {
+                Ok(role) => Some((i, b, role)),
+                Err(refusal) => {
+                    out_of_scope = out_of_scope.take().or(refusal);
+                    None
+                }
+            }
+        })
         .collect();
     if allowed.is_empty() {
+        if let Some(refusal) = out_of_scope {
+            return Err(refusal);
+        }
         let roles: Vec<String> = branches
             .iter()
             .flat_map(|b| b.roles.iter().map(|r| r.value.clone()))
@@ -633,7 +483,7 @@ fn transition<'d>(
     }
     admitted(def, instance, event, ctx)?;
     let mut failed = Vec::new();
-    for (branch, role) in allowed {
+    for (index, branch, role) in allowed {
         if let Some(guard) = &branch.guard {
             let passed = guard_holds(def, guard.as_str(), ctx, sandbox)?;
             guards.push(GuardResult {
@@ -650,6 +500,7 @@ fn transition<'d>(
             Some(action) => run_action(def, action.as_str(), ctx, sandbox)?,
             None => Map::new(),
         };
+        check_fixed(workflow, &instance.data, event, &changes)?;
         // A transition back to its own state stays in it (timers keep running, an approval
         // keeps its signatures) unless it asks to re-enter.
         let entered = branch.reenter || branch.to.as_str() != instance.state;
@@ -658,6 +509,7 @@ fn transition<'d>(
             role: Some(role),
             entered,
             signature: None,
+            branch: u32::try_from(index).ok(),
             changes,
             spawn: &branch.spawn,
         });
@@ -665,233 +517,6 @@ fn transition<'d>(
     Err(Refusal::GuardFailed {
         guard: failed.join("`, `"),
     })
-}
-
-fn dedup(mut items: Vec<String>) -> Vec<String> {
-    let mut seen = std::collections::HashSet::new();
-    items.retain(|i| seen.insert(i.clone()));
-    items
-}
-
-fn guard_holds(
-    def: &Definition,
-    guard: &str,
-    ctx: &Context,
-    sandbox: &Sandbox,
-) -> Result<bool, Refusal> {
-    let script = def.scripts.get(guard).ok_or_else(|| Refusal::GuardError {
-        guard: guard.to_string(),
-        error: crate::script::ScriptError::Runtime(
-            "the guard was not compiled with its definition".into(),
-        ),
-    })?;
-    let result = sandbox
-        .evaluate(script, ctx.input())
-        .map_err(|error| Refusal::GuardError {
-            guard: guard.to_string(),
-            error,
-        })?;
-    result.as_bool().map_err(|type_name| Refusal::GuardError {
-        guard: guard.to_string(),
-        error: crate::script::ScriptError::Runtime(format!(
-            "it returned {type_name}, not true or false"
-        )),
-    })
-}
-
-fn run_action(
-    def: &Definition,
-    action: &str,
-    ctx: &Context,
-    sandbox: &Sandbox,
-) -> Result<Map<String, Value>, Refusal> {
-    let fail = |reason: String| Refusal::ScriptFailed {
-        purpose: "action",
-        script: action.to_string(),
-        reason,
-    };
-    let script = def
-        .scripts
-        .get(action)
-        .ok_or_else(|| fail("the action was not compiled with its definition".into()))?;
-    let result = sandbox
-        .evaluate(script, ctx.input())
-        .map_err(|e| fail(e.to_string()))?;
-    let map = result.try_cast::<rhai::Map>().ok_or_else(|| {
-        fail("it must return a map of fields to set, like #{ field: value }".into())
-    })?;
-    let mut changes = Map::new();
-    for (key, value) in map {
-        let key = key.to_string();
-        let field = def.workflow.fields.get(&key).ok_or_else(|| {
-            fail(format!(
-                "it sets `{key}`, which the workflow does not declare"
-            ))
-        })?;
-        let json = from_dynamic(&value).ok_or_else(|| {
-            fail(format!(
-                "the value for `{key}` is not data ({})",
-                value.type_name()
-            ))
-        })?;
-        changes.insert(key.clone(), value::convert(&key, field, &json)?);
-    }
-    Ok(changes)
-}
-
-/// Which signer the actor signs as, or why they cannot sign now.
-fn approval_candidate(
-    instance: &Instance,
-    approval: &Approval,
-    actor: &Actor,
-) -> Result<(usize, String), Refusal> {
-    let signers = signers_of(instance, approval);
-    let signatures = instance
-        .approval
-        .as_ref()
-        .map(|p| p.signatures.as_slice())
-        .unwrap_or(&[]);
-    let signed = |i: usize| signatures.iter().any(|s| s.signer == i);
-    let holds = |role: &str| actor.is_system() || actor.roles.iter().any(|r| r == role);
-    if approval.distinct_signers
-        && !actor.is_system()
-        && signatures.iter().any(|s| s.actor == actor.id)
-    {
-        return Err(Refusal::AlreadySigned {
-            actor: actor.id.clone(),
-        });
-    }
-    let open: Vec<usize> = (0..signers.len())
-        .filter(|&i| signers[i].required && !signed(i))
-        .collect();
-    let mine = if approval.mode.value == ApprovalMode::Sequence {
-        let next = open.first().copied();
-        match next {
-            Some(i) if holds(&signers[i].role) => Some(i),
-            Some(i) if signers.iter().any(|s| holds(&s.role)) => {
-                return Err(Refusal::NotYourTurn {
-                    waiting_for: signers[i].role.clone(),
-                });
-            }
-            _ => None,
-        }
-    } else {
-        open.iter().copied().find(|&i| holds(&signers[i].role))
-    };
-    match mine {
-        Some(i) => {
-            let role = if actor.is_system() {
-                crate::definition::model::SYSTEM_ROLE.to_string()
-            } else {
-                signers[i].role.clone()
-            };
-            Ok((i, role))
-        }
-        None => Err(Refusal::RoleNotAllowed {
-            event: approval.approve_event().to_string(),
-            allowed: dedup(open.iter().map(|&i| signers[i].role.clone()).collect()),
-            held: actor.roles.clone(),
-        }),
-    }
-}
-
-/// The signers as evaluated on entry; if none is required (every `when` false), all are, so
-/// that the approval can still be passed.
-fn signers_of(instance: &Instance, approval: &Approval) -> Vec<PendingSigner> {
-    let mut signers = instance
-        .approval
-        .as_ref()
-        .map(|p| p.signers.clone())
-        .unwrap_or_else(|| {
-            approval
-                .signers
-                .iter()
-                .map(|s| PendingSigner {
-                    role: s.role.value.clone(),
-                    title: s.title.clone(),
-                    required: true,
-                })
-                .collect()
-        });
-    if !signers.iter().any(|s| s.required) {
-        for s in &mut signers {
-            s.required = true;
-        }
-    }
-    signers
-}
-
-fn approve<'d>(
-    def: &'d Definition,
-    instance: &Instance,
-    approval: &'d Approval,
-    ctx: &Context,
-) -> Result<Decision<'d>, Refusal> {
-    let actor = ctx.actor;
-    let (index, role) = approval_candidate(instance, approval, actor)?;
-    admitted(def, instance, approval.approve_event(), ctx)?;
-    let signers = signers_of(instance, approval);
-    let required = signers.iter().filter(|s| s.required).count();
-    let signed = instance.approval.as_ref().map_or(0, |p| {
-        p.signatures
-            .iter()
-            .filter(|s| signers.get(s.signer).is_some_and(|x| x.required))
-            .count()
-    }) + 1;
-    let needed = match approval.mode.value {
-        ApprovalMode::Sequence | ApprovalMode::All => required,
-        ApprovalMode::Any => 1,
-        ApprovalMode::Quorum => approval
-            .quorum
-            .as_ref()
-            .map_or(required, |q| (q.value as usize).min(required)),
-    };
-    let complete = signed >= needed;
-    Ok(Decision {
-        to: if complete {
-            approval.to.value.clone()
-        } else {
-            instance.state.clone()
-        },
-        role: Some(role.clone()),
-        entered: complete,
-        signature: Some(Signature {
-            signer: index,
-            role,
-            actor: actor.id.clone(),
-            at: ctx.at,
-        }),
-        changes: Map::new(),
-        spawn: &[],
-    })
-}
-
-fn signer_role_for_reject(
-    instance: &Instance,
-    approval: &Approval,
-    actor: &Actor,
-) -> Result<String, Refusal> {
-    if approval.on_reject.is_none() {
-        return Err(Refusal::UnknownEvent {
-            event: "reject".into(),
-            state: instance.state.clone(),
-            available: vec![approval.approve_event().to_string()],
-        });
-    }
-    // Whoever may sign now may reject instead; a signer who has signed may not take it back.
-    match approval_candidate(instance, approval, actor) {
-        Ok((_, role)) => Ok(role),
-        Err(Refusal::RoleNotAllowed { allowed, held, .. }) => Err(Refusal::RoleNotAllowed {
-            event: approval
-                .on_reject
-                .as_ref()
-                .map_or("reject", |r| r.reject_event())
-                .to_string(),
-            allowed,
-            held,
-        }),
-        Err(other) => Err(other),
-    }
 }
 
 fn four_eyes(
@@ -926,176 +551,4 @@ fn four_eyes(
         }
     }
     Ok(())
-}
-
-/// What entering a state produces.
-struct Entering {
-    signers: Option<Vec<PendingSigner>>,
-    timers: Vec<ArmedTimer>,
-    spawned: Vec<SpawnedChild>,
-}
-
-#[allow(clippy::too_many_arguments)]
-fn enter(
-    def: &Definition,
-    state: &State,
-    ctx: &Context,
-    seq: u64,
-    instance: &str,
-    spawn: &[crate::definition::located::Located<crate::definition::model::Spawn>],
-    guards: &mut Vec<GuardResult>,
-    sandbox: &Sandbox,
-) -> Result<Entering, Refusal> {
-    let mut timers = Vec::new();
-    for (i, timer) in state.timers.iter().enumerate() {
-        let calendar_name = timer.value.calendar.as_ref().map(|c| c.as_str());
-        let calendar = def
-            .calendar_named(calendar_name)
-            .ok_or_else(|| Refusal::Calendar {
-                reason: format!("no calendar `{}` is loaded", calendar_name.unwrap_or("")),
-            })?;
-        let due = match (&timer.value.after, &timer.value.at) {
-            (Some(after), _) => {
-                let duration: Duration =
-                    after.as_str().parse().map_err(|e| Refusal::ScriptFailed {
-                        purpose: "timer",
-                        script: after.value.clone(),
-                        reason: format!("{e}"),
-                    })?;
-                calendar
-                    .add(ctx.at, duration)
-                    .map_err(|e| Refusal::Calendar {
-                        reason: e.to_string(),
-                    })?
-            }
-            (None, Some(at)) => deadline(def, &calendar, at.as_str(), ctx, sandbox)?,
-            (None, None) => {
-                return Err(Refusal::ScriptFailed {
-                    purpose: "timer",
-                    script: timer.value.fire.value.clone(),
-                    reason: "the timer has neither `after` nor `at`".into(),
-                });
-            }
-        };
-        // A deadline already past fires at once, and the history says so.
-        let (due, note) = if due < ctx.at {
-            (
-                ctx.at,
-                Some(format!(
-                    "the deadline {} was already past when the timer was armed; it fires at once",
-                    calendar.local(due).to_rfc3339()
-                )),
-            )
-        } else {
-            (due, None)
-        };
-        timers.push(ArmedTimer {
-            id: format!("{seq}-{i}"),
-            event: timer.value.fire.value.clone(),
-            due,
-            title: timer.value.title.clone(),
-            note,
-        });
-    }
-    let signers = match &state.approval {
-        Some(approval) => {
-            let mut signers = Vec::new();
-            for signer in &approval.value.signers {
-                let required = match &signer.value.when {
-                    Some(when) => {
-                        let passed = guard_holds(def, when.as_str(), ctx, sandbox)?;
-                        guards.push(GuardResult {
-                            guard: when.value.clone(),
-                            passed,
-                        });
-                        passed
-                    }
-                    None => true,
-                };
-                signers.push(PendingSigner {
-                    role: signer.value.role.value.clone(),
-                    title: signer.value.title.clone(),
-                    required,
-                });
-            }
-            Some(signers)
-        }
-        None => None,
-    };
-    let spawned = spawn_children(spawn, ctx.data, seq, instance);
-    Ok(Entering {
-        signers,
-        timers,
-        spawned,
-    })
-}
-
-/// The children a step starts: one per item of a `for_each` list, each offered the parent's
-/// data (and `item`). Ids derive from the step, so a replay starts the same children.
-fn spawn_children(
-    spawn: &[crate::definition::located::Located<crate::definition::model::Spawn>],
-    data: &Map<String, Value>,
-    seq: u64,
-    instance: &str,
-) -> Vec<SpawnedChild> {
-    let mut spawned = Vec::new();
-    for child in spawn {
-        let items: Vec<Option<Value>> = match &child.value.for_each {
-            Some(field) => match data.get(field.as_str()) {
-                Some(Value::Array(items)) => items.iter().cloned().map(Some).collect(),
-                _ => Vec::new(),
-            },
-            None => vec![None],
-        };
-        for item in items {
-            let mut child_data = data.clone();
-            if let Some(item) = item {
-                child_data.insert("item".into(), item);
-            }
-            spawned.push(SpawnedChild {
-                id: format!("{instance}.{seq}.{}", spawned.len() + 1),
-                workflow: child.value.workflow.value.clone(),
-                data: child_data,
-            });
-        }
-    }
-    spawned
-}
-
-/// A computed deadline: the script returns a date-time (RFC 3339) or a date (local midnight
-/// on the timer's calendar).
-fn deadline(
-    def: &Definition,
-    calendar: &crate::calendar::Calendar,
-    script: &str,
-    ctx: &Context,
-    sandbox: &Sandbox,
-) -> Result<DateTime<Utc>, Refusal> {
-    let fail = |reason: String| Refusal::ScriptFailed {
-        purpose: "deadline",
-        script: script.to_string(),
-        reason,
-    };
-    let compiled = def
-        .scripts
-        .get(script)
-        .ok_or_else(|| fail("the deadline was not compiled with its definition".into()))?;
-    let result = sandbox
-        .evaluate(compiled, ctx.input())
-        .map_err(|e| fail(e.to_string()))?;
-    let text = result.into_string().map_err(|t| {
-        fail(format!(
-            "it returned {t}, not a date or time (return `calendar.add(now, \"2 working days\")` or a text like \"2026-03-01T09:00:00+08:00\")"
-        ))
-    })?;
-    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
-        return Ok(t.with_timezone(&Utc));
-    }
-    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
-        .map(|d| calendar.at(d, chrono::NaiveTime::MIN))
-        .map_err(|_| {
-            fail(format!(
-                "it returned `{text}`, not a date (2026-03-01) or time (2026-03-01T09:00:00+08:00)"
-            ))
-        })
 }

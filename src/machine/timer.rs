@@ -9,7 +9,7 @@ use super::command::{Actor, Command};
 use super::entry::{Entry, EntryKind, TimerFiring};
 use super::instance::Instance;
 use super::refusal::Refusal;
-use super::step::{in_place, step};
+use super::step::step;
 use crate::definition::Definition;
 use crate::script::Sandbox;
 use chrono::{DateTime, Utc};
@@ -66,7 +66,7 @@ pub fn fire_timer(
 
 /// The entry of a timer whose event was refused: nothing moves but the timer.
 fn lapsed(instance: &Instance, command: &Command, firing: &TimerFiring, why: &Refusal) -> Entry {
-    let mut entry = in_place(instance, EntryKind::Timer, &command.event, command.at);
+    let mut entry = Entry::next(instance, EntryKind::Timer, &command.event, command.at);
     entry.timer = Some(TimerFiring {
         refused: Some(format!("{} ({})", why, why.code())),
         ..firing.clone()

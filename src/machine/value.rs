@@ -13,11 +13,63 @@ use chrono::{DateTime, NaiveDate};
 use rhai::Dynamic;
 use serde_json::{Map, Number, Value};
 
-/// Converts `value` to the declared type of field `name`.
+/// Converts `value` to the declared type of field `name`, within its length limit.
 pub fn convert(name: &str, field: &Field, value: &Value) -> Result<Value, Refusal> {
     let values: Vec<&str> = field.values.iter().map(|v| v.as_str()).collect();
     let item = field.items.as_ref().map(|i| i.value);
-    convert_as(name, field.kind.value, item, &values, value)
+    let converted = convert_as(name, field.kind.value, item, &values, value)?;
+    if let Some(limit) = field.length_limit() {
+        within(name, &converted, limit as usize)?;
+    }
+    Ok(converted)
+}
+
+/// Refuses a text of more than `limit` characters or a list of more than `limit` items; the
+/// items of a list of texts are held to the default length of a `string`.
+pub fn within(name: &str, value: &Value, limit: usize) -> Result<(), Refusal> {
+    let too_long = |length: usize, limit: usize, unit: &'static str| {
+        Err(Refusal::TooLong {
+            field: name.to_string(),
+            length,
+            limit,
+            unit,
+        })
+    };
+    match value {
+        Value::String(s) => {
+            let length = s.chars().count();
+            if length > limit {
+                return too_long(length, limit, "characters");
+            }
+        }
+        Value::Array(items) => {
+            if items.len() > limit {
+                return too_long(items.len(), limit, "items");
+            }
+            let item_limit = crate::definition::model::DEFAULT_STRING_LENGTH as usize;
+            for (i, item) in items.iter().enumerate() {
+                if let Value::String(s) = item
+                    && s.chars().count() > item_limit
+                {
+                    return Err(Refusal::TooLong {
+                        field: format!("{name}[{i}]"),
+                        length: s.chars().count(),
+                        limit: item_limit,
+                        unit: "characters",
+                    });
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Whether a text holds control characters: none in a one-line `string`; tabs and line breaks
+/// only in a `text`.
+fn has_control(s: &str, multiline: bool) -> bool {
+    s.chars()
+        .any(|c| c.is_control() && !(multiline && matches!(c, '\n' | '\r' | '\t')))
 }
 
 fn convert_as(
@@ -44,6 +96,14 @@ fn convert_as(
     let shown = || short(value);
     match kind {
         FieldType::String | FieldType::Text => match value {
+            Value::String(s) if has_control(s, kind == FieldType::Text) => refuse(format!(
+                "got a text with control characters{}",
+                if kind == FieldType::Text {
+                    " (only tabs and line breaks are allowed)"
+                } else {
+                    " (a one-line text has no line breaks or tabs)"
+                }
+            )),
             Value::String(_) => Ok(value.clone()),
             Value::Number(n) if n.is_i64() || n.is_u64() => Ok(Value::String(n.to_string())),
             _ => refuse(format!("got {}", shown())),
@@ -260,6 +320,30 @@ mod tests {
             &json!(["1", 2]),
         );
         assert_eq!(list, Ok(json!([1.0, 2.0])));
+    }
+
+    #[test]
+    fn texts_are_held_to_their_length_and_line() {
+        assert!(as_type(FieldType::String, json!("B2-031\n伪造的一行")).is_err());
+        assert!(as_type(FieldType::String, json!("a\u{0}b")).is_err());
+        assert_eq!(
+            as_type(FieldType::Text, json!("第一行\n第二行")),
+            Ok(json!("第一行\n第二行"))
+        );
+        assert!(as_type(FieldType::Text, json!("a\u{1b}[31m")).is_err());
+        assert_eq!(within("f", &json!("动火证"), 3), Ok(()));
+        assert!(matches!(
+            within("f", &json!("动火证明"), 3),
+            Err(Refusal::TooLong {
+                length: 4,
+                limit: 3,
+                ..
+            })
+        ));
+        assert!(matches!(
+            within("f", &json!([1, 2, 3]), 2),
+            Err(Refusal::TooLong { unit: "items", .. })
+        ));
     }
 
     #[test]

@@ -121,7 +121,13 @@ pub fn refusal_status(refusal: &Refusal) -> StatusCode {
         Refusal::MissingField { .. }
         | Refusal::CommentRequired { .. }
         | Refusal::UnknownField { .. }
+        | Refusal::FieldNotWritable { .. }
+        | Refusal::FieldFixed { .. }
+        | Refusal::TooLong { .. }
         | Refusal::IllTyped { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+        // Someone who may not act on another person's instance may not read it either: to
+        // them it does not exist.
+        Refusal::NotAParty { .. } => StatusCode::NOT_FOUND,
         _ => StatusCode::CONFLICT,
     }
 }

@@ -22,6 +22,12 @@ use std::sync::{Mutex, RwLock};
 
 const FORMAT: &[u8] = b"sopflow-store-v1";
 
+/// The shape of the stored snapshots. Snapshots are derived from the log, so when an engine
+/// derives more from it (2: who started an instance and the roles that acted on it), every
+/// snapshot is rebuilt from the log once, on the first open.
+const SNAPSHOT_FORMAT: &[u8] = b"2";
+const SNAPSHOT_FORMAT_KEY: &[u8] = b"snapshot_format";
+
 /// The file that marks a folder as a sopflow store.
 const MARKER: &str = "sopflow-store";
 
@@ -186,8 +192,52 @@ impl SledStore {
             checkpoint_wanted: AtomicBool::new(false),
             recovered: Vec::new(),
         };
+        store.upgrade_snapshots()?;
         store.recover()?;
         Ok(store)
+    }
+
+    /// Rebuilds every snapshot from the log when they were written in an older shape, a
+    /// thousand at a time, then records the shape. Killed half-way, it starts over on the next
+    /// open: a rebuilt snapshot is the same whichever time it is rebuilt.
+    fn upgrade_snapshots(&self) -> Result<(), StoreError> {
+        let current = self.db.get(SNAPSHOT_FORMAT_KEY).map_err(io)?;
+        if current.as_deref() == Some(SNAPSHOT_FORMAT) {
+            return Ok(());
+        }
+        let mut after: Option<sled::IVec> = None;
+        loop {
+            let range = match &after {
+                Some(last) => self.instances.range::<&[u8], _>((
+                    std::ops::Bound::Excluded(last.as_ref()),
+                    std::ops::Bound::Unbounded,
+                )),
+                None => self.instances.iter(),
+            };
+            let ids: Vec<sled::IVec> = range
+                .keys()
+                .take(1024)
+                .collect::<Result<_, _>>()
+                .map_err(io)?;
+            let Some(last) = ids.last().cloned() else {
+                break;
+            };
+            for key in &ids {
+                let id = String::from_utf8_lossy(key).into_owned();
+                let entries = self.entries_from(&id, 0)?;
+                if let Some(snapshot) = Instance::replay(&entries)? {
+                    let bytes =
+                        serde_json::to_vec(&snapshot).map_err(|e| StoreError::Io(e.to_string()))?;
+                    self.instances.insert(key, bytes).map_err(io)?;
+                }
+            }
+            after = Some(last);
+        }
+        self.db
+            .insert(SNAPSHOT_FORMAT_KEY, SNAPSHOT_FORMAT)
+            .map_err(io)?;
+        self.db.flush().map_err(io)?;
+        Ok(())
     }
 
     /// The folder the store lives in.

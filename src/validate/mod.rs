@@ -11,6 +11,9 @@
 //!   durations, child workflows, constraints);
 //! - [`scripts`]: compiling guards, actions and deadlines in the sandbox, resolving rule
 //!   references, and linting what scripts read and compare;
+//! - [`writes`]: which step may write which field (`required_on`, `optional_on`, `fixed`,
+//!   `party`), what steps and schedules are asked to write, who may start and read
+//!   (`access`), and which fields may be set on arriving in each state;
 //! - [`time`]: calendars named by the workflow, its timers and schedules, and whether each
 //!   schedule can recur;
 //! - [`graph`]: the state graph on petgraph (reachability, ways to finish, ambiguous events,
@@ -21,6 +24,7 @@ pub use names::is_snake_case;
 mod names;
 mod scripts;
 mod time;
+mod writes;
 
 use crate::definition::Workflow;
 use crate::diagnostic::{Code, Diagnostic, Span};
@@ -75,6 +79,7 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
         used_fields: vec![false; workflow.fields.len()],
         used_params: vec![false; workflow.parameters.len()],
         inline_facts: HashMap::new(),
+        rule_facts: HashMap::new(),
         states: workflow
             .states
             .keys()
@@ -84,6 +89,7 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
         events: workflow.events().collect(),
     };
     checker.check_names();
+    checker.check_writes();
     checker.check_time();
     checker.check_scripts();
     checker.check_graph();
@@ -109,6 +115,8 @@ struct Checker<'a> {
     /// What each inline script (by text) reads, so that a script written in many places is
     /// compiled once.
     inline_facts: HashMap<String, std::sync::Arc<crate::script::lint::Facts>>,
+    /// What each rule function used reads and returns, shared by its uses.
+    rule_facts: HashMap<(String, String), std::sync::Arc<crate::script::lint::Facts>>,
     /// State positions by name: workflows can have thousands of states, and names are looked
     /// up for every reference. Shared with the graph, whose node indices are these positions.
     states: StateIndex<'a>,

@@ -347,7 +347,7 @@ impl Checker<'_> {
         }
     }
 
-    fn role_ref(&mut self, role: &Located<String>) {
+    pub(super) fn role_ref(&mut self, role: &Located<String>) {
         if let Some(i) = self.workflow.roles.position(role.as_str()) {
             self.used_roles[i] = true;
         } else if role.as_str() == SYSTEM_ROLE {

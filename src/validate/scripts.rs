@@ -3,6 +3,7 @@
 //! with values of its own type.
 
 use super::Checker;
+use super::writes::{Exit, MaySet};
 use crate::definition::located::Located;
 use crate::definition::model::FieldType;
 use crate::diagnostic::{Code, Span, suggestion};
@@ -39,46 +40,88 @@ enum Place {
     Rules(PathBuf),
 }
 
+/// Where a script runs: on a transition of a state (its event and branch), or on entering the
+/// state (`event: None`: signer conditions, computed deadlines).
+#[derive(Debug, Clone, Copy)]
+struct At<'t> {
+    state: usize,
+    event: Option<&'t str>,
+    branch: usize,
+}
+
+/// A script as used in the workflow, with what it (and the rules it calls) reads and writes.
+struct Use<'t> {
+    text: &'t Located<String>,
+    purpose: Purpose,
+    at: At<'t>,
+    facts: Vec<Arc<Facts>>,
+}
+
 /// What scripts may read of `actor`.
 const ACTOR_PROPERTIES: [&str; 2] = ["id", "roles"];
 
 impl Checker<'_> {
     pub(super) fn check_scripts(&mut self) {
         let workflow = self.workflow;
-        for (_, state) in workflow.states.iter() {
-            for (_, branches) in state.on.iter() {
-                for branch in &branches.0 {
+        let mut uses = Vec::new();
+        for (index, (_, state)) in workflow.states.iter().enumerate() {
+            for (event, branches) in state.on.iter() {
+                for (branch_index, branch) in branches.0.iter().enumerate() {
+                    let at = At {
+                        state: index,
+                        event: Some(event.as_str()),
+                        branch: branch_index,
+                    };
                     if let Some(guard) = &branch.guard {
-                        self.script(guard, Purpose::Guard);
+                        uses.push(self.script(guard, Purpose::Guard, at));
                     }
                     if let Some(action) = &branch.action {
-                        self.script(action, Purpose::Action);
+                        uses.push(self.script(action, Purpose::Action, at));
                     }
                 }
             }
+            // Signer conditions and computed deadlines run on entering the state, on the data
+            // after the step that entered it, whichever it was.
+            let on_entry = At {
+                state: index,
+                event: None,
+                branch: 0,
+            };
             if let Some(approval) = &state.approval {
                 for signer in &approval.signers {
                     if let Some(when) = &signer.when {
-                        self.script(when, Purpose::Condition);
+                        uses.push(self.script(when, Purpose::Condition, on_entry));
                     }
                 }
             }
             for timer in &state.timers {
                 if let Some(at) = &timer.at {
-                    self.script(at, Purpose::Deadline);
+                    uses.push(self.script(at, Purpose::Deadline, on_entry));
                 }
             }
         }
+        self.check_reads(&uses);
     }
 
-    fn script(&mut self, text: &Located<String>, purpose: Purpose) {
-        match ScriptRef::parse(text.as_str()) {
+    fn script<'t>(&mut self, text: &'t Located<String>, purpose: Purpose, at: At<'t>) -> Use<'t> {
+        let facts = match ScriptRef::parse(text.as_str()) {
             ScriptRef::Rule { file, function } => self.rule_script(text, file, function, purpose),
             ScriptRef::Inline(source) => self.inline_script(text, source, purpose),
+        };
+        Use {
+            text,
+            purpose,
+            at,
+            facts,
         }
     }
 
-    fn inline_script(&mut self, text: &Located<String>, source: &str, purpose: Purpose) {
+    fn inline_script(
+        &mut self,
+        text: &Located<String>,
+        source: &str,
+        purpose: Purpose,
+    ) -> Vec<Arc<Facts>> {
         if source.is_empty() {
             self.report(
                 Code::ScriptError,
@@ -86,18 +129,18 @@ impl Checker<'_> {
                 format!("the {} is empty", purpose.name()),
                 "write a rhai expression, or a rule reference `file::function`",
             );
-            return;
+            return Vec::new();
         }
         let place = Place::Yaml(text.span);
         if let Some(facts) = self.inline_facts.get(&text.value).cloned() {
             self.check_facts(&facts, &place, purpose);
-            return;
+            return vec![facts];
         }
         match self.env.sandbox.compile_expression(source) {
             Ok(ast) => {
                 let facts = Arc::new(lint::facts(&ast));
                 self.check_facts(&facts, &place, purpose);
-                self.inline_facts.insert(text.value.clone(), facts);
+                self.inline_facts.insert(text.value.clone(), facts.clone());
                 self.out.scripts.insert(
                     text.value.clone(),
                     Script::Inline {
@@ -105,6 +148,7 @@ impl Checker<'_> {
                         ast: Arc::new(ast),
                     },
                 );
+                vec![facts]
             }
             Err(err) => {
                 let span = match &err {
@@ -119,6 +163,7 @@ impl Checker<'_> {
                     format!("the {} does not compile: {err}", purpose.name()),
                     script_hint(&err),
                 );
+                Vec::new()
             }
         }
     }
@@ -129,7 +174,7 @@ impl Checker<'_> {
         file: &str,
         function: &str,
         purpose: Purpose,
-    ) {
+    ) -> Vec<Arc<Facts>> {
         let rules = self.env.rules;
         let Some(entry) = rules.get(file) else {
             let hint = suggestion(file, rules.keys().map(String::as_str));
@@ -139,7 +184,7 @@ impl Checker<'_> {
                 format!("there is no rules file `{file}.rhai`"),
                 format!("create rules/{file}.rhai with `fn {function}(data) {{ ... }}`, or {hint}"),
             );
-            return;
+            return Vec::new();
         };
         let Some(compiled) = &entry.compiled else {
             let path = crate::diagnostic::display_path(&entry.path);
@@ -149,7 +194,7 @@ impl Checker<'_> {
                 format!("`{file}::{function}` cannot be used: {path} does not compile"),
                 format!("fix the error reported in {path}"),
             );
-            return;
+            return Vec::new();
         };
         let Some(rule) = compiled.function(function) else {
             let names: Vec<&str> = compiled.functions.iter().map(|f| f.name.as_str()).collect();
@@ -159,11 +204,12 @@ impl Checker<'_> {
                 format!("rules/{file}.rhai has no function `{function}`"),
                 suggestion(function, names.iter().copied()),
             );
-            return;
+            return Vec::new();
         };
         let script = compiled.script(rule);
         let path = entry.path.clone();
         let place = Place::Rules(path.clone());
+        let mut all = Vec::new();
         for name in reachable_functions(compiled, function) {
             let Some(called) = compiled.function(&name) else {
                 continue;
@@ -187,9 +233,17 @@ impl Checker<'_> {
                 );
             }
             self.check_facts(&called.facts, &place, purpose);
-            self.out.used_rules.insert((file.to_string(), name));
+            let key = (file.to_string(), name);
+            all.push(
+                self.rule_facts
+                    .entry(key.clone())
+                    .or_insert_with(|| Arc::new(called.facts.clone()))
+                    .clone(),
+            );
+            self.out.used_rules.insert(key);
         }
         self.out.scripts.insert(text.value.clone(), script);
+        all
     }
 
     fn check_facts(&mut self, facts: &Facts, place: &Place, purpose: Purpose) {
@@ -305,6 +359,121 @@ impl Checker<'_> {
                         ),
                         format!("declare it under `fields:`, or {hint}"),
                     );
+                }
+            }
+        }
+    }
+
+    /// What scripts read of `data` and `payload`, against what can have been written by then:
+    /// a payload field the event may not write (E212), a data field no step before can have
+    /// set (W406).
+    fn check_reads(&mut self, uses: &[Use<'_>]) {
+        let workflow = self.workflow;
+        let position = |name: &str| workflow.fields.position(name);
+        let action_writes = |state: usize, event: &str, branch: usize| {
+            let action = uses.iter().find(|u| {
+                u.purpose == Purpose::Action
+                    && u.at.state == state
+                    && u.at.event == Some(event)
+                    && u.at.branch == branch
+            })?;
+            let keys: Vec<usize> = action
+                .facts
+                .iter()
+                .flat_map(|f| f.result_keys.iter())
+                .filter_map(|k| position(&k.name))
+                .collect();
+            // An action whose result the lint cannot see may write anything.
+            (!keys.is_empty()).then_some(keys)
+        };
+        let may = MaySet::compute(workflow, &self.states, |index, state| {
+            let mut exits = Vec::new();
+            for (event, branches) in state.on.iter() {
+                for (i, branch) in branches.0.iter().enumerate() {
+                    if let Some(&to) = self.states.get(branch.to.as_str()) {
+                        exits.push(Exit {
+                            event: event.as_str(),
+                            to,
+                            action_writes: match &branch.action {
+                                None => Some(Vec::new()),
+                                Some(_) => action_writes(index, event.as_str(), i),
+                            },
+                        });
+                    }
+                }
+            }
+            if let Some(approval) = &state.approval {
+                let approve = approval.approve_event();
+                for to in [Some(index), self.states.get(approval.to.as_str()).copied()] {
+                    exits.extend(to.map(|to| Exit {
+                        event: approve,
+                        to,
+                        action_writes: Some(Vec::new()),
+                    }));
+                }
+                if let Some(rejection) = &approval.on_reject
+                    && let Some(&to) = self.states.get(rejection.to.as_str())
+                {
+                    exits.push(Exit {
+                        event: rejection.reject_event(),
+                        to,
+                        action_writes: Some(Vec::new()),
+                    });
+                }
+            }
+            exits
+        });
+        let mut seen = std::collections::HashSet::new();
+        for script in uses {
+            let place = match ScriptRef::parse(script.text.as_str()) {
+                ScriptRef::Inline(_) => Place::Yaml(script.text.span),
+                ScriptRef::Rule { .. } => Place::Rules(PathBuf::new()),
+            };
+            let state_name = workflow.states.0[script.at.state].0.as_str();
+            for access in script.facts.iter().flat_map(|f| f.accesses.iter()) {
+                let span = match place {
+                    Place::Yaml(_) => self.place_span(&place, access.line, access.column),
+                    Place::Rules(_) => script.text.span,
+                };
+                let Some(field) = position(&access.name) else {
+                    continue;
+                };
+                if !seen.insert((span.line, span.column, access.root, field, script.at.state)) {
+                    continue;
+                }
+                let subject = format!("{}.{}", access.root.name(), access.name);
+                let what = format!("the {} `{}`", script.purpose.name(), script.text.as_str());
+                match (access.root, script.at.event) {
+                    (Root::Payload, Some(event))
+                        if !workflow.fields.0[field].1.is_writable_on(event) =>
+                    {
+                        self.report(
+                            Code::PayloadNeverSupplied,
+                            span,
+                            format!("{what} reads `{subject}`, but `{event}` may not write `{}`", access.name),
+                            format!(
+                                "add `{event}` to the field's `optional_on`, or read `data.{}` if an earlier step set it",
+                                access.name
+                            ),
+                        );
+                    }
+                    (Root::Data, _)
+                        if may.reached(script.at.state) && !may.holds(script.at.state, field) =>
+                    {
+                        self.report(
+                            Code::FieldNeverSet,
+                            span,
+                            format!(
+                                "{what} reads `{subject}` in state `{state_name}`, but no step before it can write `{}`",
+                                access.name
+                            ),
+                            format!(
+                                "let an earlier step write it (`optional_on` or `required_on` on its event), or read `payload.{}` if this step supplies it",
+                                access.name
+                            ),
+                        );
+                    }
+                    _ => {}
                 }
             }
         }

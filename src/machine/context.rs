@@ -1,0 +1,186 @@
+//! What a step's scripts read and how they are run: the context (`data`, `payload`, `actor`,
+//! `params`, `now`, `calendar`), guards that must return true or false, actions that must
+//! return a map of declared fields, and computed deadlines.
+
+use super::command::Actor;
+use super::refusal::Refusal;
+use super::value::{self, from_dynamic, to_rhai_map};
+use crate::definition::Definition;
+use crate::script::{Input, Sandbox};
+use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
+use rhai::Dynamic;
+use serde_json::{Map, Value};
+
+/// What a step's checks and scripts read. The scripts' view (`Input`) is built on first use:
+/// a step without guards, actions or conditions never converts its data to rhai.
+pub(super) struct Context<'a> {
+    input: std::cell::OnceCell<Input>,
+    params: &'a Dynamic,
+    calendar: &'a Dynamic,
+    pub(super) at: DateTime<Utc>,
+    pub(super) actor: &'a Actor,
+    pub(super) data: &'a Map<String, Value>,
+    pub(super) payload: &'a Map<String, Value>,
+}
+
+impl<'a> Context<'a> {
+    pub(super) fn new(
+        def: &'a Definition,
+        data: &'a Map<String, Value>,
+        payload: &'a Map<String, Value>,
+        actor: &'a Actor,
+        at: DateTime<Utc>,
+    ) -> Context<'a> {
+        Context {
+            input: std::cell::OnceCell::new(),
+            params: &def.params,
+            calendar: &def.calendar_value,
+            at,
+            actor,
+            data,
+            payload,
+        }
+    }
+
+    /// The same context after the step's changes to `data`.
+    pub(super) fn after<'b>(&'b self, data: &'b Map<String, Value>) -> Context<'b> {
+        Context {
+            input: std::cell::OnceCell::new(),
+            params: self.params,
+            calendar: self.calendar,
+            at: self.at,
+            actor: self.actor,
+            data,
+            payload: self.payload,
+        }
+    }
+
+    fn input(&self) -> &Input {
+        self.input.get_or_init(|| {
+            let mut actor = rhai::Map::new();
+            actor.insert("id".into(), Dynamic::from(self.actor.id.clone()));
+            actor.insert(
+                "roles".into(),
+                Dynamic::from_array(
+                    self.actor
+                        .roles
+                        .iter()
+                        .map(|r| Dynamic::from(r.clone()))
+                        .collect(),
+                ),
+            );
+            Input::new(
+                to_rhai_map(self.data),
+                to_rhai_map(self.payload),
+                actor,
+                self.params.clone(),
+                Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
+                self.calendar.clone(),
+            )
+        })
+    }
+}
+
+pub(super) fn guard_holds(
+    def: &Definition,
+    guard: &str,
+    ctx: &Context,
+    sandbox: &Sandbox,
+) -> Result<bool, Refusal> {
+    let script = def.scripts.get(guard).ok_or_else(|| Refusal::GuardError {
+        guard: guard.to_string(),
+        error: crate::script::ScriptError::Runtime(
+            "the guard was not compiled with its definition".into(),
+        ),
+    })?;
+    let result = sandbox
+        .evaluate(script, ctx.input())
+        .map_err(|error| Refusal::GuardError {
+            guard: guard.to_string(),
+            error,
+        })?;
+    result.as_bool().map_err(|type_name| Refusal::GuardError {
+        guard: guard.to_string(),
+        error: crate::script::ScriptError::Runtime(format!(
+            "it returned {type_name}, not true or false"
+        )),
+    })
+}
+
+pub(super) fn run_action(
+    def: &Definition,
+    action: &str,
+    ctx: &Context,
+    sandbox: &Sandbox,
+) -> Result<Map<String, Value>, Refusal> {
+    let fail = |reason: String| Refusal::ScriptFailed {
+        purpose: "action",
+        script: action.to_string(),
+        reason,
+    };
+    let script = def
+        .scripts
+        .get(action)
+        .ok_or_else(|| fail("the action was not compiled with its definition".into()))?;
+    let result = sandbox
+        .evaluate(script, ctx.input())
+        .map_err(|e| fail(e.to_string()))?;
+    let map = result.try_cast::<rhai::Map>().ok_or_else(|| {
+        fail("it must return a map of fields to set, like #{ field: value }".into())
+    })?;
+    let mut changes = Map::new();
+    for (key, value) in map {
+        let key = key.to_string();
+        let field = def.workflow.fields.get(&key).ok_or_else(|| {
+            fail(format!(
+                "it sets `{key}`, which the workflow does not declare"
+            ))
+        })?;
+        let json = from_dynamic(&value).ok_or_else(|| {
+            fail(format!(
+                "the value for `{key}` is not data ({})",
+                value.type_name()
+            ))
+        })?;
+        changes.insert(key.clone(), value::convert(&key, field, &json)?);
+    }
+    Ok(changes)
+}
+
+/// A computed deadline: the script returns a date-time (RFC 3339) or a date (local midnight
+/// on the timer's calendar).
+pub(super) fn deadline(
+    def: &Definition,
+    calendar: &crate::calendar::Calendar,
+    script: &str,
+    ctx: &Context,
+    sandbox: &Sandbox,
+) -> Result<DateTime<Utc>, Refusal> {
+    let fail = |reason: String| Refusal::ScriptFailed {
+        purpose: "deadline",
+        script: script.to_string(),
+        reason,
+    };
+    let compiled = def
+        .scripts
+        .get(script)
+        .ok_or_else(|| fail("the deadline was not compiled with its definition".into()))?;
+    let result = sandbox
+        .evaluate(compiled, ctx.input())
+        .map_err(|e| fail(e.to_string()))?;
+    let text = result.into_string().map_err(|t| {
+        fail(format!(
+            "it returned {t}, not a date or time (return `calendar.add(now, \"2 working days\")` or a text like \"2026-03-01T09:00:00+08:00\")"
+        ))
+    })?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(text.trim()) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(|d| calendar.at(d, chrono::NaiveTime::MIN))
+        .map_err(|_| {
+            fail(format!(
+                "it returned `{text}`, not a date (2026-03-01) or time (2026-03-01T09:00:00+08:00)"
+            ))
+        })
+}

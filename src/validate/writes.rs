@@ -1,0 +1,277 @@
+//! Field writes: the declarations that say which step may write which field, checked against
+//! each other and against what the workflow asks of its steps; and which fields may hold a
+//! value on arriving in each state, so that a script reading one that no step before it can
+//! write is reported.
+//!
+//! - `required_on` / `optional_on` name events the workflow has (E208), not both for one event
+//!   (E011); `max_length` fits the type (E011); a `party` field is a text naming a declared
+//!   role (E201, E011); `access` names declared roles (E201).
+//! - What a transition `requires` (and a rejection, and a schedule's initial `data`) must be
+//!   writable on its event, or on `start` (E211): otherwise the step could never be taken.
+//! - A field is "maybe set" in a state if some path from the start reaches the state through
+//!   a step that may write it (its payload, or an action's result); [`MaySet`] computes that as
+//!   a fixed point over the state graph, in bit sets.
+
+use super::{Checker, StateIndex};
+use crate::definition::located::Located;
+use crate::definition::model::{
+    AUDITOR_ROLE, COMMENT, FieldType, PROCESS_OWNER_ROLE, START, State, Workflow,
+};
+use crate::diagnostic::{Code, suggestion};
+
+impl Checker<'_> {
+    pub(super) fn check_writes(&mut self) {
+        let workflow = self.workflow;
+        for (name, _) in workflow.roles.iter() {
+            if matches!(name.as_str(), AUDITOR_ROLE | PROCESS_OWNER_ROLE) {
+                self.report(
+                    Code::BadIdentifier,
+                    name.span,
+                    format!(
+                        "`{}` is a server-wide role (users file), not a workflow's",
+                        name.as_str()
+                    ),
+                    "auditors read every instance and process owners manage definitions without being declared; list a workflow role under `access.read` to let it read every instance",
+                );
+            }
+        }
+        for (name, field) in workflow.fields.iter() {
+            for event in &field.optional_on {
+                self.field_event(name, event, "optional");
+                if field
+                    .required_on
+                    .iter()
+                    .any(|r| r.as_str() == event.as_str())
+                {
+                    self.report(
+                        Code::InvalidValue,
+                        event.span,
+                        format!(
+                            "field `{}` lists `{}` both in `required_on` and in `optional_on`",
+                            name.as_str(),
+                            event.as_str()
+                        ),
+                        "keep it in one of them: `required_on` if the step must supply it",
+                    );
+                }
+            }
+            if let Some(limit) = &field.max_length
+                && (field.length_limit().is_none() || limit.value == 0)
+            {
+                self.report(
+                    Code::InvalidValue,
+                    limit.span,
+                    format!(
+                        "`max_length` of field `{}` must be at least 1, on a string, text or list",
+                        name.as_str()
+                    ),
+                    "remove it, or give a positive number of characters (items for a list)",
+                );
+            }
+            if let Some(party) = &field.party {
+                self.role_ref(party);
+                if field.kind.value != FieldType::String {
+                    self.report(
+                        Code::InvalidValue,
+                        field.kind.span,
+                        format!(
+                            "field `{}` names a party, so it holds a user id: its type must be `string`",
+                            name.as_str()
+                        ),
+                        "write `type: string`",
+                    );
+                }
+            }
+        }
+        if let Some(access) = &workflow.access {
+            for role in access.start.iter().flatten().chain(&access.read) {
+                self.role_ref(role);
+            }
+        }
+        for (_, state) in workflow.states.iter() {
+            for (event, branches) in state.on.iter() {
+                for branch in &branches.0 {
+                    self.writable_refs(&branch.requires, event.as_str(), "requires");
+                    if let Some(audit) = &branch.audit
+                        && branch.roles.is_empty()
+                    {
+                        self.report(
+                            Code::InvalidValue,
+                            audit.span,
+                            "`audit` says what a person's step is; only the engine takes this one (it lists no roles)",
+                            "remove `audit`: the engine's own steps are shown as system steps",
+                        );
+                    }
+                }
+            }
+            if let Some(approval) = &state.approval
+                && let Some(rejection) = &approval.on_reject
+            {
+                self.writable_refs(&rejection.requires, rejection.reject_event(), "requires");
+            }
+        }
+        for (_, schedule) in workflow.schedules.iter() {
+            if let Some(data) = &schedule.data {
+                let keys: Vec<Located<String>> = data
+                    .value
+                    .keys()
+                    .map(|k| Located::new(k.clone(), data.span))
+                    .collect();
+                self.writable_refs(&keys, START, "gives");
+            }
+        }
+    }
+
+    fn field_event(&mut self, name: &Located<String>, event: &Located<String>, how: &str) {
+        if self.events.contains(event.as_str()) || event.as_str() == START {
+            self.use_field(name.as_str());
+            return;
+        }
+        let known: Vec<&str> = self.workflow.events().collect();
+        self.report(
+            Code::UnknownEvent,
+            event.span,
+            format!(
+                "field `{}` is {how} on `{}`, but no state handles that event",
+                name.as_str(),
+                event.as_str()
+            ),
+            suggestion(event.as_str(), known.iter().copied()),
+        );
+    }
+
+    /// Fields that `event` is asked for (`requires`, or a schedule's `data`) must be writable
+    /// on it; undeclared ones are reported elsewhere (E202).
+    fn writable_refs(&mut self, fields: &[Located<String>], event: &str, verb: &str) {
+        for name in fields {
+            if name.as_str() == COMMENT {
+                continue;
+            }
+            let Some(field) = self.workflow.fields.get(name.as_str()) else {
+                continue;
+            };
+            if !field.is_writable_on(event) {
+                self.report(
+                    Code::NotWritable,
+                    name.span,
+                    format!(
+                        "`{event}` {verb} the field `{}`, but may not write it",
+                        name.as_str()
+                    ),
+                    format!(
+                        "add `{event}` to the field's `optional_on` (or `required_on`, if every `{event}` must supply it)"
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// Which fields may hold a value on arriving in each state (see the module's documentation).
+#[derive(Debug)]
+pub(super) struct MaySet {
+    words: usize,
+    sets: Vec<Vec<u64>>,
+    /// Whether the state can be reached at all (unreachable ones are reported as such).
+    reached: Vec<bool>,
+}
+
+/// One way out of a state: the event, the state it leads to, and what it may write besides
+/// its payload (`None`: an action whose result the validator cannot see, which may write any
+/// field).
+pub(super) struct Exit<'w> {
+    pub(super) event: &'w str,
+    pub(super) to: usize,
+    pub(super) action_writes: Option<Vec<usize>>,
+}
+
+impl MaySet {
+    /// Computes the fixed point. `exits(state)` lists the ways out of each state.
+    pub(super) fn compute<'w>(
+        workflow: &'w Workflow,
+        states: &StateIndex<'w>,
+        exits: impl Fn(usize, &'w State) -> Vec<Exit<'w>>,
+    ) -> MaySet {
+        let fields = workflow.fields.len();
+        let words = fields.div_ceil(64).max(1);
+        let mut sets = vec![vec![0u64; words]; workflow.states.len()];
+        let written_by = |event: &str| {
+            let mut bits = vec![0u64; words];
+            for (i, (_, field)) in workflow.fields.iter().enumerate() {
+                if field.is_writable_on(event) {
+                    bits[i / 64] |= 1 << (i % 64);
+                }
+            }
+            bits
+        };
+        let mut reached = vec![false; sets.len()];
+        let Some(&initial) = states.get(workflow.initial.as_str()) else {
+            return MaySet {
+                words,
+                sets,
+                reached,
+            };
+        };
+        reached[initial] = true;
+        sets[initial] = written_by(START);
+        // Each state's exits, with everything they write, computed once.
+        let edges: Vec<Vec<(usize, Vec<u64>)>> = workflow
+            .states
+            .iter()
+            .enumerate()
+            .map(|(i, (_, state))| {
+                exits(i, state)
+                    .into_iter()
+                    .map(|exit| {
+                        let mut bits = written_by(exit.event);
+                        match exit.action_writes {
+                            Some(fields) => {
+                                for f in fields {
+                                    bits[f / 64] |= 1 << (f % 64);
+                                }
+                            }
+                            None => bits.iter_mut().for_each(|w| *w = u64::MAX),
+                        }
+                        (exit.to, bits)
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut queue: std::collections::VecDeque<usize> = [initial].into();
+        let mut queued = vec![false; sets.len()];
+        queued[initial] = true;
+        while let Some(state) = queue.pop_front() {
+            queued[state] = false;
+            for (to, bits) in &edges[state] {
+                let mut grew = !reached[*to];
+                reached[*to] = true;
+                for w in 0..words {
+                    let next = sets[*to][w] | sets[state][w] | bits[w];
+                    if next != sets[*to][w] {
+                        sets[*to][w] = next;
+                        grew = true;
+                    }
+                }
+                if grew && !queued[*to] {
+                    queued[*to] = true;
+                    queue.push_back(*to);
+                }
+            }
+        }
+        MaySet {
+            words,
+            sets,
+            reached,
+        }
+    }
+
+    /// Whether some path from the initial state reaches `state`.
+    pub(super) fn reached(&self, state: usize) -> bool {
+        self.reached[state]
+    }
+
+    /// Whether field `field` (by position) may hold a value on arriving in `state`.
+    pub(super) fn holds(&self, state: usize, field: usize) -> bool {
+        field / 64 < self.words && self.sets[state][field / 64] & (1 << (field % 64)) != 0
+    }
+}
