@@ -309,7 +309,7 @@ roles:
   clerk: 经办
   manager: 经理
 fields:
-  amount: {type: money}
+  amount: {type: money, optional_on: [start]}
 initial: draft
 states:
   draft:
@@ -488,7 +488,7 @@ roles:
   clerk: 经办
   manager: 经理
 fields:
-  amount: {type: money}
+  amount: {type: money, optional_on: [start]}
 initial: open
 states:
   open:

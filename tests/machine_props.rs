@@ -12,6 +12,8 @@
 //! - an accepted entry verifies, links to the hash before it and has the next sequence number,
 //!   and replaying the accepted entries gives the running snapshot;
 //! - no scripts fail on converted payloads (guards and actions run only on checked values);
+//! - a step writes from its payload only the fields its event may write, and never changes a
+//!   fixed field that has a value;
 //! - distinct-actor constraints hold over the whole history (four-eyes), approvals take each
 //!   signer once and complete exactly when their mode is satisfied.
 
@@ -40,7 +42,7 @@ roles:
   centre: 物业服务中心
 fields:
   amount: {type: money, required_on: [submit]}
-  note: {type: text}
+  note: {type: text, optional_on: [note]}
   signed_at: {type: datetime}
 parameters:
   threshold: {type: money, default: 15000}
@@ -355,6 +357,38 @@ fn command(def: &Definition, instance: &Instance, spec: &Spec, at: DateTime<Utc>
     }
 }
 
+/// An accepted step wrote from its payload only the fields its event may write, and changed
+/// no fixed field that already had a value (unless its event must supply that field again).
+fn check_writes(def: &Definition, before: &Instance, entry: &Entry) -> Result<(), TestCaseError> {
+    for key in entry.payload.keys().filter(|k| k.as_str() != "comment") {
+        let field = def.workflow.fields.get(key);
+        prop_assert!(
+            field.is_some_and(|f| f.is_writable_on(&entry.event)),
+            "`{}` wrote `{}`, which it may not write",
+            entry.event,
+            key
+        );
+    }
+    for (key, value) in &entry.changes {
+        let Some(field) = def.workflow.fields.get(key) else {
+            continue;
+        };
+        if field.fixed
+            && !field.is_required_on(&entry.event)
+            && let Some(old) = before.data.get(key)
+        {
+            prop_assert_eq!(
+                old,
+                value,
+                "`{}` changed the fixed field `{}`",
+                entry.event,
+                key
+            );
+        }
+    }
+    Ok(())
+}
+
 /// The steps (`state.event`) of a history's events, with who did them.
 fn acts(history: &[Entry]) -> Vec<(String, String)> {
     history
@@ -527,6 +561,7 @@ fn run(fixture: &Fixture, starter: Actor, specs: &[Spec]) -> Result<Run, TestCas
                     entry.role
                 );
                 check_approval(def, &before, &entry)?;
+                check_writes(def, &before, &entry)?;
                 instance
                     .apply(&entry)
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;

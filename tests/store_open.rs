@@ -216,3 +216,49 @@ async fn bad_requests_are_refused_before_anything_is_written() {
         1
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_written_by_an_older_engine_are_rebuilt_from_the_log_once() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let id = with_one_instance(&data).await;
+    // Closed: make the store look as an engine before `started_by` and `roles` left it: the
+    // snapshot without them, and no record of the snapshot shape.
+    {
+        let db = sled::open(&data).expect("sled opens");
+        let instances = db.open_tree("instances").expect("instances");
+        let mut snapshot: serde_json::Value = serde_json::from_slice(
+            &instances
+                .get(id.as_bytes())
+                .expect("reads")
+                .expect("a snapshot"),
+        )
+        .expect("json");
+        let fields = snapshot.as_object_mut().expect("an object");
+        assert_eq!(fields.remove("started_by"), Some(serde_json::json!("wang")));
+        fields.remove("roles");
+        instances
+            .insert(id.as_bytes(), serde_json::to_vec(&snapshot).expect("json"))
+            .expect("writes");
+        db.remove("snapshot_format").expect("removes");
+        db.flush().expect("flushes");
+    }
+    let engine = Engine::open(config(&data)).await.expect("reopens");
+    let instance = engine.get(&id).await.expect("the instance");
+    assert_eq!(instance.started_by.as_deref(), Some("wang"));
+    assert_eq!(instance.roles, ["contractor"]);
+    assert!(
+        engine.may_read(&instance, &Actor::new("wang", ["contractor"])),
+        "the starter reads it again"
+    );
+    let checked = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        engine
+            .verify_store(chrono::Utc::now(), &mut |p| problems.push(p), &mut |_| {})
+            .expect("verifies");
+        problems
+    })
+    .await
+    .expect("joins");
+    assert!(checked.is_empty(), "{checked:?}");
+}

@@ -311,12 +311,12 @@ fn replay_step(
             };
             let produced = machine::step(&def, instance, &command, sandbox);
             match (&produced, wider_actor(&def, instance, entry)) {
-                (Ok(replayed), _) if replayed.hash == entry.hash => produced,
+                (Ok(replayed), _) if reproduces(entry, replayed) => produced,
                 (_, Some(actor)) => {
                     let retried =
                         machine::step(&def, instance, &Command { actor, ..command }, sandbox);
                     match retried {
-                        Ok(replayed) if replayed.hash == entry.hash => Ok(replayed),
+                        Ok(replayed) if reproduces(entry, &replayed) => Ok(replayed),
                         _ => produced,
                     }
                 }
@@ -343,7 +343,7 @@ fn replay_step(
         }
     };
     Ok(match produced {
-        Ok(replayed) if replayed.hash == entry.hash => None,
+        Ok(replayed) if reproduces(entry, &replayed) => None,
         Ok(replayed) => Some(Found::Differs {
             parts: compare(entry, &replayed),
         }),
@@ -426,6 +426,22 @@ fn title_of(field: &str) -> &'static str {
     }
 }
 
+/// Whether a replayed step is the recorded one: the same hash; or, for an entry recorded before
+/// steps kept their audit kind and branch, the same hash once those are left out.
+fn reproduces(recorded: &Entry, replayed: &Entry) -> bool {
+    if replayed.hash == recorded.hash {
+        return true;
+    }
+    if recorded.audit.is_some() || recorded.branch.is_some() {
+        return false;
+    }
+    let mut older = replayed.clone();
+    older.audit = None;
+    older.branch = None;
+    older.seal();
+    older.hash == recorded.hash
+}
+
 /// The parts of two entries that differ, field by field.
 fn compare(recorded: &Entry, replayed: &Entry) -> Vec<Part> {
     let as_map = |entry: &Entry| match serde_json::to_value(entry) {
@@ -439,6 +455,11 @@ fn compare(recorded: &Entry, replayed: &Entry) -> Vec<Part> {
     let mut parts = Vec::new();
     for field in fields {
         if field == "hash" {
+            continue;
+        }
+        // Entries recorded before the step kept its audit kind and branch lack them; the
+        // replayed step has them. That is not a difference in what the step did.
+        if matches!(field.as_str(), "audit" | "branch") && !left.contains_key(field) {
             continue;
         }
         let (a, b) = (
@@ -839,6 +860,31 @@ mod tests {
         let mut altered = recorded.clone();
         altered.hash = "0".repeat(64);
         assert_eq!(compare(&altered, &recorded)[0].part, "hash");
+    }
+
+    #[test]
+    fn an_entry_recorded_before_audit_kinds_were_kept_still_reproduces() {
+        let older = entry(serde_json::json!([]));
+        let mut replayed = older.clone();
+        replayed.audit = Some(crate::definition::model::AuditKind::Decision);
+        replayed.branch = Some(0);
+        replayed.seal();
+        assert!(reproduces(&older, &replayed));
+        assert!(compare(&older, &replayed).iter().all(|p| p.part == "hash"));
+        let mut moved = replayed.clone();
+        moved.to = "c".into();
+        moved.seal();
+        assert!(
+            !reproduces(&older, &moved),
+            "a step that went elsewhere does not"
+        );
+        let mut recorded_now = replayed.clone();
+        recorded_now.branch = Some(1);
+        recorded_now.seal();
+        assert!(
+            !reproduces(&recorded_now, &replayed),
+            "an entry that recorded its branch must match it"
+        );
     }
 
     #[test]
