@@ -30,9 +30,9 @@ roles:
   manager: 主管
   landlord: 业主方
 fields:
-  amount: {type: money}
+  amount: {type: money, optional_on: [start], fixed: true}
   reference: {type: string, required_on: [submit]}
-  note: {type: text}
+  note: {type: text, optional_on: [note, submit]}
   landlord_needed: {type: bool}
 parameters:
   landlord_threshold: {type: money, default: 15000}

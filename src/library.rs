@@ -30,7 +30,8 @@ pub fn is_template(workflow: &Workflow) -> bool {
     description.starts_with("模板") || workflow.title.contains("(template)")
 }
 
-/// One workflow's page: title, description, source, template note, roles, parameters, the
+/// One workflow's page: title, description, source, template note, roles, controls (who may
+/// start, read and write), parameters, the
 /// Mermaid diagram, and a link to its scenarios (`scenarios`: the file's path relative to the
 /// page, when it has scenarios).
 pub fn page(workflow: &Workflow, scenarios: Option<&str>) -> String {
@@ -63,15 +64,24 @@ pub fn page(workflow: &Workflow, scenarios: Option<&str>) -> String {
     if workflow.roles.is_empty() {
         let _ = writeln!(out, "This workflow declares no roles.");
     } else {
-        let _ = writeln!(out, "| role id | 名称 |\n| --- | --- |");
+        let _ = writeln!(
+            out,
+            "| role id | 名称 | works on |\n| --- | --- | --- |"
+        );
         for (name, role) in workflow.roles.iter() {
             let mut title = role.title.clone();
             if let Some(description) = role.description.as_deref().filter(|d| !d.is_empty()) {
                 title = format!("{title} — {description}");
             }
-            let _ = writeln!(out, "| `{}` | {} |", name.as_str(), cell(&title));
+            let scope = if role.is_own() {
+                "own instances only (本人)"
+            } else {
+                "every instance"
+            };
+            let _ = writeln!(out, "| `{}` | {} | {scope} |", name.as_str(), cell(&title));
         }
     }
+    controls(&mut out, workflow);
 
     if !workflow.parameters.is_empty() {
         let _ = writeln!(out, "\n## Parameters\n");
@@ -121,6 +131,75 @@ pub fn page(workflow: &Workflow, scenarios: Option<&str>) -> String {
     out
 }
 
+/// Who may start and read an instance, and which step writes which field: what an auditor
+/// checks the workflow's controls against.
+fn controls(out: &mut String, workflow: &Workflow) {
+    let role = |name: &str| match workflow.roles.get(name) {
+        Some(r) if !r.title.is_empty() => format!("{} (`{name}`)", cell(&r.title)),
+        _ => format!("`{name}`"),
+    };
+    let _ = writeln!(out, "\n## Who may start, read and write\n");
+    let starters = crate::machine::start_roles(workflow);
+    let started = if starters.is_empty() {
+        "only the engine (a schedule, or a parent workflow)".to_string()
+    } else {
+        starters.iter().map(|r| role(r)).collect::<Vec<_>>().join(", ")
+    };
+    let _ = writeln!(out, "**Started by:** {started}.\n");
+    let readers: Vec<String> = workflow
+        .access
+        .iter()
+        .flat_map(|a| a.read.iter())
+        .map(|r| role(r.as_str()))
+        .collect();
+    let _ = writeln!(
+        out,
+        "**Read by:** the people taking part (who started it, acted on it, or are named in it), \
+         the departments acting on it now or before, and auditors{}.",
+        if readers.is_empty() {
+            String::new()
+        } else {
+            format!("; every instance also by {}", readers.join(", "))
+        }
+    );
+    if workflow.fields.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "\nA step's payload may carry only the fields that list its event; any other is \
+         refused. Fields no event lists are set by the workflow's rules.\n"
+    );
+    let _ = writeln!(
+        out,
+        "| field | 名称 | must supply | may supply | notes |\n| --- | --- | --- | --- | --- |"
+    );
+    let events = |list: &[crate::definition::located::Located<String>]| {
+        list.iter()
+            .map(|e| format!("`{}`", e.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    for (name, field) in workflow.fields.iter() {
+        let mut notes = Vec::new();
+        if field.fixed {
+            notes.push("fixed once set".to_string());
+        }
+        if let Some(party) = &field.party {
+            notes.push(format!("names the {}", role(party.as_str())));
+        }
+        let _ = writeln!(
+            out,
+            "| `{}` | {} | {} | {} | {} |",
+            name.as_str(),
+            cell(field.title.as_deref().unwrap_or("")),
+            events(&field.required_on),
+            events(&field.optional_on),
+            notes.join("; ")
+        );
+    }
+}
+
 /// The library's index: every workflow, sorted by id, linked to its page, with its title and
 /// source.
 pub fn index(workflows: &[&Workflow]) -> String {
@@ -137,8 +216,8 @@ pub fn index(workflows: &[&Workflow]) -> String {
         out,
         "{} workflow(s), {templates} of them template(s) (marked 模板 (template): the manual \
          gives only the procedure's heading and the steps are inferred). Each page shows the \
-         workflow's description, source, roles, parameters (the defaults a process owner sets) \
-         and its diagram. The pages are generated: `sopflow docs` rewrites them, and \
+         workflow's description, source, roles, who may start, read and write it, parameters \
+         (the defaults a process owner sets) and its diagram. The pages are generated: `sopflow docs` rewrites them, and \
          `sopflow docs --check` fails when one is out of date.\n",
         sorted.len()
     );
@@ -246,7 +325,11 @@ mod tests {
         );
         assert!(page.starts_with(GENERATED), "{page}");
         assert!(page.contains("# 样例|流程 (`sample`)"), "{page}");
-        assert!(page.contains("| `clerk` | 前台\\|接待 |"), "{page}");
+        assert!(
+            page.contains("| `clerk` | 前台\\|接待 | every instance |"),
+            "{page}"
+        );
+        assert!(page.contains("**Started by:** 前台\\|接待 (`clerk`)."), "{page}");
         assert!(page.contains("```mermaid\nstateDiagram-v2\n"), "{page}");
         assert!(
             page.contains("[sample.yaml](../../tests/scenarios/sample.yaml)"),
@@ -273,6 +356,25 @@ mod tests {
             "{page}"
         );
         assert!(!page.contains("## Scenarios"), "{page}");
+    }
+
+    #[test]
+    fn controls_are_shown_for_an_auditor() {
+        let yaml = MINIMAL.replace(
+            "roles:\n  clerk: 前台|接待\n",
+            "roles:\n  clerk: 前台|接待\n  owner: {title: 业主, scope: own}\n  chief: 主管\naccess: {read: [chief]}\nfields:\n  amount: {type: money, title: 金额, required_on: [go], fixed: true}\n  owner_id: {type: string, optional_on: [start, go], party: owner}\n",
+        );
+        let page = page(&workflow(&yaml), None);
+        assert!(page.contains("| `owner` | 业主 | own instances only (本人) |"), "{page}");
+        assert!(page.contains("every instance also by 主管 (`chief`)."), "{page}");
+        assert!(
+            page.contains("| `amount` | 金额 | `go` |  | fixed once set |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("| `owner_id` |  |  | `start`, `go` | names the 业主 (`owner`) |"),
+            "{page}"
+        );
     }
 
     #[test]
