@@ -64,10 +64,7 @@ pub fn page(workflow: &Workflow, scenarios: Option<&str>) -> String {
     if workflow.roles.is_empty() {
         let _ = writeln!(out, "This workflow declares no roles.");
     } else {
-        let _ = writeln!(
-            out,
-            "| role id | 名称 | works on |\n| --- | --- | --- |"
-        );
+        let _ = writeln!(out, "| role id | 名称 | works on |\n| --- | --- | --- |");
         for (name, role) in workflow.roles.iter() {
             let mut title = role.title.clone();
             if let Some(description) = role.description.as_deref().filter(|d| !d.is_empty()) {
@@ -143,7 +140,11 @@ fn controls(out: &mut String, workflow: &Workflow) {
     let started = if starters.is_empty() {
         "only the engine (a schedule, or a parent workflow)".to_string()
     } else {
-        starters.iter().map(|r| role(r)).collect::<Vec<_>>().join(", ")
+        starters
+            .iter()
+            .map(|r| role(r))
+            .collect::<Vec<_>>()
+            .join(", ")
     };
     let _ = writeln!(out, "**Started by:** {started}.\n");
     let readers: Vec<String> = workflow
@@ -329,7 +330,10 @@ mod tests {
             page.contains("| `clerk` | 前台\\|接待 | every instance |"),
             "{page}"
         );
-        assert!(page.contains("**Started by:** 前台\\|接待 (`clerk`)."), "{page}");
+        assert!(
+            page.contains("**Started by:** 前台\\|接待 (`clerk`)."),
+            "{page}"
+        );
         assert!(page.contains("```mermaid\nstateDiagram-v2\n"), "{page}");
         assert!(
             page.contains("[sample.yaml](../../tests/scenarios/sample.yaml)"),
@@ -365,8 +369,14 @@ mod tests {
             "roles:\n  clerk: 前台|接待\n  owner: {title: 业主, scope: own}\n  chief: 主管\naccess: {read: [chief]}\nfields:\n  amount: {type: money, title: 金额, required_on: [go], fixed: true}\n  owner_id: {type: string, optional_on: [start, go], party: owner}\n",
         );
         let page = page(&workflow(&yaml), None);
-        assert!(page.contains("| `owner` | 业主 | own instances only (本人) |"), "{page}");
-        assert!(page.contains("every instance also by 主管 (`chief`)."), "{page}");
+        assert!(
+            page.contains("| `owner` | 业主 | own instances only (本人) |"),
+            "{page}"
+        );
+        assert!(
+            page.contains("every instance also by 主管 (`chief`)."),
+            "{page}"
+        );
         assert!(
             page.contains("| `amount` | 金额 | `go` |  | fixed once set |"),
             "{page}"

@@ -34,6 +34,7 @@ fields:
   payee_id: {type: string, title: 收款人, optional_on: [start, submit], party: payee}
   route: {type: string, title: 路由}
   approved_at: {type: datetime, title: 批准时间, fixed: true}
+  invoice_no: {type: string, title: 发票号, required_on: [attach_invoice], fixed: true}
 initial: drafted
 states:
   drafted:
@@ -46,6 +47,7 @@ states:
         - {to: approved, roles: [reviewer], action: "#{ approved_at: now }"}
       send_back: {to: returned, roles: [reviewer], requires: [comment]}
       restamp: {to: review, roles: [reviewer], action: "#{ approved_at: now }", audit: decision}
+      attach_invoice: {to: review, roles: [applicant]}
   gm_review:
     on:
       pass: {to: approved, roles: [gm], audit: approval, action: "#{ approved_at: now }"}
@@ -219,6 +221,20 @@ fn an_action_cannot_change_a_fixed_fact_either() {
         .fire("restamp", qian(), json!({}))
         .expect_err("a second stamp would move the approval time");
     assert_eq!(refusal.code(), "field_fixed");
+}
+
+#[test]
+fn a_repeatable_step_cannot_rewrite_the_fact_it_records() {
+    let mut run = Run::submitted();
+    run.fire("attach_invoice", xiao(), json!({"invoice_no": "INV-1"}))
+        .expect("records the invoice");
+    run.fire("attach_invoice", xiao(), json!({"invoice_no": "INV-1"}))
+        .expect("the same invoice again changes nothing");
+    let refusal = run
+        .fire("attach_invoice", xiao(), json!({"invoice_no": "INV-2"}))
+        .expect_err("a step that stays in its state may not change a fixed fact");
+    assert_eq!(refusal.code(), "field_fixed");
+    assert!(refusal.to_string().contains("INV-1"), "{refusal}");
 }
 
 #[test]

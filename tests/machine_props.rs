@@ -13,7 +13,7 @@
 //!   and replaying the accepted entries gives the running snapshot;
 //! - no scripts fail on converted payloads (guards and actions run only on checked values);
 //! - a step writes from its payload only the fields its event may write, and never changes a
-//!   fixed field that has a value;
+//!   fixed field that has a value (but for a resubmission that moves on);
 //! - distinct-actor constraints hold over the whole history (four-eyes), approvals take each
 //!   signer once and complete exactly when their mode is satisfied.
 
@@ -374,7 +374,7 @@ fn check_writes(def: &Definition, before: &Instance, entry: &Entry) -> Result<()
             continue;
         };
         if field.fixed
-            && !field.is_required_on(&entry.event)
+            && !(entry.entered && field.is_required_on(&entry.event))
             && let Some(old) = before.data.get(key)
         {
             prop_assert_eq!(

@@ -247,9 +247,10 @@ pub struct Field {
     #[serde(default)]
     pub optional_on: Vec<Located<String>>,
     /// Fixed once set: after the field has a value, no step changes it (neither a payload nor
-    /// an action), except the events in its `required_on`, which supply the fact again (a
-    /// resubmission after a send-back, whose review starts over). For the facts an approval is
-    /// based on: amounts, seal times, fees.
+    /// an action), except a step of an event in its `required_on` that moves the instance on
+    /// (a resubmission after a send-back, which supplies the fact again and starts its review
+    /// over). A step that stays in its state cannot change it, however often it is taken. For
+    /// the facts an approval is based on: amounts, seal times, fees.
     #[serde(default)]
     pub fixed: bool,
     /// The longest value accepted: characters for `string` (default 200) and `text` (default

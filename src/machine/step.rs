@@ -4,8 +4,8 @@
 //! The checks run in a fixed order, cheapest and most basic first, so that the reason given
 //! for a refusal is the one a user should fix first: finished, stale, unknown payload keys,
 //! types and lengths, event, role (and its scope), fields the event may not write, required
-//! fields, fixed fields, four-eyes, guards, comment, then the action (which may not change a
-//! fixed field either).
+//! fields, four-eyes, guards, comment, the action, then the fixed fields the step (its payload
+//! or its action) would change.
 
 use super::access::{self, acting_role, names};
 use super::approval::{self, dedup};
@@ -133,6 +133,7 @@ pub fn step(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect();
     changes.extend(decision.changes);
+    check_fixed(workflow, &instance.data, event, decision.entered, &changes)?;
 
     let seq = entry.seq;
     let target = state_of(workflow, &decision.to)?;
@@ -400,7 +401,7 @@ fn convert_payload(
 }
 
 /// The checks after the role and before any script: the fields the event may write and must
-/// supply, the fixed fields it would change, and four-eyes. A user who may not act at all
+/// supply, and four-eyes. A user who may not act at all
 /// hears that first; one who may, hears what is wrong with the payload before a guard reads
 /// it.
 pub(super) fn admitted(
@@ -412,7 +413,6 @@ pub(super) fn admitted(
     let workflow = &def.workflow;
     check_writable(workflow, event, ctx.payload)?;
     check_required(workflow, event, ctx.payload)?;
-    check_fixed(workflow, &instance.data, event, ctx.payload)?;
     four_eyes(workflow, instance, &instance.state, event, ctx.actor)
 }
 
@@ -500,7 +500,6 @@ fn transition<'d>(
             Some(action) => run_action(def, action.as_str(), ctx, sandbox)?,
             None => Map::new(),
         };
-        check_fixed(workflow, &instance.data, event, &changes)?;
         // A transition back to its own state stays in it (timers keep running, an approval
         // keeps its signatures) unless it asks to re-enter.
         let entered = branch.reenter || branch.to.as_str() != instance.state;

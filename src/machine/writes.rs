@@ -4,8 +4,10 @@
 //! A payload may carry a `comment` and the fields that list its event in `required_on` or
 //! `optional_on`; any other declared field is refused (`field_not_writable`), so an approver
 //! cannot change the amount their approval is routed by. A `fixed` field, once it has a value,
-//! keeps it: a payload or an action that would change it is refused (`field_fixed`), except on
-//! the events in its `required_on`, which supply the fact again and start its review over.
+//! keeps it: a payload or an action that would change it is refused (`field_fixed`), except by
+//! a step of an event in its `required_on` that moves the instance on (a resubmission, which
+//! supplies the fact again and starts its review over). A step that stays in its state cannot
+//! change it, so a repeatable step cannot rewrite a decided fact.
 //! Actions may compute any declared field (the process owner's rule, recorded in the history),
 //! but not change a fixed one.
 
@@ -47,11 +49,14 @@ pub(super) fn check_writable(
 }
 
 /// Refuses a change to a fixed field that already has another value, unless `event` must
-/// supply that field again.
+/// supply that field again and the step moves on (`enters` a state: a resubmission whose
+/// review starts over). A step that stays in its state never changes a fixed fact, however
+/// often it may be taken.
 pub(super) fn check_fixed<'c>(
     workflow: &Workflow,
     data: &Map<String, Value>,
     event: &str,
+    enters: bool,
     changes: impl IntoIterator<Item = (&'c String, &'c Value)>,
 ) -> Result<(), Refusal> {
     for (key, value) in changes {
@@ -61,7 +66,7 @@ pub(super) fn check_fixed<'c>(
         let Some(field) = workflow.fields.get(key) else {
             continue;
         };
-        if !field.fixed || field.is_required_on(event) || !present(data, key) {
+        if !field.fixed || (enters && field.is_required_on(event)) || !present(data, key) {
             continue;
         }
         if let Some(current) = data.get(key)
