@@ -307,6 +307,14 @@ fn an_own_scoped_role_acts_only_on_its_own_instances() {
 #[test]
 fn a_party_named_in_the_instance_may_act_in_their_role() {
     let mut run = Run::submitted();
+    let other_role = run
+        .fire(
+            "attach_invoice",
+            Actor::new("liu", ["applicant"]),
+            json!({"invoice_no": "INV-9"}),
+        )
+        .expect_err("named as the payee, not as the applicant");
+    assert_eq!(other_role.code(), "not_a_party");
     run.fire("approve", qian(), json!({})).expect("approves");
     run.fire("pass", Actor::new("chen", ["gm"]), json!({}))
         .expect("passes");

@@ -258,7 +258,8 @@ pub struct Field {
     #[serde(default)]
     pub max_length: Option<Located<u32>>,
     /// This field names a person (their user id) who takes part in the instance in the given
-    /// role: they may read it, and act in that role even where the role's `scope` is `own`.
+    /// role: they may read it, and act in that role (and only that one) where the role's
+    /// `scope` is `own`.
     #[serde(default)]
     pub party: Option<Located<String>>,
     /// For `type: enum`: the allowed values.

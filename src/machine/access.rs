@@ -69,14 +69,24 @@ pub fn is_own_role(workflow: &Workflow, role: &str) -> bool {
 /// Whether `actor` takes part in `instance`: started it, took a step in it, or is named in
 /// one of its `party` fields.
 pub fn is_party(workflow: &Workflow, instance: &Instance, actor: &str) -> bool {
-    instance.took_part(actor)
-        || workflow.fields.iter().any(|(name, field)| {
-            field.party.is_some()
-                && matches!(instance.data.get(name.as_str()), Some(Value::String(s)) if s == actor)
-        })
+    instance.took_part(actor) || named(workflow, instance, actor, |_| true)
 }
 
-/// Refuses `actor` acting in an `own`-scoped `role` on an instance they take no part in.
+/// Whether a `party` field whose role `role_fits` names `actor`.
+fn named(
+    workflow: &Workflow,
+    instance: &Instance,
+    actor: &str,
+    role_fits: impl Fn(&str) -> bool,
+) -> bool {
+    workflow.fields.iter().any(|(name, field)| {
+        field.party.as_ref().is_some_and(|r| role_fits(r.as_str()))
+            && matches!(instance.data.get(name.as_str()), Some(Value::String(s)) if s == actor)
+    })
+}
+
+/// Refuses `actor` acting in an `own`-scoped `role` on an instance they did not start, took no
+/// step in, and are not named in for that role (a field with `party: <role>`).
 pub(super) fn party_check(
     workflow: &Workflow,
     instance: Option<&Instance>,
@@ -86,7 +96,10 @@ pub(super) fn party_check(
     let Some(instance) = instance else {
         return Ok(());
     };
-    if actor.is_system() || !is_own_role(workflow, role) || is_party(workflow, instance, &actor.id)
+    if actor.is_system()
+        || !is_own_role(workflow, role)
+        || instance.took_part(&actor.id)
+        || named(workflow, instance, &actor.id, |r| r == role)
     {
         return Ok(());
     }
