@@ -135,7 +135,8 @@ struct Spec {
     add_fitting_role: bool,
     /// Supply well-typed values for every field the event requires.
     fill_required: bool,
-    /// Random payload entries: key, whether the value is well-typed (< 6 of 10), which value.
+    /// Random payload entries: key (one the event may write for < 8 of 10), whether the value
+    /// is well-typed (7 and 9 of 10 are junk), which value.
     payload: Vec<(Index, u8, Index)>,
     /// None: no comment; 0: empty; 1, 2: a reason; 3: a number; 4: null.
     comment: Option<u8>,
@@ -291,6 +292,7 @@ fn command(def: &Definition, instance: &Instance, spec: &Spec, at: DateTime<Utc>
         .filter(|(i, _)| spec.roles & (1 << (i % 8)) != 0)
         .map(|(_, r)| r.clone())
         .collect();
+    let mut id = ACTORS[spec.actor.index(ACTORS.len())].to_string();
     if spec.add_fitting_role {
         let fitting = fitting_roles(def, &instance.state, &event);
         if !fitting.is_empty() {
@@ -298,9 +300,16 @@ fn command(def: &Definition, instance: &Instance, spec: &Spec, at: DateTime<Utc>
             if !roles.contains(role) {
                 roles.push(role.clone());
             }
+            // An own-scoped role is usually its holder acting on their own instance (otherwise
+            // `not_a_party`, drawn when the fitting role is not added).
+            if machine::access::is_own_role(&def.workflow, role)
+                && let Some(starter) = &instance.started_by
+            {
+                id = starter.clone();
+            }
         }
     }
-    let actor = Actor::new(ACTORS[spec.actor.index(ACTORS.len())], roles);
+    let actor = Actor::new(id, roles);
 
     let mut payload = Map::new();
     if spec.fill_required {
@@ -315,9 +324,17 @@ fn command(def: &Definition, instance: &Instance, spec: &Spec, at: DateTime<Utc>
     }
     let mut keys: Vec<String> = def.workflow.fields.keys().map(str::to_string).collect();
     keys.extend(UNKNOWN_FIELDS.iter().map(|s| s.to_string()));
+    // Most keys are ones the event may write, so that steps get through; the rest are any
+    // field (often one it may not write) or unknown.
+    let writable = machine::writable_fields(&def.workflow, &event);
     for (key, typed, value) in &spec.payload {
-        let key = &keys[key.index(keys.len())];
-        let candidates = if *typed < 6 {
+        let pool = if *typed < 8 && !writable.is_empty() {
+            &writable
+        } else {
+            &keys
+        };
+        let key = &pool[key.index(pool.len())];
+        let candidates = if *typed < 7 || *typed == 8 {
             good_values(def, key)
         } else {
             junk()
@@ -671,12 +688,20 @@ fn random_commands_reach_every_state() {
             "role_not_allowed",
             "missing_field",
             "unknown_field",
+            "field_not_writable",
             "ill_typed",
             "four_eyes",
         ] {
             assert!(
                 refusals.contains(code),
                 "{}: no `{code}` refusal drawn (got {refusals:?})",
+                fixture.def.id()
+            );
+        }
+        if fixture.def.id() == "hot_work_permit" {
+            assert!(
+                refusals.contains("not_a_party"),
+                "{}: no `not_a_party` refusal drawn (got {refusals:?})",
                 fixture.def.id()
             );
         }
