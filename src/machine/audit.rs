@@ -52,16 +52,17 @@ pub fn kind_of(
 /// The kind an event's name says, if it says one (for entries whose definition version
 /// cannot be read).
 pub fn by_name(event: &str) -> Option<AuditKind> {
-    let words: Vec<&str> = event.split('_').collect();
-    if matches!(words.first(), Some(&"reject" | &"refuse" | &"decline"))
-        || words.last() == Some(&"reject")
+    let first = event.split('_').next().unwrap_or(event);
+    let last = event.rsplit('_').next().unwrap_or(event);
+    if matches!(first, "reject" | "refuse" | "decline")
+        || last == "reject"
         || event.starts_with("return_for")
         || event.starts_with("send_back")
         || matches!(event, "require_revision" | "require_modification")
     {
         return Some(AuditKind::Rejection);
     }
-    if words.first() == Some(&"approve") || words.last() == Some(&"approve") {
+    if first == "approve" || last == "approve" {
         return Some(AuditKind::Approval);
     }
     None

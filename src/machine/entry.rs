@@ -6,7 +6,7 @@
 //! are only caches. The hash covers every field (with `hash` itself left empty) in serde_json's
 //! canonical form: struct fields in declaration order, map keys sorted.
 
-use super::command::{Actor, Start};
+use super::command::Start;
 use super::instance::Instance;
 pub use crate::definition::model::AuditKind;
 use chrono::{DateTime, Utc};
@@ -247,7 +247,7 @@ impl Entry {
             from: Some(instance.state.clone()),
             to: instance.state.clone(),
             finished: instance.finished,
-            actor: Actor::system().id,
+            actor: crate::definition::model::SYSTEM_ROLE.to_string(),
             prev_hash: instance.last_hash.clone(),
             ..Entry::blank(kind, event, at)
         }
