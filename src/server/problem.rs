@@ -140,6 +140,7 @@ impl From<EngineError> for Problem {
                 format!("no instance `{id}`; GET /api/instances lists the instances"),
             ),
             EngineError::UnknownWorkflow { .. } => Problem::not_found(code, detail),
+            EngineError::BadInstanceId { .. } => Problem::bad_request(code, detail),
             EngineError::NotAnObject { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,
