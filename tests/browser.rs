@@ -351,6 +351,20 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     let (status, _) = wang.get("/audit/export.csv").await;
     assert_eq!(status, 403);
 
+    // A comment that begins like a formula reaches the auditor's Excel as text.
+    server
+        .state
+        .engine
+        .fire(
+            &id,
+            sopflow::engine::Fire::new(
+                "withdraw",
+                sopflow::machine::Actor::new("wang", ["contractor"]),
+            )
+            .comment("=cmd|' /C calc'!A0"),
+        )
+        .await
+        .expect("withdraws");
     let audit = Session::sign_in(&base, "audit").await;
     let (status, _) = audit.get("/audit/export.csv?from=yesterday").await;
     assert_eq!(status, 400, "a bad date is the caller's mistake");
@@ -360,6 +374,7 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     assert_eq!(status, 200);
     assert!(csv.starts_with("\u{feff}instance,workflow,"), "{csv}");
     assert!(csv.contains(&id), "{csv}");
+    assert!(csv.contains("\"'=cmd|' /C calc'!A0\""), "{csv}");
     let (status, page) = audit.get("/audit").await;
     assert_eq!(status, 200);
     let (status, page) = audit

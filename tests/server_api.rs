@@ -734,6 +734,29 @@ async fn the_auditor_verifies_and_exports() {
     api.server.stop().await;
 }
 
+/// The API's CSV export neutralises cells that begin like a formula; its JSON keeps them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csv_export_neutralises_formulas_and_json_keeps_them() {
+    let api = Api::new().await;
+    let id = api.submitted_permit().await;
+    let hostile = "@SUM(1+1)*cmd|' /C calc'!A0";
+    api.fire("li", &id, "approve", json!({"comment": hostile}))
+        .await
+        .ok(200);
+    let csv = api
+        .get(Some("audit"), "/api/audit/export?format=csv&actor=li")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let mut reader = ::csv::Reader::from_reader(csv.text.as_bytes());
+    let row = reader.records().next().expect("a row").expect("parses");
+    assert_eq!(&row[14], format!("'{hostile}"), "{}", csv.text);
+    let json_rows = api
+        .get(Some("audit"), "/api/audit/export?format=json&actor=li")
+        .await;
+    assert_eq!(json_rows.ok(200)[0]["comment"], hostile);
+    api.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_a_problem_and_writes_nothing() {
     let api = Api::new().await;
