@@ -5,6 +5,16 @@
 //! Handlers are thin: they authenticate the caller ([`auth::Caller`]), turn the request into
 //! an engine call through [`AppState::start`] / [`AppState::fire`] (which count, time and log
 //! every step and refusal), and render the answer as JSON or HTML.
+//!
+//! The actor of every step is built in one place, [`AppState::start`] / [`AppState::fire`],
+//! from the authenticated [`Caller`]: a handler hands over what was asked ([`StartInput`],
+//! [`FireInput`], which have no actor), never who asks, so no route can get it wrong.
+//!
+//! Whatever a client sends is logged as a structured field, escaped (`?field`: Debug quotes
+//! it and escapes newlines and other control characters), never interpolated into a message,
+//! so that a newline in a user name or an instance id cannot forge a log line. A client's
+//! mistake (a 4xx) is logged at INFO, or WARN when it is a refusal that matters to security
+//! (403: a wrong role, four eyes); ERROR is for the server's own failures.
 
 pub mod api;
 pub mod auth;
@@ -23,6 +33,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use metrics::Metrics;
 use problem::Problem;
+use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -66,40 +77,50 @@ impl AppState {
     }
 
     /// Counts and logs a request turned away for its credentials, and returns the problem.
-    pub fn refuse_auth(&self, parts: &Parts, reason: &str, problem: Problem) -> Problem {
+    pub fn refuse_auth(&self, parts: &Parts, reason: &'static str, problem: Problem) -> Problem {
         self.metrics.auth_failed(reason);
         tracing::warn!(
             reason,
-            method = %parts.method,
-            path = %parts.uri.path(),
-            "request refused: {}",
-            problem.detail
+            method = ?parts.method.as_str(),
+            path = ?parts.uri.path(),
+            detail = ?problem.detail,
+            "request refused for its credentials"
         );
         problem
     }
 
-    /// Starts an instance as the caller.
-    pub async fn start(
-        &self,
-        caller: &Caller,
-        workflow: &str,
-        request: StartRequest,
-    ) -> Result<Outcome, Problem> {
+    /// Starts an instance of `input.workflow` as the caller: the actor and roles are the
+    /// caller's, and nothing else.
+    pub async fn start(&self, caller: &Caller, input: StartInput) -> Result<Outcome, Problem> {
         let began = Instant::now();
-        let result = self.engine.start(workflow, request).await;
-        self.account(caller, workflow, "start", None, began, result)
+        let mut request = StartRequest::new(caller.actor()).data(input.data);
+        request.business_key = input.business_key;
+        request.idempotency_key = input.idempotency_key;
+        let result = self.engine.start(&input.workflow, request).await;
+        self.account(caller, &input.workflow, "start", None, began, result)
     }
 
-    /// Fires an event as the caller.
-    pub async fn fire(&self, caller: &Caller, id: &str, request: Fire) -> Result<Outcome, Problem> {
+    /// Fires `input.event` on an instance as the caller: the actor and roles are the caller's,
+    /// and nothing else.
+    pub async fn fire(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: FireInput,
+    ) -> Result<Outcome, Problem> {
         let began = Instant::now();
-        let event = request.event.clone();
+        let mut request = Fire::new(input.event.clone(), caller.actor()).payload(input.payload);
+        if let Some(comment) = input.comment {
+            request = request.comment(comment);
+        }
+        request.expected_seq = input.expected_seq;
+        request.idempotency_key = input.idempotency_key;
         let result = self.engine.fire(id, request).await;
         let workflow = match &result {
             Ok(outcome) => outcome.instance.workflow.clone(),
             Err(_) => String::new(),
         };
-        self.account(caller, &workflow, &event, Some(id), began, result)
+        self.account(caller, &workflow, &input.event, Some(id), began, result)
     }
 
     /// Counts, times and logs one command's result.
@@ -118,36 +139,71 @@ impl AppState {
                     self.metrics
                         .command_seconds
                         .observe(began.elapsed().as_secs_f64());
-                    self.metrics.stepped(workflow, 1);
+                    // The instance's own workflow: a loaded definition's id, never the request's.
+                    self.metrics.stepped(&outcome.instance.workflow, 1);
                 }
                 tracing::info!(
-                    actor = %caller.user.id,
-                    instance = %outcome.instance.id,
-                    event,
-                    state = %outcome.instance.state,
+                    actor = ?caller.user.id,
+                    instance = ?outcome.instance.id,
+                    event = ?event,
+                    state = ?outcome.instance.state,
                     "step"
                 );
                 Ok(outcome)
             }
             Err(err) => {
-                if err.is_refusal() {
-                    self.metrics.refused(err.code());
-                    tracing::warn!(
-                        actor = %caller.user.id,
-                        roles = ?caller.user.roles,
-                        instance = instance.unwrap_or(""),
-                        workflow,
-                        event,
-                        code = err.code(),
-                        "refused: {err}"
-                    );
-                } else {
-                    tracing::error!(actor = %caller.user.id, event, "command failed: {err}");
+                let code = err.code();
+                let detail = err.to_string();
+                let problem = Problem::from(err);
+                if problem.extra.contains_key("refused") {
+                    self.metrics.refused(code);
                 }
-                Err(Problem::from(err))
+                macro_rules! log {
+                    ($level:ident, $what:literal) => {
+                        tracing::$level!(
+                            actor = ?caller.user.id,
+                            roles = ?caller.user.roles,
+                            instance = ?instance.unwrap_or(""),
+                            workflow = ?workflow,
+                            event = ?event,
+                            code,
+                            detail = ?detail,
+                            $what
+                        )
+                    };
+                }
+                match problem.status {
+                    status if status.is_server_error() => log!(error, "command failed"),
+                    // Someone tried what their roles or the four-eyes rule do not allow.
+                    axum::http::StatusCode::FORBIDDEN => log!(warn, "command refused"),
+                    _ => log!(info, "command refused"),
+                }
+                Err(problem)
             }
         }
     }
+}
+
+/// What a caller asks to start; who asks comes from the [`Caller`] alone.
+#[derive(Debug, Clone, Default)]
+pub struct StartInput {
+    pub workflow: String,
+    /// Initial values of declared fields: a JSON object, or `null` for none.
+    pub data: Value,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// What a caller asks to fire; who asks comes from the [`Caller`] alone.
+#[derive(Debug, Clone, Default)]
+pub struct FireInput {
+    pub event: String,
+    /// The event's values: a JSON object, or `null` for none.
+    pub payload: Value,
+    pub comment: Option<String>,
+    /// Refuse unless the instance is still at this step.
+    pub expected_seq: Option<u64>,
+    pub idempotency_key: Option<String>,
 }
 
 /// The whole application: API, console, metrics, with the body limit and response counting.
@@ -177,16 +233,9 @@ async fn not_found(request: Request) -> Problem {
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = metrics::method_label(request.method());
     let response = next.run(request).await;
-    state
-        .metrics
-        .responses
-        .get_or_create(&metrics::StatusLabel {
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    state.metrics.responded(method, response.status());
     response
 }
 
@@ -253,7 +302,7 @@ impl Server {
                             let _ = stop.wait_for(|s| *s).await;
                         },
                         |fired, round| record_fired(&state.metrics, fired, round),
-                        |err| tracing::error!("timer round failed: {err}"),
+                        |err| tracing::error!(error = ?err.to_string(), "timer round failed"),
                     )
                     .await;
             })
@@ -296,8 +345,8 @@ fn record_fired(
             metrics.timer_lag_seconds.observe(lag.as_secs_f64());
             metrics.timers_fired.inc();
             tracing::info!(
-                instance,
-                event,
+                instance = ?instance,
+                event = ?event,
                 lag_ms = lag.as_millis() as u64,
                 "timer fired"
             );

@@ -92,7 +92,7 @@ fn require_role(caller: &Caller, role: &str) -> Result<(), Problem> {
     if caller.user.has_role(role) {
         return Ok(());
     }
-    tracing::warn!(actor = %caller.user.id, role, "refused: missing role");
+    tracing::warn!(actor = ?caller.user.id, role, "refused: missing role");
     Err(Problem::forbidden(
         "missing_role",
         format!(

@@ -97,7 +97,7 @@ pub async fn verify(State(state): State<AppState>, Page(caller): Page, body: Byt
         Err(err) => return internal(&caller, err),
     };
     tracing::info!(
-        actor = %caller.user.id,
+        actor = ?caller.user.id,
         entries = verified.summary.entries,
         problems = verified.summary.problems,
         "store verified from the console"
@@ -279,9 +279,11 @@ pub async fn export(
             Ok(summary.rows)
         })();
         match written {
-            Ok(rows) => tracing::info!(actor, rows, "approval steps exported from the console"),
+            Ok(rows) => {
+                tracing::info!(actor = ?actor, rows, "approval steps exported from the console")
+            }
             Err(err) => {
-                tracing::warn!(actor, "console export stopped: {err}");
+                tracing::info!(actor = ?actor, error = ?err.to_string(), "console export stopped");
                 out.fail(err);
             }
         }

@@ -161,7 +161,7 @@ pub(crate) fn csrf_refusal(state: &AppState, caller: &Caller, form: &Form) -> Op
         return None;
     }
     state.metrics.auth_failed("csrf");
-    tracing::warn!(actor = %caller.user.id, "console form refused: CSRF token missing or wrong");
+    tracing::warn!(actor = ?caller.user.id, "console form refused: CSRF token missing or wrong");
     Some(error_page(
         Some(caller),
         &Problem::forbidden(
@@ -302,6 +302,6 @@ pub(crate) fn short_hash(hash: &str) -> &str {
 
 /// A problem from an engine error that is not the caller's fault, logged once here.
 pub(crate) fn internal(caller: &Caller, err: impl std::fmt::Display) -> Response {
-    tracing::error!(actor = %caller.user.id, "console page failed: {err}");
+    tracing::error!(actor = ?caller.user.id, error = ?err.to_string(), "console page failed");
     error_page(Some(caller), &Problem::internal(err.to_string()))
 }
