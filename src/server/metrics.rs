@@ -48,6 +48,11 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
     pub result: &'static str,
 }
@@ -64,6 +69,8 @@ pub struct Metrics {
     pub auth_failures: Family<CodeLabel, Counter>,
     /// HTTP answers by method and status.
     pub responses: Family<StatusLabel, Counter>,
+    /// Connections closed at once for being over a cap (`total`, `per_client`).
+    pub connections_refused: Family<ReasonLabel, Counter>,
     /// Seconds from a command's arrival at the engine to its flushed commit.
     pub command_seconds: Histogram,
     /// Seconds between a timer's due time and the round that fired it.
@@ -103,6 +110,12 @@ impl Metrics {
         );
         let responses = Family::<StatusLabel, Counter>::default();
         registry.register("http_responses", "HTTP responses", responses.clone());
+        let connections_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once for being over a cap",
+            connections_refused.clone(),
+        );
         // 0.25 ms to about 16 s.
         let command_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 17));
         registry.register(
@@ -139,6 +152,7 @@ impl Metrics {
             refusals,
             auth_failures,
             responses,
+            connections_refused,
             command_seconds,
             timer_lag_seconds,
             timers_fired,
@@ -164,6 +178,13 @@ impl Metrics {
     pub fn auth_failed(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&CodeLabel { code: reason })
+            .inc();
+    }
+
+    /// Counts a connection closed for being over a cap.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 

@@ -18,7 +18,7 @@ mod schemas;
 mod table;
 mod workflows;
 
-pub use extract::{Body, CSRF_HEADER, Params, Segments, Writer};
+pub use extract::{Body, CSRF_HEADER, Params, Segments, Writer, read_body};
 
 use super::AppState;
 use super::auth::Caller;

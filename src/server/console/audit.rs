@@ -15,7 +15,6 @@ use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::stream;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,11 +67,11 @@ struct Verified {
 }
 
 /// `POST /audit/verify`.
-pub async fn verify(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
+pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = not_auditor(&caller) {
         return refused;
     }
-    if let Some(refused) = csrf_refusal(&state, &caller, &Form::parse(&body)) {
+    if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
     let engine = state.engine.clone();

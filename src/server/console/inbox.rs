@@ -13,7 +13,6 @@ use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, StartInput};
 use crate::store::Query;
-use axum::body::Bytes;
 use axum::extract::{Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -197,8 +196,7 @@ pub(super) fn start_form(
 
 /// `POST /instances`: starts an instance and opens it. A workflow whose start needs data
 /// first shows its full form; a refusal shows the form again with the engine's reason.
-pub async fn start(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
-    let form = Form::parse(&body);
+pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }

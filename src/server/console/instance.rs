@@ -19,7 +19,6 @@ use crate::machine::{self, Available, Entry, Instance};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, FireInput};
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -62,9 +61,8 @@ pub async fn fire(
     State(state): State<AppState>,
     Page(caller): Page,
     Path(id): Path<String>,
-    body: Bytes,
+    form: Form,
 ) -> Response {
-    let form = Form::parse(&body);
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }

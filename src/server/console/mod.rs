@@ -120,13 +120,28 @@ impl FromRequestParts<AppState> for Loopback {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Loopback, Infallible> {
-        Ok(Loopback(auth::from_loopback(parts)))
+        Ok(Loopback(auth::from_this_machine(parts)))
     }
 }
 
 /// The fields of a posted form, in order. A body that is not a form reads as no fields, so
-/// that the CSRF check (not a 5xx or a bare text error) answers it.
+/// that the CSRF check (not a 5xx or a bare text error) answers it. As an extractor it reads
+/// the body within the body timeout and size limit, and answers a page when it cannot.
 pub(crate) struct Form(Vec<(String, String)>);
+
+impl axum::extract::FromRequest<AppState> for Form {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Form, Response> {
+        match crate::server::api::read_body(request, state).await {
+            Ok(body) => Ok(Form::parse(&body)),
+            Err(problem) => Err(error_page(None, &problem)),
+        }
+    }
+}
 
 impl Form {
     pub(crate) fn parse(body: &[u8]) -> Form {
