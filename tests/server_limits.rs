@@ -406,7 +406,7 @@ async fn failed_sign_ins_are_throttled_with_retry_after() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sign_in_flood_is_turned_away_quickly_and_the_server_stays_up() {
     // One checking thread and no queue, and throttles out of the way: most of a flood of
-    // concurrent sign-ins must be answered 503 at once rather than wait.
+    // concurrent sign-ins must be answered 429 at once rather than wait.
     let server = support::spawn_with_limits(Limits {
         signin: SignInLimits {
             hashing_threads: 1,
@@ -447,16 +447,16 @@ async fn a_sign_in_flood_is_turned_away_quickly_and_the_server_stays_up() {
     let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
     while let Some(done) = flood.join_next().await {
         let (status, retry) = done.expect("a sign-in");
-        if status == StatusCode::SERVICE_UNAVAILABLE {
-            assert!(retry.is_some(), "503 says when to try again");
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(retry.is_some(), "429 says when to try again");
         }
         *statuses.entry(status.as_u16()).or_default() += 1;
     }
     assert!(
-        statuses.keys().all(|s| *s == 401 || *s == 503),
+        statuses.keys().all(|s| *s == 401 || *s == 429),
         "{statuses:?}"
     );
-    assert!(statuses.get(&503).copied().unwrap_or(0) > 0, "{statuses:?}");
+    assert!(statuses.get(&429).copied().unwrap_or(0) > 0, "{statuses:?}");
     let health = client()
         .get(server.url("/api/health"))
         .send()

@@ -41,7 +41,7 @@ impl Default for Limits {
 pub struct SignInLimits {
     /// Threads that check passwords (the cores, by default); each keeps its Argon2 memory.
     pub hashing_threads: usize,
-    /// Sign-ins that may wait for a thread; one more is answered 503 at once.
+    /// Sign-ins that may wait for a thread; one more is answered 429 `signin_busy` at once.
     pub queue: usize,
     /// Attempts one user name may make at once, then one more per `per_user_every`.
     pub per_user_burst: u32,

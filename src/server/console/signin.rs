@@ -12,7 +12,8 @@
 //!    ([`SignInThrottle`](crate::server::throttle::SignInThrottle); 429 `signin_throttled`
 //!    with `Retry-After`);
 //! 3. a password-checking thread is free or the short queue has room
-//!    ([`Passwords`](crate::server::passwords::Passwords); 503 `signin_busy`);
+//!    ([`Passwords`](crate::server::passwords::Passwords); 429 `signin_busy` with
+//!    `Retry-After: 1`: a flood is the clients' doing, not a server failure to page about);
 //!
 //! and only then is the password checked. Where to go afterwards (`next`) is a path on this
 //! site or nothing ([`safe_next`]). Every refusal is shown on the page, in Chinese first.
@@ -37,12 +38,13 @@ pub struct Next {
 const MAX_NEXT: usize = 2048;
 
 /// Where to go after signing in: a path on this site only, so that the sign-in page cannot be
-/// used to send someone elsewhere. It must begin with one `/` (not `//` or `/\`, which
-/// browsers take as another host), have no backslash, no whitespace and no control character,
-/// neither as given nor once percent-decoded (browsers drop tabs and newlines from a URL, so
-/// `/\t/evil.example` would become `//evil.example`), and be a valid URI path; otherwise `/`.
+/// used to send someone elsewhere. It must be ASCII (the console percent-encodes the paths
+/// it sends here), begin with one `/` (not `//` or `/\`, which browsers take as another
+/// host), have no backslash, no whitespace and no control character, neither as given nor
+/// once percent-decoded (browsers drop tabs and newlines from a URL, so `/\t/evil.example`
+/// would become `//evil.example`), and be a valid URI path; otherwise `/`.
 pub fn safe_next(next: Option<&str>) -> &str {
-    next.filter(|n| n.len() <= MAX_NEXT && plain_path(n))
+    next.filter(|n| n.len() <= MAX_NEXT && n.is_ascii() && plain_path(n))
         .filter(|n| plain_path(&percent_decoded(n)))
         .filter(|n| n.parse::<axum::http::uri::PathAndQuery>().is_ok())
         .unwrap_or("/")
@@ -183,7 +185,7 @@ pub async fn sign_in(
         Err(_busy) => {
             tracing::debug!(user = ?id, "console sign-in turned away: every password check busy");
             return refused(Refused {
-                status: StatusCode::SERVICE_UNAVAILABLE,
+                status: StatusCode::TOO_MANY_REQUESTS,
                 code: "signin_busy",
                 message: "服务器正忙,请稍后再试。The server is busy checking other sign-ins; try again in a moment.".into(),
                 retry_after: Some(1),
@@ -402,6 +404,7 @@ mod tests {
             "evil.example",
             "",
             "/\u{7f}",
+            "/\u{202e}/evil",
         ] {
             assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
         }
