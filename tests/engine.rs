@@ -297,7 +297,7 @@ async fn a_costly_guard_leaves_the_async_thread_free() {
             let fired = engine
                 .fire(
                     &id,
-                    Fire::new("heavy", clerk).payload(json!({"rounds": 1000})),
+                    Fire::new("heavy", clerk).payload(json!({"rounds": 100})),
                 )
                 .await;
             (fired, began.elapsed())
