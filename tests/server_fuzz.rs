@@ -230,17 +230,7 @@ async fn random_requests_get_problems_never_server_errors() {
     // A few real instances, so that some ids reach the engine.
     let mut real = Vec::new();
     for _ in 0..3 {
-        let started: Value = http
-            .post(server.url("/api/instances"))
-            .bearer_auth(support::token("wang"))
-            .json(&json!({"workflow": "hot_work_permit"}))
-            .send()
-            .await
-            .expect("starts")
-            .json()
-            .await
-            .expect("json");
-        real.push(started["instance"]["id"].as_str().expect("id").to_string());
+        real.push(support::start_permit(&server).await);
     }
     let methods = [
         Method::GET,
@@ -373,16 +363,7 @@ async fn random_requests_get_problems_never_server_errors() {
         "some requests succeed: {statuses:?}"
     );
     // The traffic left the store intact.
-    let verified: Value = http
-        .post(server.url("/api/audit/verify"))
-        .bearer_auth(support::token("audit"))
-        .send()
-        .await
-        .expect("verifies")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(verified["clean"], true, "{verified}");
+    support::assert_store_clean(&server).await;
     server.stop().await;
 }
 
@@ -575,15 +556,6 @@ async fn hostile_sign_ins_ids_and_formula_cells_get_no_server_errors() {
         .await
         .expect("health");
     assert_eq!(health.status().as_u16(), 200);
-    let verified: Value = http
-        .post(server.url("/api/audit/verify"))
-        .bearer_auth(support::token("audit"))
-        .send()
-        .await
-        .expect("verifies")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(verified["clean"], true, "{verified}");
+    support::assert_store_clean(&server).await;
     server.stop().await;
 }

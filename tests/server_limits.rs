@@ -7,7 +7,7 @@
 mod support;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::Value;
 use sopflow::server::{Limits, SignInLimits};
 use std::time::Duration;
 use support::{TestServer, client, form_body, login_form, post_login, token};
@@ -59,36 +59,6 @@ async fn written(server: &TestServer, id: &str) -> (usize, u64) {
     )
 }
 
-async fn started(server: &TestServer) -> String {
-    let started: Value = client()
-        .post(server.url("/api/instances"))
-        .bearer_auth(token("wang"))
-        .json(&json!({"workflow": "hot_work_permit"}))
-        .send()
-        .await
-        .expect("starts")
-        .json()
-        .await
-        .expect("json");
-    started["instance"]["id"]
-        .as_str()
-        .expect("an id")
-        .to_string()
-}
-
-async fn verified_clean(server: &TestServer) {
-    let verified: Value = client()
-        .post(server.url("/api/audit/verify"))
-        .bearer_auth(token("audit"))
-        .send()
-        .await
-        .expect("verifies")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(verified["clean"], true, "{verified}");
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_request_head_that_never_ends_is_closed() {
     let server = support::spawn_with_limits(quick()).await;
@@ -113,7 +83,7 @@ async fn a_request_head_that_never_ends_is_closed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_body_that_stops_is_answered_408_and_writes_nothing() {
     let server = support::spawn_with_limits(quick()).await;
-    let id = started(&server).await;
+    let id = support::start_permit(&server).await;
     let before = written(&server, &id).await;
     let mut stream = TcpStream::connect(server.addr).await.expect("connects");
     let head = "POST /api/instances HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer demo-wang\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"wo";
@@ -135,7 +105,7 @@ async fn a_body_that_stops_is_answered_408_and_writes_nothing() {
         .expect("answered and closed within 10 s");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert_eq!(written(&server, &id).await, before);
-    verified_clean(&server).await;
+    support::assert_store_clean(&server).await;
     server.stop().await;
 }
 
@@ -192,7 +162,7 @@ async fn connections_over_the_caps_are_answered_503_and_closed() {
 #[tokio::test(flavor = "multi_thread")]
 async fn heads_too_large_and_every_api_error_are_problems() {
     let server = support::spawn().await;
-    let id = started(&server).await;
+    let id = support::start_permit(&server).await;
     let before = written(&server, &id).await;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(0)
@@ -245,7 +215,7 @@ async fn heads_too_large_and_every_api_error_are_problems() {
     )
     .await;
     assert_eq!(written(&server, &id).await, before);
-    verified_clean(&server).await;
+    support::assert_store_clean(&server).await;
     server.stop().await;
 }
 
@@ -469,7 +439,7 @@ async fn a_sign_in_flood_is_turned_away_quickly_and_the_server_stays_up() {
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_users_are_refused_through_a_proxy() {
     let server = support::spawn().await;
-    let id = started(&server).await;
+    let id = support::start_permit(&server).await;
     let before = written(&server, &id).await;
     let http = browser();
     for (name, value) in [

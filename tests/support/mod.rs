@@ -198,3 +198,36 @@ pub async fn post_login(
         .await
         .expect("sign in")
 }
+
+/// Asserts that `POST /api/audit/verify` finds the server's store clean: whatever a test sent,
+/// every chain, snapshot and index is intact.
+pub async fn assert_store_clean(server: &TestServer) {
+    let verified: serde_json::Value = client()
+        .post(server.url("/api/audit/verify"))
+        .bearer_auth(token("audit"))
+        .send()
+        .await
+        .expect("verifies")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(verified["clean"], true, "{verified}");
+}
+
+/// Starts a hot-work permit as wang over the API; its id.
+pub async fn start_permit(server: &TestServer) -> String {
+    let started: serde_json::Value = client()
+        .post(server.url("/api/instances"))
+        .bearer_auth(token("wang"))
+        .json(&serde_json::json!({"workflow": "hot_work_permit"}))
+        .send()
+        .await
+        .expect("starts")
+        .json()
+        .await
+        .expect("json");
+    started["instance"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string()
+}
