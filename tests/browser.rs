@@ -142,18 +142,15 @@ impl Session {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        let response = http
-            .post(format!("{base}/login"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(&[("user", user), ("password", "demo")]))
-            .send()
-            .await
-            .expect("sign in");
+        let response =
+            support::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
         assert_eq!(response.status(), 303, "{user} signs in");
         let cookie = response
             .headers()
-            .get("set-cookie")
-            .and_then(|v| v.to_str().ok())
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with("sopflow_session="))
             .expect("a session cookie")
             .to_string();
         assert!(
@@ -186,7 +183,7 @@ impl Session {
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .header("content-type", "application/x-www-form-urlencoded")
-            .body(form_body(form))
+            .body(support::form_body(form))
             .send()
             .await
             .expect("POST");
@@ -199,11 +196,6 @@ impl Session {
         let body = response.text().await.unwrap_or_default();
         (status, location.unwrap_or(body))
     }
-}
-
-/// A URL-encoded form body (reqwest is built without its `form` feature).
-fn form_body(pairs: &[(&str, &str)]) -> String {
-    serde_urlencoded::to_string(pairs).expect("a form body")
 }
 
 /// The value of the first hidden `_csrf` field of a page.
@@ -238,13 +230,8 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     );
 
     // A wrong password: 401, a message, counted.
-    let response = plain
-        .post(format!("{base}/login"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form_body(&[("user", "wang"), ("password", "nope")]))
-        .send()
-        .await
-        .expect("POST");
+    let response =
+        support::post_login(&plain, &base, &[("user", "wang"), ("password", "nope")]).await;
     assert_eq!(response.status(), 401);
     assert!(
         response
@@ -351,6 +338,20 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     let (status, _) = wang.get("/audit/export.csv").await;
     assert_eq!(status, 403);
 
+    // A comment that begins like a formula reaches the auditor's Excel as text.
+    server
+        .state
+        .engine
+        .fire(
+            &id,
+            sopflow::engine::Fire::new(
+                "withdraw",
+                sopflow::machine::Actor::new("wang", ["contractor"]),
+            )
+            .comment("=cmd|' /C calc'!A0"),
+        )
+        .await
+        .expect("withdraws");
     let audit = Session::sign_in(&base, "audit").await;
     let (status, _) = audit.get("/audit/export.csv?from=yesterday").await;
     assert_eq!(status, 400, "a bad date is the caller's mistake");
@@ -360,6 +361,7 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     assert_eq!(status, 200);
     assert!(csv.starts_with("\u{feff}instance,workflow,"), "{csv}");
     assert!(csv.contains(&id), "{csv}");
+    assert!(csv.contains(",'=cmd|' /C calc'!A0,"), "{csv}");
     let (status, page) = audit.get("/audit").await;
     assert_eq!(status, 200);
     let (status, page) = audit

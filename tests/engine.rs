@@ -269,3 +269,52 @@ async fn a_transition_that_stays_in_its_state_still_starts_its_children() {
         .expect("the child was started");
     assert_eq!(child.state, "issued");
 }
+
+/// A step whose guard is costly runs on the blocking pool: on a current-thread runtime (one
+/// thread for every task), a short sleep beside it ends long before the step does. Were the
+/// guard evaluated on the async thread, the sleep could not end until the guard had finished.
+#[tokio::test]
+async fn a_costly_guard_leaves_the_async_thread_free() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let engine = Engine::open(
+        Config::new(dir.path().join("data"))
+            .sources(vec![root.join("benches/workflows/slow_guard")]),
+    )
+    .await
+    .expect("opens");
+    let clerk = Actor::new("clerk-1", ["clerk"]);
+    let id = engine
+        .start("slow_guard", StartRequest::new(clerk.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    let step = {
+        let (engine, id, clerk) = (engine.clone(), id.clone(), clerk.clone());
+        tokio::spawn(async move {
+            let began = std::time::Instant::now();
+            let fired = engine
+                .fire(
+                    &id,
+                    Fire::new("heavy", clerk).payload(json!({"rounds": 100})),
+                )
+                .await;
+            (fired, began.elapsed())
+        })
+    };
+    let began = std::time::Instant::now();
+    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    let slept = began.elapsed();
+    let (fired, took) = step.await.expect("the step's task");
+    assert_eq!(fired.expect("the guard holds").entry.seq, 1);
+    eprintln!("the costly step took {took:?}; a 10 ms sleep beside it took {slept:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(100),
+        "the guard is costly enough to tell ({took:?})"
+    );
+    assert!(
+        slept < took / 2,
+        "a 10 ms sleep took {slept:?} while the step took {took:?}: the step held the thread"
+    );
+}

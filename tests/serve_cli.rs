@@ -64,6 +64,34 @@ fn serve_refuses_a_public_address_while_demo_users_exist() {
     );
 }
 
+/// Demo users are a development mode that the users file must declare: the shipped file does
+/// (`demo_set: true`), and the same users without the declaration are refused at load.
+#[test]
+fn demo_users_without_the_demo_set_declaration_are_refused_at_load() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let shipped =
+        std::fs::read_to_string(support::project().join("config/users.yaml")).expect("reads");
+    assert!(
+        shipped.contains("\ndemo_set: true\n"),
+        "the shipped file declares it"
+    );
+    let undeclared = dir.path().join("users.yaml");
+    std::fs::write(&undeclared, shipped.replace("\ndemo_set: true\n", "\n")).expect("writes");
+    let output = sopflow(dir.path())
+        .arg("--users")
+        .arg(&undeclared)
+        .arg("--addr")
+        .arg("127.0.0.1:0")
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("demo_set: true") && stderr.contains("wang"),
+        "the message names the user and the fix: {stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_server_gracefully_with_every_step_on_disk() {
     let dir = tempfile::tempdir().expect("a temporary folder");

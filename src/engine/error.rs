@@ -14,6 +14,12 @@ pub enum EngineError {
     UnknownWorkflow { id: String, hint: String },
     #[error("no instance `{id}`; `sopflow list` shows the instances")]
     UnknownInstance { id: String },
+    /// An instance id with a control character (a NUL, a newline...): no instance has one,
+    /// and the store's keys must never be given one to match by prefix.
+    #[error(
+        "an instance id has no control characters, and {id:?} has one; `sopflow list` shows the instances"
+    )]
+    BadInstanceId { id: String },
     #[error(
         "the payload (or initial data) must be a JSON object of field names and values, not {got}"
     )]
@@ -51,6 +57,7 @@ impl EngineError {
             EngineError::Refused(refusal) => refusal.code(),
             EngineError::UnknownWorkflow { .. } => "unknown_workflow",
             EngineError::UnknownInstance { .. } => "unknown_instance",
+            EngineError::BadInstanceId { .. } => "bad_instance_id",
             EngineError::NotAnObject { .. } => "not_an_object",
             EngineError::PayloadTooLarge { .. } => "payload_too_large",
             EngineError::KeyReused { .. } => "key_reused",
@@ -67,5 +74,19 @@ impl EngineError {
     /// Whether this is a refusal (a business answer, exit code 3 in the CLI).
     pub fn is_refusal(&self) -> bool {
         matches!(self, EngineError::Refused(_))
+    }
+
+    /// Whether the request itself was wrong (an unknown or malformed id, a payload that is not
+    /// an object or too large, a reused key): the caller's mistake, not the engine's fault.
+    pub fn is_caller_mistake(&self) -> bool {
+        matches!(
+            self,
+            EngineError::UnknownWorkflow { .. }
+                | EngineError::UnknownInstance { .. }
+                | EngineError::BadInstanceId { .. }
+                | EngineError::NotAnObject { .. }
+                | EngineError::PayloadTooLarge { .. }
+                | EngineError::KeyReused { .. }
+        )
     }
 }

@@ -7,6 +7,12 @@
 //! start, a parent to tell that its child finished, an `await_children` event) go into the same
 //! batch as the step that caused them.
 //!
+//! A step may run scripts (guards, actions, signer conditions), and a script may cost up to
+//! the sandbox's limits: so every call of the pure step runs on tokio's blocking pool
+//! ([`Engine::blocking`]), never on an async worker thread, where one costly guard would stall
+//! every other request the thread serves. The instance's lock is held across it, so commands
+//! for one instance still run one at a time, and the step's batch goes to the same committer.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), sopflow::engine::EngineError> {
 //! use sopflow::engine::{Config, Engine, Fire, StartRequest};
@@ -368,8 +374,13 @@ impl Engine {
             at: self.now(),
         };
         let _lock = self.lock(&id).await;
-        let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
-        let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+        let (entry, snapshot) = self
+            .blocking(move |engine| {
+                let entry = machine::start(&definition, &command, engine.sandbox())?;
+                let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+                Ok((entry, snapshot))
+            })
+            .await?;
         let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
         self.commit(batch).await?;
         Ok(Outcome {
@@ -402,13 +413,19 @@ impl Engine {
             expected_seq: request.expected_seq,
         };
         let definition = self.definition(&instance.version)?;
-        let entry = machine::step(&definition, &instance, &command, &self.inner.sandbox)?;
-        let mut snapshot = instance;
-        snapshot
-            .apply(&entry)
-            .map_err(crate::store::StoreError::from)?;
+        let at = command.at;
+        let (entry, snapshot) = self
+            .blocking(move |engine| {
+                let entry = machine::step(&definition, &instance, &command, engine.sandbox())?;
+                let mut snapshot = instance;
+                snapshot
+                    .apply(&entry)
+                    .map_err(crate::store::StoreError::from)?;
+                Ok((entry, snapshot))
+            })
+            .await?;
         let mut batch = vec![Committed::new(entry.clone(), snapshot.clone())];
-        self.follow_ups(&mut batch, &mut locks, command.at).await?;
+        self.follow_ups(&mut batch, &mut locks, at).await?;
         self.commit(batch).await?;
         Ok(Outcome {
             entry,
@@ -440,6 +457,7 @@ impl Engine {
 
     /// The full history of an instance, oldest first.
     pub async fn history(&self, id: &str) -> Result<Vec<Entry>, EngineError> {
+        check_id(id)?;
         let history = self.inner.store.history(id)?;
         if history.is_empty() {
             return Err(EngineError::UnknownInstance { id: id.to_string() });
@@ -488,10 +506,26 @@ impl Engine {
     }
 
     fn instance(&self, id: &str) -> Result<Instance, EngineError> {
+        check_id(id)?;
         self.inner
             .store
             .instance(id)?
             .ok_or_else(|| EngineError::UnknownInstance { id: id.to_string() })
+    }
+
+    /// Runs `work` (a step, which may evaluate scripts) on tokio's blocking pool, with a clone
+    /// of the engine, and waits for it without holding an async worker thread. `work` owns its
+    /// inputs, so that it can run on another thread; a panic in it is resumed here.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let engine = self.clone();
+        match tokio::task::spawn_blocking(move || work(&engine)).await {
+            Ok(result) => result,
+            Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
+            Err(_) => Err(EngineError::Closed),
+        }
     }
 
     async fn commit(&self, batch: Vec<Committed>) -> Result<(), EngineError> {
@@ -573,7 +607,7 @@ impl Engine {
             let snapshot = batch[next].snapshot.clone();
             next += 1;
             for child in &entry.spawned {
-                if let Some(step) = self.start_child(&snapshot, child, at)? {
+                if let Some(step) = self.start_child_blocking(&snapshot, child, at).await? {
                     batch.push(step);
                 }
             }
@@ -612,13 +646,31 @@ impl Engine {
                     at,
                     expected_seq: None,
                 };
-                let step = machine::step(&definition, &snapshot, &command, &self.inner.sandbox)?;
-                let mut after = snapshot.clone();
-                after.apply(&step).map_err(crate::store::StoreError::from)?;
+                let before = snapshot.clone();
+                let (step, after) = self
+                    .blocking(move |engine| {
+                        let step = machine::step(&definition, &before, &command, engine.sandbox())?;
+                        let mut after = before;
+                        after.apply(&step).map_err(crate::store::StoreError::from)?;
+                        Ok((step, after))
+                    })
+                    .await?;
                 batch.push(Committed::new(step, after));
             }
         }
         Ok(())
+    }
+
+    /// [`Engine::start_child`] on the blocking pool: a child's start may run its scripts.
+    async fn start_child_blocking(
+        &self,
+        parent: &Instance,
+        child: &machine::entry::SpawnedChild,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Committed>, EngineError> {
+        let (parent, child) = (parent.clone(), child.clone());
+        self.blocking(move |engine| engine.start_child(&parent, &child, at))
+            .await
     }
 
     /// The start of a spawned child, unless it exists already.
@@ -669,7 +721,10 @@ impl Engine {
         let mut batch = Vec::new();
         for entry in history.iter().filter(|e| !e.spawned.is_empty()) {
             for child in &entry.spawned {
-                if let Some(step) = self.start_child(&snapshot, child, entry.at)? {
+                if let Some(step) = self
+                    .start_child_blocking(&snapshot, child, entry.at)
+                    .await?
+                {
                     batch.push(step);
                 }
             }
@@ -699,6 +754,15 @@ fn latest(batch: &[Committed], id: &str) -> Option<Instance> {
         .rev()
         .find(|c| c.snapshot.id == id)
         .map(|c| c.snapshot.clone())
+}
+
+/// Refuses an instance id with a control character: none is ever made (ids are a workflow id
+/// and a number), and the store's log keys are the id followed by a NUL.
+fn check_id(id: &str) -> Result<(), EngineError> {
+    if id.chars().any(char::is_control) {
+        return Err(EngineError::BadInstanceId { id: id.to_string() });
+    }
+    Ok(())
 }
 
 fn check_actor(actor: &Actor) -> Result<(), EngineError> {

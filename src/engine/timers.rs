@@ -298,21 +298,27 @@ impl Engine {
             .find(|t| t.id == queued.timer)
             .map_or(queued.due, |t| t.due);
         let at = self.now().max(due);
-        let entry = match machine::fire_timer(
-            &definition,
-            &instance,
-            &queued.timer,
-            at,
-            &self.inner.sandbox,
-        ) {
-            Ok(entry) => entry,
-            Err(Refusal::TimerNotPending { .. }) => return Ok(None),
-            Err(other) => return Err(other.into()),
+        let timer = queued.timer.clone();
+        // The timer's step may run scripts: off the async threads (see the engine's docs).
+        let fired = self
+            .blocking(move |engine| {
+                let entry =
+                    match machine::fire_timer(&definition, &instance, &timer, at, engine.sandbox())
+                    {
+                        Ok(entry) => entry,
+                        Err(Refusal::TimerNotPending { .. }) => return Ok(None),
+                        Err(other) => return Err(other.into()),
+                    };
+                let mut snapshot: Instance = instance;
+                snapshot
+                    .apply(&entry)
+                    .map_err(crate::store::StoreError::from)?;
+                Ok(Some((entry, snapshot)))
+            })
+            .await?;
+        let Some((entry, snapshot)) = fired else {
+            return Ok(None);
         };
-        let mut snapshot: Instance = instance;
-        snapshot
-            .apply(&entry)
-            .map_err(crate::store::StoreError::from)?;
         let mut batch = vec![Committed::new(entry.clone(), snapshot)];
         self.follow_ups(&mut batch, &mut locks, at).await?;
         self.commit(batch).await?;

@@ -3,18 +3,29 @@
 //!
 //! The actor and roles of a step always come from here, never from a request body. Tokens are
 //! random and long, so a SHA-256 of them is enough to store; passwords are chosen by people,
-//! so they are stored as Argon2id hashes. Users marked `demo: true` (the shipped demo set,
-//! whose passwords and tokens are public) are accepted only from a loopback address, and the
-//! server refuses to listen elsewhere while the file has any.
+//! so they are stored as Argon2id hashes, checked on the server's own pool
+//! ([`super::passwords`]).
+//!
+//! Demo users (`demo: true`, whose passwords and tokens are public) are a development mode,
+//! and an explicit one: a users file may have them only if it declares itself a demo set
+//! (`demo_set: true` at its top), which `sopflow serve` announces loudly at start-up. Such a
+//! server listens only on a loopback address, and a demo user is accepted only from this
+//! machine ([`from_this_machine`]): a loopback peer that sent no proxy header. A reverse proxy
+//! on the same host connects from loopback for every client, so a request it forwards (it
+//! adds `Forwarded`, `X-Forwarded-For`...) never counts as local.
+//!
+//! The sign-in form carries a token ([`LoginForms`]) bound to a cookie the form's page set, so
+//! that another site cannot sign a browser in to an account of its choosing (login CSRF).
 
 use super::AppState;
 use super::problem::Problem;
 use crate::machine::Actor;
 use argon2::Argon2;
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
 use axum::http::request::Parts;
+use hmac::{Hmac, KeyInit, Mac};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
@@ -41,10 +52,13 @@ pub enum AuthError {
     Invalid { path: String, message: String },
 }
 
-/// The users file: `users:` a list of people with their roles and credentials.
+/// The users file: `users:` a list of people with their roles and credentials, and
+/// `demo_set: true` when it is a demo set (the only kind of file that may have demo users).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct UsersFile {
+    #[serde(default)]
+    demo_set: bool,
     users: Vec<UserSpec>,
 }
 
@@ -62,7 +76,8 @@ struct UserSpec {
     /// SHA-256 hashes of API tokens, `sha256:<hex>` (`sopflow user new-token` makes one).
     #[serde(default)]
     tokens: Vec<String>,
-    /// A demo user: accepted only from loopback.
+    /// A demo user (its credentials are public): only in a file that declares `demo_set`,
+    /// and accepted only from this machine.
     #[serde(default)]
     demo: bool,
 }
@@ -95,6 +110,8 @@ impl User {
 pub struct Users {
     by_id: BTreeMap<String, Arc<User>>,
     by_token: HashMap<String, String>,
+    /// The file declares itself a demo set (`demo_set: true`): development mode.
+    demo_set: bool,
 }
 
 impl Users {
@@ -113,10 +130,19 @@ impl Users {
     /// Parses the text of a users file.
     pub fn parse(text: &str) -> Result<Users, String> {
         let file: UsersFile = serde_saphyr::from_str(text).map_err(|e| {
-            format!("{e}; the file is `users:` followed by a list of `id`, `name`, `roles`, `password`, `tokens`, `demo`")
+            format!("{e}; the file is `users:` followed by a list of `id`, `name`, `roles`, `password`, `tokens`, `demo` (and `demo_set: true` above it for a demo set)")
         })?;
-        let mut users = Users::default();
+        let mut users = Users {
+            demo_set: file.demo_set,
+            ..Users::default()
+        };
         for spec in file.users {
+            if spec.demo && !file.demo_set {
+                return Err(format!(
+                    "user `{}` is a demo user (`demo: true`), whose password and token are public, but the file does not declare itself a demo set; a demo set is for trying sopflow on this machine only: put `demo_set: true` at the top of the file to run in that development mode (loopback only, never behind a proxy), or remove the demo users and give real password hashes (`sopflow user hash-password`)",
+                    spec.id
+                ));
+            }
             if spec.id.trim().is_empty() || spec.id == "system" {
                 return Err(format!(
                     "user id `{}` cannot be used; ids are non-empty and `system` is the engine's own",
@@ -177,9 +203,19 @@ impl Users {
         self.by_id.values()
     }
 
-    /// Whether any user is a demo user (whose credentials are public).
+    /// Whether the file is a demo set (development mode: loopback only). Only a demo set may
+    /// have demo users, whose credentials are public.
     pub fn has_demo(&self) -> bool {
-        self.by_id.values().any(|u| u.demo)
+        self.demo_set || self.by_id.values().any(|u| u.demo)
+    }
+
+    /// The demo users' ids.
+    pub fn demo_ids(&self) -> Vec<String> {
+        self.by_id
+            .values()
+            .filter(|u| u.demo)
+            .map(|u| u.id.clone())
+            .collect()
     }
 
     /// The user a bearer token belongs to.
@@ -189,26 +225,31 @@ impl Users {
         self.by_token.get(hex).and_then(|id| self.by_id.get(id))
     }
 
-    /// The user whose password this is. Unknown users cost the same as known ones.
+    /// What signing in as `id` is checked against: the user, if known and with a password,
+    /// and the hash to check (a hash nobody matches otherwise, so that an unknown user costs
+    /// as much to refuse as a wrong password).
+    pub fn credentials(&self, id: &str) -> (Option<&Arc<User>>, &str) {
+        match self.by_id.get(id) {
+            Some(user) => match user.password.as_deref() {
+                Some(hash) => (Some(user), hash),
+                None => (None, DUMMY_HASH),
+            },
+            None => (None, DUMMY_HASH),
+        }
+    }
+
+    /// The user whose password this is, checked here (the server checks on its pool
+    /// instead). Unknown users cost the same as known ones.
     pub fn sign_in(&self, id: &str, password: &str) -> Option<&Arc<User>> {
-        let user = self.by_id.get(id);
-        let stored = user.and_then(|u| u.password.as_deref());
-        let ok = verify_password(password, stored.unwrap_or(DUMMY_HASH));
-        if ok && stored.is_some() { user } else { None }
+        let (user, hash) = self.credentials(id);
+        let ok = super::passwords::verify(password.as_bytes(), hash, &mut Vec::new());
+        if ok { user } else { None }
     }
 }
 
 /// An Argon2 hash of a password nobody has, so that an unknown user takes as long to refuse.
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29wZmxvdy1kdW1teQ$2mHBRB8ZkQ0yV8yHc0C8q4zq0mQfJ0h6t3v9l2mS0y4";
-
-fn verify_password(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| {
-        Argon2::default()
-            .verify_password(password.as_bytes(), &parsed)
-            .is_ok()
-    })
-}
 
 /// An Argon2id hash of a password, in PHC form, for the users file.
 pub fn hash_password(password: &str) -> Result<String, String> {
@@ -343,13 +384,40 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .map(|(_, value)| value)
 }
 
-/// Whether the request came from this machine. Unknown peers (a server without connection
-/// info, such as a test harness) are not.
-pub fn from_loopback(parts: &Parts) -> bool {
+/// Headers that a proxy adds to what it forwards (standard and common ones).
+pub const PROXY_HEADERS: [&str; 10] = [
+    "forwarded",
+    "x-forwarded-for",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-real-ip",
+    "x-client-ip",
+    "true-client-ip",
+    "cf-connecting-ip",
+    "x-cluster-client-ip",
+    "via",
+];
+
+/// Whether the request carries a header that a proxy adds: it was forwarded for someone else.
+pub fn proxied(parts: &Parts) -> bool {
+    PROXY_HEADERS
+        .iter()
+        .any(|name| parts.headers.contains_key(*name))
+}
+
+/// The address of the client's connection (unspecified when unknown, as in a test harness).
+pub fn peer(parts: &Parts) -> std::net::IpAddr {
     parts
         .extensions
         .get::<ConnectInfo<SocketAddr>>()
-        .is_some_and(|info| info.0.ip().is_loopback())
+        .map_or(std::net::Ipv4Addr::UNSPECIFIED.into(), |info| info.0.ip())
+}
+
+/// Whether the request came from this machine: a loopback peer, and no proxy header (a proxy
+/// on this host connects from loopback for everyone). Unknown peers (a server without
+/// connection info, such as a test harness) are not.
+pub fn from_this_machine(parts: &Parts) -> bool {
+    peer(parts).is_loopback() && !proxied(parts)
 }
 
 impl FromRequestParts<AppState> for Caller {
@@ -410,20 +478,107 @@ impl FromRequestParts<AppState> for Caller {
                 ),
             ));
         };
-        if found.user.demo && !from_loopback(parts) {
-            return Err(state.refuse_auth(
-                parts,
-                "demo_remote",
+        if found.user.demo && !from_this_machine(parts) {
+            let problem = if proxied(parts) {
+                Problem::forbidden(
+                    "demo_user_proxied",
+                    format!(
+                        "`{}` is a demo user, whose password is public: never accepted through a proxy",
+                        found.user.id
+                    ),
+                )
+            } else {
                 Problem::forbidden(
                     "demo_user_remote",
                     format!(
                         "`{}` is a demo user, accepted only from this machine",
                         found.user.id
                     ),
-                ),
-            ));
+                )
+            };
+            return Err(state.refuse_auth(parts, "demo_remote", problem));
         }
         Ok(found)
+    }
+}
+
+/// The name of the sign-in form's cookie, which binds its token to the browser.
+pub const LOGIN_COOKIE: &str = "sopflow_login";
+
+/// How long a sign-in form stays usable.
+pub const LOGIN_FORM_LIFE: Duration = Duration::from_secs(60 * 60);
+
+/// Sign-in forms' tokens: the form's page sets a cookie with a fresh nonce (and the time it was
+/// made), and the form carries an HMAC of that nonce under a secret made when the server
+/// started. Another site can neither read the cookie nor make a token for it, so it cannot
+/// post the form for a browser (login CSRF); nothing is stored per form, so a flood of sign-in
+/// pages costs no memory. A restart makes open forms stale (the page says so).
+pub struct LoginForms {
+    /// The secret, or why none could be made (then no form can be issued: sign-in fails
+    /// closed, with the reason on the page).
+    secret: Result<[u8; 32], String>,
+}
+
+impl std::fmt::Debug for LoginForms {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("LoginForms")
+    }
+}
+
+impl Default for LoginForms {
+    fn default() -> LoginForms {
+        LoginForms::new()
+    }
+}
+
+impl LoginForms {
+    pub fn new() -> LoginForms {
+        let mut secret = [0u8; 32];
+        LoginForms {
+            secret: getrandom::fill(&mut secret)
+                .map(|()| secret)
+                .map_err(|e| format!("no random numbers: {e}")),
+        }
+    }
+
+    fn mac(&self) -> Result<Hmac<Sha256>, String> {
+        let secret = self.secret.as_ref().map_err(Clone::clone)?;
+        <Hmac<Sha256> as KeyInit>::new_from_slice(secret).map_err(|e| e.to_string())
+    }
+
+    /// A new form: the cookie's value (`<unix seconds>.<nonce>`) and the form's token.
+    pub fn issue(&self) -> Result<(String, String), String> {
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| format!("no random numbers: {e}"))?;
+        let made = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        let cookie = format!("{made}.{}", hex::encode(nonce));
+        let mut mac = self.mac()?;
+        mac.update(cookie.as_bytes());
+        Ok((cookie, hex::encode(mac.finalize().into_bytes())))
+    }
+
+    /// Whether `token` is the token of the form whose cookie is `cookie`, and the form is
+    /// not older than [`LOGIN_FORM_LIFE`]. Compared in constant time.
+    pub fn valid(&self, cookie: &str, token: &str) -> bool {
+        let Some(made) = cookie
+            .split_once('.')
+            .and_then(|(made, _)| made.parse::<u64>().ok())
+        else {
+            return false;
+        };
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        if now.saturating_sub(made) > LOGIN_FORM_LIFE.as_secs() || made > now + 60 {
+            return false;
+        }
+        let (Ok(tag), Ok(mut mac)) = (hex::decode(token), self.mac()) else {
+            return false;
+        };
+        mac.update(cookie.as_bytes());
+        mac.verify_slice(&tag).is_ok()
     }
 }
 
@@ -449,6 +604,36 @@ mod tests {
             Some("zhou")
         );
         assert!(users.by_token("demo-nobody").is_none());
+    }
+
+    #[test]
+    fn demo_users_need_a_file_that_declares_itself_a_demo_set() {
+        let undeclared = Users::parse("users:\n  - id: a\n    demo: true\n").unwrap_err();
+        assert!(undeclared.contains("demo_set: true"), "{undeclared}");
+        let declared = Users::parse("demo_set: true\nusers:\n  - id: a\n    demo: true\n")
+            .expect("a demo set");
+        assert!(declared.has_demo());
+        assert_eq!(declared.demo_ids(), ["a"]);
+        let real = Users::parse("users:\n  - id: a\n").expect("no demo");
+        assert!(!real.has_demo());
+    }
+
+    #[test]
+    fn login_form_tokens_match_only_their_cookie() {
+        let forms = LoginForms::new();
+        let (cookie, token) = forms.issue().expect("a form");
+        assert!(forms.valid(&cookie, &token));
+        let (other, _) = forms.issue().expect("a form");
+        assert!(!forms.valid(&other, &token));
+        assert!(!forms.valid(&cookie, "00"));
+        assert!(!forms.valid(&cookie, ""));
+        assert!(!forms.valid("", &token));
+        assert!(!LoginForms::new().valid(&cookie, &token));
+        let old = format!("1.{}", cookie.split_once('.').map_or("", |(_, n)| n));
+        let mut mac = forms.mac().expect("a secret");
+        mac.update(old.as_bytes());
+        let old_token = hex::encode(mac.finalize().into_bytes());
+        assert!(!forms.valid(&old, &old_token), "an old form has expired");
     }
 
     #[test]

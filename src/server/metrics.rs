@@ -1,6 +1,12 @@
 //! The server's Prometheus metrics (`GET /metrics`): steps taken, refusals, failed sign-ins
 //! and tokens, HTTP answers, the latency of a command including its commit, and how late
 //! timers fire.
+//!
+//! Every label value comes from a closed set that the server defines, never from a request,
+//! so that nobody can add series (and so memory) by sending made-up methods, paths or codes:
+//! HTTP methods are the standard ones or `other`, statuses are the ones the server answers
+//! with, refusal and failure codes are `&'static str` constants, and workflows are the ids of
+//! loaded definitions, taken from the instance a step was committed on.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -17,18 +23,38 @@ pub struct WorkflowLabel {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CodeLabel {
-    pub code: String,
+    pub code: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct StatusLabel {
-    pub method: String,
+    /// One of [`METHODS`], or `other`.
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// The HTTP methods counted by name; any other is counted as `other`.
+pub const METHODS: [&str; 9] = [
+    "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE",
+];
+
+/// The label of a request's method: its name when standard, else `other`.
+pub fn method_label(method: &axum::http::Method) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method.as_str())
+        .copied()
+        .unwrap_or("other")
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    pub reason: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    pub result: String,
+    pub result: &'static str,
 }
 
 /// Every metric the server keeps, registered once.
@@ -43,6 +69,8 @@ pub struct Metrics {
     pub auth_failures: Family<CodeLabel, Counter>,
     /// HTTP answers by method and status.
     pub responses: Family<StatusLabel, Counter>,
+    /// Connections closed at once for being over a cap (`total`, `per_client`).
+    pub connections_refused: Family<ReasonLabel, Counter>,
     /// Seconds from a command's arrival at the engine to its flushed commit.
     pub command_seconds: Histogram,
     /// Seconds between a timer's due time and the round that fired it.
@@ -82,6 +110,12 @@ impl Metrics {
         );
         let responses = Family::<StatusLabel, Counter>::default();
         registry.register("http_responses", "HTTP responses", responses.clone());
+        let connections_refused = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed at once for being over a cap",
+            connections_refused.clone(),
+        );
         // 0.25 ms to about 16 s.
         let command_seconds = Histogram::new(exponential_buckets(0.00025, 2.0, 17));
         registry.register(
@@ -118,6 +152,7 @@ impl Metrics {
             refusals,
             auth_failures,
             responses,
+            connections_refused,
             command_seconds,
             timer_lag_seconds,
             timers_fired,
@@ -136,18 +171,29 @@ impl Metrics {
         out
     }
 
-    pub fn refused(&self, code: &str) {
-        self.refusals
-            .get_or_create(&CodeLabel {
-                code: code.to_string(),
-            })
+    pub fn refused(&self, code: &'static str) {
+        self.refusals.get_or_create(&CodeLabel { code }).inc();
+    }
+
+    pub fn auth_failed(&self, reason: &'static str) {
+        self.auth_failures
+            .get_or_create(&CodeLabel { code: reason })
             .inc();
     }
 
-    pub fn auth_failed(&self, reason: &str) {
-        self.auth_failures
-            .get_or_create(&CodeLabel {
-                code: reason.to_string(),
+    /// Counts a connection closed for being over a cap.
+    pub fn connection_refused(&self, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
+    }
+
+    /// Counts an answer: `method` from [`method_label`], the status the server sent.
+    pub fn responded(&self, method: &'static str, status: axum::http::StatusCode) {
+        self.responses
+            .get_or_create(&StatusLabel {
+                method,
+                status: status.as_u16(),
             })
             .inc();
     }

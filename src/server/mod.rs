@@ -5,32 +5,60 @@
 //! Handlers are thin: they authenticate the caller ([`auth::Caller`]), turn the request into
 //! an engine call through [`AppState::start`] / [`AppState::fire`] (which count, time and log
 //! every step and refusal), and render the answer as JSON or HTML.
+//!
+//! The actor of every step is built in one place, [`AppState::start`] / [`AppState::fire`],
+//! from the authenticated [`Caller`]: a handler hands over what was asked ([`StartInput`],
+//! [`FireInput`], which have no actor), never who asks, so no route can get it wrong.
+//!
+//! Whatever a client sends is logged as a structured field, escaped (`?field`: Debug quotes
+//! it and escapes newlines and other control characters), never interpolated into a message,
+//! so that a newline in a user name or an instance id cannot forge a log line. A client's
+//! mistake (a 4xx) is logged at INFO, or WARN when it is a refusal that matters to security
+//! (403: a wrong role, four eyes); ERROR is for the server's own failures.
 
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod limits;
+mod listen;
 pub mod metrics;
+pub mod passwords;
 pub mod problem;
 pub mod reload;
 pub mod stream;
+pub mod throttle;
 
 use crate::engine::{Engine, Fire, Outcome, StartRequest};
-use auth::{Caller, Sessions, Users};
+use auth::{Caller, LoginForms, Sessions, Users};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
+pub use limits::{Limits, SignInLimits};
 use metrics::Metrics;
+use passwords::Passwords;
 use problem::Problem;
+use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
+use throttle::SignInThrottle;
 
 /// The largest request body accepted: the engine's payload limit and room for the envelope.
 pub const MAX_BODY_BYTES: usize = crate::engine::MAX_PAYLOAD_BYTES + 64 * 1024;
+
+/// The longest request target (path and query) answered; a longer one is 414 `uri_too_long`.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most header fields a request may have; more is 431 `headers_too_large`.
+pub const MAX_HEADERS: usize = 64;
+
+/// The most bytes a request's header fields may take; more is 431 `headers_too_large`.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
@@ -42,10 +70,27 @@ pub struct AppState {
     pub reloads: Arc<reload::ReloadLog>,
     /// The folders watched for definition changes.
     pub watched: Arc<Vec<PathBuf>>,
+    pub limits: Arc<Limits>,
+    /// The threads that check passwords, with their queue.
+    pub passwords: Arc<Passwords>,
+    /// Sign-in attempts by user name and by client address.
+    pub throttle: Arc<SignInThrottle>,
+    /// The sign-in form's tokens.
+    pub login_forms: Arc<LoginForms>,
 }
 
 impl AppState {
+    /// The state with the default [`Limits`].
     pub fn new(engine: Engine, users: Users, watched: Vec<PathBuf>) -> AppState {
+        AppState::with_limits(engine, users, watched, Limits::default())
+    }
+
+    pub fn with_limits(
+        engine: Engine,
+        users: Users,
+        watched: Vec<PathBuf>,
+        limits: Limits,
+    ) -> AppState {
         let metrics = Metrics::new();
         metrics
             .workflows
@@ -57,6 +102,13 @@ impl AppState {
             metrics: Arc::new(metrics),
             reloads: Arc::new(reload::ReloadLog::default()),
             watched: Arc::new(watched),
+            passwords: Arc::new(Passwords::start(
+                limits.signin.hashing_threads,
+                limits.signin.queue,
+            )),
+            throttle: Arc::new(SignInThrottle::new(&limits.signin)),
+            login_forms: Arc::new(LoginForms::new()),
+            limits: Arc::new(limits),
         }
     }
 
@@ -66,40 +118,50 @@ impl AppState {
     }
 
     /// Counts and logs a request turned away for its credentials, and returns the problem.
-    pub fn refuse_auth(&self, parts: &Parts, reason: &str, problem: Problem) -> Problem {
+    pub fn refuse_auth(&self, parts: &Parts, reason: &'static str, problem: Problem) -> Problem {
         self.metrics.auth_failed(reason);
         tracing::warn!(
             reason,
-            method = %parts.method,
-            path = %parts.uri.path(),
-            "request refused: {}",
-            problem.detail
+            method = ?parts.method.as_str(),
+            path = ?parts.uri.path(),
+            detail = ?problem.detail,
+            "request refused for its credentials"
         );
         problem
     }
 
-    /// Starts an instance as the caller.
-    pub async fn start(
-        &self,
-        caller: &Caller,
-        workflow: &str,
-        request: StartRequest,
-    ) -> Result<Outcome, Problem> {
+    /// Starts an instance of `input.workflow` as the caller: the actor and roles are the
+    /// caller's, and nothing else.
+    pub async fn start(&self, caller: &Caller, input: StartInput) -> Result<Outcome, Problem> {
         let began = Instant::now();
-        let result = self.engine.start(workflow, request).await;
-        self.account(caller, workflow, "start", None, began, result)
+        let mut request = StartRequest::new(caller.actor()).data(input.data);
+        request.business_key = input.business_key;
+        request.idempotency_key = input.idempotency_key;
+        let result = self.engine.start(&input.workflow, request).await;
+        self.account(caller, &input.workflow, "start", None, began, result)
     }
 
-    /// Fires an event as the caller.
-    pub async fn fire(&self, caller: &Caller, id: &str, request: Fire) -> Result<Outcome, Problem> {
+    /// Fires `input.event` on an instance as the caller: the actor and roles are the caller's,
+    /// and nothing else.
+    pub async fn fire(
+        &self,
+        caller: &Caller,
+        id: &str,
+        input: FireInput,
+    ) -> Result<Outcome, Problem> {
         let began = Instant::now();
-        let event = request.event.clone();
+        let mut request = Fire::new(input.event.clone(), caller.actor()).payload(input.payload);
+        if let Some(comment) = input.comment {
+            request = request.comment(comment);
+        }
+        request.expected_seq = input.expected_seq;
+        request.idempotency_key = input.idempotency_key;
         let result = self.engine.fire(id, request).await;
         let workflow = match &result {
             Ok(outcome) => outcome.instance.workflow.clone(),
             Err(_) => String::new(),
         };
-        self.account(caller, &workflow, &event, Some(id), began, result)
+        self.account(caller, &workflow, &input.event, Some(id), began, result)
     }
 
     /// Counts, times and logs one command's result.
@@ -118,51 +180,195 @@ impl AppState {
                     self.metrics
                         .command_seconds
                         .observe(began.elapsed().as_secs_f64());
-                    self.metrics.stepped(workflow, 1);
+                    // The instance's own workflow: a loaded definition's id, never the request's.
+                    self.metrics.stepped(&outcome.instance.workflow, 1);
                 }
                 tracing::info!(
-                    actor = %caller.user.id,
-                    instance = %outcome.instance.id,
-                    event,
-                    state = %outcome.instance.state,
+                    actor = ?caller.user.id,
+                    instance = ?outcome.instance.id,
+                    event = ?event,
+                    state = ?outcome.instance.state,
                     "step"
                 );
                 Ok(outcome)
             }
             Err(err) => {
-                if err.is_refusal() {
-                    self.metrics.refused(err.code());
-                    tracing::warn!(
-                        actor = %caller.user.id,
-                        roles = ?caller.user.roles,
-                        instance = instance.unwrap_or(""),
-                        workflow,
-                        event,
-                        code = err.code(),
-                        "refused: {err}"
-                    );
-                } else {
-                    tracing::error!(actor = %caller.user.id, event, "command failed: {err}");
+                let code = err.code();
+                let detail = err.to_string();
+                let problem = Problem::from(err);
+                if problem.extra.contains_key("refused") {
+                    self.metrics.refused(code);
                 }
-                Err(Problem::from(err))
+                macro_rules! log {
+                    ($level:ident, $what:literal) => {
+                        tracing::$level!(
+                            actor = ?caller.user.id,
+                            roles = ?caller.user.roles,
+                            instance = ?instance.unwrap_or(""),
+                            workflow = ?workflow,
+                            event = ?event,
+                            code,
+                            detail = ?detail,
+                            $what
+                        )
+                    };
+                }
+                match problem.status {
+                    status if status.is_server_error() => log!(error, "command failed"),
+                    // Someone tried what their roles or the four-eyes rule do not allow.
+                    axum::http::StatusCode::FORBIDDEN => log!(warn, "command refused"),
+                    _ => log!(info, "command refused"),
+                }
+                Err(problem)
             }
         }
     }
 }
 
-/// The whole application: API, console, metrics, with the body limit and response counting.
+/// What a caller asks to start; who asks comes from the [`Caller`] alone.
+#[derive(Debug, Clone, Default)]
+pub struct StartInput {
+    pub workflow: String,
+    /// Initial values of declared fields: a JSON object, or `null` for none.
+    pub data: Value,
+    pub business_key: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+/// What a caller asks to fire; who asks comes from the [`Caller`] alone.
+#[derive(Debug, Clone, Default)]
+pub struct FireInput {
+    pub event: String,
+    /// The event's values: a JSON object, or `null` for none.
+    pub payload: Value,
+    pub comment: Option<String>,
+    /// Refuse unless the instance is still at this step.
+    pub expected_seq: Option<u64>,
+    pub idempotency_key: Option<String>,
+}
+
+/// The whole application: API, console, metrics, with the request-head and body limits,
+/// response counting, and problems for every error on the API's paths. From the outside in:
+/// problems for the API ([`api_problems`]), counting, a panic answered as a 500 problem, the
+/// head limits ([`head_limits`]), the body limit, the routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())
         .merge(console::routes())
         .method_not_allowed_fallback(api::method_not_allowed)
         .fallback(not_found)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(head_limits))
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(
+            |_: Box<dyn std::any::Any + Send>| {
+                tracing::error!("a request handler panicked");
+                Problem::internal("the server failed while answering; the failure is logged")
+                    .into_response()
+            },
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_responses,
         ))
-        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(api_problems))
         .with_state(state)
+}
+
+/// Refuses a request whose target or header fields are too large (414 `uri_too_long`, 431
+/// `headers_too_large`), before any handler sees it. hyper answers heads larger than its
+/// buffer itself (bare, with no body); these limits are below it, so what they catch is
+/// answered as a problem.
+async fn head_limits(request: Request, next: Next) -> Response {
+    let target = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |p| p.as_str().len());
+    if target > MAX_URI_BYTES {
+        return Problem::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            "URI too long",
+            format!("the request target is {target} bytes, more than the limit of {MAX_URI_BYTES}"),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if headers.len() > MAX_HEADERS || bytes > MAX_HEADER_BYTES {
+        return Problem::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            "Header fields too large",
+            format!(
+                "the request has {} header fields in {bytes} bytes; at most {MAX_HEADERS} fields in {MAX_HEADER_BYTES} bytes are taken",
+                headers.len()
+            ),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether a path is the API's (or `/metrics`), whose errors are always problems.
+fn is_api(path: &str) -> bool {
+    path == "/api" || path.starts_with("/api/") || path == "/metrics"
+}
+
+/// Makes every error answered on the API's paths a problem with a stable `code`, whatever
+/// produced it (a handler, an extractor, axum itself), keeping its status and its `Allow`
+/// and `Retry-After` headers. Problems already are, and pass unchanged.
+async fn api_problems(request: Request, next: Next) -> Response {
+    let api = is_api(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes() == problem::PROBLEM_JSON.as_bytes());
+    if !api || is_problem || !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let (code, title) = match status {
+        StatusCode::BAD_REQUEST => ("bad_request", "Bad request"),
+        StatusCode::NOT_FOUND => ("no_route", "Not found"),
+        StatusCode::METHOD_NOT_ALLOWED => ("method_not_allowed", "Method not allowed"),
+        StatusCode::REQUEST_TIMEOUT => ("body_timeout", "Request timeout"),
+        StatusCode::PAYLOAD_TOO_LARGE => ("body_too_large", "Body too large"),
+        StatusCode::URI_TOO_LONG => ("uri_too_long", "URI too long"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ("unsupported_media_type", "Unsupported media type"),
+        StatusCode::TOO_MANY_REQUESTS => ("too_many_requests", "Too many requests"),
+        StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE => {
+            ("headers_too_large", "Header fields too large")
+        }
+        StatusCode::SERVICE_UNAVAILABLE => ("unavailable", "Unavailable"),
+        s if s.is_server_error() => ("internal", "Internal error"),
+        _ => ("bad_request", "Bad request"),
+    };
+    let mut problem = Problem::new(
+        status,
+        code,
+        title,
+        format!(
+            "{} {}; the API is described at /api/openapi.json",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("error")
+        ),
+    )
+    .into_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            problem.headers_mut().insert(name, value.clone());
+        }
+    }
+    problem
+}
+
+/// A `Retry-After` header value of whole seconds.
+pub(crate) fn retry_after(seconds: u64) -> HeaderValue {
+    HeaderValue::from(seconds.max(1))
 }
 
 async fn not_found(request: Request) -> Problem {
@@ -177,16 +383,9 @@ async fn not_found(request: Request) -> Problem {
 }
 
 async fn count_responses(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let method = request.method().to_string();
+    let method = metrics::method_label(request.method());
     let response = next.run(request).await;
-    state
-        .metrics
-        .responses
-        .get_or_create(&metrics::StatusLabel {
-            method,
-            status: response.status().as_u16(),
-        })
-        .inc();
+    state.metrics.responded(method, response.status());
     response
 }
 
@@ -194,7 +393,7 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(
-        "the users file has demo users, whose passwords are public, and the server would listen on {addr}, which is not a loopback address; remove the demo users (or their `demo: true`) and give real password hashes, or listen on 127.0.0.1"
+        "the users file is a demo set (`demo_set: true`), whose passwords are public, and the server would listen on {addr}, which is not a loopback address; write a users file with real password hashes (`sopflow user hash-password`) and no demo users, or listen on 127.0.0.1"
     )]
     DemoUsersRemote { addr: SocketAddr },
     #[error("cannot listen on {addr}: {source}")]
@@ -253,7 +452,7 @@ impl Server {
                             let _ = stop.wait_for(|s| *s).await;
                         },
                         |fired, round| record_fired(&state.metrics, fired, round),
-                        |err| tracing::error!("timer round failed: {err}"),
+                        |err| tracing::error!(error = ?err.to_string(), "timer round failed"),
                     )
                     .await;
             })
@@ -263,13 +462,23 @@ impl Server {
         } else {
             None
         };
+        let demo = self.state.users().demo_ids();
+        if self.state.users().has_demo() {
+            tracing::warn!(
+                demo_users = ?demo,
+                "DEVELOPMENT MODE: the users file is a demo set with public passwords; listening on loopback only, and demo users are refused on any request that came through a proxy"
+            );
+        }
         let app = router(self.state.clone());
-        axum::serve(
+        let limits = self.state.limits.clone();
+        listen::serve(
             self.listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
+            app,
+            &limits,
+            self.state.metrics.clone(),
+            shutdown,
         )
-        .with_graceful_shutdown(shutdown)
-        .await?;
+        .await;
         let _ = stop_tx.send(true);
         let _ = timers.await;
         if let Some(watcher) = watcher {
@@ -296,8 +505,8 @@ fn record_fired(
             metrics.timer_lag_seconds.observe(lag.as_secs_f64());
             metrics.timers_fired.inc();
             tracing::info!(
-                instance,
-                event,
+                instance = ?instance,
+                event = ?event,
                 lag_ms = lag.as_millis() as u64,
                 "timer fired"
             );

@@ -70,6 +70,19 @@ impl Problem {
         Problem::new(StatusCode::NOT_FOUND, code, "Not found", detail)
     }
 
+    /// 408: the body did not arrive in time.
+    pub fn body_timeout(limit: std::time::Duration) -> Problem {
+        Problem::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "body_timeout",
+            "Request timeout",
+            format!(
+                "the request's body did not arrive within {} s",
+                limit.as_secs_f64()
+            ),
+        )
+    }
+
     /// 500, with a detail that does not leak internals beyond the error's own message.
     pub fn internal(detail: impl Into<String>) -> Problem {
         Problem::new(
@@ -146,6 +159,7 @@ impl From<EngineError> for Problem {
                 format!("no instance `{id}`; GET /api/instances lists the instances"),
             ),
             EngineError::UnknownWorkflow { .. } => Problem::not_found(code, detail),
+            EngineError::BadInstanceId { .. } => Problem::bad_request(code, detail),
             EngineError::NotAnObject { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,

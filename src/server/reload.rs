@@ -102,7 +102,7 @@ impl AppState {
         self.metrics
             .reloads
             .get_or_create(&super::metrics::ResultLabel {
-                result: attempt.result.to_string(),
+                result: attempt.result,
             })
             .inc();
         match attempt.result {
@@ -127,8 +127,8 @@ impl AppState {
                 );
             }
             "failed" => tracing::error!(
-                "definitions not reloaded: {}",
-                attempt.message.as_deref().unwrap_or("")
+                error = ?attempt.message.as_deref().unwrap_or(""),
+                "definitions not reloaded"
             ),
             _ => {}
         }

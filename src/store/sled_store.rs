@@ -286,16 +286,21 @@ impl SledStore {
         }
     }
 
+    /// The entries of exactly `id` from `from` on. The range of `id`'s keys also holds the
+    /// keys of any id that starts with `id` and a NUL (`x\0\0...` sorts between `x\0` + 0 and
+    /// `x\0` + `u64::MAX`), so every key is split and its id compared whole.
     fn entries_from(&self, id: &str, from: u64) -> Result<Vec<Entry>, StoreError> {
         let start = log_key(id, from);
         let end = log_key(id, u64::MAX);
-        self.log
-            .range(start..=end)
-            .map(|item| {
-                let (key, value) = item.map_err(io)?;
-                decode(&String::from_utf8_lossy(&key), &value)
-            })
-            .collect()
+        let mut entries = Vec::new();
+        for item in self.log.range(start..=end) {
+            let (key, value) = item.map_err(io)?;
+            if key.len() != id.len() + 9 || !key.starts_with(id.as_bytes()) {
+                continue;
+            }
+            entries.push(decode(&String::from_utf8_lossy(&key), &value)?);
+        }
+        Ok(entries)
     }
 }
 

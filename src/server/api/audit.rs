@@ -76,7 +76,7 @@ pub async fn verify(
     })
     .await
     .map_err(|_| Problem::from(EngineError::Closed))??;
-    tracing::info!(actor = %caller.user.id, problems = summary.problems, "store verified");
+    tracing::info!(actor = ?caller.user.id, problems = summary.problems, "store verified");
     let check = expected
         .as_ref()
         .map(|(_, hash)| json!({"expected": hash, "matches": *hash == summary.digest.hash}));
@@ -165,9 +165,13 @@ pub async fn export(
     let actor = caller.user.id.clone();
     tokio::task::spawn_blocking(
         move || match write_export(&engine, &query, format, &mut out) {
-            Ok(rows) => tracing::info!(actor, rows, "audit export"),
-            Err(message) => {
-                tracing::error!(actor, "audit export stopped: {message}");
+            Ok(rows) => tracing::info!(actor = ?actor, rows, "audit export"),
+            Err(Stopped::Client(message)) => {
+                tracing::info!(actor = ?actor, error = ?message, "audit export stopped: the client went away");
+                out.fail(std::io::Error::other(message));
+            }
+            Err(Stopped::Store(message)) => {
+                tracing::error!(actor = ?actor, error = ?message, "audit export stopped: the store failed");
                 out.fail(std::io::Error::other(message));
             }
         },
@@ -189,14 +193,22 @@ pub async fn export(
         .into_response())
 }
 
+/// Why an export stopped part-way.
+enum Stopped {
+    /// The response could not be written: the client went away.
+    Client(String),
+    /// The store could not be read: the server's failure.
+    Store(String),
+}
+
 /// Runs the export into `out`; the number of rows, or why it stopped.
 fn write_export(
     engine: &Engine,
     query: &ExportQuery,
     format: ExportFormat,
     out: &mut ChunkWriter,
-) -> Result<u64, String> {
-    let written = |e: std::io::Error| format!("cannot send the export: {e}");
+) -> Result<u64, Stopped> {
+    let written = |e: std::io::Error| Stopped::Client(format!("cannot send the export: {e}"));
     let summary = match format {
         ExportFormat::Csv => {
             let mut rows = CsvRows::new(out).map_err(written)?;
@@ -213,7 +225,7 @@ fn write_export(
     };
     match summary {
         Ok(summary) => Ok(summary.rows),
-        Err(ExportError::Store(e)) => Err(e.to_string()),
+        Err(ExportError::Store(e)) => Err(Stopped::Store(e.to_string())),
         Err(ExportError::Sink(e)) => Err(written(e)),
     }
 }

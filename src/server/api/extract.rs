@@ -17,19 +17,28 @@ pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A JSON request body. An empty body reads as `{}`, so that optional envelopes can be left
 /// out; a non-empty one must be declared as JSON (415 `unsupported_media_type`), be valid
-/// JSON (400 `bad_json`), have the envelope's shape with no unknown member (422 `bad_body`)
-/// and fit in [`MAX_BODY_BYTES`](crate::server::MAX_BODY_BYTES) (413 `body_too_large`).
+/// JSON (400 `bad_json`), have the envelope's shape with no unknown member (422 `bad_body`),
+/// fit in [`MAX_BODY_BYTES`](crate::server::MAX_BODY_BYTES) (413 `body_too_large`) and arrive
+/// within the body timeout (408 `body_timeout`).
 #[derive(Debug, Clone)]
 pub struct Body<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+/// A request's whole body, read within the server's body timeout (a client that sends a few
+/// bytes and stops, or trickles them, is answered 408 and its connection closed).
+pub async fn read_body(request: Request, state: &AppState) -> Result<Bytes, Problem> {
+    let limit = state.limits.body_timeout;
+    match tokio::time::timeout(limit, Bytes::from_request(request, state)).await {
+        Ok(read) => read.map_err(unreadable),
+        Err(_) => Err(Problem::body_timeout(limit)),
+    }
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
     type Rejection = Problem;
 
-    async fn from_request(request: Request, state: &S) -> Result<Body<T>, Problem> {
+    async fn from_request(request: Request, state: &AppState) -> Result<Body<T>, Problem> {
         let declared_json = is_json(request.headers());
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(unreadable)?;
+        let bytes = read_body(request, state).await?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
         } else if declared_json {

@@ -4,11 +4,11 @@
 //! (and refuse unknown fields), so nobody can act in another's name.
 
 use super::{Body, Params, Segments, Writer, idempotency_key};
-use crate::engine::{Fire, Outcome, StartRequest, Task};
+use crate::engine::{Outcome, Task};
 use crate::machine::{self, Entry, Instance};
-use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
+use crate::server::{AppState, FireInput, StartInput};
 use crate::store::Query;
 use axum::Json;
 use axum::extract::State;
@@ -53,11 +53,13 @@ pub async fn start(
     headers: HeaderMap,
     Body(body): Body<StartBody>,
 ) -> Result<Response, Problem> {
-    let mut request =
-        StartRequest::new(caller.actor()).data(body.data.map_or(Value::Null, Value::Object));
-    request.business_key = body.business_key;
-    request.idempotency_key = idempotency_key(&headers)?;
-    let outcome = state.start(&caller, &body.workflow, request).await?;
+    let input = StartInput {
+        workflow: body.workflow,
+        data: body.data.map_or(Value::Null, Value::Object),
+        business_key: body.business_key,
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let outcome = state.start(&caller, input).await?;
     let status = if outcome.replayed {
         StatusCode::OK
     } else {
@@ -79,14 +81,14 @@ pub async fn fire(
     headers: HeaderMap,
     Body(body): Body<FireBody>,
 ) -> Result<Json<Value>, Problem> {
-    let mut request =
-        Fire::new(event, caller.actor()).payload(body.payload.map_or(Value::Null, Value::Object));
-    if let Some(comment) = body.comment {
-        request = request.comment(comment);
-    }
-    request.expected_seq = body.expected_seq;
-    request.idempotency_key = idempotency_key(&headers)?;
-    let outcome = state.fire(&caller, &id, request).await?;
+    let input = FireInput {
+        event,
+        payload: body.payload.map_or(Value::Null, Value::Object),
+        comment: body.comment,
+        expected_seq: body.expected_seq,
+        idempotency_key: idempotency_key(&headers)?,
+    };
+    let outcome = state.fire(&caller, &id, input).await?;
     Ok(outcome_json(outcome))
 }
 

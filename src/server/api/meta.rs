@@ -70,7 +70,7 @@ pub async fn reload(
     Body(ReloadBody {}): Body<ReloadBody>,
 ) -> Result<Json<Value>, Problem> {
     require_role(&caller, "process_owner")?;
-    tracing::info!(actor = %caller.user.id, "reload asked");
+    tracing::info!(actor = ?caller.user.id, "reload asked");
     let attempt = state.reload_now().await;
     let body = serde_json::to_value(&attempt).unwrap_or(Value::Null);
     match attempt.result {

@@ -18,7 +18,7 @@ mod schemas;
 mod table;
 mod workflows;
 
-pub use extract::{Body, CSRF_HEADER, Params, Segments, Writer};
+pub use extract::{Body, CSRF_HEADER, Params, Segments, Writer, read_body};
 
 use super::AppState;
 use super::auth::Caller;
@@ -92,7 +92,7 @@ fn require_role(caller: &Caller, role: &str) -> Result<(), Problem> {
     if caller.user.has_role(role) {
         return Ok(());
     }
-    tracing::warn!(actor = %caller.user.id, role, "refused: missing role");
+    tracing::warn!(actor = ?caller.user.id, role, "refused: missing role");
     Err(Problem::forbidden(
         "missing_role",
         format!(

@@ -15,7 +15,6 @@ use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::stream;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -68,11 +67,11 @@ struct Verified {
 }
 
 /// `POST /audit/verify`.
-pub async fn verify(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
+pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = not_auditor(&caller) {
         return refused;
     }
-    if let Some(refused) = csrf_refusal(&state, &caller, &Form::parse(&body)) {
+    if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
     let engine = state.engine.clone();
@@ -97,7 +96,7 @@ pub async fn verify(State(state): State<AppState>, Page(caller): Page, body: Byt
         Err(err) => return internal(&caller, err),
     };
     tracing::info!(
-        actor = %caller.user.id,
+        actor = ?caller.user.id,
         entries = verified.summary.entries,
         problems = verified.summary.problems,
         "store verified from the console"
@@ -279,9 +278,11 @@ pub async fn export(
             Ok(summary.rows)
         })();
         match written {
-            Ok(rows) => tracing::info!(actor, rows, "approval steps exported from the console"),
+            Ok(rows) => {
+                tracing::info!(actor = ?actor, rows, "approval steps exported from the console")
+            }
             Err(err) => {
-                tracing::warn!(actor, "console export stopped: {err}");
+                tracing::info!(actor = ?actor, error = ?err.to_string(), "console export stopped");
                 out.fail(err);
             }
         }

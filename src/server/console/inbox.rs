@@ -7,13 +7,12 @@ use super::{
     state_title,
 };
 use crate::catalog::Definition;
-use crate::engine::{EngineError, StartRequest, Task};
+use crate::engine::{EngineError, Task};
 use crate::machine::Actor;
-use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
+use crate::server::{AppState, StartInput};
 use crate::store::Query;
-use axum::body::Bytes;
 use axum::extract::{Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -197,8 +196,7 @@ pub(super) fn start_form(
 
 /// `POST /instances`: starts an instance and opens it. A workflow whose start needs data
 /// first shows its full form; a refusal shows the form again with the engine's reason.
-pub async fn start(State(state): State<AppState>, Page(caller): Page, body: Bytes) -> Response {
-    let form = Form::parse(&body);
+pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
@@ -218,18 +216,15 @@ pub async fn start(State(state): State<AppState>, Page(caller): Page, body: Byte
     if needs_data && form.get("_full").is_none() {
         return start_page(&caller, &def, &business_key, &typed, None);
     }
-    let mut request = StartRequest::new(caller.actor()).data(Value::Object(forms::payload(
-        &def.workflow,
-        &form,
-        false,
-    )));
-    if !business_key.is_empty() {
-        request = request.business_key(business_key.clone());
-    }
-    if let Some(nonce) = form.text("_nonce") {
-        request = request.idempotency_key(format!("console:{}:{nonce}", caller.user.id));
-    }
-    match state.start(&caller, &workflow, request).await {
+    let input = StartInput {
+        workflow: workflow.clone(),
+        data: Value::Object(forms::payload(&def.workflow, &form, false)),
+        business_key: Some(business_key.clone()).filter(|k| !k.is_empty()),
+        idempotency_key: form
+            .text("_nonce")
+            .map(|nonce| format!("console:{}:{nonce}", caller.user.id)),
+    };
+    match state.start(&caller, input).await {
         Ok(outcome) => {
             Redirect::to(&format!("/instances/{}?done=start", outcome.instance.id)).into_response()
         }

@@ -14,12 +14,11 @@ use super::{
 use crate::catalog::Definition;
 use crate::definition::model::{COMMENT, State as StateDef};
 use crate::diagram::{SvgOptions, svg};
-use crate::engine::{EngineError, Fire};
+use crate::engine::EngineError;
 use crate::machine::{self, Available, Entry, Instance};
-use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
-use axum::body::Bytes;
+use crate::server::{AppState, FireInput};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -62,9 +61,8 @@ pub async fn fire(
     State(state): State<AppState>,
     Page(caller): Page,
     Path(id): Path<String>,
-    body: Bytes,
+    form: Form,
 ) -> Response {
-    let form = Form::parse(&body);
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
@@ -77,15 +75,15 @@ pub async fn fire(
         Err(err) => return internal(&caller, err),
     };
     let event = form.text("event").unwrap_or_default().to_string();
-    let mut request = Fire::new(event.clone(), caller.actor());
-    request.payload = forms::payload(&def.workflow, &form, true);
-    if let Some(seq) = form
-        .text("expected_seq")
-        .and_then(|s| s.parse::<u64>().ok())
-    {
-        request = request.expected_seq(seq);
-    }
-    match state.fire(&caller, &id, request).await {
+    let input = FireInput {
+        event: event.clone(),
+        payload: Value::Object(forms::payload(&def.workflow, &form, true)),
+        expected_seq: form
+            .text("expected_seq")
+            .and_then(|s| s.parse::<u64>().ok()),
+        ..FireInput::default()
+    };
+    match state.fire(&caller, &id, input).await {
         Ok(_) => Redirect::to(&format!(
             "/instances/{id}?{}",
             serde_urlencoded::to_string([("done", event.as_str())]).unwrap_or_default()
@@ -112,7 +110,7 @@ pub async fn fire(
 fn engine_error(caller: &Caller, err: EngineError) -> Response {
     let problem = Problem::from(err);
     if problem.status.is_server_error() {
-        tracing::error!(actor = %caller.user.id, "console page failed: {}", problem.detail);
+        tracing::error!(actor = ?caller.user.id, detail = ?problem.detail, "console page failed");
     }
     error_page(Some(caller), &problem)
 }

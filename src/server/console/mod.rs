@@ -120,13 +120,28 @@ impl FromRequestParts<AppState> for Loopback {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &AppState) -> Result<Loopback, Infallible> {
-        Ok(Loopback(auth::from_loopback(parts)))
+        Ok(Loopback(auth::from_this_machine(parts)))
     }
 }
 
 /// The fields of a posted form, in order. A body that is not a form reads as no fields, so
-/// that the CSRF check (not a 5xx or a bare text error) answers it.
+/// that the CSRF check (not a 5xx or a bare text error) answers it. As an extractor it reads
+/// the body within the body timeout and size limit, and answers a page when it cannot.
 pub(crate) struct Form(Vec<(String, String)>);
+
+impl axum::extract::FromRequest<AppState> for Form {
+    type Rejection = Response;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &AppState,
+    ) -> Result<Form, Response> {
+        match crate::server::api::read_body(request, state).await {
+            Ok(body) => Ok(Form::parse(&body)),
+            Err(problem) => Err(error_page(None, &problem)),
+        }
+    }
+}
 
 impl Form {
     pub(crate) fn parse(body: &[u8]) -> Form {
@@ -161,7 +176,7 @@ pub(crate) fn csrf_refusal(state: &AppState, caller: &Caller, form: &Form) -> Op
         return None;
     }
     state.metrics.auth_failed("csrf");
-    tracing::warn!(actor = %caller.user.id, "console form refused: CSRF token missing or wrong");
+    tracing::warn!(actor = ?caller.user.id, "console form refused: CSRF token missing or wrong");
     Some(error_page(
         Some(caller),
         &Problem::forbidden(
@@ -302,6 +317,6 @@ pub(crate) fn short_hash(hash: &str) -> &str {
 
 /// A problem from an engine error that is not the caller's fault, logged once here.
 pub(crate) fn internal(caller: &Caller, err: impl std::fmt::Display) -> Response {
-    tracing::error!(actor = %caller.user.id, "console page failed: {err}");
+    tracing::error!(actor = ?caller.user.id, error = ?err.to_string(), "console page failed");
     error_page(Some(caller), &Problem::internal(err.to_string()))
 }

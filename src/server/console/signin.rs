@@ -1,12 +1,27 @@
 //! Signing in and out of the console: a user id and password checked against the users
 //! file, then a session cookie (`HttpOnly`, `SameSite=Strict`, so scripts cannot read it and
 //! other sites cannot send it).
+//!
+//! Signing in is where an anonymous client can make the server work hardest (an Argon2 check
+//! each time), so every attempt is checked, cheapest first, before any password is:
+//!
+//! 1. it comes from the sign-in page of this site: no cross-site `Sec-Fetch-Site` or foreign
+//!    `Origin` (403 `login_cross_site`), and the form's token matches the cookie its page set
+//!    ([`LoginForms`](crate::server::auth::LoginForms); 403 `login_expired` with a new form);
+//! 2. the user name and the client address are within their attempts
+//!    ([`SignInThrottle`](crate::server::throttle::SignInThrottle); 429 `signin_throttled`
+//!    with `Retry-After`);
+//! 3. a password-checking thread is free or the short queue has room
+//!    ([`Passwords`](crate::server::passwords::Passwords); 429 `signin_busy` with
+//!    `Retry-After: 1`: a flood is the clients' doing, not a server failure to page about);
+//!
+//! and only then is the password checked. Where to go afterwards (`next`) is a path on this
+//! site or nothing ([`safe_next`]). Every refusal is shown on the page, in Chinese first.
 
 use super::{CLEAR_COOKIE, Form, Loopback, Page, csrf_refusal, html_response, layout};
 use crate::server::AppState;
-use crate::server::auth::{self, SESSION_COOKIE, User};
+use crate::server::auth::{self, LOGIN_COOKIE, LOGIN_FORM_LIFE, SESSION_COOKIE, User};
 use crate::server::problem::Problem;
-use axum::body::Bytes;
 use axum::extract::{Query, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -19,17 +34,57 @@ pub struct Next {
     next: Option<String>,
 }
 
-/// Where to go after signing in: a path on this site only, so that the sign-in page cannot
-/// be used to send someone elsewhere.
-fn safe_next(next: Option<&str>) -> &str {
-    next.filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+/// The longest `next` kept; a longer one is dropped.
+const MAX_NEXT: usize = 2048;
+
+/// Where to go after signing in: a path on this site only, so that the sign-in page cannot be
+/// used to send someone elsewhere. It must be ASCII (the console percent-encodes the paths
+/// it sends here), begin with one `/` (not `//` or `/\`, which browsers take as another
+/// host), have no backslash, no whitespace and no control character, neither as given nor
+/// once percent-decoded (browsers drop tabs and newlines from a URL, so `/\t/evil.example`
+/// would become `//evil.example`), and be a valid URI path; otherwise `/`.
+pub fn safe_next(next: Option<&str>) -> &str {
+    next.filter(|n| n.len() <= MAX_NEXT && n.is_ascii() && plain_path(n))
+        .filter(|n| plain_path(&percent_decoded(n)))
+        .filter(|n| n.parse::<axum::http::uri::PathAndQuery>().is_ok())
         .unwrap_or("/")
 }
 
-/// `GET /login`.
+/// One leading `/`, and no backslash, whitespace or control character anywhere.
+fn plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.starts_with("//")
+        && !path
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+}
+
+/// `%XX` sequences decoded (bytes that are not UTF-8 kept as replacement characters).
+fn percent_decoded(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| char::from(b).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let value = hex(h).unwrap_or(0) * 16 + hex(l).unwrap_or(0);
+                out.push(u8::try_from(value).unwrap_or(b'?'));
+                i += 3;
+            }
+            (b, _, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// `GET /login`: the form, with a fresh token and the cookie it is bound to.
 pub async fn form(
     State(state): State<AppState>,
-    Loopback(loopback): Loopback,
+    Loopback(local): Loopback,
     Query(next): Query<Next>,
     parts: Parts,
 ) -> Response {
@@ -41,7 +96,7 @@ pub async fn form(
     }
     page(
         &state,
-        loopback,
+        local,
         next.next.as_deref(),
         "",
         None,
@@ -49,66 +104,168 @@ pub async fn form(
     )
 }
 
+/// Why a sign-in was turned away before its password was checked.
+struct Refused {
+    status: StatusCode,
+    /// Counted in `sopflow_auth_failures_total`.
+    code: &'static str,
+    message: String,
+    retry_after: Option<u64>,
+}
+
 /// `POST /login`.
 pub async fn sign_in(
     State(state): State<AppState>,
-    Loopback(loopback): Loopback,
-    body: Bytes,
+    Loopback(local): Loopback,
+    parts: Parts,
+    form: Form,
 ) -> Response {
-    let form = Form::parse(&body);
     let id = form.text("user").unwrap_or_default().to_string();
     let password = form.get("password").unwrap_or_default().to_string();
     let next = form.get("next").map(str::to_string);
-    let users = state.users();
-    // Argon2 is slow on purpose: it runs off the async threads.
-    let found: Option<Arc<User>> = {
-        let id = id.clone();
-        tokio::task::spawn_blocking(move || users.sign_in(&id, &password).cloned())
-            .await
-            .unwrap_or(None)
-    };
-    let Some(user) = found else {
-        state.metrics.auth_failed("bad_password");
-        tracing::warn!(user = %id, "console sign-in refused: unknown user or wrong password");
-        return page(
+    let refused = |refused: Refused| {
+        state.metrics.auth_failed(refused.code);
+        let mut response = page(
             &state,
-            loopback,
+            local,
             next.as_deref(),
             &id,
-            Some("用户名或密码不正确。Wrong user id or password."),
-            StatusCode::UNAUTHORIZED,
+            Some(&refused.message),
+            refused.status,
         );
+        if let Some(seconds) = refused.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, crate::server::retry_after(seconds));
+        }
+        response
     };
-    if user.demo && !loopback {
-        state.metrics.auth_failed("demo_remote");
-        tracing::warn!(user = %id, "console sign-in refused: demo user from another machine");
-        return page(
-            &state,
-            loopback,
-            next.as_deref(),
-            &id,
-            Some("演示账号只能在本机使用。Demo users can sign in only on this machine."),
-            StatusCode::FORBIDDEN,
-        );
+    if let Some(why) = cross_site(&parts) {
+        tracing::warn!(user = ?id, why, "console sign-in refused: not from this site's form");
+        return refused(Refused {
+            status: StatusCode::FORBIDDEN,
+            code: "login_cross_site",
+            message: "请从本站的登录页面登录。Sign in from this site's sign-in page.".into(),
+            retry_after: None,
+        });
     }
+    let token_ok = auth::cookie(&parts, LOGIN_COOKIE).is_some_and(|cookie| {
+        state
+            .login_forms
+            .valid(cookie, form.get("_login").unwrap_or(""))
+    });
+    if !token_ok {
+        tracing::info!(user = ?id, "console sign-in refused: the form's token is missing or stale");
+        return refused(Refused {
+            status: StatusCode::FORBIDDEN,
+            code: "login_expired",
+            message: "登录页面已过期,请重新输入并登录(需要启用 Cookie)。The sign-in form has expired; sign in again (cookies must be enabled).".into(),
+            retry_after: None,
+        });
+    }
+    if let Err(throttled) = state.throttle.attempt(&id, auth::peer(&parts)) {
+        // Counted, not logged one by one: a flood would fill the log.
+        tracing::debug!(user = ?id, "console sign-in throttled");
+        let seconds = throttled.seconds();
+        return refused(Refused {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: "signin_throttled",
+            message: format!(
+                "登录尝试过于频繁,请 {seconds} 秒后再试。Too many sign-in attempts; try again in {seconds} s."
+            ),
+            retry_after: Some(seconds),
+        });
+    }
+    let users = state.users();
+    let (user, hash) = users.credentials(&id);
+    let user: Option<Arc<User>> = user.cloned();
+    let checked = state.passwords.check(password, hash.to_string()).await;
+    let matches = match checked {
+        Ok(matches) => matches,
+        Err(_busy) => {
+            tracing::debug!(user = ?id, "console sign-in turned away: every password check busy");
+            return refused(Refused {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                code: "signin_busy",
+                message: "服务器正忙,请稍后再试。The server is busy checking other sign-ins; try again in a moment.".into(),
+                retry_after: Some(1),
+            });
+        }
+    };
+    let Some(user) = user.filter(|_| matches) else {
+        tracing::warn!(user = ?id, "console sign-in refused: unknown user or wrong password");
+        return refused(Refused {
+            status: StatusCode::UNAUTHORIZED,
+            code: "bad_password",
+            message: "用户名或密码不正确。Wrong user id or password.".into(),
+            retry_after: None,
+        });
+    };
+    if user.demo && !local {
+        let proxied = auth::proxied(&parts);
+        tracing::warn!(user = ?id, proxied, "console sign-in refused: demo user from another machine");
+        return refused(Refused {
+            status: StatusCode::FORBIDDEN,
+            code: "demo_remote",
+            message: "演示账号只能在本机直接使用(不经代理)。Demo users can sign in only on this machine, not through a proxy.".into(),
+            retry_after: None,
+        });
+    }
+    let target = safe_next(next.as_deref()).to_string();
     let cookie = match state.sessions.open(&user.id) {
         Ok(cookie) => cookie,
         Err(err) => {
-            tracing::error!("cannot open a session: {err}");
+            tracing::error!(error = ?err, "cannot open a session");
             return super::error_page(None, &Problem::internal(err));
         }
     };
-    tracing::info!(user = %user.id, "console sign-in");
-    let mut response = Redirect::to(safe_next(next.as_deref())).into_response();
+    tracing::info!(user = ?user.id, "console sign-in");
+    let mut response = Redirect::to(&target).into_response();
     match HeaderValue::from_str(&format!(
         "{SESSION_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/"
     )) {
         Ok(value) => {
-            response.headers_mut().insert(header::SET_COOKIE, value);
+            response.headers_mut().append(header::SET_COOKIE, value);
         }
         Err(err) => return super::error_page(None, &Problem::internal(err.to_string())),
     }
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        HeaderValue::from_static(CLEAR_LOGIN_COOKIE),
+    );
     response
+}
+
+/// Ends the sign-in form's cookie.
+const CLEAR_LOGIN_COOKIE: &str =
+    "sopflow_login=; HttpOnly; SameSite=Strict; Path=/login; Max-Age=0";
+
+/// Why a sign-in is not from this site's own page, if it is not: a browser says where a form
+/// was posted from (`Sec-Fetch-Site`, `Origin`). Programs that send neither are checked by the
+/// form's token alone.
+fn cross_site(parts: &Parts) -> Option<&'static str> {
+    if let Some(site) = parts.headers.get("sec-fetch-site") {
+        // `none`: the user typed or bookmarked it; a form posted by another site is not.
+        if site.as_bytes() != b"same-origin" && site.as_bytes() != b"none" {
+            return Some("sec-fetch-site");
+        }
+    }
+    if let Some(origin) = parts.headers.get(header::ORIGIN) {
+        let host = parts
+            .headers
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
+        let origin_host = origin
+            .to_str()
+            .ok()
+            .and_then(|o| o.split_once("://"))
+            .map(|(_, rest)| rest);
+        if origin_host.is_none_or(|o| !o.eq_ignore_ascii_case(host)) {
+            return Some("origin");
+        }
+    }
+    None
 }
 
 /// `POST /logout`: ends the session here and in the browser.
@@ -116,9 +273,8 @@ pub async fn sign_out(
     State(state): State<AppState>,
     Page(caller): Page,
     parts: Parts,
-    body: Bytes,
+    form: Form,
 ) -> Response {
-    let form = Form::parse(&body);
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
@@ -132,17 +288,25 @@ pub async fn sign_out(
     response
 }
 
-/// The sign-in page, with the demo users listed when they can be used from here.
+/// The sign-in page, with a fresh form token (and its cookie), and the demo users listed when
+/// they can be used from here.
 fn page(
     state: &AppState,
-    loopback: bool,
+    local: bool,
     next: Option<&str>,
     user: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    let (cookie, token) = match state.login_forms.issue() {
+        Ok(issued) => issued,
+        Err(err) => {
+            tracing::error!(error = ?err, "cannot make a sign-in form");
+            return super::error_page(None, &Problem::internal(err));
+        }
+    };
     let users = state.users();
-    let demo: Vec<&Arc<User>> = if loopback {
+    let demo: Vec<&Arc<User>> = if local {
         users.all().filter(|u| u.demo).collect()
     } else {
         Vec::new()
@@ -156,6 +320,7 @@ fn page(
             }
             form.stack method="post" action="/login" {
                 input type="hidden" name="next" value=(next);
+                input type="hidden" name="_login" value=(token);
                 label for="user" { "用户名 User id" }
                 input #user type="text" name="user" value=(user) autocomplete="username" required autofocus;
                 label for="password" { "密码 Password" }
@@ -164,14 +329,22 @@ fn page(
             }
         }
         @if !demo.is_empty() {
-            (demo_users(&demo, next))
+            (demo_users(&demo, next, &token))
         }
     };
-    html_response(status, layout(None, "登录", body))
+    let mut response = html_response(status, layout(None, "登录", body));
+    let set = format!(
+        "{LOGIN_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={}",
+        LOGIN_FORM_LIFE.as_secs()
+    );
+    if let Ok(value) = HeaderValue::from_str(&set) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// The shipped demo users, one button each, so that a newcomer can try every role.
-fn demo_users(demo: &[&Arc<User>], next: &str) -> Markup {
+fn demo_users(demo: &[&Arc<User>], next: &str, token: &str) -> Markup {
     html! {
         section.card #demo-users {
             h2 { "演示账号 Demo users" }
@@ -191,6 +364,7 @@ fn demo_users(demo: &[&Arc<User>], next: &str) -> Markup {
                                     input type="hidden" name="user" value=(user.id);
                                     input type="hidden" name="password" value="demo";
                                     input type="hidden" name="next" value=(next);
+                                    input type="hidden" name="_login" value=(token);
                                     button type="submit" { "以此身份登录" }
                                 }
                             }
@@ -199,5 +373,42 @@ fn demo_users(demo: &[&Arc<User>], next: &str) -> Markup {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_paths_on_this_site_are_followed_after_signing_in() {
+        for good in [
+            "/",
+            "/instances/hot_work_permit-1",
+            "/instances?workflow=a&b=c",
+            "/a%2Cb",
+        ] {
+            assert_eq!(safe_next(Some(good)), good);
+        }
+        for bad in [
+            "//evil.example/",
+            "/\\evil.example/",
+            "/\t/evil.example/",
+            "/%09/evil.example/",
+            "/\n/evil.example",
+            "/%0A/x",
+            "/%5Cevil.example",
+            "/ /evil.example",
+            "/\u{3000}/evil.example",
+            "https://evil.example/",
+            "evil.example",
+            "",
+            "/\u{7f}",
+            "/\u{202e}/evil",
+        ] {
+            assert_eq!(safe_next(Some(bad)), "/", "{bad:?}");
+        }
+        assert_eq!(safe_next(Some(&format!("/{}", "a".repeat(MAX_NEXT)))), "/");
+        assert_eq!(safe_next(None), "/");
     }
 }
