@@ -104,14 +104,14 @@ impl Api {
 
     async fn seq(&self, id: &str) -> u64 {
         let answer = self
-            .get(Some("owner"), &format!("/api/instances/{id}"))
+            .get(Some("audit"), &format!("/api/instances/{id}"))
             .await;
         answer.ok(200)["instance"]["seq"].as_u64().expect("a seq")
     }
 
     /// How many instances the store has.
     async fn count(&self) -> usize {
-        let answer = self.get(Some("owner"), "/api/instances?limit=1000").await;
+        let answer = self.get(Some("audit"), "/api/instances?limit=1000").await;
         answer.ok(200).as_array().expect("a list").len()
     }
 
@@ -1179,4 +1179,41 @@ async fn the_state_acts_as_the_caller_and_nobody_else() {
         .expect_err("wang is not order_dept");
     assert_eq!(refused.code, "role_not_allowed");
     api.server.stop().await;
+}
+
+/// The README's table of routes is the route table's: one row per route, in path order, with
+/// who may call it and what it does.
+#[test]
+fn the_readme_lists_every_route_as_the_table_says() {
+    let readme = std::fs::read_to_string(support::project().join("README.md")).expect("README");
+    let mut rows: Vec<(&str, String)> = ROUTES
+        .iter()
+        .map(|route| {
+            let who = match route.access {
+                Access::Public => "none".to_string(),
+                Access::User => "any user".to_string(),
+                Access::Role(role) => format!("`{role}`"),
+            };
+            (
+                route.path,
+                format!(
+                    "| `{} {}` | {who} | {} |",
+                    route.verb.as_str(),
+                    route.path,
+                    route.summary
+                ),
+            )
+        })
+        .collect();
+    rows.sort_by(|a, b| a.0.cmp(b.0).then(a.1.cmp(&b.1)));
+    let expected: Vec<String> = rows.into_iter().map(|(_, row)| row).collect();
+    let found: Vec<String> = readme
+        .lines()
+        .filter(|l| l.starts_with("| `GET ") || l.starts_with("| `POST "))
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        found, expected,
+        "the README's route table differs from ROUTES"
+    );
 }

@@ -38,6 +38,11 @@ pub fn start_roles(workflow: &Workflow) -> Vec<&str> {
     roles
 }
 
+/// Whether `actor` may start an instance of `workflow`.
+pub fn may_start(workflow: &Workflow, actor: &Actor) -> bool {
+    !actor.is_system() && start_role(workflow, actor).is_ok()
+}
+
 /// The role `actor` starts an instance in, or why they may not.
 pub(super) fn start_role(workflow: &Workflow, actor: &Actor) -> Result<Option<String>, Refusal> {
     if actor.is_system() {

@@ -24,6 +24,7 @@ mod listen;
 pub mod metrics;
 pub mod passwords;
 pub mod problem;
+mod reading;
 pub mod reload;
 pub mod stream;
 pub mod throttle;
@@ -150,6 +151,11 @@ impl AppState {
         input: FireInput,
     ) -> Result<Outcome, Problem> {
         let began = Instant::now();
+        // An instance the caller may not read does not exist for them: they cannot act on it,
+        // and a refusal must not tell them it is there.
+        if let Err(err) = self.instance(caller, id).await {
+            return self.account(caller, "", &input.event, Some(id), began, Err(err));
+        }
         let mut request = Fire::new(input.event.clone(), caller.actor()).payload(input.payload);
         if let Some(comment) = input.comment {
             request = request.comment(comment);

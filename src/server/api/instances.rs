@@ -107,7 +107,7 @@ pub async fn get(
     Segments(id): Segments<String>,
 ) -> Result<Json<Value>, Problem> {
     let engine = &state.engine;
-    let instance = engine.get(&id).await?;
+    let instance = state.instance(&caller, &id).await?;
     let definition = engine.definition(&instance.version)?;
     // From the same snapshot, so that the actions match the state shown.
     let available = machine::available(&definition, &instance, &caller.actor());
@@ -180,16 +180,15 @@ pub async fn list(
         limit: Some(limit),
     };
     let overdue = params.overdue.unwrap_or(false);
-    let engine = &state.engine;
     let instances = match (params.assigned, overdue) {
-        (Some(Assigned::Me), _) => engine
-            .tasks(&caller.actor(), query, overdue)
+        (Some(Assigned::Me), _) => state
+            .tasks(&caller, query, overdue)
             .await?
             .into_iter()
             .map(|task| task.instance)
             .collect(),
-        (None, true) => engine.overdue(query).await?,
-        (None, false) => engine.list(query).await?,
+        (None, true) => state.overdue(&caller, query).await?,
+        (None, false) => state.list(&caller, query).await?,
     };
     Ok(Json(instances))
 }
@@ -199,30 +198,25 @@ pub async fn tasks(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<Vec<Task>>, Problem> {
-    Ok(Json(
-        state
-            .engine
-            .tasks(&caller.actor(), Query::default(), false)
-            .await?,
-    ))
+    Ok(Json(state.tasks(&caller, Query::default(), false).await?))
 }
 
 /// `GET /api/instances/{id}/history`.
 pub async fn history(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Segments(id): Segments<String>,
 ) -> Result<Json<Vec<Entry>>, Problem> {
-    Ok(Json(state.engine.history(&id).await?))
+    Ok(Json(state.history(&caller, &id).await?))
 }
 
 /// `GET /api/instances/{id}/chain`: as `sopflow audit chain --format json` prints it.
 pub async fn chain(
     State(state): State<AppState>,
-    _caller: Caller,
+    caller: Caller,
     Segments(id): Segments<String>,
 ) -> Result<Json<Value>, Problem> {
-    let chain = state.engine.approval_chain(&id).await?;
+    let chain = state.chain(&caller, &id).await?;
     Ok(Json(
         serde_json::to_value(chain).map_err(|e| Problem::internal(e.to_string()))?,
     ))

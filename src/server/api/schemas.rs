@@ -126,7 +126,7 @@ pub fn components() -> Value {
             "diagnostics": list("Diagnostic"),
             "last_reload": {"oneOf": [reference("Attempt"), {"type": "null"}]},
         })),
-        "WorkflowSummary": object(&["id", "title", "description", "version", "source", "roles", "states"], json!({
+        "WorkflowSummary": object(&["id", "title", "description", "version", "source", "roles", "states", "start_roles", "can_start"], json!({
             "id": string(), "title": string(), "description": nullable("string"),
             "version": {"type": "string", "description": "The newest version's hash"},
             "source": {"oneOf": [{"type": "null"}, object(&["manual"], json!({
@@ -134,6 +134,8 @@ pub fn components() -> Value {
             }))]},
             "roles": {"type": "object", "additionalProperties": string(), "description": "role id: title"},
             "states": {"type": "integer", "description": "How many states"},
+            "start_roles": {"type": "array", "items": string(), "description": "The roles that may start an instance (empty: only a schedule or a parent workflow)"},
+            "can_start": {"type": "boolean", "description": "Whether the caller may start one"},
         })),
         "WorkflowDetail": object(&["id", "title", "description", "version", "file", "yaml", "rules", "roles", "states"], json!({
             "id": string(), "title": string(), "description": nullable("string"), "version": string(),
@@ -157,6 +159,8 @@ pub fn components() -> Value {
             "data": {"type": "object"}, "seq": {"type": "integer", "description": "The last entry's number: send it as expected_seq"},
             "business_key": nullable("string"), "parent": nullable("string"),
             "children": {"type": "array"}, "approval": {}, "timers": {"type": "array"}, "acts": {"type": "array"},
+            "started_by": {"oneOf": [string(), {"type": "null"}], "description": "Who started it; null when a schedule or a parent workflow did"},
+            "roles": {"type": "array", "items": string(), "description": "The roles people have acted in on it"},
             "created": time(), "updated": time(), "finished": {"type": "boolean"}, "last_hash": string(),
         })),
         "Entry": object(&["instance", "seq", "kind", "workflow", "version", "event", "to", "actor", "payload", "changes", "at", "prev_hash", "hash"], json!({
@@ -166,6 +170,8 @@ pub fn components() -> Value {
             "actor": string(), "role": nullable("string"),
             "payload": {"type": "object"}, "changes": {"type": "object"},
             "guards": {"type": "array"}, "at": time(),
+            "audit": {"type": "string", "enum": ["approval", "rejection", "decision"], "description": "What a person's step was to an auditor, recorded by the step"},
+            "branch": {"type": "integer", "description": "Which of the event's guarded branches the step took, from 0"},
             "idempotency_key": string(),
             "prev_hash": string(), "hash": {"type": "string", "description": "SHA-256 of the entry's canonical JSON; links to the next entry's prev_hash"},
         })),

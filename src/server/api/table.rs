@@ -169,7 +169,7 @@ pub const ROUTES: &[Route] = &[
         Workflows,
         Get,
         "/api/workflows",
-        "The workflows that can be started",
+        "The workflows in force, each with its start roles and whether the caller may start it",
     )
     .tag("workflows")
     .answers(200, List("WorkflowSummary")),
@@ -210,7 +210,7 @@ pub const ROUTES: &[Route] = &[
         Start,
         Post,
         "/api/instances",
-        "Start an instance as the caller (201; 200 when an Idempotency-Key replays)",
+        "Start an instance as the caller, in a role that may start it (201; 200 when an Idempotency-Key replays)",
     )
     .tag("instances")
     .body("StartBody")
@@ -219,7 +219,7 @@ pub const ROUTES: &[Route] = &[
         Fire,
         Post,
         "/api/instances/{id}/events/{event}",
-        "Fire an event on an instance as the caller",
+        "Fire an event on an instance as the caller (404 unless they may read it)",
     )
     .tag("instances")
     .body("FireBody")
@@ -228,7 +228,7 @@ pub const ROUTES: &[Route] = &[
         Instance,
         Get,
         "/api/instances/{id}",
-        "An instance, its state's title, what the caller may do on it, whether it is overdue",
+        "An instance the caller may read, its state's title, what they may do on it, whether it is overdue",
     )
     .tag("instances")
     .answers(200, Shape::Json("InstanceView")),
@@ -236,7 +236,7 @@ pub const ROUTES: &[Route] = &[
         Instances,
         Get,
         "/api/instances",
-        "Instances matching filters",
+        "Instances matching filters, among those the caller may read",
     )
     .tag("instances")
     .query(of::<instances::ListParams>)
@@ -253,7 +253,7 @@ pub const ROUTES: &[Route] = &[
         History,
         Get,
         "/api/instances/{id}/history",
-        "An instance's history, oldest first",
+        "An instance's history, oldest first (404 unless the caller may read it)",
     )
     .tag("instances")
     .answers(200, List("Entry")),
@@ -261,7 +261,7 @@ pub const ROUTES: &[Route] = &[
         Chain,
         Get,
         "/api/instances/{id}/chain",
-        "An instance's approval chain, as `sopflow audit chain --format json`",
+        "An instance's approval chain, as `sopflow audit chain --format json` (404 unless the caller may read it)",
     )
     .tag("audit")
     .answers(200, Shape::Json("ApprovalChain")),

@@ -17,8 +17,9 @@ use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// `GET /api/workflows`.
-pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Vec<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<Value>> {
     let engine = &state.engine;
+    let actor = caller.actor();
     let out = engine
         .workflows()
         .iter()
@@ -33,6 +34,8 @@ pub async fn list(State(state): State<AppState>, _caller: Caller) -> Json<Vec<Va
                 "source": source(workflow),
                 "roles": roles(workflow),
                 "states": workflow.states.len(),
+                "start_roles": crate::machine::start_roles(workflow),
+                "can_start": crate::machine::access::may_start(workflow, &actor),
             })
         })
         .collect();

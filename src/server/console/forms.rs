@@ -88,21 +88,37 @@ fn with_offset(text: &str) -> String {
         .map_or_else(|| text.to_string(), |t| t.to_rfc3339())
 }
 
-/// The fields an event's payload must supply, in declaration order: `required_on` it, or
-/// named in the transition's `requires` (besides `comment`).
-pub fn required_fields<'w>(
+/// One field a form offers: whether the step must supply it.
+pub struct Offered<'w> {
+    pub name: &'w str,
+    pub field: &'w Field,
+    pub required: bool,
+}
+
+/// The fields an event's payload may carry, in declaration order, as the workflow's controls
+/// say: those that list the event in `required_on` (or that the transition `requires`) must
+/// be given, those in `optional_on` may be. A fixed field that already has a value is left
+/// out unless the step must supply it again: it could not change. `data` is the instance's
+/// (empty for a start).
+pub fn writable_fields<'w>(
     workflow: &'w Workflow,
     event: &str,
     requires: &[String],
-) -> Vec<(&'w str, &'w Field)> {
+    data: &Map<String, Value>,
+) -> Vec<Offered<'w>> {
     workflow
         .fields
         .iter()
-        .filter(|(name, field)| {
-            field.required_on.iter().any(|e| e.as_str() == event)
-                || requires.iter().any(|r| r == name.as_str())
+        .filter_map(|(name, field)| {
+            let required =
+                field.is_required_on(event) || requires.iter().any(|r| r == name.as_str());
+            let settled = field.fixed && data.get(name.as_str()).is_some_and(|v| !v.is_null());
+            (required || (field.is_writable_on(event) && !settled)).then_some(Offered {
+                name: name.as_str(),
+                field,
+                required,
+            })
         })
-        .map(|(name, field)| (name.as_str(), field))
         .collect()
 }
 
@@ -116,7 +132,15 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
     let kind = field.kind.value;
     html! {
         div.field data-field=(name) {
-            @if kind == FieldType::Bool {
+            @if kind == FieldType::Bool && !required {
+                // An optional yes/no: left blank, it is not given at all.
+                label for=(dom_id) { (title) " " code.muted { (name) } }
+                select #(dom_id) name=(key) {
+                    option value="" { "不填 not given" }
+                    option value="true" selected[value == "true"] { "是 yes" }
+                    option value="false" selected[value == "false"] { "否 no" }
+                }
+            } @else if kind == FieldType::Bool {
                 label.check for=(dom_id) {
                     input type="hidden" name=(key) value="false";
                     input #(dom_id) type="checkbox" name=(key) value="true" checked[value == "true"];
@@ -206,6 +230,41 @@ mod tests {
         assert_eq!(with_offset("2026-03-02T09:30"), "2026-03-02T09:30:00+08:00");
         assert_eq!(with_offset("2026-03-02T09:30:00Z"), "2026-03-02T09:30:00Z");
         assert_eq!(with_offset("soon"), "soon");
+    }
+
+    #[test]
+    fn a_form_offers_what_the_event_may_write_and_not_a_settled_fact() {
+        let workflow = crate::definition::parse_workflow(
+            std::path::Path::new("w.yaml"),
+            "id: w\ntitle: W\ninitial: a\nfields:\n  amount: {type: money, required_on: [go], fixed: true}\n  note: {type: text, optional_on: [go]}\n  ref: {type: string, optional_on: [go], fixed: true}\n  seal: {type: datetime}\n  reason: {type: string, optional_on: [stop]}\nstates:\n  a: {on: {go: {to: a, roles: [r]}, stop: {to: b, roles: [r]}}}\n  b: {final: true}\n",
+        )
+        .expect("parses");
+        let offered = |event: &str, data: serde_json::Value, requires: &[String]| {
+            let data = data.as_object().cloned().unwrap_or_default();
+            writable_fields(&workflow, event, requires, &data)
+                .iter()
+                .map(|o| (o.name.to_string(), o.required))
+                .collect::<Vec<_>>()
+        };
+        let owned = |pairs: &[(&str, bool)]| {
+            pairs
+                .iter()
+                .map(|(n, r)| (n.to_string(), *r))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            offered("go", serde_json::json!({}), &[]),
+            owned(&[("amount", true), ("note", false), ("ref", false)])
+        );
+        // A fixed fact already set is not offered again, unless the step must supply it.
+        assert_eq!(
+            offered("go", serde_json::json!({"amount": 5, "ref": "R-1"}), &[]),
+            owned(&[("amount", true), ("note", false)])
+        );
+        assert_eq!(
+            offered("stop", serde_json::json!({}), &["reason".to_string()]),
+            owned(&[("reason", true)])
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ use super::{
     state_title,
 };
 use crate::catalog::Definition;
+use crate::definition::model::START;
 use crate::engine::{EngineError, Task};
 use crate::machine::Actor;
 use crate::server::auth::Caller;
@@ -17,7 +18,7 @@ use axum::extract::{Query as UrlQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::sync::Arc;
 
 /// How many instances a search lists at most.
@@ -29,7 +30,7 @@ const INBOX_ROWS: usize = 200;
 /// `GET /`.
 pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Response {
     let actor = caller.actor();
-    let tasks = match state.engine.tasks(&actor, Query::default(), false).await {
+    let tasks = match state.tasks(&caller, Query::default(), false).await {
         Ok(tasks) => tasks,
         Err(err) => return internal(&caller, err),
     };
@@ -97,42 +98,16 @@ fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
     }
 }
 
-/// The workflows a person may usefully start: those whose first state waits for a role they
-/// hold (the engine itself accepts a start from any role the workflow declares, but only
-/// these people can take the first step).
+/// The workflows a person may start (the workflow's `access.start`, or by default the roles
+/// of its first step).
 pub(super) fn startable(state: &AppState, actor: &Actor) -> Vec<Arc<Definition>> {
     state
         .engine
         .workflows()
         .iter()
         .filter_map(|id| state.engine.definition_of(id))
-        .filter(|def| may_start(def, actor))
+        .filter(|def| crate::machine::access::may_start(&def.workflow, actor))
         .collect()
-}
-
-pub(super) fn may_start(def: &Definition, actor: &Actor) -> bool {
-    let workflow = &def.workflow;
-    let declared =
-        workflow.roles.is_empty() || actor.roles.iter().any(|r| workflow.roles.contains(r));
-    if !declared {
-        return false;
-    }
-    let Some(first) = workflow.states.get(workflow.initial.as_str()) else {
-        return true;
-    };
-    let mut acting = first
-        .on
-        .iter()
-        .flat_map(|(_, branches)| branches.0.iter().flat_map(|b| b.roles.iter()))
-        .map(|r| r.as_str())
-        .chain(
-            first
-                .approval
-                .iter()
-                .flat_map(|a| a.signers.iter().map(|s| s.role.as_str())),
-        )
-        .peekable();
-    acting.peek().is_none() || acting.any(|role| actor.roles.iter().any(|r| r == role))
 }
 
 fn start_card(caller: &Caller, startable: &[Arc<Definition>]) -> Markup {
@@ -177,7 +152,7 @@ pub(super) fn start_form(
     business_key: &str,
     typed: &Typed,
 ) -> Markup {
-    let fields = forms::required_fields(&def.workflow, "start", &[]);
+    let fields = forms::writable_fields(&def.workflow, START, &[], &Map::new());
     html! {
         form.stack method="post" action="/instances" #start-form {
             (csrf_field(caller))
@@ -186,8 +161,8 @@ pub(super) fn start_form(
             input type="hidden" name="workflow" value=(def.id());
             label for="start-key" { "业务编号 Business key " span.muted { "(可选 optional)" } }
             input #start-key type="text" name="business_key" value=(business_key);
-            @for (name, field) in &fields {
-                (forms::input("start", name, field, typed.get(*name).map(String::as_str), true))
+            @for offered in &fields {
+                (forms::input("start", offered.name, offered.field, typed.get(offered.name).map(String::as_str), offered.required))
             }
             button.primary type="submit" { "发起 " (def.workflow.title) }
         }
@@ -212,7 +187,11 @@ pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form
     };
     let business_key = form.text("business_key").unwrap_or_default().to_string();
     let typed = forms::typed(&form);
-    let needs_data = !forms::required_fields(&def.workflow, "start", &[]).is_empty();
+    // Only what the start must be given opens the full form first; the optional fields are on
+    // it too, and on the workflow's page.
+    let needs_data = forms::writable_fields(&def.workflow, START, &[], &Map::new())
+        .iter()
+        .any(|offered| offered.required);
     if needs_data && form.get("_full").is_none() {
         return start_page(&caller, &def, &business_key, &typed, None);
     }
@@ -330,7 +309,7 @@ pub async fn search(
     Page(caller): Page,
     UrlQuery(search): UrlQuery<Search>,
 ) -> Response {
-    let mut found = match state.engine.list(search.query()).await {
+    let mut found = match state.list(&caller, search.query()).await {
         Ok(found) => found,
         Err(EngineError::UnknownWorkflow { .. }) => Vec::new(),
         Err(err) => return internal(&caller, err),

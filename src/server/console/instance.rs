@@ -66,7 +66,7 @@ pub async fn fire(
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
-    let instance = match state.engine.get(&id).await {
+    let instance = match state.instance(&caller, &id).await {
         Ok(instance) => instance,
         Err(err) => return engine_error(&caller, err),
     };
@@ -123,7 +123,7 @@ async fn render(
     notice: Notice<'_>,
     status: StatusCode,
 ) -> Response {
-    let instance = match state.engine.get(id).await {
+    let instance = match state.instance(caller, id).await {
         Ok(instance) => instance,
         Err(err) => return engine_error(caller, err),
     };
@@ -131,7 +131,7 @@ async fn render(
         Ok(def) => def,
         Err(err) => return internal(caller, err),
     };
-    let history = match state.engine.history(id).await {
+    let history = match state.history(caller, id).await {
         Ok(history) => history,
         Err(err) => return engine_error(caller, err),
     };
@@ -360,7 +360,7 @@ fn action_form(
     mine: bool,
 ) -> Markup {
     let requires = state.map(|s| requires(s, event)).unwrap_or_default();
-    let fields = forms::required_fields(&def.workflow, event, &requires);
+    let fields = forms::writable_fields(&def.workflow, event, &requires, &instance.data);
     let comment_required = requires.iter().any(|r| r == COMMENT);
     let (typed, comment) = match notice {
         Notice::Refused {
@@ -382,8 +382,8 @@ fn action_form(
                 (title) " " code.muted { (event) }
                 @if let Some(role) = role { " " span.role title=(role) { (role_title(def, role)) } }
             }
-            @for (name, field) in &fields {
-                (forms::input(&prefix, name, field, typed.and_then(|t| t.get(*name)).map(String::as_str), mine))
+            @for offered in &fields {
+                (forms::input(&prefix, offered.name, offered.field, typed.and_then(|t| t.get(offered.name)).map(String::as_str), mine && offered.required))
             }
             label for={ (prefix) "-comment" } {
                 "意见 Comment" @if comment_required { span.req title="必填 required" { " *" } }

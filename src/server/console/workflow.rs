@@ -5,10 +5,11 @@
 //! A rejected reload is shown first and loudly: the files on disk have errors, so what runs
 //! is still the version named here, not what the process owner just saved.
 
-use super::inbox::{may_start, start_form};
+use super::inbox::start_form;
 use super::{Page, error_page, html_response, internal, layout, role_title, short_hash};
 use crate::catalog::Definition;
 use crate::diagram::{SvgOptions, svg};
+use crate::machine::access::may_start;
 use crate::server::AppState;
 use crate::server::problem::Problem;
 use crate::server::reload::Attempt;
@@ -131,7 +132,7 @@ pub async fn page(
         }
         div.columns {
             (roles(&def))
-            @if is_current && may_start(&def, &caller.actor()) {
+            @if is_current && may_start(&def.workflow, &caller.actor()) {
                 section.card #start {
                     h2 { "发起 Start" }
                     (start_form(&caller, &def, "", &Default::default()))
