@@ -13,7 +13,7 @@
 //!
 //! [`kind_of`] also classifies entries recorded before the kind was kept.
 
-use crate::definition::model::{AuditKind, Transition, Workflow};
+use crate::definition::model::{AuditKind, State, Transition, Workflow};
 
 /// The kind of the step `event` from state `from` to `to`, taking `branch` if it is a
 /// transition's branch.
@@ -24,10 +24,25 @@ pub fn kind_of(
     to: &str,
     branch: Option<&Transition>,
 ) -> AuditKind {
+    match workflow.states.get(from) {
+        Some(state) => kind_in(workflow, state, from, event, to, branch),
+        None => by_name(event).unwrap_or(AuditKind::Decision),
+    }
+}
+
+/// [`kind_of`] for a step whose state `from` is at hand.
+pub fn kind_in(
+    workflow: &Workflow,
+    state: &State,
+    from: &str,
+    event: &str,
+    to: &str,
+    branch: Option<&Transition>,
+) -> AuditKind {
     if let Some(kind) = branch.and_then(|b| b.audit.as_ref()) {
         return kind.value;
     }
-    if let Some(approval) = workflow.states.get(from).and_then(|s| s.approval.as_ref()) {
+    if let Some(approval) = &state.approval {
         if approval
             .on_reject
             .as_ref()
@@ -52,8 +67,8 @@ pub fn kind_of(
 /// The kind an event's name says, if it says one (for entries whose definition version
 /// cannot be read).
 pub fn by_name(event: &str) -> Option<AuditKind> {
-    let first = event.split('_').next().unwrap_or(event);
-    let last = event.rsplit('_').next().unwrap_or(event);
+    let first = event.split_once('_').map_or(event, |(first, _)| first);
+    let last = event.rsplit_once('_').map_or(event, |(_, last)| last);
     if matches!(first, "reject" | "refuse" | "decline")
         || last == "reject"
         || event.starts_with("return_for")

@@ -236,9 +236,15 @@ impl Entry {
         }
     }
 
-    /// The unsealed next entry of `instance`, by the `system` actor, leaving it where it is;
-    /// the step that makes it records what it did.
-    pub fn next(instance: &Instance, kind: EntryKind, event: &str, at: DateTime<Utc>) -> Entry {
+    /// The unsealed next entry of `instance`, by `actor`, leaving it where it is; the step that
+    /// makes it records what it did (and where it went).
+    pub fn next(
+        instance: &Instance,
+        kind: EntryKind,
+        event: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+    ) -> Entry {
         Entry {
             instance: instance.id.clone(),
             seq: instance.seq + 1,
@@ -247,7 +253,7 @@ impl Entry {
             from: Some(instance.state.clone()),
             to: instance.state.clone(),
             finished: instance.finished,
-            actor: crate::definition::model::SYSTEM_ROLE.to_string(),
+            actor: actor.to_string(),
             prev_hash: instance.last_hash.clone(),
             ..Entry::blank(kind, event, at)
         }

@@ -20,7 +20,7 @@ use super::value;
 use super::writes::{check_fixed, check_required, check_writable};
 use crate::definition::Definition;
 use crate::definition::located::Located;
-use crate::definition::model::{COMMENT, START, Spawn, State, Transition, Workflow};
+use crate::definition::model::{COMMENT, START, SYSTEM_ROLE, Spawn, State, Transition, Workflow};
 use crate::script::Sandbox;
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
@@ -119,12 +119,25 @@ pub fn step(
         return Err(unknown_event(state, event, &instance.state));
     };
 
-    let mut entry = Entry::next(instance, EntryKind::Event, event, command.at);
+    let mut entry = Entry::next(
+        instance,
+        EntryKind::Event,
+        event,
+        &command.actor.id,
+        command.at,
+    );
     entry.audit = (!command.actor.is_system()).then(|| {
         let branch = decision
             .branch
             .and_then(|i| state.on.get(event)?.value.0.get(i as usize));
-        audit::kind_of(workflow, &instance.state, event, &decision.to, branch)
+        audit::kind_in(
+            workflow,
+            state,
+            &instance.state,
+            event,
+            &decision.to,
+            branch,
+        )
     });
     entry.branch = decision.branch;
     let mut changes: Map<String, Value> = payload
@@ -176,7 +189,6 @@ pub fn step(
     entry.to = decision.to;
     entry.entered = decision.entered;
     entry.finished = target.is_final;
-    entry.actor = command.actor.id.clone();
     entry.role = decision.role;
     entry.payload = payload;
     entry.changes = changes;
@@ -189,7 +201,13 @@ pub fn step(
 
 /// Records in a parent that one of its children finished in `state`.
 pub fn child_finished(instance: &Instance, child: &str, state: &str, at: DateTime<Utc>) -> Entry {
-    let mut entry = Entry::next(instance, EntryKind::ChildFinished, "child_finished", at);
+    let mut entry = Entry::next(
+        instance,
+        EntryKind::ChildFinished,
+        "child_finished",
+        SYSTEM_ROLE,
+        at,
+    );
     entry.child = Some(super::entry::ChildStatus {
         id: child.to_string(),
         state: state.to_string(),
@@ -525,7 +543,12 @@ fn four_eyes(
     event: &str,
     actor: &Actor,
 ) -> Result<(), Refusal> {
-    if actor.is_system() {
+    if actor.is_system()
+        || !workflow
+            .constraints
+            .iter()
+            .any(|c| c.value.distinct_actors.is_some())
+    {
         return Ok(());
     }
     let step = format!("{state}.{event}");

@@ -11,6 +11,7 @@ use super::instance::Instance;
 use super::refusal::Refusal;
 use super::step::step;
 use crate::definition::Definition;
+use crate::definition::model::SYSTEM_ROLE;
 use crate::script::Sandbox;
 use chrono::{DateTime, Utc};
 use serde_json::Map;
@@ -66,7 +67,13 @@ pub fn fire_timer(
 
 /// The entry of a timer whose event was refused: nothing moves but the timer.
 fn lapsed(instance: &Instance, command: &Command, firing: &TimerFiring, why: &Refusal) -> Entry {
-    let mut entry = Entry::next(instance, EntryKind::Timer, &command.event, command.at);
+    let mut entry = Entry::next(
+        instance,
+        EntryKind::Timer,
+        &command.event,
+        SYSTEM_ROLE,
+        command.at,
+    );
     entry.timer = Some(TimerFiring {
         refused: Some(format!("{} ({})", why, why.code())),
         ..firing.clone()
