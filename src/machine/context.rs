@@ -118,13 +118,7 @@ pub(super) fn run_action(
         script: action.to_string(),
         reason,
     };
-    let script = def
-        .scripts
-        .get(action)
-        .ok_or_else(|| fail("the action was not compiled with its definition".into()))?;
-    let result = sandbox
-        .evaluate(script, ctx.input())
-        .map_err(|e| fail(e.to_string()))?;
+    let result = evaluate(def, "action", action, ctx, sandbox)?;
     let map = result.try_cast::<rhai::Map>().ok_or_else(|| {
         fail("it must return a map of fields to set, like #{ field: value }".into())
     })?;
@@ -161,13 +155,7 @@ pub(super) fn deadline(
         script: script.to_string(),
         reason,
     };
-    let compiled = def
-        .scripts
-        .get(script)
-        .ok_or_else(|| fail("the deadline was not compiled with its definition".into()))?;
-    let result = sandbox
-        .evaluate(compiled, ctx.input())
-        .map_err(|e| fail(e.to_string()))?;
+    let result = evaluate(def, "deadline", script, ctx, sandbox)?;
     let text = result.into_string().map_err(|t| {
         fail(format!(
             "it returned {t}, not a date or time (return `calendar.add(now, \"2 working days\")` or a text like \"2026-03-01T09:00:00+08:00\")"
@@ -183,4 +171,28 @@ pub(super) fn deadline(
                 "it returned `{text}`, not a date (2026-03-01) or time (2026-03-01T09:00:00+08:00)"
             ))
         })
+}
+
+/// Runs the compiled script `text` of the definition on the step's context; a failure is the
+/// refusal of a script with this `purpose` (an action, a deadline).
+fn evaluate(
+    def: &Definition,
+    purpose: &'static str,
+    text: &str,
+    ctx: &Context,
+    sandbox: &Sandbox,
+) -> Result<Dynamic, Refusal> {
+    let fail = |reason: String| Refusal::ScriptFailed {
+        purpose,
+        script: text.to_string(),
+        reason,
+    };
+    let script = def.scripts.get(text).ok_or_else(|| {
+        fail(format!(
+            "the {purpose} was not compiled with its definition"
+        ))
+    })?;
+    sandbox
+        .evaluate(script, ctx.input())
+        .map_err(|e| fail(e.to_string()))
 }
