@@ -98,7 +98,7 @@ pub fn components() -> Value {
         "Problem": object(&["type", "title", "status", "detail", "code"], json!({
             "type": string(), "title": string(), "status": {"type": "integer"},
             "detail": string(),
-            "code": {"type": "string", "description": "Stable: role_not_allowed, four_eyes, missing_role, unauthenticated, bad_json, bad_body, bad_query, bad_path, unsupported_media_type, body_too_large, no_route, method_not_allowed, unknown_instance, unknown_workflow, definitions_invalid..."},
+            "code": {"type": "string", "description": "Stable: a refusal's own code (role_not_allowed, four_eyes, not_your_turn, missing_field, field_not_writable, field_fixed, too_long, ill_typed, guard_failed, stale, not_a_party...), or the server's: missing_role, unauthenticated, bad_json, bad_body, bad_query, bad_path, bad_instance_id, unsupported_media_type, body_too_large, body_timeout, uri_too_long, headers_too_large, too_many_connections, no_route, method_not_allowed, unknown_instance, unknown_workflow, definitions_invalid, signin_busy, signin_throttled, login_cross_site, login_expired, demo_user_proxied"},
             "refused": {"type": "boolean", "description": "Present (true) when the engine refused a command: nothing was written"},
         })),
         "Health": object(&["status", "version", "workflows", "time"], json!({
