@@ -17,9 +17,9 @@ use std::path::{Path, PathBuf};
 /// state, a countersign every fiftieth, and two final states.
 fn generated(n: usize) -> String {
     let mut y = String::from(
-        "id: generated\ntitle: 生成的流程\nroles:\n  clerk: 服务台人员\n  manager: 主管\n  auditor: 审计\n",
+        "id: generated\ntitle: 生成的流程\nroles:\n  clerk: 服务台人员\n  manager: 主管\n  inspector: 审计\n",
     );
-    y.push_str("fields:\n  amount: {type: money, required_on: [next]}\n  tier: {type: enum, values: [general, important, hotspot, collective]}\n");
+    y.push_str("fields:\n  amount: {type: money, required_on: [next], optional_on: [start]}\n  tier: {type: enum, values: [general, important, hotspot, collective], optional_on: [start]}\n");
     y.push_str("parameters:\n  threshold: {type: money, default: 15000}\ninitial: s0\nstates:\n");
     for i in 0..n {
         let next = if i + 1 == n {
@@ -32,7 +32,7 @@ fn generated(n: usize) -> String {
         if i % 50 == 49 {
             let _ = writeln!(
                 y,
-                "    approval:\n      mode: quorum\n      quorum: 2\n      signers: [{{role: clerk}}, {{role: manager}}, {{role: auditor}}]\n      to: {next}\n      on_reject: {{to: {back}, requires: [comment]}}"
+                "    approval:\n      mode: quorum\n      quorum: 2\n      signers: [{{role: clerk}}, {{role: manager}}, {{role: inspector}}]\n      to: {next}\n      on_reject: {{to: {back}, requires: [comment]}}"
             );
             continue;
         }
