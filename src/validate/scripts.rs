@@ -55,6 +55,8 @@ struct Use<'t> {
     purpose: Purpose,
     at: At<'t>,
     facts: Vec<Arc<Facts>>,
+    /// Written in the YAML (not a rule reference): findings point into its text.
+    inline: bool,
 }
 
 /// What scripts may read of `actor`.
@@ -104,15 +106,18 @@ impl Checker<'_> {
     }
 
     fn script<'t>(&mut self, text: &'t Located<String>, purpose: Purpose, at: At<'t>) -> Use<'t> {
-        let facts = match ScriptRef::parse(text.as_str()) {
-            ScriptRef::Rule { file, function } => self.rule_script(text, file, function, purpose),
-            ScriptRef::Inline(source) => self.inline_script(text, source, purpose),
+        let (facts, inline) = match ScriptRef::parse(text.as_str()) {
+            ScriptRef::Rule { file, function } => {
+                (self.rule_script(text, file, function, purpose), false)
+            }
+            ScriptRef::Inline(source) => (self.inline_script(text, source, purpose), true),
         };
         Use {
             text,
             purpose,
             at,
             facts,
+            inline,
         }
     }
 
@@ -370,13 +375,18 @@ impl Checker<'_> {
     fn check_reads(&mut self, uses: &[Use<'_>]) {
         let workflow = self.workflow;
         let position = |name: &str| workflow.fields.position(name);
+        // Each transition's action, found by where it runs (a workflow may have thousands).
+        let actions: std::collections::HashMap<
+            (usize, &str, usize),
+            &Use<'_>,
+            foldhash::fast::RandomState,
+        > = uses
+            .iter()
+            .filter(|u| u.purpose == Purpose::Action)
+            .filter_map(|u| Some(((u.at.state, u.at.event?, u.at.branch), u)))
+            .collect();
         let action_writes = |state: usize, event: &str, branch: usize| {
-            let action = uses.iter().find(|u| {
-                u.purpose == Purpose::Action
-                    && u.at.state == state
-                    && u.at.event == Some(event)
-                    && u.at.branch == branch
-            })?;
+            let action = actions.get(&(state, event, branch))?;
             let keys: Vec<usize> = action
                 .facts
                 .iter()
@@ -386,8 +396,7 @@ impl Checker<'_> {
             // An action whose result the lint cannot see may write anything.
             (!keys.is_empty()).then_some(keys)
         };
-        let may = MaySet::compute(workflow, &self.states, |index, state| {
-            let mut exits = Vec::new();
+        let may = MaySet::compute(workflow, &self.states, |index, state, exits| {
             for (event, branches) in state.on.iter() {
                 for (i, branch) in branches.0.iter().enumerate() {
                     if let Some(&to) = self.states.get(branch.to.as_str()) {
@@ -421,23 +430,38 @@ impl Checker<'_> {
                     });
                 }
             }
-            exits
         });
         let mut seen = std::collections::HashSet::new();
         for script in uses {
-            let place = match ScriptRef::parse(script.text.as_str()) {
-                ScriptRef::Inline(_) => Place::Yaml(script.text.span),
-                ScriptRef::Rule { .. } => Place::Rules(PathBuf::new()),
+            let place = if script.inline {
+                Place::Yaml(script.text.span)
+            } else {
+                Place::Rules(PathBuf::new())
             };
             let state_name = workflow.states.0[script.at.state].0.as_str();
+            // Where a finding points: into the YAML scalar of an inline script, or at the rule
+            // reference (computed only for a finding: it scans the file's text).
+            let span_of = |checker: &Self, access: &lint::Access| match place {
+                Place::Yaml(_) => checker.place_span(&place, access.line, access.column),
+                Place::Rules(_) => script.text.span,
+            };
             for access in script.facts.iter().flat_map(|f| f.accesses.iter()) {
-                let span = match place {
-                    Place::Yaml(_) => self.place_span(&place, access.line, access.column),
-                    Place::Rules(_) => script.text.span,
-                };
                 let Some(field) = position(&access.name) else {
                     continue;
                 };
+                let findable = match (access.root, script.at.event) {
+                    (Root::Payload, Some(event)) => {
+                        !workflow.fields.0[field].1.is_writable_on(event)
+                    }
+                    (Root::Data, _) => {
+                        may.reached(script.at.state) && !may.holds(script.at.state, field)
+                    }
+                    _ => false,
+                };
+                if !findable {
+                    continue;
+                }
+                let span = span_of(self, access);
                 if !seen.insert((span.line, span.column, access.root, field, script.at.state)) {
                     continue;
                 }

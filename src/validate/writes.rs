@@ -167,11 +167,12 @@ impl Checker<'_> {
     }
 }
 
-/// Which fields may hold a value on arriving in each state (see the module's documentation).
+/// Which fields may hold a value on arriving in each state (see the module's documentation):
+/// one bit set of `words` words per state, in one flat vector.
 #[derive(Debug)]
 pub(super) struct MaySet {
     words: usize,
-    sets: Vec<Vec<u64>>,
+    sets: Vec<u64>,
     /// Whether the state can be reached at all (unreachable ones are reported as such).
     reached: Vec<bool>,
 }
@@ -186,25 +187,38 @@ pub(super) struct Exit<'w> {
 }
 
 impl MaySet {
-    /// Computes the fixed point. `exits(state)` lists the ways out of each state.
+    /// Computes the fixed point. `exits(state)` lists the ways out of each state. The bits an
+    /// event's payload writes are worked out once per event, and every exit's bits are kept in
+    /// one flat vector: a workflow of ten thousand states allocates a handful of vectors.
     pub(super) fn compute<'w>(
         workflow: &'w Workflow,
         states: &StateIndex<'w>,
-        exits: impl Fn(usize, &'w State) -> Vec<Exit<'w>>,
+        exits: impl Fn(usize, &'w State, &mut Vec<Exit<'w>>),
     ) -> MaySet {
-        let fields = workflow.fields.len();
-        let words = fields.div_ceil(64).max(1);
-        let mut sets = vec![vec![0u64; words]; workflow.states.len()];
-        let written_by = |event: &str| {
-            let mut bits = vec![0u64; words];
-            for (i, (_, field)) in workflow.fields.iter().enumerate() {
-                if field.is_writable_on(event) {
-                    bits[i / 64] |= 1 << (i % 64);
+        let words = workflow.fields.len().div_ceil(64).max(1);
+        let count = workflow.states.len();
+        let mut sets = vec![0u64; count * words];
+        let mut reached = vec![false; count];
+        // What each event's payload may write, worked out once per event.
+        let mut by_event: std::collections::HashMap<&str, Vec<u64>, foldhash::fast::RandomState> =
+            std::collections::HashMap::default();
+        for event in workflow.events().chain([START]) {
+            by_event.entry(event).or_insert_with(|| {
+                let mut bits = vec![0u64; words];
+                for (i, (_, field)) in workflow.fields.iter().enumerate() {
+                    if field.is_writable_on(event) {
+                        bits[i / 64] |= 1 << (i % 64);
+                    }
                 }
-            }
-            bits
+                bits
+            });
+        }
+        let nothing = vec![0u64; words];
+        let written_by = |event: &str| {
+            by_event
+                .get(event)
+                .map_or(nothing.as_slice(), Vec::as_slice)
         };
-        let mut reached = vec![false; sets.len()];
         let Some(&initial) = states.get(workflow.initial.as_str()) else {
             return MaySet {
                 words,
@@ -213,48 +227,53 @@ impl MaySet {
             };
         };
         reached[initial] = true;
-        sets[initial] = written_by(START);
-        // Each state's exits, with everything they write, computed once.
-        let edges: Vec<Vec<(usize, Vec<u64>)>> = workflow
-            .states
-            .iter()
-            .enumerate()
-            .map(|(i, (_, state))| {
-                exits(i, state)
-                    .into_iter()
-                    .map(|exit| {
-                        let mut bits = written_by(exit.event);
-                        match exit.action_writes {
-                            Some(fields) => {
-                                for f in fields {
-                                    bits[f / 64] |= 1 << (f % 64);
-                                }
-                            }
-                            None => bits.iter_mut().for_each(|w| *w = u64::MAX),
+        sets[initial * words..(initial + 1) * words].copy_from_slice(written_by(START));
+        // Every exit: (state it leaves, state it enters), and its bits at the same position
+        // of `bits`; `first[s]..first[s + 1]` are the exits of state `s`.
+        let mut targets = Vec::new();
+        let mut bits = Vec::new();
+        let mut first = Vec::with_capacity(count + 1);
+        let mut out = Vec::new();
+        for (i, (_, state)) in workflow.states.iter().enumerate() {
+            first.push(targets.len());
+            out.clear();
+            exits(i, state, &mut out);
+            for exit in out.drain(..) {
+                let at = bits.len();
+                bits.extend_from_slice(written_by(exit.event));
+                let written = &mut bits[at..];
+                match exit.action_writes {
+                    Some(fields) => {
+                        for f in fields {
+                            written[f / 64] |= 1 << (f % 64);
                         }
-                        (exit.to, bits)
-                    })
-                    .collect()
-            })
-            .collect();
+                    }
+                    None => written.iter_mut().for_each(|w| *w = u64::MAX),
+                }
+                targets.push(exit.to);
+            }
+        }
+        first.push(targets.len());
         let mut queue: std::collections::VecDeque<usize> = [initial].into();
-        let mut queued = vec![false; sets.len()];
+        let mut queued = vec![false; count];
         queued[initial] = true;
         while let Some(state) = queue.pop_front() {
             queued[state] = false;
-            for (to, bits) in &edges[state] {
-                let mut grew = !reached[*to];
-                reached[*to] = true;
+            for edge in first[state]..first[state + 1] {
+                let to = targets[edge];
+                let mut grew = !reached[to];
+                reached[to] = true;
                 for w in 0..words {
-                    let next = sets[*to][w] | sets[state][w] | bits[w];
-                    if next != sets[*to][w] {
-                        sets[*to][w] = next;
+                    let next =
+                        sets[to * words + w] | sets[state * words + w] | bits[edge * words + w];
+                    if next != sets[to * words + w] {
+                        sets[to * words + w] = next;
                         grew = true;
                     }
                 }
-                if grew && !queued[*to] {
-                    queued[*to] = true;
-                    queue.push_back(*to);
+                if grew && !queued[to] {
+                    queued[to] = true;
+                    queue.push_back(to);
                 }
             }
         }
@@ -272,6 +291,7 @@ impl MaySet {
 
     /// Whether field `field` (by position) may hold a value on arriving in `state`.
     pub(super) fn holds(&self, state: usize, field: usize) -> bool {
-        field / 64 < self.words && self.sets[state][field / 64] & (1 << (field % 64)) != 0
+        field / 64 < self.words
+            && self.sets[state * self.words + field / 64] & (1 << (field % 64)) != 0
     }
 }
