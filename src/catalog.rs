@@ -9,6 +9,7 @@
 
 use crate::calendar::Calendars;
 pub use crate::definition::Definition;
+use crate::definition::roles::RoleList;
 use crate::definition::{self, MAX_FILE_BYTES, Workflow};
 use crate::diagnostic::{Code, Diagnostic, Span, display_path};
 use crate::script::{RulesFile, Sandbox, ScriptError};
@@ -47,7 +48,14 @@ pub struct Sources {
     /// Business calendars (`.yaml` files in a folder named `calendars`); they override the
     /// built-in calendars of the same id.
     pub calendars: Vec<SourceFile>,
+    /// The organisation's role list (`roles.yaml` among the workflows), when there is one.
+    pub roles: Vec<SourceFile>,
+    /// Parameter values set from outside the workflow files, by workflow id.
+    pub parameters: Parameters,
 }
+
+/// Parameter values by workflow id, then by parameter name: what a scenario's `params:` sets.
+pub type Parameters = BTreeMap<String, serde_json::Map<String, serde_json::Value>>;
 
 impl Sources {
     /// Reads the given files and folders. Folders are searched recursively for `.yaml`,
@@ -97,7 +105,24 @@ impl Sources {
             workflows: wrap(workflows),
             rules: wrap(rules),
             calendars: Vec::new(),
+            roles: Vec::new(),
+            parameters: Parameters::new(),
         }
+    }
+
+    /// Sets parameter values over the workflows' defaults (checked when building).
+    pub fn with_parameters(mut self, parameters: Parameters) -> Sources {
+        self.parameters = parameters;
+        self
+    }
+
+    /// Adds a role list held in memory.
+    pub fn with_roles(mut self, path: PathBuf, text: String) -> Sources {
+        self.roles.push(SourceFile {
+            path,
+            text: Ok(text),
+        });
+        self
     }
 
     /// Adds calendar files held in memory.
@@ -119,6 +144,7 @@ impl Sources {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let list = match extension {
             "yaml" | "yml" if calendar => &mut self.calendars,
+            "yaml" | "yml" if crate::definition::roles::is_role_list(&path) => &mut self.roles,
             "yaml" | "yml" => &mut self.workflows,
             "rhai" => &mut self.rules,
             _ if explicit => {
@@ -223,6 +249,8 @@ pub struct Catalog {
     pub rules: BTreeMap<String, RulesEntry>,
     /// The business calendars: the built-in ones and the calendar files over them.
     pub calendars: Calendars,
+    /// The organisation's roles and their titles, when a role list was loaded.
+    pub roles: Option<Arc<RoleList>>,
 }
 
 impl Catalog {
@@ -287,10 +315,13 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     let mut report = LoadReport::default();
     let rules = compile_rules(sources.rules, sandbox, &mut report);
     let calendars = load_calendars(sources.calendars, &mut report);
+    let roles = load_roles(sources.roles, &mut report);
 
     let mut parsed: Vec<(PathBuf, String, Workflow)> = Vec::new();
     let mut first_file: HashMap<String, PathBuf> = HashMap::new();
     let mut parse_failures = 0;
+    // Workflows whose parameter values set from outside do not fit: never runnable as set.
+    let mut unsettled: BTreeSet<String> = BTreeSet::new();
     for file in sources.workflows {
         let text = match file.text {
             Ok(text) => text,
@@ -302,7 +333,21 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
         };
         report.texts.insert(file.path.clone(), text.clone());
         match definition::parse_workflow(&file.path, &text) {
-            Ok(workflow) => {
+            Ok(mut workflow) => {
+                if let Some(roles) = &roles {
+                    report.diagnostics.extend(validate::roles::resolve(
+                        &mut workflow,
+                        &file.path,
+                        roles,
+                    ));
+                }
+                if let Some(values) = sources.parameters.get(workflow.id.as_str()) {
+                    let found = validate::settings::apply(&mut workflow, &file.path, values);
+                    if found.iter().any(Diagnostic::is_error) {
+                        unsettled.insert(workflow.id.value.clone());
+                    }
+                    report.diagnostics.extend(found);
+                }
                 let id = workflow.id.value.clone();
                 if let Some(first) = first_file.get(&id) {
                     report.diagnostics.push(Diagnostic::new(
@@ -327,6 +372,13 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
         }
     }
 
+    if roles.is_none() {
+        let workflows: Vec<(PathBuf, &Workflow)> =
+            parsed.iter().map(|(f, _, w)| (f.clone(), w)).collect();
+        report
+            .diagnostics
+            .extend(validate::roles::agree(&workflows));
+    }
     let mut ids: BTreeSet<String> = parsed.iter().map(|(_, _, w)| w.id.value.clone()).collect();
     ids.extend(known.iter().cloned());
     let env = Env {
@@ -338,7 +390,8 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     let mut used_rules = BTreeSet::new();
     for (file, text, workflow) in parsed {
         let checked = validate::check(&workflow, &file, &text, env);
-        let ok = !checked.diagnostics.iter().any(Diagnostic::is_error);
+        let ok = !checked.diagnostics.iter().any(Diagnostic::is_error)
+            && !unsettled.contains(workflow.id.as_str());
         report.diagnostics.extend(checked.diagnostics);
         let rule_files: BTreeMap<String, String> = checked
             .used_rules
@@ -353,7 +406,12 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
                 .map_or(Calendars::DEFAULT, |c| c.as_str()),
         );
         if let (true, Some(calendar)) = (ok, calendar) {
-            let hash = version_hash(&text, &rule_files);
+            let parameters = sources
+                .parameters
+                .get(workflow.id.as_str())
+                .cloned()
+                .unwrap_or_default();
+            let hash = version_hash(&text, &rule_files, &parameters);
             let params = crate::script::params(&workflow).into();
             let definition = Definition {
                 params,
@@ -367,6 +425,7 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
                 source: text,
                 hash,
                 rules: rule_files,
+                parameters,
                 scripts: checked.scripts,
             };
             report
@@ -395,7 +454,40 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     report.diagnostics.dedup();
     report.catalog.rules = rules;
     report.catalog.calendars = calendars;
+    report.catalog.roles = roles.map(Arc::new);
     report
+}
+
+/// The role list, when one was given. Two lists are one too many: the second is reported and
+/// left out.
+fn load_roles(files: Vec<SourceFile>, report: &mut LoadReport) -> Option<RoleList> {
+    let mut list = None;
+    let mut first: Option<PathBuf> = None;
+    for file in files {
+        let text = match file.text {
+            Ok(text) => text,
+            Err(diagnostic) => {
+                report.diagnostics.push(*diagnostic);
+                continue;
+            }
+        };
+        report.texts.insert(file.path.clone(), text.clone());
+        if let Some(first) = &first {
+            report.diagnostics.push(Diagnostic::new(
+                Code::Duplicate,
+                &file.path,
+                Span::START,
+                format!("a role list is already loaded from {}", display_path(first)),
+                "keep one roles.yaml for the organisation, and remove or merge the other",
+            ));
+            continue;
+        }
+        first = Some(file.path.clone());
+        let (read, diagnostics) = validate::roles::read_list(&file.path, &text);
+        report.diagnostics.extend(diagnostics);
+        list = read;
+    }
+    list
 }
 
 /// The built-in calendars with the calendar files over them. When a file has errors, they are
@@ -525,7 +617,11 @@ fn compile_rules(
 }
 
 /// The version of a definition: SHA-256 over its YAML and the rules files it uses.
-pub fn version_hash(yaml: &str, rules: &BTreeMap<String, String>) -> String {
+pub fn version_hash(
+    yaml: &str,
+    rules: &BTreeMap<String, String>,
+    parameters: &serde_json::Map<String, serde_json::Value>,
+) -> String {
     let mut hasher = Sha256::new();
     hasher.update(b"sopflow-definition-v1\0");
     hasher.update((yaml.len() as u64).to_le_bytes());
@@ -535,6 +631,13 @@ pub fn version_hash(yaml: &str, rules: &BTreeMap<String, String>) -> String {
         hasher.update(name.as_bytes());
         hasher.update((source.len() as u64).to_le_bytes());
         hasher.update(source.as_bytes());
+    }
+    // Values set from outside the YAML; none (the usual case) leaves the hash as it was.
+    if !parameters.is_empty() {
+        let values = serde_json::Value::Object(parameters.clone()).to_string();
+        hasher.update(b"\0parameters\0");
+        hasher.update((values.len() as u64).to_le_bytes());
+        hasher.update(values.as_bytes());
     }
     hex::encode(hasher.finalize())
 }

@@ -97,6 +97,9 @@ codes! {
     UnusedParameter = "W404", Warning, "unused-parameter", "A parameter is declared but no script reads it.";
     ProvisionalCalendar = "W405", Warning, "provisional-calendar", "A calendar year whose holidays are provisional (the official notice was not yet published when the file was written); working-day deadlines in that year may move when it is.";
     FieldNeverSet = "W406", Warning, "field-never-set", "A script reads `data.x` in a state that no path reaches with `x` written (by the start, a payload or an action): it always reads nothing there.";
+    RoleNotInList = "W407", Warning, "role-not-in-list", "A workflow names a role that the organisation's role list (`workflows/roles.yaml`) does not have: it has no shared title, and users files cannot be checked against it.";
+    RoleTitleDiffers = "W408", Warning, "role-title-differs", "A role's title in a workflow differs from the role list's (or, without a list, from another workflow's): one role, one title.";
+    SharedRoleTitle = "W409", Warning, "shared-role-title", "Two roles of the role list have the same title, so people could not tell them apart.";
 }
 
 impl fmt::Display for Code {

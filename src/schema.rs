@@ -1,21 +1,36 @@
-//! The JSON Schema of the workflow format, generated from the serde types so it cannot drift.
+//! The JSON Schemas of the workflow format and of the role list, generated from the serde types
+//! so they cannot drift.
 //!
 //! Draft-07, because that is the draft editors' YAML support (the yaml-language-server behind
 //! VS Code's and JetBrains' YAML plugins) reads best. The checked-in copy is
-//! `schemas/workflow.schema.json`; a test fails when it differs from what the code generates,
-//! and `sopflow schema > schemas/workflow.schema.json` regenerates it.
+//! `schemas/workflow.schema.json` (and `schemas/roles.schema.json`); a test fails when one
+//! differs from what the code generates, and `sopflow schema > schemas/workflow.schema.json`
+//! (`sopflow schema roles > schemas/roles.schema.json`) regenerates it.
 
 use crate::definition::Workflow;
+use crate::definition::roles::RoleListFile;
 use schemars::generate::SchemaSettings;
 
 /// Where the checked-in schema lives, relative to the project root.
 pub const SCHEMA_PATH: &str = "schemas/workflow.schema.json";
 
-/// The schema as pretty-printed JSON, ending with a newline.
+/// Where the checked-in schema of the role list lives.
+pub const ROLES_SCHEMA_PATH: &str = "schemas/roles.schema.json";
+
+/// The workflow schema as pretty-printed JSON, ending with a newline.
 pub fn workflow_schema_json() -> String {
+    schema_json::<Workflow>()
+}
+
+/// The role list's schema (`workflows/roles.yaml`), pretty-printed, ending with a newline.
+pub fn roles_schema_json() -> String {
+    schema_json::<RoleListFile>()
+}
+
+fn schema_json<T: schemars::JsonSchema>() -> String {
     let schema = SchemaSettings::draft07()
         .into_generator()
-        .into_root_schema_for::<Workflow>();
+        .into_root_schema_for::<T>();
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text

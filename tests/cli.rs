@@ -243,3 +243,45 @@ fn mermaid_parses_the_diagrams() {
     }
     assert!(drawn >= 3);
 }
+
+/// The README's role-list example: the list it shows agrees with the shipped list, and the
+/// workflow roles it shows (titles left to the list) validate against it with no finding.
+#[test]
+fn the_readme_role_list_example_validates_against_the_shipped_list() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).expect("README");
+    let blocks: Vec<&str> = readme
+        .split("```yaml\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
+    let list = blocks
+        .iter()
+        .find(|b| b.starts_with("# workflows/roles.yaml"))
+        .expect("the README shows the role list");
+    let uses = blocks
+        .iter()
+        .find(|b| b.starts_with("# a workflow names its roles"))
+        .expect("the README shows a workflow's roles");
+    let shipped = std::fs::read_to_string(root.join("workflows/roles.yaml")).expect("role list");
+    let shipped: serde_json::Value = serde_saphyr::from_str(&shipped).expect("YAML");
+    let shown: serde_json::Value = serde_saphyr::from_str(list).expect("YAML");
+    for (id, title) in shown["roles"].as_object().expect("roles") {
+        assert_eq!(&shipped["roles"][id], title, "{id}");
+    }
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join("roles.yaml"), list).expect("write");
+    let workflow = format!(
+        "id: invoice\ntitle: 开票\n{uses}access: {{start: [owner_occupant]}}\ninitial: open\nstates:\n  open:\n    on:\n      issue: {{to: done, roles: [cs_dept]}}\n      withdraw: {{to: done, roles: [owner_occupant]}}\n  done: {{final: true}}\n"
+    );
+    std::fs::write(dir.path().join("invoice.yaml"), workflow).expect("write");
+    let output = sopflow(&[
+        "validate",
+        "--format",
+        "json",
+        dir.path().to_str().expect("utf-8 path"),
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    assert_eq!(json["ok"], true, "{json}");
+    assert_eq!(json["diagnostics"], serde_json::json!([]), "{json}");
+}

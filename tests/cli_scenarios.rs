@@ -157,3 +157,71 @@ fn paths_cover_every_transition_and_their_skeleton_runs() {
         "{out}"
     );
 }
+
+/// `params:` sets a workflow's parameters for a scenario: the rota a process owner sets decides
+/// who may take the duty; a value that does not fit, or a parameter the workflow lacks, fails
+/// the scenario at its `params:` line with the validator's code and the nearest name.
+#[test]
+fn params_set_parameters_and_a_bad_value_fails_at_its_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let scenario = |params: &str, who: &str, refused: &str| {
+        format!(
+            "workflow: duty_rota\nclock: \"2026-03-04T18:00:00+08:00\"\nscenarios:\n  - name: 周三\n    params: {params}\n    steps:\n      - start: {{actor: s, roles: [cs_supervisor], data: {{shift: weekday_after_hours}}}}\n      - fire: {{event: check_in, actor: {who}, roles: [cs_agent]}}\n{refused}"
+        )
+    };
+    let run = |name: &str, text: String| {
+        let file = dir.path().join(name);
+        std::fs::write(&file, text).expect("writes");
+        let path = file.to_str().expect("utf-8 path").to_string();
+        let output = sopflow(&[&path], &root().join("workflows"));
+        (path, output.status.code(), stdout(&output))
+    };
+    let rota = r#"{weekday_rota: "zhang, li, wang", rota_start: "2026-03-02"}"#;
+    // Wednesday is wang's turn under the rota; with the defaults (no rota) anyone may come.
+    let (_, code, out) = run("wang.yaml", scenario(rota, "wang", ""));
+    assert_eq!(code, Some(0), "{out}");
+    let (_, code, out) = run(
+        "zhang.yaml",
+        scenario(rota, "zhang", "        refused: guard_failed\n"),
+    );
+    assert_eq!(code, Some(0), "{out}");
+    let (_, code, out) = run(
+        "default.yaml",
+        scenario("{}", "zhang", "        refused: guard_failed\n"),
+    );
+    assert_eq!(code, Some(1), "without the rota, zhang may come: {out}");
+
+    let (path, code, out) = run("typo.yaml", scenario("{weekday_rotaa: x}", "wang", ""));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("FAIL {path}:5:13")), "{out}");
+    assert!(
+        out.contains("E203") && out.contains("did you mean `weekday_rota`?"),
+        "{out}"
+    );
+    let (path, code, out) = run("type.yaml", scenario("{weekday_rota: 5}", "wang", ""));
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("FAIL {path}:5:13")), "{out}");
+    assert!(
+        out.contains("E207") && out.contains("`weekday_rota`"),
+        "{out}"
+    );
+}
+
+/// The README's `params:` example is a scenario of the shipped file it names, which passes.
+#[test]
+fn the_readme_params_example_is_a_shipped_scenario() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let shipped =
+        std::fs::read_to_string(root().join("tests/scenarios/duty_rota.yaml")).expect("file");
+    let example = readme
+        .split("```yaml\n")
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("params: {"))
+        .expect("the README shows params");
+    assert!(shipped.contains(example), "{example}");
+    let output = sopflow(
+        &["tests/scenarios/duty_rota.yaml"],
+        &root().join("workflows"),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}

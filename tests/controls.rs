@@ -408,3 +408,78 @@ fn each_step_records_its_audit_kind_and_branch() {
         .expect("sent back");
     assert_eq!(entry.audit, Some(AuditKind::Rejection));
 }
+
+/// A guard may say why it does not hold, in the manual's words (`throw "..."`): the step is
+/// refused as `guard_failed` with that reason, and nothing is written. A guard that fails for
+/// any other reason is still `guard_error`.
+#[test]
+fn a_guard_that_throws_a_reason_refuses_with_it() {
+    const CLAIM: &str = r##"id: claim
+title: 报销
+roles:
+  applicant: {title: 申请人, scope: own}
+fields:
+  month: {type: string, title: 费用月份, required_on: [submit], optional_on: [crash]}
+initial: drafted
+states:
+  drafted:
+    on:
+      submit:
+        - {to: done, roles: [applicant], guard: claims::in_time}
+      crash: {to: done, roles: [applicant], guard: claims::broken}
+  done: {final: true}
+"##;
+    const RULES: &str = r#"
+fn in_time(payload) {
+    if payload.month < "2026-02" {
+        throw `${payload.month} 的费用报销已于次月16日截止,此后不能再报销该月费用`;
+    }
+    true
+}
+fn broken(payload) { payload.month.no_such_method() }
+"#;
+    let sandbox = Sandbox::default();
+    let report = catalog::build(
+        Sources::from_texts(
+            vec![(PathBuf::from("claim.yaml"), CLAIM.to_string())],
+            vec![(PathBuf::from("claims.rhai"), RULES.to_string())],
+        ),
+        &sandbox,
+    );
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    let def = report.catalog.get("claim").expect("builds").clone();
+    let applicant = Actor::new("zhang", ["applicant"]);
+    let start = Start {
+        id: "claim-1".into(),
+        actor: applicant.clone(),
+        data: Map::new(),
+        business_key: None,
+        parent: None,
+        idempotency_key: None,
+        at: at(0),
+    };
+    let entry = machine::start(&def, &start, &sandbox).expect("starts");
+    let instance = Instance::begin(&entry).expect("a start");
+    let command = |event: &str, month: &str| Command {
+        event: event.into(),
+        actor: applicant.clone(),
+        payload: object(json!({"month": month})),
+        idempotency_key: None,
+        at: at(1),
+        expected_seq: None,
+    };
+    let refusal = machine::step(&def, &instance, &command("submit", "2026-01"), &sandbox)
+        .expect_err("refused");
+    assert_eq!(refusal.code(), "guard_failed");
+    assert!(
+        refusal
+            .to_string()
+            .ends_with(": 2026-01 的费用报销已于次月16日截止,此后不能再报销该月费用"),
+        "{refusal}"
+    );
+    let taken = machine::step(&def, &instance, &command("submit", "2026-02"), &sandbox);
+    assert!(taken.is_ok(), "{taken:?}");
+    let broken = machine::step(&def, &instance, &command("crash", "2026-02"), &sandbox)
+        .expect_err("refused");
+    assert_eq!(broken.code(), "guard_error", "{broken}");
+}

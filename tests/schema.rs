@@ -21,6 +21,33 @@ fn the_checked_in_schema_is_current() {
 }
 
 #[test]
+fn the_checked_in_role_list_schema_is_current() {
+    let path = root().join(sopflow::schema::ROLES_SCHEMA_PATH);
+    let on_disk = std::fs::read_to_string(&path).expect("schemas/roles.schema.json exists");
+    assert!(
+        on_disk == sopflow::schema::roles_schema_json(),
+        "{} is out of date: run `cargo run -- schema roles > {}`",
+        path.display(),
+        sopflow::schema::ROLES_SCHEMA_PATH
+    );
+}
+
+#[test]
+fn the_shipped_role_list_conforms_to_its_schema() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&sopflow::schema::roles_schema_json()).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let text = std::fs::read_to_string(root().join("workflows/roles.yaml")).expect("readable");
+    let value: serde_json::Value = serde_saphyr::from_str(&text).expect("YAML");
+    let errors: Vec<String> = validator
+        .iter_errors(&value)
+        .map(|e| e.to_string())
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert!(!validator.is_valid(&serde_json::json!({"roles": {"a": {"titel": "x"}}})));
+}
+
+#[test]
 fn the_schema_is_draft_07_and_closed() {
     let schema: serde_json::Value =
         serde_json::from_str(&sopflow::schema::workflow_schema_json()).expect("JSON");
@@ -47,6 +74,7 @@ fn yaml_files(dir: &Path) -> Vec<std::path::PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !sopflow::definition::roles::is_role_list(p))
         .collect();
     files.sort();
     files

@@ -92,6 +92,35 @@ fn demo_users_without_the_demo_set_declaration_are_refused_at_load() {
     );
 }
 
+/// The users file grants the organisation's roles (workflows/roles.yaml): a misspelt role,
+/// which would silently grant nothing, stops the server with the user, the role and a hint.
+#[test]
+fn serve_refuses_a_users_file_with_a_role_the_organisation_does_not_have() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let shipped =
+        std::fs::read_to_string(support::project().join("config/users.yaml")).expect("reads");
+    let typo = dir.path().join("users.yaml");
+    std::fs::write(
+        &typo,
+        shipped.replace("roles: [order_dept]", "roles: [order_dep]"),
+    )
+    .expect("writes");
+    let output = sopflow(dir.path())
+        .arg("--users")
+        .arg(&typo)
+        .args(["--addr", "127.0.0.1:0", "--no-watch"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("user `li` holds the role `order_dep`")
+            && stderr.contains("did you mean `order_dept`?")
+            && stderr.contains("not serving"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_stops_the_server_gracefully_with_every_step_on_disk() {
     let dir = tempfile::tempdir().expect("a temporary folder");

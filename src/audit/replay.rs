@@ -25,7 +25,6 @@
 //! as stored and says so in a note: that is how an auditor sees what the altered rule would
 //! have decided.
 
-use crate::catalog::version_hash;
 use crate::definition::Definition;
 use crate::definition::model::SYSTEM_ROLE;
 use crate::engine::{Engine, EngineError, rebuild};
@@ -591,7 +590,7 @@ impl<'e> StoredVersions<'e> {
             .definition(hash)
             .map_err(|e| e.to_string())?
             .ok_or_else(|| "its sources are not in the store".to_string())?;
-        let recomputed = version_hash(&stored.yaml, &stored.rules);
+        let recomputed = stored.recomputed_hash();
         if recomputed == hash {
             // Intact: the engine's copy (loaded from the files, or rebuilt from these sources)
             // is the same text. Without the files, the engine knows only the workflows it
@@ -811,7 +810,7 @@ impl Engine {
                 }
             }
         };
-        let recomputed = version_hash(&found.yaml, &found.rules);
+        let recomputed = found.recomputed_hash();
         Ok(FoundDefinition {
             hash: key,
             stored: found,

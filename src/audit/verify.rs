@@ -18,7 +18,6 @@
 //! Memory stays constant: one instance's snapshot is held at a time, plus the set of
 //! definition versions (a few per workflow).
 
-use crate::catalog::version_hash;
 use crate::engine::Engine;
 use crate::machine::{Entry, Instance};
 use crate::store::{LogRecord, SnapshotRecord, Store, StoreError};
@@ -204,7 +203,7 @@ fn check_definitions(
                 record.hash
             ))),
             Ok(stored) => {
-                let recomputed = version_hash(&stored.yaml, &stored.rules);
+                let recomputed = stored.recomputed_hash();
                 if recomputed != record.hash || stored.hash != record.hash {
                     report(problem(format!(
                         "the stored sources of version {} of `{}` hash to {recomputed}: they were changed after they were stored",

@@ -60,8 +60,11 @@ enum Command {
         #[arg(long)]
         codes: bool,
     },
-    /// Print the JSON Schema of the workflow format (draft-07).
-    Schema,
+    /// Print the JSON Schema (draft-07) of the workflow format, or of the role list.
+    Schema {
+        #[arg(value_enum, default_value_t = SchemaOf::Workflow)]
+        of: SchemaOf,
+    },
     /// Draw a workflow as a Mermaid or Graphviz DOT diagram.
     Graph {
         /// A workflow id (looked up in --workflows) or a path to a workflow file.
@@ -262,6 +265,15 @@ impl Who {
     }
 }
 
+/// Which format `sopflow schema` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum SchemaOf {
+    /// A workflow (`workflows/*.yaml`).
+    Workflow,
+    /// The organisation's role list (`workflows/roles.yaml`).
+    Roles,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Format {
     Human,
@@ -290,8 +302,14 @@ pub fn run() -> ExitCode {
             }
             validate(paths, &rules, format)
         }
-        Command::Schema => {
-            print!("{}", sopflow::schema::workflow_schema_json());
+        Command::Schema { of } => {
+            print!(
+                "{}",
+                match of {
+                    SchemaOf::Workflow => sopflow::schema::workflow_schema_json(),
+                    SchemaOf::Roles => sopflow::schema::roles_schema_json(),
+                }
+            );
             ExitCode::SUCCESS
         }
         Command::Graph {

@@ -99,6 +99,23 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             );
             return ExitCode::from(1);
         }
+        if let Some(list) = &report.catalog.roles {
+            let unlisted = users.unlisted_roles(list);
+            for (user, role, hint) in &unlisted {
+                eprintln!(
+                    "error: {}: user `{user}` holds the role `{role}`, which {} does not list\nhint: {hint}",
+                    args.users.display(),
+                    list.file.display()
+                );
+            }
+            if !unlisted.is_empty() {
+                eprintln!(
+                    "error: not serving: {} role(s) in the users file are not the organisation's; fix the users file or the role list and start again",
+                    unlisted.len()
+                );
+                return ExitCode::from(1);
+            }
+        }
         let demo: Vec<String> = users.demo_ids();
         let demo_set = users.has_demo();
         let state = AppState::with_limits(engine.clone(), users, watched, args.limits());

@@ -9,6 +9,7 @@
 pub mod duration;
 pub mod located;
 pub mod model;
+pub mod roles;
 pub mod schedule;
 mod version;
 
@@ -28,7 +29,7 @@ pub const MAX_FILE_BYTES: u64 = 16 * 1024 * 1024;
 /// Returns the first problem found in the text as a diagnostic: a file that does not parse has
 /// no meaningful model to check further.
 pub fn parse_workflow(file: &Path, text: &str) -> Result<Workflow, Box<Diagnostic>> {
-    parse_yaml(file, text, &WORKFLOW, options())
+    parse_yaml(file, text, &WORKFLOW, yaml_options())
 }
 
 /// What a kind of YAML file holds, in the words its diagnostics use.
@@ -75,7 +76,8 @@ fn is_blank(text: &str) -> bool {
         .all(|line| line.is_empty() || line.starts_with('#') || line == "---" || line == "...")
 }
 
-fn options() -> Options {
+/// The parser's limits for every YAML document the format reads.
+pub(crate) fn yaml_options() -> Options {
     // Generated workflows of 10,000 states stay far below these limits; billion-laughs
     // documents and runaway nesting do not.
     serde_saphyr::options! {

@@ -24,7 +24,10 @@ pub struct Workflow {
     /// Where in the source manual the procedure is written down.
     #[serde(default)]
     pub source: Option<Source>,
-    /// The roles that may act in this workflow, each with its title: `order_dept: 秩序维护部`.
+    /// The roles that take part in this workflow, by id from the organisation's role list
+    /// (`workflows/roles.yaml`), which gives their titles: `order_dept:`, or
+    /// `owner_occupant: {scope: own}`. Without a role list, give each its title here:
+    /// `order_dept: 秩序维护部`.
     #[serde(default)]
     pub roles: Entries<TitleOr<Role>>,
     /// The data an instance carries: each field's type, and which steps must (`required_on`) or
@@ -107,9 +110,11 @@ pub struct Source {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Role {
-    /// The role's name in the manual, for example `秩序维护部`.
+    /// The role's name in the manual, for example `秩序维护部`. Leave it out when the
+    /// organisation's role list gives it; when both do, they must agree.
     #[serde(default)]
     pub title: String,
+    /// What the role does in this workflow, when it needs saying (for example `开票人`).
     #[serde(default)]
     pub description: Option<String>,
     /// Whose instances a holder of this role works on: `all` (default: a department, which

@@ -22,6 +22,8 @@ pub struct Definition {
     pub hash: String,
     /// The rules files it uses, by name, with their text as read.
     pub rules: BTreeMap<String, String>,
+    /// Parameter values set from outside the YAML (part of the version), by name.
+    pub parameters: serde_json::Map<String, serde_json::Value>,
     /// Its compiled scripts, by their text in the YAML.
     pub scripts: HashMap<String, Script>,
     /// Its parameters as scripts read them (`params`), built once.

@@ -76,6 +76,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// Workflow and rules files or folders.
     pub sources: Vec<PathBuf>,
+    /// Parameter values over the workflows' defaults, by workflow id (a scenario's
+    /// `params:`); they become part of each definition's version.
+    pub parameters: crate::catalog::Parameters,
     /// Create the data folder if it is missing (`false` for read-only commands).
     pub create: bool,
     /// The rhai sandbox's limits.
@@ -103,6 +106,7 @@ impl Config {
         Config {
             data_dir: data_dir.into(),
             sources,
+            parameters: Default::default(),
             create: true,
             limits: Limits::default(),
             checkpoint_every: Options::default().checkpoint_every,
@@ -121,6 +125,12 @@ impl Config {
     /// Loads workflows and rules from these files or folders instead.
     pub fn sources(mut self, sources: Vec<PathBuf>) -> Config {
         self.sources = sources;
+        self
+    }
+
+    /// Sets parameter values over the defaults of the workflows they name.
+    pub fn parameters(mut self, parameters: crate::catalog::Parameters) -> Config {
+        self.parameters = parameters;
         self
     }
 }
@@ -253,8 +263,10 @@ struct Inner {
     versions: Versions,
     /// The load report of the definitions in force: replaced only by a reload without errors.
     report: std::sync::RwLock<Arc<LoadReport>>,
-    /// Where the definitions are read from, for reloads.
+    /// Where the definitions are read from, for reloads, and the parameter values set over
+    /// them.
     sources: Vec<PathBuf>,
+    parameters: crate::catalog::Parameters,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
@@ -284,7 +296,10 @@ impl Engine {
 
     fn open_blocking(config: Config) -> Result<Engine, EngineError> {
         let sandbox = Sandbox::new(config.limits);
-        let report = catalog::load(&config.sources, &sandbox)?;
+        let report = catalog::build(
+            catalog::Sources::read(&config.sources)?.with_parameters(config.parameters.clone()),
+            &sandbox,
+        );
         let store: Arc<dyn Store> = Arc::new(SledStore::open(
             &config.data_dir,
             Options {
@@ -304,6 +319,7 @@ impl Engine {
                 versions,
                 report: std::sync::RwLock::new(Arc::new(report)),
                 sources: config.sources,
+                parameters: config.parameters,
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
             }),

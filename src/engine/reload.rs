@@ -35,7 +35,9 @@ impl Engine {
     }
 
     fn reload_blocking(&self) -> Result<Reloaded, EngineError> {
-        let report = Arc::new(catalog::load(&self.inner.sources, &self.inner.sandbox)?);
+        let sources = catalog::Sources::read(&self.inner.sources)?
+            .with_parameters(self.inner.parameters.clone());
+        let report = Arc::new(catalog::build(sources, &self.inner.sandbox));
         let before = self.inner.versions.latest_hashes();
         let mut changed = Vec::new();
         for (id, definition) in &report.catalog.definitions {

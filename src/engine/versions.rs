@@ -4,6 +4,7 @@
 use super::error::EngineError;
 use crate::catalog::{self, Catalog, Sources};
 use crate::definition::Definition;
+use crate::definition::roles::RoleList;
 use crate::script::Sandbox;
 use crate::store::{Store, StoredDefinition};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -20,6 +21,9 @@ pub struct Versions {
 struct Inner {
     by_hash: HashMap<String, Arc<Definition>>,
     latest: BTreeMap<String, String>,
+    /// The organisation's role list of the newest catalog: an older version rebuilt from the
+    /// store takes its role titles from it (titles are not part of a version).
+    roles: Option<Arc<RoleList>>,
 }
 
 impl Versions {
@@ -29,6 +33,7 @@ impl Versions {
     /// the instances that run on them.
     pub fn publish(&self, catalog: &Catalog, store: &dyn Store) -> Result<(), EngineError> {
         let mut inner = self.inner.write().map_err(|_| EngineError::Closed)?;
+        inner.roles = catalog.roles.clone();
         inner
             .latest
             .retain(|id, _| catalog.definitions.contains_key(id));
@@ -39,6 +44,7 @@ impl Versions {
                 file: definition.file.display().to_string(),
                 yaml: definition.source.clone(),
                 rules: definition.rules.clone(),
+                parameters: definition.parameters.clone(),
             })?;
             inner.latest.insert(id.clone(), definition.hash.clone());
             inner
@@ -107,15 +113,17 @@ impl Versions {
         let stored = store
             .definition(hash)?
             .ok_or_else(|| fail("its sources are not in the store".into()))?;
-        let known: BTreeSet<String> = self
-            .inner
-            .read()
-            .map_err(|_| EngineError::Closed)?
-            .latest
-            .keys()
-            .cloned()
-            .collect();
-        let definition = rebuild(&stored, sandbox, &known).map_err(fail)?;
+        let (known, roles) = {
+            let inner = self.inner.read().map_err(|_| EngineError::Closed)?;
+            let known: BTreeSet<String> = inner.latest.keys().cloned().collect();
+            (known, inner.roles.clone())
+        };
+        let mut definition = rebuild(&stored, sandbox, &known).map_err(fail)?;
+        if let Some(roles) = roles {
+            // Findings about the titles were reported when the list was loaded.
+            let _ =
+                crate::validate::roles::resolve(&mut definition.workflow, &definition.file, &roles);
+        }
         if definition.hash != hash {
             return Err(fail(format!(
                 "its stored sources hash to {}, not to the version's hash",
@@ -144,6 +152,12 @@ pub fn rebuild(
             .rules
             .iter()
             .map(|(name, text)| (PathBuf::from(format!("{name}.rhai")), text.clone()))
+            .collect(),
+    )
+    .with_parameters(
+        [(stored.workflow.clone(), stored.parameters.clone())]
+            .into_iter()
+            .filter(|(_, values)| !values.is_empty())
             .collect(),
     );
     let mut report = catalog::build_with(sources, sandbox, known);

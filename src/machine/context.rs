@@ -81,11 +81,14 @@ impl<'a> Context<'a> {
     }
 }
 
+/// Whether a guard holds. A guard that stops with `throw "reason"` does not hold, and its
+/// reason goes into `reasons` so that the refusal can say why in the process owner's words.
 pub(super) fn guard_holds(
     def: &Definition,
     guard: &str,
     ctx: &Context,
     sandbox: &Sandbox,
+    reasons: &mut Vec<String>,
 ) -> Result<bool, Refusal> {
     let script = def.scripts.get(guard).ok_or_else(|| Refusal::GuardError {
         guard: guard.to_string(),
@@ -93,12 +96,19 @@ pub(super) fn guard_holds(
             "the guard was not compiled with its definition".into(),
         ),
     })?;
-    let result = sandbox
-        .evaluate(script, ctx.input())
-        .map_err(|error| Refusal::GuardError {
-            guard: guard.to_string(),
-            error,
-        })?;
+    let result = match sandbox.evaluate(script, ctx.input()) {
+        Ok(result) => result,
+        Err(crate::script::ScriptError::Thrown(reason)) => {
+            reasons.push(reason);
+            return Ok(false);
+        }
+        Err(error) => {
+            return Err(Refusal::GuardError {
+                guard: guard.to_string(),
+                error,
+            });
+        }
+    };
     result.as_bool().map_err(|type_name| Refusal::GuardError {
         guard: guard.to_string(),
         error: crate::script::ScriptError::Runtime(format!(

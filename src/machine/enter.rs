@@ -87,7 +87,8 @@ pub(super) fn enter(
             for signer in &approval.value.signers {
                 let required = match &signer.value.when {
                     Some(when) => {
-                        let passed = guard_holds(def, when.as_str(), ctx, sandbox)?;
+                        let passed =
+                            guard_holds(def, when.as_str(), ctx, sandbox, &mut Vec::new())?;
                         guards.push(GuardResult {
                             guard: when.value.clone(),
                             passed,

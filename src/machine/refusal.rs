@@ -34,8 +34,12 @@ pub enum Refusal {
     NotYourTurn { waiting_for: String },
     #[error("`{actor}` has already signed this approval; another person must sign")]
     AlreadySigned { actor: String },
-    #[error("guard `{guard}` is false")]
-    GuardFailed { guard: String },
+    #[error("guard `{guard}` is false{}", because(reasons))]
+    GuardFailed {
+        guard: String,
+        /// What the guards that threw a reason (`throw "..."`) said, in the manual's words.
+        reasons: Vec<String>,
+    },
     #[error("guard `{guard}` could not be evaluated: {error}")]
     GuardError { guard: String, error: ScriptError },
     #[error("{purpose} `{script}` failed: {reason}")]
@@ -161,5 +165,13 @@ fn available_list(available: &[String]) -> String {
         String::new()
     } else {
         format!(" (it handles {})", list(available))
+    }
+}
+
+fn because(reasons: &[String]) -> String {
+    if reasons.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", reasons.join("; "))
     }
 }

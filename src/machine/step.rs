@@ -501,9 +501,10 @@ fn transition<'d>(
     }
     admitted(def, instance, event, ctx)?;
     let mut failed = Vec::new();
+    let mut reasons = Vec::new();
     for (index, branch, role) in allowed {
         if let Some(guard) = &branch.guard {
-            let passed = guard_holds(def, guard.as_str(), ctx, sandbox)?;
+            let passed = guard_holds(def, guard.as_str(), ctx, sandbox, &mut reasons)?;
             guards.push(GuardResult {
                 guard: guard.value.clone(),
                 passed,
@@ -533,6 +534,7 @@ fn transition<'d>(
     }
     Err(Refusal::GuardFailed {
         guard: failed.join("`, `"),
+        reasons,
     })
 }
 

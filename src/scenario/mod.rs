@@ -5,6 +5,7 @@
 //! ```yaml
 //! workflow: lead_callback
 //! clock: "2026-03-02T10:00:00+08:00"      # where the virtual clock starts
+//! params: {contact_within: 15分钟}         # parameter values over the defaults (optional)
 //! scenarios:
 //!   - name: 15分钟未联系,客服可转交
 //!     steps:
@@ -33,6 +34,10 @@ pub struct ScenarioFile {
     /// a scenario may set its own.
     #[serde(default)]
     pub clock: Option<Located<String>>,
+    /// Parameter values over the workflow's defaults for every scenario of the file, so that
+    /// the paths a process owner's own setting opens are tested too; a scenario may add its own.
+    #[serde(default)]
+    pub params: Option<Located<Map<String, Value>>>,
     pub scenarios: Vec<Located<Scenario>>,
 }
 
@@ -44,6 +49,9 @@ pub struct Scenario {
     pub name: String,
     #[serde(default)]
     pub clock: Option<Located<String>>,
+    /// Parameter values for this scenario, over the file's `params:`.
+    #[serde(default)]
+    pub params: Option<Located<Map<String, Value>>>,
     pub steps: Vec<Located<Step>>,
 }
 

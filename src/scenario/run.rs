@@ -65,13 +65,28 @@ pub async fn run_file(path: &Path, text: &str, sources: &[PathBuf]) -> Vec<Outco
     let mut out = Vec::new();
     for scenario in &file.scenarios {
         let clock = scenario.value.clock.as_ref().or(file.clock.as_ref());
+        let mut params = serde_json::Map::new();
+        for given in [&file.params, &scenario.value.params].into_iter().flatten() {
+            params.extend(given.value.clone());
+        }
+        let params_at = [&scenario.value.params, &file.params]
+            .into_iter()
+            .flatten()
+            .map(|p| p.span)
+            .next();
         let mut run = Run {
             workflow: file.workflow.as_str(),
             current: None,
             started: Vec::new(),
             exercised: Exercised::default(),
         };
-        let (steps, failure) = match run.scenario(clock, &scenario.value.steps, sources).await {
+        let setup = Setup {
+            clock,
+            params,
+            params_at,
+            sources,
+        };
+        let (steps, failure) = match run.scenario(&setup, &scenario.value.steps).await {
             Ok(steps) => (steps, None),
             Err((steps, span, message)) => (
                 steps,
@@ -112,6 +127,15 @@ fn unreadable(path: &Path, diagnostic: &Diagnostic) -> Outcome {
     }
 }
 
+/// What a scenario runs on: the clock's start, parameter values, where the workflows are.
+struct Setup<'a> {
+    clock: Option<&'a crate::definition::located::Located<String>>,
+    params: serde_json::Map<String, Value>,
+    /// Where the `params:` were given, for a failure caused by them.
+    params_at: Option<Span>,
+    sources: &'a [PathBuf],
+}
+
 /// A scenario's failure: steps run before it, where, and what went wrong.
 type Stop = (usize, Span, String);
 
@@ -126,11 +150,11 @@ struct Run<'a> {
 impl Run<'_> {
     async fn scenario(
         &mut self,
-        clock: Option<&crate::definition::located::Located<String>>,
+        setup: &Setup<'_>,
         steps: &[crate::definition::located::Located<Step>],
-        sources: &[PathBuf],
     ) -> Result<usize, Stop> {
-        let start = match clock {
+        let sources = setup.sources;
+        let start = match setup.clock {
             Some(text) => {
                 parse_time(text.as_str()).ok_or_else(|| (0, text.span, bad_time(text.as_str())))?
             }
@@ -143,18 +167,41 @@ impl Run<'_> {
                 format!("cannot make a throwaway store: {e}"),
             )
         })?;
+        let mut parameters = crate::catalog::Parameters::new();
+        if !setup.params.is_empty() {
+            parameters.insert(self.workflow.to_string(), setup.params.clone());
+        }
         let config = Config::new(folder.path().join("data"))
             .sources(sources.to_vec())
+            .parameters(parameters)
             .clock(Arc::new(VirtualClock::new(start)));
         let engine = Engine::open(config)
             .await
             .map_err(|e| (0, Span::START, format!("the engine does not open: {e}")))?;
         if engine.definition_of(self.workflow).is_none() {
+            // Say why: the first error of the load (a `params:` value that does not fit the
+            // parameter's type, for example); `sopflow validate` tells the whole story.
+            let report = engine.load_report();
+            let why = report
+                .diagnostics
+                .iter()
+                .find(|d| d.is_error())
+                .map(|d| {
+                    format!(
+                        "; first error, {}:{}: {} ({}: {})",
+                        d.file.display(),
+                        d.span.line,
+                        d.message,
+                        d.code,
+                        d.hint
+                    )
+                })
+                .unwrap_or_default();
             return Err((
                 0,
-                Span::START,
+                setup.params_at.unwrap_or(Span::START),
                 format!(
-                    "no valid workflow `{}` is loaded from {} (run `sopflow validate`)",
+                    "no valid workflow `{}` is loaded from {}{why} (run `sopflow validate`)",
                     self.workflow,
                     sources
                         .iter()

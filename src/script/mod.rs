@@ -73,7 +73,15 @@ pub enum ScriptError {
     /// The script failed while running.
     #[error("{0}")]
     Runtime(String),
+    /// The script stopped with `throw "..."` and a text: the process owner's own reason, in
+    /// the manual's words (a guard that says why it does not hold). At most
+    /// [`MAX_REASON_CHARS`] characters, on one line.
+    #[error("{0}")]
+    Thrown(String),
 }
+
+/// The longest reason a script may give with `throw`; longer ones are cut.
+pub const MAX_REASON_CHARS: usize = 300;
 
 /// The shared, sandboxed rhai engine.
 pub struct Sandbox {
@@ -219,6 +227,13 @@ fn compile_error(err: rhai::ParseError) -> ScriptError {
 fn runtime_error(err: rhai::EvalAltResult) -> ScriptError {
     use rhai::EvalAltResult as E;
     match err {
+        // A rule function's error arrives wrapped in the call; what it threw is inside.
+        E::ErrorInFunctionCall(_, _, inner, _) if matches!(*inner, E::ErrorRuntime(..)) => {
+            runtime_error(*inner)
+        }
+        E::ErrorRuntime(value, _) if value.is_string() => {
+            ScriptError::Thrown(one_line(&value.to_string(), MAX_REASON_CHARS))
+        }
         E::ErrorTooManyOperations(_) => {
             ScriptError::Limit("too many operations (an endless loop?)".into())
         }
@@ -227,6 +242,19 @@ fn runtime_error(err: rhai::EvalAltResult) -> ScriptError {
         E::ErrorTooManyModules(_) => ScriptError::Limit("modules are not available".into()),
         other => ScriptError::Runtime(other.to_string()),
     }
+}
+
+/// `text` on one line (control characters become spaces), cut to `max` characters.
+fn one_line(text: &str, max: usize) -> String {
+    let mut out: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(max)
+        .collect();
+    if text.chars().count() > max {
+        out.push('…');
+    }
+    out
 }
 
 /// 1-based line and column of a rhai position (1:1 when unknown).

@@ -19,6 +19,7 @@
 
 use super::AppState;
 use super::problem::Problem;
+use crate::definition::roles::RoleList;
 use crate::machine::Actor;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
@@ -115,6 +116,24 @@ pub struct Users {
 }
 
 impl Users {
+    /// The roles users hold that the organisation's role list does not have, each as
+    /// (user, role, hint). A misspelt role would otherwise grant nothing, silently.
+    pub fn unlisted_roles(&self, list: &RoleList) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for user in self.by_id.values() {
+            for role in &user.roles {
+                if list.title(role).is_none() {
+                    out.push((
+                        user.id.clone(),
+                        role.clone(),
+                        crate::validate::roles::missing_hint(list, role),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
     /// Reads a users file.
     pub fn load(path: &Path) -> Result<Users, AuthError> {
         let text = std::fs::read_to_string(path).map_err(|source| AuthError::Read {
@@ -589,6 +608,28 @@ mod tests {
     fn shipped() -> Users {
         Users::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config/users.yaml"))
             .expect("the shipped users file loads")
+    }
+
+    #[test]
+    fn the_shipped_users_hold_only_the_organisations_roles() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(root.join("workflows/roles.yaml")).expect("role list");
+        let (list, findings) =
+            crate::validate::roles::read_list(Path::new("workflows/roles.yaml"), &text);
+        assert!(findings.is_empty(), "{findings:#?}");
+        let list = list.expect("the role list reads");
+        assert_eq!(shipped().unlisted_roles(&list), Vec::new());
+        let typo = Users::parse("users:\n  - id: a\n    roles: [order_dep]\n").expect("parses");
+        let unlisted = typo.unlisted_roles(&list);
+        assert_eq!(unlisted.len(), 1);
+        assert_eq!(
+            (unlisted[0].0.as_str(), unlisted[0].1.as_str()),
+            ("a", "order_dep")
+        );
+        assert!(
+            unlisted[0].2.contains("did you mean `order_dept`?"),
+            "{unlisted:?}"
+        );
     }
 
     #[test]

@@ -54,6 +54,17 @@ pub struct StoredDefinition {
     pub yaml: String,
     /// Rules files it uses, by name.
     pub rules: BTreeMap<String, String>,
+    /// Parameter values set from outside the YAML (a scenario's `params:`), by name. Absent
+    /// in the records of versions that use only their defaults.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub parameters: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StoredDefinition {
+    /// The version hash these sources give now; a record whose stored hash differs was altered.
+    pub fn recomputed_hash(&self) -> String {
+        crate::catalog::version_hash(&self.yaml, &self.rules, &self.parameters)
+    }
 }
 
 /// A timer waiting in the queue.

@@ -22,7 +22,9 @@
 mod graph;
 pub use names::is_snake_case;
 mod names;
+pub mod roles;
 mod scripts;
+pub mod settings;
 mod time;
 mod writes;
 

@@ -401,7 +401,7 @@ impl Checker<'_> {
     }
 }
 
-fn default_fits(kind: FieldType, value: &Scalar) -> bool {
+pub(super) fn default_fits(kind: FieldType, value: &Scalar) -> bool {
     match (kind, value) {
         (FieldType::Bool, Scalar::Bool(_)) => true,
         (FieldType::Integer, Scalar::Integer(_)) => true,
