@@ -8,6 +8,7 @@
 //! the command tells its own pages from files it must leave alone.
 
 use crate::definition::Workflow;
+use crate::definition::roles::RoleList;
 use std::fmt::Write;
 
 /// The first line of every generated page. `sopflow docs` overwrites or removes only files
@@ -203,7 +204,7 @@ fn controls(out: &mut String, workflow: &Workflow) {
 
 /// The library's index: every workflow, sorted by id, linked to its page, with its title and
 /// source.
-pub fn index(workflows: &[&Workflow]) -> String {
+pub fn index(workflows: &[&Workflow], roles: Option<&RoleList>) -> String {
     let mut sorted: Vec<&Workflow> = workflows.to_vec();
     sorted.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
     let templates = sorted.iter().filter(|w| is_template(w)).count();
@@ -238,6 +239,27 @@ pub fn index(workflows: &[&Workflow]) -> String {
             cell(&workflow.title),
             cell(&source)
         );
+    }
+    if let Some(roles) = roles {
+        let _ = writeln!(
+            out,
+            "\n## 角色表: the organisation's roles\n\nOne title per role, from `{}`; every \
+             workflow and the users file use these ids.\n\n| role id | 名称 | workflows |\n| --- | --- | --- |",
+            roles.file.display()
+        );
+        for (id, title) in &roles.titles {
+            let using: Vec<String> = workflows
+                .iter()
+                .filter(|w| w.roles.get(id).is_some())
+                .map(|w| format!("[`{0}`]({1})", w.id.as_str(), page_file(w.id.as_str())))
+                .collect();
+            let using = if using.is_empty() {
+                "(the server's own, or none yet)".to_string()
+            } else {
+                using.join(", ")
+            };
+            let _ = writeln!(out, "| `{id}` | {} | {using} |", cell(title));
+        }
     }
     out
 }
@@ -394,7 +416,7 @@ mod tests {
             "initial: a",
             "source: {manual: M11 广场, lines: L1-L2}\ninitial: a",
         ));
-        let index = index(&[&b, &a]);
+        let index = index(&[&b, &a], None);
         let first = index.find("[`another`](another.md)").expect("another");
         let second = index.find("[`sample`](sample.md)").expect("sample");
         assert!(first < second, "{index}");

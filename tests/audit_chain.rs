@@ -229,7 +229,7 @@ async fn a_hot_work_permit_names_each_department_its_time_and_comment() {
             5,
             "zhao.min",
             "cs_dept",
-            "客服部",
+            "客户服务部",
             "复审通过",
             "2026-11-02 12:55 +08:00",
             "2026-11-02 04:55",
@@ -781,7 +781,7 @@ async fn the_cli_prints_a_chain_for_people_programs_and_spreadsheets() {
     .expect("JSON");
     assert_eq!(json["instance"], id.as_str());
     assert_eq!(json["links"][5]["actor"], "zhao.min");
-    assert_eq!(json["links"][5]["role_title"], "客服部");
+    assert_eq!(json["links"][5]["role_title"], "客户服务部");
     assert_eq!(json["links"][5]["kind"], "approval");
     assert_eq!(json["links"][5]["comment"], "复审通过");
     assert_eq!(json["links"][5]["at_local"], "2026-11-02T12:55:00+08:00");

@@ -39,6 +39,7 @@ fn workflow_ids() -> Vec<String> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter(|p| !sopflow::definition::roles::is_role_list(p))
         .filter_map(|p| Some(p.file_stem()?.to_str()?.to_string()))
         .collect();
     ids.sort();

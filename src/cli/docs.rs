@@ -80,7 +80,8 @@ pub fn run(args: &DocsArgs) -> ExitCode {
         .values()
         .map(|d| &d.workflow)
         .collect();
-    let result = render_pages(&workflows, args).and_then(|pages| {
+    let roles = report.catalog.roles.as_deref();
+    let result = render_pages(&workflows, roles, args).and_then(|pages| {
         let plan = plan(&args.out, &pages)?;
         if args.check {
             Ok(check(&args.out, &plan, pages.len()))
@@ -100,6 +101,7 @@ pub fn run(args: &DocsArgs) -> ExitCode {
 /// Every page by file name: one per workflow and the index.
 fn render_pages(
     workflows: &[&sopflow::definition::Workflow],
+    roles: Option<&sopflow::definition::roles::RoleList>,
     args: &DocsArgs,
 ) -> Result<BTreeMap<String, String>> {
     let mut pages = BTreeMap::new();
@@ -117,7 +119,7 @@ fn render_pages(
         };
         pages.insert(name, library::page(workflow, link.as_deref()));
     }
-    pages.insert(library::INDEX.to_string(), library::index(workflows));
+    pages.insert(library::INDEX.to_string(), library::index(workflows, roles));
     Ok(pages)
 }
 

@@ -212,7 +212,12 @@ impl Sandbox {
 pub const UNAVAILABLE: [&str; 2] = ["sleep", "timestamp"];
 
 fn unavailable() -> Box<rhai::EvalAltResult> {
-    "not available in the sandbox: scripts may not wait or read the clock (use `now`)".into()
+    // A system error, not a runtime one: `throw "text"` is a guard's reason (`Thrown`), and
+    // this is the sandbox's refusal, never the process owner's words.
+    Box::new(rhai::EvalAltResult::ErrorSystem(
+        "not available in the sandbox".into(),
+        "scripts may not wait or read the clock (use `now`)".into(),
+    ))
 }
 
 fn compile_error(err: rhai::ParseError) -> ScriptError {
