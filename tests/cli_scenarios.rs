@@ -225,3 +225,43 @@ fn the_readme_params_example_is_a_shipped_scenario() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
 }
+
+/// The README's `reason:` example is a step of the shipped reimbursement scenarios, which pass
+/// only while the guard's reason says what the example quotes.
+#[test]
+fn the_readme_reason_example_is_a_shipped_scenario() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let shipped =
+        std::fs::read_to_string(root().join("tests/scenarios/reimbursement.yaml")).expect("file");
+    let example = readme
+        .split("```yaml\n")
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("reason: "))
+        .expect("the README shows reason");
+    assert!(shipped.contains(example), "{example}");
+    let output = sopflow(
+        &["tests/scenarios/reimbursement.yaml"],
+        &root().join("workflows"),
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stdout(&output));
+}
+
+/// A refusal whose reason does not say what `reason:` names fails the scenario, at its step.
+#[test]
+fn a_refusal_with_another_reason_fails_the_scenario() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let shipped =
+        std::fs::read_to_string(root().join("tests/scenarios/reimbursement.yaml")).expect("file");
+    let altered = shipped.replace(
+        "reason: 2026-02 的费用报销已于 2026-03-16 17:00 截止",
+        "reason: 2026-02 的费用报销已于 2026-03-17 17:00 截止",
+    );
+    assert_ne!(altered, shipped);
+    let path = dir.path().join("reimbursement.yaml");
+    std::fs::write(&path, altered).expect("write");
+    let output = sopflow(&[path.to_str().expect("utf-8")], &root().join("workflows"));
+    let out = stdout(&output);
+    assert_eq!(output.status.code(), Some(1), "{out}");
+    assert!(out.contains("its reason does not say"), "{out}");
+    assert!(out.contains("2026-03-16 17:00"), "{out}");
+}

@@ -75,6 +75,10 @@ pub struct Step {
     /// `guard_failed`, `four_eyes`...), and change nothing.
     #[serde(default)]
     pub refused: Option<String>,
+    /// With `refused`: text the refusal's message must contain (the cut-off a guard names,
+    /// the field a step may not write), so that a scenario holds the reason a clerk reads.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// Start an instance of the file's workflow; later steps act on it.

@@ -241,6 +241,9 @@ impl Run<'_> {
         if step.refused.is_some() && step.start.is_none() && step.fire.is_none() {
             return Err("`refused` goes with a `start` or `fire` step".into());
         }
+        if step.reason.is_some() && step.refused.is_none() {
+            return Err("`reason` goes with `refused`: name the refusal's code too".into());
+        }
         if let Some(start) = &step.start {
             let mut request = StartRequest::new(Actor::new(&start.actor, &start.roles));
             request.data = start.data.clone();
@@ -292,6 +295,15 @@ impl Run<'_> {
                 "`{event}` was taken, but the scenario expects it refused with `{code}`"
             )),
             (Err(EngineError::Refused(refusal)), Some(code)) if refusal.code() == code => {
+                let message = refusal.to_string();
+                if let Some(reason) = &step.reason
+                    && !message.contains(reason.as_str())
+                {
+                    return Err(format!(
+                        "`{event}` was refused with `{code}` as expected, but its reason does \
+                         not say \"{reason}\": {message}"
+                    ));
+                }
                 self.exercised.refusals.insert((
                     self.workflow.to_string(),
                     state.to_string(),

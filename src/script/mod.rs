@@ -232,8 +232,11 @@ fn compile_error(err: rhai::ParseError) -> ScriptError {
 fn runtime_error(err: rhai::EvalAltResult) -> ScriptError {
     use rhai::EvalAltResult as E;
     match err {
-        // A rule function's error arrives wrapped in the call; what it threw is inside.
-        E::ErrorInFunctionCall(_, _, inner, _) if matches!(*inner, E::ErrorRuntime(..)) => {
+        // A rule function's error arrives wrapped in the call (once per nested call); what it
+        // threw is inside.
+        E::ErrorInFunctionCall(_, _, inner, _)
+            if matches!(*inner, E::ErrorRuntime(..) | E::ErrorInFunctionCall(..)) =>
+        {
             runtime_error(*inner)
         }
         E::ErrorRuntime(value, _) if value.is_string() => {
