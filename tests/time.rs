@@ -145,6 +145,55 @@ async fn the_renovation_review_deadline_counts_2026_working_days() {
     assert!(!history[1].entered);
 }
 
+/// A timer's `when` decides on entering whether it is armed at all: a case the limit does
+/// not cover has no pending timer, nothing fires for it, and the history shows the condition.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timer_is_armed_only_for_the_cases_its_condition_names() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (engine, _clock) = open_at(dir.path(), "desk_limit", "2026-03-07T10:00:00+08:00").await;
+    let start =
+        |kind: &str| StartRequest::new(person("xiao", "desk")).data(json!({ "kind": kind }));
+    let returned = engine
+        .start("desk_limit", start("return"))
+        .await
+        .expect("starts");
+    let difference = engine
+        .start("desk_limit", start("price_difference"))
+        .await
+        .expect("starts");
+    assert_eq!(
+        cst(returned.instance.timers[0].due),
+        "2026-03-07T10:05:00+08:00"
+    );
+    assert!(difference.instance.timers.is_empty());
+    let history = engine
+        .history(&difference.instance.id)
+        .await
+        .expect("history");
+    assert!(
+        history[0].guards.iter().any(|g| !g.passed),
+        "{:?}",
+        history[0].guards
+    );
+    let fired = engine
+        .advance_to(at("2026-03-07T10:30:00+08:00"))
+        .await
+        .expect("advances");
+    assert_eq!(
+        timers_fired(&fired),
+        vec![(
+            "five_minutes_passed".to_string(),
+            "2026-03-07T10:05:00+08:00".to_string()
+        )]
+    );
+    let state = |id: String| {
+        let engine = &engine;
+        async move { engine.get(&id).await.expect("exists").state }
+    };
+    assert_eq!(state(returned.instance.id).await, "late");
+    assert_eq!(state(difference.instance.id).await, "requested");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deposit_is_refunded_six_calendar_months_after_acceptance() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -553,6 +553,11 @@ pub struct Timer {
     /// The timer's label, for example `审核时限(7个工作日)`.
     #[serde(default)]
     pub title: Option<String>,
+    /// A condition for the timer to be armed at all, on the data after the step that entered
+    /// the state (a limit the manual sets for some cases only: 正常调退商品 5分钟内办理完毕); a
+    /// rule reference or rhai expression. A timer not armed is not pending and never fires.
+    #[serde(default)]
+    pub when: Option<Located<String>>,
     /// The calendar working days and hours are counted on; the workflow's calendar when
     /// absent.
     #[serde(default)]

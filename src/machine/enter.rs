@@ -1,6 +1,6 @@
-//! Entering a state: the timers it arms (due times on the business calendar), the signers its
-//! approval needs (each `when` evaluated on the data after the step), and the children the
-//! step starts.
+//! Entering a state: the timers it arms (due times on the business calendar, each `when`
+//! evaluated on the data after the step), the signers its approval needs (likewise), and the
+//! children the step starts.
 
 use super::context::{Context, deadline, guard_holds};
 use super::entry::{ArmedTimer, GuardResult, PendingSigner, SpawnedChild};
@@ -32,6 +32,16 @@ pub(super) fn enter(
 ) -> Result<Entering, Refusal> {
     let mut timers = Vec::new();
     for (i, timer) in state.timers.iter().enumerate() {
+        if let Some(when) = &timer.value.when {
+            let armed = guard_holds(def, when.as_str(), ctx, sandbox, &mut Vec::new())?;
+            guards.push(GuardResult {
+                guard: when.value.clone(),
+                passed: armed,
+            });
+            if !armed {
+                continue;
+            }
+        }
         let calendar_name = timer.value.calendar.as_ref().map(|c| c.as_str());
         let calendar = def
             .calendar_named(calendar_name)

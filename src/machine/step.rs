@@ -153,7 +153,10 @@ pub fn step(
     if decision.entered {
         // Conditions, deadlines and spawned children see the data after the step's changes;
         // most states have none of them, and skip the copy.
-        let needs_data = target.timers.iter().any(|t| t.value.at.is_some())
+        let needs_data = target
+            .timers
+            .iter()
+            .any(|t| t.value.at.is_some() || t.value.when.is_some())
             || target
                 .approval
                 .as_ref()

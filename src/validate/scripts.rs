@@ -100,6 +100,9 @@ impl Checker<'_> {
                 if let Some(at) = &timer.at {
                     uses.push(self.script(at, Purpose::Deadline, on_entry));
                 }
+                if let Some(when) = &timer.when {
+                    uses.push(self.script(when, Purpose::Condition, on_entry));
+                }
             }
         }
         self.check_reads(&uses);
