@@ -718,3 +718,61 @@ fn unknown_calendars_are_reported_where_they_are_named() {
         "{found:?}"
     );
 }
+
+/// The shipped daily cash handover (M11 L161 "客服人员每日下班前…日清日缴") opens one handover
+/// every day, weekends included; a weekend's is due at the end of the next working day, when
+/// finance is there to check it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cash_handover_opens_every_day_and_a_weekend_day_is_due_on_the_next_working_day() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let clock = VirtualClock::new(at("2026-03-06T08:00:00+08:00"));
+    let engine = Engine::open(
+        Config::new(dir.path().join("data"))
+            .sources(vec![
+                root.join("workflows/cash_handover.yaml"),
+                root.join("rules"),
+                root.join("calendars"),
+            ])
+            .clock(Arc::new(clock.clone())),
+    )
+    .await
+    .expect("opens");
+    assert!(
+        !engine.load_report().has_errors(),
+        "{:?}",
+        engine.load_report().diagnostics
+    );
+    let fired = engine
+        .advance_to(at("2026-03-09T10:00:00+08:00"))
+        .await
+        .expect("advances");
+    let opened: Vec<(String, String)> = fired
+        .iter()
+        .filter_map(|f| match f {
+            Fired::Schedule {
+                occurrence,
+                instance,
+                ..
+            } => Some((cst(*occurrence), instance.clone())),
+            Fired::Timer { .. } => None,
+        })
+        .collect();
+    let days: Vec<&str> = opened.iter().map(|(day, _)| day.as_str()).collect();
+    assert_eq!(
+        days,
+        [
+            "2026-03-06T09:00:00+08:00", // Friday
+            "2026-03-07T09:00:00+08:00", // Saturday
+            "2026-03-08T09:00:00+08:00", // Sunday
+            "2026-03-09T09:00:00+08:00", // Monday
+        ]
+    );
+    let saturday = engine.get(&opened[1].1).await.expect("exists");
+    assert_eq!(saturday.state, "collecting");
+    assert_eq!(
+        cst(saturday.timers[0].due),
+        "2026-03-09T18:00:00+08:00",
+        "a day off hands over by the end of the next working day"
+    );
+}
