@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         .fire(
             &id,
             Fire::new("distribute", Actor::new("zhao.min", ["cs_dept"]))
-                .payload(json!({"archive_reference": "CS-ARCH-2026-088"})),
+                .payload(json!({"archive_reference": "CS-ARCH-2026-088", "copy_to_applicant": true, "copy_to_order_dept": true})),
         )
         .await?;
     println!(

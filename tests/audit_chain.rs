@@ -91,7 +91,7 @@ async fn permit(engine: &Engine, clock: &VirtualClock) -> String {
         (Fire::new("affix_seal", person("sun.li", "admin_dept")), 20),
         (
             Fire::new("distribute", person("zhao.min", "cs_dept"))
-                .payload(json!({"archive_reference": "CS-ARCH-088"})),
+                .payload(json!({"archive_reference": "CS-ARCH-088", "copy_to_applicant": true, "copy_to_order_dept": true})),
             15,
         ),
     ];
@@ -213,7 +213,7 @@ async fn a_hot_work_permit_names_each_department_its_time_and_comment() {
         ]
     );
 
-    // The four departments: who, in which role, when (local and UTC), and what they said.
+    // The three reviews and the seal: who, in which role, when (local and UTC), and what they said.
     let expected = [
         (
             4,

@@ -739,7 +739,7 @@ async fn readme_permit(dir: &Path) -> (String, String) {
         (
             "distribute",
             Actor::new("zhao.min", ["cs_dept"]),
-            json!({"archive_reference": "CS-ARCH-088"}),
+            json!({"archive_reference": "CS-ARCH-088", "copy_to_applicant": true, "copy_to_order_dept": true}),
         ),
     ];
     for (event, actor, payload) in steps {

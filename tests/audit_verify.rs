@@ -43,7 +43,7 @@ async fn populate(data: &Path) -> Vec<String> {
                 fire = fire.payload(documents());
             }
             if event == "distribute" {
-                fire = fire.payload(json!({"archive_reference": "ARC-2026-11"}));
+                fire = fire.payload(json!({"archive_reference": "ARC-2026-11", "copy_to_applicant": true, "copy_to_order_dept": true}));
             }
             engine.fire(&id, fire).await.expect("fires");
         }

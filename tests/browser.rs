@@ -1,6 +1,6 @@
 //! The web console in a real browser: `tests/browser/console.mjs` drives Debian's Chromium
 //! (through playwright-core) against a server started here, through a whole hot-work permit
-//! (start, submit, a wrong-role attempt refused, four departments' steps, the final page, the
+//! (start, submit, a wrong-role attempt refused, three reviews and 行政部's seal, the final page, the
 //! auditor's verification and CSV), and saves screenshots under `target/browser/`.
 //!
 //! It needs Node, `/usr/bin/chromium` and `npm ci` in tests/browser. Without them it skips,

@@ -256,7 +256,9 @@ async fn remote_commands_match_local_ones() {
             "zhou",
             "cs_dept",
             "distribute",
-            Some(r#"{"archive_reference":"CS-ARCH-1"}"#),
+            Some(
+                r#"{"archive_reference":"CS-ARCH-1","copy_to_applicant":true,"copy_to_order_dept":true}"#,
+            ),
         ),
     ] {
         let mut args = vec!["fire", id.as_str(), event];

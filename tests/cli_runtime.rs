@@ -203,7 +203,7 @@ fn a_hot_work_permit_runs_end_to_end_from_the_cli() {
             "--role",
             "cs_dept",
             "--payload",
-            r#"{"archive_reference":"A-1"}"#,
+            r#"{"archive_reference":"A-1","copy_to_applicant":true,"copy_to_order_dept":true}"#,
         ],
         0,
     );
@@ -249,7 +249,9 @@ fn a_hot_work_permit_runs_end_to_end_from_the_cli() {
         "{history}"
     );
     assert!(
-        history.contains(r#"{"archive_reference":"A-1"}"#),
+        history.contains(
+            r#"{"archive_reference":"A-1","copy_to_applicant":true,"copy_to_order_dept":true}"#
+        ),
         "{history}"
     );
 }

@@ -81,7 +81,7 @@ fn next_step(state: &str) -> Option<Fire> {
         "gm_review" => fire("approve", "g", "project_gm"),
         "signed" => fire("affix_seal", "a", "admin_dept"),
         "effective" => {
-            fire("distribute", "s2", "cs_dept").payload(json!({"archive_reference": "R"}))
+            fire("distribute", "s2", "cs_dept").payload(json!({"archive_reference": "R", "copy_to_applicant": true, "copy_to_order_dept": true}))
         }
         _ => return None,
     })

@@ -106,7 +106,7 @@ async fn a_hot_work_permit_runs_from_application_to_distribution() {
         .fire(
             &id,
             Fire::new("distribute", Actor::new("zhao", ["cs_dept"]))
-                .payload(json!({"archive_reference": "CS-ARCH-88"})),
+                .payload(json!({"archive_reference": "CS-ARCH-88", "copy_to_applicant": true, "copy_to_order_dept": true})),
         )
         .await
         .expect("distributed");

@@ -750,7 +750,7 @@ fn the_four_eyes_check_catches_a_forged_history() {
             "distribute",
             "zhao",
             "cs_dept",
-            json!({"archive_reference": "A-17"}),
+            json!({"archive_reference": "A-17", "copy_to_applicant": true, "copy_to_order_dept": true}),
         ),
     ] {
         at += Duration::minutes(5);

@@ -278,7 +278,7 @@ async fn a_hot_work_permit_goes_through_five_people() {
             "zhou",
             &id,
             "distribute",
-            json!({"payload": {"archive_reference": "ARC-7"}}),
+            json!({"payload": {"archive_reference": "ARC-7", "copy_to_applicant": true, "copy_to_order_dept": true}}),
         )
         .await;
     let done = done.ok(200);

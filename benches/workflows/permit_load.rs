@@ -69,7 +69,7 @@ pub const STEPS: [Step; 7] = [
     Step {
         user: "zhou",
         event: Some("distribute"),
-        payload: || json!({"archive_reference": "CS-ARCH-088"}),
+        payload: || json!({"archive_reference": "CS-ARCH-088", "copy_to_applicant": true, "copy_to_order_dept": true}),
     },
 ];
 

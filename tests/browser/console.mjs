@@ -155,7 +155,7 @@ try {
   await approveFromInbox('zhou', id, 'approve', 'gm_review');
   await approveFromInbox('chen', id, 'approve', 'signed');
   await approveFromInbox('zhao', id, 'affix_seal', 'effective');
-  await approveFromInbox('zhou', id, 'distribute', 'distributed', { archive_reference: 'KF-2026-031' });
+  await approveFromInbox('zhou', id, 'distribute', 'distributed', { copy_to_applicant: true, copy_to_order_dept: true, archive_reference: 'KF-2026-031' });
 
   // The finished permit, as anyone sees it.
   await signIn('audit');
