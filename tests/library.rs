@@ -225,7 +225,7 @@ fn the_readme_lists_every_workflow_with_its_page_and_scenarios() {
         None => rest,
     };
     let ids = workflow_ids();
-    assert_eq!(ids.len(), 34, "{ids:?}");
+    assert_eq!(ids.len(), 48, "{ids:?}");
     for id in &ids {
         let row = section
             .lines()

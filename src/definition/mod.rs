@@ -112,7 +112,15 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError, document: &Document) -
         YamlError::SerdeUnknownField { field, expected, .. } => (
             Code::UnknownKey,
             format!("unknown key `{field}`"),
-            suggestion(field, expected.iter().copied()),
+            if is_identifier(field) {
+                suggestion(field, expected.iter().copied())
+            } else {
+                // `{to: b, title: 审核通过,归档}`: the comma ended the title, and its rest was
+                // read as a key. Keys are English snake_case, so this is almost always that.
+                format!(
+                    "a comma inside `{{...}}` separates entries: if `{field}` is the rest of a title, put the whole title in quotes (`title: \"...,{field}\"`)"
+                )
+            },
         ),
         YamlError::SerdeUnknownVariant { variant, expected, .. } => (
             Code::WrongType,
@@ -183,6 +191,15 @@ fn strip_location(message: &str) -> String {
     }
 }
 
+/// Whether `key` could be a key of the format (ASCII lowercase, digits, underscores), so that
+/// an unknown one is a misspelling rather than the rest of a value cut at a comma.
+fn is_identifier(key: &str) -> bool {
+    !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +250,19 @@ mod tests {
         assert_eq!(d.code, Code::UnknownKey);
         assert!(d.hint.contains("did you mean `guard`"), "{}", d.hint);
         assert_eq!((d.span.line, d.span.column), (7, 19));
+    }
+
+    #[test]
+    fn a_comma_in_a_flow_title_is_explained() {
+        let text = MINIMAL.replace("go: {to: b}", "go: {to: b, title: 审核通过,归档}");
+        let d = parse(&text).expect_err("unknown key");
+        assert_eq!(d.code, Code::UnknownKey);
+        assert!(d.message.contains("`归档`"), "{}", d.message);
+        assert!(
+            d.hint.contains("put the whole title in quotes"),
+            "{}",
+            d.hint
+        );
     }
 
     #[test]
