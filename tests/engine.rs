@@ -318,3 +318,84 @@ async fn a_costly_guard_leaves_the_async_thread_free() {
         "a 10 ms sleep took {slept:?} while the step took {took:?}: the step held the thread"
     );
 }
+
+/// Instance numbers are what a clerk reads as the permit's number: per workflow, 1, 2, 3...
+/// with no gaps, across restarts; a refused start uses none; a store whose instances were
+/// numbered before numbers were kept goes on after its highest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn instance_numbers_run_on_per_workflow_across_restarts() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let contractor = Actor::new("wang", ["contractor"]);
+    let start = |engine: &Engine, workflow: &'static str, actor: Actor| {
+        let engine = engine.clone();
+        async move {
+            engine
+                .start(workflow, StartRequest::new(actor))
+                .await
+                .map(|o| o.instance.id)
+        }
+    };
+    {
+        let engine = Engine::open(config(dir.path())).await.expect("opens");
+        assert_eq!(
+            start(&engine, "hot_work_permit", contractor.clone())
+                .await
+                .expect("starts"),
+            "hot_work_permit-1"
+        );
+        // Refused (a clerk may not open a permit): no number is used.
+        let refused = start(&engine, "hot_work_permit", Actor::new("li", ["order_dept"])).await;
+        assert!(
+            matches!(refused, Err(EngineError::Refused(_))),
+            "{refused:?}"
+        );
+        assert_eq!(
+            start(&engine, "hot_work_permit", contractor.clone())
+                .await
+                .expect("starts"),
+            "hot_work_permit-2"
+        );
+    }
+    for expected in ["hot_work_permit-3", "hot_work_permit-4"] {
+        let engine = Engine::open(config(dir.path())).await.expect("reopens");
+        assert_eq!(
+            start(&engine, "hot_work_permit", contractor.clone())
+                .await
+                .expect("starts"),
+            expected
+        );
+    }
+    let engine = Engine::open(config(dir.path())).await.expect("reopens");
+    let owner = Actor::new("zhou", ["cs_dept"]);
+    let lost = engine
+        .start("lost_and_found", StartRequest::new(owner.clone()))
+        .await
+        .expect("starts");
+    assert_eq!(
+        lost.instance.id, "lost_and_found-1",
+        "each workflow counts its own"
+    );
+    drop(engine);
+
+    // A store from before: no numbers kept, instances numbered by sled's id generator.
+    {
+        let db = sled::open(dir.path().join("data")).expect("sled opens");
+        db.drop_tree("numbers").expect("drops");
+        db.flush().expect("flushes");
+    }
+    let engine = Engine::open(config(dir.path())).await.expect("reopens");
+    assert_eq!(
+        start(&engine, "hot_work_permit", contractor.clone())
+            .await
+            .expect("starts"),
+        "hot_work_permit-5"
+    );
+    assert_eq!(
+        engine
+            .get("hot_work_permit-1")
+            .await
+            .expect("still there")
+            .state,
+        "drafted"
+    );
+}

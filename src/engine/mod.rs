@@ -379,7 +379,12 @@ impl Engine {
             return Ok(outcome);
         }
         let definition = self.inner.versions.latest(workflow)?;
-        let id = format!("{workflow}-{}", self.inner.store.next_number()?);
+        // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under this
+        // workflow's lock and kept only once the start is admitted, so a refused start uses
+        // none. The lock covers the pure step, not the commit.
+        let numbering = self.lock(&format!("\0number\0{workflow}")).await;
+        let number = self.inner.store.last_number(workflow)? + 1;
+        let id = format!("{workflow}-{number}");
         let command = Start {
             id: id.clone(),
             actor: request.actor,
@@ -397,6 +402,8 @@ impl Engine {
                 Ok((entry, snapshot))
             })
             .await?;
+        self.inner.store.set_last_number(workflow, number)?;
+        drop(numbering);
         let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
         self.commit(batch).await?;
         Ok(Outcome {

@@ -182,8 +182,13 @@ pub trait Store: Send + Sync {
     /// Stores a definition version under its hash (no-op if present).
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError>;
     fn definition(&self, hash: &str) -> Result<Option<StoredDefinition>, StoreError>;
-    /// A fresh number for an instance id.
-    fn next_number(&self) -> Result<u64, StoreError>;
+    /// The last number given to an instance of `workflow` (0 before the first), so that ids
+    /// run `workflow-1`, `workflow-2`, ... with no gaps, across restarts. In a store whose
+    /// instances were numbered before numbers were kept, the highest number in the log.
+    fn last_number(&self, workflow: &str) -> Result<u64, StoreError>;
+    /// Records that `number` was given to an instance of `workflow`; durable with the next
+    /// flush, which is the one that makes that instance's first entry durable.
+    fn set_last_number(&self, workflow: &str, number: u64) -> Result<(), StoreError>;
     /// Writes derived records for everything committed so far.
     fn checkpoint(&self) -> Result<(), StoreError>;
     /// Every history record in key order (instance id, then sequence number), read lazily, so

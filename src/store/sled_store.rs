@@ -82,6 +82,8 @@ pub struct SledStore {
     timers: sled::Tree,
     /// Schedule key -> the occurrence it last fired for (millis, big-endian).
     schedules: sled::Tree,
+    /// Workflow id -> the last number given to one of its instances (big-endian).
+    numbers: sled::Tree,
     definitions: sled::Tree,
     dirty: sled::Tree,
     overlay: RwLock<Overlay>,
@@ -180,6 +182,7 @@ impl SledStore {
             idempotency: tree("idempotency")?,
             timers: tree("timers")?,
             schedules: tree("schedules")?,
+            numbers: tree("numbers")?,
             definitions: tree("definitions")?,
             dirty: tree("dirty")?,
             db,
@@ -195,6 +198,39 @@ impl SledStore {
         store.upgrade_snapshots()?;
         store.recover()?;
         Ok(store)
+    }
+
+    /// The highest `n` of the instances `workflow-n` in the log, for a store written before
+    /// numbers were kept per workflow (their numbers came from sled's id generator). One seek
+    /// per instance, once per workflow: the number is kept from then on.
+    fn highest_number_in_log(&self, workflow: &str) -> Result<u64, StoreError> {
+        let prefix = format!("{workflow}-");
+        let mut from = prefix.clone().into_bytes();
+        let mut highest = 0;
+        while let Some((key, _)) = self
+            .log
+            .range(from.clone()..)
+            .next()
+            .transpose()
+            .map_err(io)?
+        {
+            if !key.starts_with(prefix.as_bytes()) {
+                break;
+            }
+            let id_len = key.iter().position(|&b| b == 0).unwrap_or(key.len());
+            let id = &key[..id_len];
+            if let Some(n) = std::str::from_utf8(&id[prefix.len()..])
+                .ok()
+                .filter(|digits| digits.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|digits| digits.parse::<u64>().ok())
+            {
+                highest = highest.max(n);
+            }
+            // Past every entry of this instance: its id followed by a byte above the separator.
+            from = id.to_vec();
+            from.push(1);
+        }
+        Ok(highest)
     }
 
     /// Rebuilds every snapshot from the log when they were written in an older shape, a
@@ -539,8 +575,31 @@ impl Store for SledStore {
         }
     }
 
-    fn next_number(&self) -> Result<u64, StoreError> {
-        self.db.generate_id().map(|n| n + 1).map_err(io)
+    fn last_number(&self, workflow: &str) -> Result<u64, StoreError> {
+        match self.numbers.get(workflow.as_bytes()).map_err(io)? {
+            Some(bytes) => {
+                let bytes: [u8; 8] =
+                    bytes
+                        .as_ref()
+                        .try_into()
+                        .map_err(|_| StoreError::BadRecord {
+                            key: format!("numbers/{workflow}"),
+                            detail: "an instance number is 8 bytes".into(),
+                        })?;
+                Ok(u64::from_be_bytes(bytes))
+            }
+            None => self.highest_number_in_log(workflow),
+        }
+    }
+
+    fn set_last_number(&self, workflow: &str, number: u64) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
+        self.numbers
+            .insert(workflow.as_bytes(), &number.to_be_bytes())
+            .map(|_| ())
+            .map_err(io)
     }
 
     fn checkpoint(&self) -> Result<(), StoreError> {
