@@ -265,3 +265,50 @@ fn a_refusal_with_another_reason_fails_the_scenario() {
     assert!(out.contains("its reason does not say"), "{out}");
     assert!(out.contains("2026-03-16 17:00"), "{out}");
 }
+
+/// The README's table of refusal codes is the engine's, row for row; a scenario naming a code
+/// that does not exist fails with a suggestion, and a file with no scenarios fails.
+#[test]
+fn refusal_codes_are_documented_and_checked_in_scenarios() {
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let section = readme
+        .split("### Refusal codes")
+        .nth(1)
+        .and_then(|rest| rest.split("\n#").next())
+        .expect("a refusal codes section");
+    let rows: Vec<(String, String)> = section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<&str> = l.trim_matches('|').split(" | ").collect();
+            (
+                cells[0].trim().trim_matches('`').to_string(),
+                cells[1].trim().to_string(),
+            )
+        })
+        .collect();
+    let codes: Vec<(String, String)> = sopflow::machine::refusal::CODES
+        .iter()
+        .map(|(c, m)| (c.to_string(), m.to_string()))
+        .collect();
+    assert_eq!(rows, codes);
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let misspelt = dir.path().join("misspelt.yaml");
+    std::fs::write(
+        &misspelt,
+        "workflow: hot_work_permit\nscenarios:\n  - name: x\n    steps:\n      - start: {actor: wang, roles: [contractor]}\n      - fire: {event: submit, actor: wang, roles: [contractor]}\n        refused: guard_faild\n",
+    )
+    .expect("write");
+    let empty = dir.path().join("empty.yaml");
+    std::fs::write(&empty, "workflow: hot_work_permit\nscenarios: []\n").expect("write");
+    for (file, says) in [
+        (&misspelt, "did you mean `guard_failed`?"),
+        (&empty, "the file has no scenarios"),
+    ] {
+        let output = sopflow(&[file.to_str().expect("utf-8")], &root().join("workflows"));
+        let out = stdout(&output);
+        assert_eq!(output.status.code(), Some(1), "{out}");
+        assert!(out.contains(says), "{out}");
+    }
+}

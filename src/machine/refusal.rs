@@ -105,6 +105,79 @@ pub enum Refusal {
     Calendar { reason: String },
 }
 
+/// Every refusal code, with what it means to the person refused: the README's table of codes,
+/// and what a scenario's `refused:` may name.
+pub const CODES: &[(&str, &str)] = &[
+    (
+        "finished",
+        "the instance has finished; it takes no more events",
+    ),
+    (
+        "stale",
+        "the instance moved on since the caller read it (expected_seq); reload and decide again",
+    ),
+    ("unknown_event", "the current state has no such event"),
+    (
+        "system_only",
+        "only the engine fires this event (a timer, a child finishing)",
+    ),
+    ("reserved_role", "the role `system` belongs to the engine"),
+    (
+        "role_not_allowed",
+        "none of the actor's roles may take this step",
+    ),
+    (
+        "not_your_turn",
+        "a sequential approval waits for an earlier signer",
+    ),
+    (
+        "already_signed",
+        "this person has signed this approval already",
+    ),
+    (
+        "guard_failed",
+        "a condition of the step does not hold (with the rule's reason when it gives one)",
+    ),
+    (
+        "guard_error",
+        "a condition could not be evaluated (a rule's error or limit)",
+    ),
+    (
+        "script_failed",
+        "an action or deadline rule failed (its reason says why)",
+    ),
+    (
+        "missing_field",
+        "the step needs a field its payload does not give",
+    ),
+    ("comment_required", "the step needs a comment"),
+    ("unknown_field", "the workflow declares no such field"),
+    ("field_not_writable", "this step may not write that field"),
+    (
+        "field_fixed",
+        "the field was fixed once set: a decision was based on it",
+    ),
+    ("too_long", "a text is longer than its field allows"),
+    (
+        "not_a_party",
+        "an own-scoped role acts only on instances that name the actor",
+    ),
+    ("ill_typed", "a value is not of its field's type"),
+    ("four_eyes", "the same person may not take both steps"),
+    (
+        "unknown_state",
+        "the instance's state is not in its definition version",
+    ),
+    (
+        "timer_not_pending",
+        "the timer fired already or was cancelled",
+    ),
+    (
+        "calendar",
+        "the business calendar cannot compute the deadline",
+    ),
+];
+
 impl Refusal {
     /// A stable, machine-readable name for the kind of refusal.
     pub fn code(&self) -> &'static str {
@@ -173,5 +246,97 @@ fn because(reasons: &[String]) -> String {
         String::new()
     } else {
         format!(": {}", reasons.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One refusal of each kind: `CODES` names every code `code()` gives, once.
+    #[test]
+    fn the_table_of_codes_has_every_refusal() {
+        let text = || String::new();
+        let all = [
+            Refusal::Finished { state: text() },
+            Refusal::Stale {
+                expected: 1,
+                actual: 2,
+            },
+            Refusal::UnknownEvent {
+                event: text(),
+                state: text(),
+                available: vec![],
+            },
+            Refusal::SystemOnly { event: text() },
+            Refusal::ReservedRole,
+            Refusal::RoleNotAllowed {
+                event: text(),
+                allowed: vec![],
+                held: vec![],
+            },
+            Refusal::NotYourTurn {
+                waiting_for: text(),
+            },
+            Refusal::AlreadySigned { actor: text() },
+            Refusal::GuardFailed {
+                guard: text(),
+                reasons: vec![],
+            },
+            Refusal::GuardError {
+                guard: text(),
+                error: ScriptError::Runtime(text()),
+            },
+            Refusal::ScriptFailed {
+                purpose: "action",
+                script: text(),
+                reason: text(),
+            },
+            Refusal::MissingField {
+                event: text(),
+                field: text(),
+            },
+            Refusal::CommentRequired { event: text() },
+            Refusal::UnknownField {
+                field: text(),
+                hint: text(),
+            },
+            Refusal::FieldNotWritable {
+                field: text(),
+                event: text(),
+                writable: vec![],
+            },
+            Refusal::FieldFixed {
+                field: text(),
+                event: text(),
+                current: text(),
+            },
+            Refusal::TooLong {
+                field: text(),
+                length: 2,
+                limit: 1,
+                unit: "characters",
+            },
+            Refusal::NotAParty {
+                actor: text(),
+                role: text(),
+            },
+            Refusal::IllTyped {
+                field: text(),
+                expected: text(),
+                problem: text(),
+            },
+            Refusal::FourEyes {
+                actor: text(),
+                earlier: text(),
+                step: text(),
+            },
+            Refusal::UnknownState { state: text() },
+            Refusal::TimerNotPending { timer: text() },
+            Refusal::Calendar { reason: text() },
+        ];
+        let codes: Vec<&str> = all.iter().map(Refusal::code).collect();
+        let table: Vec<&str> = CODES.iter().map(|(code, _)| *code).collect();
+        assert_eq!(codes, table);
     }
 }

@@ -106,6 +106,24 @@ pub async fn run_file(path: &Path, text: &str, sources: &[PathBuf]) -> Vec<Outco
             exercised: run.exercised,
         });
     }
+    if out.is_empty() {
+        // A file that runs nothing proves nothing: it fails, so that an emptied or
+        // half-written file is not taken for a passing one.
+        out.push(Outcome {
+            file: path.to_path_buf(),
+            workflow: file.workflow.value.clone(),
+            name: "(the file)".into(),
+            steps: 0,
+            failure: Some(Failure {
+                line: file.workflow.span.line,
+                column: file.workflow.span.column,
+                message:
+                    "the file has no scenarios: add one under `scenarios:`, or delete the file"
+                        .into(),
+            }),
+            exercised: Exercised::default(),
+        });
+    }
     out
 }
 
@@ -243,6 +261,15 @@ impl Run<'_> {
         }
         if step.reason.is_some() && step.refused.is_none() {
             return Err("`reason` goes with `refused`: name the refusal's code too".into());
+        }
+        if let Some(code) = &step.refused {
+            let codes = crate::machine::refusal::CODES.iter().map(|(c, _)| *c);
+            if !codes.clone().any(|c| c == code) {
+                return Err(format!(
+                    "`{code}` is not a refusal code: {} (the README lists them)",
+                    crate::diagnostic::suggestion(code, codes)
+                ));
+            }
         }
         if let Some(start) = &step.start {
             let mut request = StartRequest::new(Actor::new(&start.actor, &start.roles));
