@@ -23,4 +23,8 @@ pub mod store;
 pub mod validate;
 
 pub use catalog::{Catalog, LoadReport};
+// The embedding API in one import: `use sopflow::{Engine, Config, StartRequest, Fire, Actor};`.
 pub use diagnostic::{Code, Diagnostic, Severity, Span};
+pub use engine::{Config, Engine, EngineError, Fire, StartRequest};
+pub use machine::{Actor, Refusal};
+pub use store::Query;
