@@ -124,6 +124,7 @@ enum Command {
     /// Show an instance: state, data, pending approval and timers, children, and with
     /// --actor (or --server: the token's user) the events that actor may fire now.
     Show {
+        /// The instance's id, as `start` printed it (`hot_work_permit-1`).
         instance: String,
         /// Also list the events this actor, with the --role roles, may fire now.
         #[arg(long, requires = "roles")]
@@ -143,15 +144,18 @@ enum Command {
     },
     /// List instances, one line each.
     List {
+        /// Only instances of this workflow (its id, `hot_work_permit`).
         #[arg(long)]
         workflow: Option<String>,
+        /// Only instances in this state (its id, `security_review`).
         #[arg(long)]
         state: Option<String>,
+        /// Only instances with this business key.
         #[arg(long)]
         business_key: Option<String>,
-        /// At most this many.
-        #[arg(long)]
-        limit: Option<usize>,
+        /// At most this many (1-1000).
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1000))]
+        limit: Option<u16>,
         #[command(flatten)]
         engine: EngineArgs,
         #[command(flatten)]
@@ -159,6 +163,7 @@ enum Command {
     },
     /// Print the history of an instance, one block per step.
     History {
+        /// The instance's id, as `start` printed it (`hot_work_permit-1`).
         instance: String,
         #[command(flatten)]
         engine: EngineArgs,
@@ -400,7 +405,7 @@ pub fn run() -> ExitCode {
                     workflow,
                     state,
                     business_key,
-                    limit,
+                    limit: limit.map(usize::from),
                 },
                 &engine,
                 &remote,

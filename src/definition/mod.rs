@@ -65,8 +65,57 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             document.empty_hint,
         )));
     }
-    serde_saphyr::from_str_with_options::<T>(text, options)
-        .map_err(|err| Box::new(yaml_error_to_diagnostic(file, &err, document)))
+    serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| {
+        Box::new(
+            full_width_typo(file, text)
+                .unwrap_or_else(|| yaml_error_to_diagnostic(file, &err, document)),
+        )
+    })
+}
+
+/// What a Chinese input method slips into YAML, which the parser reports as something else
+/// ("expected mapping start"): a key followed by a full-width colon `：`, or indentation with
+/// the full-width space `\u{3000}`. Keys are ASCII identifiers, so a match is never a title.
+fn full_width_typo(file: &Path, text: &str) -> Option<Diagnostic> {
+    let mut line_start = 0;
+    for (index, raw) in text.split_inclusive('\n').enumerate() {
+        let line = raw.trim_end_matches(['\n', '\r']);
+        let start = line_start;
+        line_start += raw.len();
+        let at = |byte: usize, len: usize| Span {
+            line: u32::try_from(index + 1).unwrap_or(u32::MAX),
+            column: u32::try_from(line[..byte].chars().count() + 1).unwrap_or(u32::MAX),
+            offset: Some(start + byte),
+            len,
+        };
+        let indent = line.len() - line.trim_start_matches([' ', '\u{3000}']).len();
+        if let Some(byte) = line[..indent].find('\u{3000}') {
+            return Some(Diagnostic::new(
+                Code::YamlSyntax,
+                file,
+                at(byte, '\u{3000}'.len_utf8()),
+                "the indentation holds a full-width space (全角空格)",
+                "indent with ASCII spaces only: switch the input method to half-width and retype the indentation",
+            ));
+        }
+        let rest = line[indent..].strip_prefix("- ").unwrap_or(&line[indent..]);
+        let key_len = rest
+            .bytes()
+            .take_while(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            .count();
+        if key_len > 0 && rest[key_len..].trim_start_matches(' ').starts_with('：') {
+            let key = &rest[..key_len];
+            let colon = line.len() - rest.len() + key_len + rest[key_len..].find('：')?;
+            return Some(Diagnostic::new(
+                Code::YamlSyntax,
+                file,
+                at(colon, '：'.len_utf8()),
+                format!("`{key}` is followed by a full-width colon `：` (全角冒号)"),
+                format!("write `{key}:` with the ASCII colon, followed by a space"),
+            ));
+        }
+    }
+    None
 }
 
 /// A YAML document with nothing but whitespace and comments.
@@ -250,6 +299,25 @@ mod tests {
         assert_eq!(d.code, Code::UnknownKey);
         assert!(d.hint.contains("did you mean `guard`"), "{}", d.hint);
         assert_eq!((d.span.line, d.span.column), (7, 19));
+    }
+
+    #[test]
+    fn full_width_colons_and_spaces_are_named_at_their_place() {
+        let d = parse(&MINIMAL.replace("initial: a", "initial：a")).expect_err("colon");
+        assert_eq!(d.code, Code::YamlSyntax);
+        assert!(d.message.contains("full-width colon"), "{}", d.message);
+        assert!(d.hint.contains("`initial:`"), "{}", d.hint);
+        let line = MINIMAL
+            .lines()
+            .position(|l| l.starts_with("initial"))
+            .expect("line")
+            + 1;
+        assert_eq!((d.span.line, d.span.column), (line as u32, 8));
+        let d = parse(&MINIMAL.replace("  a:\n", "\u{3000}a:\n")).expect_err("space");
+        assert!(d.message.contains("full-width space"), "{}", d.message);
+        // A full-width colon inside a title is the title's own.
+        let titled = MINIMAL.replace("title: 测试", "title: 审批：预算内");
+        assert!(parse(&titled).is_ok());
     }
 
     #[test]
