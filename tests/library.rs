@@ -240,3 +240,61 @@ fn the_readme_lists_every_workflow_with_its_page_and_scenarios() {
         }
     }
 }
+
+/// Every role of every shipped workflow is held by a demo user, so that each workflow can be
+/// run to its end in the console with the shipped users; the README's table of demo users is
+/// the users file's.
+#[test]
+fn the_demo_users_hold_every_role_of_the_library_and_the_readme_lists_them() {
+    let users: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(root().join("config/users.yaml")).expect("users file"),
+    )
+    .expect("users parse");
+    let users = users["users"].as_array().expect("a list of users");
+    let held: std::collections::BTreeSet<&str> = users
+        .iter()
+        .flat_map(|u| u["roles"].as_array().expect("roles"))
+        .filter_map(|r| r.as_str())
+        .collect();
+    let mut missing = Vec::new();
+    for id in workflow_ids() {
+        let text =
+            std::fs::read_to_string(root().join(format!("workflows/{id}.yaml"))).expect("workflow");
+        let workflow: serde_json::Value = serde_saphyr::from_str(&text).expect("parses");
+        for role in workflow["roles"].as_object().expect("roles").keys() {
+            if !held.contains(role.as_str()) {
+                missing.push(format!("{id}: {role}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no demo user holds {missing:?}");
+
+    let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
+    let table: Vec<String> = readme
+        .split("| user | name | roles |")
+        .nth(1)
+        .expect("the demo users table")
+        .lines()
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(str::to_string)
+        .collect();
+    let expected: Vec<String> = users
+        .iter()
+        .map(|u| {
+            let roles: Vec<&str> = u["roles"]
+                .as_array()
+                .expect("roles")
+                .iter()
+                .filter_map(|r| r.as_str())
+                .collect();
+            format!(
+                "| `{}` | {} | {} |",
+                u["id"].as_str().expect("id"),
+                u["name"].as_str().expect("name"),
+                roles.join(", ")
+            )
+        })
+        .collect();
+    assert_eq!(table, expected);
+}

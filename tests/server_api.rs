@@ -423,7 +423,13 @@ async fn health_me_and_the_caller() {
     let me = api.get(Some("zhou"), "/api/me").await;
     assert_eq!(
         me.ok(200)["roles"],
-        json!(["cs_dept", "cs_receiver", "cs_agent", "cs_staff"])
+        json!([
+            "cs_dept",
+            "cs_receiver",
+            "cs_agent",
+            "cs_staff",
+            "complaint_officer"
+        ])
     );
     assert_eq!(me.body["id"], "zhou");
     assert!(me.body["name"].is_string());
@@ -1215,5 +1221,96 @@ fn the_readme_lists_every_route_as_the_table_says() {
     assert_eq!(
         found, expected,
         "the README's route table differs from ROUTES"
+    );
+}
+
+/// With only the shipped demo users, a renovation goes from the briefing to its pass cards
+/// and its hot-work permit, and the contractor takes the permit on: nobody is missing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_users_take_a_renovation_to_its_hot_work_permit() {
+    let api = Api::new().await;
+    let started = api
+        .post(
+            Some("zhou"),
+            "/api/instances",
+            json!({"workflow": "renovation_approval", "data": {"unit": "B2-031", "owner_occupant": "sun"}}),
+        )
+        .await;
+    let id = started.ok(201)["instance"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    let application = json!({"payload": {
+        "application_form": "ZX-2026-031", "renovation_plan": "施工装修方案-B2-031",
+        "contractor": "wang", "contractor_unit": "shama精装",
+        "owner_authorisation": true, "entry_notice_letter": true, "site_manager_letter": true,
+        "business_licence_copy": true, "tax_registration_copy": true,
+        "organisation_code_copy": true, "needs_gov_approval": false,
+    }});
+    let steps: [(&str, &str, Value); 9] = [
+        ("sun", "submit_application", application),
+        (
+            "he",
+            "approve_plan",
+            json!({"payload": {"review_opinion": "同意"}}),
+        ),
+        ("zhou", "notify_owner", json!({})),
+        ("sun", "sign_undertaking", json!({})),
+        ("wang", "sign_undertaking", json!({})),
+        (
+            "wang",
+            "sign_undertakings",
+            json!({"payload": {"fire_safety_responsibility_signed": true, "management_agreement_signed": true, "signatory_list_signed": true, "fire_safety_rules_received": true}}),
+        ),
+        (
+            "zhou",
+            "pay_fees",
+            json!({"payload": {"amount_paid": 5000, "fee_receipt": "SJ-0319"}}),
+        ),
+        (
+            "wei",
+            "issue_entry",
+            json!({"payload": {"workers": ["510104199001011234"], "pass_application_sealed": true, "entry_notice_no": "JC-031"}}),
+        ),
+        ("wang", "request_hot_work", json!({})),
+    ];
+    for (user, event, body) in steps {
+        let answer = api.fire(user, &id, event, body).await;
+        assert_eq!(
+            answer.status.as_u16(),
+            200,
+            "{user} {event}: {}",
+            answer.text
+        );
+    }
+    let renovation = api.get(Some("wang"), &format!("/api/instances/{id}")).await;
+    let children = renovation.ok(200)["instance"]["children"]
+        .as_array()
+        .expect("children")
+        .clone();
+    let workflows: Vec<&str> = children
+        .iter()
+        .filter_map(|c| c["workflow"].as_str())
+        .collect();
+    assert_eq!(
+        workflows,
+        ["construction_pass", "hot_work_permit"],
+        "{children:?}"
+    );
+    let permit = children[1]["id"].as_str().expect("the permit's id");
+    let submitted = api
+        .fire(
+            "wang",
+            permit,
+            "submit",
+            json!({"payload": {"notification_letter": "HW-1", "applicant_seal": true, "operator_certificate": "T-1"}}),
+        )
+        .await;
+    assert_eq!(submitted.ok(200)["instance"]["state"], "security_review");
+    let inbox = api.get(Some("li"), "/api/tasks").await;
+    assert!(
+        inbox.ok(200).to_string().contains(permit),
+        "李队长 finds the permit in his inbox: {}",
+        inbox.text
     );
 }
