@@ -399,3 +399,53 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
         "drafted"
     );
 }
+
+/// A step is offered under the title of the branch it will take on this instance's data: after
+/// 设施设备维护部 asked for a revision, 客服部 is offered "通告业户:装修方案需修改", not the first
+/// branch's "审核通过"; a branch whose guard reads the payload is offered as written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn actions_are_offered_as_what_they_will_do() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(config(dir.path())).await.expect("opens");
+    let zhou = Actor::new("zhou", ["cs_dept"]);
+    let id = engine
+        .start(
+            "renovation_approval",
+            StartRequest::new(zhou.clone())
+                .data(json!({"unit": "B2-031", "owner_occupant": "sun"})),
+        )
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    let sun = Actor::new("sun", ["owner_occupant"]);
+    let submit = engine.available(&id, &sun).await.expect("available");
+    assert_eq!(submit[0].event, "submit_application");
+    engine
+        .fire(
+            &id,
+            Fire::new("submit_application", sun).payload(json!({
+                "application_form": "ZX-1", "renovation_plan": "方案", "contractor": "wang",
+                "contractor_unit": "某公司", "owner_authorisation": true,
+                "entry_notice_letter": true, "site_manager_letter": true,
+                "business_licence_copy": true, "tax_registration_copy": true,
+                "organisation_code_copy": true, "needs_gov_approval": false,
+            })),
+        )
+        .await
+        .expect("submitted");
+    engine
+        .fire(
+            &id,
+            Fire::new("require_revision", Actor::new("he", ["facilities_dept"]))
+                .payload(json!({"review_opinion": "图纸不全"})),
+        )
+        .await
+        .expect("opinion");
+    let offered = engine.available(&id, &zhou).await.expect("available");
+    let titles: Vec<(&str, Option<&str>)> = offered
+        .iter()
+        .map(|a| (a.event.as_str(), a.title.as_deref()))
+        .collect();
+    assert_eq!(titles, [("notify_owner", Some("通告业户:装修方案需修改"))]);
+}

@@ -76,13 +76,32 @@ impl Engine {
             }
             None => self.list(query).await?,
         };
+        // What the actor may do on each, with guards decided on its data: on the blocking
+        // pool, in one go.
+        let mut open = Vec::new();
+        for instance in instances.into_iter().filter(|i| !i.finished) {
+            open.push((self.definition(&instance.version)?, instance));
+        }
+        let who = actor.clone();
+        let open = self
+            .blocking(move |engine| {
+                Ok(open
+                    .into_iter()
+                    .map(|(definition, instance)| {
+                        let actions = machine::available(
+                            &definition,
+                            &instance,
+                            &who,
+                            engine.sandbox(),
+                            engine.now(),
+                        );
+                        (instance, actions)
+                    })
+                    .collect::<Vec<_>>())
+            })
+            .await?;
         let mut tasks = Vec::new();
-        for instance in instances {
-            if instance.finished {
-                continue;
-            }
-            let definition = self.definition(&instance.version)?;
-            let actions = machine::available(&definition, &instance, actor);
+        for (instance, actions) in open {
             if actions.is_empty() {
                 continue;
             }

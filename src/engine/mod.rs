@@ -462,11 +462,32 @@ impl Engine {
         self.instance(id)
     }
 
-    /// The events `actor` may fire on an instance now.
+    /// The events `actor` may fire on an instance now, each under the title of what it will
+    /// do (see [`machine::available`]).
     pub async fn available(&self, id: &str, actor: &Actor) -> Result<Vec<Available>, EngineError> {
         let instance = self.instance(id)?;
         let definition = self.definition(&instance.version)?;
-        Ok(machine::available(&definition, &instance, actor))
+        self.available_on(definition, instance, actor.clone()).await
+    }
+
+    /// [`Engine::available`] on a snapshot the caller already holds, so that the actions
+    /// match the state it shows. Guards run on the blocking pool, like every step's scripts.
+    pub async fn available_on(
+        &self,
+        definition: Arc<crate::definition::Definition>,
+        instance: Instance,
+        actor: Actor,
+    ) -> Result<Vec<Available>, EngineError> {
+        self.blocking(move |engine| {
+            Ok(machine::available(
+                &definition,
+                &instance,
+                &actor,
+                engine.sandbox(),
+                engine.now(),
+            ))
+        })
+        .await
     }
 
     /// Instances matching a query.

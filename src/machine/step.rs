@@ -264,9 +264,34 @@ pub fn may_act_in(def: &Definition, state: &str, actor: &Actor) -> bool {
         })
 }
 
-/// The events `actor` may fire on `instance` now.
-pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Available> {
+/// The events `actor` may fire on `instance` now, each under the title of the branch it
+/// would take: a branch whose guard reads only the instance's data (and the time) is decided
+/// here, so that a step is offered as what it will do (`通告业户:装修方案需修改`, not the first
+/// branch's `审核通过`), and an event none of whose branches can hold on this data is not
+/// offered. A guard that reads the payload cannot be decided before the payload is given: its
+/// branch is offered as written.
+pub fn available(
+    def: &Definition,
+    instance: &Instance,
+    actor: &Actor,
+    sandbox: &Sandbox,
+    at: DateTime<Utc>,
+) -> Vec<Available> {
     let workflow = &def.workflow;
+    let no_payload = Map::new();
+    let ctx = Context::new(def, &instance.data, &no_payload, actor, at);
+    // Whether a branch may be the one taken, judged before any payload is given.
+    let may_take = |branch: &Transition| match &branch.guard {
+        None => true,
+        Some(guard) => {
+            let decided = def
+                .scripts
+                .get(guard.as_str())
+                .is_some_and(|script| !script.reads_payload());
+            !decided
+                || guard_holds(def, guard.as_str(), &ctx, sandbox, &mut Vec::new()).unwrap_or(true)
+        }
+    };
     let mut out = Vec::new();
     let Ok(state) = state_of(workflow, &instance.state) else {
         return out;
@@ -280,6 +305,7 @@ pub fn available(def: &Definition, instance: &Instance, actor: &Actor) -> Vec<Av
         if let Some((branch, role)) = branches.value.0.iter().find_map(|b| {
             acting_role(workflow, Some(instance), |r| names(&b.roles, r), actor)
                 .ok()
+                .filter(|_| may_take(b))
                 .map(|r| (b, r))
         }) && allowed(event.as_str())
         {

@@ -318,6 +318,19 @@ pub enum Script {
     },
 }
 
+impl Script {
+    /// Whether the script may read the step's payload, so that its answer cannot be known
+    /// before the payload is given: a rule that takes `payload`, or an expression naming it.
+    pub fn reads_payload(&self) -> bool {
+        match self {
+            Script::Rule { params, .. } => params.iter().any(|p| p == "payload"),
+            Script::Inline { source, .. } => source
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .any(|word| word == "payload"),
+        }
+    }
+}
+
 /// The values a script can read. Maps are rhai maps so that scripts use `data.amount`.
 ///
 /// Each value is held shared (reference-counted), so running several scripts in one step

@@ -5,7 +5,7 @@
 
 use super::{Body, Params, Segments, Writer, idempotency_key};
 use crate::engine::{Outcome, Task};
-use crate::machine::{self, Entry, Instance};
+use crate::machine::{Entry, Instance};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, FireInput, StartInput};
@@ -110,7 +110,9 @@ pub async fn get(
     let instance = state.instance(&caller, &id).await?;
     let definition = engine.definition(&instance.version)?;
     // From the same snapshot, so that the actions match the state shown.
-    let available = machine::available(&definition, &instance, &caller.actor());
+    let available = engine
+        .available_on(definition.clone(), instance.clone(), caller.actor())
+        .await?;
     let state_title = definition
         .workflow
         .states

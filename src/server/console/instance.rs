@@ -15,7 +15,7 @@ use crate::catalog::Definition;
 use crate::definition::model::{COMMENT, State as StateDef};
 use crate::diagram::{SvgOptions, svg};
 use crate::engine::EngineError;
-use crate::machine::{self, Available, Entry, Instance};
+use crate::machine::{Available, Entry, Instance};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, FireInput};
@@ -137,7 +137,14 @@ async fn render(
     };
     let overdue = state.engine.is_overdue(&instance).await.unwrap_or(false);
     let actor = caller.actor();
-    let available = machine::available(&def, &instance, &actor);
+    let available = match state
+        .engine
+        .available_on(def.clone(), instance.clone(), actor.clone())
+        .await
+    {
+        Ok(available) => available,
+        Err(err) => return engine_error(caller, err),
+    };
     let chain = crate::audit::chain::approval_chain(&history, |v| state.engine.definition(v).ok());
     // `?done=` comes from the address bar: it is confirmed only by the last step itself.
     let notice = match notice {
