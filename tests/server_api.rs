@@ -340,8 +340,22 @@ async fn a_hot_work_permit_goes_through_five_people() {
         .problem(401, "unauthenticated");
     let metrics = api.get(None, "/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
-    assert!(metrics.media().starts_with("text/plain; version=0.0.4"));
+    assert!(
+        metrics
+            .media()
+            .starts_with("application/openmetrics-text; version=1.0.0")
+    );
     let text = &metrics.text;
+    assert!(
+        text.ends_with("# EOF\n"),
+        "OpenMetrics ends with # EOF: {text}"
+    );
+    let loaded = text
+        .lines()
+        .find_map(|l| l.strip_prefix("sopflow_last_reload_timestamp_seconds "))
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("the time the definitions were put in force");
+    assert!(loaded > 1_700_000_000, "set at start-up: {loaded}");
     assert!(
         text.contains("sopflow_steps_total{workflow=\"hot_work_permit\"}"),
         "{text}"

@@ -96,6 +96,10 @@ impl AppState {
         metrics
             .workflows
             .set(i64::try_from(engine.workflows().len()).unwrap_or(i64::MAX));
+        // The definitions in force were put in force now, when the engine loaded them.
+        metrics
+            .last_reload
+            .set(u64::try_from(engine.now().timestamp()).unwrap_or(0));
         AppState {
             engine,
             users: Arc::new(users),

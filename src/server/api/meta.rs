@@ -12,8 +12,10 @@ use axum::response::IntoResponse;
 use chrono::SecondsFormat;
 use serde_json::{Value, json};
 
-/// The media type Prometheus asks for: the text exposition format.
-const METRICS_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// What the body is: OpenMetrics text (counters typed as counters, `# EOF` at the end), which
+/// Prometheus asks for and parses as such; labelled as the older 0.0.4 text, a parser would
+/// lose the counter types.
+const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// `GET /api/health`: no credentials, so that load balancers and probes can ask.
 pub async fn health(State(state): State<AppState>) -> Json<Value> {

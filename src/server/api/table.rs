@@ -145,7 +145,7 @@ pub const ROUTES: &[Route] = &[
         .answers(200, Shape::Json("Any")),
     route(Metrics, Get, "/metrics", "Prometheus metrics")
         .access(Public)
-        .answers(200, Text(&["text/plain; version=0.0.4; charset=utf-8"])),
+        .answers(200, Text(&["application/openmetrics-text; version=1.0.0; charset=utf-8"])),
     route(Me, Get, "/api/me", "The caller: id, name and roles").answers(200, Shape::Json("Me")),
     route(
         Validation,
