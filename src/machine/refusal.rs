@@ -34,7 +34,9 @@ pub enum Refusal {
     NotYourTurn { waiting_for: String },
     #[error("`{actor}` has already signed this approval; another person must sign")]
     AlreadySigned { actor: String },
-    #[error("guard `{guard}` is false{}", because(reasons))]
+    /// With the rule's reasons, the message is the reasons alone, in the process owner's
+    /// words: they are what the person refused reads; `guard` stays for programs.
+    #[error("{}", guard_failed(guard, reasons))]
     GuardFailed {
         guard: String,
         /// What the guards that threw a reason (`throw "..."`) said, in the manual's words.
@@ -241,11 +243,11 @@ fn available_list(available: &[String]) -> String {
     }
 }
 
-fn because(reasons: &[String]) -> String {
+fn guard_failed(guard: &str, reasons: &[String]) -> String {
     if reasons.is_empty() {
-        String::new()
+        format!("guard `{guard}` is false")
     } else {
-        format!(": {}", reasons.join("; "))
+        reasons.join("; ")
     }
 }
 

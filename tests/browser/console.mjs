@@ -125,6 +125,20 @@ try {
   check(await stateOf() === 'drafted', 'a new permit is drafted');
   console.log(`ok: wang started ${id}`);
 
+  // The seal box left unticked: refused, and the page says what to do in the form's words.
+  step = 'a refusal in the clerk\'s words';
+  const unsealed = await act(id, 'submit', {
+    notification_letter: 'HW-2026-031',
+    operator_certificate: 'T-4411',
+  });
+  check(unsealed === 422 || unsealed === 409 || unsealed === 400, `an unsealed letter answers ${unsealed}`);
+  const why = page.locator('#refusal');
+  check(await why.getAttribute('data-code') === 'guard_failed', 'the refusal is guard_failed');
+  check((await why.innerText()).includes('请勾选:申请单位已加盖鲜章'), `the banner names the missing seal: ${await why.innerText()}`);
+  check(await stateOf() === 'drafted', 'nothing moved');
+  await openInstance(id);
+  console.log('ok: wang submit without the seal refused: 请勾选:申请单位已加盖鲜章');
+
   const submitted = await act(id, 'submit', {
     notification_letter: 'HW-2026-031',
     applicant_seal: true,
