@@ -320,6 +320,7 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     let mut parsed: Vec<(PathBuf, String, Workflow)> = Vec::new();
     let mut first_file: HashMap<String, PathBuf> = HashMap::new();
     let mut parse_failures = 0;
+    let mut unreadable = BTreeSet::new();
     // Workflows whose parameter values set from outside do not fit: never runnable as set.
     let mut unsettled: BTreeSet<String> = BTreeSet::new();
     for file in sources.workflows {
@@ -368,6 +369,11 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
             Err(diagnostic) => {
                 report.diagnostics.push(*diagnostic);
                 parse_failures += 1;
+                // Its workflow is most likely the one its name says; a reference to it is not
+                // a second mistake (the first error, in this file, is the one to fix).
+                if let Some(stem) = file.path.file_stem().and_then(|s| s.to_str()) {
+                    unreadable.insert(stem.to_string());
+                }
             }
         }
     }
@@ -381,6 +387,7 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
     }
     let mut ids: BTreeSet<String> = parsed.iter().map(|(_, _, w)| w.id.value.clone()).collect();
     ids.extend(known.iter().cloned());
+    ids.extend(unreadable);
     let env = Env {
         sandbox,
         rules: &rules,

@@ -341,3 +341,52 @@ fn the_readme_format_example_is_the_shipped_hot_work_permit() {
         .expect("the diagram");
     assert_eq!(diagram, stdout(&sopflow(&["graph", "hot_work_permit"])));
 }
+
+/// An ASCII comma in a flow-mapping title, as a Chinese typist writes it, is one error at its
+/// place with the fix, not also "no file declares" for every workflow that starts this one.
+#[test]
+fn a_comma_cut_title_is_one_error_with_its_fix() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().expect("temp dir");
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir(&workflows).expect("mkdir");
+    for entry in std::fs::read_dir(root.join("workflows"))
+        .expect("workflows")
+        .flatten()
+    {
+        std::fs::copy(entry.path(), workflows.join(entry.file_name())).expect("copy");
+    }
+    let pass = workflows.join("construction_pass.yaml");
+    let text = std::fs::read_to_string(&pass).expect("reads");
+    let broken = text.replacen(
+        "\nstates:\n",
+        "\nstates:\n  noted: {title: 已发证,押金已收, final: true}\n",
+        1,
+    );
+    assert_ne!(broken, text);
+    std::fs::write(&pass, broken).expect("writes");
+    let output = sopflow(&[
+        "validate",
+        workflows.to_str().expect("utf-8"),
+        "--rules",
+        root.join("rules").to_str().expect("utf-8"),
+        "--format",
+        "json",
+    ]);
+    let value: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let errors: Vec<&serde_json::Value> = value["diagnostics"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .filter(|d| d["severity"] == "error")
+        .collect();
+    assert_eq!(errors.len(), 1, "{value}");
+    assert_eq!(errors[0]["code"], "E005");
+    assert!(
+        errors[0]["hint"]
+            .as_str()
+            .expect("hint")
+            .contains("put the whole title in quotes"),
+        "{value}"
+    );
+}

@@ -52,7 +52,7 @@ pub struct RemoteArgs {
     /// which the server holds locked; the data and definition folder flags are then not used.
     /// http:// only for now: to reach a server over https, put a TLS-terminating proxy (or a
     /// tunnel) between, and give its http:// address.
-    #[arg(long, env = "SOPFLOW_SERVER", value_name = "URL", value_parser = server_url)]
+    #[arg(long, env = "SOPFLOW_SERVER", hide_env_values = true, value_name = "URL", value_parser = server_url)]
     pub server: Option<Url>,
     /// The API token to call the server with (`sopflow user new-token` makes one). It decides
     /// who acts: the server takes the actor and roles from the token's user.

@@ -52,7 +52,18 @@ pub fn test(args: TestArgs) -> ExitCode {
     }
     drop(runtime);
     let coverage = if args.coverage {
-        report_coverage(&args.sources, &outcomes)
+        // Scenario files given one by one: the workflows they are about. A folder is a suite:
+        // every loaded workflow, so that one without scenarios shows as untested.
+        let only: Option<std::collections::BTreeSet<&str>> = args
+            .paths
+            .iter()
+            .all(|p| p.is_file())
+            .then(|| outcomes.iter().map(|o| o.workflow.as_str()).collect());
+        let mut coverage = report_coverage(&args.sources, &outcomes);
+        if let Some(only) = only {
+            coverage.retain(|c| only.contains(c.workflow.as_str()));
+        }
+        coverage
     } else {
         Vec::new()
     };

@@ -133,6 +133,21 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             report.warnings(),
             args.store.data_dir.display()
         );
+        // The warnings it counts, one line each, so that nobody has to run `validate` to see them.
+        for d in report
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == sopflow::Severity::Warning)
+        {
+            println!(
+                "  warning[{}]: {}:{}:{}: {}",
+                d.code,
+                sopflow::diagnostic::display_path(&d.file),
+                d.span.line,
+                d.span.column,
+                d.message
+            );
+        }
         println!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
         if demo_set {
             println!(

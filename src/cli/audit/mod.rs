@@ -56,7 +56,8 @@ pub enum AuditCommand {
         /// Only steps by this actor.
         #[arg(long)]
         actor: Option<String>,
-        #[arg(long, value_enum)]
+        /// CSV (for a spreadsheet) or JSON lines (for a program).
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
         format: ExportFormat,
         /// Write to this file instead of standard output.
         #[arg(long, short)]
