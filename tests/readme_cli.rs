@@ -116,6 +116,17 @@ fn the_readme_command_line_walk_through_runs_as_written() {
         ran += 1;
     }
     assert!(ran >= 15, "{ran} commands");
+    // People read times on the workflow's calendar (Beijing time), with the offset.
+    let shown = Command::new(env!("CARGO_BIN_EXE_sopflow"))
+        .args(["history", "hot_work_permit-1"])
+        .current_dir(dir.path())
+        .output()
+        .expect("history");
+    let shown = String::from_utf8_lossy(&shown.stdout);
+    assert!(
+        shown.contains(" +08:00") && !shown.contains(" UTC"),
+        "{shown}"
+    );
 }
 
 /// The README's embedding lines are lines of `examples/embed.rs` (which CI runs), in order.

@@ -100,8 +100,20 @@ fn named(name: &str, title: Option<&str>) -> String {
     }
 }
 
-fn time(at: &DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+/// A time as the people of the workflow read it: on its calendar's clock (Beijing time for the
+/// shipped calendars), with the offset; in UTC only when the definition is not at hand.
+fn time(at: &DateTime<Utc>, titles: &Titles) -> String {
+    match titles
+        .definition
+        .as_ref()
+        .and_then(|d| d.calendar_named(None))
+    {
+        Some(calendar) => calendar
+            .local(*at)
+            .format("%Y-%m-%d %H:%M:%S %:z")
+            .to_string(),
+        None => at.format("%Y-%m-%d %H:%M:%S UTC").to_string(),
+    }
 }
 
 fn compact(value: &impl serde::Serialize) -> String {
@@ -180,7 +192,7 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
             )
         ),
     };
-    let _ = writeln!(out, "#{}  {}  {event}", entry.seq, time(&entry.at));
+    let _ = writeln!(out, "#{}  {}  {event}", entry.seq, time(&entry.at, titles));
     let from = entry
         .from
         .as_deref()
@@ -237,8 +249,11 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
     if let Some(firing) = &entry.timer {
         let name = firing.title.as_deref().unwrap_or(&firing.id);
         let text = match &firing.refused {
-            Some(why) => format!("{name} was due {}; lapsed: {why}", time(&firing.due)),
-            None => format!("{name} was due {}", time(&firing.due)),
+            Some(why) => format!(
+                "{name} was due {}; lapsed: {why}",
+                time(&firing.due, titles)
+            ),
+            None => format!("{name} was due {}", time(&firing.due, titles)),
         };
         line(out, "fired", text);
     }
@@ -249,7 +264,7 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
             format!(
                 "armed {} due {}",
                 named(&timer.event, timer.title.as_deref()),
-                time(&timer.due)
+                time(&timer.due, titles)
             ),
         );
         if let Some(note) = &timer.note {
@@ -322,8 +337,8 @@ pub fn instance(
         out,
         "  step      {}, updated {}, created {}",
         instance.seq,
-        time(&instance.updated),
-        time(&instance.created)
+        time(&instance.updated, titles),
+        time(&instance.created, titles)
     );
     if let Some(key) = &instance.business_key {
         let _ = writeln!(out, "  business  {key}");
@@ -340,7 +355,7 @@ pub fn instance(
                 .signatures
                 .iter()
                 .filter(|s| s.signer == i)
-                .map(|s| format!("signed by {} at {}", s.actor, time(&s.at)))
+                .map(|s| format!("signed by {} at {}", s.actor, time(&s.at, titles)))
                 .collect();
             let status = if !signed.is_empty() {
                 signed.join("; ")
@@ -363,7 +378,7 @@ pub fn instance(
                 out,
                 "  {} due {}",
                 named(&timer.event, timer.title.as_deref()),
-                time(&timer.due)
+                time(&timer.due, titles)
             );
         }
     }
@@ -429,7 +444,7 @@ pub fn list(instances: &[Instance], titles: &[Titles]) -> String {
     let id_w = width(|i| &i.id, "ID");
     let wf_w = width(|i| &i.workflow, "WORKFLOW");
     let st_w = width(|i| &i.state, "STATE");
-    let time_w = "0000-00-00 00:00:00 UTC".len();
+    let time_w = "0000-00-00 00:00:00 +08:00".len();
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -447,7 +462,7 @@ pub fn list(instances: &[Instance], titles: &[Titles]) -> String {
             instance.id,
             instance.workflow,
             instance.state,
-            time(&instance.updated)
+            time(&instance.updated, Titles::pick(titles, &instance.version))
         );
     }
     out
