@@ -10,6 +10,8 @@
 use crate::definition::Workflow;
 use crate::definition::roles::RoleListFile;
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+use serde_json::Value;
 
 /// Where the checked-in schema lives, relative to the project root.
 pub const SCHEMA_PATH: &str = "schemas/workflow.schema.json";
@@ -29,9 +31,27 @@ pub fn roles_schema_json() -> String {
 
 fn schema_json<T: schemars::JsonSchema>() -> String {
     let schema = SchemaSettings::draft07()
+        .with_transform(RecursiveTransform(
+            drop_number_formats as fn(&mut schemars::Schema),
+        ))
         .into_generator()
         .into_root_schema_for::<T>();
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_else(|_| "{}".to_string());
     text.push('\n');
     text
+}
+
+/// Drops the Rust-specific `format`s schemars gives numbers (`uint32`, `int64`, `double`): no
+/// JSON Schema draft defines them, and validators in their strict mode (ajv, which editors'
+/// YAML support uses) refuse a schema that names an unknown format.
+fn drop_number_formats(schema: &mut schemars::Schema) {
+    let numeric = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
+    let is_number = match schema.get("type") {
+        Some(Value::Array(types)) => types.iter().any(numeric),
+        Some(t) => numeric(t),
+        None => false,
+    };
+    if is_number {
+        schema.remove("format");
+    }
 }

@@ -115,3 +115,30 @@ fn the_schema_rejects_what_the_validator_rejects_as_unknown() {
     });
     assert!(validator.is_valid(&fixed));
 }
+
+/// Editors' YAML support validates with ajv in strict mode, which refuses a schema naming a
+/// format no draft defines (`uint32`, `int64`, `double`): the schemas name none.
+#[test]
+fn the_schemas_name_no_format_a_strict_validator_refuses() {
+    fn formats(value: &serde_json::Value, out: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(f) = map.get("format").and_then(|f| f.as_str()) {
+                    out.push(f.to_string());
+                }
+                map.values().for_each(|v| formats(v, out));
+            }
+            serde_json::Value::Array(items) => items.iter().for_each(|v| formats(v, out)),
+            _ => {}
+        }
+    }
+    for text in [
+        sopflow::schema::workflow_schema_json(),
+        sopflow::schema::roles_schema_json(),
+    ] {
+        let value: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let mut found = Vec::new();
+        formats(&value, &mut found);
+        assert!(found.is_empty(), "{found:?}");
+    }
+}
