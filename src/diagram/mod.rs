@@ -40,7 +40,7 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
             let timer = timer_label(state, event.as_str());
             for branch in &branches.0 {
                 let mut first = match &timer {
-                    Some(delay) => format!("⏱ {delay}: {}", event.as_str()),
+                    Some(delay) => format!("定时 {delay}: {}", event.as_str()),
                     None => event.as_str().to_string(),
                 };
                 if let Some(title) = &branch.title {
@@ -185,6 +185,9 @@ pub fn mermaid(workflow: &Workflow) -> String {
         );
     }
     let _ = writeln!(out, "    [*] --> {}", workflow.initial.as_str());
+    // Mermaid draws one label per self-loop of a state and drops the others, so a state's
+    // self-loops are one edge whose label lists them all, in order.
+    let mut lines: Vec<(String, String, Vec<String>)> = Vec::new();
     for edge in edges(workflow) {
         let label = edge
             .label
@@ -192,7 +195,16 @@ pub fn mermaid(workflow: &Workflow) -> String {
             .map(|l| mermaid_text(l))
             .collect::<Vec<_>>()
             .join("<br/>");
-        let _ = writeln!(out, "    {} --> {} : {}", edge.from, edge.to, label);
+        match lines
+            .iter_mut()
+            .find(|(from, to, _)| edge.from == edge.to && *from == edge.from && *to == edge.to)
+        {
+            Some((_, _, labels)) => labels.push(label),
+            None => lines.push((edge.from, edge.to, vec![label])),
+        }
+    }
+    for (from, to, labels) in lines {
+        let _ = writeln!(out, "    {from} --> {to} : {}", labels.join("<br/>"));
     }
     for (name, state) in workflow.states.iter() {
         if state.is_final {
@@ -320,15 +332,35 @@ states:
         assert!(text.contains("[*] --> a"));
         assert!(text.contains("b --> [*]"));
         assert!(text.contains("a --> b : go<br/>[clerk] if data.x #lt; 1"));
-        assert!(text.contains("a --> a : ⏱ 1 working day#58; remind"));
+        assert!(text.contains("a --> a : 定时 1 working day#58; remind"));
         assert!(text.contains("state \"草拟\" as a"));
+    }
+
+    /// Mermaid keeps one label per self-loop: a state's self-loops are one edge listing all.
+    #[test]
+    fn mermaid_puts_a_states_self_loops_on_one_edge() {
+        let yaml = YAML.replace(
+            "      remind: {to: a}\n",
+            "      remind: {to: a}\n      note: {to: a, roles: [clerk]}\n",
+        );
+        let workflow =
+            crate::definition::parse_workflow(Path::new("w.yaml"), &yaml).expect("parses");
+        let text = mermaid(&workflow);
+        let loops: Vec<&str> = text.lines().filter(|l| l.contains("a --> a")).collect();
+        assert_eq!(loops.len(), 1, "{text}");
+        assert!(
+            loops[0].contains("remind") && loops[0].contains("note"),
+            "{text}"
+        );
     }
 
     #[test]
     fn dot_escapes_quotes_and_dashes_timers() {
         let text = dot(&workflow());
         assert!(text.contains("label=\"测试: \\\"引号\\\"\""));
-        assert!(text.contains("\"a\" -> \"a\" [label=\"⏱ 1 working day: remind\", style=dashed]"));
+        assert!(
+            text.contains("\"a\" -> \"a\" [label=\"定时 1 working day: remind\", style=dashed]")
+        );
         assert!(text.contains("\"b\" [label=\"b\", peripheries=2]"));
     }
 }
