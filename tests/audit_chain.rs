@@ -769,7 +769,9 @@ async fn the_cli_prints_a_chain_for_people_programs_and_spreadsheets() {
         "chen.gang as project_gm (项目总经理)",
         "退回 rejection",
         "操作人合格证已过期",
-        "hot_work::documents_complete (payload.applicant_seal = true",
+        "hot_work::documents_complete (",
+        "payload.applicant_seal = true",
+        "): held",
     ] {
         assert!(human.contains(expected), "missing {expected:?} in\n{human}");
     }
