@@ -171,9 +171,11 @@ fn the_version_hash_covers_the_rules_it_uses() {
         .map(|d| d.hash.clone())
     };
     let before = build(hot_work_rules()).expect("valid");
-    let after =
-        build(hot_work_rules().replace("payload.applicant_seal == true", "payload.applicant_seal"))
-            .expect("valid");
+    assert!(hot_work_rules().contains("payload.applicant_seal != true"));
+    let after = build(
+        hot_work_rules().replace("payload.applicant_seal != true", "!payload.applicant_seal"),
+    )
+    .expect("valid");
     assert_ne!(before, after);
     assert_eq!(
         before,
