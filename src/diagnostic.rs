@@ -100,6 +100,7 @@ codes! {
     RoleNotInList = "W407", Warning, "role-not-in-list", "A workflow names a role that the organisation's role list (`workflows/roles.yaml`) does not have: it has no shared title, and users files cannot be checked against it.";
     RoleTitleDiffers = "W408", Warning, "role-title-differs", "A role's title in a workflow differs from the role list's (or, without a list, from another workflow's): one role, one title.";
     SharedRoleTitle = "W409", Warning, "shared-role-title", "Two roles of the role list have the same title, so people could not tell them apart.";
+    SilentGuard = "W410", Warning, "silent-guard", "A person can be refused by a guard that says nothing: no other branch of the event takes the step when it is false, and it neither throws a reason (a rule's `throw \"...\"`) nor has a `guard_message`. The person would read only that a condition does not hold.";
 }
 
 impl fmt::Display for Code {

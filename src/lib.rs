@@ -13,6 +13,7 @@ pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
 pub mod engine;
+pub mod i18n;
 pub mod library;
 pub mod machine;
 pub mod scenario;

@@ -200,10 +200,29 @@ async fn remote_commands_match_local_ones() {
         reason.contains("order_dept") && !reason.starts_with("refused"),
         "{reason}"
     );
-    let output = remote("wang").run(&["fire", &id, "approve"], None).await;
+    // People read the refusal in their language, by the titles of the YAML, local or remote.
+    for said in [&refused, &refused_local] {
+        let message = said["refused"]["message"].as_str().expect("a message");
+        assert!(
+            message.contains("秩序维护部") && !message.contains("order_dept"),
+            "{message}"
+        );
+    }
+    let output = remote("wang")
+        .run(&["fire", &id, "approve", "--lang", "en"], None)
+        .await;
     assert_eq!(output.status.code(), Some(3));
     assert!(
-        stderr(&output).starts_with("refused: `approve` needs one of the roles `order_dept`"),
+        stderr(&output)
+            .starts_with("refused: “初审通过” is for 秩序维护部; your roles: 装修施工单位"),
+        "{}",
+        stderr(&output)
+    );
+    let output = remote("wang")
+        .run(&["fire", &id, "approve", "--lang", "zh"], None)
+        .await;
+    assert!(
+        stderr(&output).starts_with("未办理:“初审通过”须由秩序维护部办理;您的身份:装修施工单位"),
         "{}",
         stderr(&output)
     );

@@ -675,3 +675,96 @@ fn read_only_commands_use_the_stored_definitions_when_the_folders_are_elsewhere(
         "{shown}"
     );
 }
+
+/// The README's language example, run as written on a submitted permit: the refusal in
+/// Chinese names the step and who may take it by the YAML's titles. `--lang` outweighs the
+/// locale, and a locale names the language when `--lang` is not given.
+#[test]
+fn the_readme_language_example_prints_the_refusal_in_chinese() {
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let block = readme
+        .split("```sh\nsopflow fire hot_work_permit-1 approve")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("the README's language example");
+    let mut lines = block.lines();
+    let args: Vec<&str> = lines
+        .next()
+        .expect("the command")
+        .split_whitespace()
+        .collect();
+    let said = lines
+        .next()
+        .and_then(|l| l.strip_prefix("# "))
+        .expect("what it prints");
+
+    let site = Site::new();
+    let id = site.json(
+        &[
+            "start",
+            "hot_work_permit",
+            "--actor",
+            "wang",
+            "--role",
+            "contractor",
+        ],
+        0,
+    )["instance"]["id"]
+        .as_str()
+        .expect("an id")
+        .to_string();
+    assert_eq!(id, "hot_work_permit-1");
+    site.json(
+        &[
+            "fire",
+            &id,
+            "submit",
+            "--actor",
+            "wang",
+            "--role",
+            "contractor",
+            "--payload",
+            SUBMISSION,
+        ],
+        0,
+    );
+    let mut command = vec!["fire", &id, "approve"];
+    command.extend(&args);
+    let output = site.run(&command);
+    assert_eq!(output.status.code(), Some(3));
+    assert_eq!(stderr(&output).trim_end(), said);
+
+    // Without --lang, the locale decides; a locale sopflow does not speak gives English.
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let with_locale = |locale: &str| {
+        Command::new(env!("CARGO_BIN_EXE_sopflow"))
+            .args([
+                "fire",
+                &id,
+                "approve",
+                "--actor",
+                "wang",
+                "--role",
+                "contractor",
+            ])
+            .arg("--data-dir")
+            .arg(site.data())
+            .arg("--workflows")
+            .arg(root.join("workflows"))
+            .arg("--rules")
+            .arg(root.join("rules"))
+            .env_remove("SOPFLOW_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env("LANG", locale)
+            .output()
+            .expect("run sopflow")
+    };
+    assert_eq!(stderr(&with_locale("zh_CN.UTF-8")).trim_end(), said);
+    assert!(
+        stderr(&with_locale("C.UTF-8")).starts_with("refused: “初审通过” is for 秩序维护部"),
+        "{}",
+        stderr(&with_locale("C.UTF-8"))
+    );
+}

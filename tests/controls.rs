@@ -481,3 +481,58 @@ fn broken(payload) { payload.month.no_such_method() }
         .expect_err("refused");
     assert_eq!(broken.code(), "guard_error", "{broken}");
 }
+
+/// An inline guard cannot throw; its transition says what the person refused reads
+/// (`guard_message`), and a guard that throws its own reason is not overruled by it.
+#[test]
+fn a_guard_message_is_the_reason_of_a_silent_guard() {
+    const PASS: &str = r##"id: pass
+title: 出门条
+roles:
+  applicant: 申请单位
+fields:
+  sealed: {type: bool, title: 已盖公章, required_on: [submit]}
+initial: drafted
+states:
+  drafted:
+    on:
+      submit:
+        to: done
+        roles: [applicant]
+        guard: payload.sealed == true
+        guard_message: 请在出门条上加盖申请单位公章
+  done: {final: true}
+"##;
+    let sandbox = Sandbox::default();
+    let report = catalog::build(
+        Sources::from_texts(vec![(PathBuf::from("pass.yaml"), PASS.to_string())], vec![]),
+        &sandbox,
+    );
+    assert!(!report.has_errors(), "{:?}", report.diagnostics);
+    assert!(report.diagnostics.is_empty(), "{:?}", report.diagnostics);
+    let def = report.catalog.get("pass").expect("builds").clone();
+    let applicant = Actor::new("wang", ["applicant"]);
+    let start = Start {
+        id: "pass-1".into(),
+        actor: applicant.clone(),
+        data: Map::new(),
+        business_key: None,
+        parent: None,
+        idempotency_key: None,
+        at: at(0),
+    };
+    let entry = machine::start(&def, &start, &sandbox).expect("starts");
+    let instance = Instance::begin(&entry).expect("a start");
+    let submit = |sealed: bool| Command {
+        event: "submit".into(),
+        actor: applicant.clone(),
+        payload: object(json!({"sealed": sealed})),
+        idempotency_key: None,
+        at: at(1),
+        expected_seq: None,
+    };
+    let refusal = machine::step(&def, &instance, &submit(false), &sandbox).expect_err("refused");
+    assert_eq!(refusal.code(), "guard_failed");
+    assert_eq!(refusal.to_string(), "请在出门条上加盖申请单位公章");
+    assert!(machine::step(&def, &instance, &submit(true), &sandbox).is_ok());
+}

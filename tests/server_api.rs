@@ -1144,6 +1144,7 @@ async fn the_state_acts_as_the_caller_and_nobody_else() {
     let as_user = |id: &str| Caller {
         user: state.users().get(id).cloned().expect("a demo user"),
         credential: Credential::Token,
+        lang: sopflow::i18n::Lang::Zh,
     };
     let wang = as_user("wang");
     let started = state
@@ -1326,5 +1327,73 @@ async fn the_demo_users_take_a_renovation_to_its_hot_work_permit() {
         inbox.ok(200).to_string().contains(permit),
         "李队长 finds the permit in his inbox: {}",
         inbox.text
+    );
+}
+
+/// A refusal tells programs its code and people what to do, in the language they read:
+/// Chinese unless `Accept-Language` prefers English, with the YAML's titles, never ids.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_refusal_speaks_the_callers_language_with_the_workflows_titles() {
+    let api = Api::new().await;
+    let started = api
+        .post(
+            Some("wang"),
+            "/api/instances",
+            json!({"workflow": "hot_work_permit"}),
+        )
+        .await;
+    let id = started.ok(201)["instance"]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let path = format!("/api/instances/{id}/events/submit");
+    let unsealed = json!({"payload": {"notification_letter": "HW-1", "applicant_seal": false, "operator_certificate": "T-1"}});
+    let answer = |lang: Option<&'static str>| {
+        let mut request = api
+            .request(reqwest::Method::POST, Some("wang"), &path)
+            .json(&unsealed);
+        if let Some(lang) = lang {
+            request = request.header("accept-language", lang);
+        }
+        Api::send(request)
+    };
+
+    let chinese = answer(None).await;
+    chinese.problem(409, "guard_failed");
+    assert_eq!(
+        chinese.body["message"],
+        "请勾选:申请单位已加盖鲜章(动火告知函须加盖申请单位鲜章)"
+    );
+
+    // An action the step does not have: what it offers, by title, in each language.
+    let approve = format!("/api/instances/{id}/events/approve");
+    let approving = |lang: &'static str| {
+        Api::send(
+            api.request(reqwest::Method::POST, Some("wang"), &approve)
+                .header("accept-language", lang)
+                .json(&json!({})),
+        )
+    };
+    let zh = approving("zh-CN,zh;q=0.9,en;q=0.8").await;
+    zh.problem(409, "unknown_event");
+    let zh_message = zh.body["message"].as_str().expect("a message");
+    assert_eq!(
+        zh_message,
+        "当前环节“填写动火告知函”没有“初审通过”这项操作。当前可办理:提交申请、撤回申请。"
+    );
+    assert!(
+        !zh_message.contains("submitted") && !zh_message.contains('`'),
+        "{zh_message}"
+    );
+    let en = approving("en-GB,en;q=0.9").await;
+    en.problem(409, "unknown_event");
+    let en_message = en.body["message"].as_str().expect("a message");
+    assert!(en_message.starts_with("The current step “"), "{en_message}");
+    // The engine's own words stay for programs and logs.
+    assert!(
+        en.body["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("`approve`")
     );
 }

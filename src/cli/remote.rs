@@ -29,6 +29,7 @@ use serde_json::{Map, Value};
 use sopflow::definition::Definition;
 use sopflow::definition::Workflow;
 use sopflow::engine::{Outcome, rebuild};
+use sopflow::i18n::Lang;
 use sopflow::machine::{Actor, Available, Entry, Instance};
 use sopflow::script::Sandbox;
 use sopflow::store::{Query, StoredDefinition};
@@ -87,12 +88,18 @@ impl RemoteArgs {
 
     /// The client for `--server`, or `None` to run on the local data folder. Titles are
     /// fetched only for `--format human`, the only output that prints them.
-    pub(super) fn connect(&self, format: Format) -> Result<Option<Remote>, Failure> {
+    pub(super) fn connect(&self, format: Format, lang: Lang) -> Result<Option<Remote>, Failure> {
         let Some(base) = &self.server else {
             return Ok(None);
         };
         let token = self.token.as_deref().map(str::trim).unwrap_or_default();
-        Remote::new(base.clone(), token.to_string(), format == Format::Human).map(Some)
+        Remote::new(
+            base.clone(),
+            token.to_string(),
+            format == Format::Human,
+            lang,
+        )
+        .map(Some)
     }
 }
 
@@ -160,6 +167,8 @@ pub(super) struct Remote {
     titles: bool,
     /// Compiles the versions fetched for titles; never runs their scripts.
     sandbox: Sandbox,
+    /// The language asked of the server (`Accept-Language`) and printed in.
+    lang: Lang,
 }
 
 /// What a command that took a step answers: the engine's [`Outcome`].
@@ -209,6 +218,9 @@ struct ProblemBody {
     code: String,
     #[serde(default)]
     refused: bool,
+    /// A refusal in the language asked for.
+    #[serde(default)]
+    message: String,
 }
 
 /// `show` through a server: the instance, its state's title, and the events the token's user
@@ -221,7 +233,7 @@ pub(super) struct Shown {
 }
 
 impl Remote {
-    fn new(base: Url, token: String, titles: bool) -> Result<Remote, Failure> {
+    fn new(base: Url, token: String, titles: bool, lang: Lang) -> Result<Remote, Failure> {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -230,6 +242,11 @@ impl Remote {
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
             .user_agent(concat!("sopflow-cli/", env!("CARGO_PKG_VERSION")))
+            // The server explains refusals in the language asked for.
+            .default_headers(reqwest::header::HeaderMap::from_iter([(
+                reqwest::header::ACCEPT_LANGUAGE,
+                reqwest::header::HeaderValue::from_static(lang.tag()),
+            )]))
             .build()
             .map_err(|e| Failure::Runtime(format!("cannot make an HTTP client: {e}")))?;
         Ok(Remote {
@@ -239,6 +256,7 @@ impl Remote {
             runtime,
             titles,
             sandbox: Sandbox::default(),
+            lang,
         })
     }
 
@@ -505,7 +523,17 @@ impl Remote {
                 .strip_prefix("refused: ")
                 .unwrap_or(&detail)
                 .to_string();
-            return Failure::Refused { code, reason };
+            let message = if problem.message.is_empty() {
+                reason.clone()
+            } else {
+                problem.message
+            };
+            return Failure::Refused {
+                code,
+                reason,
+                message,
+                lang: self.lang,
+            };
         }
         let message = if status == StatusCode::UNAUTHORIZED {
             format!(

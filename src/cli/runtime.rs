@@ -13,6 +13,8 @@ use super::present::{self, Titles};
 use super::remote::RemoteArgs;
 use serde_json::{Map, Value, json};
 use sopflow::engine::{Config, Engine, EngineError, Fire, Outcome, StartRequest};
+use sopflow::i18n::{self, Explain, Lang};
+use sopflow::machine::Refusal;
 use sopflow::machine::{Actor, Available, Entry, Instance};
 use sopflow::store::Query;
 use std::io::Read;
@@ -66,9 +68,26 @@ pub struct EngineArgs {
     pub store: StoreArgs,
     #[arg(long, value_enum, default_value_t = Format::Human)]
     pub format: Format,
+    /// The language of what people read (refusals): `zh` or `en`. By default the locale's
+    /// (`LC_ALL`, `LC_MESSAGES`, `LANG`), else English, which every terminal can show.
+    #[arg(long, env = "SOPFLOW_LANG", value_parser = lang_arg)]
+    pub lang: Option<Lang>,
+}
+
+/// Reads `--lang`.
+pub(super) fn lang_arg(text: &str) -> Result<Lang, String> {
+    Lang::parse(text)
+        .ok_or_else(|| format!("`{text}` is not a language sopflow speaks; give zh or en"))
 }
 
 impl EngineArgs {
+    /// The language chosen with `--lang`, else the locale's, else English.
+    pub(super) fn lang(&self) -> Lang {
+        self.lang
+            .or_else(|| Lang::from_locale(|name| std::env::var(name).ok()))
+            .unwrap_or(Lang::En)
+    }
+
     pub(super) fn config(&self, create: bool) -> Config {
         self.store.config(create)
     }
@@ -113,10 +132,28 @@ pub(super) enum Failure {
     Engine(EngineError),
     /// The runtime could not be built.
     Runtime(String),
-    /// The server (`--server`) refused the step: a business answer, nothing was written.
-    Refused { code: String, reason: String },
+    /// The engine (or the server, with `--server`) refused the step: a business answer,
+    /// nothing was written. `reason` is the engine's own words, `message` the person's.
+    Refused {
+        code: String,
+        reason: String,
+        message: String,
+        lang: Lang,
+    },
     /// The server could not be reached, or answered with an error.
     Remote { code: String, message: String },
+}
+
+impl Failure {
+    /// A refusal of the local engine, explained in `lang`.
+    fn refused(refusal: &Refusal, lang: Lang, explain: &Explain<'_>) -> Failure {
+        Failure::Refused {
+            code: refusal.code().to_string(),
+            reason: refusal.to_string(),
+            message: i18n::explain(refusal, lang, explain),
+            lang,
+        }
+    }
 }
 
 impl From<EngineError> for Failure {
@@ -143,7 +180,7 @@ fn run_start(
         Some(text) => json_object("--data", text)?,
         None => Map::new(),
     };
-    if let Some(server) = remote.connect(engine_args.format)? {
+    if let Some(server) = remote.connect(engine_args.format, engine_args.lang())? {
         return server.start(
             &args.workflow,
             data,
@@ -155,11 +192,28 @@ fn run_start(
     request.data = data;
     request.business_key = args.business_key.clone();
     request.idempotency_key = args.idempotency_key.clone();
+    let lang = engine_args.lang();
     with_engine(engine_args.config(true), async |engine| {
-        let outcome = engine.start(&args.workflow, request).await?;
+        let outcome = match engine.start(&args.workflow, request).await {
+            Err(EngineError::Refused(refusal)) => {
+                let roles = engine.role_list();
+                let def = engine.definition_of(&args.workflow);
+                let workflow = def.as_ref().map(|d| &d.workflow);
+                let explain = Explain {
+                    workflow,
+                    state: workflow.map(|w| w.initial.as_str()),
+                    event: Some("start"),
+                    roles: roles.as_deref(),
+                    ..Explain::default()
+                };
+                return Ok(Err(Failure::refused(&refusal, lang, &explain)));
+            }
+            other => other?,
+        };
         let titles = Titles::of(engine, &outcome.instance.version);
-        Ok((outcome, titles))
+        Ok(Ok((outcome, titles)))
     })
+    .and_then(|explained| explained)
 }
 
 pub fn fire(args: FireArgs, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
@@ -180,7 +234,7 @@ fn run_fire(
         Some(text) => json_object("--payload", text)?,
         None => Map::new(),
     };
-    if let Some(server) = remote.connect(engine_args.format)? {
+    if let Some(server) = remote.connect(engine_args.format, engine_args.lang())? {
         return server.fire(
             &args.instance,
             &args.event,
@@ -198,11 +252,31 @@ fn run_fire(
     request.idempotency_key = args.idempotency_key.clone();
     request.expected_seq = args.expected_seq;
     // An instance can only be in a data folder that exists: do not create one.
+    let lang = engine_args.lang();
     with_engine(engine_args.config(false), async |engine| {
-        let outcome = engine.fire(&args.instance, request).await?;
+        let outcome = match engine.fire(&args.instance, request).await {
+            Err(EngineError::Refused(refusal)) => {
+                let roles = engine.role_list();
+                // A refusal wrote nothing: the instance is as it was when it was refused.
+                let instance = engine.get(&args.instance).await.ok();
+                let def = instance
+                    .as_ref()
+                    .and_then(|i| engine.definition(&i.version).ok());
+                let explain = Explain {
+                    workflow: def.as_ref().map(|d| &d.workflow),
+                    state: instance.as_ref().map(|i| i.state.as_str()),
+                    event: Some(&args.event),
+                    roles: roles.as_deref(),
+                    ..Explain::default()
+                };
+                return Ok(Err(Failure::refused(&refusal, lang, &explain)));
+            }
+            other => other?,
+        };
         let titles = Titles::of(engine, &outcome.instance.version);
-        Ok((outcome, titles))
+        Ok(Ok((outcome, titles)))
     })
+    .and_then(|explained| explained)
 }
 
 pub fn show(
@@ -212,7 +286,7 @@ pub fn show(
     remote: &RemoteArgs,
 ) -> ExitCode {
     let format = engine_args.format;
-    match remote.connect(format) {
+    match remote.connect(format, engine_args.lang()) {
         Ok(Some(server)) => return show_remote(instance, &server, format),
         Ok(None) => {}
         Err(failure) => return report(format, &failure),
@@ -266,7 +340,7 @@ fn show_remote(instance: &str, server: &super::remote::Remote, format: Format) -
 
 pub fn list(query: Query, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = match remote.connect(format) {
+    let result = match remote.connect(format, engine_args.lang()) {
         Ok(Some(server)) => server.list(&query),
         Ok(None) => list_local(query, engine_args),
         Err(failure) => Err(failure),
@@ -295,7 +369,7 @@ fn list_local(
 
 pub fn history(instance: &str, engine_args: &EngineArgs, remote: &RemoteArgs) -> ExitCode {
     let format = engine_args.format;
-    let result = match remote.connect(format) {
+    let result = match remote.connect(format, engine_args.lang()) {
         Ok(Some(server)) => server.history(instance),
         Ok(None) => history_local(instance, engine_args),
         Err(failure) => Err(failure),
@@ -370,19 +444,30 @@ pub(super) fn finish<T>(
 
 fn report(format: Format, failure: &Failure) -> ExitCode {
     let refused = match failure {
-        Failure::Engine(EngineError::Refused(refusal)) => {
-            Some((refusal.code(), refusal.to_string()))
-        }
-        Failure::Refused { code, reason } => Some((code.as_str(), reason.clone())),
+        Failure::Engine(EngineError::Refused(refusal)) => Some((
+            refusal.code(),
+            refusal.to_string(),
+            refusal.to_string(),
+            Lang::En,
+        )),
+        Failure::Refused {
+            code,
+            reason,
+            message,
+            lang,
+        } => Some((code.as_str(), reason.clone(), message.clone(), *lang)),
         _ => None,
     };
-    if let Some((code, reason)) = refused {
+    if let Some((code, reason, message, lang)) = refused {
         match format {
             Format::Json => println!(
                 "{}",
-                pretty(&json!({"refused": {"code": code, "reason": reason}}))
+                pretty(&json!({"refused": {"code": code, "reason": reason, "message": message}}))
             ),
-            Format::Human => eprintln!("refused: {reason}"),
+            Format::Human => eprintln!(
+                "{}",
+                lang.text_with("cli-refused", &[("message", &message)])
+            ),
         }
         return ExitCode::from(3);
     }
@@ -390,7 +475,7 @@ fn report(format: Format, failure: &Failure) -> ExitCode {
         Failure::Input(message) => ("bad_input", message.clone()),
         Failure::Runtime(message) => ("runtime", message.clone()),
         Failure::Engine(err) => (EngineError::code(err), err.to_string()),
-        Failure::Refused { code, reason } => (code.as_str(), reason.clone()),
+        Failure::Refused { code, reason, .. } => (code.as_str(), reason.clone()),
         Failure::Remote { code, message } => (code.as_str(), message.clone()),
     };
     match format {

@@ -11,9 +11,11 @@ pub mod located;
 pub mod model;
 pub mod roles;
 pub mod schedule;
+mod titles;
 mod version;
 
 pub use model::Workflow;
+pub use titles::EventTitle;
 pub use version::Definition;
 
 use crate::diagnostic::{Code, Diagnostic, Span, suggestion};

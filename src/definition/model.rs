@@ -419,6 +419,12 @@ pub struct Transition {
     /// expression over `data`, `payload`, `actor`, `params` and `now` returning true or false.
     #[serde(default)]
     pub guard: Option<Located<String>>,
+    /// What a person refused by the guard reads, in the manual's words, for example
+    /// `请先上传消防验收合格证明`: the reason when the guard is false without giving one
+    /// (a rule that `throw`s a reason says it itself). The validator warns (W410) where a
+    /// person can be refused by a guard that says nothing.
+    #[serde(default)]
+    pub guard_message: Option<Located<String>>,
     /// Data changes: a rule `file::function` or a rhai expression returning a map of fields to
     /// set.
     #[serde(default)]

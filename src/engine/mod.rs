@@ -345,6 +345,12 @@ impl Engine {
         self.inner.versions.latest(workflow).ok()
     }
 
+    /// The organisation's role list (`workflows/roles.yaml`), with a title for every role of
+    /// every workflow, when one was loaded.
+    pub fn role_list(&self) -> Option<Arc<crate::definition::roles::RoleList>> {
+        self.inner.versions.roles()
+    }
+
     /// The workflows that can be started.
     pub fn workflows(&self) -> Vec<String> {
         self.inner.versions.workflows()

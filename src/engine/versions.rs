@@ -54,6 +54,11 @@ impl Versions {
         Ok(())
     }
 
+    /// The organisation's role list of the newest catalog, when one was loaded.
+    pub fn roles(&self) -> Option<Arc<RoleList>> {
+        self.inner.read().ok()?.roles.clone()
+    }
+
     /// The newest version of a workflow.
     pub fn latest(&self, workflow: &str) -> Result<Arc<Definition>, EngineError> {
         let inner = self.inner.read().map_err(|_| EngineError::Closed)?;

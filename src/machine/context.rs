@@ -6,7 +6,7 @@ use super::command::Actor;
 use super::refusal::Refusal;
 use super::value::{self, from_dynamic, to_rhai_map};
 use crate::definition::Definition;
-use crate::script::{Input, Sandbox};
+use crate::script::{Input, Sandbox, ScriptError};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rhai::Dynamic;
 use serde_json::{Map, Value};
@@ -127,6 +127,7 @@ pub(super) fn run_action(
         purpose: "action",
         script: action.to_string(),
         reason,
+        thrown: None,
     };
     let result = evaluate(def, "action", action, ctx, sandbox)?;
     let map = result.try_cast::<rhai::Map>().ok_or_else(|| {
@@ -164,6 +165,7 @@ pub(super) fn deadline(
         purpose: "deadline",
         script: script.to_string(),
         reason,
+        thrown: None,
     };
     let result = evaluate(def, "deadline", script, ctx, sandbox)?;
     let text = result.into_string().map_err(|t| {
@@ -196,13 +198,20 @@ fn evaluate(
         purpose,
         script: text.to_string(),
         reason,
+        thrown: None,
     };
     let script = def.scripts.get(text).ok_or_else(|| {
         fail(format!(
             "the {purpose} was not compiled with its definition"
         ))
     })?;
-    sandbox
-        .evaluate(script, ctx.input())
-        .map_err(|e| fail(e.to_string()))
+    sandbox.evaluate(script, ctx.input()).map_err(|e| match e {
+        ScriptError::Thrown(said) => Refusal::ScriptFailed {
+            purpose,
+            script: text.to_string(),
+            reason: said.clone(),
+            thrown: Some(said),
+        },
+        other => fail(other.to_string()),
+    })
 }

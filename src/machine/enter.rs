@@ -55,6 +55,7 @@ pub(super) fn enter(
                         purpose: "timer",
                         script: after.value.clone(),
                         reason: format!("{e}"),
+                        thrown: None,
                     })?;
                 calendar
                     .add(ctx.at, duration)
@@ -68,6 +69,7 @@ pub(super) fn enter(
                     purpose: "timer",
                     script: timer.value.fire.value.clone(),
                     reason: "the timer has neither `after` nor `at`".into(),
+                    thrown: None,
                 });
             }
         };

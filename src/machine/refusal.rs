@@ -49,6 +49,9 @@ pub enum Refusal {
         purpose: &'static str,
         script: String,
         reason: String,
+        /// The rule's own reason when it stopped with `throw "..."`: the process owner's words,
+        /// which a person may read (the `reason` of any other failure is for engineers).
+        thrown: Option<String>,
     },
     #[error("`{event}` needs the field `{field}` in its payload")]
     MissingField { event: String, field: String },
@@ -293,6 +296,7 @@ mod tests {
                 purpose: "action",
                 script: text(),
                 reason: text(),
+                thrown: None,
             },
             Refusal::MissingField {
                 event: text(),

@@ -533,12 +533,19 @@ fn transition<'d>(
     let mut reasons = Vec::new();
     for (index, branch, role) in allowed {
         if let Some(guard) = &branch.guard {
+            let said = reasons.len();
             let passed = guard_holds(def, guard.as_str(), ctx, sandbox, &mut reasons)?;
             guards.push(GuardResult {
                 guard: guard.value.clone(),
                 passed,
             });
             if !passed {
+                // A guard that gave no reason of its own says what its branch declares.
+                if reasons.len() == said
+                    && let Some(message) = &branch.guard_message
+                {
+                    reasons.push(message.value.clone());
+                }
                 failed.push(guard.value.clone());
                 continue;
             }

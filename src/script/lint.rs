@@ -8,7 +8,7 @@
 //! the declared types.
 
 use super::position;
-use rhai::{AST, ASTNode, Expr, FnCallExpr, Position, Stmt, Token};
+use rhai::{AST, ASTFlags, ASTNode, Expr, FnCallExpr, Position, Stmt, Token};
 
 /// The context object a script reads from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -119,6 +119,8 @@ pub struct Facts {
     pub calls: Vec<Call>,
     /// Keys of a map literal that is the whole script (an inline action's changes).
     pub result_keys: Vec<MapKey>,
+    /// Whether it holds a `throw`: a guard that can say why it does not hold.
+    pub throws: bool,
 }
 
 /// Facts about a whole AST: an inline expression, or every function of a rules file.
@@ -129,6 +131,10 @@ pub fn facts(ast: &AST) -> Facts {
             Some(ASTNode::Expr(expr)) => visit(expr, &mut facts),
             // A script that is one call (`a < b`) holds it as a statement, not an expression.
             Some(ASTNode::Stmt(Stmt::FnCall(call, pos))) => visit_call(call, *pos, &mut facts),
+            // `throw` is a `return` that breaks out of normal flow.
+            Some(ASTNode::Stmt(Stmt::Return(_, flags, _))) if flags.contains(ASTFlags::BREAK) => {
+                facts.throws = true
+            }
             _ => {}
         }
         true

@@ -20,6 +20,7 @@
 use super::AppState;
 use super::problem::Problem;
 use crate::definition::roles::RoleList;
+use crate::i18n::Lang;
 use crate::machine::Actor;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
@@ -360,6 +361,8 @@ pub enum Credential {
 pub struct Caller {
     pub user: Arc<User>,
     pub credential: Credential,
+    /// The language the caller reads ([`request_lang`]).
+    pub lang: Lang,
 }
 
 impl Caller {
@@ -401,6 +404,24 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
         .filter_map(|pair| pair.trim().split_once('='))
         .find(|(key, _)| *key == name)
         .map(|(_, value)| value)
+}
+
+/// The console's language switch: a cookie that outweighs `Accept-Language`.
+pub const LANG_COOKIE: &str = "sopflow_lang";
+
+/// The language a request asks for: the console's switch (the [`LANG_COOKIE`]), else the
+/// browser's `Accept-Language`, else Chinese, the language of the manuals and the site.
+pub fn request_lang(parts: &Parts) -> Lang {
+    cookie(parts, LANG_COOKIE)
+        .and_then(Lang::parse)
+        .or_else(|| {
+            parts
+                .headers
+                .get(header::ACCEPT_LANGUAGE)
+                .and_then(|v| v.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or_default()
 }
 
 /// Headers that a proxy adds to what it forwards (standard and common ones).
@@ -461,6 +482,7 @@ impl FromRequestParts<AppState> for Caller {
                 Some(user) => Caller {
                     user: user.clone(),
                     credential: Credential::Token,
+                    lang: request_lang(parts),
                 },
                 None => {
                     return Err(state.refuse_auth(
@@ -479,6 +501,7 @@ impl FromRequestParts<AppState> for Caller {
                 (Some(session), Some(user)) => Caller {
                     user,
                     credential: Credential::Session { csrf: session.csrf },
+                    lang: request_lang(parts),
                 },
                 _ => {
                     return Err(state.refuse_auth(
@@ -719,6 +742,7 @@ mod tests {
         let session = Caller {
             user: user.clone(),
             credential: Credential::Session { csrf: "abc".into() },
+            lang: Lang::Zh,
         };
         assert!(session.csrf_matches(b"abc"));
         assert!(!session.csrf_matches(b"abd"));
@@ -726,6 +750,7 @@ mod tests {
         let token = Caller {
             user,
             credential: Credential::Token,
+            lang: Lang::Zh,
         };
         assert!(!token.csrf_matches(b""));
     }

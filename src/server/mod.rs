@@ -29,7 +29,9 @@ pub mod reload;
 pub mod stream;
 pub mod throttle;
 
+use crate::definition::roles::RoleList;
 use crate::engine::{Engine, Fire, Outcome, StartRequest};
+use crate::i18n::{self, Explain};
 use auth::{Caller, LoginForms, Sessions, Users};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -143,7 +145,22 @@ impl AppState {
         request.business_key = input.business_key;
         request.idempotency_key = input.idempotency_key;
         let result = self.engine.start(&input.workflow, request).await;
+        let def = self.engine.definition_of(&input.workflow);
+        let explain = Explain {
+            workflow: def.as_ref().map(|d| &d.workflow),
+            state: def.as_ref().map(|d| d.workflow.initial.as_str()),
+            event: Some("start"),
+            ..Explain::default()
+        };
+        let message = refusal_message(
+            &result,
+            caller,
+            &explain,
+            &self.users(),
+            self.engine.role_list(),
+        );
         self.account(caller, &input.workflow, "start", None, began, result)
+            .map_err(|problem| problem.explained(message))
     }
 
     /// Fires `input.event` on an instance as the caller: the actor and roles are the caller's,
@@ -157,9 +174,10 @@ impl AppState {
         let began = Instant::now();
         // An instance the caller may not read does not exist for them: they cannot act on it,
         // and a refusal must not tell them it is there.
-        if let Err(err) = self.instance(caller, id).await {
-            return self.account(caller, "", &input.event, Some(id), began, Err(err));
-        }
+        let instance = match self.instance(caller, id).await {
+            Ok(instance) => instance,
+            Err(err) => return self.account(caller, "", &input.event, Some(id), began, Err(err)),
+        };
         let mut request = Fire::new(input.event.clone(), caller.actor()).payload(input.payload);
         if let Some(comment) = input.comment {
             request = request.comment(comment);
@@ -167,11 +185,29 @@ impl AppState {
         request.expected_seq = input.expected_seq;
         request.idempotency_key = input.idempotency_key;
         let result = self.engine.fire(id, request).await;
-        let workflow = match &result {
-            Ok(outcome) => outcome.instance.workflow.clone(),
-            Err(_) => String::new(),
+        let def = self.engine.definition(&instance.version).ok();
+        let explain = Explain {
+            workflow: def.as_ref().map(|d| &d.workflow),
+            state: Some(&instance.state),
+            event: Some(&input.event),
+            ..Explain::default()
         };
-        self.account(caller, &workflow, &input.event, Some(id), began, result)
+        let message = refusal_message(
+            &result,
+            caller,
+            &explain,
+            &self.users(),
+            self.engine.role_list(),
+        );
+        self.account(
+            caller,
+            &instance.workflow,
+            &input.event,
+            Some(id),
+            began,
+            result,
+        )
+        .map_err(|problem| problem.explained(message))
     }
 
     /// Counts, times and logs one command's result.
@@ -233,6 +269,27 @@ impl AppState {
             }
         }
     }
+}
+
+/// A refusal in the caller's language, with the titles of the workflow and the names of the
+/// people it mentions; `None` for any other result.
+fn refusal_message(
+    result: &Result<Outcome, crate::engine::EngineError>,
+    caller: &Caller,
+    explain: &Explain<'_>,
+    users: &Users,
+    roles: Option<Arc<RoleList>>,
+) -> Option<String> {
+    let Err(crate::engine::EngineError::Refused(refusal)) = result else {
+        return None;
+    };
+    let person = |id: &str| users.get(id).map(|u| u.name.clone());
+    let explain = Explain {
+        person: Some(&person),
+        roles: roles.as_deref(),
+        ..*explain
+    };
+    Some(i18n::explain(refusal, caller.lang, &explain))
 }
 
 /// What a caller asks to start; who asks comes from the [`Caller`] alone.

@@ -40,6 +40,24 @@ impl Problem {
         }
     }
 
+    /// With `message`: what the person reads, in their language, beside the engine's English
+    /// `detail`.
+    pub fn explained(self, message: Option<String>) -> Problem {
+        match message {
+            Some(message) => self.with("message", Value::String(message)),
+            None => self,
+        }
+    }
+
+    /// What a person reads: the `message` in their language where there is one, else the
+    /// `detail`.
+    pub fn message(&self) -> &str {
+        match self.extra.get("message") {
+            Some(Value::String(message)) => message,
+            _ => &self.detail,
+        }
+    }
+
     pub fn with(mut self, key: &str, value: Value) -> Problem {
         self.extra.insert(key.to_string(), value);
         self
@@ -117,6 +135,14 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
+        if self.extra.contains_key("message") {
+            // The message is in the language the request asked for: a cache must not serve
+            // it to a request that asks for another.
+            response.headers_mut().insert(
+                header::VARY,
+                HeaderValue::from_static("accept-language, cookie"),
+            );
+        }
         response
     }
 }

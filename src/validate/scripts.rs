@@ -106,6 +106,48 @@ impl Checker<'_> {
             }
         }
         self.check_reads(&uses);
+        self.check_silent_guards(&uses);
+    }
+
+    /// W410: an event a person fires whose every branch is guarded (so a person can be
+    /// refused), where no guard can say why: none throws a reason and none has a
+    /// `guard_message`. Scripts that did not compile were reported already.
+    fn check_silent_guards(&mut self, uses: &[Use<'_>]) {
+        let workflow = self.workflow;
+        for (index, (_, state)) in workflow.states.iter().enumerate() {
+            for (event, branches) in state.on.iter() {
+                let branches = &branches.0;
+                let by_person = branches.iter().any(|b| !b.roles.is_empty());
+                if !by_person || branches.iter().any(|b| b.guard.is_none()) {
+                    continue;
+                }
+                let speaks = branches.iter().enumerate().any(|(branch_index, branch)| {
+                    branch.guard_message.is_some()
+                        || uses.iter().any(|u| {
+                            u.purpose == Purpose::Guard
+                                && u.at.state == index
+                                && u.at.event == Some(event.as_str())
+                                && u.at.branch == branch_index
+                                && (u.facts.is_empty() || u.facts.iter().any(|f| f.throws))
+                        })
+                });
+                if speaks {
+                    continue;
+                }
+                let Some(guard) = branches.iter().find_map(|b| b.guard.as_ref()) else {
+                    continue;
+                };
+                self.report(
+                    Code::SilentGuard,
+                    guard.span,
+                    format!(
+                        "a person firing `{event}` is refused when this guard is false, and nothing says why",
+                        event = event.as_str()
+                    ),
+                    "add `guard_message: 请...` to the transition, in the manual's words, or have the rule `throw \"...\"` the reason it does not hold",
+                );
+            }
+        }
     }
 
     fn script<'t>(&mut self, text: &'t Located<String>, purpose: Purpose, at: At<'t>) -> Use<'t> {

@@ -159,7 +159,8 @@ try {
   check(wrong === 403, `a wrong-role approve answers ${wrong}`);
   const banner = page.locator('#refusal');
   check(await banner.getAttribute('data-code') === 'role_not_allowed', 'the refusal banner names role_not_allowed');
-  check((await banner.innerText()).includes('role_not_allowed'), 'the banner shows the code');
+  const said = await banner.innerText();
+  check(said.includes('须由秩序维护部办理') && !/role_not_allowed|order_dept|`/.test(said), `the banner says who may, by title: ${said}`);
   check(await stateOf() === 'security_review', 'a refused step changes nothing');
   await shot('refused');
   console.log('ok: wang approve refused: role_not_allowed');

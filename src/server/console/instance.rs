@@ -215,13 +215,14 @@ fn notice_banner(def: &Definition, instance: &Instance, notice: &Notice) -> Mark
     }
 }
 
-/// The engine's refusal, with its code and message, and the fact that nothing was written.
+/// The engine's refusal in the caller's words, and the fact that nothing was written.
 pub(super) fn refusal_banner(problem: &Problem) -> Markup {
     html! {
+        // The code stays in the markup for scripts and tests; the person reads the message.
         div.banner.error #refusal data-code=(problem.code) role="alert" {
-            strong { "操作被拒绝 Refused" } " " code.code { (problem.code) }
-            p { (problem.detail) }
-            p.muted { "未写入任何记录。Nothing was written." }
+            strong { "未能办理" }
+            p { (problem.message()) }
+            p.muted { "未写入任何记录。" }
         }
     }
 }

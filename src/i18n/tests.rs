@@ -1,0 +1,202 @@
+use super::*;
+use crate::machine::Refusal;
+
+#[test]
+fn every_message_file_parses() {
+    for text in ZH.iter().chain(EN) {
+        if let Err((_, errors)) = FluentResource::try_new(text.to_string()) {
+            panic!("a message file does not parse: {errors:?}");
+        }
+    }
+}
+
+/// The ids of the messages of a language's files.
+fn ids(files: &[&str]) -> Vec<String> {
+    let mut ids: Vec<String> = files
+        .iter()
+        .flat_map(|text| text.lines())
+        .filter(|line| !line.starts_with(['#', ' ']) && line.contains(" = "))
+        .filter_map(|line| line.split(" = ").next())
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    ids
+}
+
+#[test]
+fn both_languages_have_the_same_messages() {
+    assert_eq!(ids(ZH), ids(EN));
+    assert!(ids(ZH).len() > 40, "{:?}", ids(ZH));
+}
+
+#[test]
+fn a_message_takes_its_arguments_and_a_missing_one_falls_back_to_its_id() {
+    assert_eq!(
+        Lang::Zh.text_with(
+            "refusal-missing_field",
+            &[("event", "提交"), ("field", "金额")]
+        ),
+        "“提交”需要填写“金额”。"
+    );
+    assert_eq!(
+        Lang::En.text_with(
+            "refusal-missing_field",
+            &[("event", "Submit"), ("field", "amount")]
+        ),
+        "“Submit” needs “amount”."
+    );
+    assert_eq!(Lang::En.text("no-such-message"), "no-such-message");
+    assert_eq!(Lang::Zh.list(&["甲", "乙"]), "甲、乙");
+    assert_eq!(Lang::En.list(&["a", "b"]), "a, b");
+}
+
+#[test]
+fn accept_language_picks_the_highest_weight_the_site_speaks() {
+    let pick = Lang::from_accept_language;
+    assert_eq!(pick("zh-CN,zh;q=0.9,en;q=0.8"), Some(Lang::Zh));
+    assert_eq!(pick("en-US,en;q=0.9,zh-CN;q=0.8"), Some(Lang::En));
+    assert_eq!(pick("fr-FR, en;q=0.5, zh;q=0.7"), Some(Lang::Zh));
+    assert_eq!(pick("de, fr;q=0.9"), None);
+    assert_eq!(pick("en;q=0, zh;q=0.1"), Some(Lang::Zh));
+    assert_eq!(
+        pick("en;q=2, zh;q=abc"),
+        None,
+        "malformed weights count for nothing"
+    );
+    assert_eq!(pick(""), None);
+    // The header is the client's: a huge one is read only so far.
+    let long = format!("{}en", "xx,".repeat(10_000));
+    assert_eq!(pick(&long), None);
+}
+
+#[test]
+fn a_locale_names_a_language_as_posix_orders_the_variables() {
+    let env = |pairs: &'static [(&'static str, &'static str)]| {
+        move |name: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.to_string())
+        }
+    };
+    assert_eq!(
+        Lang::from_locale(env(&[("LANG", "zh_CN.UTF-8")])),
+        Some(Lang::Zh)
+    );
+    assert_eq!(
+        Lang::from_locale(env(&[("LANG", "zh_CN.UTF-8"), ("LC_ALL", "en_US.UTF-8")])),
+        Some(Lang::En)
+    );
+    assert_eq!(Lang::from_locale(env(&[("LANG", "C.UTF-8")])), None);
+    assert_eq!(Lang::from_locale(env(&[])), None);
+}
+
+/// One refusal of each kind, explained in both languages: never empty, never the message id,
+/// and in Chinese never an English engine phrase.
+#[test]
+fn every_refusal_is_explained_in_both_languages() {
+    let s = |x: &str| x.to_string();
+    let all = [
+        Refusal::Finished { state: s("done") },
+        Refusal::Stale {
+            expected: 3,
+            actual: 4,
+        },
+        Refusal::UnknownEvent {
+            event: s("x"),
+            state: s("a"),
+            available: vec![s("submit")],
+        },
+        Refusal::SystemOnly {
+            event: s("timeout"),
+        },
+        Refusal::ReservedRole,
+        Refusal::RoleNotAllowed {
+            event: s("approve"),
+            allowed: vec![s("gm")],
+            held: vec![],
+        },
+        Refusal::NotYourTurn {
+            waiting_for: s("gm"),
+        },
+        Refusal::AlreadySigned { actor: s("li.na") },
+        Refusal::GuardFailed {
+            guard: s("x > 1"),
+            reasons: vec![],
+        },
+        Refusal::GuardError {
+            guard: s("x"),
+            error: crate::script::ScriptError::Runtime(s("boom")),
+        },
+        Refusal::ScriptFailed {
+            purpose: "action",
+            script: s("x"),
+            reason: s("boom"),
+            thrown: None,
+        },
+        Refusal::MissingField {
+            event: s("submit"),
+            field: s("amount"),
+        },
+        Refusal::CommentRequired { event: s("reject") },
+        Refusal::UnknownField {
+            field: s("amout"),
+            hint: s(""),
+        },
+        Refusal::FieldNotWritable {
+            field: s("amount"),
+            event: s("approve"),
+            writable: vec![],
+        },
+        Refusal::FieldFixed {
+            field: s("amount"),
+            event: s("approve"),
+            current: s("50000"),
+        },
+        Refusal::TooLong {
+            field: s("note"),
+            length: 300,
+            limit: 200,
+            unit: "characters",
+        },
+        Refusal::NotAParty {
+            actor: s("sun"),
+            role: s("owner"),
+        },
+        Refusal::IllTyped {
+            field: s("amount"),
+            expected: s("a number"),
+            problem: s("got x"),
+        },
+        Refusal::FourEyes {
+            actor: s("a"),
+            earlier: s("a.submit"),
+            step: s("b.approve"),
+        },
+        Refusal::UnknownState { state: s("gone") },
+        Refusal::TimerNotPending { timer: s("t") },
+        Refusal::Calendar {
+            reason: s("no data for 2031"),
+        },
+    ];
+    assert_eq!(all.len(), crate::machine::refusal::CODES.len());
+    let with = Explain {
+        event: Some("submit"),
+        ..Explain::default()
+    };
+    for refusal in &all {
+        for lang in Lang::ALL {
+            let text = explain(refusal, lang, &with);
+            assert!(
+                !text.is_empty() && !text.starts_with("refusal-"),
+                "{refusal:?}: {text}"
+            );
+            assert!(!text.contains('`'), "{text}");
+        }
+        let zh = explain(refusal, Lang::Zh, &with);
+        assert!(
+            zh.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{refusal:?} in Chinese: {zh}"
+        );
+    }
+}
