@@ -377,6 +377,33 @@ fn the_cli_names_a_tampered_entry_and_exits_1() {
         stdout.contains(&format!("BROKEN {} #1", ids[0])) && stdout.contains("[altered]"),
         "{stdout}"
     );
+    // The README shows this report: each of its lines is a line printed here, numbers aside.
+    let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
+        .expect("README");
+    let shown = readme
+        .split("```text\n")
+        .filter_map(|b| b.split("```").next())
+        .find(|b| b.contains("BROKEN "))
+        .expect("the README shows a broken chain");
+    let numbers_aside = |line: &str| -> String {
+        let mut out = String::new();
+        for c in line.trim_end().chars() {
+            if !c.is_ascii_digit() {
+                out.push(c);
+            } else if !out.ends_with('9') {
+                out.push('9');
+            }
+        }
+        out
+    };
+    for line in shown.lines() {
+        assert!(
+            stdout
+                .lines()
+                .any(|l| numbers_aside(l) == numbers_aside(line)),
+            "the README shows `{line}`; verify prints:\n{stdout}"
+        );
+    }
 }
 
 #[test]

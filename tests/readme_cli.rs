@@ -5,56 +5,12 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "support/readme.rs"]
+mod readme;
+use readme::commands;
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// One command of a shell block, with what the comment lines after it say it prints.
-struct Said {
-    command: String,
-    /// The first comment line after the command (what it prints), if any.
-    prints: Option<String>,
-    exit: i32,
-}
-
-fn commands(block: &str) -> Vec<Said> {
-    let mut out: Vec<Said> = Vec::new();
-    let mut pending = String::new();
-    let mut last_was_command = false;
-    for line in block.lines() {
-        if line.starts_with("sopflow() {") {
-            continue;
-        }
-        if let Some(comment) = line.strip_prefix("# ") {
-            if last_was_command && let Some(said) = out.last_mut() {
-                let (text, exit) = match comment.split_once("(exit code ") {
-                    Some((text, code)) => (
-                        text.trim_end().to_string(),
-                        code.trim_end_matches(')').parse().expect("an exit code"),
-                    ),
-                    None => (comment.to_string(), 0),
-                };
-                said.prints = Some(text);
-                said.exit = exit;
-            }
-            last_was_command = false;
-            continue;
-        }
-        if line.trim().is_empty() {
-            continue;
-        }
-        pending.push_str(line.trim_end_matches('\\'));
-        if line.ends_with('\\') {
-            continue;
-        }
-        out.push(Said {
-            command: std::mem::take(&mut pending),
-            prints: None,
-            exit: 0,
-        });
-        last_was_command = true;
-    }
-    out
 }
 
 fn link(from: &Path, to: &Path) {
