@@ -684,14 +684,16 @@ fn the_readme_language_example_prints_the_refusal_in_chinese() {
     let readme = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md"))
         .expect("README");
     let block = readme
-        .split("```sh\nsopflow fire hot_work_permit-1 approve")
-        .nth(1)
-        .and_then(|rest| rest.split("```").next())
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("--lang zh"))
         .expect("the README's language example");
     let mut lines = block.lines();
     let args: Vec<&str> = lines
         .next()
-        .expect("the command")
+        .and_then(|l| l.strip_prefix("sopflow fire hot_work_permit-1 approve"))
+        .expect("the command fires approve on the first permit")
         .split_whitespace()
         .collect();
     let said = lines

@@ -81,6 +81,13 @@ struct Claim {
 const CLAIMS: &[Claim] = &[
     Claim {
         info: "sh",
+        marker: "--lang zh",
+        nth: 0,
+        file: "cli_runtime.rs",
+        test: "the_readme_language_example_prints_the_refusal_in_chinese",
+    },
+    Claim {
+        info: "sh",
         marker: "## Run an instance from the command line",
         nth: 0,
         file: "readme_cli.rs",
