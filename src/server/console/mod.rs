@@ -320,7 +320,7 @@ pub(crate) fn working_left(def: &Definition, due: DateTime<Utc>, now: DateTime<U
         if days > 0 && working {
             out.push_str(&format!("{days} {}", text::WORKING_DAYS));
         } else if days > 0 {
-            out.push_str(&format!("{days} 天"));
+            out.push_str(&format!("{days} {}", text::DAYS));
         }
         if hours > 0 {
             out.push_str(&format!(" {hours} {}", text::HOURS));

@@ -41,6 +41,7 @@ pub const WORKING_TIME: &str = "(工作时间)";
 pub const NO_WORKING_TIME_LEFT: &str = "工作时间已用完,到期前无工作时段";
 /// Units of working time.
 pub const WORKING_DAYS: &str = "个工作日";
+pub const DAYS: &str = "天";
 pub const HOURS: &str = "小时";
 pub const MINUTES: &str = "分钟";
 /// The findings of a file whose saved version has errors.
