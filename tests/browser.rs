@@ -119,7 +119,17 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
         shots.display()
     );
     assert!(stdout.contains("console: all checks passed"), "{stdout}");
-    for name in ["instance.png", "inbox-li.png", "refused.png"] {
+    for name in [
+        "instance.png",
+        "inbox-li.png",
+        "refused.png",
+        "inbox-fang.png",
+        "phone-li-inbox.png",
+        "phone-li-instance.png",
+        "phone-audit-instance.png",
+        "phone-fang-inbox.png",
+        "phone-fang-instance.png",
+    ] {
         assert!(
             shots.join(name).is_file(),
             "screenshot {name} in {}",
@@ -195,6 +205,18 @@ impl Session {
             .map(str::to_string);
         let body = response.text().await.unwrap_or_default();
         (status, location.unwrap_or(body))
+    }
+}
+
+impl Session {
+    /// Posts a form that answers with a redirect, and reads the page it redirects to: the
+    /// redirect's address and that page.
+    async fn refused(&self, path: &str, form: &[(&str, &str)]) -> (String, String) {
+        let (status, location) = self.post(path, form).await;
+        assert_eq!(status, 303, "a console POST redirects: {location}");
+        let (status, page) = self.get(&location).await;
+        assert_eq!(status, 200, "{location}");
+        (location, page)
     }
 }
 
@@ -286,10 +308,12 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
         .expect("the instance's page")
         .to_string();
 
-    // A refused step re-renders the page with the engine's code, and writes nothing.
+    // A refused step redirects to the instance's page (post/redirect/get), which shows the
+    // engine's code and what was typed; nothing is written. The message is the session's
+    // own: another session given the same address sees the plain page.
     let fire = format!("/instances/{id}/fire");
-    let (status, page) = wang
-        .post(
+    let (location, page) = wang
+        .refused(
             &fire,
             &[
                 ("event", "submit"),
@@ -300,20 +324,41 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
             ],
         )
         .await;
-    assert_eq!(status, 409, "a failed guard is a conflict");
+    assert!(
+        location.starts_with(&format!("/instances/{id}?flash=")),
+        "{location}"
+    );
     assert!(page.contains("data-code=\"guard_failed\""), "{page}");
-    let (status, page) = wang
-        .post(&fire, &[("event", "submit"), ("_csrf", &token)])
+    assert!(
+        page.contains("value=\"HW-9\""),
+        "what was typed is shown again"
+    );
+    let (status, again) = wang.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(
+        again.contains("data-code=\"guard_failed\""),
+        "a reload shows it again"
+    );
+    let other = Session::sign_in(&base, "wang").await;
+    let (status, theirs) = other.get(&location).await;
+    assert_eq!(status, 200);
+    assert!(
+        !theirs.contains("id=\"refusal\""),
+        "another session's message"
+    );
+    let (_, page) = wang
+        .refused(&fire, &[("event", "submit"), ("_csrf", &token)])
         .await;
-    assert_eq!(status, 422);
     assert!(page.contains("data-code=\"missing_field\""));
-    let (status, page) = wang
-        .post(&fire, &[("event", "approve"), ("_csrf", &token)])
+    let (_, page) = wang
+        .refused(&fire, &[("event", "approve"), ("_csrf", &token)])
         .await;
-    assert_eq!(status, 409, "a draft has no approval yet");
-    assert!(page.contains("data-code=\"unknown_event\""));
-    let (status, page) = wang
-        .post(
+    assert!(
+        page.contains("data-code=\"unknown_event\""),
+        "a draft has no approval yet"
+    );
+    let (_, page) = wang
+        .refused(
             &fire,
             &[
                 ("event", "withdraw"),
@@ -322,10 +367,16 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
             ],
         )
         .await;
-    assert_eq!(status, 409);
     assert!(page.contains("data-code=\"stale\""));
     let instance = server.state.engine.get(&id).await.expect("the instance");
     assert_eq!((instance.seq, instance.state.as_str()), (0, "drafted"));
+
+    // The contractor is offered only their own steps: no forms for other roles, and the
+    // page says whose turn it is once the permit is submitted.
+    let (_, page) = wang.get(&format!("/instances/{id}")).await;
+    assert!(!page.contains("id=\"other-actions\""), "{page}");
+    assert!(page.contains("data-event=\"submit\""));
+    assert!(page.contains("id=\"next\""));
 
     // Unknown pages and the auditor's pages.
     let (status, page) = wang.get("/instances/hot_work_permit-999").await;
@@ -364,11 +415,67 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     assert!(csv.contains(",'=cmd|' /C calc'!A0,"), "{csv}");
     let (status, page) = audit.get("/audit").await;
     assert_eq!(status, 200);
-    let (status, page) = audit
-        .post("/audit/verify", &[("_csrf", &csrf(&page))])
+    let (location, page) = audit
+        .refused("/audit/verify", &[("_csrf", &csrf(&page))])
         .await;
-    assert_eq!(status, 200);
+    assert!(location.starts_with("/audit?flash="), "{location}");
     assert!(page.contains("data-problems=\"0\""), "{page}");
+
+    // The auditor sees who else can act on an instance (a read-only list, no forms); the
+    // process owner sees a reload that was not put in force, on the home page and on the
+    // workflow's page, whose findings are those of the file on disk, never "no errors"
+    // under the banner.
+    let owner = Session::sign_in(&base, "owner").await;
+    let other_id = {
+        let (_, location) = wang
+            .post(
+                "/instances",
+                &[("workflow", "hot_work_permit"), ("_csrf", &token)],
+            )
+            .await;
+        location
+            .strip_prefix("/instances/")
+            .and_then(|rest| rest.split('?').next())
+            .expect("a second permit")
+            .to_string()
+    };
+    let (status, page) = audit.get(&format!("/instances/{other_id}")).await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"other-actions\""), "{page}");
+    assert!(
+        !page.contains("/fire\""),
+        "the auditor has no forms here: {page}"
+    );
+    let def = server
+        .state
+        .engine
+        .definition_of("hot_work_permit")
+        .expect("the permit's definition");
+    server.state.reloads.push(sopflow::server::reload::Attempt {
+        at: server.state.engine.now(),
+        result: "rejected",
+        changed: Vec::new(),
+        removed: Vec::new(),
+        errors: 1,
+        warnings: 0,
+        diagnostics: vec![serde_json::json!({
+            "code": "E005", "severity": "error",
+            "file": sopflow::diagnostic::display_path(&def.file),
+            "line": 3, "column": 7, "message": "全角冒号", "hint": "改为半角冒号",
+        })],
+        message: None,
+    });
+    let (_, home) = owner.get("/").await;
+    assert!(home.contains("id=\"reload-failed\""), "{home}");
+    let (_, home) = wang.get("/").await;
+    assert!(
+        !home.contains("id=\"reload-failed\""),
+        "only for process owners"
+    );
+    let (_, page) = owner.get("/workflows/hot_work_permit").await;
+    assert!(page.contains("id=\"reload-rejected\""));
+    assert!(page.contains("id=\"findings-on-disk\""), "{page}");
+    assert!(!page.contains("✓ 没有错误"), "{page}");
 
     // Signing out ends the session.
     let (status, _) = wang.post("/logout", &[("_csrf", &token)]).await;

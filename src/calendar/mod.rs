@@ -59,6 +59,9 @@ pub enum CalendarError {
 /// An opening interval: opens, closes (UTC instants).
 pub type Opening = (DateTime<Utc>, DateTime<Utc>);
 
+/// The longest span [`Calendar::working_minutes_between`] counts, in days.
+pub const MAX_SPAN_DAYS: u32 = 800;
+
 /// One year of holiday data and where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarYear {
@@ -282,6 +285,44 @@ impl Calendar {
             }
         }
         Ok(count)
+    }
+
+    /// The opening hours of a full working day, in minutes.
+    pub fn working_minutes_per_day(&self) -> i64 {
+        self.hours
+            .iter()
+            .map(|i| i64::from(i.to.saturating_sub(i.from)))
+            .sum()
+    }
+
+    /// The working time from `from` to `to`, in minutes: the opening hours of the working days
+    /// between them (negative when `to` is before `from`). At most [`MAX_SPAN_DAYS`] days are
+    /// counted, enough for any deadline a person reads.
+    pub fn working_minutes_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> Result<i64, CalendarError> {
+        if to < from {
+            return self.working_minutes_between(to, from).map(|n| -n);
+        }
+        let mut day = self.local_naive(from)?.date();
+        let last = self.local_naive(to)?.date();
+        let mut total = 0;
+        for _ in 0..=MAX_SPAN_DAYS {
+            for (open, close) in self.hours_on(day)? {
+                let start = open.max(from);
+                let end = close.min(to);
+                if end > start {
+                    total += (end - start).num_minutes();
+                }
+            }
+            if day >= last {
+                break;
+            }
+            day = add_days(day, 1)?;
+        }
+        Ok(total)
     }
 
     /// The error for a year without holiday data, if `year` is one.

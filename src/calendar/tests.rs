@@ -298,3 +298,35 @@ fn the_ends_of_time_are_errors_not_panics() {
         }
     }
 }
+
+#[test]
+fn working_time_between_counts_opening_hours_only() {
+    let cal = builtin("cn_mainland");
+    for (start, duration, minutes) in [
+        ("2026-03-06T16:00:00+08:00", "3 working hours", 180),
+        (
+            "2026-02-13T10:00:00+08:00",
+            "2 working days",
+            2 * cal.working_minutes_per_day(),
+        ),
+    ] {
+        let from = t(start);
+        let to = cal
+            .add(from, duration.parse().expect("duration"))
+            .expect("computable");
+        assert_eq!(
+            cal.working_minutes_between(from, to),
+            Ok(minutes),
+            "{start} + {duration}"
+        );
+        assert_eq!(cal.working_minutes_between(to, from), Ok(-minutes));
+    }
+    // A night and a weekend are no working time.
+    assert_eq!(
+        cal.working_minutes_between(
+            t("2026-03-07T09:00:00+08:00"),
+            t("2026-03-08T20:00:00+08:00")
+        ),
+        Ok(0)
+    );
+}

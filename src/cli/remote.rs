@@ -355,6 +355,7 @@ impl Remote {
                     event: o.event,
                     title: o.title,
                     role: o.role,
+                    blocked: None,
                 })
                 .collect();
             Ok(Shown {

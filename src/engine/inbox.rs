@@ -2,6 +2,7 @@
 //! which are overdue.
 
 use super::{Engine, EngineError};
+use crate::machine::entry::ArmedTimer;
 use crate::machine::{self, Actor, Available, EntryKind, Instance};
 use crate::store::Query;
 use chrono::{DateTime, Utc};
@@ -15,6 +16,8 @@ pub struct Task {
     pub actions: Vec<Available>,
     /// The earliest pending deadline of its current state.
     pub due: Option<DateTime<Utc>>,
+    /// The pending timer of that deadline (its title names it).
+    pub timer: Option<ArmedTimer>,
     pub overdue: bool,
 }
 
@@ -37,8 +40,8 @@ impl Engine {
     }
 
     /// Unfinished instances matching `query` on which `actor` may fire an event now, with
-    /// those events; `overdue_only` keeps the overdue ones. Sorted by earliest deadline, then
-    /// oldest first.
+    /// those events; `overdue_only` keeps the overdue ones. Overdue ones first, then by
+    /// earliest deadline, then oldest first.
     ///
     /// Without a state or business key in the query, only the states where the actor's roles
     /// can act (in any stored version) are read, through the state index: the cost follows
@@ -109,16 +112,18 @@ impl Engine {
             if overdue_only && !overdue {
                 continue;
             }
-            let due = instance.timers.iter().map(|t| t.due).min();
+            let timer = instance.timers.iter().min_by_key(|t| t.due).cloned();
             tasks.push(Task {
+                due: timer.as_ref().map(|t| t.due),
+                timer,
                 instance,
                 actions,
-                due,
                 overdue,
             });
         }
         tasks.sort_by(|a, b| {
-            (a.due.is_none(), a.due, a.instance.created).cmp(&(
+            (!a.overdue, a.due.is_none(), a.due, a.instance.created).cmp(&(
+                !b.overdue,
                 b.due.is_none(),
                 b.due,
                 b.instance.created,

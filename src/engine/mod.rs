@@ -496,6 +496,43 @@ impl Engine {
         .await
     }
 
+    /// [`machine::offered`] on a snapshot the caller holds: what `actor` may do now, and the
+    /// steps of theirs the instance's data keeps closed for now, with why.
+    pub async fn offered_on(
+        &self,
+        definition: Arc<crate::definition::Definition>,
+        instance: Instance,
+        actor: Actor,
+    ) -> Result<Vec<Available>, EngineError> {
+        self.blocking(move |engine| {
+            Ok(machine::offered(
+                &definition,
+                &instance,
+                &actor,
+                engine.sandbox(),
+                engine.now(),
+            ))
+        })
+        .await
+    }
+
+    /// [`machine::next`] on a snapshot the caller holds: whose turn it is, and the deadlines.
+    pub async fn next_on(
+        &self,
+        definition: Arc<crate::definition::Definition>,
+        instance: Instance,
+    ) -> Result<machine::Next, EngineError> {
+        self.blocking(move |engine| {
+            Ok(machine::next(
+                &definition,
+                &instance,
+                engine.sandbox(),
+                engine.now(),
+            ))
+        })
+        .await
+    }
+
     /// Instances matching a query.
     pub async fn list(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
         let store = self.inner.store.clone();

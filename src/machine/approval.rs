@@ -77,6 +77,27 @@ pub(super) fn candidate(
     }
 }
 
+/// The signers who have not signed yet and are needed: in a sequence only the one whose turn
+/// it is, otherwise every open one.
+pub(super) fn still_to_sign(instance: &Instance, approval: &Approval) -> Vec<PendingSigner> {
+    let signers = signers_of(instance, approval);
+    let signatures = instance
+        .approval
+        .as_ref()
+        .map(|p| p.signatures.as_slice())
+        .unwrap_or(&[]);
+    let open = signers
+        .into_iter()
+        .enumerate()
+        .filter(|(i, s)| s.required && !signatures.iter().any(|x| x.signer == *i))
+        .map(|(_, s)| s);
+    if approval.mode.value == ApprovalMode::Sequence {
+        open.take(1).collect()
+    } else {
+        open.collect()
+    }
+}
+
 /// The signers as evaluated on entry; if none is required (every `when` false), all are, so
 /// that the approval can still be passed.
 fn signers_of(instance: &Instance, approval: &Approval) -> Vec<PendingSigner> {

@@ -239,12 +239,18 @@ pub fn children_done(def: &Definition, instance: &Instance) -> Option<String> {
 }
 
 /// An event the actor may fire now, as far as roles, scopes, turns and four-eyes go (guards
-/// and payloads are checked when it is fired).
+/// that read the payload, and payloads, are checked when it is fired).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Available {
     pub event: String,
     pub title: Option<String>,
     pub role: String,
+    /// Set when the actor holds a role for the event but no branch of it can be taken on the
+    /// instance's data as it stands: what the guards said (their `throw` texts, in the process
+    /// owner's words; empty when a guard only returned false). [`available`] never returns
+    /// these; [`offered`] does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<Vec<String>>,
 }
 
 /// Whether `actor`'s roles are named by an event of `state`, or the state has an approval
@@ -277,21 +283,26 @@ pub fn available(
     sandbox: &Sandbox,
     at: DateTime<Utc>,
 ) -> Vec<Available> {
+    offered(def, instance, actor, sandbox, at)
+        .into_iter()
+        .filter(|a| a.blocked.is_none())
+        .collect()
+}
+
+/// [`available`], and also the events the actor's roles name here that the instance's data
+/// keeps closed for now (every branch's guard decided on the data, and false), each marked
+/// [`Available::blocked`] with what its guards said, under the title of its first branch for
+/// the actor: a person sees the step as theirs and why it cannot be taken yet.
+pub fn offered(
+    def: &Definition,
+    instance: &Instance,
+    actor: &Actor,
+    sandbox: &Sandbox,
+    at: DateTime<Utc>,
+) -> Vec<Available> {
     let workflow = &def.workflow;
     let no_payload = Map::new();
     let ctx = Context::new(def, &instance.data, &no_payload, actor, at);
-    // Whether a branch may be the one taken, judged before any payload is given.
-    let may_take = |branch: &Transition| match &branch.guard {
-        None => true,
-        Some(guard) => {
-            let decided = def
-                .scripts
-                .get(guard.as_str())
-                .is_some_and(|script| !script.reads_payload());
-            !decided
-                || guard_holds(def, guard.as_str(), &ctx, sandbox, &mut Vec::new()).unwrap_or(true)
-        }
-    };
     let mut out = Vec::new();
     let Ok(state) = state_of(workflow, &instance.state) else {
         return out;
@@ -302,19 +313,45 @@ pub fn available(
     let allowed =
         |event: &str| four_eyes(workflow, instance, &instance.state, event, actor).is_ok();
     for (event, branches) in state.on.iter() {
-        if let Some((branch, role)) = branches.value.0.iter().find_map(|b| {
-            acting_role(workflow, Some(instance), |r| names(&b.roles, r), actor)
-                .ok()
-                .filter(|_| may_take(b))
-                .map(|r| (b, r))
-        }) && allowed(event.as_str())
-        {
-            out.push(Available {
-                event: event.value.clone(),
-                title: branch.title.clone(),
-                role,
-            });
+        if !allowed(event.as_str()) {
+            continue;
         }
+        let mut first = None;
+        let mut reasons = Vec::new();
+        let mut open = None;
+        for branch in &branches.value.0 {
+            let Ok(role) =
+                acting_role(workflow, Some(instance), |r| names(&branch.roles, r), actor)
+            else {
+                continue;
+            };
+            if first.is_none() {
+                first = Some((branch, role.clone()));
+            }
+            if may_take(def, branch, &ctx, sandbox, &mut reasons) {
+                open = Some((branch, role));
+                break;
+            }
+        }
+        let (branch, role, blocked) = match (open, first) {
+            (Some((branch, role)), _) => (branch, role, None),
+            (None, Some((branch, role))) => {
+                let mut said: Vec<String> = Vec::new();
+                for reason in reasons {
+                    if !said.contains(&reason) {
+                        said.push(reason);
+                    }
+                }
+                (branch, role, Some(said))
+            }
+            (None, None) => continue,
+        };
+        out.push(Available {
+            event: event.value.clone(),
+            title: branch.title.clone(),
+            role,
+            blocked,
+        });
     }
     if let Some(approval) = state.approval.as_ref().map(|a| &a.value) {
         if let Ok((_, role)) = approval::candidate(workflow, instance, approval, actor)
@@ -324,6 +361,7 @@ pub fn available(
                 event: approval.approve_event().to_string(),
                 title: None,
                 role,
+                blocked: None,
             });
         }
         if let Some(rejection) = &approval.on_reject
@@ -333,8 +371,120 @@ pub fn available(
                 event: rejection.reject_event().to_string(),
                 title: None,
                 role,
+                blocked: None,
             });
         }
+    }
+    out
+}
+
+/// Whether a branch may be the one taken, judged before any payload is given: no guard, a
+/// guard that reads the payload (undecided), or one that holds on the data. A guard that
+/// fails to run counts as open: the step itself will say what is wrong. What a failing guard
+/// said goes into `reasons`.
+fn may_take(
+    def: &Definition,
+    branch: &Transition,
+    ctx: &Context,
+    sandbox: &Sandbox,
+    reasons: &mut Vec<String>,
+) -> bool {
+    let Some(guard) = &branch.guard else {
+        return true;
+    };
+    let decided = def
+        .scripts
+        .get(guard.as_str())
+        .is_some_and(|script| !script.reads_payload());
+    !decided || guard_holds(def, guard.as_str(), ctx, sandbox, reasons).unwrap_or(true)
+}
+
+/// Whose turn it is on an instance: the steps people may take in its current state, by role,
+/// its pending deadlines and the children it waits for. Nothing for a finished instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Next {
+    /// Who may act now: for each person's event, the roles of the branches the instance's
+    /// data leaves open (a guard that reads the payload counts as open); for an approval, the
+    /// signers still to sign (in a sequence, only the one whose turn it is).
+    pub turns: Vec<Turn>,
+    /// The pending timers of the current state, earliest first.
+    pub timers: Vec<super::entry::ArmedTimer>,
+    /// The children the state awaits that have not finished yet.
+    pub children: Vec<String>,
+}
+
+/// One role that may take one step now.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Turn {
+    pub event: String,
+    /// The step's title: the branch's, or the signer's for an approval.
+    pub title: Option<String>,
+    pub role: String,
+    /// The role's title from the definition (its id when it has none).
+    pub role_title: String,
+}
+
+/// Who acts next on `instance` (see [`Next`]).
+pub fn next(def: &Definition, instance: &Instance, sandbox: &Sandbox, at: DateTime<Utc>) -> Next {
+    let workflow = &def.workflow;
+    let mut out = Next::default();
+    let Ok(state) = state_of(workflow, &instance.state) else {
+        return out;
+    };
+    if instance.finished {
+        return out;
+    }
+    let role_title = |role: &str| {
+        workflow
+            .roles
+            .get(role)
+            .map(|r| r.title.clone())
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| role.to_string())
+    };
+    let nobody = Actor::new("", Vec::<String>::new());
+    let no_payload = Map::new();
+    let ctx = Context::new(def, &instance.data, &no_payload, &nobody, at);
+    let mut turn = |event: &str, title: Option<String>, role: &str| {
+        if !out.turns.iter().any(|t| t.event == event && t.role == role) {
+            out.turns.push(Turn {
+                event: event.to_string(),
+                title,
+                role: role.to_string(),
+                role_title: role_title(role),
+            });
+        }
+    };
+    for (event, branches) in state.on.iter() {
+        let mut title: Option<Option<String>> = None;
+        for branch in &branches.value.0 {
+            if branch.roles.is_empty() || !may_take(def, branch, &ctx, sandbox, &mut Vec::new()) {
+                continue;
+            }
+            let shown = title.get_or_insert_with(|| branch.title.clone()).clone();
+            for role in &branch.roles {
+                turn(event.as_str(), shown.clone(), role.as_str());
+            }
+        }
+    }
+    if let Some(approval) = state.approval.as_ref().map(|a| &a.value) {
+        for signer in approval::still_to_sign(instance, approval) {
+            turn(approval.approve_event(), signer.title, &signer.role);
+        }
+    }
+    out.timers = instance.timers.clone();
+    out.timers.sort_by_key(|t| t.due);
+    if let Some(wait) = state.await_children.as_ref().map(|w| &w.value) {
+        out.children = instance
+            .children
+            .iter()
+            .filter(|c| {
+                c.finished_in.is_none()
+                    && (wait.workflows.is_empty()
+                        || wait.workflows.iter().any(|w| w.as_str() == c.workflow))
+            })
+            .map(|c| c.id.clone())
+            .collect();
     }
     out
 }
@@ -611,4 +761,155 @@ fn four_eyes(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{self, Sources};
+    use std::path::PathBuf;
+
+    const WORKFLOW: &str = r#"id: w
+title: 测试
+roles:
+  clerk: 客服
+  head: 主管
+fields:
+  amount: {type: money, optional_on: [start, note]}
+  ok: {type: bool, optional_on: [start, note]}
+initial: a
+states:
+  a:
+    on:
+      note: {to: a, roles: [clerk]}
+      send: {to: b, roles: [clerk], guard: "checks::ready", title: 送审}
+      size:
+        - {to: b, roles: [head], guard: "data.amount > 100", title: 大额}
+        - {to: c, roles: [head], title: 小额}
+  b:
+    approval:
+      mode: sequence
+      signers: [{role: head, title: 主管签字}, {role: clerk, title: 客服签字}]
+      to: c
+  c: {final: true}
+"#;
+
+    const RULES: &str = r#"
+fn ready(data) {
+    if data.ok != true {
+        throw "请先确认资料";
+    }
+    true
+}
+"#;
+
+    fn fixture() -> (std::sync::Arc<Definition>, Sandbox) {
+        let sandbox = Sandbox::default();
+        let report = catalog::build(
+            Sources::from_texts(
+                vec![(PathBuf::from("w.yaml"), WORKFLOW.to_string())],
+                vec![(PathBuf::from("checks.rhai"), RULES.to_string())],
+            ),
+            &sandbox,
+        );
+        assert!(
+            !report.diagnostics.iter().any(|d| d.is_error()),
+            "{:?}",
+            report.diagnostics
+        );
+        let def = report.catalog.get("w").expect("w builds").clone();
+        (def, sandbox)
+    }
+
+    fn started(def: &Definition, sandbox: &Sandbox, data: Value) -> Instance {
+        let command = Start {
+            id: "w-1".into(),
+            actor: Actor::new("zhao", ["clerk"]),
+            data: data.as_object().cloned().unwrap_or_default(),
+            business_key: None,
+            parent: None,
+            idempotency_key: None,
+            at: Utc::now(),
+        };
+        let entry = start(def, &command, sandbox).expect("starts");
+        Instance::begin(&entry).expect("begins")
+    }
+
+    #[test]
+    fn a_step_the_data_keeps_closed_is_offered_blocked_with_the_guards_words() {
+        let (def, sandbox) = fixture();
+        let instance = started(&def, &sandbox, serde_json::json!({}));
+        let clerk = Actor::new("zhao", ["clerk"]);
+        let offered = offered(&def, &instance, &clerk, &sandbox, Utc::now());
+        let send = offered.iter().find(|a| a.event == "send").expect("send");
+        assert_eq!(send.blocked, Some(vec!["请先确认资料".to_string()]));
+        assert_eq!(send.title.as_deref(), Some("送审"));
+        assert!(
+            offered
+                .iter()
+                .any(|a| a.event == "note" && a.blocked.is_none())
+        );
+        // `available` offers only what can be taken.
+        let available = available(&def, &instance, &clerk, &sandbox, Utc::now());
+        assert!(available.iter().all(|a| a.event != "send"));
+        // The head is not offered the clerk's steps, and sees the branch the data chooses.
+        let head = Actor::new("wu", ["head"]);
+        let offered = super::offered(&def, &instance, &head, &sandbox, Utc::now());
+        assert_eq!(
+            offered
+                .iter()
+                .map(|a| (a.event.as_str(), a.title.as_deref(), a.blocked.is_some()))
+                .collect::<Vec<_>>(),
+            vec![("size", Some("小额"), false)]
+        );
+    }
+
+    #[test]
+    fn the_next_turn_names_roles_by_title_and_only_open_branches() {
+        let (def, sandbox) = fixture();
+        let instance = started(
+            &def,
+            &sandbox,
+            serde_json::json!({"ok": true, "amount": 500}),
+        );
+        let next = next(&def, &instance, &sandbox, Utc::now());
+        let turns: Vec<(&str, &str, Option<&str>)> = next
+            .turns
+            .iter()
+            .map(|t| (t.event.as_str(), t.role_title.as_str(), t.title.as_deref()))
+            .collect();
+        assert_eq!(
+            turns,
+            vec![
+                ("note", "客服", None),
+                ("send", "客服", Some("送审")),
+                ("size", "主管", Some("大额")),
+            ]
+        );
+        // In a sequence, only the signer whose turn it is.
+        let entry = step(
+            &def,
+            &instance,
+            &Command {
+                event: "send".into(),
+                actor: Actor::new("zhao", ["clerk"]),
+                payload: Map::new(),
+                idempotency_key: None,
+                at: Utc::now(),
+                expected_seq: None,
+            },
+            &sandbox,
+        )
+        .expect("sends");
+        let mut instance = instance;
+        instance.apply(&entry).expect("applies");
+        let next = super::next(&def, &instance, &sandbox, Utc::now());
+        assert_eq!(
+            next.turns
+                .iter()
+                .map(|t| (t.role.as_str(), t.title.as_deref()))
+                .collect::<Vec<_>>(),
+            vec![("head", Some("主管签字"))]
+        );
+    }
 }

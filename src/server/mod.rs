@@ -80,6 +80,8 @@ pub struct AppState {
     pub throttle: Arc<SignInThrottle>,
     /// The sign-in form's tokens.
     pub login_forms: Arc<LoginForms>,
+    /// What a console page shows again after its form's redirect.
+    pub(crate) flashes: Arc<console::flash::Flashes>,
 }
 
 impl AppState {
@@ -115,6 +117,7 @@ impl AppState {
             )),
             throttle: Arc::new(SignInThrottle::new(&limits.signin)),
             login_forms: Arc::new(LoginForms::new()),
+            flashes: Arc::new(console::flash::Flashes::default()),
             limits: Arc::new(limits),
         }
     }

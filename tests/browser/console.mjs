@@ -1,6 +1,8 @@
 // Drives the web console in Debian's Chromium, as the people of a hot-work permit would:
 // the contractor applies, four departments sign in turn, and a wrong-role attempt is refused
-// on the way. Usage: node console.mjs <base url> <screenshot folder>. Exit 0 when every
+// on the way; a refusal's page reloads without posting again; a goods request's start form
+// checks its required fields before posting, and its deadline shows in the inbox; the inbox
+// and the instance page fit a 390 px phone. Usage: node console.mjs <base url> <screenshot folder>. Exit 0 when every
 // check holds; 1 with the failed check (and a screenshot of the page) otherwise.
 // tests/browser.rs starts the server and runs this; `npm ci` in this folder installs it.
 import { chromium } from 'playwright-core';
@@ -36,13 +38,51 @@ async function shot(name, fullPage = true) {
 }
 
 /// Clicks a submit button and waits for the answer to the form's POST; returns its status.
-async function submit(button, path) {
+async function submit(button, path, on = page) {
   const [response] = await Promise.all([
-    page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
+    on.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === path),
     button.click(),
   ]);
-  await page.waitForLoadState('load');
+  await on.waitForLoadState('load');
   return response.status();
+}
+
+/// Signs `user` in on a phone-sized page of its own, and checks that nothing on each of
+/// `paths` is wider than the screen: the page itself, and every visible card, table, form
+/// and list (scrollWidth against clientWidth, and the right edge against the viewport).
+async function phoneCheck(user, paths, prefix) {
+  step = `${user} on a phone`;
+  const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, locale: 'zh-CN', isMobile: true });
+  phone.setDefaultTimeout(20000);
+  const small = await phone.newPage();
+  try {
+    await small.goto(`${base}/login`);
+    await small.fill('#user', user);
+    await small.fill('#password', 'demo');
+    check(await submit(small.locator('#signin'), '/login', small) === 303, `${user} signs in on a phone`);
+    for (const [name, path] of paths) {
+      step = `${user} on a phone: ${path}`;
+      await small.goto(`${base}${path}`);
+      const wide = await small.evaluate(() => {
+        const out = [];
+        const doc = document.documentElement;
+        if (doc.scrollWidth > doc.clientWidth + 1) out.push(`the page: ${doc.scrollWidth} > ${doc.clientWidth}`);
+        for (const el of document.querySelectorAll('main, header, .card, .columns, table, form, ul, ol, dl, .banner')) {
+          const box = el.getBoundingClientRect();
+          if (box.width === 0 && box.height === 0) continue; // not shown
+          const what = `${el.tagName.toLowerCase()}${el.id ? '#' + el.id : ''}${el.className ? '.' + String(el.className).split(' ').join('.') : ''}`;
+          if (el.scrollWidth > el.clientWidth + 1) out.push(`${what}: ${el.scrollWidth} > ${el.clientWidth}`);
+          if (box.right > doc.clientWidth + 1) out.push(`${what} ends at ${Math.round(box.right)} of ${doc.clientWidth}`);
+        }
+        return out;
+      });
+      check(wide.length === 0, `at 390 px, ${path} overflows: ${wide.join('; ')}`);
+      await small.screenshot({ path: join(shots, `phone-${prefix}-${name}.png`), fullPage: true });
+      console.log(`ok: ${path} fits 390 px`);
+    }
+  } finally {
+    await phone.close();
+  }
 }
 
 async function signIn(user, password = 'demo') {
@@ -125,19 +165,44 @@ try {
   check(await stateOf() === 'drafted', 'a new permit is drafted');
   console.log(`ok: wang started ${id}`);
 
+  // Nothing is posted while a required field is empty: the browser checks it first.
+  step = 'required fields checked in the form';
+  const submitForm = page.locator('#my-actions form.action[data-event="submit"]');
+  let posted = 0;
+  const countPosts = (r) => { if (r.method() === 'POST') posted += 1; };
+  page.on('request', countPosts);
+  await submitForm.locator('button[type=submit]').click();
+  await page.waitForTimeout(300);
+  check(posted === 0, `an empty required field still posted (${posted})`);
+  check(!(await submitForm.evaluate((f) => f.checkValidity())), 'the form is invalid while required fields are empty');
+  check(await submitForm.locator('[name="f.notification_letter"][required]').count() === 1, 'the letter is marked required');
+  console.log('ok: the browser holds a form with empty required fields');
+
   // The seal box left unticked: refused, and the page says what to do in the form's words.
   step = 'a refusal in the clerk\'s words';
   const unsealed = await act(id, 'submit', {
     notification_letter: 'HW-2026-031',
     operator_certificate: 'T-4411',
   });
-  check(unsealed === 422 || unsealed === 409 || unsealed === 400, `an unsealed letter answers ${unsealed}`);
+  check(unsealed === 303, `a refused step redirects (post/redirect/get), not ${unsealed}`);
   const why = page.locator('#refusal');
   check(await why.getAttribute('data-code') === 'guard_failed', 'the refusal is guard_failed');
   check((await why.innerText()).includes('请勾选:申请单位已加盖鲜章'), `the banner names the missing seal: ${await why.innerText()}`);
   check(await stateOf() === 'drafted', 'nothing moved');
+  check(await page.locator('#my-actions form.action[data-event="submit"] [name="f.notification_letter"]').inputValue() === 'HW-2026-031', 'what was typed is kept');
+
+  // The page after the refusal is a GET page: reloading it posts nothing and shows it again.
+  step = 'reload after a refusal';
+  const url = new URL(page.url());
+  check(url.pathname === `/instances/${id}` && url.searchParams.has('flash'), `after a refusal the page is ${page.url()}`);
+  posted = 0;
+  await page.reload();
+  check(posted === 0, `reloading the refused page posted ${posted} time(s)`);
+  check(await page.evaluate(() => performance.getEntriesByType('navigation')[0].type) === 'reload', 'the page was reloaded');
+  check(await page.locator('#refusal').getAttribute('data-code') === 'guard_failed', 'the refusal shows again after a reload');
+  page.off('request', countPosts);
   await openInstance(id);
-  console.log('ok: wang submit without the seal refused: 请勾选:申请单位已加盖鲜章');
+  console.log('ok: wang submit without the seal refused: 请勾选:申请单位已加盖鲜章; a reload posts nothing');
 
   const submitted = await act(id, 'submit', {
     notification_letter: 'HW-2026-031',
@@ -148,15 +213,37 @@ try {
   check(await stateOf() === 'security_review', 'the permit goes to 秩序维护部初审');
   console.log('ok: wang submit -> security_review');
 
-  // The contractor tries to approve their own permit through 其他操作: the engine refuses,
-  // and nothing moves.
+  // The submitter is told whose turn it is now.
+  step = 'whose turn';
+  const next = await page.locator('#next').innerText();
+  check(next.includes('秩序维护部') && next.includes('初审通过'), `the page says 秩序维护部 acts next: ${next}`);
+  check(await page.locator('#my-actions form.action').count() === 0, 'wang has nothing to do here');
+  check(await page.locator('#other-actions').count() === 0, 'no forms or list of other roles for the contractor');
+  console.log('ok: wang sees that 秩序维护部 acts next');
+
+  // The contractor posts an approval anyway (a hand-made form): the engine refuses, and
+  // nothing moves.
   step = 'wrong role';
-  check(await page.locator('#my-actions form.action[data-event="approve"]').count() === 0, 'wang may not approve');
-  await page.locator('#other-actions > summary').click();
-  const other = page.locator('#other-actions form.action[data-event="approve"]');
-  check(await other.count() === 1, '其他操作 offers approve');
-  const wrong = await submit(other.locator('button[type=submit]'), `/instances/${id}/fire`);
-  check(wrong === 403, `a wrong-role approve answers ${wrong}`);
+  await page.evaluate((instance) => {
+    const form = document.createElement('form');
+    form.method = 'post';
+    form.action = `/instances/${instance}/fire`;
+    const token = document.querySelector('input[name=_csrf]').value;
+    for (const [name, value] of [['_csrf', token], ['event', 'approve']]) {
+      const input = document.createElement('input');
+      input.type = 'hidden';
+      input.name = name;
+      input.value = value;
+      form.appendChild(input);
+    }
+    const button = document.createElement('button');
+    button.type = 'submit';
+    button.id = 'forged-approve';
+    form.appendChild(button);
+    document.body.appendChild(form);
+  }, id);
+  const wrong = await submit(page.locator('#forged-approve'), `/instances/${id}/fire`);
+  check(wrong === 303, `a wrong-role approve redirects, not ${wrong}`);
   const banner = page.locator('#refusal');
   check(await banner.getAttribute('data-code') === 'role_not_allowed', 'the refusal banner names role_not_allowed');
   const said = await banner.innerText();
@@ -165,6 +252,9 @@ try {
   await shot('refused');
   console.log('ok: wang approve refused: role_not_allowed');
   await signOut();
+
+  // 秩序维护部's inbox and the permit on a phone.
+  await phoneCheck('li', [['inbox', '/'], ['instance', `/instances/${id}`]], 'li');
 
   await approveFromInbox('li', id, 'approve', 'cs_review');
   await approveFromInbox('zhou', id, 'approve', 'gm_review');
@@ -191,7 +281,8 @@ try {
   // The auditor verifies the store and downloads the rows.
   step = 'audit';
   await page.goto(`${base}/audit`);
-  check(await submit(page.locator('#verify-button'), '/audit/verify') === 200, 'the store is verified');
+  check(await submit(page.locator('#verify-button'), '/audit/verify') === 303, 'the store is verified');
+  check(new URL(page.url()).pathname === '/audit', `the result is shown on ${page.url()}`);
   check(await page.locator('#verify-result').getAttribute('data-problems') === '0', 'the store is intact');
   await shot('audit', false);
   const csv = await page.request.get(`${base}/audit/export.csv?workflow=hot_work_permit`);
@@ -200,6 +291,43 @@ try {
   check(text.startsWith('\ufeffinstance,workflow'), 'the CSV starts with a BOM and the header');
   check(text.includes(id) && text.includes('秩序维护部'), 'the CSV holds the permit in business words');
   console.log('ok: audit verify and CSV export');
+  await signOut();
+
+  // The finished permit's approval chain on a phone.
+  await phoneCheck('audit', [['instance', `/instances/${id}`]], 'audit');
+
+  // The front desk registers a goods request: its start needs data, so the full form opens
+  // (a GET page); it is not posted while a required field is empty; the deadline of the new
+  // request shows in the inbox by its title, with the working time left.
+  await signIn('fang');
+  step = 'a start that needs data';
+  await page.selectOption('#start-workflow', 'goods_request');
+  check(await submit(page.locator('#start-form button[type=submit]'), '/instances') === 303, 'the start form opens');
+  check(new URL(page.url()).pathname === '/start', `the full start form is a GET page: ${page.url()}`);
+  let startPosts = 0;
+  const countStarts = (r) => { if (r.method() === 'POST') startPosts += 1; };
+  page.on('request', countStarts);
+  await page.locator('#start-form button[type=submit]').click();
+  await page.waitForTimeout(300);
+  check(startPosts === 0, 'an empty start form is not posted');
+  page.off('request', countStarts);
+  await page.fill('#start-goods_name', '有机酸奶');
+  await page.fill('#start-customer_name', '孙女士');
+  await page.fill('#start-customer_phone', '13800000000');
+  check(await submit(page.locator('#start-form button[type=submit]'), '/instances') === 303, 'the goods request starts');
+  const goods = new URL(page.url()).pathname.split('/').pop();
+  check(goods.startsWith('goods_request-'), `the start opens the request (at ${page.url()})`);
+  const deadline = await page.locator('#next .deadlines').innerText();
+  check(deadline.includes('及时登记') && deadline.includes('还剩'), `the page names the deadline and the time left: ${deadline}`);
+  step = 'deadlines in the inbox';
+  await page.goto(`${base}/`);
+  const due = await page.locator(`#tasks tr[data-instance="${goods}"] td.due`).innerText();
+  check(due.includes('及时登记') && due.includes('还剩') && due.includes('工作'), `the inbox shows the deadline by its title and the working time left: ${due}`);
+  await shot('inbox-fang', false);
+  console.log(`ok: fang started ${goods}; the inbox shows ${due.replace(/\s+/g, ' ')}`);
+  await signOut();
+  await phoneCheck('fang', [['inbox', '/'], ['instance', `/instances/${goods}`]], 'fang');
+
   await browser.close();
   console.log('console: all checks passed');
 } catch (err) {

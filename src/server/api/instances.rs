@@ -110,9 +110,12 @@ pub async fn get(
     let instance = state.instance(&caller, &id).await?;
     let definition = engine.definition(&instance.version)?;
     // From the same snapshot, so that the actions match the state shown.
-    let available = engine
-        .available_on(definition.clone(), instance.clone(), caller.actor())
-        .await?;
+    let (available, blocked): (Vec<_>, Vec<_>) = engine
+        .offered_on(definition.clone(), instance.clone(), caller.actor())
+        .await?
+        .into_iter()
+        .partition(|a| a.blocked.is_none());
+    let next = engine.next_on(definition.clone(), instance.clone()).await?;
     let state_title = definition
         .workflow
         .states
@@ -123,6 +126,8 @@ pub async fn get(
         "instance": instance,
         "state_title": state_title,
         "available": available,
+        "blocked": blocked,
+        "next": next,
         "overdue": overdue,
     })))
 }

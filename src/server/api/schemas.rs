@@ -181,14 +181,27 @@ pub fn components() -> Value {
         })),
         "Available": object(&["event", "title", "role"], json!({
             "event": string(), "title": nullable("string"), "role": string(),
+            "blocked": {"type": "array", "items": string(), "description": "Present when the instance's data keeps the step closed for now: what its guards said (may be empty)"},
         })),
-        "InstanceView": object(&["instance", "state_title", "available", "overdue"], json!({
+        "Turn": object(&["event", "title", "role", "role_title"], json!({
+            "event": string(), "title": nullable("string"), "role": string(), "role_title": string(),
+        })),
+        "Next": object(&["turns", "timers", "children"], json!({
+            "turns": list("Turn"),
+            "timers": {"type": "array", "items": {"type": "object"}, "description": "The current state's pending timers (id, event, due, title), earliest first"},
+            "children": {"type": "array", "items": string(), "description": "Awaited children not finished yet"},
+        })),
+        "InstanceView": object(&["instance", "state_title", "available", "blocked", "next", "overdue"], json!({
             "instance": reference("Instance"), "state_title": nullable("string"),
-            "available": list("Available"), "overdue": {"type": "boolean"},
+            "available": list("Available"),
+            "blocked": {"type": "array", "items": reference("Available"), "description": "The caller's steps here that the instance's data keeps closed for now, each with why"},
+            "next": reference("Next"), "overdue": {"type": "boolean"},
         })),
-        "Task": object(&["instance", "actions", "due", "overdue"], json!({
+        "Task": object(&["instance", "actions", "due", "timer", "overdue"], json!({
             "instance": reference("Instance"), "actions": list("Available"),
-            "due": {"oneOf": [time(), {"type": "null"}]}, "overdue": {"type": "boolean"},
+            "due": {"oneOf": [time(), {"type": "null"}]},
+            "timer": {"oneOf": [{"type": "object", "description": "The pending timer of `due`: id, event, due, title"}, {"type": "null"}]},
+            "overdue": {"type": "boolean"},
         })),
         "ApprovalChain": {"type": "object", "description": "The shape of `sopflow audit chain --format json`: the instance, and one link per step with actor, role, local and UTC times, comment, guards explained and version", "required": ["instance", "workflow", "links"]},
         "Verification": object(&["clean", "summary", "digest_token", "digest_check", "problems"], json!({

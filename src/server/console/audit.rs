@@ -6,6 +6,7 @@
 //! Both read the whole log, so they run off the async threads; the export is streamed to the
 //! browser in chunks as the rows are made, so memory does not grow with the store.
 
+use super::flash::{self, Flash};
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
 };
@@ -17,9 +18,10 @@ use crate::server::problem::Problem;
 use crate::server::stream;
 use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
 use std::io::Write;
+use std::sync::Arc;
 
 /// The role that may use this page.
 pub const AUDITOR: &str = "auditor";
@@ -49,24 +51,46 @@ fn not_auditor(caller: &Caller) -> Option<Response> {
     ))
 }
 
-/// `GET /audit`.
-pub async fn page(State(state): State<AppState>, Page(caller): Page) -> Response {
+/// The result a verification left for the page (`?flash=`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Flashed {
+    flash: Option<String>,
+}
+
+/// `GET /audit`, with the last verification's result when `flash` names it.
+pub async fn page(
+    State(state): State<AppState>,
+    Page(caller): Page,
+    Query(flashed): Query<Flashed>,
+) -> Response {
     if let Some(refused) = not_auditor(&caller) {
         return refused;
     }
+    let verified = flashed
+        .flash
+        .as_deref()
+        .and_then(|token| state.flashes.get(&caller, token))
+        .and_then(|flash| match flash {
+            Flash::Verified(verified) => Some(verified),
+            _ => None,
+        });
     html_response(
         StatusCode::OK,
-        layout(Some(&caller), "审计", content(&state, &caller, None)),
+        layout(
+            Some(&caller),
+            "审计",
+            content(&state, &caller, verified.as_deref()),
+        ),
     )
 }
 
 /// What a verification found.
-struct Verified {
+pub struct Verified {
     summary: Summary,
     problems: Vec<Break>,
 }
 
-/// `POST /audit/verify`.
+/// `POST /audit/verify`: verifies the store, then shows the result on `GET /audit`.
 pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = not_auditor(&caller) {
         return refused;
@@ -101,14 +125,10 @@ pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: For
         problems = verified.summary.problems,
         "store verified from the console"
     );
-    html_response(
-        StatusCode::OK,
-        layout(
-            Some(&caller),
-            "审计",
-            content(&state, &caller, Some(&verified)),
-        ),
-    )
+    let token = state
+        .flashes
+        .put(&caller, Flash::Verified(Arc::new(verified)));
+    Redirect::to(&flash::with_token("/audit", token)).into_response()
 }
 
 fn content(state: &AppState, caller: &Caller, verified: Option<&Verified>) -> Markup {

@@ -134,7 +134,7 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
         div.field data-field=(name) {
             @if kind == FieldType::Bool && !required {
                 // An optional yes/no: left blank, it is not given at all.
-                label for=(dom_id) { (title) " " code.muted { (name) } }
+                label for=(dom_id) { (title) }
                 select #(dom_id) name=(key) {
                     option value="" { "不填 not given" }
                     option value="true" selected[value == "true"] { "是 yes" }
@@ -145,16 +145,15 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
                     input type="hidden" name=(key) value="false";
                     input #(dom_id) type="checkbox" name=(key) value="true" checked[value == "true"];
                     " " (title) @if required { span.req title="必填 required" { " *" } }
-                    " " code.muted { (name) }
                 }
             } @else {
                 label for=(dom_id) {
                     (title) @if required { span.req title="必填 required" { " *" } }
-                    " " code.muted { (name) }
                 }
                 @match kind {
                     FieldType::Text => {
-                        textarea #(dom_id) name=(key) rows="3" required[required] { (value) }
+                        textarea #(dom_id) name=(key) rows="3" maxlength=[field.length_limit()]
+                            required[required] { (value) }
                     }
                     FieldType::List => {
                         textarea #(dom_id) name=(key) rows="3" required[required]
@@ -167,6 +166,10 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
                                 option value=(v.as_str()) selected[v.as_str() == value] { (v.as_str()) }
                             }
                         }
+                    }
+                    FieldType::String => {
+                        input #(dom_id) type="text" name=(key) value=(value)
+                            maxlength=[field.length_limit()] required[required];
                     }
                     _ => {
                         input #(dom_id) type=(input_type(kind)) name=(key) value=(value)

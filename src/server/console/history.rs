@@ -118,28 +118,28 @@ pub(super) fn chain(chain: &ApprovalChain) -> Markup {
                 tbody {
                     @for link in links {
                         tr data-actor=(link.actor) data-kind=(link.kind.name()) data-role=[link.role.as_deref()] {
-                            td { (link.seq) }
-                            td { span.kind.(link.kind.name()) { (link.kind.title()) } }
-                            td {
+                            td data-label="#" { (link.seq) }
+                            td data-label="类别" { span.kind.(link.kind.name()) { (link.kind.title()) } }
+                            td data-label="办理" {
                                 (link_title(link))
                                 br; small.muted {
                                     (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
                                     " → " (link.to_title.as_deref().unwrap_or(&link.to))
                                 }
                             }
-                            td { strong { (link.actor) } }
-                            td {
+                            td data-label="经办人" { strong { (link.actor) } }
+                            td data-label="角色" {
                                 @if let Some(role) = &link.role {
                                     (link.role_title.as_deref().unwrap_or(role)) br; code.muted { (role) }
                                 }
                             }
-                            td.time { (local_seconds(link.at_utc)) }
-                            td {
+                            td.time data-label="时间" { (local_seconds(link.at_utc)) }
+                            td data-label="意见" {
                                 @if let Some(comment) = &link.comment { p.comment { (comment) } }
                                 @if let Some(signature) = &link.signature { small { (signature.text) } br; }
                                 @for guard in &link.guards { small.guard.failed[!guard.passed] { (guard.text) } br; }
                             }
-                            td { code title=(link.version) { (short_hash(&link.version)) } }
+                            td data-label="版本" { code title=(link.version) { (short_hash(&link.version)) } }
                         }
                     }
                 }
@@ -171,16 +171,16 @@ pub(super) fn entries(def: &Definition, history: &[Entry]) -> Markup {
                 tbody {
                     @for entry in history {
                         tr.system[entry.kind == EntryKind::Timer || entry.actor == crate::definition::model::SYSTEM_ROLE] {
-                            td { (entry.seq) }
-                            td.time { (local_seconds(entry.at)) }
-                            td { (entry.actor) }
-                            td { @if let Some(role) = &entry.role { (super::role_title(def, role)) } }
-                            td { (step_title(def, entry)) " " code.muted { (entry.event) } }
-                            td {
+                            td data-label="#" { (entry.seq) }
+                            td.time data-label="时间" { (local_seconds(entry.at)) }
+                            td data-label="经办人" { (entry.actor) }
+                            td data-label="角色" { @if let Some(role) = &entry.role { (super::role_title(def, role)) } }
+                            td data-label="事件" { (step_title(def, entry)) " " code.muted { (entry.event) } }
+                            td data-label="环节" {
                                 @if let Some(from) = &entry.from { (state_title(def, from)) " → " }
                                 (state_title(def, &entry.to))
                             }
-                            td {
+                            td data-label="意见" {
                                 @if let Some(serde_json::Value::String(comment)) = entry.payload.get(crate::definition::model::COMMENT) {
                                     (comment)
                                 }

@@ -1,10 +1,11 @@
 //! The inbox (`GET /`: what waits for one of my roles), the instance search
 //! (`GET /instances`) and starting an instance (`POST /instances`).
 
+use super::flash::{self, Flash};
 use super::forms::{self, Typed};
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
-    state_title,
+    local_in, state_title, text, working_left,
 };
 use crate::catalog::Definition;
 use crate::definition::model::START;
@@ -36,6 +37,7 @@ pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Respons
     };
     let startable = startable(&state, &actor);
     let body = html! {
+        @if caller.user.has_role(super::PROCESS_OWNER) { (super::workflow::reload_notice(&state)) }
         section.card {
             h1 { "待办 My tasks " span.count { (tasks.len()) } }
             @if tasks.is_empty() {
@@ -60,8 +62,9 @@ pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Respons
 }
 
 fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
+    let now = state.engine.now();
     html! {
-        table #tasks {
+        table.reflow #tasks {
             thead { tr {
                 th { "流程 Workflow" } th { "当前环节 State" } th { "业务编号 Key" }
                 th { "我可以 I may" } th { "发起 Started" } th { "期限 Due" }
@@ -71,25 +74,32 @@ fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
                     @let instance = &task.instance;
                     @let def = state.engine.definition(&instance.version).ok();
                     tr.overdue[task.overdue] data-instance=(instance.id) {
-                        td {
+                        td data-label="流程" {
                             a href={ "/instances/" (instance.id) } {
                                 (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone()))
                             }
                             br; code.muted { (instance.id) }
                         }
-                        td { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
-                        td { (instance.business_key.as_deref().unwrap_or("—")) }
-                        td {
+                        td data-label="当前环节" { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
+                        td data-label="业务编号" { (instance.business_key.as_deref().unwrap_or("—")) }
+                        td data-label="我可以" {
                             @for action in &task.actions {
                                 span.action { (action.title.as_deref().unwrap_or(&action.event)) }
                                 " "
                             }
                         }
-                        td { (local(instance.created)) }
-                        td {
-                            @if let Some(due) = task.due { (local(due)) }
-                            @else { span.muted { "—" } }
-                            @if task.overdue { " " span.badge.danger { "已超期 overdue" } }
+                        td data-label="发起" { (local(instance.created)) }
+                        td.due data-label="期限" {
+                            @if task.overdue { span.badge.danger.overdue-mark { (text::OVERDUE) } " " }
+                            @match (&task.timer, def.as_deref()) {
+                                (Some(timer), Some(def)) => {
+                                    strong.deadline { (timer.title.as_deref().unwrap_or(text::DEADLINE_UNTITLED)) }
+                                    br; (local_in(def, timer.due))
+                                    br; small.left { (working_left(def, timer.due, now)) }
+                                }
+                                (Some(timer), None) => { (local(timer.due)) }
+                                (None, _) => { span.muted { "—" } }
+                            }
                         }
                     }
                 }
@@ -169,23 +179,31 @@ pub(super) fn start_form(
     }
 }
 
+/// The address of a workflow's full start form, with what to fill in.
+fn start_address(workflow: &str, business_key: &str) -> String {
+    let mut pairs = vec![("workflow", workflow)];
+    if !business_key.is_empty() {
+        pairs.push(("business_key", business_key));
+    }
+    format!(
+        "/start?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
 /// `POST /instances`: starts an instance and opens it. A workflow whose start needs data
-/// first shows its full form; a refusal shows the form again with the engine's reason.
+/// first goes to its full form; a refusal goes back to that form with the engine's reason
+/// and what was typed (post/redirect/get).
 pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
     let workflow = form.text("workflow").unwrap_or_default().to_string();
-    let Some(def) = state.engine.definition_of(&workflow) else {
-        return error_page(
-            Some(&caller),
-            &Problem::not_found(
-                "unknown_workflow",
-                format!("没有流程 `{workflow}`。There is no workflow `{workflow}` in force."),
-            ),
-        );
-    };
     let business_key = form.text("business_key").unwrap_or_default().to_string();
+    let Some(def) = state.engine.definition_of(&workflow) else {
+        // The form page answers for a workflow that is not in force.
+        return Redirect::to(&start_address(&workflow, "")).into_response();
+    };
     let typed = forms::typed(&form);
     // Only what the start must be given opens the full form first; the optional fields are on
     // it too, and on the workflow's page.
@@ -193,7 +211,7 @@ pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form
         .iter()
         .any(|offered| offered.required);
     if needs_data && form.get("_full").is_none() {
-        return start_page(&caller, &def, &business_key, &typed, None);
+        return Redirect::to(&start_address(&workflow, &business_key)).into_response();
     }
     let input = StartInput {
         workflow: workflow.clone(),
@@ -208,18 +226,69 @@ pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form
             Redirect::to(&format!("/instances/{}?done=start", outcome.instance.id)).into_response()
         }
         Err(problem) if problem.status.is_server_error() => error_page(Some(&caller), &problem),
-        Err(problem) => start_page(&caller, &def, &business_key, &typed, Some(&problem)),
+        Err(problem) => {
+            let token = state.flashes.put(
+                &caller,
+                Flash::StartRefused {
+                    problem,
+                    business_key,
+                    typed,
+                },
+            );
+            Redirect::to(&flash::with_token(&start_address(&workflow, ""), token)).into_response()
+        }
     }
 }
 
-fn start_page(
+/// The query of the full start form.
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct StartQuery {
+    #[serde(default)]
+    workflow: String,
+    #[serde(default)]
+    business_key: String,
+    flash: Option<String>,
+}
+
+/// `GET /start?workflow=...`: a workflow's full start form, with a refused start's reason
+/// and what was typed when `flash` names them.
+pub async fn start_page(
+    State(state): State<AppState>,
+    Page(caller): Page,
+    UrlQuery(query): UrlQuery<StartQuery>,
+) -> Response {
+    let workflow = query.workflow.trim();
+    let Some(def) = state.engine.definition_of(workflow) else {
+        return error_page(
+            Some(&caller),
+            &Problem::not_found(
+                "unknown_workflow",
+                format!("没有流程 `{workflow}`。There is no workflow `{workflow}` in force."),
+            ),
+        );
+    };
+    let flashed = query
+        .flash
+        .as_deref()
+        .and_then(|token| state.flashes.get(&caller, token));
+    match flashed {
+        Some(Flash::StartRefused {
+            problem,
+            business_key,
+            typed,
+        }) => render_start(&caller, &def, &business_key, &typed, Some(&problem)),
+        _ => render_start(&caller, &def, &query.business_key, &Typed::new(), None),
+    }
+}
+
+fn render_start(
     caller: &Caller,
     def: &Definition,
     business_key: &str,
     typed: &Typed,
     problem: Option<&Problem>,
 ) -> Response {
-    let status = problem.map_or(StatusCode::OK, |p| p.status);
+    let status = StatusCode::OK;
     let body = html! {
         section.card.narrow {
             h1 { "发起 " (def.workflow.title) }

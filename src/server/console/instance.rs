@@ -1,21 +1,27 @@
 //! The instance page (`GET /instances/{id}`) and its actions (`POST /instances/{id}/fire`).
 //!
-//! The page shows where the instance stands on its diagram, its data, what I may do now and
-//! (folded away) what the state handles that I may not: those forms are real too, so that
-//! trying one shows the engine's refusal instead of hiding the rule. A refused action renders
-//! the page again with the refusal and what was typed; nothing was written.
+//! The page shows where the instance stands on its diagram (a list of steps on a phone), its
+//! data, whose turn it is and until when, and what I may do now: each of my steps under the
+//! title of the branch it would take, and a step of mine that the instance's data keeps
+//! closed for now shown disabled with the guard's own words. Steps of other roles have no
+//! form; process owners and auditors see a read-only list of who else can act here.
+//!
+//! A POST always answers with a redirect to this page (post/redirect/get): a refusal's
+//! banner and what was typed come back through the flash store, so a reload never posts
+//! again.
 
+use super::flash::{self, Flash};
 use super::forms::{self, Typed};
 use super::history;
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
-    role_title, short_hash, state_title,
+    role_title, short_hash, state_title, text,
 };
 use crate::catalog::Definition;
 use crate::definition::model::{COMMENT, State as StateDef};
 use crate::diagram::{SvgOptions, svg};
 use crate::engine::EngineError;
-use crate::machine::{Available, Entry, Instance};
+use crate::machine::{Available, Entry, Instance, Next};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, FireInput};
@@ -26,22 +32,23 @@ use maud::{Markup, PreEscaped, html};
 use serde_json::Value;
 
 /// What the page says about the last thing I did.
-pub(super) enum Notice<'a> {
+pub(super) enum Notice {
     None,
     /// The step `event` was taken (from `?done=`).
     Done(String),
     /// The engine refused; the form of `event` shows what was typed.
     Refused {
-        problem: &'a Problem,
-        event: &'a str,
+        problem: Problem,
+        event: String,
         typed: Typed,
         comment: String,
     },
 }
 
 #[derive(Debug, serde::Deserialize)]
-pub struct Done {
+pub struct Shown {
     done: Option<String>,
+    flash: Option<String>,
 }
 
 /// `GET /instances/{id}`.
@@ -49,14 +56,35 @@ pub async fn page(
     State(state): State<AppState>,
     Page(caller): Page,
     Path(id): Path<String>,
-    Query(done): Query<Done>,
+    Query(shown): Query<Shown>,
 ) -> Response {
-    let notice = done.done.map_or(Notice::None, Notice::Done);
-    render(&state, &caller, &id, notice, StatusCode::OK).await
+    let flashed = shown
+        .flash
+        .as_deref()
+        .and_then(|token| state.flashes.get(&caller, token));
+    let notice = match (flashed, shown.done) {
+        (
+            Some(Flash::Refused {
+                problem,
+                event,
+                typed,
+                comment,
+            }),
+            _,
+        ) => Notice::Refused {
+            problem,
+            event,
+            typed,
+            comment,
+        },
+        (_, Some(done)) => Notice::Done(done),
+        _ => Notice::None,
+    };
+    render(&state, &caller, &id, notice).await
 }
 
 /// `POST /instances/{id}/fire`: fires the form's event with its fields and comment, as the
-/// signed-in person, at the step the page showed (`expected_seq`).
+/// signed-in person, at the step the page showed (`expected_seq`); then back to the page.
 pub async fn fire(
     State(state): State<AppState>,
     Page(caller): Page,
@@ -83,9 +111,11 @@ pub async fn fire(
             .and_then(|s| s.parse::<u64>().ok()),
         ..FireInput::default()
     };
+    // The instance was read above, so `id` is a stored instance's id.
+    let page = format!("/instances/{id}");
     match state.fire(&caller, &id, input).await {
         Ok(_) => Redirect::to(&format!(
-            "/instances/{id}?{}",
+            "{page}?{}",
             serde_urlencoded::to_string([("done", event.as_str())]).unwrap_or_default()
         ))
         .into_response(),
@@ -94,13 +124,16 @@ pub async fn fire(
         }
         Err(problem) if problem.status.is_server_error() => error_page(Some(&caller), &problem),
         Err(problem) => {
-            let notice = Notice::Refused {
-                problem: &problem,
-                event: &event,
-                typed: forms::typed(&form),
-                comment: form.get("comment").unwrap_or_default().to_string(),
-            };
-            render(&state, &caller, &id, notice, problem.status).await
+            let token = state.flashes.put(
+                &caller,
+                Flash::Refused {
+                    problem,
+                    event,
+                    typed: forms::typed(&form),
+                    comment: form.get("comment").unwrap_or_default().to_string(),
+                },
+            );
+            Redirect::to(&flash::with_token(&page, token)).into_response()
         }
     }
 }
@@ -116,13 +149,7 @@ fn engine_error(caller: &Caller, err: EngineError) -> Response {
 }
 
 /// The whole page.
-async fn render(
-    state: &AppState,
-    caller: &Caller,
-    id: &str,
-    notice: Notice<'_>,
-    status: StatusCode,
-) -> Response {
+async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> Response {
     let instance = match state.instance(caller, id).await {
         Ok(instance) => instance,
         Err(err) => return engine_error(caller, err),
@@ -136,13 +163,16 @@ async fn render(
         Err(err) => return engine_error(caller, err),
     };
     let overdue = state.engine.is_overdue(&instance).await.unwrap_or(false);
-    let actor = caller.actor();
-    let available = match state
+    let offered = match state
         .engine
-        .available_on(def.clone(), instance.clone(), actor.clone())
+        .offered_on(def.clone(), instance.clone(), caller.actor())
         .await
     {
-        Ok(available) => available,
+        Ok(offered) => offered,
+        Err(err) => return engine_error(caller, err),
+    };
+    let next = match state.engine.next_on(def.clone(), instance.clone()).await {
+        Ok(next) => next,
         Err(err) => return engine_error(caller, err),
     };
     let chain = crate::audit::chain::approval_chain(&history, |v| state.engine.definition(v).ok());
@@ -151,26 +181,28 @@ async fn render(
         Notice::Done(event) if history.last().is_none_or(|e| e.event != event) => Notice::None,
         other => other,
     };
+    let now = state.engine.now();
     let title = def.workflow.title.clone();
     let body = html! {
         (header(&def, &instance, overdue))
         (notice_banner(&def, &instance, &notice))
+        (whose_turn(&def, &instance, &next, &offered, now))
         div.columns.wide-left {
             section.card.diagram #diagram {
                 h2 { "流程图 Diagram" }
                 (diagram(&def, &instance, &history))
             }
             div {
-                (actions(caller, &def, &instance, &available, &notice))
+                (actions(caller, &def, &instance, &offered, &next, &notice))
                 (history::data(&def, &instance))
             }
         }
-        (history::timers(&instance, state.engine.now()))
+        (history::timers(&instance, now))
         (history::family(&instance))
         @if let Some(chain) = &chain { (history::chain(chain)) }
         (history::entries(&def, &history))
     };
-    html_response(status, layout(Some(caller), &title, body))
+    html_response(StatusCode::OK, layout(Some(caller), &title, body))
 }
 
 fn header(def: &Definition, instance: &Instance, overdue: bool) -> Markup {
@@ -227,6 +259,79 @@ pub(super) fn refusal_banner(problem: &Problem) -> Markup {
     }
 }
 
+/// Whose turn it is: the roles (by title) that may take each open step, the approval's
+/// signers still to sign, the children awaited, and the deadlines with the working time
+/// left.
+fn whose_turn(
+    def: &Definition,
+    instance: &Instance,
+    next: &Next,
+    offered: &[Available],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Markup {
+    if instance.finished {
+        return html! {};
+    }
+    let state = def.workflow.states.get(&instance.state);
+    // Steps in order, each with the titles of the roles that may take it.
+    let mut steps: Vec<(&str, String, Vec<&str>)> = Vec::new();
+    for turn in &next.turns {
+        let title = turn
+            .title
+            .clone()
+            .unwrap_or_else(|| event_title(def, state, &turn.event));
+        match steps
+            .iter_mut()
+            .find(|(e, t, _)| *e == turn.event && *t == title)
+        {
+            Some((_, _, roles)) => roles.push(&turn.role_title),
+            None => steps.push((&turn.event, title, vec![&turn.role_title])),
+        }
+    }
+    let mine = |event: &str| {
+        offered
+            .iter()
+            .any(|a| a.event == event && a.blocked.is_none())
+    };
+    html! {
+        section.card #next {
+            h2 { (text::NEXT_HEADING) }
+            ul.turns {
+                @for (event, title, roles) in &steps {
+                    li data-event=(event) {
+                        (text::WAITING_FOR) " " strong.who { (roles.join("、")) } " " (text::TO_DO)
+                        "「" (title) "」"
+                        @if mine(event) { " " span.badge.ok { (text::YOU_TOO) } }
+                    }
+                }
+                @if !next.children.is_empty() {
+                    li #awaiting-children {
+                        (text::WAITING_CHILDREN) " "
+                        @for child in &next.children {
+                            a href={ "/instances/" (child) } { code { (child) } } " "
+                        }
+                    }
+                }
+                @if steps.is_empty() && next.children.is_empty() {
+                    li.muted { (text::NOBODY_NOW) }
+                }
+            }
+            @if !next.timers.is_empty() {
+                ul.deadlines {
+                    @for timer in &next.timers {
+                        li.overdue[timer.due <= now] data-timer=(timer.id) {
+                            (text::DEADLINE) " "
+                            strong { (timer.title.as_deref().unwrap_or(text::DEADLINE_UNTITLED)) } " "
+                            (super::local_in(def, timer.due)) " · "
+                            span.left { (super::working_left(def, timer.due, now)) }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 fn diagram(def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
     let mut visited: Vec<String> = Vec::new();
     for entry in history {
@@ -244,9 +349,36 @@ fn diagram(def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
             link: None,
         },
     );
+    // The steps as a list, for a screen too narrow for the drawing: the states in the order
+    // they were reached, then the current one, then the rest as declared.
+    let mut order: Vec<&str> = Vec::new();
+    for entry in history {
+        for state in entry.from.iter().chain(std::iter::once(&entry.to)) {
+            if !order.contains(&state.as_str()) {
+                order.push(state);
+            }
+        }
+    }
+    for (state, _) in def.workflow.states.iter() {
+        if !order.contains(&state.as_str()) {
+            order.push(state.as_str());
+        }
+    }
     // The SVG is generated from the definition by `crate::diagram::svg`, which escapes its
     // text itself.
-    html! { div.svg-wrap { (PreEscaped(drawing)) } }
+    html! {
+        div.svg-wrap { (PreEscaped(drawing)) }
+        ol.steps #step-list {
+            @for state in &order {
+                @let current = *state == instance.state;
+                @let done = !current && visited.iter().any(|v| v == state);
+                li.current[current].visited[done] data-state=(state) {
+                    (state_title(def, state))
+                    @if current { " " span.badge { (text::HERE) } }
+                }
+            }
+        }
+    }
 }
 
 /// An event's title: the branch I would take (by role), else the first branch's, else the
@@ -298,56 +430,60 @@ fn requires(state: &StateDef, event: &str) -> Vec<String> {
     out
 }
 
-/// The events of the state that a person could fire (not the engine's own), in order.
-fn person_events(state: &StateDef) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for event in state.events() {
-        let system_only = state
-            .on
-            .get(event)
-            .is_some_and(|b| b.0.iter().all(|t| t.roles.is_empty()));
-        if !system_only && !out.iter().any(|e| e == event) {
-            out.push(event.to_string());
-        }
-    }
-    out
+/// Whether the caller may see who else can act on an instance: its process owners and
+/// auditors.
+fn oversees(caller: &Caller) -> bool {
+    caller.user.has_role(super::audit::AUDITOR) || caller.user.has_role(super::PROCESS_OWNER)
 }
 
 fn actions(
     caller: &Caller,
     def: &Definition,
     instance: &Instance,
-    available: &[Available],
+    offered: &[Available],
+    next: &Next,
     notice: &Notice,
 ) -> Markup {
     let state = def.workflow.states.get(&instance.state);
-    let others: Vec<String> = state
-        .map(person_events)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|e| !available.iter().any(|a| &a.event == e))
+    let open: Vec<&Available> = offered.iter().filter(|a| a.blocked.is_none()).collect();
+    let blocked: Vec<&Available> = offered.iter().filter(|a| a.blocked.is_some()).collect();
+    // Who else can act here, for those who oversee the process: steps not mine, by role.
+    let others: Vec<&crate::machine::Turn> = next
+        .turns
+        .iter()
+        .filter(|t| !open.iter().any(|a| a.event == t.event))
         .collect();
-    let refused_other =
-        matches!(notice, Notice::Refused { event, .. } if others.iter().any(|o| o == event));
     html! {
         section.card #actions {
             h2 { "我可以办理 My actions" }
             @if instance.finished {
                 p.muted { "流程已结束。The instance has finished." }
-            } @else if available.is_empty() {
-                p.muted #no-actions { "当前环节没有您可以办理的操作。Nothing here for your roles." }
+            } @else if open.is_empty() && blocked.is_empty() {
+                p.muted #no-actions { (text::NOTHING_FOR_ME) }
             }
             div #my-actions {
-                @for action in available {
-                    (action_form(caller, def, instance, state, &action.event, Some(&action.role), notice, true))
+                @for action in &open {
+                    (action_form(caller, def, instance, state, action, notice))
                 }
             }
-            @if !others.is_empty() {
-                details #other-actions open[refused_other] {
-                    summary { "其他操作 Other actions " span.muted { "(" (others.len()) ")" } }
-                    p.muted { "这些操作需要其他角色;提交后由流程引擎判断。These need other roles; the engine decides." }
-                    @for event in &others {
-                        (action_form(caller, def, instance, state, event, None, notice, false))
+            @if !blocked.is_empty() {
+                div #blocked-actions {
+                    @for action in &blocked {
+                        (blocked_form(def, state, action))
+                    }
+                }
+            }
+            @if oversees(caller) && !others.is_empty() {
+                details #other-actions {
+                    summary { (text::OTHERS_HEADING) " " span.muted { "(" (others.len()) ")" } }
+                    p.muted { (text::OTHERS_NOTE) }
+                    ul.others {
+                        @for turn in &others {
+                            li data-event=(turn.event) data-role=(turn.role) {
+                                (turn.title.clone().unwrap_or_else(|| event_title(def, state, &turn.event)))
+                                " · " span.role title=(turn.role) { (turn.role_title) }
+                            }
+                        }
                     }
                 }
             }
@@ -355,18 +491,43 @@ fn actions(
     }
 }
 
-/// One event's form: its required fields, a comment box, the step I saw.
-#[allow(clippy::too_many_arguments)]
+/// A step of mine that the instance's data keeps closed for now: shown, disabled, with what
+/// its guard says.
+fn blocked_form(def: &Definition, state: Option<&StateDef>, action: &Available) -> Markup {
+    let title = action
+        .title
+        .clone()
+        .unwrap_or_else(|| event_title(def, state, &action.event));
+    let reasons = action.blocked.as_deref().unwrap_or_default();
+    html! {
+        form.action.blocked data-event=(action.event) aria-disabled="true" {
+            h3 {
+                (title) " " span.role title=(action.role) { (role_title(def, &action.role)) }
+            }
+            div.banner.warn.why role="note" {
+                strong { (text::BLOCKED) }
+                @if reasons.is_empty() {
+                    p { (text::BLOCKED_NO_REASON) }
+                } @else {
+                    @for reason in reasons { p { (reason) } }
+                }
+            }
+            button type="button" disabled { (title) }
+        }
+    }
+}
+
+/// One event's form: its fields (required ones marked and checked by the browser before it
+/// posts; the engine checks again), a comment box, the step I saw.
 fn action_form(
     caller: &Caller,
     def: &Definition,
     instance: &Instance,
     state: Option<&StateDef>,
-    event: &str,
-    role: Option<&str>,
+    action: &Available,
     notice: &Notice,
-    mine: bool,
 ) -> Markup {
+    let event = action.event.as_str();
     let requires = state.map(|s| requires(s, event)).unwrap_or_default();
     let fields = forms::writable_fields(&def.workflow, event, &requires, &instance.data);
     let comment_required = requires.iter().any(|r| r == COMMENT);
@@ -376,28 +537,31 @@ fn action_form(
             typed,
             comment,
             ..
-        } if *e == event => (Some(typed), comment.as_str()),
+        } if e == event => (Some(typed), comment.as_str()),
         _ => (None, ""),
     };
-    let prefix = format!("{}-{event}", if mine { "act" } else { "other" });
-    let title = event_title(def, state, event);
+    let prefix = format!("act-{event}");
+    let title = action
+        .title
+        .clone()
+        .unwrap_or_else(|| event_title(def, state, event));
     html! {
         form.action method="post" action={ "/instances/" (instance.id) "/fire" } data-event=(event) {
             (csrf_field(caller))
             input type="hidden" name="event" value=(event);
             input type="hidden" name="expected_seq" value=(instance.seq);
             h3 {
-                (title) " " code.muted { (event) }
-                @if let Some(role) = role { " " span.role title=(role) { (role_title(def, role)) } }
+                (title) " "
+                span.role title=(action.role) { (role_title(def, &action.role)) }
             }
             @for offered in &fields {
-                (forms::input(&prefix, offered.name, offered.field, typed.and_then(|t| t.get(offered.name)).map(String::as_str), mine && offered.required))
+                (forms::input(&prefix, offered.name, offered.field, typed.and_then(|t| t.get(offered.name)).map(String::as_str), offered.required))
             }
             label for={ (prefix) "-comment" } {
                 "意见 Comment" @if comment_required { span.req title="必填 required" { " *" } }
             }
-            textarea id={ (prefix) "-comment" } name="comment" rows="2" required[mine && comment_required] { (comment) }
-            button.primary[mine] type="submit" name="submit" value=(event) { (title) }
+            textarea id={ (prefix) "-comment" } name="comment" rows="2" maxlength=(crate::definition::model::DEFAULT_TEXT_LENGTH) required[comment_required] { (comment) }
+            button.primary type="submit" name="submit" value=(event) { (title) }
         }
     }
 }

@@ -11,11 +11,13 @@
 //! session's CSRF token, checked by [`csrf_refusal`] before anything else is read.
 
 mod audit;
+pub(crate) mod flash;
 mod forms;
 mod history;
 mod inbox;
 mod instance;
 mod signin;
+mod text;
 mod workflow;
 
 use super::AppState;
@@ -32,6 +34,10 @@ use chrono::{DateTime, Utc};
 use maud::{DOCTYPE, Markup, html};
 use std::convert::Infallible;
 
+/// The role that keeps the workflows: sees failed reloads on the home page, and who else can
+/// act on an instance.
+pub const PROCESS_OWNER: &str = "process_owner";
+
 /// The stylesheet, embedded so that the binary is the whole console.
 const STYLE: &str = include_str!("style.css");
 
@@ -41,6 +47,7 @@ pub fn routes() -> Router<AppState> {
         .route("/login", get(signin::form).post(signin::sign_in))
         .route("/logout", post(signin::sign_out))
         .route("/instances", get(inbox::search).post(inbox::start))
+        .route("/start", get(inbox::start_page))
         .route("/instances/{id}", get(instance::page))
         .route("/instances/{id}/fire", post(instance::fire))
         .route("/workflows", get(workflow::list))
@@ -289,6 +296,50 @@ pub(crate) fn local_seconds(at: DateTime<Utc>) -> String {
     at.with_timezone(&crate::audit::chain::default_offset())
         .format("%Y-%m-%d %H:%M:%S")
         .to_string()
+}
+
+/// A time in the time zone of a workflow's calendar, to the minute.
+pub(crate) fn local_in(def: &Definition, at: DateTime<Utc>) -> String {
+    def.calendar.local(at).format("%Y-%m-%d %H:%M").to_string()
+}
+
+/// The working time left before `due` on the workflow's calendar (`还剩 1 个工作日 3 小时`),
+/// or how far past it (`已逾期 2 小时`). A time the calendar cannot count (a year without
+/// holiday data) is counted in plain hours.
+pub(crate) fn working_left(def: &Definition, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let calendar = &def.calendar;
+    let (minutes, per_day, working) = match calendar.working_minutes_between(now, due) {
+        Ok(minutes) => (minutes, calendar.working_minutes_per_day().max(1), true),
+        Err(_) => ((due - now).num_minutes(), 24 * 60, false),
+    };
+    let span = |minutes: i64| {
+        let days = minutes / per_day;
+        let rest = minutes % per_day;
+        let (hours, mins) = (rest / 60, rest % 60);
+        let mut out = String::new();
+        if days > 0 && working {
+            out.push_str(&format!("{days} {}", text::WORKING_DAYS));
+        } else if days > 0 {
+            out.push_str(&format!("{days} {}", text::DAYS));
+        }
+        if hours > 0 {
+            out.push_str(&format!(" {hours} {}", text::HOURS));
+        }
+        if days == 0 && (mins > 0 || hours == 0) {
+            out.push_str(&format!(" {} {}", mins.max(1), text::MINUTES));
+        }
+        out.trim().to_string()
+    };
+    let suffix = if working { text::WORKING_TIME } else { "" };
+    if due <= now && minutes == 0 {
+        text::OVERDUE_BY.to_string()
+    } else if due <= now {
+        format!("{} {}{suffix}", text::OVERDUE_BY, span(-minutes))
+    } else if minutes == 0 {
+        text::NO_WORKING_TIME_LEFT.to_string()
+    } else {
+        format!("{} {}{suffix}", text::LEFT, span(minutes))
+    }
 }
 
 /// A state's title as written in the YAML, or its id.

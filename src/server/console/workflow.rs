@@ -141,7 +141,7 @@ pub async fn page(
         }
         (fields(&def))
         (parameters(&def))
-        (findings(&diagnostics))
+        (findings(&state, &def, &diagnostics))
         (version_list(&def, &versions, current.as_deref()))
         section.card #yaml {
             h2 { "定义文件 YAML" }
@@ -183,12 +183,9 @@ async fn stored_versions(
 
 /// The last reload, when it was not put in force: what is wrong and what still runs.
 fn reload_banner(state: &AppState, current: Option<&str>) -> Markup {
-    let Some(attempt) = state.reloads.last() else {
+    let Some(attempt) = rejected_reload(state) else {
         return html! {};
     };
-    if attempt.result != "rejected" && attempt.result != "failed" {
-        return html! {};
-    }
     html! {
         div.banner.error #reload-rejected data-result=(attempt.result) {
             strong { "定义文件有错误,未生效。The files have errors; they were not put in force." }
@@ -237,7 +234,60 @@ fn diagnostic_list(diagnostics: &[Value]) -> Markup {
     }
 }
 
-fn findings(diagnostics: &[Value]) -> Markup {
+/// The last reload, when its files were not put in force.
+fn rejected_reload(state: &AppState) -> Option<Attempt> {
+    state
+        .reloads
+        .last()
+        .filter(|a| a.result == "rejected" || a.result == "failed")
+}
+
+/// For the home page of a process owner: the last reload was not put in force.
+pub(super) fn reload_notice(state: &AppState) -> Markup {
+    let Some(attempt) = rejected_reload(state) else {
+        return html! {};
+    };
+    let errors = errors_of(&attempt);
+    html! {
+        div.banner.error #reload-failed data-result=(attempt.result) role="alert" {
+            strong { (super::text::RELOAD_FAILED_HOME) }
+            " (" (super::local(attempt.at)) ", " (attempt.errors) " 个错误) "
+            a href="/workflows" { (super::text::RELOAD_SEE) }
+            @if let Some(message) = &attempt.message { p { (message) } }
+            (diagnostic_list(&errors[..errors.len().min(5)]))
+        }
+    }
+}
+
+/// The validation findings of the workflow's file: those of the files on disk when the last
+/// reload was refused (the banner above says so), otherwise those of the version in force.
+/// Never "no errors" under a banner that says there are.
+fn findings(state: &AppState, def: &Definition, in_force: &[Value]) -> Markup {
+    let Some(attempt) = rejected_reload(state) else {
+        return findings_list(in_force);
+    };
+    let file = crate::diagnostic::display_path(&def.file);
+    let on_disk: Vec<Value> = attempt
+        .diagnostics
+        .iter()
+        .filter(|d| d.get("file").and_then(Value::as_str) == Some(file.as_str()))
+        .cloned()
+        .collect();
+    html! {
+        section.card #findings data-rejected="true" {
+            h2 { "校验结果 Validation" }
+            @if on_disk.iter().any(|d| d.get("severity").and_then(Value::as_str) == Some("error")) {
+                p.warn #findings-on-disk { (super::text::ON_DISK_HAS_ERRORS) }
+                (diagnostic_list(&on_disk))
+            } @else {
+                p.muted #findings-set-rejected { (super::text::THIS_FILE_CLEAN_SET_REJECTED) }
+                (diagnostic_list(&on_disk))
+            }
+        }
+    }
+}
+
+fn findings_list(diagnostics: &[Value]) -> Markup {
     html! {
         section.card #findings {
             h2 { "校验结果 Validation" }
