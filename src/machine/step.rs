@@ -396,7 +396,25 @@ fn may_take(
         .scripts
         .get(guard.as_str())
         .is_some_and(|script| !script.reads_payload());
-    !decided || guard_holds(def, guard.as_str(), ctx, sandbox, reasons).unwrap_or(true)
+    if !decided {
+        return true;
+    }
+    let said = reasons.len();
+    let holds = guard_holds(def, guard.as_str(), ctx, sandbox, reasons).unwrap_or(true);
+    if !holds {
+        declared_reason(branch, said, reasons);
+    }
+    holds
+}
+
+/// A guard that did not hold and gave no reason of its own (`reasons` has no more than the
+/// `said` it had before) says what its branch declares, if it declares anything.
+fn declared_reason(branch: &Transition, said: usize, reasons: &mut Vec<String>) {
+    if reasons.len() == said
+        && let Some(message) = &branch.guard_message
+    {
+        reasons.push(message.value.clone());
+    }
 }
 
 /// Whose turn it is on an instance: the steps people may take in its current state, by role,
@@ -690,12 +708,7 @@ fn transition<'d>(
                 passed,
             });
             if !passed {
-                // A guard that gave no reason of its own says what its branch declares.
-                if reasons.len() == said
-                    && let Some(message) = &branch.guard_message
-                {
-                    reasons.push(message.value.clone());
-                }
+                declared_reason(branch, said, &mut reasons);
                 failed.push(guard.value.clone());
                 continue;
             }
