@@ -390,3 +390,50 @@ fn a_comma_cut_title_is_one_error_with_its_fix() {
         "{value}"
     );
 }
+
+/// A line with Chinese before the mistake: the human report names the same line and column as
+/// the JSON one (characters, not bytes), so a process owner and an editor look at one place.
+#[test]
+fn human_and_json_reports_name_one_column_on_a_chinese_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("w.yaml");
+    std::fs::write(
+        &file,
+        "id: w\ntitle: 测试\nroles:\n  a: 甲\ninitial: s\nstates:\n  s:\n    on:\n      go: {to: done, roles: [a], title: 已签发原件存档, rolez: [a]}\n  done: {final: true}\n",
+    )
+    .expect("write");
+    let path = file.to_str().expect("utf-8");
+    let rules = dir.path().to_str().expect("utf-8");
+    let json: serde_json::Value = serde_json::from_str(&stdout(&sopflow(&[
+        "validate", path, "--rules", rules, "--format", "json",
+    ])))
+    .expect("JSON");
+    let found = &json["diagnostics"][0];
+    assert_eq!(found["code"], "E005");
+    assert_eq!(
+        (found["line"].as_u64(), found["column"].as_u64()),
+        (Some(9), Some(50))
+    );
+    let human = stdout(&sopflow(&[
+        "validate", path, "--rules", rules, "--lang", "en",
+    ]));
+    assert!(human.contains("w.yaml:9:50]"), "{human}");
+
+    // In Chinese, each finding is headed by its code's Chinese name, and so is the summary.
+    let chinese = stdout(&sopflow(&[
+        "validate", path, "--rules", rules, "--lang", "zh",
+    ]));
+    assert!(
+        chinese.contains("错误[E005] 未知的键:unknown key `rolez`"),
+        "{chinese}"
+    );
+    assert!(
+        chinese.contains("未通过:1 个文件中有 1 个错误"),
+        "{chinese}"
+    );
+    let codes = stdout(&sopflow(&["validate", "--codes", "--lang", "zh"]));
+    assert!(
+        codes.contains("| E005 | 未知的键 | 错误 | 格式中没有这个键(多半是拼写错误)。 |"),
+        "{codes}"
+    );
+}

@@ -506,3 +506,111 @@ fn fails_with(output: &Output, code: i32, text: &str) {
     assert_eq!(output.status.code(), Some(code), "{}", stderr(output));
     assert!(stderr(output).contains(text), "{}", stderr(output));
 }
+
+/// `audit chain`, `verify` and `export` through a server, which holds the store: the same
+/// output as on a local data folder where the same steps were taken, and for auditors only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_commands_run_through_a_server_for_auditors() {
+    let server = support::spawn().await;
+    let local_dir = tempfile::tempdir().expect("a temp dir");
+    let data = local_dir.path().join("data");
+    let base = server.base.clone();
+    let remote = |user| Via::Server { base: &base, user };
+    let local = Via::Local { data: &data };
+
+    let id = id_of(
+        &remote("wang")
+            .json(&["start", "hot_work_permit"], None, 0)
+            .await,
+    );
+    let local_id = id_of(
+        &local
+            .json(
+                &["start", "hot_work_permit"],
+                Some(("wang", "contractor")),
+                0,
+            )
+            .await,
+    );
+    remote("wang")
+        .json(&["fire", &id, "submit", "--payload", SUBMISSION], None, 0)
+        .await;
+    local
+        .json(
+            &["fire", &local_id, "submit", "--payload", SUBMISSION],
+            Some(("wang", "contractor")),
+            0,
+        )
+        .await;
+    remote("li").json(&["fire", &id, "approve"], None, 0).await;
+    local
+        .json(
+            &["fire", &local_id, "approve"],
+            Some(("li", "order_dept")),
+            0,
+        )
+        .await;
+
+    // The chain: the same steps, by the same people, in the same roles.
+    let chain = remote("audit")
+        .json(&["audit", "chain", &id], None, 0)
+        .await;
+    let chain_local = local.json(&["audit", "chain", &local_id], None, 0).await;
+    let steps = |chain: &Value| -> Vec<(Value, Value, Value, Value)> {
+        chain["links"]
+            .as_array()
+            .expect("links")
+            .iter()
+            .map(|l| {
+                (
+                    l["kind"].clone(),
+                    l["event"].clone(),
+                    l["actor"].clone(),
+                    l["role_title"].clone(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(steps(&chain), steps(&chain_local));
+    assert_eq!(steps(&chain).len(), 3, "{chain}");
+    let human = remote("audit").run(&["audit", "chain", &id], None).await;
+    assert_eq!(human.status.code(), Some(0), "{}", stderr(&human));
+    assert!(
+        stdout(&human).contains("li as order_dept (秩序维护部)"),
+        "{}",
+        stdout(&human)
+    );
+
+    // Verify: the server's store is intact, as the local one.
+    let verified = remote("audit").json(&["audit", "verify"], None, 0).await;
+    let verified_local = local.json(&["audit", "verify"], None, 0).await;
+    assert_eq!(verified["clean"], true, "{verified}");
+    assert_eq!(shape(&verified), shape(&verified_local));
+    assert_eq!(
+        verified["summary"]["entries"],
+        verified_local["summary"]["entries"]
+    );
+    let human = remote("audit").run(&["audit", "verify"], None).await;
+    assert!(
+        stdout(&human).contains("every chain intact"),
+        "{}",
+        stdout(&human)
+    );
+
+    // Export: the same columns and as many rows.
+    let export = remote("audit").run(&["audit", "export"], None).await;
+    let export_local = local.run(&["audit", "export"], None).await;
+    assert_eq!(export.status.code(), Some(0), "{}", stderr(&export));
+    let lines = |output: &Output| stdout(output).lines().count();
+    assert_eq!(
+        stdout(&export).lines().next(),
+        stdout(&export_local).lines().next()
+    );
+    assert_eq!(lines(&export), lines(&export_local));
+    assert!(lines(&export) > 1, "{}", stdout(&export));
+
+    // Only an auditor verifies or exports; the contractor is told so.
+    let refused = remote("wang").run(&["audit", "verify"], None).await;
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(stderr(&refused).contains("auditor"), "{}", stderr(&refused));
+}

@@ -267,7 +267,7 @@ fn a_refusal_with_another_reason_fails_the_scenario() {
 }
 
 /// The README's table of refusal codes is the engine's, row for row; a scenario naming a code
-/// that does not exist fails with a suggestion, and a file with no scenarios fails.
+/// that does not exist fails with a suggestion, and a file or folder with no scenarios fails.
 #[test]
 fn refusal_codes_are_documented_and_checked_in_scenarios() {
     let readme = std::fs::read_to_string(root().join("README.md")).expect("README");
@@ -311,4 +311,17 @@ fn refusal_codes_are_documented_and_checked_in_scenarios() {
         assert_eq!(output.status.code(), Some(1), "{out}");
         assert!(out.contains(says), "{out}");
     }
+    // A folder with no scenario files ran nothing, and proves nothing.
+    let nothing = dir.path().join("nothing");
+    std::fs::create_dir(&nothing).expect("mkdir");
+    let output = sopflow(
+        &[nothing.to_str().expect("utf-8")],
+        &root().join("workflows"),
+    );
+    assert_eq!(output.status.code(), Some(1), "{}", stdout(&output));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("no scenario ran"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

@@ -22,22 +22,23 @@ use crate::engine::Engine;
 use crate::machine::{Entry, Instance};
 use crate::store::{LogRecord, SnapshotRecord, Store, StoreError};
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::iter::Peekable;
 
 /// Something in the store that is not as the engine wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
     /// A stable name for the kind of break: `altered`, `broken_link`, `missing`,
     /// `misplaced`, `bad_record`, `snapshot_mismatch`, `snapshot_without_history`,
     /// `history_without_snapshot`, `unknown_version`, `definition_altered`, `derived`,
     /// `digest_mismatch`.
-    pub code: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub code: Cow<'static, str>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
     pub detail: String,
 }
@@ -54,7 +55,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// A value that pins down every entry made up to `as_of`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Digest {
     pub as_of: DateTime<Utc>,
     /// Instances with at least one entry by then.
@@ -92,7 +93,7 @@ impl Digest {
 }
 
 /// What a verification went over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Summary {
     pub instances: u64,
     pub entries: u64,
@@ -149,7 +150,7 @@ pub fn verify(
     on_progress(walk.entries);
     store.check_derived(&mut |derived| {
         report(Problem {
-            code: "derived",
+            code: "derived".into(),
             instance: (!derived.instance.is_empty()).then(|| derived.instance.clone()),
             seq: None,
             detail: format!("{}: {}", derived.records, derived.detail),
@@ -192,7 +193,7 @@ fn check_definitions(
     for record in store.scan_definitions() {
         let record = record?;
         let problem = |detail: String| Problem {
-            code: "definition_altered",
+            code: "definition_altered".into(),
             instance: None,
             seq: None,
             detail,
@@ -269,7 +270,7 @@ impl<S: Iterator<Item = Result<SnapshotRecord, StoreError>>> Walk<'_, S> {
             return Ok(());
         };
         let at = |code: &'static str, detail: String| Problem {
-            code,
+            code: code.into(),
             instance: Some(record.instance.clone()),
             seq: (record.seq != u64::MAX).then_some(record.seq),
             detail,
@@ -388,7 +389,7 @@ impl<S: Iterator<Item = Result<SnapshotRecord, StoreError>>> Walk<'_, S> {
             _ => None,
         };
         let problem = |code: &'static str, detail: String| Problem {
-            code,
+            code: code.into(),
             instance: Some(current.id.clone()),
             seq: None,
             detail,
@@ -442,7 +443,7 @@ fn fold(folded: Option<Instance>, entry: &Entry, broken: bool) -> Option<Instanc
 
 fn orphan_snapshot(id: &str) -> Problem {
     Problem {
-        code: "snapshot_without_history",
+        code: "snapshot_without_history".into(),
         instance: Some(id.to_string()),
         seq: None,
         detail: "it has a snapshot but no history: its entries were deleted".into(),

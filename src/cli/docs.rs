@@ -65,7 +65,12 @@ pub fn run(args: &DocsArgs) -> ExitCode {
         let color = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         eprint!(
             "{}",
-            render::human(&report.diagnostics, &report.texts, color)
+            render::human(
+                &report.diagnostics,
+                &report.texts,
+                color,
+                super::runtime::chosen_lang(None),
+            )
         );
         eprintln!(
             "error: {} error(s) in the workflows; no page was {} (see `sopflow validate`)",

@@ -29,6 +29,7 @@ use remote::RemoteArgs;
 use runtime::{EngineArgs, FireArgs, StartArgs};
 use sopflow::catalog::{self, CatalogError, LoadReport, Sources};
 use sopflow::diagnostic::{Code, display_path};
+use sopflow::i18n::Lang;
 use sopflow::script::Sandbox;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -59,6 +60,10 @@ enum Command {
         /// Print the table of diagnostic codes and exit.
         #[arg(long)]
         codes: bool,
+        /// The language of the report: `zh` or `en`. By default the locale's (`LC_ALL`,
+        /// `LC_MESSAGES`, `LANG`), else English.
+        #[arg(long, env = "SOPFLOW_LANG", value_parser = runtime::lang_arg)]
+        lang: Option<Lang>,
     },
     /// Print the JSON Schema (draft-07) of the workflow format, or of the role list.
     Schema {
@@ -300,12 +305,14 @@ pub fn run() -> ExitCode {
             rules,
             format,
             codes,
+            lang,
         } => {
+            let lang = runtime::chosen_lang(lang);
             if codes {
-                print_codes();
+                print_codes(lang);
                 return ExitCode::SUCCESS;
             }
-            validate(paths, &rules, format)
+            validate(paths, &rules, format, lang)
         }
         Command::Schema { of } => {
             print!(
@@ -484,7 +491,7 @@ fn load(paths: &[PathBuf], rules: &Path) -> Result<(LoadReport, bool), CatalogEr
     Ok((catalog::build(sources, &sandbox), added))
 }
 
-fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
+fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format, lang: Lang) -> ExitCode {
     let paths = if paths.is_empty() {
         if !Path::new("workflows").is_dir() {
             return usage_error(
@@ -518,22 +525,17 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format) -> ExitCode {
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             print!(
                 "{}",
-                render::human(&report.diagnostics, &report.texts, color)
+                render::human(&report.diagnostics, &report.texts, color, lang)
             );
-            let files = report.texts.len();
-            let valid = report.catalog.definitions.len();
-            if ok {
-                println!(
-                    "ok: {valid} workflow(s) valid, {} warning(s), {files} file(s) checked",
-                    report.warnings()
-                );
-            } else {
-                println!(
-                    "failed: {} error(s), {} warning(s) in {files} file(s) checked; {valid} workflow(s) valid",
-                    report.errors(),
-                    report.warnings()
-                );
-            }
+            let counts = [
+                ("files", report.texts.len().to_string()),
+                ("valid", report.catalog.definitions.len().to_string()),
+                ("errors", report.errors().to_string()),
+                ("warnings", report.warnings().to_string()),
+            ];
+            let args: Vec<(&str, &str)> = counts.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let summary = if ok { "validate-ok" } else { "validate-failed" };
+            println!("{}", lang.text_with(summary, &args));
         }
     }
     if ok {
@@ -595,7 +597,12 @@ fn find_workflow(
         );
         eprint!(
             "{}",
-            render::human(&report.diagnostics, &report.texts, false)
+            render::human(
+                &report.diagnostics,
+                &report.texts,
+                false,
+                runtime::chosen_lang(None)
+            )
         );
         return Err(ExitCode::from(1));
     };
@@ -608,15 +615,21 @@ fn find_workflow(
     Ok(parsed.clone())
 }
 
-fn print_codes() {
-    println!("| code | name | severity | meaning |\n| --- | --- | --- | --- |");
-    for code in Code::ALL {
+/// The table of diagnostic codes; in English it is the README's table.
+fn print_codes(lang: Lang) {
+    println!(
+        "{}\n| --- | --- | --- | --- |",
+        lang.text("codes-table-head")
+    );
+    for &code in Code::ALL {
+        let (name, severity) = match lang {
+            Lang::En => (code.slug().to_string(), code.severity().to_string()),
+            Lang::Zh => (lang.code_title(code), lang.severity(code.severity())),
+        };
         println!(
-            "| {} | {} | {} | {} |",
+            "| {} | {name} | {severity} | {} |",
             code.as_str(),
-            code.slug(),
-            code.severity(),
-            code.description()
+            lang.code_meaning(code)
         );
     }
 }

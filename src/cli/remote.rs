@@ -26,6 +26,8 @@ use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
+use sopflow::audit::chain::ApprovalChain;
+use sopflow::audit::verify::{Problem as VerifyProblem, Summary};
 use sopflow::definition::Definition;
 use sopflow::definition::Workflow;
 use sopflow::engine::{Outcome, rebuild};
@@ -221,6 +223,15 @@ struct ProblemBody {
     /// A refusal in the language asked for.
     #[serde(default)]
     message: String,
+}
+
+/// What `POST /api/audit/verify` answers.
+#[derive(Deserialize)]
+pub(super) struct Verified {
+    pub clean: bool,
+    pub summary: Summary,
+    #[serde(default)]
+    pub problems: Vec<VerifyProblem>,
 }
 
 /// `show` through a server: the instance, its state's title, and the events the token's user
@@ -447,6 +458,63 @@ impl Remote {
         let definition = rebuild(&stored, &self.sandbox, &known).ok()?;
         // Sources that hash to another version would give another version's titles.
         (definition.hash == hash).then(|| Arc::new(definition))
+    }
+
+    /// `GET /api/instances/{id}/chain` (auditors and the people taking part).
+    pub(super) fn audit_chain(&self, instance: &str) -> Result<ApprovalChain, Failure> {
+        let request = self.request(Method::GET, &["api", "instances", instance, "chain"]);
+        self.runtime.block_on(self.call(request))
+    }
+
+    /// `POST /api/audit/verify` (auditors): the same JSON `audit verify --format json` prints.
+    pub(super) fn audit_verify(
+        &self,
+        as_of: Option<&str>,
+        digest: Option<&str>,
+    ) -> Result<Verified, Failure> {
+        let request = self
+            .request(Method::POST, &["api", "audit", "verify"])
+            .json(&serde_json::json!({"as_of": as_of, "digest": digest}));
+        self.runtime.block_on(self.call(request))
+    }
+
+    /// `GET /api/audit/export` (auditors), written to `out` as it arrives.
+    pub(super) fn audit_export(
+        &self,
+        params: &[(&str, String)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<u64, Failure> {
+        let request = self
+            .request(Method::GET, &["api", "audit", "export"])
+            .query(params);
+        self.runtime.block_on(async {
+            let response = request
+                .send()
+                .await
+                .map_err(|e| self.transport(&e, false))?;
+            let status = response.status();
+            if !status.is_success() {
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| self.transport(&e, false))?;
+                return Err(self.problem(status, &body));
+            }
+            let mut response = response;
+            let mut written = 0;
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| self.transport(&e, false))?
+            {
+                out.write_all(&chunk)
+                    .map_err(|e| Failure::Runtime(format!("cannot write the export: {e}")))?;
+                written += chunk.len() as u64;
+            }
+            out.flush()
+                .map_err(|e| Failure::Runtime(format!("cannot write the export: {e}")))?;
+            Ok(written)
+        })
     }
 
     /// A request to `base` + the path segments (each percent-encoded), with the token.

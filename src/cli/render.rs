@@ -1,8 +1,12 @@
 //! Diagnostics for people: the source line with the mistake underlined, the code, and the hint
 //! (drawn by miette), or the JSON shape documented for tools.
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{
+    GraphicalReportHandler, GraphicalTheme, LabeledSpan, MietteError, MietteSpanContents,
+    NamedSource, SourceSpan, SpanContents,
+};
 use sopflow::diagnostic::{Diagnostic, Severity, display_path};
+use sopflow::i18n::Lang;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -11,17 +15,65 @@ use std::path::PathBuf;
 #[derive(Debug)]
 struct Shown<'a> {
     diagnostic: &'a Diagnostic,
-    source: Option<NamedSource<String>>,
+    source: Option<Source>,
     span: SourceSpan,
+    lang: Lang,
+}
+
+/// A file whose columns count characters, as the JSON output, the console and editors do.
+/// miette counts bytes, so on a line with Chinese before the mistake its `file:line:column`
+/// would name another column than the rest of sopflow (three per character).
+#[derive(Debug)]
+struct Source(NamedSource<String>);
+
+impl miette::SourceCode for Source {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        before: usize,
+        after: usize,
+    ) -> Result<Box<dyn SpanContents<'a> + 'a>, MietteError> {
+        let read = self.0.read_span(span, before, after)?;
+        let text = self.0.inner();
+        let start = read.span().offset();
+        let column = text
+            .get(..start)
+            .map(|before| {
+                let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+                before[line_start..].chars().count()
+            })
+            .unwrap_or(read.column());
+        let mut contents = MietteSpanContents::new_named(
+            self.0.name().to_string(),
+            read.data(),
+            *read.span(),
+            read.line(),
+            column,
+            read.line_count(),
+        );
+        if let Some(language) = read.language() {
+            contents = contents.with_language(language);
+        }
+        Ok(Box::new(contents))
+    }
 }
 
 impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}[{}]: {}",
-            self.diagnostic.severity, self.diagnostic.code, self.diagnostic.message
-        )
+        let d = self.diagnostic;
+        match self.lang {
+            Lang::En => write!(f, "{}[{}]: {}", d.severity, d.code, d.message),
+            // The code's name in Chinese heads the finding; its details follow.
+            lang => f.write_str(&lang.text_with(
+                "diagnostic-header",
+                &[
+                    ("severity", &lang.severity(d.severity)),
+                    ("code", d.code.as_str()),
+                    ("title", &lang.code_title(d.code)),
+                    ("message", &d.message),
+                ],
+            )),
+        }
     }
 }
 
@@ -43,14 +95,22 @@ impl miette::Diagnostic for Shown<'_> {
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
         Some(Box::new(std::iter::once(LabeledSpan::new_with_span(
-            Some(self.diagnostic.code.slug().to_string()),
+            Some(match self.lang {
+                Lang::En => self.diagnostic.code.slug().to_string(),
+                lang => lang.code_title(self.diagnostic.code),
+            }),
             self.span,
         ))))
     }
 }
 
 /// Renders diagnostics for a terminal or a log, each with its source line underlined.
-pub fn human(diagnostics: &[Diagnostic], texts: &BTreeMap<PathBuf, String>, color: bool) -> String {
+pub fn human(
+    diagnostics: &[Diagnostic],
+    texts: &BTreeMap<PathBuf, String>,
+    color: bool,
+    lang: Lang,
+) -> String {
     let theme = if color {
         GraphicalTheme::unicode()
     } else {
@@ -70,10 +130,10 @@ pub fn human(diagnostics: &[Diagnostic], texts: &BTreeMap<PathBuf, String>, colo
                 let offset = diagnostic.span.byte_offset_in(text);
                 let len = underline_len(text, offset, diagnostic.span.len);
                 (
-                    Some(
+                    Some(Source(
                         NamedSource::new(display_path(&diagnostic.file), text.clone())
                             .with_language("yaml"),
-                    ),
+                    )),
                     SourceSpan::new(offset.into(), len),
                 )
             }
@@ -83,6 +143,7 @@ pub fn human(diagnostics: &[Diagnostic], texts: &BTreeMap<PathBuf, String>, colo
             diagnostic,
             source,
             span,
+            lang,
         };
         if shown.source.is_none() {
             out.push_str(&format!("{location}\n"));

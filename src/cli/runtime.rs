@@ -74,6 +74,14 @@ pub struct EngineArgs {
     pub lang: Option<Lang>,
 }
 
+/// The language given (`--lang`, `SOPFLOW_LANG`), else the locale's, else English, which every
+/// terminal can show.
+pub(super) fn chosen_lang(given: Option<Lang>) -> Lang {
+    given
+        .or_else(|| Lang::from_locale(|name| std::env::var(name).ok()))
+        .unwrap_or(Lang::En)
+}
+
 /// Reads `--lang`.
 pub(super) fn lang_arg(text: &str) -> Result<Lang, String> {
     Lang::parse(text)
@@ -83,9 +91,7 @@ pub(super) fn lang_arg(text: &str) -> Result<Lang, String> {
 impl EngineArgs {
     /// The language chosen with `--lang`, else the locale's, else English.
     pub(super) fn lang(&self) -> Lang {
-        self.lang
-            .or_else(|| Lang::from_locale(|name| std::env::var(name).ok()))
-            .unwrap_or(Lang::En)
+        chosen_lang(self.lang)
     }
 
     pub(super) fn config(&self, create: bool) -> Config {

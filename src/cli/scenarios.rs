@@ -84,6 +84,18 @@ pub fn test(args: TestArgs) -> ExitCode {
         }
         Format::Human => print!("{}", human(&outcomes, &coverage, passed, failed)),
     }
+    if outcomes.is_empty() {
+        // A run that checked nothing proves nothing: a misnamed folder must not pass.
+        eprintln!(
+            "error: no scenario ran: {} hold no scenario files (*.yaml); give a folder or file of scenarios, such as tests/scenarios",
+            args.paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        return ExitCode::from(1);
+    }
     if failed == 0 {
         ExitCode::SUCCESS
     } else {

@@ -91,7 +91,12 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         if report.has_errors() {
             eprint!(
                 "{}",
-                render::human(&report.diagnostics, &report.texts, std::io::stderr().is_terminal())
+                render::human(
+                    &report.diagnostics,
+                    &report.texts,
+                    std::io::stderr().is_terminal(),
+                    super::runtime::chosen_lang(None),
+                )
             );
             eprintln!(
                 "error: not serving: {} error(s) in the definitions; fix them (`sopflow validate` shows the same report) and start again",

@@ -13,6 +13,7 @@ mod refusal;
 
 pub use refusal::{Explain, explain};
 
+use crate::diagnostic::{Code, Severity};
 use fluent_bundle::concurrent::FluentBundle;
 use fluent_bundle::{FluentArgs, FluentResource};
 use std::sync::LazyLock;
@@ -31,8 +32,14 @@ pub enum Lang {
 }
 
 /// The message files of each language, in the order they are loaded.
-const ZH: &[&str] = &[include_str!("../../locales/zh-CN/refusals.ftl")];
-const EN: &[&str] = &[include_str!("../../locales/en/refusals.ftl")];
+const ZH: &[&str] = &[
+    include_str!("../../locales/zh-CN/refusals.ftl"),
+    include_str!("../../locales/zh-CN/diagnostics.ftl"),
+];
+const EN: &[&str] = &[
+    include_str!("../../locales/en/refusals.ftl"),
+    include_str!("../../locales/en/diagnostics.ftl"),
+];
 
 /// The most `Accept-Language` items looked at: the header is the client's to fill.
 const MAX_ACCEPT_ITEMS: usize = 16;
@@ -143,6 +150,24 @@ impl Lang {
             }
         }
         id.to_string()
+    }
+
+    /// A diagnostic code's short name (`未知的键`, `unknown key`).
+    pub fn code_title(self, code: Code) -> String {
+        self.text(&format!("code-{}", code.as_str()))
+    }
+
+    /// What a diagnostic code means, in one sentence.
+    pub fn code_meaning(self, code: Code) -> String {
+        self.text(&format!("code-{}-meaning", code.as_str()))
+    }
+
+    /// A severity's word (`错误`, `error`).
+    pub fn severity(self, severity: Severity) -> String {
+        self.text(match severity {
+            Severity::Error => "severity-error",
+            Severity::Warning => "severity-warning",
+        })
     }
 
     /// Items joined as this language lists them (`、` in Chinese, `, ` in English).

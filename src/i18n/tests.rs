@@ -200,3 +200,31 @@ fn every_refusal_is_explained_in_both_languages() {
         );
     }
 }
+
+/// Every diagnostic code has a name and a meaning in both languages, and the English meaning
+/// is the code's own documentation (the README's table).
+#[test]
+fn every_diagnostic_code_is_named_in_both_languages() {
+    use crate::diagnostic::Code;
+    for &code in Code::ALL {
+        for lang in Lang::ALL {
+            let title = lang.code_title(code);
+            assert!(
+                !title.starts_with("code-"),
+                "{code:?} has no title in {lang:?}"
+            );
+            assert!(
+                !lang.code_meaning(code).starts_with("code-"),
+                "{code:?} in {lang:?}"
+            );
+        }
+        assert_eq!(Lang::En.code_meaning(code), code.description(), "{code:?}");
+        assert!(
+            Lang::Zh
+                .code_title(code)
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{code:?}"
+        );
+    }
+}

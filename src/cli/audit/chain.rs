@@ -4,22 +4,33 @@
 //! `audit export`, system steps included).
 
 use super::super::Format;
-use super::super::runtime::{StoreArgs, finish, pretty, with_engine};
+use super::super::remote::RemoteArgs;
+use super::super::runtime::{StoreArgs, chosen_lang, finish, pretty, with_engine};
 use super::ChainFormat;
 use sopflow::audit::chain::{self, ApprovalChain, Link, LinkKind};
 use sopflow::audit::export::{CsvRows, ExportRow};
 use std::fmt::Write;
 use std::process::ExitCode;
 
-pub(super) fn run(instance: &str, format: ChainFormat, store: &StoreArgs) -> ExitCode {
+pub(super) fn run(
+    instance: &str,
+    format: ChainFormat,
+    store: &StoreArgs,
+    remote: &RemoteArgs,
+) -> ExitCode {
     // Errors are JSON for a program, and a line on standard error otherwise.
     let errors = match format {
         ChainFormat::Json => Format::Json,
         ChainFormat::Human | ChainFormat::Csv => Format::Human,
     };
-    let result = with_engine(store.read_only(), async |engine| {
-        engine.approval_chain(instance).await
-    });
+    // The chain carries its own titles: none need fetching.
+    let result = match remote.connect(Format::Json, chosen_lang(None)) {
+        Ok(Some(server)) => server.audit_chain(instance),
+        Ok(None) => with_engine(store.read_only(), async |engine| {
+            engine.approval_chain(instance).await
+        }),
+        Err(failure) => Err(failure),
+    };
     finish(errors, result, |chain| match format {
         ChainFormat::Human => human(&chain),
         ChainFormat::Json => pretty(&chain),

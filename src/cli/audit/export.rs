@@ -9,7 +9,8 @@
 //! on standard error.
 
 use super::super::Format;
-use super::super::runtime::{Failure, StoreArgs, finish, with_engine};
+use super::super::remote::{Remote, RemoteArgs};
+use super::super::runtime::{Failure, StoreArgs, chosen_lang, finish, with_engine};
 use super::{ExportFormat, progress_bar};
 use sopflow::audit::export::{
     CsvRows, ExportError, ExportQuery, ExportRow, ExportSummary, JsonRows, parse_bound,
@@ -101,6 +102,7 @@ pub(super) fn run(
     output: Option<PathBuf>,
     bom: bool,
     store: &StoreArgs,
+    remote: &RemoteArgs,
 ) -> ExitCode {
     let query = match filters.query() {
         Ok(query) => query,
@@ -110,6 +112,11 @@ pub(super) fn run(
             });
         }
     };
+    match remote.connect(Format::Json, chosen_lang(None)) {
+        Ok(Some(server)) => return run_remote(&server, &filters, format, output, bom),
+        Ok(None) => {}
+        Err(failure) => return finish(Format::Human, Err::<(), _>(failure), |()| String::new()),
+    }
     let bar = progress_bar("exporting");
     // The engine is opened first, so that a missing data folder creates no output file.
     let result = with_engine(store.read_only(), async |engine| {
@@ -141,6 +148,58 @@ pub(super) fn run(
         Err(failure) => failure,
     };
     finish(Format::Human, Err::<(), _>(failure), |()| String::new())
+}
+
+/// The export made by a server (`--server`), written as it arrives: the same rows, in the
+/// same format, as a local export.
+fn run_remote(
+    server: &Remote,
+    filters: &Filters,
+    format: ExportFormat,
+    output: Option<PathBuf>,
+    bom: bool,
+) -> ExitCode {
+    let mut params: Vec<(&str, String)> = [
+        ("workflow", &filters.workflow),
+        ("from", &filters.from),
+        ("to", &filters.to),
+        ("actor", &filters.actor),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.clone().map(|v| (name, v)))
+    .collect();
+    params.push((
+        "format",
+        match format {
+            ExportFormat::Csv => "csv",
+            ExportFormat::Json => "json",
+        }
+        .to_string(),
+    ));
+    let mut out: Box<dyn Write> = match &output {
+        Some(path) => match std::fs::File::create(path) {
+            Ok(file) => Box::new(std::io::BufWriter::new(file)),
+            Err(e) => {
+                let failure = Failure::Input(format!("cannot create {}: {e}", path.display()));
+                return finish(Format::Human, Err::<(), _>(failure), |()| String::new());
+            }
+        },
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    if bom && format == ExportFormat::Csv && out.write_all("\u{feff}".as_bytes()).is_err() {
+        let failure = Failure::Input("cannot write the export".into());
+        return finish(Format::Human, Err::<(), _>(failure), |()| String::new());
+    }
+    match server.audit_export(&params, &mut out) {
+        Ok(bytes) => {
+            let to = output
+                .map(|p| format!(" to {}", p.display()))
+                .unwrap_or_default();
+            eprintln!("exported {bytes} byte(s){to} from the server");
+            ExitCode::SUCCESS
+        }
+        Err(failure) => finish(Format::Human, Err::<(), _>(failure), |()| String::new()),
+    }
 }
 
 /// The closing count, on standard error.

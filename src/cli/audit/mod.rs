@@ -1,6 +1,8 @@
 //! `sopflow audit`: the auditor's commands. Each opens the store read-only (the data folder
 //! must exist), asks [`sopflow::audit`] through the [`Engine`](sopflow::engine::Engine), and
-//! prints for a person, a program (JSON) or a spreadsheet (CSV).
+//! prints for a person, a program (JSON) or a spreadsheet (CSV). `chain`, `export` and
+//! `verify` also run through a server (`--server`, with an auditor's token), which holds the
+//! store while it runs; the output is the same.
 
 mod chain;
 mod definition;
@@ -10,6 +12,7 @@ mod sod;
 mod verify;
 
 use super::Format;
+use super::remote::RemoteArgs;
 use super::runtime::StoreArgs;
 use clap::{Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -41,6 +44,8 @@ pub enum AuditCommand {
         format: ChainFormat,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Every approval step matching the query, one row each (streamed, for a spreadsheet).
     Export {
@@ -68,6 +73,8 @@ pub enum AuditCommand {
         bom: bool,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Recompute every hash chain, check every snapshot against its history, the indexes
     /// against the snapshots and every definition version against its stored sources; print
@@ -84,6 +91,8 @@ pub enum AuditCommand {
         format: Format,
         #[command(flatten)]
         store: StoreArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
     },
     /// Run the recorded commands through the pure step with the recorded definition version
     /// and compare states, data and guard results with the history.
@@ -127,12 +136,22 @@ pub enum AuditCommand {
 }
 
 pub fn run(command: AuditCommand) -> ExitCode {
+    let remote = match &command {
+        AuditCommand::Chain { remote, .. }
+        | AuditCommand::Export { remote, .. }
+        | AuditCommand::Verify { remote, .. } => Some(remote),
+        _ => None,
+    };
+    if let Some(Err(message)) = remote.map(|r| r.check(false)) {
+        return super::usage_error(message);
+    }
     match command {
         AuditCommand::Chain {
             instance,
             format,
             store,
-        } => chain::run(&instance, format, &store),
+            remote,
+        } => chain::run(&instance, format, &store, &remote),
         AuditCommand::Export {
             workflow,
             from,
@@ -142,6 +161,7 @@ pub fn run(command: AuditCommand) -> ExitCode {
             output,
             bom,
             store,
+            remote,
         } => export::run(
             export::Filters {
                 workflow,
@@ -153,13 +173,15 @@ pub fn run(command: AuditCommand) -> ExitCode {
             output,
             bom,
             &store,
+            &remote,
         ),
         AuditCommand::Verify {
             as_of,
             digest,
             format,
             store,
-        } => verify::run(as_of, digest, format, &store),
+            remote,
+        } => verify::run(as_of, digest, format, &store, &remote),
         AuditCommand::Replay {
             instance,
             all: _,

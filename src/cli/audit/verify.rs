@@ -2,7 +2,8 @@
 //! the store digest printed (or checked against one written down earlier).
 
 use super::super::Format;
-use super::super::runtime::{Failure, StoreArgs, finish, pretty, with_engine};
+use super::super::remote::{Remote, RemoteArgs};
+use super::super::runtime::{Failure, StoreArgs, chosen_lang, finish, pretty, with_engine};
 use super::progress_bar;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -14,6 +15,7 @@ pub(super) fn run(
     digest: Option<String>,
     format: Format,
     store: &StoreArgs,
+    remote: &RemoteArgs,
 ) -> ExitCode {
     let expected = match digest.as_deref().map(Digest::parse_token).transpose() {
         Ok(expected) => expected,
@@ -36,6 +38,11 @@ pub(super) fn run(
         },
         (None, None) => None,
     };
+    match remote.connect(Format::Json, chosen_lang(None)) {
+        Ok(Some(server)) => return run_remote(&server, as_of, digest, format, expected),
+        Ok(None) => {}
+        Err(failure) => return finish(format, Err::<(), _>(failure), |_| String::new()),
+    }
     let bar = (format == Format::Human).then(|| progress_bar("verifying"));
     let mut problems = Vec::new();
     let result = with_engine(store.read_only(), async |engine| {
@@ -68,6 +75,41 @@ pub(super) fn run(
         .is_none_or(|(_, hash)| *hash == summary.digest.hash);
     print!("{}", render(format, &summary, &problems, expected.as_ref()));
     if summary.is_clean() && digest_ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Verification by a server (`--server`): it reads the store it holds; the report is printed
+/// as a local one is, broken entries first.
+fn run_remote(
+    server: &Remote,
+    as_of: Option<DateTime<Utc>>,
+    digest: Option<String>,
+    format: Format,
+    expected: Option<(DateTime<Utc>, String)>,
+) -> ExitCode {
+    let as_of = as_of.map(|t| t.to_rfc3339());
+    let verified = match server.audit_verify(as_of.as_deref(), digest.as_deref()) {
+        Ok(verified) => verified,
+        Err(failure) => return finish(format, Err::<(), _>(failure), |_| String::new()),
+    };
+    if format == Format::Human {
+        for problem in &verified.problems {
+            println!("BROKEN {problem}");
+        }
+    }
+    print!(
+        "{}",
+        render(
+            format,
+            &verified.summary,
+            &verified.problems,
+            expected.as_ref()
+        )
+    );
+    if verified.clean {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
