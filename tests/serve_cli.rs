@@ -45,7 +45,14 @@ fn serve_refuses_to_start_when_a_definition_has_errors() {
         "the report names the error: {stderr}"
     );
     assert!(stderr.contains("cs_reveiw"), "{stderr}");
-    assert!(stderr.contains("not serving"), "{stderr}");
+    assert!(
+        stderr.contains("did not load") && stderr.contains("hot_work_permit.yaml"),
+        "it says which file failed: {stderr}"
+    );
+    assert!(
+        stderr.contains("sopflow validate"),
+        "and what to do: {stderr}"
+    );
 }
 
 #[test]

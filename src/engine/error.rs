@@ -1,8 +1,15 @@
 //! What the engine reports when it cannot carry out a request.
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, LoadReport};
+use crate::diagnostic::display_path;
 use crate::machine::Refusal;
 use crate::store::StoreError;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How many errors the message of [`EngineError::DefinitionsInvalid`] lists before it only
+/// counts the rest.
+const LISTED_ERRORS: usize = 10;
 
 /// Why a request to the [`crate::engine::Engine`] failed. [`EngineError::Refused`] is a
 /// business answer (the step is not allowed); the others are problems to fix.
@@ -40,6 +47,14 @@ pub enum EngineError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Some workflow, rules or calendar file has an error, so [`crate::engine::Engine::open`]
+    /// refused to run with part of the set. The report holds every finding and the texts they
+    /// point into (for rendering with their lines).
+    #[error("{}", definitions_invalid(report))]
+    DefinitionsInvalid {
+        /// The whole load: the diagnostics, the file texts, and the workflows that did load.
+        report: Arc<LoadReport>,
+    },
     #[error("the engine has shut down")]
     Closed,
     #[error(
@@ -65,6 +80,7 @@ impl EngineError {
             EngineError::Store(StoreError::Locked { .. }) => "store_locked",
             EngineError::Store(_) => "store",
             EngineError::Catalog(_) => "catalog",
+            EngineError::DefinitionsInvalid { .. } => "definitions_invalid",
             EngineError::Closed => "closed",
             EngineError::RealClock => "real_clock",
             EngineError::Calendar(_) => "calendar",
@@ -89,4 +105,31 @@ impl EngineError {
                 | EngineError::KeyReused { .. }
         )
     }
+}
+
+/// The files that failed, each error on its line (the first ten), and what to do next.
+fn definitions_invalid(report: &LoadReport) -> String {
+    let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let mut files: Vec<&Path> = errors.iter().map(|d| d.file.as_path()).collect();
+    files.sort();
+    files.dedup();
+    let files: Vec<String> = files.into_iter().map(display_path).collect();
+    let mut message = format!(
+        "the workflows did not load: {} error(s) in {}:",
+        errors.len(),
+        files.join(", ")
+    );
+    for error in errors.iter().take(LISTED_ERRORS) {
+        message.push_str(&format!("\n  {error}"));
+    }
+    if errors.len() > LISTED_ERRORS {
+        message.push_str(&format!(
+            "\n  ... and {} more",
+            errors.len() - LISTED_ERRORS
+        ));
+    }
+    message.push_str(
+        "\nfix them (`sopflow validate` shows each with its lines) and open again; an application that embeds the engine may instead run with the workflows that loaded (`Config::allow_load_errors`)",
+    );
+    message
 }

@@ -90,6 +90,11 @@ pub struct Config {
     /// Where the time comes from: the system clock, or a [`VirtualClock`] that tests and
     /// simulations move with [`Engine::advance_to`].
     pub clock: Arc<dyn Clock>,
+    /// Run with the workflows that loaded when others have errors (they are left out, and
+    /// [`Engine::load_report`] says why). Off by default: [`Engine::open`] then fails with
+    /// [`EngineError::DefinitionsInvalid`], so that a broken file is seen when the engine
+    /// opens, not as an unknown workflow at the first start.
+    pub allow_load_errors: bool,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
@@ -112,6 +117,7 @@ impl Config {
             checkpoint_every: Options::default().checkpoint_every,
             cache_bytes: Options::default().cache_bytes,
             clock: Arc::new(SystemClock),
+            allow_load_errors: false,
             unsafe_ack_before_flush: false,
         }
     }
@@ -131,6 +137,13 @@ impl Config {
     /// Sets parameter values over the defaults of the workflows they name.
     pub fn parameters(mut self, parameters: crate::catalog::Parameters) -> Config {
         self.parameters = parameters;
+        self
+    }
+
+    /// Opens even when some workflows have errors, with those left out (see
+    /// [`Config::allow_load_errors`]).
+    pub fn allow_load_errors(mut self) -> Config {
+        self.allow_load_errors = true;
         self
     }
 }
@@ -282,6 +295,10 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Loads the workflows, opens (or creates) the store, stores the definition versions and
     /// finishes any follow-up work a crash interrupted.
+    ///
+    /// A workflow or rules file with an error fails the open with
+    /// [`EngineError::DefinitionsInvalid`] before the store is touched, unless the
+    /// configuration [allows load errors](Config::allow_load_errors).
     pub async fn open(config: Config) -> Result<Engine, EngineError> {
         let engine = tokio::task::spawn_blocking(move || Engine::open_blocking(config))
             .await
@@ -300,6 +317,11 @@ impl Engine {
             catalog::Sources::read(&config.sources)?.with_parameters(config.parameters.clone()),
             &sandbox,
         );
+        if report.has_errors() && !config.allow_load_errors {
+            return Err(EngineError::DefinitionsInvalid {
+                report: Arc::new(report),
+            });
+        }
         let store: Arc<dyn Store> = Arc::new(SledStore::open(
             &config.data_dir,
             Options {
