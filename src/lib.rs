@@ -18,6 +18,7 @@ pub mod machine;
 pub mod scenario;
 pub mod schema;
 pub mod script;
+#[cfg(feature = "server")]
 pub mod server;
 pub mod store;
 pub mod validate;
