@@ -10,11 +10,13 @@ use std::collections::BTreeSet;
 /// An instance waiting for someone, with what they may do on it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Task {
+    /// The instance as it stands now.
     pub instance: Instance,
     /// The events the asking actor may fire now (empty in a plain listing).
     pub actions: Vec<Available>,
     /// The earliest pending deadline of its current state.
     pub due: Option<DateTime<Utc>>,
+    /// Whether that deadline has passed.
     pub overdue: bool,
 }
 
