@@ -15,14 +15,18 @@ async fn main() -> anyhow::Result<()> {
         .nth(1)
         .unwrap_or_else(|| "./data-embed".to_string());
     // Workflows and rules are read from `./workflows` and `./rules` (and `./calendars`);
-    // pass other folders with `.sources(...)`.
-    let engine = Engine::open(Config::new(&data_dir)).await?;
-    let report = engine.load_report();
-    anyhow::ensure!(
-        !report.has_errors(),
-        "workflows did not load: {:?}",
-        report.diagnostics
-    );
+    // pass other folders with `.sources(...)`. A file with an error fails the open.
+    let engine = match Engine::open(Config::new(&data_dir)).await {
+        Ok(engine) => engine,
+        Err(EngineError::DefinitionsInvalid { report }) => {
+            for finding in &report.diagnostics {
+                eprintln!("{finding}");
+            }
+            anyhow::bail!("{} error(s) in the workflows", report.errors());
+        }
+        Err(other) => return Err(other.into()),
+    };
+    println!("{} warning(s)", engine.load_report().warnings());
 
     // The library trusts the roles its caller passes: authenticate people before this.
     let wang = Actor::new("wang", ["contractor"]);

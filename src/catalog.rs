@@ -22,28 +22,43 @@ use std::sync::Arc;
 /// Why files could not even be looked at (as opposed to findings in them).
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
+    /// A source named in the configuration does not exist.
     #[error("{path}: no such file or folder")]
-    NotFound { path: String },
+    NotFound {
+        /// The source as named.
+        path: String,
+    },
+    /// A folder exists but cannot be listed (permissions, for example).
     #[error("{path}: cannot list the folder: {source}")]
     ReadDir {
+        /// The folder.
         path: String,
+        /// The operating system's reason.
         source: std::io::Error,
     },
+    /// A file named directly is neither a workflow nor a rules file.
     #[error("{path}: not a workflow (.yaml, .yml) or rules (.rhai) file")]
-    UnsupportedFile { path: String },
+    UnsupportedFile {
+        /// The file as named.
+        path: String,
+    },
 }
 
 /// One file's text, or the diagnostic explaining why it has none.
 #[derive(Debug, Clone)]
 pub struct SourceFile {
+    /// Where it was read from.
     pub path: PathBuf,
+    /// Its text, or why it could not be read.
     pub text: Result<String, Box<Diagnostic>>,
 }
 
 /// The workflow, rules and calendar files to load.
 #[derive(Debug, Clone, Default)]
 pub struct Sources {
+    /// Workflow files (`*.yaml`), and the role list.
     pub workflows: Vec<SourceFile>,
+    /// Rules files (`*.rhai`).
     pub rules: Vec<SourceFile>,
     /// Business calendars (`.yaml` files in a folder named `calendars`); they override the
     /// built-in calendars of the same id.
@@ -245,7 +260,9 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
 /// Every valid definition and rules file, by id and name.
 #[derive(Debug, Default)]
 pub struct Catalog {
+    /// Every workflow without errors, by id, at its newest version.
     pub definitions: BTreeMap<String, Arc<Definition>>,
+    /// Every rules file, by the name rule references use.
     pub rules: BTreeMap<String, RulesEntry>,
     /// The business calendars: the built-in ones and the calendar files over them.
     pub calendars: Calendars,
@@ -254,6 +271,7 @@ pub struct Catalog {
 }
 
 impl Catalog {
+    /// The valid definition of a workflow, if it loaded.
     pub fn get(&self, id: &str) -> Option<&Arc<Definition>> {
         self.definitions.get(id)
     }
@@ -262,7 +280,9 @@ impl Catalog {
 /// What loading produced: the catalog, every finding, and the texts the findings point into.
 #[derive(Debug, Default)]
 pub struct LoadReport {
+    /// The workflows that loaded without errors.
     pub catalog: Catalog,
+    /// Every finding, errors and warnings, in file order.
     pub diagnostics: Vec<Diagnostic>,
     /// File texts by path, for showing the lines diagnostics point at.
     pub texts: BTreeMap<PathBuf, String>,
@@ -271,12 +291,15 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    /// Whether any finding is an error (some workflow was left out).
     pub fn has_errors(&self) -> bool {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
+    /// How many findings are errors.
     pub fn errors(&self) -> usize {
         self.diagnostics.iter().filter(|d| d.is_error()).count()
     }
+    /// How many findings are warnings.
     pub fn warnings(&self) -> usize {
         self.diagnostics.len() - self.errors()
     }

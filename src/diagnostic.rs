@@ -13,7 +13,9 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
+    /// Stops the workflow from loading.
     Error,
+    /// Worth fixing; the workflow still loads.
     Warning,
 }
 
@@ -119,7 +121,9 @@ impl Serialize for Code {
 /// that an editor or the CLI underlines.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
 pub struct Span {
+    /// Line, from 1.
     pub line: u32,
+    /// Column, from 1.
     pub column: u32,
     /// Byte offset of the start, when known.
     pub offset: Option<usize>,
@@ -172,10 +176,15 @@ impl Span {
 /// One finding, ready to be shown to a person or printed as JSON.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
+    /// Which finding it is; a code's meaning never changes.
     pub code: Code,
+    /// Whether it stops the workflow from loading.
     pub severity: Severity,
+    /// The file it was found in.
     pub file: PathBuf,
+    /// Where in the file.
     pub span: Span,
+    /// What is wrong, in the file's words.
     pub message: String,
     /// What to do about it; every finding has one.
     pub hint: String,
@@ -200,6 +209,7 @@ impl Diagnostic {
         }
     }
 
+    /// Whether it stops the workflow from loading.
     pub fn is_error(&self) -> bool {
         self.severity == Severity::Error
     }

@@ -5,10 +5,15 @@
 //! ([`catalog`], [`definition`], [`validate`]), compiles their scripts in a sandbox
 //! ([`script`]), and draws them ([`diagram`]). See `ARCHITECTURE.md` for the map.
 
+#![warn(missing_docs)]
+
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod audit;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
@@ -16,11 +21,17 @@ pub mod engine;
 pub mod i18n;
 pub mod library;
 pub mod machine;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod scenario;
 pub mod schema;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod script;
+#[cfg(feature = "server")]
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod server;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
+#[allow(missing_docs)] // not every public item is documented yet
 pub mod validate;
 
 pub use catalog::{Catalog, LoadReport};

@@ -104,11 +104,11 @@ fn setup() -> (tempfile::TempDir, PathBuf, Vec<String>) {
     (dir, data, ids)
 }
 
-fn codes_at(problems: &[Problem], id: &str) -> Vec<(&'static str, Option<u64>)> {
+fn codes_at<'a>(problems: &'a [Problem], id: &str) -> Vec<(&'a str, Option<u64>)> {
     problems
         .iter()
         .filter(|p| p.instance.as_deref() == Some(id))
-        .map(|p| (p.code, p.seq))
+        .map(|p| (p.code.as_ref(), p.seq))
         .collect()
 }
 

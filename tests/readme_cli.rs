@@ -46,6 +46,7 @@ fn the_readme_command_line_walk_through_runs_as_written() {
             ))
             .env("SOPFLOW_BIN", env!("CARGO_BIN_EXE_sopflow"))
             .env("NO_COLOR", "1")
+            .env("SOPFLOW_LANG", "en")
             .current_dir(dir.path())
             .output()
             .expect("run sh");

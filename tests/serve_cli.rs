@@ -46,6 +46,14 @@ fn serve_refuses_to_start_when_a_definition_has_errors() {
     );
     assert!(stderr.contains("cs_reveiw"), "{stderr}");
     assert!(stderr.contains("not serving"), "{stderr}");
+    assert!(
+        stderr.contains("hot_work_permit.yaml"),
+        "it names the file: {stderr}"
+    );
+    assert!(
+        stderr.contains("sopflow validate"),
+        "and what to do: {stderr}"
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The calendar data file (`calendars/*.yaml`): its serde format, and reading one file into a
-//! checked [`Draft`] with a diagnostic, located at line and column, for every mistake.
+//! checked `Draft` with a diagnostic, located at line and column, for every mistake.
 //!
 //! A file checks what it can on its own here: dates exist, periods lie in their year, no day
 //! is both a holiday and a make-up day, hours do not overlap, every year in `years` has a

@@ -2,7 +2,7 @@
 //! "7 working days" or "the 16th, rolled to the next working day" mean for a given instant.
 //!
 //! Public holidays and make-up working days (调休) change every year by State Council notice,
-//! so they are data (`calendars/*.yaml`, read by [`file`]), not code: a new year is a new
+//! so they are data (`calendars/*.yaml`, read by [`file`](mod@file)), not code: a new year is a new
 //! section in a file. A calendar knows exactly which years it has data for, and any question
 //! about a day outside them is an error ([`CalendarError::YearNotCovered`]) rather than a quiet
 //! guess that every weekday works. [`Calendars`] is the registry of loaded calendars,

@@ -54,8 +54,11 @@ impl StoreArgs {
     /// The configuration of a command that only reads: it never creates the data folder, and
     /// it skips definition folders that are not there, since an instance's version is rebuilt
     /// from the copy of its sources kept in the store.
+    ///
+    /// A definition file with errors does not stop them: an instance is read with the version
+    /// it ran on, from the store's own copy, whatever the files say today.
     pub(super) fn read_only(&self) -> Config {
-        let mut config = self.config(false);
+        let mut config = self.config(false).allow_load_errors();
         config.sources.retain(|path| path.exists());
         config
     }

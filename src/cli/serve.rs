@@ -3,7 +3,7 @@
 
 use super::render;
 use super::runtime::StoreArgs;
-use sopflow::engine::Engine;
+use sopflow::engine::{Engine, EngineError};
 use sopflow::server::auth::{self, Users};
 use sopflow::server::{AppState, Limits, Server};
 use std::io::{BufRead, IsTerminal};
@@ -80,15 +80,14 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
     let config = args.store.config(true);
     let watched = config.sources.clone();
     let code = runtime.block_on(async {
-        let engine = match Engine::open(config).await {
-            Ok(engine) => engine,
-            Err(err) => {
-                eprintln!("error: {err}");
-                return ExitCode::from(1);
-            }
+        let opened = Engine::open(config).await;
+        // A definition with errors is shown as `validate` shows it, with its source lines.
+        let report = match &opened {
+            Err(EngineError::DefinitionsInvalid { report }) => Some(report.clone()),
+            Ok(engine) => Some(engine.load_report()),
+            Err(_) => None,
         };
-        let report = engine.load_report();
-        if report.has_errors() {
+        if let Some(report) = report.filter(|r| r.has_errors()) {
             eprint!(
                 "{}",
                 render::human(
@@ -104,6 +103,14 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             );
             return ExitCode::from(1);
         }
+        let engine = match opened {
+            Ok(engine) => engine,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(1);
+            }
+        };
+        let report = engine.load_report();
         if let Some(list) = &report.catalog.roles {
             let unlisted = users.unlisted_roles(list);
             for (user, role, hint) in &unlisted {

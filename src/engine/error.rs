@@ -1,51 +1,105 @@
 //! What the engine reports when it cannot carry out a request.
 
-use crate::catalog::CatalogError;
+use crate::catalog::{CatalogError, LoadReport};
+use crate::diagnostic::display_path;
 use crate::machine::Refusal;
 use crate::store::StoreError;
+use std::path::Path;
+use std::sync::Arc;
+
+/// How many errors the message of [`EngineError::DefinitionsInvalid`] lists before it only
+/// counts the rest.
+const LISTED_ERRORS: usize = 10;
 
 /// Why a request to the [`crate::engine::Engine`] failed. [`EngineError::Refused`] is a
 /// business answer (the step is not allowed); the others are problems to fix.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
+    /// The definition does not allow the step: a business answer, and nothing was written.
     #[error("refused: {0}")]
     Refused(#[from] Refusal),
+    /// No loaded workflow has this id.
     #[error("no workflow `{id}`{hint}")]
-    UnknownWorkflow { id: String, hint: String },
+    UnknownWorkflow {
+        /// The id asked for.
+        id: String,
+        /// A likely meant id, or what is declared, as the end of the message.
+        hint: String,
+    },
+    /// No instance has this id (or the reader may not read it, which looks the same).
     #[error("no instance `{id}`; `sopflow list` shows the instances")]
-    UnknownInstance { id: String },
+    UnknownInstance {
+        /// The id asked for.
+        id: String,
+    },
     /// An instance id with a control character (a NUL, a newline...): no instance has one,
     /// and the store's keys must never be given one to match by prefix.
     #[error(
         "an instance id has no control characters, and {id:?} has one; `sopflow list` shows the instances"
     )]
-    BadInstanceId { id: String },
+    BadInstanceId {
+        /// The id as given.
+        id: String,
+    },
+    /// A payload or initial data that is not a JSON object.
     #[error(
         "the payload (or initial data) must be a JSON object of field names and values, not {got}"
     )]
-    NotAnObject { got: &'static str },
+    NotAnObject {
+        /// What kind of JSON value it was instead.
+        got: &'static str,
+    },
+    /// A payload or initial data over [`MAX_PAYLOAD_BYTES`](crate::engine::MAX_PAYLOAD_BYTES).
     #[error("the payload is {size} bytes, more than the limit of {limit}")]
-    PayloadTooLarge { size: usize, limit: usize },
+    PayloadTooLarge {
+        /// Its size as JSON, in bytes.
+        size: usize,
+        /// The largest size accepted.
+        limit: usize,
+    },
+    /// An idempotency key already used for a different command.
     #[error(
         "the idempotency key `{key}` was already used for `{event}` on `{instance}` (by another actor or for another event); use a new key for a new command"
     )]
     KeyReused {
+        /// The key.
         key: String,
+        /// The instance it was used on.
         instance: String,
+        /// The event it was used for.
         event: String,
     },
+    /// A stored definition version cannot be rebuilt from its sources.
     #[error("definition version {hash} cannot be used: {detail}")]
-    Definition { hash: String, detail: String },
+    Definition {
+        /// The version's hash.
+        hash: String,
+        /// What went wrong rebuilding it.
+        detail: String,
+    },
+    /// The store failed (or another process holds it).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The definition files could not be read at all.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// Some workflow, rules or calendar file has an error, so [`crate::engine::Engine::open`]
+    /// refused to run with part of the set. The report holds every finding and the texts they
+    /// point into (for rendering with their lines).
+    #[error("{}", definitions_invalid(report))]
+    DefinitionsInvalid {
+        /// The whole load: the diagnostics, the file texts, and the workflows that did load.
+        report: Arc<LoadReport>,
+    },
+    /// The engine shut down (or a task of it was lost) before answering.
     #[error("the engine has shut down")]
     Closed,
+    /// Time was moved on an engine that runs on the system clock.
     #[error(
         "time can only be moved on a virtual clock; this engine runs on the system clock (open it with `Config::clock(Arc::new(VirtualClock::new(start)))`)"
     )]
     RealClock,
+    /// The business calendar cannot compute a due time (a year it has no data for).
     #[error("the business calendar cannot answer: {0}")]
     Calendar(String),
 }
@@ -65,6 +119,7 @@ impl EngineError {
             EngineError::Store(StoreError::Locked { .. }) => "store_locked",
             EngineError::Store(_) => "store",
             EngineError::Catalog(_) => "catalog",
+            EngineError::DefinitionsInvalid { .. } => "definitions_invalid",
             EngineError::Closed => "closed",
             EngineError::RealClock => "real_clock",
             EngineError::Calendar(_) => "calendar",
@@ -89,4 +144,31 @@ impl EngineError {
                 | EngineError::KeyReused { .. }
         )
     }
+}
+
+/// The files that failed, each error on its line (the first ten), and what to do next.
+fn definitions_invalid(report: &LoadReport) -> String {
+    let errors: Vec<_> = report.diagnostics.iter().filter(|d| d.is_error()).collect();
+    let mut files: Vec<&Path> = errors.iter().map(|d| d.file.as_path()).collect();
+    files.sort();
+    files.dedup();
+    let files: Vec<String> = files.into_iter().map(display_path).collect();
+    let mut message = format!(
+        "the workflows did not load: {} error(s) in {}:",
+        errors.len(),
+        files.join(", ")
+    );
+    for error in errors.iter().take(LISTED_ERRORS) {
+        message.push_str(&format!("\n  {error}"));
+    }
+    if errors.len() > LISTED_ERRORS {
+        message.push_str(&format!(
+            "\n  ... and {} more",
+            errors.len() - LISTED_ERRORS
+        ));
+    }
+    message.push_str(
+        "\nfix them (`sopflow validate` shows each with its lines) and open again; an application that embeds the engine may instead run with the workflows that loaded (`Config::allow_load_errors`)",
+    );
+    message
 }

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 /// An instance waiting for someone, with what they may do on it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Task {
+    /// The instance as it stands now.
     pub instance: Instance,
     /// The events the asking actor may fire now (empty in a plain listing).
     pub actions: Vec<Available>,
@@ -18,6 +19,7 @@ pub struct Task {
     pub due: Option<DateTime<Utc>>,
     /// The pending timer of that deadline (its title names it).
     pub timer: Option<ArmedTimer>,
+    /// Whether that deadline has passed.
     pub overdue: bool,
 }
 

@@ -2,14 +2,14 @@
 //!
 //! [`Engine`] loads the workflows, opens the store and runs commands: each command takes its
 //! instance's lock (commands for one instance run one at a time, different instances in
-//! parallel), computes the step with the pure [`machine`](crate::machine), hands it to the
+//! parallel), computes the step with the pure [`machine`], hands it to the
 //! group-commit thread and answers once the step is flushed. Follow-up steps (children to
 //! start, a parent to tell that its child finished, an `await_children` event) go into the same
 //! batch as the step that caused them.
 //!
 //! A step may run scripts (guards, actions, signer conditions), and a script may cost up to
 //! the sandbox's limits: so every call of the pure step runs on tokio's blocking pool
-//! ([`Engine::blocking`]), never on an async worker thread, where one costly guard would stall
+//! (`Engine::blocking`), never on an async worker thread, where one costly guard would stall
 //! every other request the thread serves. The instance's lock is held across it, so commands
 //! for one instance still run one at a time, and the step's batch goes to the same committer.
 //!
@@ -87,9 +87,14 @@ pub struct Config {
     pub checkpoint_every: usize,
     /// The store's page cache, in bytes (default 128 MiB).
     pub cache_bytes: u64,
-    /// Where the time comes from: the system clock, or a [`VirtualClock`] that tests and
+    /// Where the time comes from: the system clock, or a [`VirtualClock`](crate::clock::VirtualClock) that tests and
     /// simulations move with [`Engine::advance_to`].
     pub clock: Arc<dyn Clock>,
+    /// Run with the workflows that loaded when others have errors (they are left out, and
+    /// [`Engine::load_report`] says why). Off by default: [`Engine::open`] then fails with
+    /// [`EngineError::DefinitionsInvalid`], so that a broken file is seen when the engine
+    /// opens, not as an unknown workflow at the first start.
+    pub allow_load_errors: bool,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
@@ -112,6 +117,7 @@ impl Config {
             checkpoint_every: Options::default().checkpoint_every,
             cache_bytes: Options::default().cache_bytes,
             clock: Arc::new(SystemClock),
+            allow_load_errors: false,
             unsafe_ack_before_flush: false,
         }
     }
@@ -133,21 +139,32 @@ impl Config {
         self.parameters = parameters;
         self
     }
+
+    /// Opens even when some workflows have errors, with those left out (see
+    /// [`Config::allow_load_errors`]).
+    pub fn allow_load_errors(mut self) -> Config {
+        self.allow_load_errors = true;
+        self
+    }
 }
 
 /// A request to start an instance.
 #[derive(Debug, Clone)]
 pub struct StartRequest {
+    /// Who starts it, with the roles they act in (the engine trusts them as given).
     pub actor: Actor,
     /// Initial values for declared fields.
     pub data: Map<String, Value>,
+    /// The business key (a contract or unit number) the instance is found by.
     pub business_key: Option<String>,
+    /// A key the caller chooses so that a retried start creates one instance only.
     pub idempotency_key: Option<String>,
     /// Set by [`StartRequest::data`] when given something other than a JSON object.
     not_an_object: Option<&'static str>,
 }
 
 impl StartRequest {
+    /// A start by `actor`, with no data and no keys yet.
     pub fn new(actor: Actor) -> StartRequest {
         StartRequest {
             actor,
@@ -163,10 +180,12 @@ impl StartRequest {
         (self.data, self.not_an_object) = into_map(data);
         self
     }
+    /// Sets the business key people search the instance by.
     pub fn business_key(mut self, key: impl Into<String>) -> StartRequest {
         self.business_key = Some(key.into());
         self
     }
+    /// Sets a key that makes a retried start answer with the first one's outcome.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> StartRequest {
         self.idempotency_key = Some(key.into());
         self
@@ -176,9 +195,13 @@ impl StartRequest {
 /// A request to fire an event.
 #[derive(Debug, Clone)]
 pub struct Fire {
+    /// The event to fire, as the state's `on:` names it.
     pub event: String,
+    /// Who fires it, with the roles they act in (the engine trusts them as given).
     pub actor: Actor,
+    /// Values for the fields the event may write, and an optional `comment`.
     pub payload: Map<String, Value>,
+    /// A key the caller chooses so that a retried command is applied once.
     pub idempotency_key: Option<String>,
     /// Refuse unless the instance is still at this step (optimistic concurrency).
     pub expected_seq: Option<u64>,
@@ -187,6 +210,7 @@ pub struct Fire {
 }
 
 impl Fire {
+    /// Fires `event` as `actor`, with an empty payload.
     pub fn new(event: impl Into<String>, actor: Actor) -> Fire {
         Fire {
             event: event.into(),
@@ -211,10 +235,12 @@ impl Fire {
         );
         self
     }
+    /// Sets a key that makes a retried command answer with the first one's outcome.
     pub fn idempotency_key(mut self, key: impl Into<String>) -> Fire {
         self.idempotency_key = Some(key.into());
         self
     }
+    /// Refuses the command (as stale) unless the instance's last step is `seq`.
     pub fn expected_seq(mut self, seq: u64) -> Fire {
         self.expected_seq = Some(seq);
         self
@@ -243,7 +269,9 @@ fn check_object(not_an_object: Option<&'static str>) -> Result<(), EngineError> 
 /// What a command did: the entry appended and the instance after it.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// The entry the command appended (or, replayed, the one it appended the first time).
     pub entry: Entry,
+    /// The instance as it is after the entry.
     pub instance: Instance,
     /// True when an idempotency key matched an earlier command: nothing new was written.
     pub replayed: bool,
@@ -282,6 +310,10 @@ impl std::fmt::Debug for Engine {
 impl Engine {
     /// Loads the workflows, opens (or creates) the store, stores the definition versions and
     /// finishes any follow-up work a crash interrupted.
+    ///
+    /// A workflow or rules file with an error fails the open with
+    /// [`EngineError::DefinitionsInvalid`] before the store is touched, unless the
+    /// configuration [allows load errors](Config::allow_load_errors).
     pub async fn open(config: Config) -> Result<Engine, EngineError> {
         let engine = tokio::task::spawn_blocking(move || Engine::open_blocking(config))
             .await
@@ -300,6 +332,11 @@ impl Engine {
             catalog::Sources::read(&config.sources)?.with_parameters(config.parameters.clone()),
             &sandbox,
         );
+        if report.has_errors() && !config.allow_load_errors {
+            return Err(EngineError::DefinitionsInvalid {
+                report: Arc::new(report),
+            });
+        }
         let store: Arc<dyn Store> = Arc::new(SledStore::open(
             &config.data_dir,
             Options {

@@ -38,9 +38,13 @@ const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 pub enum Fired {
     /// A timer fell due and its step was committed.
     Timer {
+        /// The instance the timer belongs to.
         instance: String,
+        /// The timer's id within the instance.
         timer: String,
+        /// The event it fired.
         event: String,
+        /// When it was due (it fires later if the engine was stopped then).
         due: DateTime<Utc>,
         /// The sequence number of the step it made.
         seq: u64,
@@ -49,9 +53,13 @@ pub enum Fired {
     },
     /// A schedule started an instance.
     Schedule {
+        /// The workflow it started.
         workflow: String,
+        /// The schedule's id in the workflow.
         schedule: String,
+        /// The occurrence it started the instance for.
         occurrence: DateTime<Utc>,
+        /// The instance it started.
         instance: String,
     },
 }
@@ -59,9 +67,13 @@ pub enum Fired {
 /// A schedule as the engine runs it, with its next occurrences.
 #[derive(Debug, Clone)]
 pub struct ScheduleInfo {
+    /// The workflow that declares it.
     pub workflow: String,
+    /// The schedule's id in the workflow.
     pub schedule: String,
+    /// Its title for people, as written.
     pub title: Option<String>,
+    /// The business calendar its occurrences are counted on.
     pub calendar: String,
     /// The occurrence it last fired for (or when the engine first saw it).
     pub last: Option<DateTime<Utc>>,

@@ -3,7 +3,7 @@
 //!
 //! These are the controls an auditor signs off on, so they are declared in the workflow
 //! (`access:`, a role's `scope`, a field's `party`) and decided here, once, for every
-//! interface: the step calls [`start_role`] and [`party_check`]; the engine, the server, the
+//! interface: the step calls `start_role` and `party_check`; the engine, the server, the
 //! console and the exports filter with [`may_read`].
 //!
 //! - Starting: the roles of `access.start`, or by default the roles that act in the initial

@@ -8,11 +8,14 @@ use serde_json::{Map, Value};
 /// Who acts: a person (or program) and the roles they hold.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
+    /// The person's (or program's) id, recorded in every entry they make.
     pub id: String,
+    /// The roles they act in; the definition decides what each may do.
     pub roles: Vec<String>,
 }
 
 impl Actor {
+    /// An actor holding `roles`.
     pub fn new(id: impl Into<String>, roles: impl IntoIterator<Item = impl Into<String>>) -> Actor {
         Actor {
             id: id.into(),
@@ -34,7 +37,9 @@ impl Actor {
 /// Fire `event` on an instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Command {
+    /// The event, as the current state's `on:` names it.
     pub event: String,
+    /// Who fires it.
     pub actor: Actor,
     /// Values for declared fields, and an optional `comment`.
     pub payload: Map<String, Value>,
@@ -51,11 +56,16 @@ pub struct Command {
 pub struct Start {
     /// The new instance's id, chosen by the engine.
     pub id: String,
+    /// Who starts it.
     pub actor: Actor,
     /// Initial values for declared fields.
     pub data: Map<String, Value>,
+    /// The business key (a contract or unit number) the instance is found by.
     pub business_key: Option<String>,
+    /// The parent instance, when a step of another workflow started this one.
     pub parent: Option<String>,
+    /// A key the caller chooses so that a retried start creates one instance only.
     pub idempotency_key: Option<String>,
+    /// When it starts; the machine never reads a clock.
     pub at: DateTime<Utc>,
 }

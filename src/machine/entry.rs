@@ -32,22 +32,28 @@ pub enum EntryKind {
 /// One step of an instance, appended once and never changed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Entry {
+    /// The instance it belongs to.
     pub instance: String,
     /// 0 for the start, then one more per step.
     pub seq: u64,
+    /// Who made the step happen: a start, a person's command, a timer, a child finishing.
     pub kind: EntryKind,
+    /// The workflow the instance runs.
     pub workflow: String,
     /// The definition version (hash of YAML and rules) the step ran under.
     pub version: String,
+    /// The event fired (for the start, `start`).
     pub event: String,
     /// The state before the step (`None` for the start).
     pub from: Option<String>,
+    /// The state after the step.
     pub to: String,
     /// Whether the step entered `to` (cancelling and arming timers); a partial approval
     /// stays in its state without re-entering it.
     pub entered: bool,
     /// Whether `to` is a final state.
     pub finished: bool,
+    /// Who took the step (`system` for the engine's own steps).
     pub actor: String,
     /// The role the actor acted in (`None` only for steps no role governs).
     pub role: Option<String>,
@@ -74,8 +80,10 @@ pub struct Entry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signers: Option<Vec<PendingSigner>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Timers armed on entering `to`.
     pub timers_armed: Vec<ArmedTimer>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Ids of the timers of the state left, cancelled by leaving it.
     pub timers_cancelled: Vec<String>,
     /// Child instances started by this step.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -92,11 +100,14 @@ pub struct Entry {
     /// For the start of a child instance: its parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// When the step was taken (the command's time, never a clock read by the machine).
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The caller's key for a retried command, answered with this entry again.
     pub idempotency_key: Option<String>,
     /// The hash of the entry before (empty for the start).
     pub prev_hash: String,
+    /// SHA-256 of this entry's canonical JSON, `prev_hash` included: the chain's link.
     pub hash: String,
 }
 
@@ -105,6 +116,7 @@ pub struct Entry {
 pub struct GuardResult {
     /// The guard as written in the workflow.
     pub guard: String,
+    /// Whether it held.
     pub passed: bool,
 }
 
@@ -113,15 +125,20 @@ pub struct GuardResult {
 pub struct Signature {
     /// Index of the signer in the approval's `signers`.
     pub signer: usize,
+    /// The role the signer signed in.
     pub role: String,
+    /// Who signed.
     pub actor: String,
+    /// When they signed.
     pub at: DateTime<Utc>,
 }
 
 /// A signer of an approval, as evaluated on entering its state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingSigner {
+    /// The role that must (or may) sign.
     pub role: String,
+    /// The signer's title in the approval, as written.
     pub title: Option<String>,
     /// False when the signer's `when` condition did not hold: the signer is skipped.
     pub required: bool,
@@ -132,8 +149,11 @@ pub struct PendingSigner {
 pub struct ArmedTimer {
     /// Unique within the instance: `{seq}-{index}`.
     pub id: String,
+    /// The event it fires when due.
     pub event: String,
+    /// When it falls due, computed on the definition's calendar when armed.
     pub due: DateTime<Utc>,
+    /// Its title for people, as written.
     pub title: Option<String>,
     /// Set when the due time had to be adjusted: a deadline script returned a time already
     /// past (the timer fires at once), for example.
@@ -149,6 +169,7 @@ pub struct TimerFiring {
     /// When it was due; the entry's `at` is when it fired (later after a restart).
     pub due: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Its title for people, as written.
     pub title: Option<String>,
     /// Why its event was refused (a guard did not hold, for example): the timer lapsed and
     /// the instance stayed where it was.
@@ -161,6 +182,7 @@ pub struct TimerFiring {
 pub struct SpawnedChild {
     /// `{parent}.{seq}.{n}`: derived from the step, so replay yields the same id.
     pub id: String,
+    /// The child's workflow.
     pub workflow: String,
     /// The data offered to the child: the parent's data (and `item` for `for_each`); the
     /// child keeps the fields it declares.
@@ -170,7 +192,9 @@ pub struct SpawnedChild {
 /// A child's outcome, recorded in its parent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChildStatus {
+    /// The child instance.
     pub id: String,
+    /// The final state it reached.
     pub state: String,
 }
 

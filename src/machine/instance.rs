@@ -12,17 +12,24 @@ use serde_json::{Map, Value};
 /// One run of a workflow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Instance {
+    /// `workflow-N`, N counting from 1 per workflow (children: `{parent}.{seq}.{n}`).
     pub id: String,
+    /// The workflow it runs.
     pub workflow: String,
     /// The definition version it runs on, for its whole life.
     pub version: String,
+    /// The state it is in.
     pub state: String,
+    /// Its fields' values, as the steps so far set them.
     pub data: Map<String, Value>,
     /// The sequence number of the last entry.
     pub seq: u64,
+    /// The business key (a contract or unit number) it is found by.
     pub business_key: Option<String>,
+    /// The instance whose step started it, for a child.
     pub parent: Option<String>,
     #[serde(default)]
+    /// The children its steps started, and how each finished.
     pub children: Vec<Child>,
     /// The approval of the current state, if it has one.
     #[serde(default)]
@@ -40,8 +47,11 @@ pub struct Instance {
     /// The roles people have acted in on it, each once: its holders may read it.
     #[serde(default)]
     pub roles: Vec<String>,
+    /// When it started.
     pub created: DateTime<Utc>,
+    /// When its last step was taken.
     pub updated: DateTime<Utc>,
+    /// Whether it is in a final state: no step can follow.
     pub finished: bool,
     /// The hash of the last entry: the next entry's `prev_hash`.
     pub last_hash: String,
@@ -50,38 +60,59 @@ pub struct Instance {
 /// A child instance and, once it has finished, the final state it reached.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Child {
+    /// The child instance.
     pub id: String,
+    /// The child's workflow.
     pub workflow: String,
+    /// The final state it reached, once it has finished.
     pub finished_in: Option<String>,
 }
 
 /// Signatures collected so far in the current state's approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovalProgress {
+    /// Who must sign, as evaluated on entering the state.
     pub signers: Vec<PendingSigner>,
+    /// The signatures given so far, in order.
     pub signatures: Vec<Signature>,
 }
 
 /// Who did a step, as `state.event`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Act {
+    /// The step, as `state.event`.
     pub step: String,
+    /// Who took it.
     pub actor: String,
 }
 
 /// Why an entry does not continue a snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
+    /// The entry's number is not the one after the snapshot's last.
     #[error("entry {seq} of `{instance}` does not follow entry {last}")]
     OutOfOrder {
+        /// The instance.
         instance: String,
+        /// The entry's number.
         seq: u64,
+        /// The snapshot's last entry.
         last: u64,
     },
+    /// The entry's `prev_hash` is not the hash of the entry before it.
     #[error("entry {seq} of `{instance}` does not link to the hash of the entry before")]
-    BrokenLink { instance: String, seq: u64 },
+    BrokenLink {
+        /// The instance.
+        instance: String,
+        /// The entry's number.
+        seq: u64,
+    },
+    /// A history does not begin with a start entry.
     #[error("the first entry of `{instance}` is not its start")]
-    NotAStart { instance: String },
+    NotAStart {
+        /// The instance.
+        instance: String,
+    },
 }
 
 impl Instance {

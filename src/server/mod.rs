@@ -319,8 +319,8 @@ pub struct FireInput {
 
 /// The whole application: API, console, metrics, with the request-head and body limits,
 /// response counting, and problems for every error on the API's paths. From the outside in:
-/// problems for the API ([`api_problems`]), counting, a panic answered as a 500 problem, the
-/// head limits ([`head_limits`]), the body limit, the routes.
+/// problems for the API (`api_problems`), counting, a panic answered as a 500 problem, the
+/// head limits (`head_limits`), the body limit, the routes.
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(api::routes())

@@ -8,7 +8,7 @@
 //! Keys come from the request, so they must not grow the limiters without bound: a user name
 //! or address is hashed (with a per-process random key, so that nobody can aim at another's
 //! bucket) into one of [`BUCKETS`] buckets. The key space is bounded by construction, and
-//! buckets back at a fresh state are pruned every [`PRUNE_EVERY`] checks.
+//! buckets back at a fresh state are pruned every `PRUNE_EVERY` checks.
 
 use super::limits::SignInLimits;
 use governor::clock::{Clock, DefaultClock};

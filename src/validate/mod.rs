@@ -7,16 +7,16 @@
 //! reload, tests and benchmarks.
 //!
 //! The checks are split by what they look at:
-//! - [`names`]: declarations and references (states, roles, fields, parameters, events,
+//! - `names`: declarations and references (states, roles, fields, parameters, events,
 //!   durations, child workflows, constraints);
-//! - [`scripts`]: compiling guards, actions and deadlines in the sandbox, resolving rule
+//! - `scripts`: compiling guards, actions and deadlines in the sandbox, resolving rule
 //!   references, and linting what scripts read and compare;
-//! - [`writes`]: which step may write which field (`required_on`, `optional_on`, `fixed`,
+//! - `writes`: which step may write which field (`required_on`, `optional_on`, `fixed`,
 //!   `party`), what steps and schedules are asked to write, who may start and read
 //!   (`access`), and which fields may be set on arriving in each state;
-//! - [`time`]: calendars named by the workflow, its timers and schedules, and whether each
+//! - `time`: calendars named by the workflow, its timers and schedules, and whether each
 //!   schedule can recur;
-//! - [`graph`]: the state graph on petgraph (reachability, ways to finish, ambiguous events,
+//! - `graph`: the state graph on petgraph (reachability, ways to finish, ambiguous events,
 //!   timers, must-pass dominators).
 
 mod graph;

@@ -8,7 +8,7 @@
 //!
 //! Who is asking comes from the session cookie ([`Page`], which sends a stranger to the
 //! sign-in page instead of answering JSON). Every form that changes something carries the
-//! session's CSRF token, checked by [`csrf_refusal`] before anything else is read.
+//! session's CSRF token, checked by `csrf_refusal` before anything else is read.
 
 mod audit;
 pub(crate) mod flash;
