@@ -58,4 +58,7 @@ pub struct Start {
     pub parent: Option<String>,
     pub idempotency_key: Option<String>,
     pub at: DateTime<Utc>,
+    /// The readable number the engine gave it (its workflow's `number` format), if any.
+    #[serde(default)]
+    pub number: Option<String>,
 }

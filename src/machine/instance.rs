@@ -21,6 +21,9 @@ pub struct Instance {
     /// The sequence number of the last entry.
     pub seq: u64,
     pub business_key: Option<String>,
+    /// The readable number (`DH-2026-0001`), for a workflow with a `number` format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     pub parent: Option<String>,
     #[serde(default)]
     pub children: Vec<Child>,
@@ -53,6 +56,9 @@ pub struct Child {
     pub id: String,
     pub workflow: String,
     pub finished_in: Option<String>,
+    /// Its readable number, when its workflow has a `number` format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 /// Signatures collected so far in the current state's approval.
@@ -107,6 +113,7 @@ impl Instance {
             data: Map::new(),
             seq: 0,
             business_key: entry.business_key.clone(),
+            number: entry.number.clone(),
             parent: entry.parent.clone(),
             children: Vec::new(),
             approval: None,
@@ -203,6 +210,7 @@ impl Instance {
                 id: spawned.id.clone(),
                 workflow: spawned.workflow.clone(),
                 finished_in: None,
+                number: spawned.number.clone(),
             });
         }
         if let Some(status) = &entry.child
