@@ -120,6 +120,7 @@ fn started(def: &Definition, sandbox: &Sandbox) -> Instance {
         parent: None,
         idempotency_key: None,
         at: at(),
+        number: None,
     };
     let entry = machine::start(def, &start, sandbox).expect("starts");
     Instance::begin(&entry).expect("a start entry begins an instance")

@@ -89,6 +89,10 @@ codes! {
     BadSchedule = "E210", Error, "bad-schedule", "A schedule that cannot recur as written: a weekly schedule without a weekday, a day of the month outside 1-31, a time that is not HH:MM.";
     NotWritable = "E211", Error, "not-writable", "A step is asked for a field it may not write: a transition `requires` it, or a schedule gives it as initial data, but the field does not list the event (or `start`) in `required_on` or `optional_on`.";
     PayloadNeverSupplied = "E212", Error, "payload-never-supplied", "A guard or action reads `payload.x`, but the event it runs on may not write `x`, so the payload never has it.";
+    NumberPlaceholder = "E213", Error, "number-unknown-placeholder", "A `number` format has a placeholder other than `{year}`, `{month}`, `{seq}` and `{seq:N}`, or a brace left open.";
+    NumberWithoutSeq = "E214", Error, "number-without-seq", "A `number` format has no `{seq}` (two instances would share a number), or has it more than once.";
+    NumberWidth = "E215", Error, "number-bad-width", "The width in a `number` format's `{seq:N}` is not a whole number from 1 to 9.";
+    NumberUnsafe = "E216", Error, "number-unsafe-character", "A `number` format has a character other than ASCII letters, digits, `-`, `_` and `.`: a space, a slash, a full-width or Chinese character, which a web address would not carry as it is and people would type differently.";
     ScriptError = "E301", Error, "script-error", "A rhai script does not compile in the sandbox (syntax error, undefined variable, disabled feature such as `eval` or `import`).";
     TypeMismatch = "E302", Error, "type-mismatch", "A script compares a field or parameter with a literal of another type (rhai would quietly answer false), or with a value its enum does not have.";
     RuleSignature = "E303", Error, "rule-signature", "A rule function takes a parameter the engine cannot supply; parameters must be named from data, payload, actor, params, now.";

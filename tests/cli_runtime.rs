@@ -770,3 +770,44 @@ fn the_readme_language_example_prints_the_refusal_in_chinese() {
         stderr(&with_locale("C.UTF-8"))
     );
 }
+
+/// `show`, `history` and `fire` take a readable number where they take an id; `show` and
+/// `list` print it.
+#[test]
+fn an_instance_is_named_by_its_number_on_the_command_line() {
+    let site = Site::new();
+    let id = site.start_permit();
+    let second = site.start_permit();
+    let shown = site.json(&["show", &second], 0);
+    let number = shown["instance"]["number"]
+        .as_str()
+        .expect("a number")
+        .to_string();
+    assert!(number.ends_with("-0002"), "{number}");
+    let by_number = site.json(&["show", &number], 0);
+    assert_eq!(by_number["instance"]["id"], second.as_str());
+    let text = stdout(&site.run(&["show", &number]));
+    assert!(text.contains(&format!("number    {number}")), "{text}");
+    let listed = stdout(&site.run(&["list", "--workflow", "hot_work_permit"]));
+    assert!(
+        listed.lines().next().is_some_and(|l| l.contains("NUMBER")),
+        "{listed}"
+    );
+    assert!(listed.contains(&number), "{listed}");
+    site.json(
+        &[
+            "fire",
+            &number,
+            "submit",
+            "--actor",
+            "wang",
+            "--role",
+            "contractor",
+            "--payload",
+            r#"{"notification_letter": "HW-2026-031", "applicant_seal": true, "operator_certificate": "T-4411"}"#,
+        ],
+        0,
+    );
+    assert_eq!(site.history_len(&number), 2);
+    assert_eq!(site.history_len(&id), 1);
+}

@@ -106,6 +106,7 @@ impl Run {
             parent: None,
             idempotency_key: None,
             at: at(0),
+            number: None,
         };
         let entry = machine::start(&def, &start, &sandbox)?;
         let instance = Instance::begin(&entry).expect("a start");
@@ -266,6 +267,7 @@ fn texts_have_lengths_and_lines_and_so_has_the_business_key() {
         parent: None,
         idempotency_key: None,
         at: at(0),
+        number: None,
     };
     let refused = machine::start(&def, &start("B".repeat(1_000_000)), &sandbox)
         .expect_err("a million-character business key");
@@ -457,6 +459,7 @@ fn broken(payload) { payload.month.no_such_method() }
         parent: None,
         idempotency_key: None,
         at: at(0),
+        number: None,
     };
     let entry = machine::start(&def, &start, &sandbox).expect("starts");
     let instance = Instance::begin(&entry).expect("a start");
@@ -517,6 +520,7 @@ states:
         actor: applicant.clone(),
         data: Map::new(),
         business_key: None,
+        number: None,
         parent: None,
         idempotency_key: None,
         at: at(0),

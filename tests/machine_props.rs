@@ -523,6 +523,7 @@ fn run(fixture: &Fixture, starter: Actor, specs: &[Spec]) -> Result<Run, TestCas
         parent: None,
         idempotency_key: None,
         at,
+        number: None,
     };
     let first = machine::start(def, &start, sandbox).expect("the start is accepted");
     prop_assert!(first.verify());
@@ -731,6 +732,7 @@ fn the_four_eyes_check_catches_a_forged_history() {
         parent: None,
         idempotency_key: None,
         at,
+        number: None,
     };
     let first = machine::start(def, &start, sandbox).expect("starts");
     let mut instance = Instance::begin(&first).expect("begins");

@@ -1397,3 +1397,65 @@ async fn a_refusal_speaks_the_callers_language_with_the_workflows_titles() {
             .contains("`approve`")
     );
 }
+
+/// An instance is found by its readable number as by its id: `GET /api/instances/{number}`,
+/// its history and a fire on it; its JSON carries `number`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_is_found_by_its_number() {
+    let server = support::spawn().await;
+    let id = support::start_permit(&server).await;
+    let http = client();
+    let by_id: Value = http
+        .get(server.url(&format!("/api/instances/{id}")))
+        .bearer_auth(token("wang"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    let number = by_id["instance"]["number"]
+        .as_str()
+        .expect("a number")
+        .to_string();
+    assert!(
+        number.starts_with("DH-") && number.ends_with("-0001"),
+        "{number}"
+    );
+    let by_number: Value = http
+        .get(server.url(&format!("/api/instances/{number}")))
+        .bearer_auth(token("wang"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(by_number["instance"]["id"], id.as_str());
+    let history: Value = http
+        .get(server.url(&format!("/api/instances/{number}/history")))
+        .bearer_auth(token("wang"))
+        .send()
+        .await
+        .expect("answers")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(history[0]["number"], number.as_str());
+    let missing = http
+        .get(server.url("/api/instances/DH-1999-0001"))
+        .bearer_auth(token("wang"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(missing.status().as_u16(), 404);
+    // Someone who may not read it is not told it exists, by number either.
+    let hidden = http
+        .get(server.url(&format!("/api/instances/{number}")))
+        .bearer_auth(token("sun"))
+        .send()
+        .await
+        .expect("answers");
+    assert_eq!(hidden.status().as_u16(), 404);
+    server.stop().await;
+}

@@ -291,6 +291,7 @@ fn replay_step(
                 parent: entry.parent.clone(),
                 idempotency_key: entry.idempotency_key.clone(),
                 at: entry.at,
+                number: entry.number.clone(),
             };
             machine::start(&def, &command, sandbox)
         }
@@ -341,6 +342,22 @@ fn replay_step(
             ))
         }
     };
+    // The ids of spawned children are the engine's to give, like an instance's own id: the
+    // replayed step's children take the recorded ids.
+    let produced = produced.map(|mut replayed| {
+        if !replayed.spawned.is_empty() {
+            let names: Vec<machine::entry::ChildName> = entry
+                .spawned
+                .iter()
+                .map(|c| machine::entry::ChildName {
+                    id: c.id.clone(),
+                    number: c.number.clone(),
+                })
+                .collect();
+            replayed.name_children(&names);
+        }
+        replayed
+    });
     Ok(match produced {
         Ok(replayed) if reproduces(entry, &replayed) => None,
         Ok(replayed) => Some(Found::Differs {
@@ -417,6 +434,7 @@ fn title_of(field: &str) -> &'static str {
         "event" => "event",
         "business_key" => "business key",
         "parent" => "parent",
+        "number" => "readable number",
         "idempotency_key" => "idempotency key",
         "prev_hash" => "link to the entry before",
         "hash" => "hash",
@@ -521,6 +539,7 @@ fn order_of(field: &str) -> usize {
         "timer",
         "business_key",
         "parent",
+        "number",
         "at",
         "idempotency_key",
         "prev_hash",

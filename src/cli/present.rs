@@ -146,6 +146,9 @@ pub fn started(outcome: &Outcome, titles: &Titles) -> String {
         named(&instance.workflow, titles.workflow()),
         named(&instance.state, titles.state(&instance.state))
     );
+    if let Some(number) = &instance.number {
+        let _ = writeln!(out, "  number        {number}");
+    }
     if let Some(key) = &instance.business_key {
         let _ = writeln!(out, "  business key  {key}");
     }
@@ -220,6 +223,9 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
     if let Some(parent) = &entry.parent {
         line(out, "parent", parent.clone());
     }
+    if let Some(number) = &entry.number {
+        line(out, "number", number.clone());
+    }
     if !entry.payload.is_empty() {
         line(out, "payload", compact(&entry.payload));
     }
@@ -279,7 +285,16 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
         );
     }
     for child in &entry.spawned {
-        line(out, "spawned", format!("{} ({})", child.id, child.workflow));
+        line(
+            out,
+            "spawned",
+            format!(
+                "{}{} ({})",
+                child.id,
+                numbered(child.number.as_deref()),
+                child.workflow
+            ),
+        );
     }
     if let Some(child) = &entry.child {
         line(
@@ -327,6 +342,9 @@ pub fn instance(
         instance.id,
         named(&instance.workflow, titles.workflow())
     );
+    if let Some(number) = &instance.number {
+        let _ = writeln!(out, "  number    {number}");
+    }
     let finished = if instance.finished { ", finished" } else { "" };
     let _ = writeln!(
         out,
@@ -389,7 +407,13 @@ pub fn instance(
                 Some(state) => format!("finished in {state}"),
                 None => "running".to_string(),
             };
-            let _ = writeln!(out, "  {} ({}): {status}", child.id, child.workflow);
+            let _ = writeln!(
+                out,
+                "  {}{} ({}): {status}",
+                child.id,
+                numbered(child.number.as_deref()),
+                child.workflow
+            );
         }
     }
     if let (Some(who), Some(available)) = (viewer, available) {
@@ -428,6 +452,11 @@ fn data(out: &mut String, data: &Map<String, Value>, titles: &Titles) {
     }
 }
 
+/// ` (DH-2026-0001)` after an id, for an instance with a readable number.
+fn numbered(number: Option<&str>) -> String {
+    number.map(|n| format!(" ({n})")).unwrap_or_default()
+}
+
 /// `sopflow list`: one line per instance.
 pub fn list(instances: &[Instance], titles: &[Titles]) -> String {
     if instances.is_empty() {
@@ -445,11 +474,31 @@ pub fn list(instances: &[Instance], titles: &[Titles]) -> String {
     let wf_w = width(|i| &i.workflow, "WORKFLOW");
     let st_w = width(|i| &i.state, "STATE");
     let time_w = "0000-00-00 00:00:00 +08:00".len();
+    // A NUMBER column when any instance listed has a readable number.
+    let number_w = instances
+        .iter()
+        .filter_map(|i| i.number.as_deref())
+        .map(|n| n.chars().count().max("NUMBER".len()) + 2)
+        .max()
+        .unwrap_or(0);
+    let number_of = |instance: &Instance, text: Option<&str>| match number_w {
+        0 => String::new(),
+        w => format!(
+            "{:<w$}",
+            text.or(instance.number.as_deref()).unwrap_or(""),
+            w = w
+        ),
+    };
     let mut out = String::new();
+    let header = instances.first().map(|i| number_of(i, Some("NUMBER")));
     let _ = writeln!(
         out,
-        "{:<id_w$}  {:<wf_w$}  {:<st_w$}  {:<time_w$}  TITLE",
-        "ID", "WORKFLOW", "STATE", "UPDATED"
+        "{:<id_w$}  {}{:<wf_w$}  {:<st_w$}  {:<time_w$}  TITLE",
+        "ID",
+        header.unwrap_or_default(),
+        "WORKFLOW",
+        "STATE",
+        "UPDATED"
     );
     for instance in instances {
         let title = Titles::pick(titles, &instance.version)
@@ -458,8 +507,9 @@ pub fn list(instances: &[Instance], titles: &[Titles]) -> String {
         let finished = if instance.finished { " (finished)" } else { "" };
         let _ = writeln!(
             out,
-            "{:<id_w$}  {:<wf_w$}  {:<st_w$}  {:<time_w$}  {title}{finished}",
+            "{:<id_w$}  {}{:<wf_w$}  {:<st_w$}  {:<time_w$}  {title}{finished}",
             instance.id,
+            number_of(instance, None),
             instance.workflow,
             instance.state,
             time(&instance.updated, Titles::pick(titles, &instance.version))

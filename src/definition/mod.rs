@@ -9,6 +9,7 @@
 pub mod duration;
 pub mod located;
 pub mod model;
+pub mod number;
 pub mod roles;
 pub mod schedule;
 mod titles;

@@ -47,6 +47,14 @@ pub struct Workflow {
     /// Time, with the State Council's public holidays and make-up working days.
     #[serde(default)]
     pub calendar: Option<Located<String>>,
+    /// The readable number each instance gets, which clerks see, write on the document and
+    /// search by, for example `"DH-{year}-{seq:04}"` (DH-2026-0001). Placeholders: `{year}`
+    /// and `{month}` of the start on the workflow's calendar clock, and `{seq}` (exactly once),
+    /// the instance's count, zero-padded to N digits with `{seq:N}` (1-9). With `{year}` the
+    /// count restarts at 1 each year. Other text: ASCII letters, digits, `-`, `_`, `.`.
+    /// Without it, an instance is known by its id (`hot_work_permit-12`).
+    #[serde(default)]
+    pub number: Option<Located<String>>,
     /// The state a new instance starts in.
     pub initial: Located<String>,
     /// The states, in the order the procedure runs through them.

@@ -425,9 +425,10 @@ impl Engine {
         // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under this
         // workflow's lock and kept only once the start is admitted, so a refused start uses
         // none. The lock covers the pure step, not the commit.
-        let numbering = self.lock(&format!("\0number\0{workflow}")).await;
-        let number = self.inner.store.last_number(workflow)? + 1;
-        let id = format!("{workflow}-{number}");
+        let numbering = self.lock(&numbering_lock(workflow)).await;
+        let at = self.now();
+        let name = self.next_name(&definition, at)?;
+        let id = name.id.clone();
         let command = Start {
             id: id.clone(),
             actor: request.actor,
@@ -435,7 +436,8 @@ impl Engine {
             business_key: request.business_key,
             parent: None,
             idempotency_key: request.idempotency_key,
-            at: self.now(),
+            at,
+            number: name.readable.as_ref().map(|r| r.number.clone()),
         };
         let _lock = self.lock(&id).await;
         let (entry, snapshot) = self
@@ -445,7 +447,7 @@ impl Engine {
                 Ok((entry, snapshot))
             })
             .await?;
-        self.inner.store.set_last_number(workflow, number)?;
+        self.take_name(&name)?;
         drop(numbering);
         let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
         self.commit(batch).await?;
@@ -457,10 +459,12 @@ impl Engine {
     }
 
     /// Fires an event on an instance.
+    /// `id` is the instance's id or its readable number.
     pub async fn fire(&self, id: &str, request: Fire) -> Result<Outcome, EngineError> {
         check_actor(&request.actor)?;
         check_object(request.not_an_object)?;
         check_size(&request.payload)?;
+        let id = &self.resolve(id)?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
             && let Some(outcome) = self
@@ -490,9 +494,19 @@ impl Engine {
                 Ok((entry, snapshot))
             })
             .await?;
-        let mut batch = vec![Committed::new(entry.clone(), snapshot.clone())];
-        self.follow_ups(&mut batch, &mut locks, at).await?;
-        self.commit(batch).await?;
+        let mut batch = Vec::new();
+        let mut names = Vec::new();
+        let done = async {
+            let (entry, snapshot) = self
+                .push_step(&mut batch, &mut names, Committed::new(entry, snapshot), at)
+                .await?;
+            self.follow_ups(&mut batch, &mut locks, &mut names, at)
+                .await?;
+            self.commit(std::mem::take(&mut batch)).await?;
+            Ok((entry, snapshot))
+        }
+        .await;
+        let (entry, snapshot) = self.unless_failed(done, &names).await?;
         Ok(Outcome {
             entry,
             instance: snapshot,
@@ -500,15 +514,34 @@ impl Engine {
         })
     }
 
-    /// The current snapshot of an instance.
+    /// The current snapshot of an instance, by its id or its readable number
+    /// (`DH-2026-0001`).
     pub async fn get(&self, id: &str) -> Result<Instance, EngineError> {
-        self.instance(id)
+        self.instance(&self.resolve(id)?)
+    }
+
+    /// The id of the instance `name` names: its id (`hot_work_permit-3`, or an older
+    /// `renovation_approval-2000001.7.1`), or its readable number (`DH-2026-0001`). An id wins
+    /// over a number that happens to be spelt the same.
+    pub fn resolve(&self, name: &str) -> Result<String, EngineError> {
+        check_id(name)?;
+        if self.inner.store.instance(name)?.is_some() {
+            return Ok(name.to_string());
+        }
+        self.inner
+            .store
+            .find_number(name)?
+            .into_iter()
+            .next()
+            .ok_or_else(|| EngineError::UnknownInstance {
+                id: name.to_string(),
+            })
     }
 
     /// The events `actor` may fire on an instance now, each under the title of what it will
     /// do (see [`machine::available`]).
     pub async fn available(&self, id: &str, actor: &Actor) -> Result<Vec<Available>, EngineError> {
-        let instance = self.instance(id)?;
+        let instance = self.get(id).await?;
         let definition = self.definition(&instance.version)?;
         self.available_on(definition, instance, actor.clone()).await
     }
@@ -580,8 +613,9 @@ impl Engine {
     }
 
     /// The full history of an instance, oldest first.
+    /// `id` is the instance's id or its readable number.
     pub async fn history(&self, id: &str) -> Result<Vec<Entry>, EngineError> {
-        check_id(id)?;
+        let id = &self.resolve(id)?;
         let history = self.inner.store.history(id)?;
         if history.is_empty() {
             return Err(EngineError::UnknownInstance { id: id.to_string() });
@@ -720,6 +754,7 @@ impl Engine {
         &self,
         batch: &mut Vec<Committed>,
         locks: &mut Vec<InstanceLock>,
+        names: &mut Vec<Name>,
         at: DateTime<Utc>,
     ) -> Result<(), EngineError> {
         let mut next = 0;
@@ -730,11 +765,6 @@ impl Engine {
             let entry = batch[next].entry.clone();
             let snapshot = batch[next].snapshot.clone();
             next += 1;
-            for child in &entry.spawned {
-                if let Some(step) = self.start_child_blocking(&snapshot, child, at).await? {
-                    batch.push(step);
-                }
-            }
             if entry.finished
                 && entry.kind != machine::EntryKind::ChildFinished
                 && let Some(parent_id) = &snapshot.parent
@@ -779,10 +809,166 @@ impl Engine {
                         Ok((step, after))
                     })
                     .await?;
-                batch.push(Committed::new(step, after));
+                self.push_step(batch, names, Committed::new(step, after), at)
+                    .await?;
             }
         }
         Ok(())
+    }
+
+    /// The next names of an instance of `definition`'s workflow started at `at`: read, not
+    /// taken (see [`Engine::take_name`]). The caller holds the workflow's numbering lock.
+    fn next_name(
+        &self,
+        definition: &crate::definition::Definition,
+        at: DateTime<Utc>,
+    ) -> Result<Name, EngineError> {
+        use chrono::Datelike;
+        let workflow = definition.workflow.id.as_str();
+        let n = self.inner.store.last_number(workflow)? + 1;
+        let readable = match &definition.workflow.number {
+            None => None,
+            Some(format) => {
+                let format = crate::definition::number::NumberFormat::parse(format.as_str())
+                    .map_err(|problems| EngineError::Definition {
+                        hash: definition.hash.clone(),
+                        detail: problems
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join("; "),
+                    })?;
+                let local = definition.calendar.local(at);
+                let period = format.period(local.year());
+                let seq = self.inner.store.last_sequence(workflow, &period)? + 1;
+                Some(Readable {
+                    number: format.render(local.year(), local.month(), seq),
+                    period,
+                    seq,
+                })
+            }
+        };
+        Ok(Name {
+            workflow: workflow.to_string(),
+            n,
+            id: format!("{workflow}-{n}"),
+            readable,
+        })
+    }
+
+    /// Records that an admitted start took `name`'s numbers; durable with the flush of its
+    /// first entry. The caller holds the workflow's numbering lock.
+    fn take_name(&self, name: &Name) -> Result<(), EngineError> {
+        self.inner.store.set_last_number(&name.workflow, name.n)?;
+        if let Some(readable) = &name.readable {
+            self.inner
+                .store
+                .set_last_sequence(&name.workflow, &readable.period, readable.seq)?;
+        }
+        Ok(())
+    }
+
+    /// Makes sure the counts of a numbered child restarted by a repair are past it. (They are
+    /// written before the step that records the child, so they survive whatever it does.)
+    async fn catch_up(&self, child: &machine::entry::SpawnedChild) -> Result<(), EngineError> {
+        let n = child
+            .id
+            .strip_prefix(&child.workflow)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|digits| digits.parse::<u64>().ok());
+        let Some(n) = n.filter(|_| child.key.is_some()) else {
+            return Ok(());
+        };
+        let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
+        if self.inner.store.last_number(&child.workflow)? < n {
+            self.inner.store.set_last_number(&child.workflow, n)?;
+        }
+        Ok(())
+    }
+
+    /// Gives back the numbers a command took for its children when the command failed after
+    /// all, so that they stay without gaps: each one that is still the last of its count.
+    async fn give_back(&self, names: &[Name]) {
+        for name in names.iter().rev() {
+            let _numbering = self.lock(&numbering_lock(&name.workflow)).await;
+            let store = &self.inner.store;
+            if store.last_number(&name.workflow).ok() == Some(name.n) {
+                let _ = store.set_last_number(&name.workflow, name.n - 1);
+            }
+            if let Some(readable) = &name.readable
+                && store.last_sequence(&name.workflow, &readable.period).ok() == Some(readable.seq)
+            {
+                let _ = store.set_last_sequence(&name.workflow, &readable.period, readable.seq - 1);
+            }
+        }
+    }
+
+    /// `result`, after giving back the children's numbers if it is an error.
+    async fn unless_failed<T>(
+        &self,
+        result: Result<T, EngineError>,
+        names: &[Name],
+    ) -> Result<T, EngineError> {
+        if result.is_err() {
+            self.give_back(names).await;
+        }
+        result
+    }
+
+    /// Adds a step to `batch`, and after it the starts of the children it spawns, each named
+    /// as its own workflow's next instance (`hot_work_permit-3`, and its readable number):
+    /// the step's entry records those names, so that a replay or a repair after a crash finds
+    /// the very children it started. A child whose start is refused fails the step (its
+    /// numbers are not taken). Returns the step as added.
+    async fn push_step(
+        &self,
+        batch: &mut Vec<Committed>,
+        names: &mut Vec<Name>,
+        step: Committed,
+        at: DateTime<Utc>,
+    ) -> Result<(Entry, Instance), EngineError> {
+        let Committed {
+            mut entry,
+            mut snapshot,
+            ..
+        } = step;
+        let mut starts = Vec::new();
+        let mut given = Vec::new();
+        for child in entry.spawned.clone() {
+            let definition = self.inner.versions.latest(&child.workflow)?;
+            let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
+            let name = self.next_name(&definition, at)?;
+            let named = machine::entry::SpawnedChild {
+                id: name.id.clone(),
+                number: name.readable.as_ref().map(|r| r.number.clone()),
+                ..child
+            };
+            if let Some(start) = self.start_child_blocking(&snapshot, &named, at).await? {
+                starts.push(start);
+            }
+            self.take_name(&name)?;
+            names.push(name);
+            given.push(machine::entry::ChildName {
+                id: named.id,
+                number: named.number,
+            });
+        }
+        if !given.is_empty() {
+            let derived: Vec<String> = entry.spawned.iter().map(|c| c.id.clone()).collect();
+            entry.name_children(&given);
+            for child in &mut snapshot.children {
+                if let Some(at) = derived.iter().position(|d| *d == child.id) {
+                    child.id = given[at].id.clone();
+                    child.number = given[at].number.clone();
+                }
+            }
+            snapshot.last_hash = entry.hash.clone();
+            // The children's starts name the parent's step by nothing but the parent's id, so
+            // they need no change.
+        }
+        batch.push(Committed::new(entry.clone(), snapshot.clone()));
+        batch.extend(starts);
+        Ok((entry, snapshot))
     }
 
     /// [`Engine::start_child`] on the blocking pool: a child's start may run its scripts.
@@ -830,6 +1016,7 @@ impl Engine {
             parent: Some(parent.id.clone()),
             idempotency_key: None,
             at,
+            number: child.number.clone(),
         };
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
         let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
@@ -843,12 +1030,15 @@ impl Engine {
         let snapshot = self.instance(id)?;
         let history = self.inner.store.history(id)?;
         let mut batch = Vec::new();
+        // Each child under the id its parent's step recorded (its own workflow's number, or in
+        // older stores `{parent}.{seq}.{n}`): one that exists is not started again.
         for entry in history.iter().filter(|e| !e.spawned.is_empty()) {
             for child in &entry.spawned {
                 if let Some(step) = self
                     .start_child_blocking(&snapshot, child, entry.at)
                     .await?
                 {
+                    self.catch_up(child).await?;
                     batch.push(step);
                 }
             }
@@ -860,8 +1050,11 @@ impl Engine {
             let mut entry = entry;
             entry.spawned.clear();
             let mut pending = vec![Committed::new(entry, snapshot.clone())];
-            self.follow_ups(&mut pending, &mut locks, self.now())
-                .await?;
+            let mut names = Vec::new();
+            let done = self
+                .follow_ups(&mut pending, &mut locks, &mut names, self.now())
+                .await;
+            self.unless_failed(done, &names).await?;
             batch.extend(pending.into_iter().skip(1));
         }
         if !batch.is_empty() {
@@ -927,4 +1120,26 @@ impl Drop for InstanceLock {
             locks.remove(&self.id);
         }
     }
+}
+
+/// The key of the lock under which a workflow's numbers are taken.
+fn numbering_lock(workflow: &str) -> String {
+    format!("\0number\0{workflow}")
+}
+
+/// The names a new instance takes: its id (`workflow-N`) and, with a `number` format, its
+/// readable number and the count it takes in its period.
+#[derive(Debug, Clone)]
+struct Name {
+    workflow: String,
+    n: u64,
+    id: String,
+    readable: Option<Readable>,
+}
+
+#[derive(Debug, Clone)]
+struct Readable {
+    period: String,
+    seq: u64,
+    number: String,
 }

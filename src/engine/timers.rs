@@ -331,9 +331,19 @@ impl Engine {
         let Some((entry, snapshot)) = fired else {
             return Ok(None);
         };
-        let mut batch = vec![Committed::new(entry.clone(), snapshot)];
-        self.follow_ups(&mut batch, &mut locks, at).await?;
-        self.commit(batch).await?;
+        let mut batch = Vec::new();
+        let mut names = Vec::new();
+        let done = async {
+            let (entry, _) = self
+                .push_step(&mut batch, &mut names, Committed::new(entry, snapshot), at)
+                .await?;
+            self.follow_ups(&mut batch, &mut locks, &mut names, at)
+                .await?;
+            self.commit(std::mem::take(&mut batch)).await?;
+            Ok(entry)
+        }
+        .await;
+        let entry = self.unless_failed(done, &names).await?;
         let firing = entry.timer.unwrap_or_else(|| machine::entry::TimerFiring {
             id: queued.timer.clone(),
             due: queued.due,

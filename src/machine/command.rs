@@ -68,4 +68,7 @@ pub struct Start {
     pub idempotency_key: Option<String>,
     /// When it starts; the machine never reads a clock.
     pub at: DateTime<Utc>,
+    /// The readable number the engine gave it (its workflow's `number` format), if any.
+    #[serde(default)]
+    pub number: Option<String>,
 }

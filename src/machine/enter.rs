@@ -153,6 +153,8 @@ pub(super) fn spawn_children(
                 id: format!("{instance}.{seq}.{}", spawned.len() + 1),
                 workflow: child.value.workflow.value.clone(),
                 data: child_data,
+                key: None,
+                number: None,
             });
         }
     }

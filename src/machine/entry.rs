@@ -100,6 +100,10 @@ pub struct Entry {
     /// For the start of a child instance: its parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
+    /// For the start: the readable number (`DH-2026-0001`) of a workflow with a `number`
+    /// format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// When the step was taken (the command's time, never a clock read by the machine).
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -180,13 +184,32 @@ pub struct TimerFiring {
 /// A child instance started by a step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SpawnedChild {
-    /// `{parent}.{seq}.{n}`: derived from the step, so replay yields the same id.
+    /// The child's id: its own workflow's next (`hot_work_permit-3`), given by the engine
+    /// with the step (see [`Entry::name_children`]). The pure step, and entries recorded
+    /// before children were numbered, have the id derived from the step instead,
+    /// `{parent}.{seq}.{n}`.
     pub id: String,
     /// The child's workflow.
     pub workflow: String,
     /// The data offered to the child: the parent's data (and `item` for `for_each`); the
     /// child keeps the fields it declares.
     pub data: Map<String, Value>,
+    /// The derived `{parent}.{seq}.{n}` of a child the engine numbered: which of the step's
+    /// children this is, whatever its id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// The child's readable number, when its workflow has a `number` format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
+}
+
+/// The id and readable number the engine gives a spawned child.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChildName {
+    /// Its id: its own workflow's next (`hot_work_permit-3`).
+    pub id: String,
+    /// Its readable number, when its workflow has a `number` format.
+    pub number: Option<String>,
 }
 
 /// A child's outcome, recorded in its parent.
@@ -232,6 +255,7 @@ impl Entry {
             timer: None,
             business_key: None,
             parent: None,
+            number: None,
             at,
             idempotency_key: None,
             prev_hash: String::new(),
@@ -251,6 +275,7 @@ impl Entry {
             actor: command.actor.id.clone(),
             business_key: command.business_key.clone(),
             parent: command.parent.clone(),
+            number: command.number.clone(),
             idempotency_key: command.idempotency_key.clone(),
             ..Entry::blank(
                 EntryKind::Start,
@@ -294,6 +319,19 @@ impl Entry {
         hasher.update(DOMAIN);
         hasher.update(&bytes);
         to_hex(&hasher.finalize())
+    }
+
+    /// Gives the children this step spawned the ids the engine chose (their own workflows'
+    /// numbers), keeping each derived id as its `key`, and seals the entry again. Ids equal to
+    /// the derived ones, or missing, leave a child as it is.
+    pub fn name_children(&mut self, names: &[ChildName]) {
+        for (child, name) in self.spawned.iter_mut().zip(names) {
+            if child.id != name.id {
+                child.key = Some(std::mem::replace(&mut child.id, name.id.clone()));
+            }
+            child.number = name.number.clone();
+        }
+        self.seal();
     }
 
     /// Sets `hash` from the content.
@@ -361,6 +399,8 @@ struct EntryRef<'a> {
     business_key: &'a Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     parent: &'a Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    number: &'a Option<String>,
     at: &'a DateTime<Utc>,
     #[serde(skip_serializing_if = "Option::is_none")]
     idempotency_key: &'a Option<String>,
@@ -397,6 +437,7 @@ impl<'a> From<&'a Entry> for EntryRef<'a> {
             timer: &e.timer,
             business_key: &e.business_key,
             parent: &e.parent,
+            number: &e.number,
             at: &e.at,
             idempotency_key: &e.idempotency_key,
             prev_hash: &e.prev_hash,

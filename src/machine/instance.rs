@@ -26,6 +26,9 @@ pub struct Instance {
     pub seq: u64,
     /// The business key (a contract or unit number) it is found by.
     pub business_key: Option<String>,
+    /// The readable number (`DH-2026-0001`), for a workflow with a `number` format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
     /// The instance whose step started it, for a child.
     pub parent: Option<String>,
     #[serde(default)]
@@ -66,6 +69,9 @@ pub struct Child {
     pub workflow: String,
     /// The final state it reached, once it has finished.
     pub finished_in: Option<String>,
+    /// Its readable number, when its workflow has a `number` format.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub number: Option<String>,
 }
 
 /// Signatures collected so far in the current state's approval.
@@ -138,6 +144,7 @@ impl Instance {
             data: Map::new(),
             seq: 0,
             business_key: entry.business_key.clone(),
+            number: entry.number.clone(),
             parent: entry.parent.clone(),
             children: Vec::new(),
             approval: None,
@@ -234,6 +241,7 @@ impl Instance {
                 id: spawned.id.clone(),
                 workflow: spawned.workflow.clone(),
                 finished_in: None,
+                number: spawned.number.clone(),
             });
         }
         if let Some(status) = &entry.child

@@ -840,6 +840,7 @@ fn ready(data) {
             actor: Actor::new("zhao", ["clerk"]),
             data: data.as_object().cloned().unwrap_or_default(),
             business_key: None,
+            number: None,
             parent: None,
             idempotency_key: None,
             at: Utc::now(),

@@ -1,7 +1,8 @@
 //! The store: where histories, snapshots and definition versions are kept.
 //!
 //! The history is the source of truth. Everything else the store keeps (instance snapshots,
-//! the timer queue, the indexes by workflow, state, business key and idempotency key) is
+//! the timer queue, the indexes by workflow, state, business key, readable number and
+//! idempotency key) is
 //! derived from it and can be rebuilt from it. [`Store`] is small on purpose, so that another
 //! backend can take sled's place; [`SledStore`] is the embedded one.
 
@@ -42,6 +43,20 @@ pub struct Query {
     pub business_key: Option<String>,
     /// At most this many (all when `None`).
     pub limit: Option<usize>,
+}
+
+impl Query {
+    /// Whether `instance` passes the query's filters (the limit aside).
+    pub fn matches(&self, instance: &Instance) -> bool {
+        self.workflow
+            .as_ref()
+            .is_none_or(|w| *w == instance.workflow)
+            && self.state.as_ref().is_none_or(|s| *s == instance.state)
+            && self
+                .business_key
+                .as_ref()
+                .is_none_or(|k| instance.business_key.as_ref() == Some(k))
+    }
 }
 
 /// A definition version as stored: the exact sources it was built from.
@@ -189,6 +204,14 @@ pub trait Store: Send + Sync {
     /// Records that `number` was given to an instance of `workflow`; durable with the next
     /// flush, which is the one that makes that instance's first entry durable.
     fn set_last_number(&self, workflow: &str, number: u64) -> Result<(), StoreError>;
+    /// The last `{seq}` of `workflow`'s readable numbers in `period` (a year, or `""` for a
+    /// count that never restarts); 0 before the first.
+    fn last_sequence(&self, workflow: &str, period: &str) -> Result<u64, StoreError>;
+    /// Records that `seq` was given in `period`, like [`Store::set_last_number`].
+    fn set_last_sequence(&self, workflow: &str, period: &str, seq: u64) -> Result<(), StoreError>;
+    /// The instances whose readable number is `number`, in id order (one, unless two
+    /// workflows share a format).
+    fn find_number(&self, number: &str) -> Result<Vec<String>, StoreError>;
     /// Writes derived records for everything committed so far.
     fn checkpoint(&self) -> Result<(), StoreError>;
     /// Every history record in key order (instance id, then sequence number), read lazily, so

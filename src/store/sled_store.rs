@@ -78,11 +78,14 @@ pub struct SledStore {
     by_workflow: sled::Tree,
     by_state: sled::Tree,
     by_business_key: sled::Tree,
+    /// Readable number, NUL, instance id.
+    by_number: sled::Tree,
     idempotency: sled::Tree,
     timers: sled::Tree,
     /// Schedule key -> the occurrence it last fired for (millis, big-endian).
     schedules: sled::Tree,
-    /// Workflow id -> the last number given to one of its instances (big-endian).
+    /// Workflow id -> the last number given to one of its instances (big-endian); workflow
+    /// id, NUL, period -> the last `{seq}` of its readable numbers in that period.
     numbers: sled::Tree,
     definitions: sled::Tree,
     dirty: sled::Tree,
@@ -179,6 +182,7 @@ impl SledStore {
             by_workflow: tree("by_workflow")?,
             by_state: tree("by_state")?,
             by_business_key: tree("by_business_key")?,
+            by_number: tree("by_number")?,
             idempotency: tree("idempotency")?,
             timers: tree("timers")?,
             schedules: tree("schedules")?,
@@ -462,16 +466,7 @@ impl Store for SledStore {
             let Some(instance) = self.read_snapshot(&id)? else {
                 continue;
             };
-            let matches = query
-                .workflow
-                .as_ref()
-                .is_none_or(|w| *w == instance.workflow)
-                && query.state.as_ref().is_none_or(|s| *s == instance.state)
-                && query
-                    .business_key
-                    .as_ref()
-                    .is_none_or(|k| instance.business_key.as_ref() == Some(k));
-            if matches {
+            if query.matches(&instance) {
                 out.push(instance);
             }
         }
@@ -577,17 +572,7 @@ impl Store for SledStore {
 
     fn last_number(&self, workflow: &str) -> Result<u64, StoreError> {
         match self.numbers.get(workflow.as_bytes()).map_err(io)? {
-            Some(bytes) => {
-                let bytes: [u8; 8] =
-                    bytes
-                        .as_ref()
-                        .try_into()
-                        .map_err(|_| StoreError::BadRecord {
-                            key: format!("numbers/{workflow}"),
-                            detail: "an instance number is 8 bytes".into(),
-                        })?;
-                Ok(u64::from_be_bytes(bytes))
-            }
+            Some(bytes) => count(&bytes, &format!("numbers/{workflow}")),
             None => self.highest_number_in_log(workflow),
         }
     }
@@ -600,6 +585,45 @@ impl Store for SledStore {
             .insert(workflow.as_bytes(), &number.to_be_bytes())
             .map(|_| ())
             .map_err(io)
+    }
+
+    fn last_sequence(&self, workflow: &str, period: &str) -> Result<u64, StoreError> {
+        match self.numbers.get(join(&[workflow, period])).map_err(io)? {
+            Some(bytes) => count(&bytes, &format!("numbers/{workflow}/{period}")),
+            None => Ok(0),
+        }
+    }
+
+    fn set_last_sequence(&self, workflow: &str, period: &str, seq: u64) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
+        self.numbers
+            .insert(join(&[workflow, period]), &seq.to_be_bytes())
+            .map(|_| ())
+            .map_err(io)
+    }
+
+    fn find_number(&self, number: &str) -> Result<Vec<String>, StoreError> {
+        // An instance's number never changes, so the index holds no stale record: what it
+        // lacks is only in the snapshots not yet checkpointed.
+        let mut ids: Vec<String> = self
+            .overlay
+            .read()
+            .map_err(|_| poisoned())?
+            .snapshots
+            .values()
+            .filter(|s| s.number.as_deref() == Some(number))
+            .map(|s| s.id.clone())
+            .collect();
+        let prefix = join(&[number, ""]);
+        for item in self.by_number.scan_prefix(&prefix) {
+            let (key, _) = item.map_err(io)?;
+            ids.push(String::from_utf8_lossy(&key[prefix.len()..]).into_owned());
+        }
+        ids.sort();
+        ids.dedup();
+        Ok(ids)
     }
 
     fn checkpoint(&self) -> Result<(), StoreError> {
@@ -700,6 +724,15 @@ impl Store for SledStore {
                     format!("`{id}` is missing under business key `{business_key}`"),
                 );
             }
+            if let Some(number) = &snapshot.number
+                && !has(&self.by_number, join(&[number, &id]))?
+            {
+                problem(
+                    "index by_number",
+                    &id,
+                    format!("`{id}` is missing under number `{number}`"),
+                );
+            }
             for timer in &snapshot.timers {
                 if !has(&self.timers, timer_key(timer.due, &id, &timer.id))? {
                     problem(
@@ -716,10 +749,11 @@ impl Store for SledStore {
             }
         }
         // Every index record names an instance that is where the index says.
-        let indexes: [(&str, &sled::Tree); 3] = [
+        let indexes: [(&str, &sled::Tree); 4] = [
             ("index by_workflow", &self.by_workflow),
             ("index by_state", &self.by_state),
             ("index by_business_key", &self.by_business_key),
+            ("index by_number", &self.by_number),
         ];
         for (name, tree) in indexes {
             for item in tree.iter() {
@@ -741,6 +775,7 @@ impl Store for SledStore {
                     ("index by_business_key", [business_key, _]) => {
                         snapshot.business_key.as_ref() == Some(business_key)
                     }
+                    ("index by_number", [number, _]) => snapshot.number.as_ref() == Some(number),
                     _ => false,
                 };
                 if !agrees {
@@ -866,6 +901,11 @@ impl SledStore {
             if let Some(key) = &snapshot.business_key {
                 self.by_business_key
                     .insert(join(&[key, &snapshot.id]), &[])
+                    .map_err(io)?;
+            }
+            if let Some(number) = &snapshot.number {
+                self.by_number
+                    .insert(join(&[number, &snapshot.id]), &[])
                     .map_err(io)?;
             }
             for timer in &snapshot.timers {
@@ -1017,6 +1057,15 @@ fn decode<T: serde::de::DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, 
         key: key.replace('\0', "/"),
         detail: e.to_string(),
     })
+}
+
+/// A count of the `numbers` tree: 8 bytes, big-endian.
+fn count(bytes: &[u8], key: &str) -> Result<u64, StoreError> {
+    let bytes: [u8; 8] = bytes.try_into().map_err(|_| StoreError::BadRecord {
+        key: key.to_string(),
+        detail: "a count is 8 bytes".into(),
+    })?;
+    Ok(u64::from_be_bytes(bytes))
 }
 
 fn io(err: sled::Error) -> StoreError {

@@ -93,6 +93,7 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
     checker.check_names();
     checker.check_writes();
     checker.check_time();
+    checker.check_number();
     checker.check_scripts();
     checker.check_graph();
     checker.check_unused();

@@ -3,6 +3,7 @@
 
 use super::Checker;
 use crate::definition::located::Located;
+use crate::definition::number::NumberFormatError;
 use crate::diagnostic::{Code, suggestion};
 
 impl Checker<'_> {
@@ -56,6 +57,40 @@ impl Checker<'_> {
                     name.as_str()
                 ),
             );
+        }
+    }
+}
+
+impl Checker<'_> {
+    /// The workflow's `number` format: known placeholders, one `{seq}`, a width of 1-9, and
+    /// only characters that a web address carries as they are.
+    pub(super) fn check_number(&mut self) {
+        let Some(format) = &self.workflow.number else {
+            return;
+        };
+        let Err(problems) = crate::definition::number::NumberFormat::parse(format.as_str()) else {
+            return;
+        };
+        for problem in problems {
+            let (code, hint) = match &problem {
+                NumberFormatError::UnknownPlaceholder { .. } => (
+                    Code::NumberPlaceholder,
+                    "the placeholders are `{year}`, `{month}`, `{seq}` and `{seq:N}`, for example `DH-{year}-{seq:04}`",
+                ),
+                NumberFormatError::Seq(_) => (
+                    Code::NumberWithoutSeq,
+                    "put `{seq}` (or `{seq:4}`, zero-padded) in the format exactly once",
+                ),
+                NumberFormatError::BadWidth { .. } => (
+                    Code::NumberWidth,
+                    "write the width as `{seq:4}` or `{seq:04}`: 1 to 9 digits",
+                ),
+                NumberFormatError::Unsafe { .. } => (
+                    Code::NumberUnsafe,
+                    "use ASCII letters, digits, `-`, `_` and `.` (write 动火证 as `DH`, for example)",
+                ),
+            };
+            self.report(code, format.span, problem.to_string(), hint);
         }
     }
 }

@@ -130,7 +130,7 @@ fn path_parameters(path: &str) -> Vec<Value> {
         .map(|name| {
             let description = match (name, path.starts_with("/api/workflows")) {
                 ("id", true) => "The workflow's id, for example `hot_work_permit`",
-                ("id", false) => "The instance's id, for example `hot_work_permit-1`",
+                ("id", false) => "The instance's id, for example `hot_work_permit-1`, or its readable number, for example `DH-2026-0001`",
                 ("event", _) => "The event, for example `approve`",
                 ("hash", _) => "The version's hash (hex SHA-256 of its YAML and rules)",
                 _ => "",

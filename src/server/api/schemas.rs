@@ -89,6 +89,13 @@ fn reference(name: &str) -> Value {
 
 /// Every schema the paths refer to.
 pub fn components() -> Value {
+    let mut components = all_components();
+    // Added here: the `json!` above is as large as the macro's recursion allows.
+    components["Entry"]["properties"]["number"] = json!({"type": "string", "description": "On a start: the instance's readable number, when its workflow has a `number` format"});
+    components
+}
+
+fn all_components() -> Value {
     json!({
         "Any": {},
         "StartBody": of::<instances::StartBody>(),
@@ -158,6 +165,7 @@ pub fn components() -> Value {
             "id": string(), "workflow": string(), "version": string(), "state": string(),
             "data": {"type": "object"}, "seq": {"type": "integer", "description": "The last entry's number: send it as expected_seq"},
             "business_key": nullable("string"), "parent": nullable("string"),
+            "number": {"type": "string", "description": "The readable number (`DH-2026-0001`) of a workflow with a `number` format; absent otherwise. `GET /api/instances/{number}` finds the instance by it"},
             "children": {"type": "array"}, "approval": {}, "timers": {"type": "array"}, "acts": {"type": "array"},
             "started_by": {"oneOf": [string(), {"type": "null"}], "description": "Who started it; null when a schedule or a parent workflow did"},
             "roles": {"type": "array", "items": string(), "description": "The roles people have acted in on it"},

@@ -90,7 +90,10 @@ pub(super) fn family(instance: &Instance) -> Markup {
                 ul {
                     @for child in &instance.children {
                         li {
-                            "子流程 Child: " a href={ "/instances/" (child.id) } { code { (child.id) } }
+                            "子流程 Child: " a href={ "/instances/" (child.id) } {
+                                @if let Some(number) = &child.number { strong { (number) } " " }
+                                code { (child.id) }
+                            }
                             " (" (child.workflow) ") "
                             @match &child.finished_in {
                                 Some(state) => span.badge { "已结束 " (state) },

@@ -78,6 +78,7 @@ fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
                             a href={ "/instances/" (instance.id) } {
                                 (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone()))
                             }
+                            @if let Some(number) = &instance.number { br; strong.number { (number) } }
                             br; code.muted { (instance.id) }
                         }
                         td data-label="当前环节" { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
@@ -308,6 +309,9 @@ pub struct Search {
     state: String,
     #[serde(default)]
     business_key: String,
+    /// A readable number (`DH-2026-0001`) or an id: that one instance.
+    #[serde(default)]
+    number: String,
 }
 
 impl Search {
@@ -366,6 +370,8 @@ fn search_card(state: &AppState, search: &Search) -> Markup {
                 }
                 label for="search-key" { "业务编号 Business key" }
                 input #search-key type="text" name="business_key" value=(search.business_key);
+                label for="search-number" { "编号 Number " span.muted { "(例如 DH-2026-0001)" } }
+                input #search-number type="text" name="number" value=(search.number);
                 button type="submit" { "查找 Search" }
             }
         }
@@ -378,7 +384,21 @@ pub async fn search(
     Page(caller): Page,
     UrlQuery(search): UrlQuery<Search>,
 ) -> Response {
-    let mut found = match state.list(&caller, search.query()).await {
+    let number = search.number.trim();
+    let listed = if number.is_empty() {
+        state.list(&caller, search.query()).await
+    } else {
+        // One instance by its number or id, within the other filters.
+        match state.instance(&caller, number).await {
+            Ok(instance) if search.query().matches(&instance) => Ok(vec![instance]),
+            Ok(_)
+            | Err(EngineError::UnknownInstance { .. } | EngineError::BadInstanceId { .. }) => {
+                Ok(Vec::new())
+            }
+            Err(err) => Err(err),
+        }
+    };
+    let mut found = match listed {
         Ok(found) => found,
         Err(EngineError::UnknownWorkflow { .. }) => Vec::new(),
         Err(err) => return internal(&caller, err),
@@ -396,7 +416,7 @@ pub async fn search(
             } @else {
                 table #instances {
                     thead { tr {
-                        th { "实例 Instance" } th { "流程 Workflow" } th { "当前环节 State" }
+                        th { "实例 Instance" } th { "编号 Number" } th { "流程 Workflow" } th { "当前环节 State" }
                         th { "业务编号 Key" } th { "发起 Started" } th { "更新 Updated" }
                     } }
                     tbody {
@@ -404,6 +424,7 @@ pub async fn search(
                             @let def = state.engine.definition(&instance.version).ok();
                             tr data-instance=(instance.id) {
                                 td { a href={ "/instances/" (instance.id) } { code { (instance.id) } } }
+                                td.number { (instance.number.as_deref().unwrap_or("—")) }
                                 td { (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone())) }
                                 td {
                                     (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state)))

@@ -208,7 +208,7 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
 fn header(def: &Definition, instance: &Instance, overdue: bool) -> Markup {
     html! {
         section.card.head {
-            p.muted { a href="/" { "待办" } " / " a href="/instances" { "实例" } " / " code { (instance.id) } }
+            p.muted { a href="/" { "待办" } " / " a href="/instances" { "实例" } " / " code { (instance.number.as_deref().unwrap_or(&instance.id)) } }
             h1 { (def.workflow.title) }
             dl.facts {
                 dt { "当前环节 State" }
@@ -216,6 +216,9 @@ fn header(def: &Definition, instance: &Instance, overdue: bool) -> Markup {
                     span.state #state-title data-state=(instance.state) { (state_title(def, &instance.state)) }
                     @if instance.finished { " " span.badge #finished { "已结束 finished" } }
                     @if overdue { " " span.badge.danger #overdue { "已超期 overdue" } }
+                }
+                @if let Some(number) = &instance.number {
+                    dt { "编号 Number" } dd { strong #number { (number) } " " code.muted { (instance.id) } }
                 }
                 dt { "业务编号 Key" } dd { (instance.business_key.as_deref().unwrap_or("—")) }
                 dt { "发起 Started" } dd { (local(instance.created)) }
