@@ -87,8 +87,13 @@ fn bounded_problem(mut problem: Problem) -> Problem {
     problem.code = cut(problem.code);
     problem.title = cut(problem.title);
     problem.detail = cut(problem.detail);
+    // Only the message in the reader's language is kept of the other members.
+    let message = match problem.extra.remove("message") {
+        Some(serde_json::Value::String(message)) => Some(cut(message)),
+        _ => None,
+    };
     problem.extra.clear();
-    problem
+    problem.explained(message)
 }
 
 fn bounded_typed(typed: Typed) -> Typed {
@@ -248,6 +253,7 @@ mod tests {
             credential: Credential::Session {
                 csrf: csrf.to_string(),
             },
+            lang: crate::i18n::Lang::Zh,
         }
     }
 
