@@ -397,6 +397,7 @@ fn diagram(reader: &Reader, def: &Definition, instance: &Instance, history: &[En
             current: Some(&instance.state),
             visited: &visited,
             link: None,
+            titles_only: !reader.ids,
         },
     );
     // The steps as a list, for a screen too narrow for the drawing: the states in the order
