@@ -75,12 +75,14 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
     let base = server.base.clone();
     let script = script_dir.join("console.mjs");
     let shots_arg = shots.clone();
+    let ids = raw_ids(&server, &["hot_work_permit", "goods_request"]).join(",");
     // The server runs on this runtime's threads; the browser run waits on a blocking one.
     let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("node")
             .arg(&script)
             .arg(&base)
             .arg(&shots_arg)
+            .arg(&ids)
             .current_dir(script.parent().expect("the script's folder"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -136,6 +138,35 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
             shots.display()
         );
     }
+}
+
+/// The ids of the roles, fields and events (timers' too) of some shipped workflows: words a
+/// clerk must never read on a page in Chinese.
+fn raw_ids(server: &support::TestServer, workflows: &[&str]) -> Vec<String> {
+    let mut ids = Vec::new();
+    for workflow in workflows {
+        let def = server
+            .state
+            .engine
+            .definition_of(workflow)
+            .expect("a shipped workflow");
+        let w = &def.workflow;
+        ids.extend(w.roles.iter().map(|(role, _)| role.as_str().to_string()));
+        ids.extend(w.fields.iter().map(|(field, _)| field.as_str().to_string()));
+        for (_, state) in w.states.iter() {
+            ids.extend(state.on.iter().map(|(event, _)| event.as_str().to_string()));
+            if let Some(approval) = &state.approval {
+                ids.push(approval.approve_event().to_string());
+                if let Some(reject) = &approval.on_reject {
+                    ids.push(reject.reject_event().to_string());
+                }
+            }
+            ids.extend(state.timers.iter().map(|t| t.fire.value.clone()));
+        }
+    }
+    ids.sort();
+    ids.dedup();
+    ids
 }
 
 /// A browser-less session: the cookie and the CSRF token of the last page.
@@ -482,5 +513,137 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
     assert_eq!(status, 303);
     let (status, _) = wang.get("/").await;
     assert_eq!(status, 303, "a closed session is sent to sign in again");
+    server.stop().await;
+}
+
+/// The language switch sets its cookie and goes back to a page of this site only; the pages
+/// follow the cookie, else `Accept-Language`, else Chinese.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_language_switch_goes_back_only_to_this_site_and_pages_follow_it() {
+    let server = support::spawn().await;
+    let base = server.base.clone();
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    let switch = |query: &str| {
+        let plain = plain.clone();
+        let url = format!("{base}/language?{query}");
+        async move { plain.get(url).send().await.expect("GET /language") }
+    };
+    let location = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string()
+    };
+
+    let response = switch("to=en&back=%2Finstances%3Fworkflow%3Dhot_work_permit").await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/instances?workflow=hot_work_permit");
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    for part in [
+        "sopflow_lang=en",
+        "Path=/",
+        "SameSite=Lax",
+        "HttpOnly",
+        "Max-Age=31536000",
+    ] {
+        assert!(cookie.contains(part), "{cookie} lacks {part}");
+    }
+
+    // Anywhere else is refused: the switch goes to the home page instead.
+    for back in [
+        "//evil.example/",
+        "https://evil.example/",
+        "http:/evil.example",
+        "evil.example",
+        "/\\evil.example",
+        "/%2F%2Fevil.example",
+        "/%5Cevil.example",
+        "/%09/evil.example",
+        "javascript:alert(1)",
+        "",
+    ] {
+        let query = serde_urlencoded::to_string([("to", "zh"), ("back", back)]).expect("a query");
+        let response = switch(&query).await;
+        assert_eq!(response.status(), 303, "{back:?}");
+        assert_eq!(location(&response), "/", "{back:?} is not followed");
+    }
+    // Without `back`, the page it was clicked on, if that page is this site's.
+    let referred = |referer: &'static str| {
+        plain
+            .get(format!("{base}/language?to=en"))
+            .header("referer", referer)
+            .send()
+    };
+    let host = base.trim_start_matches("http://").to_string();
+    let response = plain
+        .get(format!("{base}/language?to=en"))
+        .header("referer", format!("http://{host}/workflows"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(location(&response), "/workflows");
+    let response = referred("https://evil.example/workflows")
+        .await
+        .expect("GET");
+    assert_eq!(location(&response), "/");
+    // A language the console does not speak is a bad request, and sets nothing.
+    let response = switch("to=fr&back=%2F").await;
+    assert_eq!(response.status(), 400);
+    assert!(response.headers().get("set-cookie").is_none());
+
+    // The sign-in page follows the cookie, then Accept-Language, then Chinese.
+    let login = |lang_cookie: Option<&'static str>, accept: Option<&'static str>| {
+        let mut request = plain.get(format!("{base}/login"));
+        if let Some(value) = lang_cookie {
+            request = request.header("cookie", format!("sopflow_lang={value}"));
+        }
+        if let Some(value) = accept {
+            request = request.header("accept-language", value);
+        }
+        async move {
+            request
+                .send()
+                .await
+                .expect("GET /login")
+                .text()
+                .await
+                .unwrap_or_default()
+        }
+    };
+    let page = login(None, None).await;
+    assert!(page.contains("<html lang=\"zh-CN\"") && page.contains("用户名"));
+    let page = login(None, Some("en-US,en;q=0.9")).await;
+    assert!(page.contains("<html lang=\"en\"") && page.contains("User id"));
+    let page = login(Some("zh"), Some("en-US")).await;
+    assert!(page.contains("<html lang=\"zh-CN\""), "the cookie wins");
+
+    // A signed-in clerk's inbox in either language, with roles by title.
+    let wang = Session::sign_in(&base, "wang").await;
+    let (_, inbox) = wang.get("/").await;
+    assert!(
+        inbox.contains("待办") && inbox.contains("装修施工单位"),
+        "{inbox}"
+    );
+    let english = Session {
+        http: wang.http.clone(),
+        base: base.clone(),
+        cookie: format!("{}; sopflow_lang=en", wang.cookie),
+    };
+    let (_, inbox) = english.get("/").await;
+    assert!(
+        inbox.contains("<html lang=\"en\"") && inbox.contains("My tasks"),
+        "{inbox}"
+    );
+    assert!(!inbox.contains("待办"), "{inbox}");
     server.stop().await;
 }

@@ -35,10 +35,12 @@ pub enum Lang {
 const ZH: &[&str] = &[
     include_str!("../../locales/zh-CN/refusals.ftl"),
     include_str!("../../locales/zh-CN/diagnostics.ftl"),
+    include_str!("../../locales/zh-CN/console.ftl"),
 ];
 const EN: &[&str] = &[
     include_str!("../../locales/en/refusals.ftl"),
     include_str!("../../locales/en/diagnostics.ftl"),
+    include_str!("../../locales/en/console.ftl"),
 ];
 
 /// The most `Accept-Language` items looked at: the header is the client's to fill.
@@ -136,6 +138,33 @@ impl Lang {
         for (name, value) in args {
             fluent_args.set(*name, *value);
         }
+        self.format(id, &fluent_args)
+    }
+
+    /// The message `id` with a count `$n`, passed as a number so that a message can choose
+    /// its words by it (`{ $n -> [one] … *[other] … }`), and other arguments.
+    pub fn count(self, id: &str, n: i64, args: &[(&str, &str)]) -> String {
+        let mut fluent_args = FluentArgs::new();
+        fluent_args.set("n", n);
+        for (name, value) in args {
+            fluent_args.set(*name, *value);
+        }
+        self.format(id, &fluent_args)
+    }
+
+    /// Whether this language's own files have the message `id` (no fallback).
+    pub fn has(self, id: &str) -> bool {
+        BUNDLES[self.index()].has_message(id)
+    }
+
+    fn index(self) -> usize {
+        match self {
+            Lang::Zh => 0,
+            Lang::En => 1,
+        }
+    }
+
+    fn format(self, id: &str, args: &FluentArgs) -> String {
         let order = match self {
             Lang::Zh => [0, 1],
             Lang::En => [1, 0],
@@ -145,7 +174,7 @@ impl Lang {
             if let Some(pattern) = bundle.get_message(id).and_then(|m| m.value()) {
                 let mut errors = Vec::new();
                 return bundle
-                    .format_pattern(pattern, Some(&fluent_args), &mut errors)
+                    .format_pattern(pattern, Some(args), &mut errors)
                     .into_owned();
             }
         }

@@ -228,3 +228,69 @@ fn every_diagnostic_code_is_named_in_both_languages() {
         );
     }
 }
+
+/// The `console-…` message ids written in the console's code: every string literal that
+/// starts with `console-` in `src/server/console/`.
+fn console_ids_in_code() -> Vec<(String, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/server/console");
+    let mut found = Vec::new();
+    let entries = std::fs::read_dir(&dir).expect("the console's sources");
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).expect("a console source");
+        for (at, _) in text.match_indices("\"console-") {
+            let rest = &text[at + 1..];
+            let end = rest.find('"').unwrap_or(rest.len());
+            let id = &rest[..end];
+            if id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            {
+                let file = path.file_name().map(|n| n.to_string_lossy().into_owned());
+                found.push((file.unwrap_or_default(), id.to_string()));
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn every_console_message_the_code_names_exists_in_both_languages() {
+    let used = console_ids_in_code();
+    assert!(used.len() > 100, "the scan found only {used:?}");
+    for (file, id) in &used {
+        for lang in Lang::ALL {
+            assert!(lang.has(id), "{file} uses `{id}`, which {lang:?} lacks");
+        }
+    }
+    // And no message of the console's files is left unused.
+    for id in ids(&[include_str!("../../locales/zh-CN/console.ftl")]) {
+        assert!(
+            used.iter().any(|(_, u)| *u == id),
+            "`{id}` is in console.ftl but no console code uses it"
+        );
+    }
+}
+
+#[test]
+fn console_messages_take_their_counts_in_each_language() {
+    assert_eq!(
+        Lang::Zh.count("console-time-working-days", 2, &[]),
+        "2 个工作日"
+    );
+    assert_eq!(
+        Lang::En.count("console-time-working-days", 1, &[]),
+        "1 working day"
+    );
+    assert_eq!(
+        Lang::En.count("console-time-working-days", 3, &[]),
+        "3 working days"
+    );
+    assert_eq!(
+        Lang::En.text_with("console-time-left-working", &[("span", "2 hours")]),
+        "2 hours of working time left"
+    );
+}

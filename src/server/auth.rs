@@ -395,8 +395,12 @@ impl Caller {
 
 /// The value of a cookie in a request.
 pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+    header_cookie(&parts.headers, name)
+}
+
+/// The value of a cookie in a request's headers.
+fn header_cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -412,11 +416,15 @@ pub const LANG_COOKIE: &str = "sopflow_lang";
 /// The language a request asks for: the console's switch (the [`LANG_COOKIE`]), else the
 /// browser's `Accept-Language`, else Chinese, the language of the manuals and the site.
 pub fn request_lang(parts: &Parts) -> Lang {
-    cookie(parts, LANG_COOKIE)
+    headers_lang(&parts.headers)
+}
+
+/// [`request_lang`] from the headers alone.
+pub fn headers_lang(headers: &axum::http::HeaderMap) -> Lang {
+    header_cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
         .or_else(|| {
-            parts
-                .headers
+            headers
                 .get(header::ACCEPT_LANGUAGE)
                 .and_then(|v| v.to_str().ok())
                 .and_then(Lang::from_accept_language)

@@ -2,14 +2,20 @@
 // the contractor applies, four departments sign in turn, and a wrong-role attempt is refused
 // on the way; a refusal's page reloads without posting again; a goods request's start form
 // checks its required fields before posting, and its deadline shows in the inbox; the inbox
-// and the instance page fit a 390 px phone. Usage: node console.mjs <base url> <screenshot folder>. Exit 0 when every
-// check holds; 1 with the failed check (and a screenshot of the page) otherwise.
+// and the instance page fit a 390 px phone; a clerk's pages in Chinese hold no engine words
+// and no raw ids, the same pages in English follow the browser's language, and the language
+// switch sets a cookie the next pages follow.
+// Usage: node console.mjs <base url> <screenshot folder> [raw ids, comma-separated]. Exit 0
+// when every check holds; 1 with the failed check (and a screenshot of the page) otherwise.
 // tests/browser.rs starts the server and runs this; `npm ci` in this folder installs it.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'fs';
 import { join } from 'path';
 
-const [base, shots] = process.argv.slice(2);
+const [base, shots, idList = ''] = process.argv.slice(2);
+// The role, field and event ids of the workflows driven here (tests/browser.rs reads them from
+// the YAML): words a clerk must never read.
+const rawIds = idList.split(',').filter((id) => id.length > 0);
 if (!base || !shots) {
   console.error('usage: node console.mjs <base url> <screenshot folder>');
   process.exit(2);
@@ -83,6 +89,32 @@ async function phoneCheck(user, paths, prefix) {
   } finally {
     await phone.close();
   }
+}
+
+/// A page of its own for `user`, signed in, in a browser that asks for `locale`.
+async function signedIn(user, locale) {
+  const ctx = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale });
+  ctx.setDefaultTimeout(20000);
+  const p = await ctx.newPage();
+  await p.goto(`${base}/login`);
+  await p.fill('#user', user);
+  await p.fill('#password', 'demo');
+  check(await submit(p.locator('#signin'), '/login', p) === 303, `${user} signs in (${locale})`);
+  return { ctx, p };
+}
+
+/// What a Chinese-reading clerk must never see on a page: the engine's English, rhai, and the
+/// YAML's ids as words.
+function engineWords(text) {
+  const found = [];
+  for (const word of ['refused', 'guard', 'payload.', '`', 'system']) {
+    if (text.toLowerCase().includes(word)) found.push(word);
+  }
+  for (const id of rawIds) {
+    const escaped = id.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    if (new RegExp(`(^|[^A-Za-z0-9_])${escaped}($|[^A-Za-z0-9_])`).test(text)) found.push(id);
+  }
+  return found;
 }
 
 async function signIn(user, password = 'demo') {
@@ -327,6 +359,68 @@ try {
   console.log(`ok: fang started ${goods}; the inbox shows ${due.replace(/\s+/g, ' ')}`);
   await signOut();
   await phoneCheck('fang', [['inbox', '/'], ['instance', `/instances/${goods}`]], 'fang');
+
+  // A clerk's pages in Chinese: titles and Chinese words only, whether the instance is new
+  // (deadlines pending) or finished (a long history and approval chain).
+  check(rawIds.length > 10, `the raw ids to look for: ${rawIds}`);
+  for (const [user, paths] of [
+    ['fang', ['/', `/instances/${goods}`, '/start?workflow=goods_request', '/instances']],
+    ['zhou', ['/', `/instances/${id}`]],
+    ['wang', [`/instances/${id}`]],
+  ]) {
+    step = `${user}'s pages in Chinese`;
+    const { ctx, p } = await signedIn(user, 'zh-CN');
+    try {
+      for (const path of paths) {
+        step = `${user}'s ${path} in Chinese`;
+        await p.goto(`${base}${path}`);
+        check(await p.locator('html').getAttribute('lang') === 'zh-CN', `${path} is marked Chinese`);
+        const text = await p.locator('body').innerText();
+        const words = engineWords(text);
+        check(words.length === 0, `${user} reads ${words.join(', ')} on ${path}:\n${text}`);
+      }
+    } finally {
+      await ctx.close();
+    }
+  }
+  console.log('ok: a clerk\'s pages in Chinese hold no engine words and no raw ids');
+
+  // The same pages for a browser that asks for English.
+  step = 'English';
+  {
+    const { ctx, p } = await signedIn('fang', 'en-US');
+    try {
+      await p.goto(`${base}/`);
+      check(await p.locator('html').getAttribute('lang') === 'en', 'the inbox is marked English');
+      const heading = await p.locator('main h1').first().innerText();
+      check(heading.includes('My tasks'), `the inbox heading is English: ${heading}`);
+      const start = await p.locator('#start-form button[type=submit]').innerText();
+      check(start.trim() === 'Start', `the start button is English: ${start}`);
+      await p.goto(`${base}/instances/${goods}`);
+      const page = await p.locator('body').innerText();
+      for (const words of ['My actions', 'History', 'Comment', 'left']) {
+        check(page.includes(words), `the instance page in English says "${words}":\n${page}`);
+      }
+      check(!page.includes('我可以办理') && !page.includes('历史'), 'no Chinese labels on the English page');
+      await p.screenshot({ path: join(shots, 'instance-en.png'), fullPage: true });
+
+      // The switch: one click, a cookie, and the pages after it follow it over the browser's
+      // own language.
+      step = 'the language switch';
+      await Promise.all([p.waitForURL(`**/instances/${goods}`), p.locator('#lang-switch a[data-lang="zh"]').click()]);
+      check(await p.locator('html').getAttribute('lang') === 'zh-CN', 'the switch goes back to the page, in Chinese');
+      const cookie = (await ctx.cookies()).find((c) => c.name === 'sopflow_lang');
+      check(cookie && cookie.value === 'zh' && cookie.httpOnly && cookie.sameSite === 'Lax' && cookie.path === '/', `the language cookie: ${JSON.stringify(cookie)}`);
+      await p.goto(`${base}/`);
+      const inbox = await p.locator('main h1').first().innerText();
+      check(inbox.includes('待办'), `the next page follows the switch: ${inbox}`);
+      await Promise.all([p.waitForURL(`${base}/`), p.locator('#lang-switch a[data-lang="en"]').click()]);
+      check((await p.locator('main h1').first().innerText()).includes('My tasks'), 'and back to English');
+    } finally {
+      await ctx.close();
+    }
+  }
+  console.log('ok: English follows the browser, and the switch sets a cookie the next pages follow');
 
   await browser.close();
   console.log('console: all checks passed');

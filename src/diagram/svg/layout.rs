@@ -122,7 +122,7 @@ pub(super) struct Layout<'w> {
 }
 
 impl<'w> Layout<'w> {
-    pub(super) fn new(workflow: &'w Workflow, edges: &[Edge]) -> Layout<'w> {
+    pub(super) fn new(workflow: &'w Workflow, edges: &[Edge], titles_only: bool) -> Layout<'w> {
         let mut index: BTreeMap<&str, usize> = BTreeMap::new();
         let mut boxes: Vec<StateBox> = Vec::new();
         for (name, state) in workflow.states.iter() {
@@ -136,7 +136,10 @@ impl<'w> Layout<'w> {
                 state.is_final,
             ));
         }
-        let labels: Vec<Label> = edges.iter().map(|e| Label::new(label_lines(e))).collect();
+        let labels: Vec<Label> = edges
+            .iter()
+            .map(|e| Label::new(label_lines(e, titles_only)))
+            .collect();
         // Edges between two known states; edges to undeclared states (only in workflows the
         // validator rejects) are left out rather than guessed at.
         let mut links: Vec<(usize, usize, usize)> = Vec::new();

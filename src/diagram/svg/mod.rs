@@ -27,6 +27,9 @@ pub struct SvgOptions<'a> {
     /// A link for a state's box (for example to the instances in that state); `None` from the
     /// function, or no function, leaves the box unlinked.
     pub link: Option<StateLink<'a>>,
+    /// Edges labelled by their titles alone, for readers of the business words: an event
+    /// without a title has no label of its own (it stays in `data-event`).
+    pub titles_only: bool,
 }
 
 /// Gives the href for a state's box, by state id, or `None` for no link.
@@ -55,7 +58,7 @@ const START_SPACE: f64 = 30.0;
 /// CSS can override it.
 pub fn svg(workflow: &Workflow, options: &SvgOptions) -> String {
     let edges = edges(workflow);
-    let layout = Layout::new(workflow, &edges);
+    let layout = Layout::new(workflow, &edges, options.titles_only);
     render(workflow, &edges, &layout, options)
 }
 

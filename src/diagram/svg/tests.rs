@@ -207,7 +207,7 @@ fn every_shipped_workflow_renders_without_overlaps() {
             assert_eq!(text.matches(&id).count(), 1, "{path}: {id}");
         }
         let edges = edges(workflow);
-        let layout = Layout::new(workflow, &edges);
+        let layout = Layout::new(workflow, &edges, false);
         let rects = rects(&layout);
         for (i, (a, ra)) in rects.iter().enumerate() {
             assert!(ra.0 >= 0.0 && ra.1 >= 0.0, "{path}: {a} off the canvas");
@@ -233,6 +233,7 @@ fn the_same_workflow_gives_the_same_bytes() {
             current: Some("cs_review"),
             visited: &visited,
             link: None,
+            titles_only: false,
         };
         let first = svg(&shipped_one(name), &options);
         let second = svg(&shipped_one(name), &options);
@@ -249,6 +250,7 @@ fn current_and_visited_states_are_marked() {
             current: Some("cs_review"),
             visited: &visited,
             link: None,
+            titles_only: false,
         },
     );
     assert!(text.contains("<g id=\"state-cs_review\" class=\"state current\""));
@@ -366,7 +368,7 @@ fn many_long_edges_stay_within_budget() {
     yaml.push_str("  done: {final: true}\n  cancelled: {final: true}\n");
     let workflow = parse(&yaml);
     let edges = edges(&workflow);
-    let layout = Layout::new(&workflow, &edges);
+    let layout = Layout::new(&workflow, &edges, false);
     assert!(layout.nodes.len() < n * 8, "{} nodes", layout.nodes.len());
     well_formed(&svg(&workflow, &SvgOptions::default())).expect("well formed");
 }
@@ -438,6 +440,7 @@ fn write_samples() {
             current: workflow.states.keys().nth(1),
             visited: &visited,
             link: None,
+            titles_only: false,
         };
         let name = Path::new(&path).with_extension("svg");
         let name = name.file_name().expect("file name");

@@ -224,15 +224,24 @@ fn fit(text: &str, size: f64, max: f64) -> String {
 
 /// An edge's label: `event title` on one line when it fits, else the event above the wrapped
 /// title; then the timers' captions and the children started.
-pub(super) fn label_lines(edge: &Edge) -> Vec<Line> {
+/// With `titles_only`, the event's id is left out: a titled edge shows its title, an untitled
+/// one only its timers and children.
+pub(super) fn label_lines(edge: &Edge, titles_only: bool) -> Vec<Line> {
     let event = fit(&edge.event, SMALL_SIZE * 1.06, LABEL_TEXT_MAX);
     let mut lines: Vec<Line> = Vec::new();
-    match edge
+    let title = edge
         .title
         .as_deref()
         .map(str::trim)
-        .filter(|t| !t.is_empty())
-    {
+        .filter(|t| !t.is_empty());
+    match title {
+        Some(title) if titles_only => {
+            let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
+            for part in wrap_balanced(&title, SMALL_SIZE, LABEL_TEXT_MAX, 3) {
+                lines.push(vec![(Tone::Plain, part)]);
+            }
+        }
+        None if titles_only => {}
         Some(title) => {
             let title = title.split_whitespace().collect::<Vec<_>>().join(" ");
             let one = vec![

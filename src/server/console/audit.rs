@@ -9,9 +9,11 @@
 use super::flash::{self, Flash};
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
+    role_titles,
 };
 use crate::audit::export::{CsvRows, ExportQuery, parse_bound};
 use crate::audit::verify::{Problem as Break, Summary};
+use crate::i18n::Lang;
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
@@ -30,25 +32,42 @@ pub const AUDITOR: &str = "auditor";
 const SHOWN_PROBLEMS: usize = 200;
 
 /// The refusal of someone without the auditor role (`None` for an auditor).
-fn not_auditor(caller: &Caller) -> Option<Response> {
+fn not_auditor(state: &AppState, caller: &Caller) -> Option<Response> {
     if caller.user.has_role(AUDITOR) {
         return None;
     }
-    Some(error_page(
-        Some(caller),
-        &Problem::forbidden(
-            "not_auditor",
-            format!(
-                "审计页面仅供审计角色 (`{AUDITOR}`) 使用。The audit pages are for the `{AUDITOR}` role; `{}` has {}.",
-                caller.user.id,
-                if caller.user.roles.is_empty() {
-                    "no roles".to_string()
-                } else {
-                    caller.user.roles.join(", ")
-                }
-            ),
+    let lang = caller.lang;
+    let titles: Vec<String> = role_titles(state, &caller.user.roles)
+        .into_iter()
+        .map(|(_, title)| title)
+        .collect();
+    let held = if titles.is_empty() {
+        lang.text("refusal-role_not_allowed-nobody")
+    } else {
+        lang.list(&titles)
+    };
+    let auditor = role_titles(state, &[AUDITOR.to_string()])
+        .into_iter()
+        .map(|(_, title)| title)
+        .next()
+        .unwrap_or_else(|| AUDITOR.to_string());
+    let problem = Problem::forbidden(
+        "not_auditor",
+        format!(
+            "the audit pages are for the `{AUDITOR}` role; `{}` has {}",
+            caller.user.id,
+            if caller.user.roles.is_empty() {
+                "no roles".to_string()
+            } else {
+                caller.user.roles.join(", ")
+            }
         ),
-    ))
+    )
+    .explained(Some(lang.text_with(
+        "console-audit-not-auditor",
+        &[("auditor", &auditor), ("held", &held)],
+    )));
+    Some(error_page(state, caller, &problem))
 }
 
 /// The result a verification left for the page (`?flash=`).
@@ -63,7 +82,7 @@ pub async fn page(
     Page(caller): Page,
     Query(flashed): Query<Flashed>,
 ) -> Response {
-    if let Some(refused) = not_auditor(&caller) {
+    if let Some(refused) = not_auditor(&state, &caller) {
         return refused;
     }
     let verified = flashed
@@ -77,8 +96,9 @@ pub async fn page(
     html_response(
         StatusCode::OK,
         layout(
-            Some(&caller),
-            "审计",
+            &state,
+            &caller,
+            &caller.lang.text("console-audit-title"),
             content(&state, &caller, verified.as_deref()),
         ),
     )
@@ -92,7 +112,7 @@ pub struct Verified {
 
 /// `POST /audit/verify`: verifies the store, then shows the result on `GET /audit`.
 pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
-    if let Some(refused) = not_auditor(&caller) {
+    if let Some(refused) = not_auditor(&state, &caller) {
         return refused;
     }
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
@@ -116,8 +136,8 @@ pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: For
     .await;
     let verified = match result {
         Ok(Ok(verified)) => verified,
-        Ok(Err(err)) => return internal(&caller, err),
-        Err(err) => return internal(&caller, err),
+        Ok(Err(err)) => return internal(&state, &caller, err),
+        Err(err) => return internal(&state, &caller, err),
     };
     tracing::info!(
         actor = ?caller.user.id,
@@ -133,63 +153,66 @@ pub async fn verify(State(state): State<AppState>, Page(caller): Page, form: For
 
 fn content(state: &AppState, caller: &Caller, verified: Option<&Verified>) -> Markup {
     let workflows = state.engine.workflows();
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     html! {
         section.card {
-            h1 { "审计 Audit" }
-            p.muted { "只读:核验与导出不改变任何记录。Read-only: verifying and exporting change nothing." }
+            h1 { (t("console-audit-heading")) }
+            p.muted { (t("console-audit-read-only")) }
         }
         div.columns {
             section.card #verify {
-                h2 { "核验存储 Verify the store" }
-                p { "逐条检查历史记录的哈希链、快照、索引与定义版本。Checks every entry's hash chain, the snapshots, the indexes and the stored definitions." }
+                h2 { (t("console-audit-verify-heading")) }
+                p { (t("console-audit-verify-note")) }
                 form method="post" action="/audit/verify" {
                     (csrf_field(caller))
-                    button.primary type="submit" #verify-button { "开始核验 Verify" }
+                    button.primary type="submit" #verify-button { (t("console-audit-verify-submit")) }
                 }
-                @if let Some(verified) = verified { (summary(verified)) }
+                @if let Some(verified) = verified { (summary(lang, verified)) }
             }
             section.card #export {
-                h2 { "导出审批记录 Export (CSV)" }
-                p { "每一步人工办理一行,与 " code { "sopflow audit export" } " 相同。日期按北京时间整日计算。"
-                    " One row per step a person took; dates are whole days in Beijing time." }
+                h2 { (t("console-audit-export-heading")) }
+                p { (t("console-audit-export-note")) " " code { "sopflow audit export" } }
                 form.stack method="get" action="/audit/export.csv" {
-                    label for="export-workflow" { "流程 Workflow" }
+                    label for="export-workflow" { (t("console-search-workflow")) }
                     select #export-workflow name="workflow" {
-                        option value="" { "全部 all" }
+                        option value="" { (t("console-search-any")) }
                         @for id in &workflows {
                             @let title = state.engine.definition_of(id).map(|d| d.workflow.title.clone()).unwrap_or_default();
                             option value=(id) { (title) " (" (id) ")" }
                         }
                     }
-                    label for="export-from" { "自 From" }
+                    label for="export-from" { (t("console-audit-export-from")) }
                     input #export-from type="date" name="from";
-                    label for="export-to" { "至 To" }
+                    label for="export-to" { (t("console-audit-export-to")) }
                     input #export-to type="date" name="to";
-                    button type="submit" { "下载 CSV Download" }
+                    button type="submit" { (t("console-audit-export-submit")) }
                 }
             }
         }
     }
 }
 
-fn summary(verified: &Verified) -> Markup {
+fn summary(lang: Lang, verified: &Verified) -> Markup {
+    let t = |id: &str| lang.text(id);
     let s = &verified.summary;
+    let count = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     html! {
         div #verify-result data-problems=(s.problems) {
             @if s.is_clean() {
-                div.banner.ok { strong { "✓ 存储完好。The store is intact." } }
+                div.banner.ok { strong { (t("console-audit-intact")) } }
             } @else {
-                div.banner.error { strong { "发现 " (s.problems) " 个问题。" (s.problems) " problem(s) found." } }
+                div.banner.error { strong { (lang.count("console-audit-problems", count(s.problems), &[])) } }
             }
             dl.facts {
-                dt { "实例 Instances" } dd { (s.instances) }
-                dt { "记录 Entries checked" } dd { (s.entries) }
-                dt { "定义版本 Definitions" } dd { (s.definitions) }
-                dt { "摘要 Digest" } dd { code.wrap #digest { (s.digest.token()) } br; small.muted { "截至 as of " (local(s.digest.as_of)) } }
+                dt { (t("console-audit-instances")) } dd { (s.instances) }
+                dt { (t("console-audit-entries")) } dd { (s.entries) }
+                dt { (t("console-audit-definitions")) } dd { (s.definitions) }
+                dt { (t("console-audit-digest")) } dd { code.wrap #digest { (s.digest.token()) } br; small.muted { (lang.text_with("console-audit-as-of", &[("time", &local(s.digest.as_of))])) } }
             }
             @if !verified.problems.is_empty() {
                 table #problems {
-                    thead { tr { th { "代码 Code" } th { "实例 Instance" } th { "#" } th { "说明 Detail" } } }
+                    thead { tr { th { (t("console-audit-code")) } th { (t("console-search-col-instance")) } th { "#" } th { (t("console-audit-detail")) } } }
                     tbody {
                         @for p in &verified.problems {
                             tr {
@@ -202,7 +225,7 @@ fn summary(verified: &Verified) -> Markup {
                     }
                 }
                 @if (s.problems as usize) > verified.problems.len() {
-                    p.muted { "只列出前 " (verified.problems.len()) " 个;" code { "sopflow audit verify" } " 列出全部。" }
+                    p.muted { (lang.count("console-audit-problems-shown", count(verified.problems.len() as u64), &[])) " " code { "sopflow audit verify" } }
                 }
             }
         }
@@ -238,7 +261,7 @@ impl ExportForm {
             && from > to
         {
             return Err(format!(
-                "起始日期晚于结束日期。`from` ({}) is after `to` ({}): nothing could match.",
+                "`from` ({}) is after `to` ({}): nothing could match",
                 self.from, self.to
             ));
         }
@@ -275,13 +298,18 @@ pub async fn export(
     Page(caller): Page,
     Query(form): Query<ExportForm>,
 ) -> Response {
-    if let Some(refused) = not_auditor(&caller) {
+    if let Some(refused) = not_auditor(&state, &caller) {
         return refused;
     }
     let query = match form.query() {
         Ok(query) => query,
         Err(detail) => {
-            return error_page(Some(&caller), &Problem::bad_request("bad_bound", detail));
+            let problem = Problem::bad_request("bad_bound", detail.clone()).explained(Some(
+                caller
+                    .lang
+                    .text_with("console-audit-bad-bound", &[("detail", &detail)]),
+            ));
+            return error_page(&state, &caller, &problem);
         }
     };
     let (mut out, body) = stream::body();

@@ -87,7 +87,7 @@ fn bounded_problem(mut problem: Problem) -> Problem {
     problem.code = cut(problem.code);
     problem.title = cut(problem.title);
     problem.detail = cut(problem.detail);
-    // Of the extra members only what the person reads is shown again, and it is cut too.
+    // Only the message in the reader's language is kept of the other members.
     let message = match problem.extra.remove("message") {
         Some(serde_json::Value::String(message)) => Some(cut(message)),
         _ => None,

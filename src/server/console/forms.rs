@@ -9,6 +9,7 @@
 
 use super::Form;
 use crate::definition::model::{Field, FieldType, Workflow};
+use crate::i18n::Lang;
 use chrono::{NaiveDateTime, TimeZone};
 use maud::{Markup, html};
 use serde_json::{Map, Value};
@@ -124,7 +125,15 @@ pub fn writable_fields<'w>(
 
 /// An input for one field, labelled with its title; `id` makes the label's target unique on
 /// a page with several forms.
-pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required: bool) -> Markup {
+pub fn input(
+    lang: Lang,
+    id: &str,
+    name: &str,
+    field: &Field,
+    typed: Option<&str>,
+    required: bool,
+) -> Markup {
+    let t = |id: &str| lang.text(id);
     let key = format!("{FIELD}{name}");
     let dom_id = format!("{id}-{name}");
     let title = field.title.as_deref().unwrap_or(name);
@@ -136,19 +145,19 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
                 // An optional yes/no: left blank, it is not given at all.
                 label for=(dom_id) { (title) }
                 select #(dom_id) name=(key) {
-                    option value="" { "不填 not given" }
-                    option value="true" selected[value == "true"] { "是 yes" }
-                    option value="false" selected[value == "false"] { "否 no" }
+                    option value="" { (t("console-form-not-given")) }
+                    option value="true" selected[value == "true"] { (t("console-form-yes")) }
+                    option value="false" selected[value == "false"] { (t("console-form-no")) }
                 }
             } @else if kind == FieldType::Bool {
                 label.check for=(dom_id) {
                     input type="hidden" name=(key) value="false";
                     input #(dom_id) type="checkbox" name=(key) value="true" checked[value == "true"];
-                    " " (title) @if required { span.req title="必填 required" { " *" } }
+                    " " (title) @if required { span.req title=(t("console-form-required")) { " *" } }
                 }
             } @else {
                 label for=(dom_id) {
-                    (title) @if required { span.req title="必填 required" { " *" } }
+                    (title) @if required { span.req title=(t("console-form-required")) { " *" } }
                 }
                 @match kind {
                     FieldType::Text => {
@@ -157,11 +166,11 @@ pub fn input(id: &str, name: &str, field: &Field, typed: Option<&str>, required:
                     }
                     FieldType::List => {
                         textarea #(dom_id) name=(key) rows="3" required[required]
-                            placeholder="每行一项 one item per line" { (value) }
+                            placeholder=(t("console-form-one-per-line")) { (value) }
                     }
                     FieldType::Enum => {
                         select #(dom_id) name=(key) required[required] {
-                            option value="" { "请选择 choose" }
+                            option value="" { (t("console-form-choose")) }
                             @for v in &field.values {
                                 option value=(v.as_str()) selected[v.as_str() == value] { (v.as_str()) }
                             }
@@ -203,10 +212,10 @@ fn step(kind: FieldType) -> Option<&'static str> {
 }
 
 /// A stored value as a person reads it: yes/no, Beijing time, lists joined.
-pub fn shown(field: Option<&Field>, value: &Value) -> String {
+pub fn shown(lang: Lang, field: Option<&Field>, value: &Value) -> String {
     match (field.map(|f| f.kind.value), value) {
-        (_, Value::Bool(true)) => "是 yes".to_string(),
-        (_, Value::Bool(false)) => "否 no".to_string(),
+        (_, Value::Bool(true)) => lang.text("console-form-yes"),
+        (_, Value::Bool(false)) => lang.text("console-form-no"),
         (Some(FieldType::Datetime), Value::String(s)) => chrono::DateTime::parse_from_rfc3339(s)
             .map(|t| super::local_seconds(t.with_timezone(&chrono::Utc)))
             .unwrap_or_else(|_| s.clone()),
@@ -218,7 +227,7 @@ pub fn shown(field: Option<&Field>, value: &Value) -> String {
                 other => other.to_string(),
             })
             .collect::<Vec<_>>()
-            .join("、"),
+            .join(&lang.text("list-separator")),
         (_, Value::Null) => "—".to_string(),
         (_, other) => other.to_string(),
     }

@@ -1,16 +1,42 @@
 //! The read-only parts of the instance page: its data, pending timers, parent and children,
 //! the approval chain (who decided what, in which role, under which version) and the full
 //! history, including the engine's own steps.
+//!
+//! A person reads titles: fields, steps, roles, timers and children by what the YAML calls
+//! them, people by name, the engine as 系统 / System. Ids stay in `data-*` attributes, and
+//! beside the titles for an auditor, who also reads the rules as written where others read
+//! that a step's conditions held.
 
-use super::instance::field_value;
+use super::instance::{Reader, event_title, field_value};
 use super::{local, local_seconds, short_hash, state_title};
-use crate::audit::chain::{ApprovalChain, LinkKind};
+use crate::audit::chain::{ApprovalChain, GuardPurpose, LinkKind};
 use crate::catalog::Definition;
+use crate::definition::model::{COMMENT, SYSTEM_ROLE};
+use crate::i18n::Lang;
 use crate::machine::{Entry, EntryKind, Instance};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
 
-pub(super) fn data(def: &Definition, instance: &Instance) -> Markup {
+/// A child instance as a person reads it: the title of its own workflow, and its id.
+pub(super) struct Related {
+    pub id: String,
+    /// Its readable number (`DH-2026-0001`), when its workflow gives one.
+    pub number: Option<String>,
+    pub workflow: String,
+    pub title: String,
+    pub finished_in: Option<String>,
+}
+
+/// A user id as the page shows it: the person's name, or 系统 / System for the engine.
+fn who(lang: Lang, actor: &str, people: &dyn Fn(&str) -> Option<String>) -> String {
+    if actor == SYSTEM_ROLE {
+        return lang.text("console-system");
+    }
+    people(actor).unwrap_or_else(|| actor.to_string())
+}
+
+pub(super) fn data(reader: &Reader, def: &Definition, instance: &Instance) -> Markup {
+    let t = |id: &str| reader.t(id);
     // Declared fields first, in the definition's order, then anything else the data holds.
     let mut rows: Vec<(&str, Option<&str>)> = def
         .workflow
@@ -26,18 +52,21 @@ pub(super) fn data(def: &Definition, instance: &Instance) -> Markup {
     }
     html! {
         section.card #data {
-            h2 { "资料 Data" }
+            h2 { (t("console-data-heading")) }
             @if rows.is_empty() {
-                p.muted { "尚未填写。Nothing recorded yet." }
+                p.muted { (t("console-data-empty")) }
             } @else {
                 table.kv {
                     tbody {
                         @for (name, title) in &rows {
                             tr data-field=(name) {
-                                th { (title.unwrap_or(name)) br; code.muted { (name) } }
+                                th {
+                                    (title.unwrap_or(name))
+                                    @if reader.ids && title.is_some() { br; code.muted { (name) } }
+                                }
                                 td {
                                     @if let Some(value) = instance.data.get(*name) {
-                                        (field_value(def, name, value))
+                                        (field_value(reader.lang, def, name, value))
                                     }
                                 }
                             }
@@ -49,25 +78,34 @@ pub(super) fn data(def: &Definition, instance: &Instance) -> Markup {
     }
 }
 
-pub(super) fn timers(instance: &Instance, now: DateTime<Utc>) -> Markup {
+pub(super) fn timers(
+    reader: &Reader,
+    def: &Definition,
+    instance: &Instance,
+    now: DateTime<Utc>,
+) -> Markup {
     if instance.timers.is_empty() {
         return html! {};
     }
+    let t = |id: &str| reader.t(id);
     html! {
         section.card #timers {
-            h2 { "期限 Pending timers" }
+            h2 { (t("console-timers-heading")) }
             table {
-                thead { tr { th { "期限 Timer" } th { "到期 Due" } th { "触发 Fires" } } }
+                thead { tr { th { (t("console-timers-timer")) } th { (t("console-timers-due")) } th { (t("console-timers-fires")) } } }
                 tbody {
                     @for timer in &instance.timers {
-                        tr.overdue[timer.due <= now] {
-                            td { (timer.title.as_deref().unwrap_or(&timer.id)) }
+                        tr.overdue[timer.due <= now] data-timer=(timer.id) data-event=(timer.event) {
+                            td { (timer.title.clone().unwrap_or_else(|| t("console-deadline-untitled"))) }
                             td {
                                 (local(timer.due))
-                                @if timer.due <= now { " " span.badge.danger { "已到期 due" } }
+                                @if timer.due <= now { " " span.badge.danger { (t("console-timers-is-due")) } }
                                 @if let Some(note) = &timer.note { br; small.muted { (note) } }
                             }
-                            td { code { (timer.event) } }
+                            td {
+                                (event_title(reader.lang, Some(def), Some(&instance.state), &timer.event))
+                                @if reader.ids { " " code.muted { (timer.event) } }
+                            }
                         }
                     }
                 }
@@ -76,28 +114,31 @@ pub(super) fn timers(instance: &Instance, now: DateTime<Utc>) -> Markup {
     }
 }
 
-pub(super) fn family(instance: &Instance) -> Markup {
-    if instance.parent.is_none() && instance.children.is_empty() {
+pub(super) fn family(reader: &Reader, instance: &Instance, children: &[Related]) -> Markup {
+    if instance.parent.is_none() && children.is_empty() {
         return html! {};
     }
+    let t = |id: &str| reader.t(id);
     html! {
         section.card #family {
-            h2 { "关联实例 Related instances" }
+            h2 { (t("console-family-heading")) }
             @if let Some(parent) = &instance.parent {
-                p { "上级流程 Parent: " a href={ "/instances/" (parent) } { code { (parent) } } }
+                p { (t("console-family-parent")) " " a href={ "/instances/" (parent) } { code { (parent) } } }
             }
-            @if !instance.children.is_empty() {
+            @if !children.is_empty() {
                 ul {
-                    @for child in &instance.children {
-                        li {
-                            "子流程 Child: " a href={ "/instances/" (child.id) } {
+                    @for child in children {
+                        li data-instance=(child.id) data-workflow=(child.workflow) {
+                            (t("console-family-child")) " "
+                            a href={ "/instances/" (child.id) } {
+                                (child.title) " "
                                 @if let Some(number) = &child.number { strong { (number) } " " }
                                 code { (child.id) }
                             }
-                            " (" (child.workflow) ") "
+                            " "
                             @match &child.finished_in {
-                                Some(state) => span.badge { "已结束 " (state) },
-                                None => span.muted { "进行中 running" },
+                                Some(_) => span.badge { (t("console-instance-finished")) },
+                                None => span.muted { (t("console-family-running")) },
                             }
                         }
                     }
@@ -107,89 +148,155 @@ pub(super) fn family(instance: &Instance) -> Markup {
     }
 }
 
-/// The steps people took, in business words: the auditor's approval chain.
-pub(super) fn chain(chain: &ApprovalChain) -> Markup {
+/// The kind of a link in the reader's words: 发起, 审批, 退回, 办理, 系统.
+fn kind_title(lang: Lang, kind: LinkKind) -> String {
+    lang.text(match kind {
+        LinkKind::Start => "console-chain-kind-start",
+        LinkKind::Approval => "console-chain-kind-approval",
+        LinkKind::Rejection => "console-chain-kind-rejection",
+        LinkKind::Decision => "console-chain-kind-decision",
+        LinkKind::System => "console-chain-kind-system",
+    })
+}
+
+/// The steps people took, in business words: the approval chain. An auditor reads the guards
+/// as written, with the values they read; everyone else reads that the step's conditions
+/// held.
+pub(super) fn chain(
+    reader: &Reader,
+    chain: &ApprovalChain,
+    people: &dyn Fn(&str) -> Option<String>,
+) -> Markup {
+    let lang = reader.lang;
+    let t = |id: &str| lang.text(id);
     let links: Vec<_> = chain.links.iter().filter(|l| l.kind.by_person()).collect();
     html! {
         section.card #approval-chain {
-            h2 { "审批链 Approval chain" }
+            h2 { (t("console-chain-heading")) }
             table {
                 thead { tr {
-                    th { "#" } th { "类别 Kind" } th { "办理 Step" } th { "经办人 Actor" }
-                    th { "角色 Role" } th { "时间 Time" } th { "意见与依据 Comment, rules" } th { "版本 Version" }
+                    th { "#" } th { (t("console-chain-kind")) } th { (t("console-chain-step")) } th { (t("console-chain-actor")) }
+                    th { (t("console-chain-role")) } th { (t("console-chain-time")) } th { (t("console-chain-comment")) } th { (t("console-instance-version")) }
                 } }
                 tbody {
                     @for link in links {
-                        tr data-actor=(link.actor) data-kind=(link.kind.name()) data-role=[link.role.as_deref()] {
+                        tr data-actor=(link.actor) data-kind=(link.kind.name()) data-role=[link.role.as_deref()] data-event=(link.event) {
                             td data-label="#" { (link.seq) }
-                            td data-label="类别" { span.kind.(link.kind.name()) { (link.kind.title()) } }
-                            td data-label="办理" {
-                                (link_title(link))
+                            td data-label=(t("console-chain-kind")) { span.kind.(link.kind.name()) { (kind_title(lang, link.kind)) } }
+                            td data-label=(t("console-chain-step")) {
+                                (link_title(lang, link))
                                 br; small.muted {
                                     (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
                                     " → " (link.to_title.as_deref().unwrap_or(&link.to))
                                 }
                             }
-                            td data-label="经办人" { strong { (link.actor) } }
-                            td data-label="角色" {
+                            td data-label=(t("console-chain-actor")) { strong { (who(lang, &link.actor, people)) } }
+                            td data-label=(t("console-chain-role")) {
                                 @if let Some(role) = &link.role {
-                                    (link.role_title.as_deref().unwrap_or(role)) br; code.muted { (role) }
+                                    (link.role_title.as_deref().unwrap_or(role))
+                                    @if reader.ids { br; code.muted { (role) } }
                                 }
                             }
-                            td.time data-label="时间" { (local_seconds(link.at_utc)) }
-                            td data-label="意见" {
+                            td.time data-label=(t("console-chain-time")) { (local_seconds(link.at_utc)) }
+                            td data-label=(t("console-chain-comment")) {
                                 @if let Some(comment) = &link.comment { p.comment { (comment) } }
-                                @if let Some(signature) = &link.signature { small { (signature.text) } br; }
-                                @for guard in &link.guards { small.guard.failed[!guard.passed] { (guard.text) } br; }
+                                @if let Some(signature) = &link.signature {
+                                    @if reader.ids {
+                                        small { (signature.text) } br;
+                                    } @else {
+                                        small { (signature_text(lang, signature)) } br;
+                                    }
+                                }
+                                @if reader.ids {
+                                    @for guard in &link.guards { small.guard.failed[!guard.passed] { (guard.text) } br; }
+                                } @else if link.guards.iter().any(|g| g.purpose == GuardPurpose::Transition && g.passed) {
+                                    small.guard.held { (t("console-chain-conditions-held")) } br;
+                                }
                             }
-                            td data-label="版本" { code title=(link.version) { (short_hash(&link.version)) } }
+                            td data-label=(t("console-instance-version")) { code title=(link.version) { (short_hash(&link.version)) } }
                         }
                     }
                 }
             }
-            @for note in &chain.notes { p.muted { (note) } }
+            @if reader.ids {
+                @for note in &chain.notes { p.muted { (note) } }
+            }
         }
     }
 }
 
+/// Which signer of an approval signed, in the reader's words (`第 2/3 位签署:业主方`).
+fn signature_text(lang: Lang, signature: &crate::audit::chain::SignatureInfo) -> String {
+    let title = signature
+        .title
+        .as_deref()
+        .or(signature.role_title.as_deref())
+        .unwrap_or(&signature.role);
+    lang.text_with(
+        "console-chain-signature",
+        &[
+            ("signer", &signature.signer.to_string()),
+            ("of", &signature.of.to_string()),
+            ("title", title),
+        ],
+    )
+}
+
 /// A link's step in words: the branch's (or signer's) title, or what kind of step it was.
-fn link_title(link: &crate::audit::chain::Link) -> String {
+fn link_title(lang: Lang, link: &crate::audit::chain::Link) -> String {
     match (&link.event_title, link.kind) {
         (Some(title), _) => title.clone(),
-        (None, LinkKind::Start) => "发起流程".to_string(),
+        (None, LinkKind::Start) => lang.text("console-history-start"),
+        (None, LinkKind::Approval) => lang.text("event-approve"),
+        (None, LinkKind::Rejection) => lang.text("event-reject"),
         (None, _) => link.event.clone(),
     }
 }
 
 /// Every entry of the history, the engine's steps included.
-pub(super) fn entries(def: &Definition, history: &[Entry]) -> Markup {
+pub(super) fn entries(
+    reader: &Reader,
+    def: &Definition,
+    history: &[Entry],
+    people: &dyn Fn(&str) -> Option<String>,
+) -> Markup {
+    let lang = reader.lang;
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #history {
-            h2 { "历史 History" }
+            h2 { (t("console-history-heading")) }
             table {
                 thead { tr {
-                    th { "#" } th { "时间 Time" } th { "经办人 Actor" } th { "角色 Role" }
-                    th { "事件 Event" } th { "环节 States" } th { "意见 Comment" }
+                    th { "#" } th { (t("console-chain-time")) } th { (t("console-chain-actor")) } th { (t("console-chain-role")) }
+                    th { (t("console-history-event")) } th { (t("console-history-states")) } th { (t("console-form-comment")) }
                 } }
                 tbody {
                     @for entry in history {
-                        tr.system[entry.kind == EntryKind::Timer || entry.actor == crate::definition::model::SYSTEM_ROLE] {
+                        @let system = entry.kind == EntryKind::Timer || entry.actor == SYSTEM_ROLE;
+                        tr.system[system] data-actor=(entry.actor) data-event=(entry.event) data-role=[entry.role.as_deref()] {
                             td data-label="#" { (entry.seq) }
-                            td.time data-label="时间" { (local_seconds(entry.at)) }
-                            td data-label="经办人" { (entry.actor) }
-                            td data-label="角色" { @if let Some(role) = &entry.role { (super::role_title(def, role)) } }
-                            td data-label="事件" { (step_title(def, entry)) " " code.muted { (entry.event) } }
-                            td data-label="环节" {
+                            td.time data-label=(t("console-chain-time")) { (local_seconds(entry.at)) }
+                            td data-label=(t("console-chain-actor")) { (who(lang, &entry.actor, people)) }
+                            td data-label=(t("console-chain-role")) {
+                                @if let Some(role) = &entry.role {
+                                    @if role == SYSTEM_ROLE { (t("console-system")) } @else { (super::role_title(def, role)) }
+                                }
+                            }
+                            td data-label=(t("console-history-event")) {
+                                (step_title(lang, def, entry))
+                                @if reader.ids { " " code.muted { (entry.event) } }
+                            }
+                            td data-label=(t("console-history-states")) {
                                 @if let Some(from) = &entry.from { (state_title(def, from)) " → " }
                                 (state_title(def, &entry.to))
                             }
-                            td data-label="意见" {
-                                @if let Some(serde_json::Value::String(comment)) = entry.payload.get(crate::definition::model::COMMENT) {
+                            td data-label=(t("console-form-comment")) {
+                                @if let Some(serde_json::Value::String(comment)) = entry.payload.get(COMMENT) {
                                     (comment)
                                 }
                                 @if let Some(timer) = &entry.timer {
-                                    small.muted { "⏱ " (timer.title.as_deref().unwrap_or(&timer.id)) }
-                                    @if let Some(why) = &timer.refused { br; small.muted { (why) } }
+                                    small.muted { "⏱ " (timer.title.clone().unwrap_or_else(|| t("console-deadline-untitled"))) }
+                                    @if reader.ids { @if let Some(why) = &timer.refused { br; small.muted { (why) } } }
                                 }
                             }
                         }
@@ -200,10 +307,11 @@ pub(super) fn entries(def: &Definition, history: &[Entry]) -> Markup {
     }
 }
 
-/// The title of the branch an entry took (the one leading where it went), or its kind.
-fn step_title(def: &Definition, entry: &Entry) -> String {
+/// The title of the step an entry took: the branch leading where it went, else the event's
+/// title in the state it left (the approval's words for a signature), else the id.
+fn step_title(lang: Lang, def: &Definition, entry: &Entry) -> String {
     if entry.kind == EntryKind::Start {
-        return LinkKind::Start.title().to_string();
+        return lang.text("console-history-start");
     }
     let branch = entry
         .from
@@ -218,5 +326,5 @@ fn step_title(def: &Definition, entry: &Entry) -> String {
                 .or(branches.0.first())
         })
         .and_then(|b| b.title.clone());
-    branch.unwrap_or_else(|| entry.event.clone())
+    branch.unwrap_or_else(|| event_title(lang, Some(def), entry.from.as_deref(), &entry.event))
 }

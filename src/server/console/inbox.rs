@@ -5,7 +5,7 @@ use super::flash::{self, Flash};
 use super::forms::{self, Typed};
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
-    local_in, state_title, text, working_left,
+    local_in, shows_ids, state_title, working_left,
 };
 use crate::catalog::Definition;
 use crate::definition::model::START;
@@ -33,70 +33,76 @@ pub async fn inbox(State(state): State<AppState>, Page(caller): Page) -> Respons
     let actor = caller.actor();
     let tasks = match state.tasks(&caller, Query::default(), false).await {
         Ok(tasks) => tasks,
-        Err(err) => return internal(&caller, err),
+        Err(err) => return internal(&state, &caller, err),
     };
     let startable = startable(&state, &actor);
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     let body = html! {
-        @if caller.user.has_role(super::PROCESS_OWNER) { (super::workflow::reload_notice(&state)) }
+        @if caller.user.has_role(super::PROCESS_OWNER) { (super::workflow::reload_notice(&state, lang)) }
         section.card {
-            h1 { "待办 My tasks " span.count { (tasks.len()) } }
+            h1 { (t("console-inbox-heading")) " " span.count { (tasks.len()) } }
             @if tasks.is_empty() {
-                p.muted #no-tasks { "没有等待您处理的事项。Nothing waits for your roles." }
+                p.muted #no-tasks { (t("console-inbox-empty")) }
             } @else {
-                (task_table(&state, &tasks[..tasks.len().min(INBOX_ROWS)]))
+                (task_table(&state, &caller, &tasks[..tasks.len().min(INBOX_ROWS)]))
                 @if tasks.len() > INBOX_ROWS {
                     p.muted #more-tasks {
-                        "显示最早到期的 " (INBOX_ROWS) " 条,共 " (tasks.len()) " 条。"
-                        "The " (INBOX_ROWS) " with the earliest deadlines are shown; "
-                        a href="/api/tasks" { "/api/tasks" } " lists them all."
+                        (lang.text_with("console-inbox-more", &[("shown", &INBOX_ROWS.to_string()), ("total", &tasks.len().to_string())]))
+                        " " a href="/api/tasks" { "/api/tasks" }
                     }
                 }
             }
         }
         div.columns {
             (start_card(&caller, &startable))
-            (search_card(&state, &Search::default()))
+            (search_card(&state, &caller, &Search::default()))
         }
     };
-    html_response(StatusCode::OK, layout(Some(&caller), "待办", body))
+    html_response(
+        StatusCode::OK,
+        layout(&state, &caller, &t("console-inbox-title"), body),
+    )
 }
 
-fn task_table(state: &AppState, tasks: &[Task]) -> Markup {
+fn task_table(state: &AppState, caller: &Caller, tasks: &[Task]) -> Markup {
     let now = state.engine.now();
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     html! {
         table.reflow #tasks {
             thead { tr {
-                th { "流程 Workflow" } th { "当前环节 State" } th { "业务编号 Key" }
-                th { "我可以 I may" } th { "发起 Started" } th { "期限 Due" }
+                th { (t("console-inbox-col-workflow")) } th { (t("console-inbox-col-state")) } th { (t("console-inbox-col-key")) }
+                th { (t("console-inbox-col-actions")) } th { (t("console-inbox-col-started")) } th { (t("console-inbox-col-due")) }
             } }
             tbody {
                 @for task in tasks {
                     @let instance = &task.instance;
                     @let def = state.engine.definition(&instance.version).ok();
                     tr.overdue[task.overdue] data-instance=(instance.id) {
-                        td data-label="流程" {
+                        td data-label=(t("console-inbox-col-workflow")) {
                             a href={ "/instances/" (instance.id) } {
                                 (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone()))
                             }
                             @if let Some(number) = &instance.number { br; strong.number { (number) } }
                             br; code.muted { (instance.id) }
                         }
-                        td data-label="当前环节" { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
-                        td data-label="业务编号" { (instance.business_key.as_deref().unwrap_or("—")) }
-                        td data-label="我可以" {
+                        td data-label=(t("console-inbox-col-state")) { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
+                        td data-label=(t("console-inbox-col-key")) { (instance.business_key.as_deref().unwrap_or("—")) }
+                        td data-label=(t("console-inbox-col-actions")) {
                             @for action in &task.actions {
-                                span.action { (action.title.as_deref().unwrap_or(&action.event)) }
+                                span.action data-event=(action.event) { (action.title.clone().unwrap_or_else(|| super::instance::event_title(lang, def.as_deref(), None, &action.event))) }
                                 " "
                             }
                         }
-                        td data-label="发起" { (local(instance.created)) }
-                        td.due data-label="期限" {
-                            @if task.overdue { span.badge.danger.overdue-mark { (text::OVERDUE) } " " }
+                        td data-label=(t("console-inbox-col-started")) { (local(instance.created)) }
+                        td.due data-label=(t("console-inbox-col-due")) {
+                            @if task.overdue { span.badge.danger.overdue-mark { (t("console-inbox-overdue")) } " " }
                             @match (&task.timer, def.as_deref()) {
                                 (Some(timer), Some(def)) => {
-                                    strong.deadline { (timer.title.as_deref().unwrap_or(text::DEADLINE_UNTITLED)) }
+                                    strong.deadline { (timer.title.clone().unwrap_or_else(|| t("console-deadline-untitled"))) }
                                     br; (local_in(def, timer.due))
-                                    br; small.left { (working_left(def, timer.due, now)) }
+                                    br; small.left { (working_left(lang, def, timer.due, now)) }
                                 }
                                 (Some(timer), None) => { (local(timer.due)) }
                                 (None, _) => { span.muted { "—" } }
@@ -122,24 +128,28 @@ pub(super) fn startable(state: &AppState, actor: &Actor) -> Vec<Arc<Definition>>
 }
 
 fn start_card(caller: &Caller, startable: &[Arc<Definition>]) -> Markup {
+    let t = |id: &str| caller.lang.text(id);
     html! {
         section.card #start {
-            h2 { "发起新流程 Start" }
+            h2 { (t("console-start-heading")) }
             @if startable.is_empty() {
-                p.muted { "您的角色不能发起任何流程。None of your roles starts a workflow." }
+                p.muted { (t("console-start-none")) }
             } @else {
                 form.stack method="post" action="/instances" #start-form {
                     (csrf_field(caller))
                     input type="hidden" name="_nonce" value=(nonce());
-                    label for="start-workflow" { "流程 Workflow" }
+                    label for="start-workflow" { (t("console-start-workflow")) }
                     select #start-workflow name="workflow" required {
                         @for def in startable {
-                            option value=(def.id()) { (def.workflow.title) " (" (def.id()) ")" }
+                            option value=(def.id()) {
+                                (def.workflow.title)
+                                @if shows_ids(caller) { " (" (def.id()) ")" }
+                            }
                         }
                     }
-                    label for="start-key" { "业务编号 Business key " span.muted { "(可选 optional)" } }
-                    input #start-key type="text" name="business_key" placeholder="例如 HW-2026-031";
-                    button.primary type="submit" { "发起 Start" }
+                    label for="start-key" { (t("console-start-key")) " " span.muted { (t("console-start-optional")) } }
+                    input #start-key type="text" name="business_key" placeholder=(t("console-start-key-example"));
+                    button.primary type="submit" { (t("console-start-submit")) }
                 }
             }
         }
@@ -164,18 +174,20 @@ pub(super) fn start_form(
     typed: &Typed,
 ) -> Markup {
     let fields = forms::writable_fields(&def.workflow, START, &[], &Map::new());
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     html! {
         form.stack method="post" action="/instances" #start-form {
             (csrf_field(caller))
             input type="hidden" name="_nonce" value=(nonce());
             input type="hidden" name="_full" value="1";
             input type="hidden" name="workflow" value=(def.id());
-            label for="start-key" { "业务编号 Business key " span.muted { "(可选 optional)" } }
+            label for="start-key" { (t("console-start-key")) " " span.muted { (t("console-start-optional")) } }
             input #start-key type="text" name="business_key" value=(business_key);
             @for offered in &fields {
-                (forms::input("start", offered.name, offered.field, typed.get(offered.name).map(String::as_str), offered.required))
+                (forms::input(lang, "start", offered.name, offered.field, typed.get(offered.name).map(String::as_str), offered.required))
             }
-            button.primary type="submit" { "发起 " (def.workflow.title) }
+            button.primary type="submit" { (lang.text_with("console-start-workflow-submit", &[("workflow", &def.workflow.title)])) }
         }
     }
 }
@@ -226,7 +238,7 @@ pub async fn start(State(state): State<AppState>, Page(caller): Page, form: Form
         Ok(outcome) => {
             Redirect::to(&format!("/instances/{}?done=start", outcome.instance.id)).into_response()
         }
-        Err(problem) if problem.status.is_server_error() => error_page(Some(&caller), &problem),
+        Err(problem) if problem.status.is_server_error() => error_page(&state, &caller, &problem),
         Err(problem) => {
             let token = state.flashes.put(
                 &caller,
@@ -261,11 +273,13 @@ pub async fn start_page(
     let workflow = query.workflow.trim();
     let Some(def) = state.engine.definition_of(workflow) else {
         return error_page(
-            Some(&caller),
+            &state,
+            &caller,
             &Problem::not_found(
                 "unknown_workflow",
-                format!("没有流程 `{workflow}`。There is no workflow `{workflow}` in force."),
-            ),
+                format!("there is no workflow `{workflow}` in force"),
+            )
+            .explained(Some(caller.lang.text("console-error-unknown-workflow"))),
         );
     };
     let flashed = query
@@ -277,27 +291,39 @@ pub async fn start_page(
             problem,
             business_key,
             typed,
-        }) => render_start(&caller, &def, &business_key, &typed, Some(&problem)),
-        _ => render_start(&caller, &def, &query.business_key, &Typed::new(), None),
+        }) => render_start(&state, &caller, &def, &business_key, &typed, Some(&problem)),
+        _ => render_start(
+            &state,
+            &caller,
+            &def,
+            &query.business_key,
+            &Typed::new(),
+            None,
+        ),
     }
 }
 
 fn render_start(
+    state: &AppState,
     caller: &Caller,
     def: &Definition,
     business_key: &str,
     typed: &Typed,
     problem: Option<&Problem>,
 ) -> Response {
-    let status = StatusCode::OK;
+    let lang = caller.lang;
+    let title = lang.text_with(
+        "console-start-workflow-submit",
+        &[("workflow", &def.workflow.title)],
+    );
     let body = html! {
         section.card.narrow {
-            h1 { "发起 " (def.workflow.title) }
-            @if let Some(problem) = problem { (super::instance::refusal_banner(problem)) }
+            h1 { (title) }
+            @if let Some(problem) = problem { (super::instance::refusal_banner(lang, problem)) }
             (start_form(caller, def, business_key, typed))
         }
     };
-    html_response(status, layout(Some(caller), "发起", body))
+    html_response(StatusCode::OK, layout(state, caller, &title, body))
 }
 
 /// The filters of an instance search; blanks mean any.
@@ -326,7 +352,8 @@ impl Search {
     }
 }
 
-fn search_card(state: &AppState, search: &Search) -> Markup {
+fn search_card(state: &AppState, caller: &Caller, search: &Search) -> Markup {
+    let t = |id: &str| caller.lang.text(id);
     let workflows: Vec<Arc<Definition>> = state
         .engine
         .workflows()
@@ -346,33 +373,36 @@ fn search_card(state: &AppState, search: &Search) -> Markup {
         .unwrap_or_default();
     html! {
         section.card #search {
-            h2 { "查找实例 Find instances" }
+            h2 { (t("console-search-heading")) }
             form.stack method="get" action="/instances" {
-                label for="search-workflow" { "流程 Workflow" }
+                label for="search-workflow" { (t("console-search-workflow")) }
                 select #search-workflow name="workflow" {
-                    option value="" { "全部 any" }
+                    option value="" { (t("console-search-any")) }
                     @for def in &workflows {
                         option value=(def.id()) selected[def.id() == search.workflow.trim()] {
                             (def.workflow.title)
                         }
                     }
                 }
-                label for="search-state" { "环节 State " span.muted { "(id)" } }
+                label for="search-state" { (t("console-search-state")) }
                 @if states.is_empty() {
-                    input #search-state type="text" name="state" value=(search.state);
+                    input #search-state type="text" name="state" value=(search.state) placeholder=(t("console-search-state-hint"));
                 } @else {
                     select #search-state name="state" {
-                        option value="" { "全部 any" }
+                        option value="" { (t("console-search-any")) }
                         @for (id, title) in &states {
-                            option value=(id) selected[*id == search.state.trim()] { (title) " (" (id) ")" }
+                            option value=(id) selected[*id == search.state.trim()] {
+                                (title)
+                                @if shows_ids(caller) { " (" (id) ")" }
+                            }
                         }
                     }
                 }
-                label for="search-key" { "业务编号 Business key" }
+                label for="search-key" { (t("console-search-key")) }
                 input #search-key type="text" name="business_key" value=(search.business_key);
-                label for="search-number" { "编号 Number " span.muted { "(例如 DH-2026-0001)" } }
+                label for="search-number" { (t("console-search-number")) " " span.muted { (t("console-search-number-example")) } }
                 input #search-number type="text" name="number" value=(search.number);
-                button type="submit" { "查找 Search" }
+                button type="submit" { (t("console-search-submit")) }
             }
         }
     }
@@ -401,23 +431,25 @@ pub async fn search(
     let mut found = match listed {
         Ok(found) => found,
         Err(EngineError::UnknownWorkflow { .. }) => Vec::new(),
-        Err(err) => return internal(&caller, err),
+        Err(err) => return internal(&state, &caller, err),
     };
     found.sort_by_key(|i| std::cmp::Reverse(i.updated));
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     let body = html! {
-        (search_card(&state, &search))
+        (search_card(&state, &caller, &search))
         section.card {
-            h2 { "实例 Instances " span.count { (found.len()) } }
+            h2 { (t("console-search-results")) " " span.count { (found.len()) } }
             @if found.len() >= SEARCH_LIMIT {
-                p.muted { "只列出前 " (SEARCH_LIMIT) " 个;请缩小范围。Only the first " (SEARCH_LIMIT) " are listed; narrow the search." }
+                p.muted { (lang.count("console-search-limited", SEARCH_LIMIT as i64, &[])) }
             }
             @if found.is_empty() {
-                p.muted { "没有符合条件的实例。No instance matches." }
+                p.muted { (t("console-search-none")) }
             } @else {
                 table #instances {
                     thead { tr {
-                        th { "实例 Instance" } th { "编号 Number" } th { "流程 Workflow" } th { "当前环节 State" }
-                        th { "业务编号 Key" } th { "发起 Started" } th { "更新 Updated" }
+                        th { (t("console-search-col-instance")) } th { (t("console-search-col-number")) } th { (t("console-inbox-col-workflow")) } th { (t("console-inbox-col-state")) }
+                        th { (t("console-inbox-col-key")) } th { (t("console-inbox-col-started")) } th { (t("console-search-col-updated")) }
                     } }
                     tbody {
                         @for instance in &found {
@@ -428,7 +460,7 @@ pub async fn search(
                                 td { (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone())) }
                                 td {
                                     (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state)))
-                                    @if instance.finished { " " span.badge { "已结束 finished" } }
+                                    @if instance.finished { " " span.badge { (t("console-instance-finished")) } }
                                 }
                                 td { (instance.business_key.as_deref().unwrap_or("—")) }
                                 td { (local(instance.created)) }
@@ -440,5 +472,8 @@ pub async fn search(
             }
         }
     };
-    html_response(StatusCode::OK, layout(Some(&caller), "实例", body))
+    html_response(
+        StatusCode::OK,
+        layout(&state, &caller, &t("console-search-title"), body),
+    )
 }

@@ -15,12 +15,14 @@ use super::forms::{self, Typed};
 use super::history;
 use super::{
     Form, Page, csrf_field, csrf_refusal, error_page, html_response, internal, layout, local,
-    role_title, short_hash, state_title, text,
+    role_title, short_hash, shows_ids, state_title,
 };
 use crate::catalog::Definition;
+use crate::definition::EventTitle;
 use crate::definition::model::{COMMENT, State as StateDef};
 use crate::diagram::{SvgOptions, svg};
 use crate::engine::EngineError;
+use crate::i18n::Lang;
 use crate::machine::{Available, Entry, Instance, Next};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
@@ -96,11 +98,11 @@ pub async fn fire(
     }
     let instance = match state.instance(&caller, &id).await {
         Ok(instance) => instance,
-        Err(err) => return engine_error(&caller, err),
+        Err(err) => return engine_error(&state, &caller, err),
     };
     let def = match state.engine.definition(&instance.version) {
         Ok(def) => def,
-        Err(err) => return internal(&caller, err),
+        Err(err) => return internal(&state, &caller, err),
     };
     let event = form.text("event").unwrap_or_default().to_string();
     let input = FireInput {
@@ -120,9 +122,9 @@ pub async fn fire(
         ))
         .into_response(),
         Err(problem) if problem.status == StatusCode::NOT_FOUND => {
-            error_page(Some(&caller), &problem)
+            error_page(&state, &caller, &problem)
         }
-        Err(problem) if problem.status.is_server_error() => error_page(Some(&caller), &problem),
+        Err(problem) if problem.status.is_server_error() => error_page(&state, &caller, &problem),
         Err(problem) => {
             let token = state.flashes.put(
                 &caller,
@@ -140,27 +142,41 @@ pub async fn fire(
 
 /// An engine error as a page: an unknown instance is a 404, anything else the engine's own
 /// status.
-fn engine_error(caller: &Caller, err: EngineError) -> Response {
+fn engine_error(state: &AppState, caller: &Caller, err: EngineError) -> Response {
     let problem = Problem::from(err);
     if problem.status.is_server_error() {
         tracing::error!(actor = ?caller.user.id, detail = ?problem.detail, "console page failed");
     }
-    error_page(Some(caller), &problem)
+    error_page(state, caller, &problem)
+}
+
+/// What the page needs besides the instance: who reads it, in which language, and whether
+/// they read ids (an auditor).
+pub(super) struct Reader<'a> {
+    pub caller: &'a Caller,
+    pub lang: Lang,
+    pub ids: bool,
+}
+
+impl Reader<'_> {
+    pub(super) fn t(&self, id: &str) -> String {
+        self.lang.text(id)
+    }
 }
 
 /// The whole page.
 async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> Response {
     let instance = match state.instance(caller, id).await {
         Ok(instance) => instance,
-        Err(err) => return engine_error(caller, err),
+        Err(err) => return engine_error(state, caller, err),
     };
     let def = match state.engine.definition(&instance.version) {
         Ok(def) => def,
-        Err(err) => return internal(caller, err),
+        Err(err) => return internal(state, caller, err),
     };
     let history = match state.history(caller, id).await {
         Ok(history) => history,
-        Err(err) => return engine_error(caller, err),
+        Err(err) => return engine_error(state, caller, err),
     };
     let overdue = state.engine.is_overdue(&instance).await.unwrap_or(false);
     let offered = match state
@@ -169,11 +185,11 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         .await
     {
         Ok(offered) => offered,
-        Err(err) => return engine_error(caller, err),
+        Err(err) => return engine_error(state, caller, err),
     };
     let next = match state.engine.next_on(def.clone(), instance.clone()).await {
         Ok(next) => next,
-        Err(err) => return engine_error(caller, err),
+        Err(err) => return engine_error(state, caller, err),
     };
     let chain = crate::audit::chain::approval_chain(&history, |v| state.engine.definition(v).ok());
     // `?done=` comes from the address bar: it is confirmed only by the last step itself.
@@ -182,48 +198,70 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         other => other,
     };
     let now = state.engine.now();
+    let reader = Reader {
+        caller,
+        lang: caller.lang,
+        ids: shows_ids(caller),
+    };
+    // Children by the title of their own workflow.
+    let children: Vec<history::Related> = instance
+        .children
+        .iter()
+        .map(|child| history::Related {
+            id: child.id.clone(),
+            number: child.number.clone(),
+            workflow: child.workflow.clone(),
+            title: state
+                .engine
+                .definition_of(&child.workflow)
+                .map_or_else(|| child.workflow.clone(), |d| d.workflow.title.clone()),
+            finished_in: child.finished_in.clone(),
+        })
+        .collect();
+    let people = |id: &str| state.users().get(id).map(|u| u.name.clone());
     let title = def.workflow.title.clone();
     let body = html! {
-        (header(&def, &instance, overdue))
-        (notice_banner(&def, &instance, &notice))
-        (whose_turn(&def, &instance, &next, &offered, now))
+        (header(&reader, &def, &instance, overdue))
+        (notice_banner(&reader, &def, &instance, &notice))
+        (whose_turn(&reader, &def, &instance, &next, &offered, &children, now))
         div.columns.wide-left {
             section.card.diagram #diagram {
-                h2 { "流程图 Diagram" }
-                (diagram(&def, &instance, &history))
+                h2 { (reader.t("console-instance-diagram")) }
+                (diagram(&reader, &def, &instance, &history))
             }
             div {
-                (actions(caller, &def, &instance, &offered, &next, &notice))
-                (history::data(&def, &instance))
+                (actions(&reader, &def, &instance, &offered, &next, &notice))
+                (history::data(&reader, &def, &instance))
             }
         }
-        (history::timers(&instance, now))
-        (history::family(&instance))
-        @if let Some(chain) = &chain { (history::chain(chain)) }
-        (history::entries(&def, &history))
+        (history::timers(&reader, &def, &instance, now))
+        (history::family(&reader, &instance, &children))
+        @if let Some(chain) = &chain { (history::chain(&reader, chain, &people)) }
+        (history::entries(&reader, &def, &history, &people))
     };
-    html_response(StatusCode::OK, layout(Some(caller), &title, body))
+    html_response(StatusCode::OK, layout(state, caller, &title, body))
 }
 
-fn header(def: &Definition, instance: &Instance, overdue: bool) -> Markup {
+fn header(reader: &Reader, def: &Definition, instance: &Instance, overdue: bool) -> Markup {
+    let t = |id: &str| reader.t(id);
     html! {
         section.card.head {
-            p.muted { a href="/" { "待办" } " / " a href="/instances" { "实例" } " / " code { (instance.number.as_deref().unwrap_or(&instance.id)) } }
+            p.muted { a href="/" { (t("console-layout-nav-tasks")) } " / " a href="/instances" { (t("console-layout-nav-instances")) } " / " code { (instance.number.as_deref().unwrap_or(&instance.id)) } }
             h1 { (def.workflow.title) }
             dl.facts {
-                dt { "当前环节 State" }
+                dt { (t("console-instance-state")) }
                 dd {
                     span.state #state-title data-state=(instance.state) { (state_title(def, &instance.state)) }
-                    @if instance.finished { " " span.badge #finished { "已结束 finished" } }
-                    @if overdue { " " span.badge.danger #overdue { "已超期 overdue" } }
+                    @if instance.finished { " " span.badge #finished { (t("console-instance-finished")) } }
+                    @if overdue { " " span.badge.danger #overdue { (t("console-instance-overdue")) } }
                 }
                 @if let Some(number) = &instance.number {
-                    dt { "编号 Number" } dd { strong #number { (number) } " " code.muted { (instance.id) } }
+                    dt { (t("console-search-col-number")) } dd { strong #number { (number) } " " code.muted { (instance.id) } }
                 }
-                dt { "业务编号 Key" } dd { (instance.business_key.as_deref().unwrap_or("—")) }
-                dt { "发起 Started" } dd { (local(instance.created)) }
-                dt { "更新 Updated" } dd { (local(instance.updated)) " · 第 " (instance.seq) " 步 step" }
-                dt { "版本 Version" }
+                dt { (t("console-inbox-col-key")) } dd { (instance.business_key.as_deref().unwrap_or("—")) }
+                dt { (t("console-inbox-col-started")) } dd { (local(instance.created)) }
+                dt { (t("console-search-col-updated")) } dd { (local(instance.updated)) " · " (reader.lang.count("console-instance-step-count", i64::try_from(instance.seq).unwrap_or(i64::MAX), &[])) }
+                dt { (t("console-instance-version")) }
                 dd {
                     a href={ "/workflows/" (instance.workflow) "?version=" (instance.version) } title=(instance.version) {
                         code #version { (short_hash(&instance.version)) }
@@ -234,30 +272,36 @@ fn header(def: &Definition, instance: &Instance, overdue: bool) -> Markup {
     }
 }
 
-fn notice_banner(def: &Definition, instance: &Instance, notice: &Notice) -> Markup {
+fn notice_banner(
+    reader: &Reader,
+    def: &Definition,
+    instance: &Instance,
+    notice: &Notice,
+) -> Markup {
+    let lang = reader.lang;
+    let state = state_title(def, &instance.state);
     match notice {
         Notice::None => html! {},
         Notice::Done(event) if event == "start" => html! {
-            div.banner.ok #flash { "已发起。Started; the instance is in " strong { (state_title(def, &instance.state)) } "." }
+            div.banner.ok #flash { (lang.text_with("console-instance-started", &[("state", &state)])) }
         },
         Notice::Done(event) => html! {
-            div.banner.ok #flash {
-                "已提交 " strong { (event_title(def, None, event)) } " (" code { (event) } ")。"
-                " Done; the instance is now in " strong { (state_title(def, &instance.state)) } "."
+            div.banner.ok #flash data-event=(event) {
+                (lang.text_with("console-instance-done", &[("event", &event_title(lang, Some(def), None, event)), ("state", &state)]))
             }
         },
-        Notice::Refused { problem, .. } => refusal_banner(problem),
+        Notice::Refused { problem, .. } => refusal_banner(lang, problem),
     }
 }
 
 /// The engine's refusal in the caller's words, and the fact that nothing was written.
-pub(super) fn refusal_banner(problem: &Problem) -> Markup {
+pub(super) fn refusal_banner(lang: Lang, problem: &Problem) -> Markup {
     html! {
         // The code stays in the markup for scripts and tests; the person reads the message.
         div.banner.error #refusal data-code=(problem.code) role="alert" {
-            strong { "未能办理" }
+            strong { (lang.text("console-refusal-heading")) }
             p { (problem.message()) }
-            p.muted { "未写入任何记录。" }
+            p.muted { (lang.text("nothing-written")) }
         }
     }
 }
@@ -266,23 +310,26 @@ pub(super) fn refusal_banner(problem: &Problem) -> Markup {
 /// signers still to sign, the children awaited, and the deadlines with the working time
 /// left.
 fn whose_turn(
+    reader: &Reader,
     def: &Definition,
     instance: &Instance,
     next: &Next,
     offered: &[Available],
+    children: &[history::Related],
     now: chrono::DateTime<chrono::Utc>,
 ) -> Markup {
     if instance.finished {
         return html! {};
     }
-    let state = def.workflow.states.get(&instance.state);
+    let lang = reader.lang;
+    let t = |id: &str| lang.text(id);
     // Steps in order, each with the titles of the roles that may take it.
     let mut steps: Vec<(&str, String, Vec<&str>)> = Vec::new();
     for turn in &next.turns {
         let title = turn
             .title
             .clone()
-            .unwrap_or_else(|| event_title(def, state, &turn.event));
+            .unwrap_or_else(|| event_title(lang, Some(def), Some(&instance.state), &turn.event));
         match steps
             .iter_mut()
             .find(|(e, t, _)| *e == turn.event && *t == title)
@@ -298,35 +345,39 @@ fn whose_turn(
     };
     html! {
         section.card #next {
-            h2 { (text::NEXT_HEADING) }
+            h2 { (t("console-next-heading")) }
             ul.turns {
                 @for (event, title, roles) in &steps {
                     li data-event=(event) {
-                        (text::WAITING_FOR) " " strong.who { (roles.join("、")) } " " (text::TO_DO)
-                        "「" (title) "」"
-                        @if mine(event) { " " span.badge.ok { (text::YOU_TOO) } }
+                        (lang.text_with("console-next-waiting-for", &[("roles", &lang.list(roles)), ("step", title)]))
+                        @if mine(event) { " " span.badge.ok { (t("console-next-you-too")) } }
                     }
                 }
                 @if !next.children.is_empty() {
                     li #awaiting-children {
-                        (text::WAITING_CHILDREN) " "
+                        (t("console-next-waiting-children")) " "
                         @for child in &next.children {
-                            a href={ "/instances/" (child) } { code { (child) } } " "
+                            @let related = children.iter().find(|c| c.id == *child);
+                            a href={ "/instances/" (child) } data-workflow=[related.map(|c| c.workflow.as_str())] {
+                                @if let Some(related) = related { (related.title) " " }
+                                code { (child) }
+                            }
+                            " "
                         }
                     }
                 }
                 @if steps.is_empty() && next.children.is_empty() {
-                    li.muted { (text::NOBODY_NOW) }
+                    li.muted { (t("console-next-nobody")) }
                 }
             }
             @if !next.timers.is_empty() {
                 ul.deadlines {
                     @for timer in &next.timers {
-                        li.overdue[timer.due <= now] data-timer=(timer.id) {
-                            (text::DEADLINE) " "
-                            strong { (timer.title.as_deref().unwrap_or(text::DEADLINE_UNTITLED)) } " "
+                        li.overdue[timer.due <= now] data-timer=(timer.id) data-event=(timer.event) {
+                            (t("console-deadline")) " "
+                            strong { (timer.title.clone().unwrap_or_else(|| t("console-deadline-untitled"))) } " "
                             (super::local_in(def, timer.due)) " · "
-                            span.left { (super::working_left(def, timer.due, now)) }
+                            span.left { (super::working_left(lang, def, timer.due, now)) }
                         }
                     }
                 }
@@ -335,7 +386,7 @@ fn whose_turn(
     }
 }
 
-fn diagram(def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
+fn diagram(reader: &Reader, def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
     let mut visited: Vec<String> = Vec::new();
     for entry in history {
         for state in entry.from.iter().chain(std::iter::once(&entry.to)) {
@@ -350,6 +401,7 @@ fn diagram(def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
             current: Some(&instance.state),
             visited: &visited,
             link: None,
+            titles_only: !reader.ids,
         },
     );
     // The steps as a list, for a screen too narrow for the drawing: the states in the order
@@ -377,40 +429,32 @@ fn diagram(def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
                 @let done = !current && visited.iter().any(|v| v == state);
                 li.current[current].visited[done] data-state=(state) {
                     (state_title(def, state))
-                    @if current { " " span.badge { (text::HERE) } }
+                    @if current { " " span.badge { (reader.t("console-instance-here")) } }
                 }
             }
         }
     }
 }
 
-/// An event's title: the branch I would take (by role), else the first branch's, else the
-/// approval's words, else the id.
-fn event_title(def: &Definition, state: Option<&StateDef>, event: &str) -> String {
-    let states: Vec<&StateDef> = match state {
-        Some(state) => vec![state],
-        None => def.workflow.states.iter().map(|(_, s)| s).collect(),
-    };
-    for state in states {
-        if let Some(branches) = state.on.get(event)
-            && let Some(title) = branches.0.iter().find_map(|b| b.title.clone())
-        {
-            return title;
-        }
-        if let Some(approval) = &state.approval {
-            if approval.approve_event() == event {
-                return "同意 approve".to_string();
-            }
-            if approval
-                .on_reject
-                .as_ref()
-                .is_some_and(|r| r.reject_event() == event)
-            {
-                return "退回 reject".to_string();
-            }
-        }
+/// An event's title in `state` (in any state when `None`): the first branch's with a title,
+/// else the approval's words in the reader's language, else the id.
+pub(super) fn event_title(
+    lang: Lang,
+    def: Option<&Definition>,
+    state: Option<&str>,
+    event: &str,
+) -> String {
+    let titled = def.and_then(|def| {
+        def.workflow
+            .event_title(state, event)
+            .or_else(|| def.workflow.event_title(None, event))
+    });
+    match titled {
+        Some(EventTitle::Written(title)) => title.to_string(),
+        Some(EventTitle::Approve) => lang.text("event-approve"),
+        Some(EventTitle::Reject) => lang.text("event-reject"),
+        None => event.to_string(),
     }
-    event.to_string()
 }
 
 /// What the current state's event needs besides required fields: `requires` of its
@@ -440,14 +484,14 @@ fn oversees(caller: &Caller) -> bool {
 }
 
 fn actions(
-    caller: &Caller,
+    reader: &Reader,
     def: &Definition,
     instance: &Instance,
     offered: &[Available],
     next: &Next,
     notice: &Notice,
 ) -> Markup {
-    let state = def.workflow.states.get(&instance.state);
+    let t = |id: &str| reader.t(id);
     let open: Vec<&Available> = offered.iter().filter(|a| a.blocked.is_none()).collect();
     let blocked: Vec<&Available> = offered.iter().filter(|a| a.blocked.is_some()).collect();
     // Who else can act here, for those who oversee the process: steps not mine, by role.
@@ -458,33 +502,33 @@ fn actions(
         .collect();
     html! {
         section.card #actions {
-            h2 { "我可以办理 My actions" }
+            h2 { (t("console-actions-heading")) }
             @if instance.finished {
-                p.muted { "流程已结束。The instance has finished." }
+                p.muted { (t("console-actions-finished")) }
             } @else if open.is_empty() && blocked.is_empty() {
-                p.muted #no-actions { (text::NOTHING_FOR_ME) }
+                p.muted #no-actions { (t("console-actions-nothing")) }
             }
             div #my-actions {
                 @for action in &open {
-                    (action_form(caller, def, instance, state, action, notice))
+                    (action_form(reader, def, instance, action, notice))
                 }
             }
             @if !blocked.is_empty() {
                 div #blocked-actions {
                     @for action in &blocked {
-                        (blocked_form(def, state, action))
+                        (blocked_form(reader, def, instance, action))
                     }
                 }
             }
-            @if oversees(caller) && !others.is_empty() {
+            @if oversees(reader.caller) && !others.is_empty() {
                 details #other-actions {
-                    summary { (text::OTHERS_HEADING) " " span.muted { "(" (others.len()) ")" } }
-                    p.muted { (text::OTHERS_NOTE) }
+                    summary { (t("console-actions-others")) " " span.muted { "(" (others.len()) ")" } }
+                    p.muted { (t("console-actions-others-note")) }
                     ul.others {
                         @for turn in &others {
                             li data-event=(turn.event) data-role=(turn.role) {
-                                (turn.title.clone().unwrap_or_else(|| event_title(def, state, &turn.event)))
-                                " · " span.role title=(turn.role) { (turn.role_title) }
+                                (turn.title.clone().unwrap_or_else(|| event_title(reader.lang, Some(def), Some(&instance.state), &turn.event)))
+                                " · " span.role { (turn.role_title) }
                             }
                         }
                     }
@@ -496,21 +540,26 @@ fn actions(
 
 /// A step of mine that the instance's data keeps closed for now: shown, disabled, with what
 /// its guard says.
-fn blocked_form(def: &Definition, state: Option<&StateDef>, action: &Available) -> Markup {
-    let title = action
-        .title
-        .clone()
-        .unwrap_or_else(|| event_title(def, state, &action.event));
+fn blocked_form(
+    reader: &Reader,
+    def: &Definition,
+    instance: &Instance,
+    action: &Available,
+) -> Markup {
+    let t = |id: &str| reader.t(id);
+    let title = action.title.clone().unwrap_or_else(|| {
+        event_title(reader.lang, Some(def), Some(&instance.state), &action.event)
+    });
     let reasons = action.blocked.as_deref().unwrap_or_default();
     html! {
         form.action.blocked data-event=(action.event) aria-disabled="true" {
             h3 {
-                (title) " " span.role title=(action.role) { (role_title(def, &action.role)) }
+                (title) " " span.role data-role=(action.role) { (role_title(def, &action.role)) }
             }
             div.banner.warn.why role="note" {
-                strong { (text::BLOCKED) }
+                strong { (t("console-actions-blocked")) }
                 @if reasons.is_empty() {
-                    p { (text::BLOCKED_NO_REASON) }
+                    p { (t("console-actions-blocked-no-reason")) }
                 } @else {
                     @for reason in reasons { p { (reason) } }
                 }
@@ -523,14 +572,16 @@ fn blocked_form(def: &Definition, state: Option<&StateDef>, action: &Available) 
 /// One event's form: its fields (required ones marked and checked by the browser before it
 /// posts; the engine checks again), a comment box, the step I saw.
 fn action_form(
-    caller: &Caller,
+    reader: &Reader,
     def: &Definition,
     instance: &Instance,
-    state: Option<&StateDef>,
     action: &Available,
     notice: &Notice,
 ) -> Markup {
+    let lang = reader.lang;
+    let t = |id: &str| lang.text(id);
     let event = action.event.as_str();
+    let state = def.workflow.states.get(&instance.state);
     let requires = state.map(|s| requires(s, event)).unwrap_or_default();
     let fields = forms::writable_fields(&def.workflow, event, &requires, &instance.data);
     let comment_required = requires.iter().any(|r| r == COMMENT);
@@ -547,21 +598,21 @@ fn action_form(
     let title = action
         .title
         .clone()
-        .unwrap_or_else(|| event_title(def, state, event));
+        .unwrap_or_else(|| event_title(lang, Some(def), Some(&instance.state), event));
     html! {
         form.action method="post" action={ "/instances/" (instance.id) "/fire" } data-event=(event) {
-            (csrf_field(caller))
+            (csrf_field(reader.caller))
             input type="hidden" name="event" value=(event);
             input type="hidden" name="expected_seq" value=(instance.seq);
             h3 {
                 (title) " "
-                span.role title=(action.role) { (role_title(def, &action.role)) }
+                span.role data-role=(action.role) { (role_title(def, &action.role)) }
             }
             @for offered in &fields {
-                (forms::input(&prefix, offered.name, offered.field, typed.and_then(|t| t.get(offered.name)).map(String::as_str), offered.required))
+                (forms::input(lang, &prefix, offered.name, offered.field, typed.and_then(|t| t.get(offered.name)).map(String::as_str), offered.required))
             }
             label for={ (prefix) "-comment" } {
-                "意见 Comment" @if comment_required { span.req title="必填 required" { " *" } }
+                (t("console-form-comment")) @if comment_required { span.req title=(t("console-form-required")) { " *" } }
             }
             textarea id={ (prefix) "-comment" } name="comment" rows="2" maxlength=(crate::definition::model::DEFAULT_TEXT_LENGTH) required[comment_required] { (comment) }
             button.primary type="submit" name="submit" value=(event) { (title) }
@@ -570,6 +621,6 @@ fn action_form(
 }
 
 /// Shown values of the instance's data, for [`history::data`].
-pub(super) fn field_value(def: &Definition, name: &str, value: &Value) -> String {
-    forms::shown(def.workflow.fields.get(name), value)
+pub(super) fn field_value(lang: Lang, def: &Definition, name: &str, value: &Value) -> String {
+    forms::shown(lang, def.workflow.fields.get(name), value)
 }

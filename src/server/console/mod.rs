@@ -16,14 +16,15 @@ mod forms;
 mod history;
 mod inbox;
 mod instance;
+mod lang;
 mod signin;
-mod text;
 mod workflow;
 
 use super::AppState;
 use super::auth::{self, Caller, SESSION_COOKIE};
 use super::problem::Problem;
 use crate::catalog::Definition;
+use crate::i18n::Lang;
 use axum::Router;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -56,6 +57,7 @@ pub fn routes() -> Router<AppState> {
         .route("/audit/verify", post(audit::verify))
         .route("/audit/export.csv", get(audit::export))
         .route("/console.css", get(style))
+        .route("/language", get(lang::switch))
 }
 
 async fn style() -> Response {
@@ -88,7 +90,7 @@ impl FromRequestParts<AppState> for Page {
             Err(problem) if problem.status == StatusCode::UNAUTHORIZED => {
                 Err(to_login(parts, true))
             }
-            Err(problem) => Err(error_page(None, &problem)),
+            Err(problem) => Err(stranger_error(auth::request_lang(parts), &problem)),
         }
     }
 }
@@ -143,9 +145,10 @@ impl axum::extract::FromRequest<AppState> for Form {
         request: axum::extract::Request,
         state: &AppState,
     ) -> Result<Form, Response> {
+        let lang = auth::headers_lang(request.headers());
         match crate::server::api::read_body(request, state).await {
             Ok(body) => Ok(Form::parse(&body)),
-            Err(problem) => Err(error_page(None, &problem)),
+            Err(problem) => Err(stranger_error(lang, &problem)),
         }
     }
 }
@@ -184,13 +187,12 @@ pub(crate) fn csrf_refusal(state: &AppState, caller: &Caller, form: &Form) -> Op
     }
     state.metrics.auth_failed("csrf");
     tracing::warn!(actor = ?caller.user.id, "console form refused: CSRF token missing or wrong");
-    Some(error_page(
-        Some(caller),
-        &Problem::forbidden(
-            "csrf",
-            "表单已失效:请刷新页面后重试。The form's security token does not match this session; reload the page and try again.",
-        ),
-    ))
+    let problem = Problem::forbidden(
+        "csrf",
+        "the form's security token does not match this session; reload the page and try again",
+    )
+    .explained(Some(caller.lang.text("console-error-csrf")));
+    Some(error_page(state, caller, &problem))
 }
 
 /// The hidden CSRF field every form that changes something carries.
@@ -199,7 +201,7 @@ pub(crate) fn csrf_field(caller: &Caller) -> Markup {
 }
 
 /// An HTML answer with the console's headers: no caching of pages that show personal tasks,
-/// no framing, no scripts at all.
+/// no framing, no scripts at all. Pages are in the language the request asks for.
 pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
     let mut response = (status, markup).into_response();
     let headers = response.headers_mut();
@@ -215,34 +217,97 @@ pub(crate) fn html_response(status: StatusCode, markup: Markup) -> Response {
         HeaderValue::from_static("same-origin"),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::VARY,
+        HeaderValue::from_static("accept-language, cookie"),
+    );
     response
 }
 
-/// A page for a problem: its status, code and detail, in the console's frame.
-pub(crate) fn error_page(caller: Option<&Caller>, problem: &Problem) -> Response {
-    let heading = match problem.status {
-        StatusCode::NOT_FOUND => "找不到 Not found",
-        StatusCode::FORBIDDEN => "不允许 Not allowed",
-        StatusCode::UNAUTHORIZED => "请先登录 Sign in first",
-        s if s.is_client_error() => "请求有误 Bad request",
-        _ => "出错了 Something went wrong",
-    };
-    let body = html! {
-        div.banner.error #problem data-code=(problem.code) {
-            strong { (heading) }
-            " " code { (problem.code) }
-            p { (problem.detail) }
-        }
-        p { a href="/" { "返回待办 Back to my tasks" } }
-    };
-    html_response(problem.status, layout(caller, heading, body))
+/// A page for a problem, for a signed-in caller: its status, code and message, in the
+/// console's frame.
+pub(crate) fn error_page(state: &AppState, caller: &Caller, problem: &Problem) -> Response {
+    let lang = caller.lang;
+    html_response(
+        problem.status,
+        layout(
+            state,
+            caller,
+            &error_heading(lang, problem),
+            error_body(lang, problem),
+        ),
+    )
 }
 
-/// The frame of every page: the top bar (who I am, where I can go) and the content.
-pub(crate) fn layout(caller: Option<&Caller>, title: &str, content: Markup) -> Markup {
+/// A page for a problem, for someone not signed in (or whose session is unknown).
+pub(crate) fn stranger_error(lang: Lang, problem: &Problem) -> Response {
+    html_response(
+        problem.status,
+        frame(
+            lang,
+            None,
+            &error_heading(lang, problem),
+            error_body(lang, problem),
+        ),
+    )
+}
+
+fn error_heading(lang: Lang, problem: &Problem) -> String {
+    lang.text(match problem.status {
+        StatusCode::NOT_FOUND => "console-error-not-found",
+        StatusCode::FORBIDDEN => "console-error-forbidden",
+        StatusCode::UNAUTHORIZED => "console-error-unauthorized",
+        s if s.is_client_error() => "console-error-bad-request",
+        _ => "console-error-failed",
+    })
+}
+
+fn error_body(lang: Lang, problem: &Problem) -> Markup {
+    let t = |id: &str| lang.text(id);
+    // A problem with a message in the reader's language shows it; one without (the engine's
+    // own words, in English) is said in general terms in Chinese, the detail kept for whoever
+    // reports it.
+    let explained = problem.extra.contains_key("message");
+    html! {
+        div.banner.error #problem data-code=(problem.code) {
+            strong { (error_heading(lang, problem)) }
+            @if explained || lang == Lang::En {
+                p { (problem.message()) }
+            } @else {
+                p { (t(match problem.code.as_str() {
+                    "unknown_instance" => "console-error-unknown-instance",
+                    _ if problem.status.is_server_error() => "console-error-failed-detail",
+                    _ => "console-error-general",
+                })) }
+                p.muted.detail lang="en" { small { (problem.detail) } }
+            }
+        }
+        p { a href="/" { (t("console-error-back")) } }
+    }
+}
+
+/// The frame of every page of a signed-in caller: the top bar (who I am, my roles by title,
+/// where I can go, the language switch) and the content, in the caller's language.
+pub(crate) fn layout(state: &AppState, caller: &Caller, title: &str, content: Markup) -> Markup {
+    let roles = role_titles(state, &caller.user.roles);
+    frame(caller.lang, Some((caller, &roles)), title, content)
+}
+
+/// The frame of a page for someone not signed in.
+pub(crate) fn stranger_layout(lang: Lang, title: &str, content: Markup) -> Markup {
+    frame(lang, None, title, content)
+}
+
+fn frame(
+    lang: Lang,
+    who: Option<(&Caller, &[(String, String)])>,
+    title: &str,
+    content: Markup,
+) -> Markup {
+    let t = |id: &str| lang.text(id);
     html! {
         (DOCTYPE)
-        html lang="zh-CN" {
+        html lang=(lang.tag()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
@@ -252,14 +317,14 @@ pub(crate) fn layout(caller: Option<&Caller>, title: &str, content: Markup) -> M
             }
             body {
                 header.topbar {
-                    a.brand href="/" { "sopflow" span.muted { " 流程台" } }
-                    @if let Some(caller) = caller {
+                    a.brand href="/" { "sopflow" span.muted { " " (t("console-layout-brand")) } }
+                    @if let Some((caller, roles)) = who {
                         nav {
-                            a href="/" { "待办" }
-                            a href="/instances" { "实例" }
-                            a href="/workflows" { "流程" }
+                            a href="/" { (t("console-layout-nav-tasks")) }
+                            a href="/instances" { (t("console-layout-nav-instances")) }
+                            a href="/workflows" { (t("console-layout-nav-workflows")) }
                             @if caller.user.has_role(audit::AUDITOR) {
-                                a href="/audit" { "审计" }
+                                a href="/audit" { (t("console-layout-nav-audit")) }
                             }
                         }
                         div.who {
@@ -267,21 +332,51 @@ pub(crate) fn layout(caller: Option<&Caller>, title: &str, content: Markup) -> M
                             @if caller.user.name != caller.user.id {
                                 " " span.muted { "(" (caller.user.id) ")" }
                             }
-                            @for role in &caller.user.roles {
-                                " " span.role { (role) }
+                            @for (role, title) in roles {
+                                " " span.role data-role=(role) { (title) }
                             }
                             form.inline method="post" action="/logout" {
                                 (csrf_field(caller))
-                                button.link type="submit" #logout { "退出 Sign out" }
+                                button.link type="submit" #logout { (t("console-layout-sign-out")) }
                             }
                         }
                     }
+                    (lang::switch_links(lang))
                 }
                 main { (content) }
-                footer.muted { "时间均为北京时间 (UTC+8) · Times are Beijing time (UTC+8)" }
+                footer.muted { (t("console-layout-times")) }
             }
         }
     }
+}
+
+/// Each role with its title for people: the organisation's role list, else the title a
+/// workflow gives it, else the id.
+pub(crate) fn role_titles(state: &AppState, roles: &[String]) -> Vec<(String, String)> {
+    let list = state.engine.role_list();
+    let defs: Vec<_> = state
+        .engine
+        .workflows()
+        .iter()
+        .filter_map(|id| state.engine.definition_of(id))
+        .collect();
+    roles
+        .iter()
+        .map(|role| {
+            let title = list
+                .as_deref()
+                .and_then(|l| l.title(role))
+                .map(str::to_string)
+                .or_else(|| {
+                    defs.iter()
+                        .map(|d| d.workflow.role_title(role))
+                        .find(|t| *t != role)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| role.clone());
+            (role.clone(), title)
+        })
+        .collect()
 }
 
 /// A time as the desk reads it: Beijing time, to the minute.
@@ -306,7 +401,12 @@ pub(crate) fn local_in(def: &Definition, at: DateTime<Utc>) -> String {
 /// The working time left before `due` on the workflow's calendar (`还剩 1 个工作日 3 小时`),
 /// or how far past it (`已逾期 2 小时`). A time the calendar cannot count (a year without
 /// holiday data) is counted in plain hours.
-pub(crate) fn working_left(def: &Definition, due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+pub(crate) fn working_left(
+    lang: Lang,
+    def: &Definition,
+    due: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> String {
     let calendar = &def.calendar;
     let (minutes, per_day, working) = match calendar.working_minutes_between(now, due) {
         Ok(minutes) => (minutes, calendar.working_minutes_per_day().max(1), true),
@@ -316,29 +416,38 @@ pub(crate) fn working_left(def: &Definition, due: DateTime<Utc>, now: DateTime<U
         let days = minutes / per_day;
         let rest = minutes % per_day;
         let (hours, mins) = (rest / 60, rest % 60);
-        let mut out = String::new();
+        let mut parts = Vec::new();
         if days > 0 && working {
-            out.push_str(&format!("{days} {}", text::WORKING_DAYS));
+            parts.push(lang.count("console-time-working-days", days, &[]));
         } else if days > 0 {
-            out.push_str(&format!("{days} {}", text::DAYS));
+            parts.push(lang.count("console-time-days", days, &[]));
         }
         if hours > 0 {
-            out.push_str(&format!(" {hours} {}", text::HOURS));
+            parts.push(lang.count("console-time-hours", hours, &[]));
         }
         if days == 0 && (mins > 0 || hours == 0) {
-            out.push_str(&format!(" {} {}", mins.max(1), text::MINUTES));
+            parts.push(lang.count("console-time-minutes", mins.max(1), &[]));
         }
-        out.trim().to_string()
+        parts.join(" ")
     };
-    let suffix = if working { text::WORKING_TIME } else { "" };
+    let counted = |id: &str, minutes: i64| {
+        let span = span(minutes);
+        let id = match (id, working) {
+            ("left", true) => "console-time-left-working",
+            ("left", false) => "console-time-left",
+            (_, true) => "console-time-overdue-by-working",
+            _ => "console-time-overdue-by",
+        };
+        lang.text_with(id, &[("span", &span)])
+    };
     if due <= now && minutes == 0 {
-        text::OVERDUE_BY.to_string()
+        lang.text("console-time-overdue")
     } else if due <= now {
-        format!("{} {}{suffix}", text::OVERDUE_BY, span(-minutes))
+        counted("overdue", -minutes)
     } else if minutes == 0 {
-        text::NO_WORKING_TIME_LEFT.to_string()
+        lang.text("console-time-no-working-time-left")
     } else {
-        format!("{} {}{suffix}", text::LEFT, span(minutes))
+        counted("left", minutes)
     }
 }
 
@@ -367,7 +476,12 @@ pub(crate) fn short_hash(hash: &str) -> &str {
 }
 
 /// A problem from an engine error that is not the caller's fault, logged once here.
-pub(crate) fn internal(caller: &Caller, err: impl std::fmt::Display) -> Response {
+pub(crate) fn internal(state: &AppState, caller: &Caller, err: impl std::fmt::Display) -> Response {
     tracing::error!(actor = ?caller.user.id, error = ?err.to_string(), "console page failed");
-    error_page(Some(caller), &Problem::internal(err.to_string()))
+    error_page(state, caller, &Problem::internal(err.to_string()))
+}
+
+/// Whether the caller reads ids beside titles and the rules as written: an auditor.
+pub(crate) fn shows_ids(caller: &Caller) -> bool {
+    caller.user.has_role(audit::AUDITOR)
 }

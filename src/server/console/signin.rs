@@ -16,9 +16,14 @@
 //!    `Retry-After: 1`: a flood is the clients' doing, not a server failure to page about);
 //!
 //! and only then is the password checked. Where to go afterwards (`next`) is a path on this
-//! site or nothing ([`safe_next`]). Every refusal is shown on the page, in Chinese first.
+//! site or nothing ([`safe_next`]). Every refusal is shown on the page, in the language the
+//! request asks for.
 
-use super::{CLEAR_COOKIE, Form, Loopback, Page, csrf_refusal, html_response, layout};
+use super::{
+    CLEAR_COOKIE, Form, Loopback, Page, csrf_refusal, html_response, stranger_error,
+    stranger_layout,
+};
+use crate::i18n::Lang;
 use crate::server::AppState;
 use crate::server::auth::{self, LOGIN_COOKIE, LOGIN_FORM_LIFE, SESSION_COOKIE, User};
 use crate::server::problem::Problem;
@@ -96,6 +101,7 @@ pub async fn form(
     }
     page(
         &state,
+        auth::request_lang(&parts),
         local,
         next.next.as_deref(),
         "",
@@ -123,10 +129,13 @@ pub async fn sign_in(
     let id = form.text("user").unwrap_or_default().to_string();
     let password = form.get("password").unwrap_or_default().to_string();
     let next = form.get("next").map(str::to_string);
+    let lang = auth::request_lang(&parts);
+    let t = |id: &str| lang.text(id);
     let refused = |refused: Refused| {
         state.metrics.auth_failed(refused.code);
         let mut response = page(
             &state,
+            lang,
             local,
             next.as_deref(),
             &id,
@@ -145,7 +154,7 @@ pub async fn sign_in(
         return refused(Refused {
             status: StatusCode::FORBIDDEN,
             code: "login_cross_site",
-            message: "请从本站的登录页面登录。Sign in from this site's sign-in page.".into(),
+            message: t("console-signin-cross-site"),
             retry_after: None,
         });
     }
@@ -159,7 +168,7 @@ pub async fn sign_in(
         return refused(Refused {
             status: StatusCode::FORBIDDEN,
             code: "login_expired",
-            message: "登录页面已过期,请重新输入并登录(需要启用 Cookie)。The sign-in form has expired; sign in again (cookies must be enabled).".into(),
+            message: t("console-signin-expired"),
             retry_after: None,
         });
     }
@@ -170,8 +179,10 @@ pub async fn sign_in(
         return refused(Refused {
             status: StatusCode::TOO_MANY_REQUESTS,
             code: "signin_throttled",
-            message: format!(
-                "登录尝试过于频繁,请 {seconds} 秒后再试。Too many sign-in attempts; try again in {seconds} s."
+            message: lang.count(
+                "console-signin-throttled",
+                i64::try_from(seconds).unwrap_or(i64::MAX),
+                &[],
             ),
             retry_after: Some(seconds),
         });
@@ -187,7 +198,7 @@ pub async fn sign_in(
             return refused(Refused {
                 status: StatusCode::TOO_MANY_REQUESTS,
                 code: "signin_busy",
-                message: "服务器正忙,请稍后再试。The server is busy checking other sign-ins; try again in a moment.".into(),
+                message: t("console-signin-busy"),
                 retry_after: Some(1),
             });
         }
@@ -197,7 +208,7 @@ pub async fn sign_in(
         return refused(Refused {
             status: StatusCode::UNAUTHORIZED,
             code: "bad_password",
-            message: "用户名或密码不正确。Wrong user id or password.".into(),
+            message: t("console-signin-bad-password"),
             retry_after: None,
         });
     };
@@ -207,7 +218,7 @@ pub async fn sign_in(
         return refused(Refused {
             status: StatusCode::FORBIDDEN,
             code: "demo_remote",
-            message: "演示账号只能在本机直接使用(不经代理)。Demo users can sign in only on this machine, not through a proxy.".into(),
+            message: t("console-signin-demo-remote"),
             retry_after: None,
         });
     }
@@ -216,7 +227,7 @@ pub async fn sign_in(
         Ok(cookie) => cookie,
         Err(err) => {
             tracing::error!(error = ?err, "cannot open a session");
-            return super::error_page(None, &Problem::internal(err));
+            return stranger_error(lang, &Problem::internal(err));
         }
     };
     tracing::info!(user = ?user.id, "console sign-in");
@@ -227,7 +238,7 @@ pub async fn sign_in(
         Ok(value) => {
             response.headers_mut().append(header::SET_COOKIE, value);
         }
-        Err(err) => return super::error_page(None, &Problem::internal(err.to_string())),
+        Err(err) => return stranger_error(lang, &Problem::internal(err.to_string())),
     }
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -292,6 +303,7 @@ pub async fn sign_out(
 /// they can be used from here.
 fn page(
     state: &AppState,
+    lang: Lang,
     local: bool,
     next: Option<&str>,
     user: &str,
@@ -302,7 +314,7 @@ fn page(
         Ok(issued) => issued,
         Err(err) => {
             tracing::error!(error = ?err, "cannot make a sign-in form");
-            return super::error_page(None, &Problem::internal(err));
+            return stranger_error(lang, &Problem::internal(err));
         }
     };
     let users = state.users();
@@ -312,27 +324,31 @@ fn page(
         Vec::new()
     };
     let next = safe_next(next);
+    let t = |id: &str| lang.text(id);
     let body = html! {
         section.card.narrow {
-            h1 { "登录 Sign in" }
+            h1 { (t("console-signin-heading")) }
             @if let Some(error) = error {
                 div.banner.error #signin-error { (error) }
             }
             form.stack method="post" action="/login" {
                 input type="hidden" name="next" value=(next);
                 input type="hidden" name="_login" value=(token);
-                label for="user" { "用户名 User id" }
+                label for="user" { (t("console-signin-user")) }
                 input #user type="text" name="user" value=(user) autocomplete="username" required autofocus;
-                label for="password" { "密码 Password" }
+                label for="password" { (t("console-signin-password")) }
                 input #password type="password" name="password" autocomplete="current-password" required;
-                button.primary type="submit" #signin { "登录 Sign in" }
+                button.primary type="submit" #signin { (t("console-signin-submit")) }
             }
         }
         @if !demo.is_empty() {
-            (demo_users(&demo, next, &token))
+            (demo_users(state, lang, &demo, next, &token))
         }
     };
-    let mut response = html_response(status, layout(None, "登录", body));
+    let mut response = html_response(
+        status,
+        stranger_layout(lang, &t("console-signin-title"), body),
+    );
     let set = format!(
         "{LOGIN_COOKIE}={cookie}; HttpOnly; SameSite=Strict; Path=/login; Max-Age={}",
         LOGIN_FORM_LIFE.as_secs()
@@ -344,28 +360,32 @@ fn page(
 }
 
 /// The shipped demo users, one button each, so that a newcomer can try every role.
-fn demo_users(demo: &[&Arc<User>], next: &str, token: &str) -> Markup {
+fn demo_users(
+    state: &AppState,
+    lang: Lang,
+    demo: &[&Arc<User>],
+    next: &str,
+    token: &str,
+) -> Markup {
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #demo-users {
-            h2 { "演示账号 Demo users" }
-            p.muted {
-                "仅限本机,密码均为 " code { "demo" } "。"
-                " On this machine only; the password is " code { "demo" } "."
-            }
+            h2 { (t("console-signin-demo-heading")) }
+            p.muted { (t("console-signin-demo-note")) " " code { "demo" } }
             table {
-                thead { tr { th { "用户" } th { "角色 Roles" } th {} } }
+                thead { tr { th { (t("console-signin-demo-user")) } th { (t("console-signin-demo-roles")) } th {} } }
                 tbody {
                     @for user in demo {
                         tr data-user=(user.id) {
                             td { strong { (user.id) } @if user.name != user.id { " " span.muted { (user.name) } } }
-                            td { @for role in &user.roles { span.role { (role) } " " } }
+                            td { @for (role, title) in super::role_titles(state, &user.roles) { span.role data-role=(role) { (title) } " " } }
                             td {
                                 form.inline method="post" action="/login" {
                                     input type="hidden" name="user" value=(user.id);
                                     input type="hidden" name="password" value="demo";
                                     input type="hidden" name="next" value=(next);
                                     input type="hidden" name="_login" value=(token);
-                                    button type="submit" { "以此身份登录" }
+                                    button type="submit" { (t("console-signin-demo-as")) }
                                 }
                             }
                         }

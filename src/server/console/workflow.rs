@@ -9,6 +9,7 @@ use super::inbox::start_form;
 use super::{Page, error_page, html_response, internal, layout, role_title, short_hash};
 use crate::catalog::Definition;
 use crate::diagram::{SvgOptions, svg};
+use crate::i18n::Lang;
 use crate::machine::access::may_start;
 use crate::server::AppState;
 use crate::server::problem::Problem;
@@ -29,13 +30,15 @@ pub async fn list(State(state): State<AppState>, Page(caller): Page) -> Response
         .iter()
         .filter_map(|id| state.engine.definition_of(id))
         .collect();
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     let body = html! {
-        (reload_banner(&state, None))
+        (reload_banner(&state, lang, None))
         section.card {
-            h1 { "流程 Workflows " span.count { (defs.len()) } }
+            h1 { (t("console-workflows-heading")) " " span.count { (defs.len()) } }
             table #workflows {
                 thead { tr {
-                    th { "流程 Workflow" } th { "出处 Source" } th { "环节 States" } th { "角色 Roles" } th { "版本 Version" }
+                    th { (t("console-inbox-col-workflow")) } th { (t("console-workflows-source")) } th { (t("console-workflows-states")) } th { (t("console-workflows-roles")) } th { (t("console-instance-version")) }
                 } }
                 tbody {
                     @for def in &defs {
@@ -55,7 +58,10 @@ pub async fn list(State(state): State<AppState>, Page(caller): Page) -> Response
             }
         }
     };
-    html_response(StatusCode::OK, layout(Some(&caller), "流程", body))
+    html_response(
+        StatusCode::OK,
+        layout(&state, &caller, &t("console-workflows-title"), body),
+    )
 }
 
 #[derive(Debug, serde::Deserialize)]
@@ -77,21 +83,28 @@ pub async fn page(
         None => state.engine.definition_of(&id),
     };
     let Some(def) = def else {
-        let detail = match wanted {
-            Some(hash) => format!(
-                "流程 `{id}` 没有版本 {hash}。Workflow `{id}` has no stored version {hash}."
+        let (detail, message) = match wanted {
+            Some(hash) => (
+                format!("workflow `{id}` has no stored version {hash}"),
+                caller.lang.text("console-error-unknown-version"),
             ),
-            None => format!("没有流程 `{id}`。There is no workflow `{id}` in force."),
+            None => (
+                format!("there is no workflow `{id}` in force"),
+                caller.lang.text("console-error-unknown-workflow"),
+            ),
         };
         return error_page(
-            Some(&caller),
-            &Problem::not_found("unknown_workflow", detail),
+            &state,
+            &caller,
+            &Problem::not_found("unknown_workflow", detail).explained(Some(message)),
         );
     };
     let versions = match stored_versions(&state, &id).await {
         Ok(versions) => versions,
-        Err(err) => return internal(&caller, err),
+        Err(err) => return internal(&state, &caller, err),
     };
+    let lang = caller.lang;
+    let t = |id: &str| lang.text(id);
     let is_current = current.as_deref() == Some(def.hash.as_str());
     let report = state.engine.load_report();
     let diagnostics: Vec<Value> = report
@@ -102,58 +115,57 @@ pub async fn page(
         .collect();
     let drawing = svg(&def.workflow, &SvgOptions::default());
     let body = html! {
-        (reload_banner(&state, current.as_deref()))
+        (reload_banner(&state, lang, current.as_deref()))
         section.card.head {
-            p.muted { a href="/workflows" { "流程" } " / " code { (def.id()) } }
+            p.muted { a href="/workflows" { (t("console-layout-nav-workflows")) } " / " code { (def.id()) } }
             h1 { (def.workflow.title) }
             @if !is_current {
                 div.banner.warn #old-version {
-                    "这是存档版本 " code { (short_hash(&def.hash)) } ",不是新实例所用的版本。"
-                    " This is a stored version; new instances start on "
-                    a href={ "/workflows/" (def.id()) } { "the current one" } "."
+                    (lang.text_with("console-workflow-old-version", &[("version", short_hash(&def.hash))])) " "
+                    a href={ "/workflows/" (def.id()) } { (t("console-workflow-current-link")) }
                 }
             }
             @if let Some(description) = &def.workflow.description { p { (description) } }
             dl.facts {
                 @if let Some(source) = &def.workflow.source {
-                    dt { "出处 Manual" } dd #source { (source.manual) }
-                    @if let Some(section) = &source.section { dt { "章节 Section" } dd { (section) } }
-                    @if let Some(lines) = &source.lines { dt { "行 Lines" } dd { (lines) } }
+                    dt { (t("console-workflow-manual")) } dd #source { (source.manual) }
+                    @if let Some(section) = &source.section { dt { (t("console-workflow-section")) } dd { (section) } }
+                    @if let Some(lines) = &source.lines { dt { (t("console-workflow-lines")) } dd { (lines) } }
                 }
-                dt { "文件 File" } dd { code { (def.file.display()) } }
-                dt { "版本 Version" } dd { code title=(def.hash) { (short_hash(&def.hash)) } }
-                dt { "日历 Calendar" } dd { code { (def.calendar.id()) } }
+                dt { (t("console-workflow-file")) } dd { code { (def.file.display()) } }
+                dt { (t("console-instance-version")) } dd { code title=(def.hash) { (short_hash(&def.hash)) } }
+                dt { (t("console-workflow-calendar")) } dd { code { (def.calendar.id()) } }
             }
         }
         section.card.diagram #diagram {
-            h2 { "流程图 Diagram" }
+            h2 { (t("console-instance-diagram")) }
             // Generated by `crate::diagram::svg`, which escapes its text itself.
             div.svg-wrap { (PreEscaped(drawing)) }
         }
         div.columns {
-            (roles(&def))
+            (roles(lang, &def))
             @if is_current && may_start(&def.workflow, &caller.actor()) {
                 section.card #start {
-                    h2 { "发起 Start" }
+                    h2 { (t("console-start-heading")) }
                     (start_form(&caller, &def, "", &Default::default()))
                 }
             }
         }
-        (fields(&def))
-        (parameters(&def))
-        (findings(&state, &def, &diagnostics))
-        (version_list(&def, &versions, current.as_deref()))
+        (fields(lang, &def))
+        (parameters(lang, &def))
+        (findings(&state, lang, &def, &diagnostics))
+        (version_list(lang, &def, &versions, current.as_deref()))
         section.card #yaml {
-            h2 { "定义文件 YAML" }
+            h2 { (t("console-workflow-yaml")) }
             pre.source { code { (def.source) } }
             @for (name, text) in &def.rules {
-                details { summary { "规则 Rules: " code { (name) } } pre.source { code { (text) } } }
+                details { summary { (t("console-workflow-rules")) " " code { (name) } } pre.source { code { (text) } } }
             }
         }
     };
     html_response(
         StatusCode::OK,
-        layout(Some(&caller), &def.workflow.title, body),
+        layout(&state, &caller, &def.workflow.title, body),
     )
 }
 
@@ -182,19 +194,21 @@ async fn stored_versions(
 }
 
 /// The last reload, when it was not put in force: what is wrong and what still runs.
-fn reload_banner(state: &AppState, current: Option<&str>) -> Markup {
+fn reload_banner(state: &AppState, lang: Lang, current: Option<&str>) -> Markup {
     let Some(attempt) = rejected_reload(state) else {
         return html! {};
     };
+    let t = |id: &str| lang.text(id);
+    let errors = i64::try_from(attempt.errors).unwrap_or(i64::MAX);
     html! {
         div.banner.error #reload-rejected data-result=(attempt.result) {
-            strong { "定义文件有错误,未生效。The files have errors; they were not put in force." }
+            strong { (t("console-workflow-reload-rejected")) }
             p {
                 @match current {
-                    Some(hash) => { "版本 " code { (short_hash(hash)) } " 继续有效。Version " code { (short_hash(hash)) } " stays in force." }
-                    None => { "现有版本继续有效。The versions in force stay." }
+                    Some(hash) => { (lang.text_with("console-workflow-version-stays", &[("version", short_hash(hash))])) }
+                    None => { (t("console-workflow-versions-stay")) }
                 }
-                " (" (super::local(attempt.at)) ", " (attempt.errors) " error(s))"
+                " (" (super::local(attempt.at)) ", " (lang.count("console-workflow-errors", errors, &[])) ")"
             }
             @if let Some(message) = &attempt.message { p { (message) } }
             (diagnostic_list(&errors_of(&attempt)))
@@ -243,16 +257,17 @@ fn rejected_reload(state: &AppState) -> Option<Attempt> {
 }
 
 /// For the home page of a process owner: the last reload was not put in force.
-pub(super) fn reload_notice(state: &AppState) -> Markup {
+pub(super) fn reload_notice(state: &AppState, lang: Lang) -> Markup {
     let Some(attempt) = rejected_reload(state) else {
         return html! {};
     };
     let errors = errors_of(&attempt);
+    let count = i64::try_from(attempt.errors).unwrap_or(i64::MAX);
     html! {
         div.banner.error #reload-failed data-result=(attempt.result) role="alert" {
-            strong { (super::text::RELOAD_FAILED_HOME) }
-            " (" (super::local(attempt.at)) ", " (attempt.errors) " 个错误) "
-            a href="/workflows" { (super::text::RELOAD_SEE) }
+            strong { (lang.text("console-workflow-reload-failed-home")) }
+            " (" (super::local(attempt.at)) ", " (lang.count("console-workflow-errors", count, &[])) ") "
+            a href="/workflows" { (lang.text("console-workflow-reload-see")) }
             @if let Some(message) = &attempt.message { p { (message) } }
             (diagnostic_list(&errors[..errors.len().min(5)]))
         }
@@ -262,10 +277,11 @@ pub(super) fn reload_notice(state: &AppState) -> Markup {
 /// The validation findings of the workflow's file: those of the files on disk when the last
 /// reload was refused (the banner above says so), otherwise those of the version in force.
 /// Never "no errors" under a banner that says there are.
-fn findings(state: &AppState, def: &Definition, in_force: &[Value]) -> Markup {
+fn findings(state: &AppState, lang: Lang, def: &Definition, in_force: &[Value]) -> Markup {
     let Some(attempt) = rejected_reload(state) else {
-        return findings_list(in_force);
+        return findings_list(lang, in_force);
     };
+    let t = |id: &str| lang.text(id);
     let file = crate::diagnostic::display_path(&def.file);
     let on_disk: Vec<Value> = attempt
         .diagnostics
@@ -275,24 +291,25 @@ fn findings(state: &AppState, def: &Definition, in_force: &[Value]) -> Markup {
         .collect();
     html! {
         section.card #findings data-rejected="true" {
-            h2 { "校验结果 Validation" }
+            h2 { (t("console-workflow-findings")) }
             @if on_disk.iter().any(|d| d.get("severity").and_then(Value::as_str) == Some("error")) {
-                p.warn #findings-on-disk { (super::text::ON_DISK_HAS_ERRORS) }
+                p.warn #findings-on-disk { (t("console-workflow-on-disk-has-errors")) }
                 (diagnostic_list(&on_disk))
             } @else {
-                p.muted #findings-set-rejected { (super::text::THIS_FILE_CLEAN_SET_REJECTED) }
+                p.muted #findings-set-rejected { (t("console-workflow-file-clean-set-rejected")) }
                 (diagnostic_list(&on_disk))
             }
         }
     }
 }
 
-fn findings_list(diagnostics: &[Value]) -> Markup {
+fn findings_list(lang: Lang, diagnostics: &[Value]) -> Markup {
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #findings {
-            h2 { "校验结果 Validation" }
+            h2 { (t("console-workflow-findings")) }
             @if diagnostics.is_empty() {
-                p.ok { "✓ 没有错误或警告。No errors or warnings." }
+                p.ok { (t("console-workflow-clean")) }
             } @else {
                 (diagnostic_list(diagnostics))
             }
@@ -300,10 +317,10 @@ fn findings_list(diagnostics: &[Value]) -> Markup {
     }
 }
 
-fn roles(def: &Definition) -> Markup {
+fn roles(lang: Lang, def: &Definition) -> Markup {
     html! {
         section.card #roles {
-            h2 { "角色 Roles" }
+            h2 { (lang.text("console-workflows-roles")) }
             table.kv { tbody {
                 @for (role, spec) in def.workflow.roles.iter() {
                     tr { th { code { (role.as_str()) } } td { (spec.title) @if let Some(d) = &spec.description { br; small.muted { (d) } } } }
@@ -313,15 +330,16 @@ fn roles(def: &Definition) -> Markup {
     }
 }
 
-fn fields(def: &Definition) -> Markup {
+fn fields(lang: Lang, def: &Definition) -> Markup {
     if def.workflow.fields.is_empty() {
         return html! {};
     }
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #fields {
-            h2 { "资料项 Fields" }
+            h2 { (t("console-workflow-fields")) }
             table {
-                thead { tr { th { "字段 Field" } th { "名称 Title" } th { "类型 Type" } th { "必填于 Required on" } } }
+                thead { tr { th { (t("console-workflow-field")) } th { (t("console-workflow-title-col")) } th { (t("console-workflow-type")) } th { (t("console-workflow-required-on")) } } }
                 tbody {
                     @for (name, field) in def.workflow.fields.iter() {
                         tr {
@@ -339,15 +357,16 @@ fn fields(def: &Definition) -> Markup {
     }
 }
 
-fn parameters(def: &Definition) -> Markup {
+fn parameters(lang: Lang, def: &Definition) -> Markup {
     if def.workflow.parameters.is_empty() {
         return html! {};
     }
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #parameters {
-            h2 { "参数 Parameters" }
+            h2 { (t("console-workflow-parameters")) }
             table {
-                thead { tr { th { "参数 Parameter" } th { "名称 Title" } th { "默认值 Default" } } }
+                thead { tr { th { (t("console-workflow-parameter")) } th { (t("console-workflow-title-col")) } th { (t("console-workflow-default")) } } }
                 tbody {
                     @for (name, p) in def.workflow.parameters.iter() {
                         tr {
@@ -362,18 +381,24 @@ fn parameters(def: &Definition) -> Markup {
     }
 }
 
-fn version_list(def: &Definition, versions: &[(String, String)], current: Option<&str>) -> Markup {
+fn version_list(
+    lang: Lang,
+    def: &Definition,
+    versions: &[(String, String)],
+    current: Option<&str>,
+) -> Markup {
+    let t = |id: &str| lang.text(id);
     html! {
         section.card #versions {
-            h2 { "已存版本 Stored versions " span.count { (versions.len()) } }
-            p.muted { "运行中的实例始终使用其发起时的版本。A running instance keeps the version it started on." }
+            h2 { (t("console-workflow-versions")) " " span.count { (versions.len()) } }
+            p.muted { (t("console-workflow-versions-note")) }
             ul {
                 @for (hash, file) in versions {
                     li.current[Some(hash.as_str()) == current] data-version=(hash) {
                         a href={ "/workflows/" (def.id()) "?version=" (hash) } { code title=(hash) { (short_hash(hash)) } }
                         " " small.muted { (file) }
-                        @if Some(hash.as_str()) == current { " " span.badge.ok { "当前 current" } }
-                        @if *hash == def.hash { " " span.badge { "正在查看 shown" } }
+                        @if Some(hash.as_str()) == current { " " span.badge.ok { (t("console-workflow-current")) } }
+                        @if *hash == def.hash { " " span.badge { (t("console-workflow-shown")) } }
                     }
                 }
             }
