@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
 /// An instance waiting for someone, with what they may do on it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Task {
     pub instance: Instance,
     /// The events the asking actor may fire now (empty in a plain listing).

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// What kind of step an entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// The instance was started.
@@ -30,7 +30,7 @@ pub enum EntryKind {
 }
 
 /// One step of an instance, appended once and never changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     pub instance: String,
     /// 0 for the start, then one more per step.
@@ -101,7 +101,7 @@ pub struct Entry {
 }
 
 /// A guard and whether it held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GuardResult {
     /// The guard as written in the workflow.
     pub guard: String,
@@ -109,7 +109,7 @@ pub struct GuardResult {
 }
 
 /// A recorded approval signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Signature {
     /// Index of the signer in the approval's `signers`.
     pub signer: usize,
@@ -119,7 +119,7 @@ pub struct Signature {
 }
 
 /// A signer of an approval, as evaluated on entering its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PendingSigner {
     pub role: String,
     pub title: Option<String>,
@@ -128,7 +128,7 @@ pub struct PendingSigner {
 }
 
 /// A timer armed by a step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArmedTimer {
     /// Unique within the instance: `{seq}-{index}`.
     pub id: String,
@@ -142,7 +142,7 @@ pub struct ArmedTimer {
 }
 
 /// A timer that fell due.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimerFiring {
     /// The timer's id, as armed.
     pub id: String,
@@ -157,7 +157,7 @@ pub struct TimerFiring {
 }
 
 /// A child instance started by a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpawnedChild {
     /// `{parent}.{seq}.{n}`: derived from the step, so replay yields the same id.
     pub id: String,
@@ -168,7 +168,7 @@ pub struct SpawnedChild {
 }
 
 /// A child's outcome, recorded in its parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChildStatus {
     pub id: String,
     pub state: String,

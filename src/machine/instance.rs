@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One run of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Instance {
     pub id: String,
     pub workflow: String,
@@ -48,7 +48,7 @@ pub struct Instance {
 }
 
 /// A child instance and, once it has finished, the final state it reached.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Child {
     pub id: String,
     pub workflow: String,
@@ -56,14 +56,14 @@ pub struct Child {
 }
 
 /// Signatures collected so far in the current state's approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalProgress {
     pub signers: Vec<PendingSigner>,
     pub signatures: Vec<Signature>,
 }
 
 /// Who did a step, as `state.event`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Act {
     pub step: String,
     pub actor: String,

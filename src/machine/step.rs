@@ -240,7 +240,7 @@ pub fn children_done(def: &Definition, instance: &Instance) -> Option<String> {
 
 /// An event the actor may fire now, as far as roles, scopes, turns and four-eyes go (guards
 /// and payloads are checked when it is fired).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Available {
     pub event: String,
     pub title: Option<String>,
