@@ -184,6 +184,7 @@ pub const TYPES: &[(&str, &str)] = &[
         "method_not_allowed",
         "The path is served, but not with this method (see Allow).",
     ),
+    ("no_such_state", "The workflow has no state with this id."),
     (
         "unknown_version",
         "No definition version with this hash in the store.",

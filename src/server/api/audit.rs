@@ -28,10 +28,12 @@ const AUDITOR: &str = "auditor";
 pub struct VerifyBody {
     /// Compute the digest as of this time (RFC 3339); default now.
     #[serde(default)]
+    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
     pub as_of: Option<String>,
     /// A digest written down earlier (`TIME:HEX`, as `digest_token` gives it): check that the
     /// store still has exactly the entries it covered.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^\S+:[0-9a-fA-F]{64}$"))]
     pub digest: Option<String>,
 }
 
@@ -134,13 +136,26 @@ pub struct ExportParams {
     /// From this date (`2026-11-01`, a whole day in UTC+8) or RFC 3339 time, inclusive.
     /// Empty: as if left out.
     #[serde(default, deserialize_with = "super::extract::empty_as_none")]
+    #[schemars(schema_with = "date_or_time")]
     pub from: Option<String>,
     /// Up to this date (the whole day) or time, inclusive. Empty: as if left out.
     #[serde(default, deserialize_with = "super::extract::empty_as_none")]
+    #[schemars(schema_with = "date_or_time")]
     pub to: Option<String>,
     /// Only steps by this actor. Empty: as if left out.
     #[serde(default, deserialize_with = "super::extract::empty_as_none")]
     pub actor: Option<String>,
+}
+
+/// A bound of an export: a date, an RFC 3339 time, or empty (no bound).
+fn date_or_time(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "maxLength": 0},
+        ],
+    })
 }
 
 impl ExportParams {
@@ -159,14 +174,8 @@ impl ExportParams {
             to: bound("to", &self.to, true)?,
             actor: self.actor.clone(),
         };
-        if let (Some(from), Some(to)) = (query.from, query.to)
-            && from > to
-        {
-            return Err(ApiProblem::bad_request(
-                "bad_query",
-                "`from` is after `to`: nothing could match",
-            ));
-        }
+        // `from` after `to` is an empty range: it matches nothing, like any range without
+        // steps in it, rather than an error the document could not describe.
         Ok(query)
     }
 }

@@ -51,6 +51,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 "the body must be JSON, sent with `Content-Type: application/json`",
             ));
         };
+        // serde reads a struct from a JSON array too (`[null, null]`); the document says a
+        // body is an object, so anything else is refused before it is read.
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+        {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_body",
+                "Unexpected body",
+                "the body must be a JSON object; the shapes are at /api/openapi.json",
+            ));
+        }
         Json::<T>::from_bytes(text)
             .map(|Json(value)| Body(value))
             .map_err(malformed)
@@ -182,7 +195,7 @@ where
     T::Err: std::fmt::Display,
 {
     let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
-    match text.as_deref().map(str::trim) {
+    match text.as_deref() {
         None | Some("") => Ok(None),
         Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
     }

@@ -45,8 +45,10 @@ pub struct FireBody {
     #[serde(default)]
     pub comment: Option<String>,
     /// Refuse (409 `stale`) unless the instance is still at this step: its `seq` as read.
-    /// A whole number (`7.0` is read as `7`).
+    /// A whole number (`7.0` is read as `7`), at most 2^53 - 1, the largest every JSON reader
+    /// keeps exact.
     #[serde(default, deserialize_with = "super::extract::whole_number")]
+    #[schemars(range(max = 9_007_199_254_740_991u64))]
     pub expected_seq: Option<u64>,
 }
 

@@ -175,9 +175,16 @@ fn path_parameters(path: &str) -> Vec<Value> {
                 ("id", false) => "The instance's id, for example `hot_work_permit-1`",
                 ("event", _) => "The event, for example `approve`",
                 ("hash", _) => "The version's hash (hex SHA-256 of its YAML and rules)",
+                ("code", _) => "A problem's code, for example `stale`",
                 _ => "",
             };
-            json!({"name": name, "in": "path", "required": true, "description": description, "schema": {"type": "string"}})
+            // An instance id never has a control character (400 `bad_instance_id`).
+            let schema = if name == "id" && !path.starts_with("/api/workflows") {
+                json!({"type": "string", "pattern": "^[^\\x00-\\x1F\\x7F-\\x9F]+$"})
+            } else {
+                json!({"type": "string"})
+            };
+            json!({"name": name, "in": "path", "required": true, "description": description, "schema": schema})
         })
         .collect()
 }

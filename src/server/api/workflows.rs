@@ -185,8 +185,9 @@ pub async fn diagram(
     if let Some(current) = &params.state
         && !workflow.states.contains(current)
     {
-        return Err(Problem::bad_request(
-            "bad_query",
+        // The query names something that does not exist, like a path would: 404.
+        return Err(Problem::not_found(
+            "no_such_state",
             format!(
                 "`{id}` has no state `{current}`; {}",
                 crate::diagnostic::suggestion(current, workflow.states.keys())
