@@ -4,6 +4,7 @@
 //! that match what it receives). Nothing is described by hand.
 
 use schemars::generate::{Contract, SchemaSettings};
+use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Value, json};
 
@@ -13,6 +14,7 @@ use serde_json::{Value, json};
 pub fn of<T: JsonSchema>() -> Value {
     let mut schema = schemars::generate::SchemaSettings::draft2020_12()
         .with(|s| s.inline_subschemas = true)
+        .with_transform(no_number_formats())
         .into_generator()
         .into_root_schema_for::<T>()
         .to_value();
@@ -79,27 +81,12 @@ pub fn generator(contract: Contract) -> SchemaGenerator {
             s.definitions_path = "/components/schemas".into();
             s.contract = contract;
         })
+        .with_transform(no_number_formats())
         .into_generator()
 }
 
-/// Removes the Rust-specific `format`s schemars gives numbers (`uint64`, `uint`, `double`...):
-/// neither JSON Schema nor the OpenAPI format registry defines them, and strict tools refuse
-/// or warn about an unknown format. The bounds (`minimum: 0`) stay.
-pub fn drop_number_formats(value: &mut Value) {
-    match value {
-        Value::Object(object) => {
-            let numeric = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
-            let is_number = match object.get("type") {
-                Some(Value::Array(types)) => types.iter().any(numeric),
-                Some(t) => numeric(t),
-                None => false,
-            };
-            if is_number {
-                object.remove("format");
-            }
-            object.values_mut().for_each(drop_number_formats);
-        }
-        Value::Array(items) => items.iter_mut().for_each(drop_number_formats),
-        _ => {}
-    }
+/// The transform that drops the Rust-specific number formats (`uint64`...) from every
+/// schema, as the editors' schemas do.
+fn no_number_formats() -> RecursiveTransform<fn(&mut Schema)> {
+    RecursiveTransform(crate::schema::drop_number_formats as fn(&mut Schema))
 }
