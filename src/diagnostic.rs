@@ -10,7 +10,9 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// How bad a finding is. Errors stop a definition from being used; warnings do not.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// Stops the workflow from loading.
@@ -220,16 +222,42 @@ impl Diagnostic {
 
     /// The JSON shape documented for `sopflow validate --format json`.
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::json!({
-            "code": self.code,
-            "severity": self.severity,
-            "file": display_path(&self.file),
-            "line": self.span.line,
-            "column": self.span.column,
-            "message": self.message,
-            "hint": self.hint,
-        })
+        serde_json::to_value(self.record()).unwrap_or(serde_json::Value::Null)
     }
+
+    /// The diagnostic as `sopflow validate --format json` and the API give it.
+    pub fn record(&self) -> DiagnosticJson {
+        DiagnosticJson {
+            code: self.code.as_str().to_string(),
+            severity: self.severity,
+            file: display_path(&self.file),
+            line: self.span.line,
+            column: self.span.column,
+            message: self.message.clone(),
+            hint: self.hint.clone(),
+        }
+    }
+}
+
+/// A diagnostic as tools read it: one type for the CLI's JSON and the API, so that the API's
+/// schema is the shape the CLI prints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Diagnostic")]
+pub struct DiagnosticJson {
+    /// The stable code, for example `E101`.
+    pub code: String,
+    /// `error` (the definition is not used) or `warning`.
+    pub severity: Severity,
+    /// The file, as the command was given it.
+    pub file: String,
+    /// From 1.
+    pub line: u32,
+    /// From 1, in characters.
+    pub column: u32,
+    /// What is wrong, in the engine's English.
+    pub message: String,
+    /// What to do next.
+    pub hint: String,
 }
 
 impl fmt::Display for Diagnostic {

@@ -43,8 +43,9 @@ fn schema_json<T: schemars::JsonSchema>() -> String {
 
 /// Drops the Rust-specific `format`s schemars gives numbers (`uint32`, `int64`, `double`): no
 /// JSON Schema draft defines them, and validators in their strict mode (ajv, which editors'
-/// YAML support uses) refuse a schema that names an unknown format.
-fn drop_number_formats(schema: &mut schemars::Schema) {
+/// YAML support uses) refuse a schema that names an unknown format. The API's document drops
+/// them too: the OpenAPI format registry does not have them either.
+pub(crate) fn drop_number_formats(schema: &mut schemars::Schema) {
     let numeric = |t: &Value| matches!(t.as_str(), Some("integer" | "number"));
     let is_number = match schema.get("type") {
         Some(Value::Array(types)) => types.iter().any(numeric),

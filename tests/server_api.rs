@@ -8,7 +8,7 @@ mod support;
 use reqwest::StatusCode;
 use reqwest::header::{ALLOW, CONTENT_TYPE, HeaderMap};
 use serde_json::{Value, json};
-use sopflow::server::api::openapi::{Access, ROUTES, Verb, openapi};
+use sopflow::server::api::openapi::{Access, Op, ROUTES, Verb, openapi};
 use support::{TestServer, client, token};
 
 /// One answer: status, headers and the body (JSON when it parses, else a string).
@@ -338,7 +338,23 @@ async fn a_hot_work_permit_goes_through_five_people() {
     api.get(None, "/api/me")
         .await
         .problem(401, "unauthenticated");
-    let metrics = api.get(None, "/metrics").await;
+    // Prometheus asks for OpenMetrics; anything else gets the 0.0.4 text format, each
+    // labelled as what it is.
+    let plain = api.get(None, "/metrics").await;
+    assert_eq!(plain.media(), "text/plain; version=0.0.4; charset=utf-8");
+    assert!(
+        plain
+            .text
+            .contains("# TYPE sopflow_refusals_total counter\nsopflow_refusals_total{"),
+        "a 0.0.4 family is named by its samples: {}",
+        plain.text
+    );
+    assert!(!plain.text.contains("# EOF"), "{}", plain.text);
+    let metrics = Api::send(api.request(reqwest::Method::GET, None, "/metrics").header(
+        "Accept",
+        "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5",
+    ))
+    .await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(
         metrics
@@ -455,6 +471,188 @@ fn concrete(path: &str) -> String {
     path.replace("{id}", "hot_work_permit")
         .replace("{event}", "approve")
         .replace("{hash}", &"0".repeat(64))
+        .replace("{code}", "stale")
+}
+
+/// Asserts that an answer is what the document says `op` answers with this status: its
+/// media type is listed and its body validates against the listed schema (references
+/// resolved in the document's components).
+#[track_caller]
+fn conforms(doc: &Value, op: Op, answer: &Answer) {
+    let route = ROUTES.iter().find(|r| r.op == op).expect("a route");
+    let responses =
+        &doc["paths"][route.path][route.verb.as_str().to_ascii_lowercase()]["responses"];
+    let status = answer.status.as_u16().to_string();
+    let listed = if responses.get(&status).is_some() {
+        &responses[&status]
+    } else {
+        &responses[format!("{}XX", &status[..1])]
+    };
+    let media = answer.media();
+    let content = listed["content"]
+        .as_object()
+        .and_then(|c| c.iter().find(|(listed, _)| listed.as_str() == media))
+        .unwrap_or_else(|| panic!("{op:?} {status}: `{media}` is not documented"));
+    let schema = json!({"components": doc["components"], "allOf": [content.1["schema"]]});
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(&answer.body)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{op:?} {status}: {errors:#?}\n{}",
+        answer.text
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_answer_is_what_the_document_says() {
+    let api = Api::new().await;
+    let doc = api.get(None, "/api/openapi.json").await.ok(200).clone();
+    let check = |op: Op, answer: &Answer| conforms(&doc, op, answer);
+    let id = api.submitted_permit().await;
+    let started = api
+        .post(
+            Some("wang"),
+            "/api/instances",
+            json!({"workflow": "hot_work_permit"}),
+        )
+        .await;
+    check(Op::Start, &started);
+    // A whole number written as a float is the same number.
+    let seq = api.seq(&id).await;
+    let approved = api
+        .fire(
+            "li",
+            &id,
+            "approve",
+            json!({"comment": "资料齐全", "expected_seq": seq as f64}),
+        )
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.text);
+    check(Op::Fire, &approved);
+    let refused = api.fire("wang", &id, "approve", json!({})).await;
+    check(Op::Fire, &refused);
+    let gets = [
+        (Op::Health, None, "/api/health".to_string()),
+        (Op::Me, Some("wang"), "/api/me".into()),
+        (Op::Validation, Some("owner"), "/api/validation".into()),
+        (Op::Workflows, Some("wang"), "/api/workflows".into()),
+        (
+            Op::Workflow,
+            Some("wang"),
+            "/api/workflows/hot_work_permit".into(),
+        ),
+        (
+            Op::Diagram,
+            Some("wang"),
+            "/api/workflows/hot_work_permit/diagram".into(),
+        ),
+        (
+            Op::Diagram,
+            Some("wang"),
+            "/api/workflows/hot_work_permit/diagram?format=dot&state=".into(),
+        ),
+        (
+            Op::WorkflowVersions,
+            Some("wang"),
+            "/api/workflows/hot_work_permit/versions".into(),
+        ),
+        (Op::Instance, Some("wang"), format!("/api/instances/{id}")),
+        (
+            Op::Instances,
+            Some("audit"),
+            "/api/instances?state=&limit=1000".into(),
+        ),
+        (Op::Tasks, Some("li"), "/api/tasks".into()),
+        (
+            Op::History,
+            Some("wang"),
+            format!("/api/instances/{id}/history"),
+        ),
+        (
+            Op::Chain,
+            Some("audit"),
+            format!("/api/instances/{id}/chain"),
+        ),
+        (
+            Op::Export,
+            Some("audit"),
+            "/api/audit/export?format=json&workflow=".into(),
+        ),
+        (Op::Export, Some("audit"), "/api/audit/export".into()),
+        (Op::Problems, None, "/api/problems".into()),
+        (Op::Metrics, None, "/metrics".into()),
+        (Op::OpenApi, None, "/api/openapi.json".into()),
+        (
+            Op::Instances,
+            Some("audit"),
+            "/api/instances?limit=0".into(),
+        ),
+        (
+            Op::Instances,
+            Some("audit"),
+            "/api/instances?limit=1001".into(),
+        ),
+    ];
+    for (op, user, path) in gets {
+        let answer = api.get(user, &path).await;
+        assert!(answer.status.as_u16() < 500, "{path}: {}", answer.text);
+        check(op, &answer);
+    }
+    let version = api
+        .get(Some("wang"), "/api/workflows/hot_work_permit/versions")
+        .await;
+    let hash = version.body[0]["hash"]
+        .as_str()
+        .expect("a hash")
+        .to_string();
+    check(
+        Op::Version,
+        &api.get(Some("wang"), &format!("/api/versions/{hash}"))
+            .await,
+    );
+    check(
+        Op::Verify,
+        &api.post(Some("audit"), "/api/audit/verify", json!({}))
+            .await,
+    );
+    check(
+        Op::Reload,
+        &api.post(Some("owner"), "/api/reload", json!({})).await,
+    );
+    // Every problem's type resolves to what it means.
+    for problem in [
+        &refused,
+        &api.get(Some("audit"), "/api/instances?limit=0").await,
+    ] {
+        let url = problem.body["type"].as_str().expect("a type");
+        let described = api.get(None, url).await;
+        check(Op::ProblemType, &described);
+        assert_eq!(described.body["code"], problem.body["code"]);
+    }
+    api.get(None, "/api/problems/made_up")
+        .await
+        .problem(404, "unknown_problem");
+    // The Idempotency-Key is refused unless it matches the documented pattern.
+    for key in ["with space", "", "é"] {
+        let answer = Api::send(
+            api.request(reqwest::Method::POST, Some("wang"), "/api/instances")
+                .header("Idempotency-Key", key)
+                .json(&json!({"workflow": "hot_work_permit"})),
+        )
+        .await;
+        answer.problem(400, "bad_idempotency_key");
+    }
+    // A body is an object: serde would read a struct from an array, the server does not.
+    api.post(Some("audit"), "/api/audit/verify", json!([null, null]))
+        .await
+        .problem(422, "bad_body");
+    // The start body is required, as documented.
+    let empty = Api::send(api.request(reqwest::Method::POST, Some("wang"), "/api/instances")).await;
+    empty.problem(422, "bad_body");
+    api.server.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -660,7 +858,7 @@ async fn workflows_versions_validation_and_diagrams() {
         "/api/workflows/hot_work_permit/diagram?state=nowhere",
     )
     .await
-    .problem(400, "bad_query");
+    .problem(404, "no_such_state");
 
     // Reload: only a process owner; the shipped files are unchanged.
     api.post(Some("wang"), "/api/reload", json!({}))
@@ -739,12 +937,14 @@ async fn the_auditor_verifies_and_exports() {
         )
         .await;
     assert_eq!(none.ok(200), &json!([]));
-    api.get(
-        Some("audit"),
-        "/api/audit/export?from=2026-12-01&to=2026-11-01",
-    )
-    .await
-    .problem(400, "bad_query");
+    // A range that ends before it starts holds no step.
+    let backwards = api
+        .get(
+            Some("audit"),
+            "/api/audit/export?format=json&from=2026-12-01&to=2026-11-01",
+        )
+        .await;
+    assert_eq!(backwards.ok(200), &json!([]));
     api.get(Some("audit"), "/api/audit/export?from=someday")
         .await
         .problem(400, "bad_query");

@@ -349,6 +349,13 @@ async fn random_requests_get_problems_never_server_errors() {
                         "#{n} {method} {path}: {text}"
                     );
                     assert_eq!(problem["status"], status.as_u16());
+                    // Every code the server answers with is described at its `type`.
+                    let code = problem["code"].as_str().unwrap_or("");
+                    assert_eq!(
+                        problem["type"],
+                        format!("/api/problems/{code}"),
+                        "#{n} {method} {path}: {text}"
+                    );
                 }
             }
         }

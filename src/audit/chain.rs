@@ -46,7 +46,7 @@ pub fn default_offset() -> FixedOffset {
 }
 
 /// What kind of step a link is (see the module's documentation).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {
     Start,
@@ -86,7 +86,7 @@ impl LinkKind {
 }
 
 /// The approval chain of one instance.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalChain {
     pub instance: String,
     pub workflow: String,
@@ -111,7 +111,7 @@ pub struct ApprovalChain {
 }
 
 /// One step of the chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Link {
     pub seq: u64,
     pub kind: LinkKind,
@@ -151,7 +151,7 @@ pub struct Link {
 }
 
 /// A value a guard read, or a field a step set.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FieldValue {
     /// `amount` for a data field, `payload.amount`, `params.landlord_threshold`.
     pub field: String,
@@ -162,7 +162,7 @@ pub struct FieldValue {
 }
 
 /// Why a guard was evaluated.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum GuardPurpose {
     /// A transition's guard, evaluated on the data before the step.
@@ -173,7 +173,7 @@ pub enum GuardPurpose {
 }
 
 /// A guard, what it read and whether it held.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GuardExplained {
     /// The guard as written (`data.amount >= 15000`, `expense::needs_chairman`).
     pub guard: String,
@@ -186,7 +186,7 @@ pub struct GuardExplained {
 }
 
 /// The signature a step added.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignatureInfo {
     /// The signer's position in the approval's `signers`, from 1.
     pub signer: usize,
@@ -205,7 +205,7 @@ pub struct SignatureInfo {
 }
 
 /// A signer of an approval, as evaluated on entering its state.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SignerExplained {
     /// Position in the approval's `signers`, from 1.
     pub index: usize,

@@ -90,7 +90,7 @@ pub fn parse_bound(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
 }
 
 /// One exported step.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExportRow {
     pub instance: String,
     pub workflow: String,

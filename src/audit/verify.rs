@@ -29,7 +29,8 @@ use std::collections::BTreeMap;
 use std::iter::Peekable;
 
 /// Something in the store that is not as the engine wrote it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "VerifyProblem")]
 pub struct Problem {
     /// A stable name for the kind of break: `altered`, `broken_link`, `missing`,
     /// `misplaced`, `bad_record`, `snapshot_mismatch`, `snapshot_without_history`,
@@ -55,7 +56,7 @@ impl std::fmt::Display for Problem {
 }
 
 /// A value that pins down every entry made up to `as_of`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Digest {
     pub as_of: DateTime<Utc>,
     /// Instances with at least one entry by then.
@@ -93,7 +94,8 @@ impl Digest {
 }
 
 /// What a verification went over.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(rename = "VerifySummary")]
 pub struct Summary {
     pub instances: u64,
     pub entries: u64,

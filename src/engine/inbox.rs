@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use std::collections::BTreeSet;
 
 /// An instance waiting for someone, with what they may do on it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Task {
     /// The instance as it stands now.
     pub instance: Instance,

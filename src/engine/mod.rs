@@ -267,7 +267,7 @@ fn check_object(not_an_object: Option<&'static str>) -> Result<(), EngineError> 
 }
 
 /// What a command did: the entry appended and the instance after it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Outcome {
     /// The entry the command appended (or, replayed, the one it appended the first time).
     pub entry: Entry,

@@ -15,7 +15,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 /// What kind of step an entry records.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum EntryKind {
     /// The instance was started.
@@ -30,7 +30,7 @@ pub enum EntryKind {
 }
 
 /// One step of an instance, appended once and never changed.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The instance it belongs to.
     pub instance: String,
@@ -116,7 +116,7 @@ pub struct Entry {
 }
 
 /// A guard and whether it held.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GuardResult {
     /// The guard as written in the workflow.
     pub guard: String,
@@ -125,7 +125,7 @@ pub struct GuardResult {
 }
 
 /// A recorded approval signature.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Signature {
     /// Index of the signer in the approval's `signers`.
     pub signer: usize,
@@ -138,7 +138,7 @@ pub struct Signature {
 }
 
 /// A signer of an approval, as evaluated on entering its state.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PendingSigner {
     /// The role that must (or may) sign.
     pub role: String,
@@ -149,7 +149,7 @@ pub struct PendingSigner {
 }
 
 /// A timer armed by a step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ArmedTimer {
     /// Unique within the instance: `{seq}-{index}`.
     pub id: String,
@@ -166,7 +166,7 @@ pub struct ArmedTimer {
 }
 
 /// A timer that fell due.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TimerFiring {
     /// The timer's id, as armed.
     pub id: String,
@@ -182,7 +182,7 @@ pub struct TimerFiring {
 }
 
 /// A child instance started by a step.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SpawnedChild {
     /// The child's id: its own workflow's next (`hot_work_permit-3`), given by the engine
     /// with the step (see [`Entry::name_children`]). The pure step, and entries recorded
@@ -213,7 +213,7 @@ pub struct ChildName {
 }
 
 /// A child's outcome, recorded in its parent.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ChildStatus {
     /// The child instance.
     pub id: String,

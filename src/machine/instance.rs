@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One run of a workflow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Instance {
     /// `workflow-N`, N counting from 1 per workflow (children: `{parent}.{seq}.{n}`).
     pub id: String,
@@ -61,7 +61,7 @@ pub struct Instance {
 }
 
 /// A child instance and, once it has finished, the final state it reached.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Child {
     /// The child instance.
     pub id: String,
@@ -75,7 +75,7 @@ pub struct Child {
 }
 
 /// Signatures collected so far in the current state's approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalProgress {
     /// Who must sign, as evaluated on entering the state.
     pub signers: Vec<PendingSigner>,
@@ -84,7 +84,7 @@ pub struct ApprovalProgress {
 }
 
 /// Who did a step, as `state.event`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Act {
     /// The step, as `state.event`.
     pub step: String,

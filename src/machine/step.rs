@@ -240,7 +240,7 @@ pub fn children_done(def: &Definition, instance: &Instance) -> Option<String> {
 
 /// An event the actor may fire now, as far as roles, scopes, turns and four-eyes go (guards
 /// that read the payload, and payloads, are checked when it is fired).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Available {
     pub event: String,
     pub title: Option<String>,
@@ -419,7 +419,7 @@ fn declared_reason(branch: &Transition, said: usize, reasons: &mut Vec<String>) 
 
 /// Whose turn it is on an instance: the steps people may take in its current state, by role,
 /// its pending deadlines and the children it waits for. Nothing for a finished instance.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Next {
     /// Who may act now: for each person's event, the roles of the branches the instance's
     /// data leaves open (a guard that reads the payload counts as open); for an approval, the
@@ -432,7 +432,7 @@ pub struct Next {
 }
 
 /// One role that may take one step now.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Turn {
     pub event: String,
     /// The step's title: the branch's, or the signer's for an approval.

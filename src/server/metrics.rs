@@ -162,13 +162,19 @@ impl Metrics {
         }
     }
 
-    /// The text exposition format.
+    /// The OpenMetrics text format (what Prometheus asks for first).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
         out
+    }
+
+    /// The Prometheus text format 0.0.4, for scrapers and tools that do not ask for
+    /// OpenMetrics (`promtool check metrics`, `curl`): see [`openmetrics_to_text`].
+    pub fn encode_text(&self) -> String {
+        openmetrics_to_text(&self.encode())
     }
 
     pub fn refused(&self, code: &'static str) {
@@ -205,4 +211,40 @@ impl Metrics {
             })
             .inc_by(steps);
     }
+}
+
+/// OpenMetrics text as the older Prometheus text format (0.0.4). The samples are the same;
+/// what differs is the metadata: OpenMetrics names a counter's family without `_total` (its
+/// samples carry it), while 0.0.4 names the family by its sample, so a 0.0.4 parser would
+/// find samples with no `# TYPE` and lose their counter type. `# UNIT` and the closing
+/// `# EOF` are OpenMetrics only.
+pub fn openmetrics_to_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let meta = ["# HELP ", "# TYPE "]
+            .into_iter()
+            .find_map(|prefix| Some((prefix, line.strip_prefix(prefix)?)));
+        match meta {
+            Some((prefix, rest)) => {
+                let (name, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+                let suffix = if counters.contains(name) && !name.ends_with("_total") {
+                    "_total"
+                } else {
+                    ""
+                };
+                out.push_str(&format!("{prefix}{name}{suffix} {tail}"));
+            }
+            None => out.push_str(line),
+        }
+        out.push('\n');
+    }
+    out
 }

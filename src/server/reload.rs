@@ -13,11 +13,12 @@ use std::time::Duration;
 const QUIET: Duration = Duration::from_millis(300);
 
 /// One reload attempt.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Attempt {
     pub at: DateTime<Utc>,
     /// `applied` (new versions in force), `unchanged`, `rejected` (errors: the old versions
     /// stay), or `failed` (the files could not be read).
+    #[schemars(schema_with = "results")]
     pub result: &'static str,
     /// Workflows whose newest version changed: id, old hash, new hash.
     pub changed: Vec<(String, Option<String>, String)>,
@@ -26,9 +27,18 @@ pub struct Attempt {
     pub warnings: usize,
     /// Every diagnostic of the files as they were read, in the shape of
     /// `sopflow validate --format json`.
+    #[schemars(with = "Vec<crate::diagnostic::DiagnosticJson>")]
     pub diagnostics: Vec<serde_json::Value>,
     /// Why the files could not be read (`failed`).
     pub message: Option<String>,
+}
+
+/// The values of [`Attempt::result`], for the API's schema.
+fn results(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "string",
+        "enum": ["applied", "unchanged", "rejected", "failed"],
+    })
 }
 
 /// The reload attempts since the server started, newest last (the last 50).

@@ -60,7 +60,7 @@ impl Query {
 }
 
 /// A definition version as stored: the exact sources it was built from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoredDefinition {
     pub hash: String,
     pub workflow: String,

@@ -4,19 +4,19 @@
 
 use super::{Body, Params, Writer, require_role};
 use crate::audit::export::{CsvRows, ExportError, ExportQuery, JsonRows, parse_bound};
-use crate::audit::verify::Digest;
+use crate::audit::verify::{Digest, Problem, Summary};
 use crate::engine::{Engine, EngineError};
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::server::problem::Problem;
+use crate::server::problem::Problem as ApiProblem;
 use crate::server::stream::{self, ChunkWriter};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use std::io::Write;
 
 /// The role the audit routes need.
@@ -28,10 +28,12 @@ const AUDITOR: &str = "auditor";
 pub struct VerifyBody {
     /// Compute the digest as of this time (RFC 3339); default now.
     #[serde(default)]
+    #[schemars(with = "Option<chrono::DateTime<chrono::Utc>>")]
     pub as_of: Option<String>,
     /// A digest written down earlier (`TIME:HEX`, as `digest_token` gives it): check that the
     /// store still has exactly the entries it covered.
     #[serde(default)]
+    #[schemars(regex(pattern = r"^\S+:[0-9a-fA-F]{64}$"))]
     pub digest: Option<String>,
 }
 
@@ -41,10 +43,10 @@ pub async fn verify(
     State(state): State<AppState>,
     Writer(caller): Writer,
     Body(body): Body<VerifyBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Verification>, ApiProblem> {
     require_role(&caller, AUDITOR)?;
     let invalid = |detail: String| {
-        Problem::new(
+        ApiProblem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "bad_body",
             "Unexpected body",
@@ -75,18 +77,39 @@ pub async fn verify(
         summary.map(|s| (s, problems))
     })
     .await
-    .map_err(|_| Problem::from(EngineError::Closed))??;
+    .map_err(|_| ApiProblem::from(EngineError::Closed))??;
     tracing::info!(actor = ?caller.user.id, problems = summary.problems, "store verified");
-    let check = expected
-        .as_ref()
-        .map(|(_, hash)| json!({"expected": hash, "matches": *hash == summary.digest.hash}));
-    Ok(Json(json!({
-        "clean": summary.is_clean() && check.as_ref().is_none_or(|c| c["matches"] == true),
-        "summary": summary,
-        "digest_token": summary.digest.token(),
-        "digest_check": check,
-        "problems": problems,
-    })))
+    let check = expected.map(|(_, hash)| DigestCheck {
+        matches: hash == summary.digest.hash,
+        expected: hash,
+    });
+    Ok(Json(Verification {
+        clean: summary.is_clean() && check.as_ref().is_none_or(|c| c.matches),
+        digest_token: summary.digest.token(),
+        summary,
+        digest_check: check,
+        problems,
+    }))
+}
+
+/// The answer of `POST /api/audit/verify`: the JSON of `sopflow audit verify --format json`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Verification {
+    /// No problem found, and the digest (if one was given) matches.
+    pub clean: bool,
+    pub summary: Summary,
+    /// `TIME:HEX`; give it back as `digest` to check that nothing made by then changed.
+    pub digest_token: String,
+    /// The digest given, checked; absent when none was.
+    pub digest_check: Option<DigestCheck>,
+    pub problems: Vec<Problem>,
+}
+
+/// A digest written down earlier, against the store now.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct DigestCheck {
+    pub expected: String,
+    pub matches: bool,
 }
 
 /// How an export is written.
@@ -107,27 +130,41 @@ pub struct ExportParams {
     /// `csv` (default) or `json`.
     #[serde(default)]
     pub format: Option<ExportFormat>,
-    /// Only this workflow.
-    #[serde(default)]
+    /// Only this workflow. Empty: as if left out.
+    #[serde(default, deserialize_with = "super::extract::empty_as_none")]
     pub workflow: Option<String>,
     /// From this date (`2026-11-01`, a whole day in UTC+8) or RFC 3339 time, inclusive.
-    #[serde(default)]
+    /// Empty: as if left out.
+    #[serde(default, deserialize_with = "super::extract::empty_as_none")]
+    #[schemars(schema_with = "date_or_time")]
     pub from: Option<String>,
-    /// Up to this date (the whole day) or time, inclusive.
-    #[serde(default)]
+    /// Up to this date (the whole day) or time, inclusive. Empty: as if left out.
+    #[serde(default, deserialize_with = "super::extract::empty_as_none")]
+    #[schemars(schema_with = "date_or_time")]
     pub to: Option<String>,
-    /// Only steps by this actor.
-    #[serde(default)]
+    /// Only steps by this actor. Empty: as if left out.
+    #[serde(default, deserialize_with = "super::extract::empty_as_none")]
     pub actor: Option<String>,
 }
 
+/// A bound of an export: a date, an RFC 3339 time, or empty (no bound).
+fn date_or_time(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "anyOf": [
+            {"type": "string", "format": "date"},
+            {"type": "string", "format": "date-time"},
+            {"type": "string", "maxLength": 0},
+        ],
+    })
+}
+
 impl ExportParams {
-    fn query(&self) -> Result<ExportQuery, Problem> {
+    fn query(&self) -> Result<ExportQuery, ApiProblem> {
         let bound = |name: &str, text: &Option<String>, end: bool| {
             text.as_deref()
                 .map(|t| {
                     parse_bound(t, end)
-                        .map_err(|e| Problem::bad_request("bad_query", format!("{name}: {e}")))
+                        .map_err(|e| ApiProblem::bad_request("bad_query", format!("{name}: {e}")))
                 })
                 .transpose()
         };
@@ -137,14 +174,8 @@ impl ExportParams {
             to: bound("to", &self.to, true)?,
             actor: self.actor.clone(),
         };
-        if let (Some(from), Some(to)) = (query.from, query.to)
-            && from > to
-        {
-            return Err(Problem::bad_request(
-                "bad_query",
-                "`from` is after `to`: nothing could match",
-            ));
-        }
+        // `from` after `to` is an empty range: it matches nothing, like any range without
+        // steps in it, rather than an error the document could not describe.
         Ok(query)
     }
 }
@@ -156,7 +187,7 @@ pub async fn export(
     State(state): State<AppState>,
     caller: Caller,
     Params(params): Params<ExportParams>,
-) -> Result<Response, Problem> {
+) -> Result<Response, ApiProblem> {
     require_role(&caller, AUDITOR)?;
     let query = params.query()?;
     let format = params.format.unwrap_or_default();

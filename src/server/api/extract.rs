@@ -51,6 +51,19 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Body<T> {
                 "the body must be JSON, sent with `Content-Type: application/json`",
             ));
         };
+        // serde reads a struct from a JSON array too (`[null, null]`); the document says a
+        // body is an object, so anything else is refused before it is read.
+        let first = text.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{')
+            && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+        {
+            return Err(Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bad_body",
+                "Unexpected body",
+                "the body must be a JSON object; the shapes are at /api/openapi.json",
+            ));
+        }
         Json::<T>::from_bytes(text)
             .map(|Json(value)| Body(value))
             .map_err(malformed)
@@ -169,6 +182,50 @@ impl FromRequestParts<AppState> for Writer {
             }
         }
         Ok(Writer(caller))
+    }
+}
+
+/// A query parameter sent empty (`state=`, as an HTML form sends a blank field) reads as
+/// left out: the filter is not applied. The document says the same (`minLength` is not set,
+/// and the description of each filter says so), so "" never means "the empty id".
+pub fn empty_as_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text: Option<String> = serde::Deserialize::deserialize(deserializer)?;
+    match text.as_deref() {
+        None | Some("") => Ok(None),
+        Some(text) => text.parse().map(Some).map_err(serde::de::Error::custom),
+    }
+}
+
+/// A whole number in a JSON body, written `7` or `7.0`: JSON Schema counts both as integers
+/// (a number with no fractional part), and so do clients that keep every number as a float.
+/// `7.5`, negative numbers and numbers past `u64` are refused.
+pub fn whole_number<'de, D>(deserializer: D) -> Result<Option<u64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let number: Option<serde_json::Number> = serde::Deserialize::deserialize(deserializer)?;
+    let Some(number) = number else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        // 2^64 as f64: every whole float below it converts exactly.
+        Some(float)
+            if float.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&float) =>
+        {
+            #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+            Ok(Some(float as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "`{number}` is not a whole number from 0"
+        ))),
     }
 }
 

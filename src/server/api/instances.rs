@@ -3,9 +3,11 @@
 //! The actor of every command is the authenticated caller; the bodies have no field for it
 //! (and refuse unknown fields), so nobody can act in another's name.
 
+use super::extract::empty_as_none;
 use super::{Body, Params, Segments, Writer, idempotency_key};
+use crate::audit::chain::ApprovalChain;
 use crate::engine::{Outcome, Task};
-use crate::machine::{Entry, Instance};
+use crate::machine::{Available, Entry, Instance, Next};
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
 use crate::server::{AppState, FireInput, StartInput};
@@ -14,8 +16,9 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
 /// The body of `POST /api/instances`.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -42,7 +45,10 @@ pub struct FireBody {
     #[serde(default)]
     pub comment: Option<String>,
     /// Refuse (409 `stale`) unless the instance is still at this step: its `seq` as read.
-    #[serde(default)]
+    /// A whole number (`7.0` is read as `7`), at most 2^53 - 1, the largest every JSON reader
+    /// keeps exact.
+    #[serde(default, deserialize_with = "super::extract::whole_number")]
+    #[schemars(range(max = 9_007_199_254_740_991u64))]
     pub expected_seq: Option<u64>,
 }
 
@@ -66,7 +72,7 @@ pub async fn start(
         StatusCode::CREATED
     };
     let location = HeaderValue::try_from(format!("/api/instances/{}", outcome.instance.id)).ok();
-    let mut response = (status, outcome_json(outcome)).into_response();
+    let mut response = (status, Json(outcome)).into_response();
     if let Some(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -80,7 +86,7 @@ pub async fn fire(
     Segments((id, event)): Segments<(String, String)>,
     headers: HeaderMap,
     Body(body): Body<FireBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Outcome>, Problem> {
     let input = FireInput {
         event,
         payload: body.payload.map_or(Value::Null, Value::Object),
@@ -88,16 +94,25 @@ pub async fn fire(
         expected_seq: body.expected_seq,
         idempotency_key: idempotency_key(&headers)?,
     };
-    let outcome = state.fire(&caller, &id, input).await?;
-    Ok(outcome_json(outcome))
+    Ok(Json(state.fire(&caller, &id, input).await?))
 }
 
-fn outcome_json(outcome: Outcome) -> Json<Value> {
-    Json(json!({
-        "instance": outcome.instance,
-        "entry": outcome.entry,
-        "replayed": outcome.replayed,
-    }))
+/// The answer of `GET /api/instances/{id}`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct InstanceView {
+    pub instance: Instance,
+    /// The title of the state it is in.
+    pub state_title: Option<String>,
+    /// What the caller may do on it now (guards and payloads are checked when fired).
+    pub available: Vec<Available>,
+    /// The caller's steps that the instance's data keeps closed for now, each with what its
+    /// guards said (`blocked`).
+    pub blocked: Vec<Available>,
+    /// Whose turn it is: the roles that may act now, the signers still to sign, the pending
+    /// deadlines and the children awaited.
+    pub next: Next,
+    /// A deadline of its current state has passed.
+    pub overdue: bool,
 }
 
 /// `GET /api/instances/{id}`: the snapshot, with what the caller may do on it now.
@@ -105,7 +120,7 @@ pub async fn get(
     State(state): State<AppState>,
     caller: Caller,
     Segments(id): Segments<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<InstanceView>, Problem> {
     let engine = &state.engine;
     let instance = state.instance(&caller, &id).await?;
     let definition = engine.definition(&instance.version)?;
@@ -122,14 +137,14 @@ pub async fn get(
         .get(&instance.state)
         .and_then(|s| s.title.clone());
     let overdue = engine.is_overdue(&instance).await?;
-    Ok(Json(json!({
-        "instance": instance,
-        "state_title": state_title,
-        "available": available,
-        "blocked": blocked,
-        "next": next,
-        "overdue": overdue,
-    })))
+    Ok(Json(InstanceView {
+        instance,
+        state_title,
+        available,
+        blocked,
+        next,
+        overdue,
+    }))
 }
 
 /// Only instances the caller may act on now.
@@ -147,14 +162,14 @@ const MAX_LIMIT: usize = 1000;
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
-    /// Only instances of this workflow.
-    #[serde(default)]
+    /// Only instances of this workflow (empty: any).
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub workflow: Option<String>,
-    /// Only instances in this state.
-    #[serde(default)]
+    /// Only instances in this state (empty: any).
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub state: Option<String>,
-    /// Only instances with this business key.
-    #[serde(default)]
+    /// Only instances with this business key (empty: any).
+    #[serde(default, deserialize_with = "empty_as_none")]
     pub business_key: Option<String>,
     /// `true`: only instances past a deadline of their current state.
     #[serde(default)]
@@ -162,8 +177,9 @@ pub struct ListParams {
     /// `me`: only unfinished instances the caller may act on now.
     #[serde(default)]
     pub assigned: Option<Assigned>,
-    /// At most this many (default 100, at most 1000).
+    /// At most this many (default 100).
     #[serde(default)]
+    #[schemars(range(min = 1, max = MAX_LIMIT))]
     pub limit: Option<usize>,
 }
 
@@ -222,9 +238,6 @@ pub async fn chain(
     State(state): State<AppState>,
     caller: Caller,
     Segments(id): Segments<String>,
-) -> Result<Json<Value>, Problem> {
-    let chain = state.chain(&caller, &id).await?;
-    Ok(Json(
-        serde_json::to_value(chain).map_err(|e| Problem::internal(e.to_string()))?,
-    ))
+) -> Result<Json<ApprovalChain>, Problem> {
+    Ok(Json(state.chain(&caller, &id).await?))
 }

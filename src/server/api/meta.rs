@@ -1,60 +1,123 @@
 //! The server itself: health, metrics, the caller, the definitions' diagnostics and reloads.
 
-use super::{Body, Writer, require_role};
-use crate::diagnostic::Diagnostic;
+use super::{Body, Segments, Writer, require_role};
+use crate::diagnostic::{Diagnostic, DiagnosticJson};
 use crate::server::AppState;
 use crate::server::auth::Caller;
-use crate::server::problem::Problem;
+use crate::server::problem::{Problem, ProblemType};
+use crate::server::reload::Attempt;
 use axum::Json;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::SecondsFormat;
+use schemars::JsonSchema;
+use serde::Serialize;
 use serde_json::{Value, json};
 
 /// What the body is: OpenMetrics text (counters typed as counters, `# EOF` at the end), which
 /// Prometheus asks for and parses as such; labelled as the older 0.0.4 text, a parser would
 /// lose the counter types.
-const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+pub const METRICS_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `GET /api/health`: no credentials, so that load balancers and probes can ask.
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({
-        "status": "ok",
-        "version": env!("CARGO_PKG_VERSION"),
-        "workflows": state.engine.workflows().len(),
-        "time": state.engine.now().to_rfc3339_opts(SecondsFormat::Millis, true),
-    }))
+/// The answer of `GET /api/health`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Health {
+    /// Always `ok`: a server that answers is alive.
+    #[schemars(schema_with = "ok")]
+    pub status: &'static str,
+    /// The server's version.
+    pub version: &'static str,
+    /// How many workflows can be started.
+    pub workflows: usize,
+    /// The server's clock (the engine's: a virtual one in tests).
+    #[schemars(with = "chrono::DateTime<chrono::Utc>")]
+    pub time: String,
 }
 
-/// `GET /metrics`.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
-        [(header::CONTENT_TYPE, METRICS_TYPE)],
-        state.metrics.encode(),
-    )
+fn ok(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"type": "string", "enum": ["ok"]})
+}
+
+/// `GET /api/health`: no credentials, so that load balancers and probes can ask.
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        workflows: state.engine.workflows().len(),
+        time: state
+            .engine
+            .now()
+            .to_rfc3339_opts(SecondsFormat::Millis, true),
+    })
+}
+
+/// The Prometheus text format, for clients that do not ask for OpenMetrics.
+pub const METRICS_TEXT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// `GET /metrics`: OpenMetrics when the `Accept` header names it (Prometheus does), the
+/// 0.0.4 text format otherwise, each labelled as what it is, so that every parser reads the
+/// metric types right.
+pub async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> impl IntoResponse {
+    let openmetrics = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("application/openmetrics-text"));
+    if openmetrics {
+        (
+            [(header::CONTENT_TYPE, METRICS_TYPE)],
+            state.metrics.encode(),
+        )
+    } else {
+        (
+            [(header::CONTENT_TYPE, METRICS_TEXT_TYPE)],
+            state.metrics.encode_text(),
+        )
+    }
+}
+
+/// The answer of `GET /api/me`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Me {
+    pub id: String,
+    pub name: String,
+    /// The roles the users file gives the caller.
+    pub roles: Vec<String>,
 }
 
 /// `GET /api/me`: who the server thinks the caller is, and so what they may do.
-pub async fn me(caller: Caller) -> Json<Value> {
-    Json(json!({
-        "id": caller.user.id,
-        "name": caller.user.name,
-        "roles": caller.user.roles,
-    }))
+pub async fn me(caller: Caller) -> Json<Me> {
+    Json(Me {
+        id: caller.user.id.clone(),
+        name: caller.user.name.clone(),
+        roles: caller.user.roles.clone(),
+    })
+}
+
+/// The answer of `GET /api/validation`.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Validation {
+    /// The definitions in force have no error.
+    pub ok: bool,
+    pub errors: usize,
+    pub warnings: usize,
+    pub diagnostics: Vec<DiagnosticJson>,
+    /// The last reload since the server started, if any.
+    pub last_reload: Option<Attempt>,
 }
 
 /// `GET /api/validation`: the diagnostics of the definitions in force (a reload with errors
 /// does not replace them; its diagnostics are in `last_reload`).
-pub async fn validation(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+pub async fn validation(State(state): State<AppState>, _caller: Caller) -> Json<Validation> {
     let report = state.engine.load_report();
-    Json(json!({
-        "ok": !report.has_errors(),
-        "errors": report.errors(),
-        "warnings": report.warnings(),
-        "diagnostics": report.diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
-        "last_reload": state.reloads.last(),
-    }))
+    Json(Validation {
+        ok: !report.has_errors(),
+        errors: report.errors(),
+        warnings: report.warnings(),
+        diagnostics: report.diagnostics.iter().map(Diagnostic::record).collect(),
+        last_reload: state.reloads.last(),
+    })
 }
 
 /// The body of `POST /api/reload`: nothing (or `{}`); refusing anything else keeps every POST
@@ -70,7 +133,7 @@ pub async fn reload(
     State(state): State<AppState>,
     Writer(caller): Writer,
     Body(ReloadBody {}): Body<ReloadBody>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<Attempt>, Problem> {
     require_role(&caller, "process_owner")?;
     tracing::info!(actor = ?caller.user.id, "reload asked");
     let attempt = state.reload_now().await;
@@ -97,6 +160,26 @@ pub async fn reload(
                 .unwrap_or_else(|| "the definition files could not be read".into()),
         )
         .with("attempt", body)),
-        _ => Ok(Json(body)),
+        _ => Ok(Json(attempt)),
     }
+}
+
+/// `GET /api/problems`: every problem type the server answers with.
+pub async fn problem_types() -> Json<Vec<ProblemType>> {
+    Json(
+        crate::server::problem::TYPES
+            .iter()
+            .filter_map(|(code, _)| ProblemType::of(code))
+            .collect(),
+    )
+}
+
+/// `GET /api/problems/{code}`: what a problem's `type` URI names.
+pub async fn problem_type(Segments(code): Segments<String>) -> Result<Json<ProblemType>, Problem> {
+    ProblemType::of(&code).map(Json).ok_or_else(|| {
+        Problem::not_found(
+            "unknown_problem",
+            "no problem type with this code; GET /api/problems lists them",
+        )
+    })
 }

@@ -68,6 +68,8 @@ fn handler(op: Op, filter: MethodFilter) -> MethodRouter<AppState> {
         Op::Chain => on(filter, instances::chain),
         Op::Verify => on(filter, audit::verify),
         Op::Export => on(filter, audit::export),
+        Op::Problems => on(filter, meta::problem_types),
+        Op::ProblemType => on(filter, meta::problem_type),
     }
 }
 
@@ -106,12 +108,13 @@ fn require_role(caller: &Caller, role: &str) -> Result<(), Problem> {
 /// The longest idempotency key accepted: keys are stored, so they are kept short.
 const MAX_IDEMPOTENCY_KEY: usize = 200;
 
-/// The `Idempotency-Key` header: visible ASCII, 1 to 200 characters.
+/// The `Idempotency-Key` header: visible ASCII, 1 to 200 characters, exactly as the
+/// document's pattern says (a key with spaces is refused, not trimmed into another key).
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, Problem> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let key = value.to_str().ok().map(str::trim).filter(|k| {
+    let key = value.to_str().ok().filter(|k| {
         !k.is_empty() && k.len() <= MAX_IDEMPOTENCY_KEY && k.bytes().all(|b| b.is_ascii_graphic())
     });
     match key {

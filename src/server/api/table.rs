@@ -2,8 +2,16 @@
 //! from it and [`super::openapi`] documents it, so a route cannot be served undocumented or
 //! documented but missing.
 
-use super::schemas::of;
-use super::{audit, instances, workflows};
+use super::schemas::{of, schema};
+use super::{audit, instances, meta, openapi, workflows};
+use crate::audit::chain::ApprovalChain;
+use crate::audit::export::ExportRow;
+use crate::engine::{Outcome, Task};
+use crate::machine::{Entry, Instance};
+use crate::server::problem;
+use crate::server::reload::Attempt;
+use crate::store::StoredDefinition;
+use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 /// An operation: which handler serves a route.
@@ -29,6 +37,8 @@ pub enum Op {
     Chain,
     Verify,
     Export,
+    Problems,
+    ProblemType,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,15 +67,18 @@ pub enum Access {
     Role(&'static str),
 }
 
+/// A type's schema, from the generator that collects `components.schemas`: a reference to
+/// the type's component (or an array of them), made by schemars from the very type the
+/// handler serialises or deserialises.
+pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
 /// What a successful answer holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 pub enum Shape {
-    /// JSON: a schema of `components.schemas`.
-    Json(&'static str),
-    /// JSON: a list of a schema of `components.schemas`.
-    List(&'static str),
-    /// Text in these media types.
-    Text(&'static [&'static str]),
+    /// JSON of this type.
+    Json(SchemaFn),
+    /// These media types, each with its schema (a string for text).
+    Media(&'static [(&'static str, SchemaFn)]),
 }
 
 /// One route.
@@ -80,8 +93,10 @@ pub struct Route {
     pub access: Access,
     /// The query string's type, as a schema whose properties are the parameters.
     pub query: Option<fn() -> Value>,
-    /// The JSON body's schema name in `components.schemas`; an empty body reads as `{}`.
-    pub body: Option<&'static str>,
+    /// The JSON body's type; an empty body reads as `{}`.
+    pub body: Option<SchemaFn>,
+    /// Whether the body must be sent: it has a member without a default.
+    pub body_required: bool,
     pub status: u16,
     pub shape: Shape,
 }
@@ -96,8 +111,9 @@ const fn route(op: Op, verb: Verb, path: &'static str, summary: &'static str) ->
         access: Access::User,
         query: None,
         body: None,
+        body_required: false,
         status: 200,
-        shape: Shape::Json("Any"),
+        shape: Shape::Json(schema::<openapi::OpenApiDocument>),
     }
 }
 
@@ -114,8 +130,13 @@ impl Route {
         self.query = Some(query);
         self
     }
-    const fn body(mut self, body: &'static str) -> Route {
+    const fn body(mut self, body: SchemaFn) -> Route {
         self.body = Some(body);
+        self
+    }
+    const fn body_required(mut self, body: SchemaFn) -> Route {
+        self.body = Some(body);
+        self.body_required = true;
         self
     }
     const fn answers(mut self, status: u16, shape: Shape) -> Route {
@@ -127,7 +148,7 @@ impl Route {
 
 use Access::{Public, Role};
 use Op::*;
-use Shape::{List, Text};
+use Shape::{Json, Media};
 use Verb::{Get, Post};
 
 /// Every route the API serves.
@@ -139,14 +160,17 @@ pub const ROUTES: &[Route] = &[
         "Liveness, version and how many workflows can be started",
     )
     .access(Public)
-    .answers(200, Shape::Json("Health")),
+    .answers(200, Json(schema::<meta::Health>)),
     route(OpenApi, Get, "/api/openapi.json", "This document")
         .access(Public)
-        .answers(200, Shape::Json("Any")),
-    route(Metrics, Get, "/metrics", "Prometheus metrics")
+        .answers(200, Json(schema::<openapi::OpenApiDocument>)),
+    route(Metrics, Get, "/metrics", "Prometheus metrics: OpenMetrics when asked for (Accept), else the 0.0.4 text format")
         .access(Public)
-        .answers(200, Text(&["application/openmetrics-text; version=1.0.0; charset=utf-8"])),
-    route(Me, Get, "/api/me", "The caller: id, name and roles").answers(200, Shape::Json("Me")),
+        .answers(200, Media(&[
+        (meta::METRICS_TYPE, schema::<String>),
+        (meta::METRICS_TEXT_TYPE, schema::<String>),
+    ])),
+    route(Me, Get, "/api/me", "The caller: id, name and roles").answers(200, Json(schema::<meta::Me>)),
     route(
         Validation,
         Get,
@@ -154,7 +178,7 @@ pub const ROUTES: &[Route] = &[
         "Diagnostics of the definitions in force, and the last reload",
     )
     .tag("workflows")
-    .answers(200, Shape::Json("Validation")),
+    .answers(200, Json(schema::<meta::Validation>)),
     route(
         Reload,
         Post,
@@ -163,8 +187,8 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("workflows")
     .access(Role("process_owner"))
-    .body("ReloadBody")
-    .answers(200, Shape::Json("Attempt")),
+    .body(schema::<meta::ReloadBody>)
+    .answers(200, Json(schema::<Attempt>)),
     route(
         Workflows,
         Get,
@@ -172,7 +196,7 @@ pub const ROUTES: &[Route] = &[
         "The workflows in force, each with its start roles and whether the caller may start it",
     )
     .tag("workflows")
-    .answers(200, List("WorkflowSummary")),
+    .answers(200, Json(schema::<Vec<workflows::WorkflowSummary>>)),
     route(
         Workflow,
         Get,
@@ -180,7 +204,7 @@ pub const ROUTES: &[Route] = &[
         "A workflow's newest version: sources, roles, states",
     )
     .tag("workflows")
-    .answers(200, Shape::Json("WorkflowDetail")),
+    .answers(200, Json(schema::<workflows::WorkflowDetail>)),
     route(
         Diagram,
         Get,
@@ -189,7 +213,10 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("workflows")
     .query(of::<workflows::DiagramParams>)
-    .answers(200, Text(&["image/svg+xml", "text/plain; charset=utf-8"])),
+    .answers(200, Media(&[
+        ("image/svg+xml", schema::<String>),
+        ("text/plain; charset=utf-8", schema::<String>),
+    ])),
     route(
         WorkflowVersions,
         Get,
@@ -197,7 +224,7 @@ pub const ROUTES: &[Route] = &[
         "Every stored version of a workflow, the current one first",
     )
     .tag("workflows")
-    .answers(200, List("VersionRef")),
+    .answers(200, Json(schema::<Vec<workflows::VersionRef>>)),
     route(
         Version,
         Get,
@@ -205,7 +232,7 @@ pub const ROUTES: &[Route] = &[
         "The exact sources of a stored definition version",
     )
     .tag("workflows")
-    .answers(200, Shape::Json("StoredDefinition")),
+    .answers(200, Json(schema::<StoredDefinition>)),
     route(
         Start,
         Post,
@@ -213,8 +240,8 @@ pub const ROUTES: &[Route] = &[
         "Start an instance as the caller, in a role that may start it (201; 200 when an Idempotency-Key replays)",
     )
     .tag("instances")
-    .body("StartBody")
-    .answers(201, Shape::Json("Outcome")),
+    .body_required(schema::<instances::StartBody>)
+    .answers(201, Json(schema::<Outcome>)),
     route(
         Fire,
         Post,
@@ -222,8 +249,8 @@ pub const ROUTES: &[Route] = &[
         "Fire an event on an instance as the caller (404 unless they may read it)",
     )
     .tag("instances")
-    .body("FireBody")
-    .answers(200, Shape::Json("Outcome")),
+    .body(schema::<instances::FireBody>)
+    .answers(200, Json(schema::<Outcome>)),
     route(
         Instance,
         Get,
@@ -231,7 +258,7 @@ pub const ROUTES: &[Route] = &[
         "An instance the caller may read, its state's title, what they may do on it, whether it is overdue",
     )
     .tag("instances")
-    .answers(200, Shape::Json("InstanceView")),
+    .answers(200, Json(schema::<instances::InstanceView>)),
     route(
         Instances,
         Get,
@@ -240,7 +267,7 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("instances")
     .query(of::<instances::ListParams>)
-    .answers(200, List("Instance")),
+    .answers(200, Json(schema::<Vec<Instance>>)),
     route(
         Tasks,
         Get,
@@ -248,7 +275,7 @@ pub const ROUTES: &[Route] = &[
         "The caller's inbox: instances they may act on now, earliest deadline first",
     )
     .tag("instances")
-    .answers(200, List("Task")),
+    .answers(200, Json(schema::<Vec<Task>>)),
     route(
         History,
         Get,
@@ -256,7 +283,7 @@ pub const ROUTES: &[Route] = &[
         "An instance's history, oldest first (404 unless the caller may read it)",
     )
     .tag("instances")
-    .answers(200, List("Entry")),
+    .answers(200, Json(schema::<Vec<Entry>>)),
     route(
         Chain,
         Get,
@@ -264,7 +291,7 @@ pub const ROUTES: &[Route] = &[
         "An instance's approval chain, as `sopflow audit chain --format json` (404 unless the caller may read it)",
     )
     .tag("audit")
-    .answers(200, Shape::Json("ApprovalChain")),
+    .answers(200, Json(schema::<ApprovalChain>)),
     route(
         Verify,
         Post,
@@ -273,8 +300,8 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("audit")
     .access(Role("auditor"))
-    .body("VerifyBody")
-    .answers(200, Shape::Json("Verification")),
+    .body(schema::<audit::VerifyBody>)
+    .answers(200, Json(schema::<audit::Verification>)),
     route(
         Export,
         Get,
@@ -284,5 +311,24 @@ pub const ROUTES: &[Route] = &[
     .tag("audit")
     .access(Role("auditor"))
     .query(of::<audit::ExportParams>)
-    .answers(200, Text(&["text/csv; charset=utf-8", "application/json"])),
+    .answers(200, Media(&[
+        ("text/csv; charset=utf-8", schema::<String>),
+        ("application/json", schema::<Vec<ExportRow>>),
+    ])),
+    route(
+        Problems,
+        Get,
+        "/api/problems",
+        "Every problem type: the codes problems carry, and what each means",
+    )
+    .access(Public)
+    .answers(200, Json(schema::<Vec<problem::ProblemType>>)),
+    route(
+        ProblemType,
+        Get,
+        "/api/problems/{code}",
+        "What a problem's `type` names: its code and meaning",
+    )
+    .access(Public)
+    .answers(200, Json(schema::<problem::ProblemType>)),
 ];

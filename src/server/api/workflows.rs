@@ -8,16 +8,46 @@ use crate::engine::EngineError;
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::server::problem::Problem;
+use crate::store::StoredDefinition;
 use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use serde_json::{Map, Value, json};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
+/// A workflow in force, as `GET /api/workflows` lists it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct WorkflowSummary {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    /// The newest version's hash.
+    pub version: String,
+    /// Where in the operating manual the procedure is written.
+    pub source: Option<ManualSource>,
+    /// Role id: title.
+    pub roles: BTreeMap<String, String>,
+    /// How many states.
+    pub states: usize,
+    /// The roles that may start an instance (empty: only a schedule or a parent workflow).
+    pub start_roles: Vec<String>,
+    /// Whether the caller may start one.
+    pub can_start: bool,
+}
+
+/// Where a workflow comes from in the manual.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct ManualSource {
+    pub manual: String,
+    pub section: Option<String>,
+    pub lines: Option<String>,
+}
+
 /// `GET /api/workflows`.
-pub async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<Value>> {
+pub async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<WorkflowSummary>> {
     let engine = &state.engine;
     let actor = caller.actor();
     let out = engine
@@ -26,20 +56,51 @@ pub async fn list(State(state): State<AppState>, caller: Caller) -> Json<Vec<Val
         .filter_map(|id| engine.definition_of(id))
         .map(|definition| {
             let workflow = &definition.workflow;
-            json!({
-                "id": definition.id(),
-                "title": workflow.title,
-                "description": workflow.description,
-                "version": definition.hash,
-                "source": source(workflow),
-                "roles": roles(workflow),
-                "states": workflow.states.len(),
-                "start_roles": crate::machine::start_roles(workflow),
-                "can_start": crate::machine::access::may_start(workflow, &actor),
-            })
+            WorkflowSummary {
+                id: definition.id().to_string(),
+                title: workflow.title.clone(),
+                description: workflow.description.clone(),
+                version: definition.hash.clone(),
+                source: source(workflow),
+                roles: roles(workflow),
+                states: workflow.states.len(),
+                start_roles: crate::machine::start_roles(workflow)
+                    .into_iter()
+                    .map(str::to_string)
+                    .collect(),
+                can_start: crate::machine::access::may_start(workflow, &actor),
+            }
         })
         .collect();
     Json(out)
+}
+
+/// A workflow's newest version, as `GET /api/workflows/{id}` gives it.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct WorkflowDetail {
+    pub id: String,
+    pub title: String,
+    pub description: Option<String>,
+    pub version: String,
+    pub source: Option<ManualSource>,
+    /// The file it was read from.
+    pub file: String,
+    /// The exact YAML of the version.
+    pub yaml: String,
+    /// Rules file name: its text, for the rules files the version uses.
+    pub rules: BTreeMap<String, String>,
+    /// Role id: title.
+    pub roles: BTreeMap<String, String>,
+    pub states: Vec<StateSummary>,
+}
+
+/// A state of a workflow.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct StateSummary {
+    pub id: String,
+    pub title: Option<String>,
+    #[serde(rename = "final")]
+    pub is_final: bool,
 }
 
 /// `GET /api/workflows/{id}`: the newest version, with its exact sources.
@@ -47,26 +108,43 @@ pub async fn detail(
     State(state): State<AppState>,
     _caller: Caller,
     Segments(id): Segments<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<WorkflowDetail>, Problem> {
     let definition = newest(&state, &id)?;
     let workflow = &definition.workflow;
-    let states: Vec<Value> = workflow
+    let states = workflow
         .states
         .iter()
-        .map(|(name, s)| json!({"id": name.as_str(), "title": s.title, "final": s.is_final}))
+        .map(|(name, s)| StateSummary {
+            id: name.as_str().to_string(),
+            title: s.title.clone(),
+            is_final: s.is_final,
+        })
         .collect();
-    Ok(Json(json!({
-        "id": definition.id(),
-        "title": workflow.title,
-        "description": workflow.description,
-        "version": definition.hash,
-        "source": source(workflow),
-        "file": definition.file.display().to_string(),
-        "yaml": definition.source,
-        "rules": definition.rules,
-        "roles": roles(workflow),
-        "states": states,
-    })))
+    Ok(Json(WorkflowDetail {
+        id: definition.id().to_string(),
+        title: workflow.title.clone(),
+        description: workflow.description.clone(),
+        version: definition.hash.clone(),
+        source: source(workflow),
+        file: definition.file.display().to_string(),
+        yaml: definition.source.clone(),
+        rules: definition
+            .rules
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+        roles: roles(workflow),
+        states,
+    }))
+}
+
+/// A stored version of a workflow.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct VersionRef {
+    pub hash: String,
+    pub file: String,
+    /// New instances start on it.
+    pub current: bool,
 }
 
 /// How a diagram is drawn.
@@ -89,8 +167,9 @@ pub struct DiagramParams {
     /// `svg` (default), `mermaid` or `dot`.
     #[serde(default)]
     pub format: Option<DiagramFormat>,
-    /// A state to mark as current (SVG only), for example an instance's state.
-    #[serde(default)]
+    /// A state to mark as current (SVG only), for example an instance's state. Empty: as if
+    /// left out.
+    #[serde(default, deserialize_with = "super::extract::empty_as_none")]
     pub state: Option<String>,
 }
 
@@ -106,8 +185,9 @@ pub async fn diagram(
     if let Some(current) = &params.state
         && !workflow.states.contains(current)
     {
-        return Err(Problem::bad_request(
-            "bad_query",
+        // The query names something that does not exist, like a path would: 404.
+        return Err(Problem::not_found(
+            "no_such_state",
             format!(
                 "`{id}` has no state `{current}`; {}",
                 crate::diagnostic::suggestion(current, workflow.states.keys())
@@ -140,7 +220,7 @@ pub async fn versions(
     State(state): State<AppState>,
     _caller: Caller,
     Segments(id): Segments<String>,
-) -> Result<Json<Vec<Value>>, Problem> {
+) -> Result<Json<Vec<VersionRef>>, Problem> {
     let current = state.engine.latest_versions().get(&id).cloned();
     let store = state.engine.store().clone();
     let wanted = id.clone();
@@ -169,7 +249,11 @@ pub async fn versions(
     out.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
     Ok(Json(
         out.into_iter()
-            .map(|(current, hash, file)| json!({"hash": hash, "file": file, "current": current}))
+            .map(|(current, hash, file)| VersionRef {
+                hash,
+                file,
+                current,
+            })
             .collect(),
     ))
 }
@@ -179,9 +263,9 @@ pub async fn version(
     State(state): State<AppState>,
     _caller: Caller,
     Segments(hash): Segments<String>,
-) -> Result<Json<Value>, Problem> {
+) -> Result<Json<StoredDefinition>, Problem> {
     match state.engine.definition_sources(&hash).await {
-        Ok(stored) => Ok(Json(serde_json::to_value(stored).unwrap_or(Value::Null))),
+        Ok(stored) => Ok(Json(stored)),
         Err(EngineError::Definition { .. }) => Err(Problem::not_found(
             "unknown_version",
             format!(
@@ -211,17 +295,18 @@ fn unknown_workflow(state: &AppState, id: &str) -> Problem {
     })
 }
 
-fn source(workflow: &Workflow) -> Value {
-    match &workflow.source {
-        Some(s) => json!({"manual": s.manual, "section": s.section, "lines": s.lines}),
-        None => Value::Null,
-    }
+fn source(workflow: &Workflow) -> Option<ManualSource> {
+    workflow.source.as_ref().map(|s| ManualSource {
+        manual: s.manual.clone(),
+        section: s.section.clone(),
+        lines: s.lines.clone(),
+    })
 }
 
-fn roles(workflow: &Workflow) -> Map<String, Value> {
+fn roles(workflow: &Workflow) -> BTreeMap<String, String> {
     workflow
         .roles
         .iter()
-        .map(|(name, role)| (name.as_str().to_string(), Value::String(role.title.clone())))
+        .map(|(name, role)| (name.as_str().to_string(), role.title.clone()))
         .collect()
 }
