@@ -7,7 +7,6 @@
 
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod audit;
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod calendar;
