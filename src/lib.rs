@@ -8,7 +8,6 @@
 #![warn(missing_docs)]
 
 pub mod audit;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
