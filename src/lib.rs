@@ -19,7 +19,6 @@ pub mod engine;
 pub mod i18n;
 pub mod library;
 pub mod machine;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod scenario;
 pub mod schema;
 #[allow(missing_docs)] // not every public item is documented yet
