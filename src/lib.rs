@@ -21,7 +21,6 @@ pub mod library;
 pub mod machine;
 pub mod scenario;
 pub mod schema;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod script;
 #[cfg(feature = "server")]
 #[allow(missing_docs)] // not every public item is documented yet
