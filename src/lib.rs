@@ -27,7 +27,6 @@ pub mod script;
 pub mod server;
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod validate;
 
 pub use catalog::{Catalog, LoadReport};
