@@ -7,9 +7,7 @@
 
 #![warn(missing_docs)]
 
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod audit;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
@@ -21,17 +19,14 @@ pub mod engine;
 pub mod i18n;
 pub mod library;
 pub mod machine;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod scenario;
 pub mod schema;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod script;
 #[cfg(feature = "server")]
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod server;
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod validate;
 
 pub use catalog::{Catalog, LoadReport};

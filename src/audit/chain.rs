@@ -49,10 +49,15 @@ pub fn default_offset() -> FixedOffset {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum LinkKind {
+    /// The instance was started by a person.
     Start,
+    /// A person agreed to what was asked: a signature, a review passed.
     Approval,
+    /// A person refused or sent the case back.
     Rejection,
+    /// Any other step a person took: submitting, sealing, distributing, recording.
     Decision,
+    /// What the engine did by itself: timers, escalations, children, scheduled starts.
     System,
 }
 
@@ -88,15 +93,21 @@ impl LinkKind {
 /// The approval chain of one instance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ApprovalChain {
+    /// The instance's id.
     pub instance: String,
+    /// The workflow's id (`lease_renewal`).
     pub workflow: String,
+    /// The workflow's title, when its definition could be loaded.
     pub workflow_title: Option<String>,
+    /// The business key (a contract or unit number) the instance is found by.
     pub business_key: Option<String>,
     /// The parent instance, for a child.
     pub parent: Option<String>,
     /// Where the instance stands now.
     pub state: String,
+    /// The title of the current state.
     pub state_title: Option<String>,
+    /// Whether the instance has reached a final state.
     pub finished: bool,
     /// The definition version the instance started on (each link names its own).
     pub version: String,
@@ -104,6 +115,7 @@ pub struct ApprovalChain {
     pub timezone: String,
     /// The calendar's id (`cn_mainland`), when the definition could be loaded.
     pub calendar: Option<String>,
+    /// Every step, oldest first, the start included.
     pub links: Vec<Link>,
     /// What could not be explained: a version whose definition is not available, a history
     /// that does not chain (`sopflow audit verify` says more).
@@ -113,23 +125,34 @@ pub struct ApprovalChain {
 /// One step of the chain.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Link {
+    /// The step's number in the history: 0 for the start, then one more per step.
     pub seq: u64,
+    /// Who took the step and how: a person's start, approval, rejection or decision, or the system.
     pub kind: LinkKind,
+    /// The event fired (for the start, `start`).
     pub event: String,
     /// The transition's title (`初审通过`), or for a signature the signer's title.
     pub event_title: Option<String>,
+    /// The state the step left (`None` for the start).
     pub from: Option<String>,
+    /// The title of the state the step left.
     pub from_title: Option<String>,
+    /// The state the instance was in after the step.
     pub to: String,
+    /// The title of the state after the step.
     pub to_title: Option<String>,
     /// False when the step stayed in its state (a signature that did not complete its
     /// approval, a child finishing, a lapsed timer).
     pub moved: bool,
     /// Whether the step finished the instance.
     pub finished: bool,
+    /// Who took the step (`system` for the engine's own steps).
     pub actor: String,
+    /// The role the actor acted in (`None` only for steps no role governs).
     pub role: Option<String>,
+    /// The role's title (`财务主管`).
     pub role_title: Option<String>,
+    /// When the step was taken, in UTC.
     pub at_utc: DateTime<Utc>,
     /// The same instant in the workflow calendar's local time.
     pub at_local: DateTime<FixedOffset>,
@@ -177,7 +200,9 @@ pub enum GuardPurpose {
 pub struct GuardExplained {
     /// The guard as written (`data.amount >= 15000`, `expense::needs_chairman`).
     pub guard: String,
+    /// Whether the guard held.
     pub passed: bool,
+    /// Whether it guarded a transition or decided a signer.
     pub purpose: GuardPurpose,
     /// The data fields (and payload fields and parameters) it reads, with their values then.
     pub values: Vec<FieldValue>,
@@ -194,9 +219,13 @@ pub struct SignatureInfo {
     pub of: usize,
     /// The signer's title (`业户签名`).
     pub title: Option<String>,
+    /// The role the signer signed in.
     pub role: String,
+    /// The role's title (`业主方`).
     pub role_title: Option<String>,
+    /// Who signed.
     pub actor: String,
+    /// When they signed.
     pub at: DateTime<Utc>,
     /// Whether this signature completed the approval.
     pub completed: bool,
@@ -209,11 +238,16 @@ pub struct SignatureInfo {
 pub struct SignerExplained {
     /// Position in the approval's `signers`, from 1.
     pub index: usize,
+    /// The role that must (or may) sign.
     pub role: String,
+    /// The role's title.
     pub role_title: Option<String>,
+    /// The signer's own title in the approval (`业户签名`).
     pub title: Option<String>,
     /// The signer's condition, if it has one.
     pub when: Option<String>,
+    /// Whether the signer must sign: it has no condition, its condition held, or no signer's
+    /// condition held (then every signer signs).
     pub required: bool,
     /// What the condition read, after the changes of the step that entered the state.
     pub values: Vec<FieldValue>,

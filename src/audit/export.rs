@@ -92,24 +92,35 @@ pub fn parse_bound(text: &str, end: bool) -> Result<DateTime<Utc>, String> {
 /// One exported step.
 #[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ExportRow {
+    /// The instance the step belongs to.
     pub instance: String,
+    /// The workflow's id.
     pub workflow: String,
+    /// The instance's business key (a contract or unit number), if it has one.
     pub business_key: Option<String>,
+    /// The step's number in its instance's history (0 for the start).
     pub seq: u64,
     /// `start`, `approval`, `rejection` or `decision` (`system` only in a chain's CSV).
     pub kind: LinkKind,
+    /// The event fired (for the start, `start`).
     pub event: String,
     /// The transition's (or signer's) title.
     pub event_title: Option<String>,
+    /// The state the step left (empty for the start).
     pub from: Option<String>,
+    /// The state the instance was in after the step.
     pub to: String,
+    /// Who took the step.
     pub actor: String,
+    /// The role the actor acted in.
     pub role: Option<String>,
+    /// The role's title (`财务主管`).
     pub role_title: Option<String>,
     /// RFC 3339, UTC: `2026-11-03T02:15:00Z`.
     pub at_utc: String,
     /// RFC 3339 in the workflow calendar's offset: `2026-11-03T10:15:00+08:00`.
     pub at_local: String,
+    /// The step's `comment` (the reason of a rejection, an approver's opinion).
     pub comment: Option<String>,
     /// Every guard explained, separated by `; `.
     pub guards: String,
@@ -300,6 +311,7 @@ pub struct CsvRows<W: Write> {
 }
 
 impl<W: Write> CsvRows<W> {
+    /// Starts the CSV by writing the header to `out`.
     pub fn new(out: W) -> std::io::Result<CsvRows<W>> {
         let mut writer = csv::WriterBuilder::new()
             .has_headers(false)
@@ -374,11 +386,13 @@ pub struct JsonRows<W: Write> {
 }
 
 impl<W: Write> JsonRows<W> {
+    /// Starts the array on `out`.
     pub fn new(mut out: W) -> std::io::Result<JsonRows<W>> {
         out.write_all(b"[")?;
         Ok(JsonRows { out, rows: 0 })
     }
 
+    /// Writes one row on a line of its own.
     pub fn write(&mut self, row: &ExportRow) -> std::io::Result<()> {
         self.out
             .write_all(if self.rows == 0 { b"\n" } else { b",\n" })?;

@@ -45,6 +45,7 @@ pub struct ReplayReport {
     pub instances: u64,
     /// Entries replayed.
     pub entries: u64,
+    /// Every step that did not replay to itself, in history order.
     pub differences: Vec<Difference>,
     /// Things an auditor should know that are not differences (a version whose stored sources
     /// were altered, for example).
@@ -62,9 +63,13 @@ impl ReplayReport {
 /// The totals of [`Engine::replay_all`] (each instance's report went to its callback).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ReplaySummary {
+    /// Instances replayed.
     pub instances: u64,
+    /// Entries replayed.
     pub entries: u64,
+    /// Steps that did not replay to themselves, over all instances.
     pub differences: u64,
+    /// What the instances' reports noted that is not a difference (altered version sources).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
 }
@@ -72,14 +77,20 @@ pub struct ReplaySummary {
 /// One recorded step that did not replay to itself.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Difference {
+    /// The instance the step belongs to.
     pub instance: String,
+    /// The workflow's id.
     pub workflow: String,
+    /// The step's number in the instance's history (0 for the start).
     pub seq: u64,
     /// The kind of step (`None` when its record cannot be read).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<EntryKind>,
+    /// The event the step fired.
     pub event: String,
+    /// Who took the step.
     pub actor: String,
+    /// The role the actor acted in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
     /// When the step was recorded (`None` when its record cannot be read).
@@ -87,6 +98,7 @@ pub struct Difference {
     pub at: Option<DateTime<Utc>>,
     /// The definition version the step was recorded under.
     pub version: String,
+    /// What replaying the step gave instead.
     #[serde(flatten)]
     pub found: Found,
 }
@@ -96,12 +108,23 @@ pub struct Difference {
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum Found {
     /// The step produces another entry; these parts differ.
-    Differs { parts: Vec<Part> },
+    Differs {
+        /// The entry's fields whose recorded and replayed values differ.
+        parts: Vec<Part>,
+    },
     /// The step is refused now.
-    Refused { code: &'static str, reason: String },
+    Refused {
+        /// The refusal's machine-readable name (`role_not_allowed`, `guard_failed`...).
+        code: &'static str,
+        /// The refusal's message, as a person would read it.
+        reason: String,
+    },
     /// The step could not be run: its definition version cannot be loaded, its record cannot
     /// be read, or its history is broken (the rest of the instance is not replayed).
-    NotReplayed { reason: String },
+    NotReplayed {
+        /// Why the step could not be run.
+        reason: String,
+    },
 }
 
 /// One part of an entry that differs.
@@ -111,8 +134,11 @@ pub struct Part {
     pub part: String,
     /// What the field means, in words.
     pub title: &'static str,
+    /// The field's value in the stored entry.
     pub recorded: Value,
+    /// The field's value as the step computes it now.
     pub replayed: Value,
+    /// What may explain the difference (a changed calendar, a hash that is not its content's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
 }
@@ -662,6 +688,7 @@ impl<'e> StoredVersions<'e> {
 pub struct FoundDefinition {
     /// The version's hash (the key it is stored under).
     pub hash: String,
+    /// The version's sources and what was recorded with them.
     pub stored: StoredDefinition,
     /// What its sources hash to now; equal to `hash` unless they were altered.
     pub recomputed: String,
@@ -677,19 +704,26 @@ impl FoundDefinition {
 /// Why a stored definition version was not found.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LookupError {
+    /// The text given is not hex digits.
     #[error("`{0}` is not a version hash: give its hex digits (at least 8)")]
     NotAHash(String),
+    /// The text given has fewer than [`MIN_PREFIX`] digits.
     #[error("`{0}` is too short: give at least 8 hex digits of the version hash")]
     TooShort(String),
     #[error(
         "no definition version {0} in the store (`sopflow history INSTANCE` shows the versions steps ran under)"
     )]
+    /// No stored version begins with the digits given.
     Unknown(String),
+    /// More than one stored version begins with the digits given.
     #[error("`{prefix}` is ambiguous: it begins {} versions ({}); give more digits", .matches.len(), .matches.join(", "))]
     Ambiguous {
+        /// The digits given.
         prefix: String,
+        /// The hashes of every stored version they begin.
         matches: Vec<String>,
     },
+    /// The store could not be read, or a stored version could not be decoded.
     #[error("{0}")]
     Store(String),
 }

@@ -30,6 +30,7 @@ use std::fmt::Write as _;
 pub struct SodReport {
     /// Instances checked.
     pub instances: u64,
+    /// Every actor who did two steps that need two people, per instance and rule.
     pub findings: Vec<SodFinding>,
     /// Things to know: a workflow that is no longer loaded (only its recorded rules apply), a
     /// version whose rules could not be read.
@@ -38,6 +39,7 @@ pub struct SodReport {
 }
 
 impl SodReport {
+    /// Whether no actor did two steps that need two people.
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
     }
@@ -46,11 +48,15 @@ impl SodReport {
 /// One actor who did steps of a rule that need different people.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SodFinding {
+    /// The instance the steps belong to.
     pub instance: String,
+    /// The workflow's id.
     pub workflow: String,
+    /// Who did the steps.
     pub actor: String,
     /// Every step of the rule the actor did, oldest first.
     pub steps: Vec<SodStep>,
+    /// The rule the steps break.
     pub rule: SodRule,
 }
 
@@ -59,8 +65,11 @@ pub struct SodFinding {
 pub struct SodStep {
     /// `state.event`.
     pub step: String,
+    /// The step's number in the instance's history.
     pub seq: u64,
+    /// When the step was taken.
     pub at: DateTime<Utc>,
+    /// The role the actor acted in.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub role: Option<String>,
 }
@@ -68,9 +77,11 @@ pub struct SodStep {
 /// A separation-of-duties rule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SodRule {
+    /// Whether the rule is a constraint, an approval's signers or the auditor's own.
     pub kind: RuleKind,
     /// The steps that need different people (`state.event`, or `event` for any state).
     pub steps: Vec<String>,
+    /// The constraint's title, or the title of the approval's state.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
     /// Where the rule comes from.
@@ -94,9 +105,15 @@ pub enum RuleKind {
 #[serde(tag = "definition", rename_all = "snake_case")]
 pub enum RuleSource {
     /// The version the instance ran under.
-    Recorded { version: String },
+    Recorded {
+        /// The version's hash.
+        version: String,
+    },
     /// The newest loaded version of the workflow.
-    Current { version: String },
+    Current {
+        /// The version's hash.
+        version: String,
+    },
     /// The auditor's own rule.
     CommandLine,
 }

@@ -37,10 +37,13 @@ pub struct Problem {
     /// `history_without_snapshot`, `unknown_version`, `definition_altered`, `derived`,
     /// `digest_mismatch`.
     pub code: Cow<'static, str>,
+    /// The instance it concerns, if it concerns one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// The entry it concerns, if it concerns one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seq: Option<u64>,
+    /// What is wrong, in words.
     pub detail: String,
 }
 
@@ -58,9 +61,11 @@ impl std::fmt::Display for Problem {
 /// A value that pins down every entry made up to `as_of`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Digest {
+    /// The instant the digest covers: every entry made up to then.
     pub as_of: DateTime<Utc>,
     /// Instances with at least one entry by then.
     pub instances: u64,
+    /// Entries made by then.
     pub entries: u64,
     /// SHA-256, lower-case hex.
     pub hash: String,
@@ -97,14 +102,20 @@ impl Digest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[schemars(rename = "VerifySummary")]
 pub struct Summary {
+    /// Instances verified.
     pub instances: u64,
+    /// Entries verified.
     pub entries: u64,
+    /// Definition versions verified against their hashes.
     pub definitions: u64,
+    /// Problems found (each was handed to the callback).
     pub problems: u64,
+    /// The store's digest up to the `as_of` verified at.
     pub digest: Digest,
 }
 
 impl Summary {
+    /// Whether nothing was found that is not as the engine wrote it.
     pub fn is_clean(&self) -> bool {
         self.problems == 0
     }

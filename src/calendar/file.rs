@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 /// A calendar file as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct CalendarFile {
+pub(crate) struct CalendarFile {
     pub id: Located<String>,
     pub title: String,
     #[serde(default)]
@@ -53,7 +53,7 @@ pub struct CalendarFile {
 /// One opening interval, `{from: "09:00", to: "18:00"}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HoursFile {
+pub(crate) struct HoursFile {
     pub from: Located<String>,
     pub to: Located<String>,
 }
@@ -61,7 +61,7 @@ pub struct HoursFile {
 /// One year's holidays and the notice they come from.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct YearFile {
+pub(crate) struct YearFile {
     pub source: String,
     #[serde(default)]
     pub url: Option<String>,
@@ -76,7 +76,7 @@ pub struct YearFile {
 /// One holiday period: `{name: 春节, from: 2026-02-15, to: 2026-02-23, make_up: [..]}`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PeriodFile {
+pub(crate) struct PeriodFile {
     pub name: String,
     pub from: Located<String>,
     /// The last day off; a one-day holiday may leave it out.

@@ -39,7 +39,12 @@ pub enum CalendarError {
          `holidays` (from the State Council's notice on {year}'s holidays) and include {year} \
          in `years`, in the file of calendars/ that declares `id: {calendar}`"
     )]
-    YearNotCovered { calendar: String, year: i32 },
+    YearNotCovered {
+        /// The calendar whose file holds the holiday data.
+        calendar: String,
+        /// The year asked about.
+        year: i32,
+    },
     /// A date or time beyond what can be represented (around the year 262,000), or a month
     /// that does not exist.
     #[error("the date or time is outside the range a calendar can compute")]
@@ -47,8 +52,11 @@ pub enum CalendarError {
     /// A month in which the calendar has no working day at all.
     #[error("calendar `{calendar}` has no working day in {year}-{month:02}")]
     NoWorkingDay {
+        /// The calendar asked.
         calendar: String,
+        /// The month's year.
         year: i32,
+        /// The month, from 1.
         month: u32,
     },
     /// A recurrence that cannot work as written (see [`Recurrence::check`]).
@@ -65,13 +73,16 @@ pub const MAX_SPAN_DAYS: u32 = 800;
 /// One year of holiday data and where it comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CalendarYear {
+    /// The year the data is for.
     pub year: i32,
     /// The official notice is not yet published: only the statutory holidays are known, and
     /// deadlines in this year may move when the notice comes out.
     pub provisional: bool,
     /// The document the dates were copied from.
     pub source: String,
+    /// Where the notice is published.
     pub url: Option<String>,
+    /// What the file's author wants a reader to know about the year's data.
     pub note: Option<String>,
 }
 
@@ -134,14 +145,17 @@ impl Calendar {
         }
     }
 
+    /// The calendar's id, as workflows name it (`cn_mainland`).
     pub fn id(&self) -> &str {
         &self.id
     }
 
+    /// The calendar's title (`中国大陆工作日历`).
     pub fn title(&self) -> &str {
         &self.title
     }
 
+    /// The calendar's time zone, a fixed offset from UTC (`+08:00`).
     pub fn offset(&self) -> FixedOffset {
         self.offset
     }
@@ -198,6 +212,8 @@ impl Calendar {
         })
     }
 
+    /// Whether `date` is a working day: a day of the working week that is no public holiday,
+    /// or a make-up working day.
     pub fn is_working_day(&self, date: NaiveDate) -> Result<bool, CalendarError> {
         self.check_year(date.year())?;
         Ok(match self.day_kind(date) {
@@ -226,6 +242,7 @@ impl Calendar {
         Ok(day)
     }
 
+    /// The first working day of a month (`NoWorkingDay` if it has none).
     pub fn first_working_day_of_month(
         &self,
         year: i32,
@@ -236,6 +253,7 @@ impl Calendar {
         self.in_month(day, year, month)
     }
 
+    /// The last working day of a month (`NoWorkingDay` if it has none).
     pub fn last_working_day_of_month(
         &self,
         year: i32,

@@ -176,6 +176,7 @@ impl Calendars {
         ))
     }
 
+    /// The calendar with this id, if one is loaded.
     pub fn get(&self, id: &str) -> Option<Arc<Calendar>> {
         self.by_id.get(id).cloned()
     }

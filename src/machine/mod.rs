@@ -14,9 +14,7 @@ mod context;
 mod enter;
 pub mod entry;
 pub mod instance;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod refusal;
-#[allow(missing_docs)] // not every public item is documented yet
 mod step;
 mod timer;
 pub mod value;

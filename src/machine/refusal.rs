@@ -8,106 +8,203 @@ use crate::script::ScriptError;
 /// A command the machine will not carry out, and why.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Refusal {
+    /// The instance is in a final state.
     #[error("the instance has finished (in state `{state}`): it takes no more events")]
-    Finished { state: String },
+    Finished {
+        /// The final state it is in.
+        state: String,
+    },
+    /// The instance took a step since the caller read it.
     #[error(
         "the instance has moved on: the command expected step {expected}, the instance is at step {actual}; reload it and decide again"
     )]
-    Stale { expected: u64, actual: u64 },
+    Stale {
+        /// The step the command was decided on (its `expected_seq`).
+        expected: u64,
+        /// The step the instance is at.
+        actual: u64,
+    },
+    /// The current state has no such event.
     #[error("state `{state}` has no event `{event}`{}", available_list(.available))]
     UnknownEvent {
+        /// The event the person tried.
         event: String,
+        /// The state the instance is in.
         state: String,
+        /// The events the state does have.
         available: Vec<String>,
     },
+    /// A person fired an event that only timers and child instances fire.
     #[error("`{event}` can only be fired by the system (a timer or a child instance finishing)")]
-    SystemOnly { event: String },
+    SystemOnly {
+        /// The event the person tried.
+        event: String,
+    },
+    /// A person claimed the role `system`.
     #[error("the role `system` is reserved for the engine's own steps (timers, child instances)")]
     ReservedRole,
+    /// None of the actor's roles may take the step.
     #[error("`{event}` needs one of the roles {}; the actor has {}", list(.allowed), roles(.held))]
     RoleNotAllowed {
+        /// The event the person tried.
         event: String,
+        /// The roles that may fire it.
         allowed: Vec<String>,
+        /// The roles the actor has.
         held: Vec<String>,
     },
+    /// A sequential approval waits for an earlier signer.
     #[error("the approval waits for `{waiting_for}` to sign first (signatures go in order)")]
-    NotYourTurn { waiting_for: String },
+    NotYourTurn {
+        /// The role whose signature comes next.
+        waiting_for: String,
+    },
+    /// The person has signed this approval already.
     #[error("`{actor}` has already signed this approval; another person must sign")]
-    AlreadySigned { actor: String },
+    AlreadySigned {
+        /// Who tried to sign again.
+        actor: String,
+    },
+    /// A guard of the step does not hold.
+    ///
     /// With the rule's reasons, the message is the reasons alone, in the process owner's
     /// words: they are what the person refused reads; `guard` stays for programs.
     #[error("{}", guard_failed(guard, reasons))]
     GuardFailed {
+        /// The guard that did not hold, as written.
         guard: String,
         /// What the guards that threw a reason (`throw "..."`) said, in the manual's words.
         reasons: Vec<String>,
     },
+    /// A guard could not be evaluated (a rule's error or a sandbox limit).
     #[error("guard `{guard}` could not be evaluated: {error}")]
-    GuardError { guard: String, error: ScriptError },
+    GuardError {
+        /// The guard, as written.
+        guard: String,
+        /// What stopped it.
+        error: ScriptError,
+    },
+    /// An action, deadline or timer of the step failed.
     #[error("{purpose} `{script}` failed: {reason}")]
     ScriptFailed {
+        /// What the script was for: `action`, `deadline`, `timer`...
         purpose: &'static str,
+        /// The script, as written.
         script: String,
+        /// Why it failed.
         reason: String,
         /// The rule's own reason when it stopped with `throw "..."`: the process owner's words,
         /// which a person may read (the `reason` of any other failure is for engineers).
         thrown: Option<String>,
     },
+    /// The step needs a field its payload does not give.
     #[error("`{event}` needs the field `{field}` in its payload")]
-    MissingField { event: String, field: String },
+    MissingField {
+        /// The event fired.
+        event: String,
+        /// The field it needs.
+        field: String,
+    },
+    /// The step needs a comment and was given none.
     #[error("`{event}` needs a comment (give one with the reason)")]
-    CommentRequired { event: String },
+    CommentRequired {
+        /// The event fired.
+        event: String,
+    },
+    /// The payload names a field the workflow does not declare.
     #[error("the workflow has no field `{field}`{hint}")]
-    UnknownField { field: String, hint: String },
+    UnknownField {
+        /// The name given.
+        field: String,
+        /// What to write instead, ready to append to the message (`: did you mean ...?`).
+        hint: String,
+    },
+    /// The step may not write this field.
     #[error("`{event}` may not write the field `{field}`{}", writable_list(.writable))]
     FieldNotWritable {
+        /// The field the payload sets.
         field: String,
+        /// The event fired.
         event: String,
         /// The fields the event may write.
         writable: Vec<String>,
     },
+    /// The step would change a field that is fixed once set.
     #[error(
         "the field `{field}` is fixed once set (it is {current}); `{event}` may not change it: a decision was based on it"
     )]
     FieldFixed {
+        /// The fixed field.
         field: String,
+        /// The event fired.
         event: String,
         /// The value it keeps, as shown to the user.
         current: String,
     },
+    /// A value is longer than its field allows.
     #[error("field `{field}` is too long: {length} {unit}, at most {limit}")]
     TooLong {
+        /// The field (or `business_key`).
         field: String,
+        /// The value's length, in `unit`.
         length: usize,
+        /// The longest allowed, in `unit`.
         limit: usize,
+        /// What is counted: `characters`, or `items` of a list.
         unit: &'static str,
     },
+    /// An own-scoped role acts only on instances that name the actor.
     #[error(
         "in the role `{role}` one acts only on one's own instances: `{actor}` did not start this one, take part in it, or get named in it"
     )]
-    NotAParty { actor: String, role: String },
+    NotAParty {
+        /// Who tried to act.
+        actor: String,
+        /// The own-scoped role they acted in.
+        role: String,
+    },
+    /// A value is not of its field's type.
     #[error("field `{field}` must be {expected}: {problem}")]
     IllTyped {
+        /// The field (or `business_key`, `comment`).
         field: String,
+        /// What the field takes, in words (`a date like 2026-03-01`, `one of ...`).
         expected: String,
+        /// What is wrong with the value given.
         problem: String,
     },
+    /// The same person may not take both steps of a `distinct_actors` constraint.
     #[error(
         "four-eyes: `{actor}` already did `{earlier}`, and `{step}` must be done by someone else"
     )]
     FourEyes {
+        /// Who tried to act.
         actor: String,
+        /// The step they took before, as `state.event`.
         earlier: String,
+        /// The step they tried, as `state.event`.
         step: String,
     },
+    /// The instance's state is not in its definition version (a damaged snapshot or store).
     #[error("the instance's state `{state}` is not in its definition version")]
-    UnknownState { state: String },
+    UnknownState {
+        /// The state the snapshot names.
+        state: String,
+    },
+    /// The timer to fire is no longer pending.
     #[error(
         "timer `{timer}` is not pending on this instance (it fired, or was cancelled when the instance left its state)"
     )]
-    TimerNotPending { timer: String },
+    TimerNotPending {
+        /// The timer's id.
+        timer: String,
+    },
+    /// The business calendar cannot compute a deadline of the step.
     #[error("the calendar cannot compute this deadline: {reason}")]
-    Calendar { reason: String },
+    Calendar {
+        /// Why (a year without holiday data, a calendar not loaded).
+        reason: String,
+    },
 }
 
 /// Every refusal code, with what it means to the person refused: the README's table of codes,

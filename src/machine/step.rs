@@ -242,8 +242,11 @@ pub fn children_done(def: &Definition, instance: &Instance) -> Option<String> {
 /// that read the payload, and payloads, are checked when it is fired).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Available {
+    /// The event to fire (for an approval, its approve or reject event).
     pub event: String,
+    /// The title of the branch it would take (none for an approval's events).
     pub title: Option<String>,
+    /// Which of the actor's roles the step would be taken in.
     pub role: String,
     /// Set when the actor holds a role for the event but no branch of it can be taken on the
     /// instance's data as it stands: what the guards said (their `throw` texts, in the process
@@ -434,9 +437,11 @@ pub struct Next {
 /// One role that may take one step now.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Turn {
+    /// The event to fire.
     pub event: String,
     /// The step's title: the branch's, or the signer's for an approval.
     pub title: Option<String>,
+    /// The role that may fire it.
     pub role: String,
     /// The role's title from the definition (its id when it has none).
     pub role_title: String,

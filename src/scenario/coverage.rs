@@ -7,6 +7,7 @@ use crate::definition::Definition;
 /// Coverage of one workflow.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Coverage {
+    /// The workflow's id.
     pub workflow: String,
     /// Every `state.event` a person or a timer can take.
     pub transitions: Vec<Item>,
@@ -20,7 +21,9 @@ pub struct Coverage {
 /// A `state.event` and whether the scenarios exercised it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Item {
+    /// `state.event`.
     pub step: String,
+    /// Whether some scenario took it (for a refusal: saw it refused).
     pub covered: bool,
 }
 

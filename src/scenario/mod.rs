@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 /// One file of scenarios, all about one workflow.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ScenarioFile {
+pub(crate) struct ScenarioFile {
     /// The workflow the scenarios start.
     pub workflow: Located<String>,
     /// Where the virtual clock starts (RFC 3339, or a date meaning 09:00 China Standard Time);
@@ -44,7 +44,7 @@ pub struct ScenarioFile {
 /// A story to run from a fresh, empty store.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Scenario {
+pub(crate) struct Scenario {
     /// What the scenario shows, in the manual's words.
     pub name: String,
     #[serde(default)]
@@ -58,7 +58,7 @@ pub struct Scenario {
 /// One step: exactly one of `start`, `fire`, `advance`, `advance_to`, `expect`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Step {
+pub(crate) struct Step {
     #[serde(default)]
     pub start: Option<StartStep>,
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct Step {
 /// Start an instance of the file's workflow; later steps act on it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct StartStep {
+pub(crate) struct StartStep {
     pub actor: String,
     pub roles: Vec<String>,
     #[serde(default)]
@@ -96,7 +96,7 @@ pub struct StartStep {
 /// Fire an event on the current instance as an actor with roles.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct FireStep {
+pub(crate) struct FireStep {
     pub event: String,
     pub actor: String,
     pub roles: Vec<String>,
@@ -109,7 +109,7 @@ pub struct FireStep {
 /// What must hold of the current instance now. Only what is given is checked.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct Expect {
+pub(crate) struct Expect {
     #[serde(default)]
     pub state: Option<String>,
     #[serde(default)]
@@ -131,7 +131,7 @@ pub struct Expect {
 /// A pending timer: its event and, optionally, when it falls due.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct TimerExpect {
+pub(crate) struct TimerExpect {
     pub event: String,
     #[serde(default)]
     pub due: Option<String>,

@@ -9,8 +9,11 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 /// One transition of the graph.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Edge {
+    /// The state it leaves.
     pub from: String,
+    /// The event fired to take it.
     pub event: String,
+    /// The state it enters.
     pub to: String,
     /// Roles that may fire it (empty: the system, by a timer or child completion).
     pub roles: Vec<String>,

@@ -26,13 +26,17 @@ const SCENARIOS: Document = Document {
 /// The outcome of one scenario.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Outcome {
+    /// The scenario file.
     pub file: PathBuf,
+    /// The workflow the file's scenarios start.
     pub workflow: String,
+    /// The scenario's name.
     pub name: String,
     /// Steps run (all of them when it passed).
     pub steps: usize,
     /// The first step that did not go as written, and how.
     pub failure: Option<Failure>,
+    /// What the scenario's steps took, for coverage (not in the JSON report).
     #[serde(skip)]
     pub exercised: Exercised,
 }
@@ -40,8 +44,11 @@ pub struct Outcome {
 /// Where and how a scenario failed.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Failure {
+    /// The line of the failing step (or of the file's mistake), from 1.
     pub line: u32,
+    /// The column there, from 1.
     pub column: u32,
+    /// What went otherwise than written.
     pub message: String,
 }
 

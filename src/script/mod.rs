@@ -16,7 +16,7 @@
 //! Rule functions in `rules/*.rhai` receive the ones they name as parameters, in any order:
 //! `fn needs_landlord(data, params) { data.amount >= params.landlord_threshold }`.
 
-pub mod lint;
+pub(crate) mod lint;
 
 use rhai::{AST, CallFnOptions, Dynamic, Engine, Map, Position, Scope};
 use std::sync::Arc;
@@ -28,12 +28,19 @@ pub const CONTEXT: [&str; 6] = ["data", "payload", "actor", "params", "now", "ca
 /// over and stop an endless loop within milliseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
+    /// Most operations one run of a script may take (what stops an endless loop).
     pub max_operations: u64,
+    /// Deepest nesting of function calls.
     pub max_call_levels: usize,
+    /// Deepest nesting of expressions at the top level of a script.
     pub max_expr_depth: usize,
+    /// Deepest nesting of expressions inside a rule function.
     pub max_function_expr_depth: usize,
+    /// Longest string a script may build, in bytes.
     pub max_string_size: usize,
+    /// Most elements of an array a script may build.
     pub max_array_size: usize,
+    /// Most entries of a map a script may build.
     pub max_map_size: usize,
     /// Longest script source accepted, in bytes.
     pub max_source_bytes: usize,
@@ -60,13 +67,21 @@ pub enum ScriptError {
     /// The source does not compile. Line and column are within the script (1-based).
     #[error("{message}")]
     Compile {
+        /// What rhai could not read.
         message: String,
+        /// The line of the mistake.
         line: u32,
+        /// The column of the mistake.
         column: u32,
     },
     /// The source is larger than [`Limits::max_source_bytes`].
     #[error("the script is {size} bytes, more than the sandbox's limit of {limit}")]
-    TooLarge { size: usize, limit: usize },
+    TooLarge {
+        /// The source's size, in bytes.
+        size: usize,
+        /// The most the sandbox accepts, in bytes.
+        limit: usize,
+    },
     /// A sandbox limit stopped the script (too many operations, too deep, too large a value).
     #[error("stopped by the sandbox: {0}")]
     Limit(String),
@@ -104,6 +119,7 @@ impl Default for Sandbox {
 }
 
 impl Sandbox {
+    /// A sandbox that enforces `limits` on every script it compiles and runs.
     pub fn new(limits: Limits) -> Self {
         let mut engine = Engine::new();
         engine
@@ -140,6 +156,7 @@ impl Sandbox {
         Sandbox { engine, limits }
     }
 
+    /// The limits the sandbox enforces.
     pub fn limits(&self) -> Limits {
         self.limits
     }
@@ -277,7 +294,7 @@ pub fn position(pos: Position) -> (u32, u32) {
 
 /// How a workflow names a script: `file::function` in `rules/`, or an inline expression.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ScriptRef<'a> {
+pub(crate) enum ScriptRef<'a> {
     Rule { file: &'a str, function: &'a str },
     Inline(&'a str),
 }
@@ -305,15 +322,22 @@ fn is_identifier(s: &str) -> bool {
 /// A compiled script, ready to run.
 #[derive(Debug, Clone)]
 pub enum Script {
+    /// An expression written in the workflow itself (`data.amount >= 15000`).
     Inline {
+        /// The expression as written.
         source: String,
+        /// The expression, compiled.
         ast: Arc<AST>,
     },
+    /// A function of a rules file (`expense::needs_chairman`).
     Rule {
+        /// The rules file's name: `expense` for `rules/expense.rhai`.
         file: String,
+        /// The function's name.
         function: String,
         /// The context names the function takes, in its order.
         params: Vec<String>,
+        /// The whole rules file, compiled.
         ast: Arc<AST>,
     },
 }
@@ -429,19 +453,24 @@ pub fn params(workflow: &crate::definition::Workflow) -> Map {
 pub struct RulesFile {
     /// The file stem, used in references: `expense` for `rules/expense.rhai`.
     pub name: String,
+    /// The file, compiled.
     pub ast: Arc<AST>,
+    /// The functions it defines, in the order rhai lists them.
     pub functions: Vec<RuleFunction>,
 }
 
 /// One function of a rules file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RuleFunction {
+    /// The function's name, as references name it after `file::`.
     pub name: String,
+    /// Its parameters: names from [`CONTEXT`], which it receives in any order.
     pub params: Vec<String>,
     /// What its body reads, compares and calls; found once, when the file is compiled.
-    pub facts: lint::Facts,
+    pub(crate) facts: lint::Facts,
     /// 1-based line and column of the function's name.
     pub line: u32,
+    /// The column there, from 1.
     pub column: u32,
 }
 
@@ -469,6 +498,7 @@ impl RulesFile {
         })
     }
 
+    /// The function of this name, if the file defines it.
     pub fn function(&self, name: &str) -> Option<&RuleFunction> {
         self.functions.iter().find(|f| f.name == name)
     }

@@ -41,7 +41,9 @@ type StateIndex<'a> = HashMap<&'a str, usize, foldhash::fast::RandomState>;
 /// A rules file as the validator sees it.
 #[derive(Debug, Clone)]
 pub struct RulesEntry {
+    /// Where the file was read from, for locations.
     pub path: PathBuf,
+    /// The file's text, as read.
     pub source: String,
     /// `None` when the file failed to compile (its own diagnostic says why).
     pub compiled: Option<RulesFile>,
@@ -50,6 +52,7 @@ pub struct RulesEntry {
 /// What a workflow may refer to outside itself.
 #[derive(Debug, Clone, Copy)]
 pub struct Env<'a> {
+    /// The sandbox the workflow's scripts are compiled in.
     pub sandbox: &'a Sandbox,
     /// Rules files by name (`expense` for `rules/expense.rhai`).
     pub rules: &'a BTreeMap<String, RulesEntry>,
@@ -62,6 +65,7 @@ pub struct Env<'a> {
 /// The result of checking one workflow.
 #[derive(Debug, Default)]
 pub struct Checked {
+    /// Every finding, ordered by file, line, column and code.
     pub diagnostics: Vec<Diagnostic>,
     /// Compiled scripts by their text as written in the YAML.
     pub scripts: HashMap<String, Script>,
