@@ -49,17 +49,17 @@ async fn with_passes(engine: &Engine, amount: serde_json::Value) -> String {
 
 async fn return_passes(engine: &Engine, id: &str) {
     let parent = engine.get(id).await.expect("exists");
-    for child in &parent.children {
+    // One card per worker, in the order of the list, each its own workflow's instance.
+    for (child, worker) in parent.children.iter().zip(["张三", "李四"]) {
         let card = engine.get(&child.id).await.expect("child started");
         assert_eq!(card.parent.as_deref(), Some(id));
-        assert_eq!(
-            card.data["item"],
-            json!(if child.id.ends_with(".1") {
-                "张三"
-            } else {
-                "李四"
-            })
+        assert_eq!(card.workflow, child.workflow);
+        assert!(
+            child.id.starts_with(&format!("{}-", card.workflow)),
+            "{}",
+            child.id
         );
+        assert_eq!(card.data["item"], json!(worker));
         engine
             .fire(&child.id, Fire::new("return", clerk()))
             .await

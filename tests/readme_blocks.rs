@@ -501,11 +501,63 @@ const CHECKS: &[Checker] = &[
         check: check_digest,
     },
     Checker {
+        name: "a dependency on the crate: its name, and the features it turns off or on exist",
+        claims: |b, _| b.info == "toml",
+        check: check_dependency,
+    },
+    Checker {
         name: "`sopflow test`'s report: compared with what it prints",
         claims: |b, _| b.info == "text" && b.text.starts_with("PASS "),
         check: check_test_report,
     },
 ];
+
+/// A `[dependencies]` block: it depends on this crate by its name, and whatever features it
+/// names (on the crate's line, or in the prose before) are features of Cargo.toml.
+fn check_dependency(block: &Block, _: &mut Ctx) -> Result<(), String> {
+    let manifest = std::fs::read_to_string(root().join("Cargo.toml")).map_err(|e| e.to_string())?;
+    let name = manifest
+        .lines()
+        .find_map(|l| l.strip_prefix("name = "))
+        .map(|n| n.trim_matches('"').to_string())
+        .ok_or("Cargo.toml names no package")?;
+    if !block.text.lines().any(|l| l == "[dependencies]") {
+        return Err("the block has no [dependencies] table".into());
+    }
+    let line = block
+        .text
+        .lines()
+        .find(|l| l.starts_with(&format!("{name} = ")))
+        .ok_or_else(|| format!("the block does not depend on `{name}`"))?;
+    let features: Vec<&str> = manifest
+        .split("[features]")
+        .nth(1)
+        .unwrap_or("")
+        .lines()
+        .take_while(|l| !l.starts_with('['))
+        .filter_map(|l| l.split_once(" = ").map(|(k, _)| k.trim()))
+        .collect();
+    if line.contains("default-features = false") && !features.contains(&"default") {
+        return Err("the crate has no default features to turn off".into());
+    }
+    let named = block
+        .prose
+        .split("features = [")
+        .skip(1)
+        .chain(line.split("features = [").skip(1))
+        .filter_map(|rest| rest.split(']').next())
+        .flat_map(|list| list.split(','))
+        .map(|f| f.trim().trim_matches('"'))
+        .filter(|f| !f.is_empty());
+    for feature in named {
+        if !features.contains(&feature) {
+            return Err(format!(
+                "the crate has no feature `{feature}` (it has {features:?})"
+            ));
+        }
+    }
+    Ok(())
+}
 
 fn has_command(block: &Block, program: &str) -> bool {
     commands(&block.text)
@@ -1071,7 +1123,7 @@ fn every_readme_block_is_checked() {
 /// A block of a kind no check knows fails, named by its line.
 #[test]
 fn a_block_no_check_claims_is_named_by_its_line() {
-    let readme = "# t\n\n```toml\na = 1\n```\n\n```yaml\nunknown_top_level: 1\n```\n";
+    let readme = "# t\n\n```ini\na = 1\n```\n\n```yaml\nunknown_top_level: 1\n```\n";
     let ctx = Ctx {
         readme: readme.to_string(),
         blocks: blocks(readme),
