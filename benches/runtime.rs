@@ -47,7 +47,7 @@ states:
       withdraw: {to: withdrawn, roles: [clerk]}
   landlord_review:
     on:
-      approve: {to: paid, roles: [landlord], guard: expense::needs_landlord}
+      approve: {to: paid, roles: [landlord], guard: expense::needs_landlord, guard_message: 金额未达业主方审批标准}
       reject: {to: open, roles: [landlord], requires: [comment]}
   manager_review:
     on:

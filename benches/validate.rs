@@ -49,7 +49,7 @@ fn generated(n: usize) -> String {
         );
         let _ = writeln!(
             y,
-            "      cancel: {{to: cancelled, roles: [manager], guard: \"data.tier == \\\"general\\\"\"}}"
+            "      cancel: {{to: cancelled, roles: [manager], guard: \"data.tier == \\\"general\\\"\", guard_message: 只有一般事项可以撤销}}"
         );
         if i % 10 == 0 {
             let _ = writeln!(
