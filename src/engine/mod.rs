@@ -554,16 +554,11 @@ impl Engine {
         instance: Instance,
         actor: Actor,
     ) -> Result<Vec<Available>, EngineError> {
-        self.blocking(move |engine| {
-            Ok(machine::available(
-                &definition,
-                &instance,
-                &actor,
-                engine.sandbox(),
-                engine.now(),
-            ))
-        })
-        .await
+        let offered = self.offered_on(definition, instance, actor).await?;
+        Ok(offered
+            .into_iter()
+            .filter(|a| a.blocked.is_none())
+            .collect())
     }
 
     /// [`machine::offered`] on a snapshot the caller holds: what `actor` may do now, and the

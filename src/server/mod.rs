@@ -29,7 +29,7 @@ pub mod reload;
 pub mod stream;
 pub mod throttle;
 
-use crate::definition::roles::RoleList;
+use crate::definition::Definition;
 use crate::engine::{Engine, Fire, Outcome, StartRequest};
 use crate::i18n::{self, Explain};
 use auth::{Caller, LoginForms, Sessions, Users};
@@ -148,20 +148,11 @@ impl AppState {
         request.business_key = input.business_key;
         request.idempotency_key = input.idempotency_key;
         let result = self.engine.start(&input.workflow, request).await;
-        let def = self.engine.definition_of(&input.workflow);
-        let explain = Explain {
-            workflow: def.as_ref().map(|d| &d.workflow),
-            state: def.as_ref().map(|d| d.workflow.initial.as_str()),
-            event: Some("start"),
-            ..Explain::default()
-        };
-        let message = refusal_message(
-            &result,
-            caller,
-            &explain,
-            &self.users(),
-            self.engine.role_list(),
-        );
+        let message = self.refusal_message(&result, caller, "start", || {
+            let def = self.engine.definition_of(&input.workflow)?;
+            let initial = def.workflow.initial.value.clone();
+            Some((def, initial))
+        });
         self.account(caller, &input.workflow, "start", None, began, result)
             .map_err(|problem| problem.explained(message))
     }
@@ -188,20 +179,10 @@ impl AppState {
         request.expected_seq = input.expected_seq;
         request.idempotency_key = input.idempotency_key;
         let result = self.engine.fire(id, request).await;
-        let def = self.engine.definition(&instance.version).ok();
-        let explain = Explain {
-            workflow: def.as_ref().map(|d| &d.workflow),
-            state: Some(&instance.state),
-            event: Some(&input.event),
-            ..Explain::default()
-        };
-        let message = refusal_message(
-            &result,
-            caller,
-            &explain,
-            &self.users(),
-            self.engine.role_list(),
-        );
+        let message = self.refusal_message(&result, caller, &input.event, || {
+            let def = self.engine.definition(&instance.version).ok()?;
+            Some((def, instance.state.clone()))
+        });
         self.account(
             caller,
             &instance.workflow,
@@ -211,6 +192,33 @@ impl AppState {
             result,
         )
         .map_err(|problem| problem.explained(message))
+    }
+
+    /// A refusal in the caller's language, with the titles of the workflow (from `at`: the
+    /// definition and the state the step was tried in) and the names of the people it
+    /// mentions; `None` for any other result, which then costs nothing.
+    fn refusal_message(
+        &self,
+        result: &Result<Outcome, crate::engine::EngineError>,
+        caller: &Caller,
+        event: &str,
+        at: impl FnOnce() -> Option<(Arc<Definition>, String)>,
+    ) -> Option<String> {
+        let Err(crate::engine::EngineError::Refused(refusal)) = result else {
+            return None;
+        };
+        let at = at();
+        let users = self.users();
+        let roles = self.engine.role_list();
+        let person = |id: &str| users.get(id).map(|u| u.name.clone());
+        let explain = Explain {
+            workflow: at.as_ref().map(|(def, _)| &def.workflow),
+            state: at.as_ref().map(|(_, state)| state.as_str()),
+            event: Some(event),
+            person: Some(&person),
+            roles: roles.as_deref(),
+        };
+        Some(i18n::explain(refusal, caller.lang, &explain))
     }
 
     /// Counts, times and logs one command's result.
@@ -272,27 +280,6 @@ impl AppState {
             }
         }
     }
-}
-
-/// A refusal in the caller's language, with the titles of the workflow and the names of the
-/// people it mentions; `None` for any other result.
-fn refusal_message(
-    result: &Result<Outcome, crate::engine::EngineError>,
-    caller: &Caller,
-    explain: &Explain<'_>,
-    users: &Users,
-    roles: Option<Arc<RoleList>>,
-) -> Option<String> {
-    let Err(crate::engine::EngineError::Refused(refusal)) = result else {
-        return None;
-    };
-    let person = |id: &str| users.get(id).map(|u| u.name.clone());
-    let explain = Explain {
-        person: Some(&person),
-        roles: roles.as_deref(),
-        ..*explain
-    };
-    Some(i18n::explain(refusal, caller.lang, &explain))
 }
 
 /// What a caller asks to start; who asks comes from the [`Caller`] alone.
