@@ -11,7 +11,6 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
