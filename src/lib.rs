@@ -22,7 +22,6 @@ pub mod scenario;
 pub mod schema;
 pub mod script;
 #[cfg(feature = "server")]
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod server;
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
