@@ -1,7 +1,10 @@
 //! The web console in a real browser: `tests/browser/console.mjs` drives Debian's Chromium
 //! (through playwright-core) against a server started here, through a whole hot-work permit
 //! (start, submit, a wrong-role attempt refused, three reviews and 行政部's seal, the final page, the
-//! auditor's verification and CSV), and saves screenshots under `target/browser/`.
+//! auditor's verification and CSV) and through a renovation, from the owner's application to its
+//! hot-work permit with the demo users in turn (each step found in the inbox and answered in
+//! Chinese, the permit opened from the renovation's page by its title and number), and saves
+//! screenshots under `target/browser/`.
 //!
 //! It needs Node, `/usr/bin/chromium` and `npm ci` in tests/browser. Without them it skips,
 //! unless SOPFLOW_REQUIRE_BROWSER is set (CI sets it, after installing them), so that a
@@ -131,6 +134,8 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
         "phone-audit-instance.png",
         "phone-fang-inbox.png",
         "phone-fang-instance.png",
+        "renovation.png",
+        "renovation-permit.png",
     ] {
         assert!(
             shots.join(name).is_file(),

@@ -37,16 +37,25 @@ pub enum NumberFormatError {
     /// A placeholder other than `{year}`, `{month}`, `{seq}`, or a brace left open or closed
     /// alone.
     #[error("`{found}` is not a placeholder of a number format")]
-    UnknownPlaceholder { found: String },
+    UnknownPlaceholder {
+        /// The placeholder or brace as written, for the message.
+        found: String,
+    },
     /// No `{seq}`, or more than one.
     #[error("{0}")]
     Seq(&'static str),
     /// `{seq:N}` with `N` not a whole number from 1 to 9.
     #[error("`{found}`: the width of `{{seq:N}}` is a whole number from 1 to {MAX_WIDTH}")]
-    BadWidth { found: String },
+    BadWidth {
+        /// The `{seq:N}` as written.
+        found: String,
+    },
     /// Characters that do not stand as they are in a URL path (each named once).
     #[error("{found} cannot be part of a number: a web address does not carry it as it is")]
-    Unsafe { found: String },
+    Unsafe {
+        /// The characters, each named once (`` `/` ``, a space), as the message lists them.
+        found: String,
+    },
 }
 
 impl NumberFormat {

@@ -209,6 +209,7 @@ pub struct ProblemType {
     /// The type URI, as problems of this type carry it.
     #[serde(rename = "type")]
     pub type_uri: String,
+    /// What the code means: when the server answers with it, and what a client can do.
     pub description: String,
 }
 
@@ -251,6 +252,8 @@ pub struct ProblemBody {
 /// A problem response.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The HTTP status it is answered with: 4xx for what the client can change, 5xx for the
+    /// server's own failures.
     pub status: StatusCode,
     /// Stable, machine-readable (`role_not_allowed`, `unauthenticated`, `bad_json`...).
     pub code: String,
@@ -263,7 +266,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
+    /// A problem with no extra members; the constructors below name the common ones.
+    pub(crate) fn new(
         status: StatusCode,
         code: impl Into<String>,
         title: impl Into<String>,
@@ -296,7 +300,9 @@ impl Problem {
         }
     }
 
-    pub fn with(mut self, key: &str, value: Value) -> Problem {
+    /// With one more member beside the standard ones, such as the `role` a route needs:
+    /// what a client can act on without parsing `detail`.
+    pub(crate) fn with(mut self, key: &str, value: Value) -> Problem {
         self.extra.insert(key.to_string(), value);
         self
     }

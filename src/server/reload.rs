@@ -15,6 +15,7 @@ const QUIET: Duration = Duration::from_millis(300);
 /// One reload attempt.
 #[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
 pub struct Attempt {
+    /// When the reload was tried (on the engine's clock).
     pub at: DateTime<Utc>,
     /// `applied` (new versions in force), `unchanged`, `rejected` (errors: the old versions
     /// stay), or `failed` (the files could not be read).
@@ -22,8 +23,11 @@ pub struct Attempt {
     pub result: &'static str,
     /// Workflows whose newest version changed: id, old hash, new hash.
     pub changed: Vec<(String, Option<String>, String)>,
+    /// Workflows whose file is gone: no new instance starts on them, running ones carry on.
     pub removed: Vec<String>,
+    /// How many errors the files have; any error keeps the whole set out of force.
     pub errors: usize,
+    /// How many warnings the files have; warnings do not stop a reload.
     pub warnings: usize,
     /// Every diagnostic of the files as they were read, in the shape of
     /// `sopflow validate --format json`.
@@ -48,6 +52,7 @@ pub struct ReloadLog {
 }
 
 impl ReloadLog {
+    /// Records an attempt, forgetting the oldest beyond the last 50.
     pub fn push(&self, attempt: Attempt) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         attempts.push(attempt);
@@ -55,7 +60,9 @@ impl ReloadLog {
         attempts.drain(..excess);
     }
 
-    pub fn last(&self) -> Option<Attempt> {
+    /// The latest attempt: `GET /api/validation` answers it, and the console warns a process
+    /// owner while it is one that was not put in force.
+    pub(crate) fn last(&self) -> Option<Attempt> {
         self.attempts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -63,6 +70,7 @@ impl ReloadLog {
             .cloned()
     }
 
+    /// Every attempt kept, oldest first.
     pub fn all(&self) -> Vec<Attempt> {
         self.attempts
             .lock()
