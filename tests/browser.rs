@@ -78,7 +78,11 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
     let base = server.base.clone();
     let script = script_dir.join("console.mjs");
     let shots_arg = shots.clone();
-    let ids = raw_ids(&server, &["hot_work_permit", "goods_request"]).join(",");
+    let ids = raw_ids(
+        &server,
+        &["hot_work_permit", "goods_request", "renovation_approval"],
+    )
+    .join(",");
     // The server runs on this runtime's threads; the browser run waits on a blocking one.
     let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("node")

@@ -301,8 +301,12 @@ async function renovationToHotWork() {
   const number = (await page.locator('#number').innerText()).trim();
   check(named.includes(number), `the permit's number ${number} is the one its renovation shows`);
   check((await page.locator('#state-title').innerText()).trim() === '填写动火告知函', 'the permit waits for the contractor\'s letter');
-  check(await page.locator(`#family a[href="/instances/${id}"]`).count() === 1, 'the permit links back to its renovation');
+  const back = page.locator(`#family #parent a[href="/instances/${id}"]`);
+  check(await back.count() === 1, 'the permit links back to its renovation');
+  check((await back.innerText()).trim().startsWith('室内装饰装修办理'), `the link back reads the renovation's title: ${await back.innerText()}`);
   check(await page.locator('#my-actions form.action[data-event="submit"]').count() === 1, 'the contractor may submit the permit');
+  const contractor = (await page.locator('#data tr[data-field="contractor"] td').innerText()).trim();
+  check(contractor === '王工(装修施工单位)', `the permit names its contractor, not a user id: ${contractor}`);
   await shot('renovation-permit');
   console.log(`ok: wang opens ${permit} (${number}) from ${id}`);
   await signOut();
