@@ -498,15 +498,23 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
         removed: Vec::new(),
         errors: 1,
         warnings: 0,
-        diagnostics: vec![serde_json::json!({
-            "code": "E005", "severity": "error",
-            "file": sopflow::diagnostic::display_path(&def.file),
-            "line": 3, "column": 7, "message": "全角冒号", "hint": "改为半角冒号",
-        })],
+        diagnostics: vec![sopflow::Diagnostic::new(
+            sopflow::Code::YamlSyntax,
+            &def.file,
+            sopflow::Span::at(3, 7),
+            sopflow::i18n::Text::new("diag-full-width-colon").with("key", "title"),
+            sopflow::i18n::Text::new("hint-full-width-colon").with("key", "title"),
+        )],
         message: None,
     });
     let (_, home) = owner.get("/").await;
     assert!(home.contains("id=\"reload-failed\""), "{home}");
+    // The finding is in the process owner's language, the code as it is.
+    assert!(
+        home.contains("`title` 后面是全角冒号“：”") && home.contains("data-code=\"E002\""),
+        "{home}"
+    );
+    assert!(!home.contains("full-width colon"), "{home}");
     let (_, home) = wang.get("/").await;
     assert!(
         !home.contains("id=\"reload-failed\""),

@@ -98,6 +98,19 @@ pub enum DurationError {
     Zero,
 }
 
+impl DurationError {
+    /// What is wrong, for a finding in its reader's language.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::i18n::text;
+        match self {
+            DurationError::MissingNumber => text!("diag-duration-missing-number"),
+            DurationError::BadNumber(number) => text!("diag-duration-bad-number", number = number),
+            DurationError::UnknownUnit(unit) => text!("diag-duration-unknown-unit", unit = unit),
+            DurationError::Zero => text!("diag-duration-zero"),
+        }
+    }
+}
+
 /// The units accepted, for hints.
 pub const UNITS_HINT: &str = "write a whole number and one of: minutes, hours, days, working days, working hours, weeks, months, years (or 分钟, 小时, 天, 工作日, 周, 个月, 年)";
 

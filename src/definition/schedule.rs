@@ -95,6 +95,10 @@ pub enum Roll {
     PreviousWorkingDay,
 }
 
+/// The end of the parser error for a day of the month that is none: the YAML reader knows it
+/// by this text and gives it back in the reader's language (`diag-not-a-month-day`).
+pub(crate) const NOT_A_MONTH_DAY: &str = "is not a day of the month: write a number from 1 to 31, `last`, `first_working_day` or `last_working_day`";
+
 impl<'de> Deserialize<'de> for MonthDay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct MonthDayVisitor;
@@ -116,11 +120,10 @@ impl<'de> Deserialize<'de> for MonthDay {
                     "last" => Ok(MonthDay::Named(NamedDay::Last)),
                     "first_working_day" => Ok(MonthDay::Named(NamedDay::FirstWorkingDay)),
                     "last_working_day" => Ok(MonthDay::Named(NamedDay::LastWorkingDay)),
-                    other => other.parse::<u32>().map(MonthDay::Day).map_err(|_| {
-                        E::custom(format!(
-                            "`{other}` is not a day of the month: write a number from 1 to 31, `last`, `first_working_day` or `last_working_day`"
-                        ))
-                    }),
+                    other => other
+                        .parse::<u32>()
+                        .map(MonthDay::Day)
+                        .map_err(|_| E::custom(format!("`{other}` {NOT_A_MONTH_DAY}"))),
                 }
             }
         }

@@ -136,7 +136,7 @@ pub struct Users {
 impl Users {
     /// The roles users hold that the organisation's role list does not have, each as
     /// (user, role, hint). A misspelt role would otherwise grant nothing, silently.
-    pub fn unlisted_roles(&self, list: &RoleList) -> Vec<(String, String, String)> {
+    pub fn unlisted_roles(&self, list: &RoleList) -> Vec<(String, String, crate::i18n::Text)> {
         let mut out = Vec::new();
         for user in self.by_id.values() {
             for role in &user.roles {
@@ -451,6 +451,13 @@ pub fn request_lang(parts: &Parts) -> Lang {
 
 /// [`request_lang`] from the headers alone.
 pub fn headers_lang(headers: &axum::http::HeaderMap) -> Lang {
+    asked_lang(headers).unwrap_or_default()
+}
+
+/// The language a request names, if it names one sopflow speaks: the console's switch (the
+/// [`LANG_COOKIE`]), else `Accept-Language`. What a program reads (the API's diagnostics)
+/// stays English when the request names none.
+pub fn asked_lang(headers: &axum::http::HeaderMap) -> Option<Lang> {
     header_cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
         .or_else(|| {
@@ -459,7 +466,6 @@ pub fn headers_lang(headers: &axum::http::HeaderMap) -> Lang {
                 .and_then(|v| v.to_str().ok())
                 .and_then(Lang::from_accept_language)
         })
-        .unwrap_or_default()
 }
 
 /// Headers that a proxy adds to what it forwards (standard and common ones).
@@ -689,7 +695,10 @@ mod tests {
             ("a", "order_dep")
         );
         assert!(
-            unlisted[0].2.contains("did you mean `order_dept`?"),
+            unlisted[0]
+                .2
+                .to_string()
+                .contains("did you mean `order_dept`?"),
             "{unlisted:?}"
         );
     }

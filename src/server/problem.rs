@@ -387,9 +387,9 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.extra.contains_key("message") {
-            // The message is in the language the request asked for: a cache must not serve
-            // it to a request that asks for another.
+        if self.extra.contains_key("message") || self.extra.contains_key("diagnostics") {
+            // The message (and a reload's findings) is in the language the request asked
+            // for: a cache must not serve it to a request that asks for another.
             response.headers_mut().insert(
                 header::VARY,
                 HeaderValue::from_static("accept-language, cookie"),

@@ -9,7 +9,7 @@ use crate::audit::export::ExportRow;
 use crate::engine::{Outcome, Task};
 use crate::machine::{Entry, Instance};
 use crate::server::problem;
-use crate::server::reload::Attempt;
+use crate::server::reload::AttemptJson;
 use crate::store::StoredDefinition;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
@@ -225,7 +225,7 @@ pub const ROUTES: &[Route] = &[
     .tag("workflows")
     .access(Role("process_owner"))
     .body(schema::<meta::ReloadBody>)
-    .answers(200, Json(schema::<Attempt>)),
+    .answers(200, Json(schema::<AttemptJson>)),
     route(
         Workflows,
         Get,
