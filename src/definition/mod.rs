@@ -367,6 +367,39 @@ mod tests {
         );
     }
 
+    /// The format's own words that pass through the parser (a day of the month that is none)
+    /// come back as a text of ours, in either language; the parser's words stay a detail.
+    #[test]
+    fn the_formats_own_words_come_back_in_either_language() {
+        use crate::i18n::Lang;
+        let text = format!(
+            "{MINIMAL}schedules:\n  monthly:\n    title: 月报\n    every: month\n    day: sometimes\n    at: \"09:00\"\n"
+        );
+        let d = parse(&text).expect_err("not a day");
+        assert_eq!(d.code, Code::WrongType);
+        assert_eq!(d.message.id(), "diag-not-a-month-day", "{d}");
+        assert!(
+            d.message
+                .to_string()
+                .starts_with("`sometimes` is not a day of the month: write a number"),
+            "{d}"
+        );
+        assert!(
+            Lang::Zh
+                .render(&d.message)
+                .starts_with("`sometimes` 不是一个月中的日子"),
+            "{}",
+            Lang::Zh.render(&d.message)
+        );
+        let d = parse(&MINIMAL.replace("id: w", "id: [w]")).expect_err("type");
+        assert_eq!(d.message.id(), "diag-yaml-wrong-type");
+        let zh = Lang::Zh.render(&d.message);
+        assert!(
+            zh.starts_with("这个值的类型或写法不符合要求(解析器报告:"),
+            "{zh}"
+        );
+    }
+
     #[test]
     fn tabs_empty_files_and_bad_types() {
         let d = parse("id: w\n\ttitle: x\n").expect_err("tab");
