@@ -106,6 +106,51 @@ async fn a_damaged_store_is_reported_not_silently_emptied() {
     );
 }
 
+/// A store failure met while committing a step reaches the caller as the store typed it, not
+/// as a message: here a damaged snapshot on disk, read by the checkpoint that the commit of
+/// the next step runs first. The step is not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_while_committing_reaches_the_caller_typed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let id = with_one_instance(&data).await;
+    // Closed: damage the snapshot the next instance will have (`hot_work_permit-2`).
+    {
+        let db = sled::open(&data).expect("sled opens");
+        let instances = db.open_tree("instances").expect("instances");
+        instances
+            .insert("hot_work_permit-2", b"{damaged".as_slice())
+            .expect("writes");
+        db.flush().expect("flushes");
+    }
+    let mut config = config(&data);
+    config.checkpoint_every = 1;
+    let engine = Engine::open(config).await.expect("reopens");
+    let wang = Actor::new("wang", ["contractor"]);
+    let second = engine
+        .start("hot_work_permit", StartRequest::new(wang.clone()))
+        .await
+        .expect("starts: its snapshot is only in memory so far");
+    assert_eq!(second.instance.id, "hot_work_permit-2");
+    let failed = engine
+        .fire(
+            &id,
+            Fire::new("submit", wang).payload(serde_json::json!({
+                "notification_letter": "HW-2026-031",
+                "applicant_seal": true,
+                "operator_certificate": "T-4411",
+            })),
+        )
+        .await;
+    match failed {
+        Err(EngineError::Store(StoreError::BadRecord { key, .. })) => {
+            assert_eq!(key, "hot_work_permit-2")
+        }
+        other => panic!("expected the store's BadRecord, got {other:?}"),
+    }
+    assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -6,6 +6,10 @@
 //! thread takes every batch appended so far, makes them durable with one flush and answers
 //! each. Under load, batches grow by themselves: the longer a flush takes, the more steps the
 //! next one carries. A step is answered only after a flush that began after it was appended.
+//!
+//! A failure reaches every caller of its batch as the store's own typed [`StoreError`] (a
+//! damaged record, a locked store...), and a commit the stopped threads can no longer take as
+//! [`CommitError::Closed`].
 
 use crate::store::{Committed, Store, StoreError};
 use std::sync::Arc;
@@ -15,15 +19,18 @@ use tokio::sync::oneshot;
 /// Most steps in one batch; bounds the latency of the first step in it.
 const MAX_BATCH: usize = 4096;
 
+/// Where a job's answer goes.
+type Answer = oneshot::Sender<Result<(), CommitError>>;
+
 struct Job {
     steps: Vec<Committed>,
-    done: oneshot::Sender<Result<(), String>>,
+    done: Answer,
 }
 
 /// Steps appended to the store, waiting for the flush that makes them durable.
 struct Appended {
     steps: Vec<Committed>,
-    done: Vec<oneshot::Sender<Result<(), String>>>,
+    done: Vec<Answer>,
 }
 
 /// The handle to the commit threads. Dropping it lets them finish their queues and stop.
@@ -60,11 +67,7 @@ impl Committer {
         let jobs = self.jobs.as_ref().ok_or(CommitError::Closed)?;
         jobs.send(Job { steps, done })
             .map_err(|_| CommitError::Closed)?;
-        match answer.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(message)) => Err(CommitError::Store(StoreError::Io(message))),
-            Err(_) => Err(CommitError::Closed),
-        }
+        answer.await.unwrap_or(Err(CommitError::Closed))
     }
 }
 
@@ -78,10 +81,12 @@ impl Drop for Committer {
     }
 }
 
-/// Why a commit failed.
-#[derive(Debug)]
+/// Why a commit failed. Every caller whose steps were in the failed batch gets its own copy.
+#[derive(Debug, Clone)]
 pub enum CommitError {
+    /// The store failed to write or flush the batch, as the store said.
     Store(StoreError),
+    /// The engine is shutting down: the commit threads have stopped (or were lost).
     Closed,
 }
 
@@ -107,10 +112,10 @@ fn append(store: &dyn Store, queue: &mpsc::Receiver<Job>, appended: &mpsc::Sende
         match store.append(&steps) {
             Ok(()) => {
                 if let Err(mpsc::SendError(lost)) = appended.send(Appended { steps, done }) {
-                    answer(lost.done, &Err("the engine is shutting down".into()));
+                    answer(lost.done, &Err(CommitError::Closed));
                 }
             }
-            Err(err) => answer(done, &Err(err.to_string())),
+            Err(err) => answer(done, &Err(CommitError::Store(err))),
         }
     }
 }
@@ -122,13 +127,75 @@ fn sync(store: &dyn Store, queue: &mpsc::Receiver<Appended>) {
             batches.push(batch);
         }
         let steps: Vec<Committed> = batches.iter_mut().flat_map(|b| b.steps.drain(..)).collect();
-        let result = store.sync(&steps).map_err(|e| e.to_string());
+        let result = store.sync(&steps).map_err(CommitError::Store);
         answer(batches.into_iter().flat_map(|b| b.done).collect(), &result);
     }
 }
 
-fn answer(done: Vec<oneshot::Sender<Result<(), String>>>, result: &Result<(), String>) {
+fn answer(done: Vec<Answer>, result: &Result<(), CommitError>) {
     for done in done {
         let _ = done.send(result.clone());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::machine::{Actor, Entry, Instance, Start};
+    use crate::store::SledStore;
+    use crate::store::sled_store::Options;
+
+    fn start(id: &str) -> Committed {
+        let command = Start {
+            id: id.into(),
+            actor: Actor::new("li", ["clerk"]),
+            data: Default::default(),
+            business_key: None,
+            parent: None,
+            idempotency_key: None,
+            at: chrono::DateTime::UNIX_EPOCH,
+            number: None,
+        };
+        let mut entry = Entry::first(&command, "w", "v", "open");
+        entry.seal();
+        let snapshot = Instance::begin(&entry).expect("a start");
+        Committed::new(entry, snapshot)
+    }
+
+    /// A store whose snapshot of `w-2` is damaged on disk, and which checkpoints after every
+    /// changed instance: the checkpoint before the second commit reads that snapshot.
+    fn damaged_store(dir: &std::path::Path) -> Arc<dyn Store> {
+        drop(SledStore::open(dir, Options::default()).expect("creates"));
+        {
+            let db = sled::open(dir).expect("sled opens");
+            let instances = db.open_tree("instances").expect("tree");
+            instances
+                .insert("w-2", b"not json".as_slice())
+                .expect("writes");
+            db.flush().expect("flushes");
+        }
+        let options = Options {
+            checkpoint_every: 1,
+            ..Options::default()
+        };
+        Arc::new(SledStore::open(dir, options).expect("reopens"))
+    }
+
+    #[test]
+    fn a_failed_commit_answers_with_the_store_s_own_typed_error() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let committer = Committer::start(damaged_store(dir.path()));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("runtime");
+        rt.block_on(async {
+            committer.commit(vec![start("w-2")]).await.expect("commits");
+            match committer.commit(vec![start("w-3")]).await {
+                Err(CommitError::Store(StoreError::BadRecord { key, .. })) => {
+                    assert_eq!(key, "w-2")
+                }
+                other => panic!("expected the store's BadRecord, got {other:?}"),
+            }
+        });
     }
 }

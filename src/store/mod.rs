@@ -130,8 +130,10 @@ pub struct DerivedProblem {
 /// A lazy walk over stored records.
 pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + 'a>;
 
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
+/// Why the store failed. Clonable, so that one failure of a group commit reaches every caller
+/// whose steps were in the batch as the same typed error (a backend's error with a source that
+/// is not `Clone` keeps it behind an `Arc`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
