@@ -69,6 +69,24 @@ pub enum EngineError {
         /// The event it was used for.
         event: String,
     },
+    /// One command would cause more follow-up steps than one commit takes
+    /// ([`MAX_FOLLOW_UPS`](crate::engine::MAX_FOLLOW_UPS)): children started, parents told that
+    /// a child finished, `await_children` events, each causing the next, which is almost
+    /// always a loop in the workflows. Nothing of the command was written.
+    #[error(
+        "`{event}` on `{instance}` would cause more than {limit} follow-up steps at once (children started, parents told that a child finished, `await_children` events), most of them in {}; nothing was written. The workflows' `spawn` and `await_children` probably start one another in a loop: a process owner should break the loop in the workflow files and reload (instances already running keep their version, so one in the loop needs a step that leaves it)",
+        workflows.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+    )]
+    CascadeTooLong {
+        /// The instance the command was for.
+        instance: String,
+        /// The command's event.
+        event: String,
+        /// The most steps one command may commit.
+        limit: usize,
+        /// The workflows most of the steps belong to, most first (at most three).
+        workflows: Vec<String>,
+    },
     /// A stored definition version cannot be rebuilt from its sources.
     #[error("definition version {hash} cannot be used: {detail}")]
     Definition {
@@ -115,6 +133,7 @@ impl EngineError {
             EngineError::NotAnObject { .. } => "not_an_object",
             EngineError::PayloadTooLarge { .. } => "payload_too_large",
             EngineError::KeyReused { .. } => "key_reused",
+            EngineError::CascadeTooLong { .. } => "cascade_too_long",
             EngineError::Definition { .. } => "definition",
             EngineError::Store(StoreError::Locked { .. }) => "store_locked",
             EngineError::Store(_) => "store",

@@ -65,9 +65,11 @@ use versions::Versions;
 /// The largest payload (or initial data) accepted, as JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
-/// How many follow-up steps one command may cause (children finishing parents finishing
-/// grandparents...), so that a cycle in the definitions cannot loop forever.
-const MAX_FOLLOW_UPS: usize = 1000;
+/// How many steps one command may commit with its follow-ups (children started, parents told
+/// that a child finished, `await_children` events), so that a loop in the definitions cannot
+/// run forever: a command that would cause more fails with [`EngineError::CascadeTooLong`]
+/// and writes nothing.
+pub const MAX_FOLLOW_UPS: usize = 1000;
 
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
@@ -744,7 +746,8 @@ impl Engine {
     }
 
     /// Adds to `batch` the steps that the last steps in it cause: starting spawned children,
-    /// telling a parent its child finished, firing `await_children` events.
+    /// telling a parent its child finished, firing `await_children` events. A cascade that
+    /// grows past [`MAX_FOLLOW_UPS`] steps is an error: the caller commits nothing of it.
     async fn follow_ups(
         &self,
         batch: &mut Vec<Committed>,
@@ -754,9 +757,7 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut next = 0;
         while next < batch.len() {
-            if batch.len() > MAX_FOLLOW_UPS {
-                break;
-            }
+            check_cascade(batch)?;
             let entry = batch[next].entry.clone();
             let snapshot = batch[next].snapshot.clone();
             next += 1;
@@ -808,7 +809,7 @@ impl Engine {
                     .await?;
             }
         }
-        Ok(())
+        check_cascade(batch)
     }
 
     /// The next names of an instance of `definition`'s workflow started at `at`: read, not
@@ -1049,14 +1050,44 @@ impl Engine {
             let done = self
                 .follow_ups(&mut pending, &mut locks, &mut names, self.now())
                 .await;
-            self.unless_failed(done, &names).await?;
-            batch.extend(pending.into_iter().skip(1));
+            match self.unless_failed(done, &names).await {
+                Ok(()) => batch.extend(pending.into_iter().skip(1)),
+                // Only a store written by an engine that committed part of a runaway cascade
+                // has one to carry on: nothing more of it is written, and the store opens.
+                Err(EngineError::CascadeTooLong { .. }) => {}
+                Err(other) => return Err(other),
+            }
         }
         if !batch.is_empty() {
             self.commit(batch).await?;
         }
         Ok(())
     }
+}
+
+/// Fails a command whose batch has grown past [`MAX_FOLLOW_UPS`] steps, naming the command
+/// and the workflows most of the steps belong to.
+fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
+    if batch.len() <= MAX_FOLLOW_UPS {
+        return Ok(());
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for step in batch {
+        *counts.entry(step.entry.workflow.as_str()).or_default() += 1;
+    }
+    let mut workflows: Vec<(&str, usize)> = counts.into_iter().collect();
+    workflows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let first = &batch[0].entry;
+    Err(EngineError::CascadeTooLong {
+        instance: first.instance.clone(),
+        event: first.event.clone(),
+        limit: MAX_FOLLOW_UPS,
+        workflows: workflows
+            .into_iter()
+            .take(3)
+            .map(|(id, _)| id.to_string())
+            .collect(),
+    })
 }
 
 /// The newest snapshot of `id` in a batch.

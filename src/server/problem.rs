@@ -120,6 +120,10 @@ pub const TYPES: &[(&str, &str)] = &[
         "key_reused",
         "The Idempotency-Key was used before for a different command.",
     ),
+    (
+        "cascade_too_long",
+        "The command would cause more follow-up steps than one commit takes (a loop of children in the workflows, for a process owner to fix); nothing was written.",
+    ),
     ("definition", "A definition version could not be loaded."),
     ("store_locked", "Another process holds the store."),
     ("store", "The store could not be read or written."),
