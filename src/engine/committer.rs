@@ -207,7 +207,7 @@ mod tests {
         let mut entry = Entry::first(&command, "w", "v", "open");
         entry.seal();
         let snapshot = Instance::begin(&entry).expect("a start");
-        Committed::new(entry, snapshot)
+        Committed::new(entry, snapshot).expect("encodes")
     }
 
     /// A store whose snapshot of `w-2` is damaged on disk, and which checkpoints after every

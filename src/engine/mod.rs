@@ -451,7 +451,7 @@ impl Engine {
             .await?;
         self.take_name(&name)?;
         drop(numbering);
-        let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
+        let batch = vec![Committed::new(entry.clone(), snapshot.clone())?];
         self.commit(batch).await?;
         Ok(Outcome {
             entry,
@@ -500,7 +500,7 @@ impl Engine {
         let mut names = Vec::new();
         let done = async {
             let (entry, snapshot) = self
-                .push_step(&mut batch, &mut names, Committed::new(entry, snapshot), at)
+                .push_step(&mut batch, &mut names, entry, snapshot, at)
                 .await?;
             self.follow_ups(&mut batch, &mut locks, &mut names, at)
                 .await?;
@@ -781,7 +781,7 @@ impl Engine {
                     after
                         .apply(&notice)
                         .map_err(crate::store::StoreError::from)?;
-                    batch.push(Committed::new(notice, after));
+                    batch.push(Committed::new(notice, after)?);
                 }
             }
             let definition = self.definition(&snapshot.version)?;
@@ -805,8 +805,7 @@ impl Engine {
                         Ok((step, after))
                     })
                     .await?;
-                self.push_step(batch, names, Committed::new(step, after), at)
-                    .await?;
+                self.push_step(batch, names, step, after, at).await?;
             }
         }
         check_cascade(batch)
@@ -920,14 +919,10 @@ impl Engine {
         &self,
         batch: &mut Vec<Committed>,
         names: &mut Vec<Name>,
-        step: Committed,
+        mut entry: Entry,
+        mut snapshot: Instance,
         at: DateTime<Utc>,
     ) -> Result<(Entry, Instance), EngineError> {
-        let Committed {
-            mut entry,
-            mut snapshot,
-            ..
-        } = step;
         let mut starts = Vec::new();
         let mut given = Vec::new();
         for child in entry.spawned.clone() {
@@ -962,7 +957,7 @@ impl Engine {
             // The children's starts name the parent's step by nothing but the parent's id, so
             // they need no change.
         }
-        batch.push(Committed::new(entry.clone(), snapshot.clone()));
+        batch.push(Committed::new(entry.clone(), snapshot.clone())?);
         batch.extend(starts);
         Ok((entry, snapshot))
     }
@@ -1016,7 +1011,7 @@ impl Engine {
         };
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
         let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-        Ok(Some(Committed::new(entry, snapshot)))
+        Ok(Some(Committed::new(entry, snapshot)?))
     }
 
     /// Finishes follow-up work for an instance recovered after a crash: children its last
@@ -1045,7 +1040,7 @@ impl Engine {
             // (It is not committed again: only what follows it is.)
             let mut entry = entry;
             entry.spawned.clear();
-            let mut pending = vec![Committed::new(entry, snapshot.clone())];
+            let mut pending = vec![Committed::new(entry, snapshot.clone())?];
             let mut names = Vec::new();
             let done = self
                 .follow_ups(&mut pending, &mut locks, &mut names, self.now())

@@ -24,14 +24,18 @@ pub struct Committed {
 }
 
 impl Committed {
-    pub fn new(entry: Entry, snapshot: Instance) -> Committed {
-        // Plain data always serialises.
-        let encoded = serde_json::to_vec(&entry).unwrap_or_default();
-        Committed {
+    /// The step to commit, with its entry encoded as it is stored. An entry that cannot be
+    /// encoded is an error, never an empty record in the chain.
+    pub fn new(entry: Entry, snapshot: Instance) -> Result<Committed, StoreError> {
+        let encoded = serde_json::to_vec(&entry).map_err(|e| StoreError::Encode {
+            key: format!("{}/{}", entry.instance, entry.seq),
+            detail: e.to_string(),
+        })?;
+        Ok(Committed {
             entry,
             encoded,
             snapshot,
-        }
+        })
     }
 }
 
@@ -149,6 +153,9 @@ pub enum StoreError {
     Corrupt { path: String, detail: String },
     #[error("stored record {key} cannot be read: {detail}")]
     BadRecord { key: String, detail: String },
+    /// A record could not be encoded to be stored (nothing was written).
+    #[error("record {key} cannot be encoded to be stored, so nothing was written: {detail}")]
+    Encode { key: String, detail: String },
     #[error("the history does not chain: {0}")]
     Chain(#[from] ChainError),
     #[error("storage error: {0}")]
