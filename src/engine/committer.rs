@@ -1,5 +1,6 @@
 //! Group commit in two stages, so that every command waiting at the moment shares one flush
-//! and writing the next batch overlaps flushing the last, with a short cut for a lone step.
+//! and writing the next batch overlaps flushing the last; and, when nothing else is being
+//! committed, no stage at all.
 //!
 //! Callers hand over their steps and await the answer. The writer thread takes every job
 //! queued and appends their entries to the store as one batch. Then:
@@ -9,13 +10,23 @@
 //!   makes them durable with one flush and answers each, while the writer appends the next.
 //!   Batches grow by themselves: the longer a flush takes, the more steps the next one carries;
 //! - when the pipeline is idle (nothing in flight, nobody waiting), the writer flushes the
-//!   batch itself and answers, so that a lone step costs one hand-off and its one flush, not
-//!   a second hand-off to the syncer.
+//!   batch itself and answers: one hand-off, not two.
 //!
-//! Either way, **a step is answered only after a flush that began after it was appended**:
-//! the writer flushes only what it has just appended, and the syncer is handed a batch only
-//! once it is appended. The syncer and the writer never flush at once (the writer flushes only
-//! while no batch is in flight), so each flush is followed by its own batch's snapshots.
+//! A caller on a blocking thread (the engine computes each step on tokio's blocking pool)
+//! tries [`Committer::commit_if_idle`] first: when no other commit is under way, the thread
+//! that computed a step appends and flushes it itself, with no hand-off at all (the engine
+//! does so for a step that causes nothing more: no children, no parent to tell, no
+//! `await_children` event); otherwise the step joins the pipeline's next group. Commits may
+//! overlap safely (the store takes appends and syncs from any thread, and the commands of one
+//! instance run one at a time), so the idle test only chooses the cheaper way.
+//!
+//! Every way keeps the invariant: **a step is answered only after a flush that began after
+//! it was appended.** A direct commit and the writer flush only what they have just appended;
+//! the syncer is handed a batch only once it is appended.
+//!
+//! One client on sled, one step after another (`cargo bench --bench runtime --
+//! 'durable/clients/1$|raw_sled/insert_flush_each'`, the two run back to back on the same
+//! machine): MEASUREMENT.
 //!
 //! A failure reaches every caller of its batch as the store's own typed [`StoreError`] (a
 //! damaged record, a locked store...), and a commit after the engine stopped its threads as
@@ -47,6 +58,19 @@ struct Appended {
 pub struct Committer {
     jobs: Option<mpsc::Sender<Job>>,
     threads: Vec<std::thread::JoinHandle<()>>,
+    store: Arc<dyn Store>,
+    /// Commits under way: handed to the threads and not yet answered, or made directly by
+    /// [`Committer::commit_if_idle`].
+    busy: Arc<AtomicUsize>,
+}
+
+/// Counts a commit under way for as long as it lives.
+struct Busy(Arc<AtomicUsize>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 impl Committer {
@@ -59,13 +83,14 @@ impl Committer {
             store: store.clone(),
             in_flight: in_flight.clone(),
         };
+        let syncer_store = store.clone();
         let threads = [
             std::thread::Builder::new()
                 .name("sopflow-append".into())
                 .spawn(move || writer.run(&queue, &appended)),
             std::thread::Builder::new()
                 .name("sopflow-sync".into())
-                .spawn(move || sync(store.as_ref(), &to_sync, &in_flight)),
+                .spawn(move || sync(syncer_store.as_ref(), &to_sync, &in_flight)),
         ]
         .into_iter()
         .flatten()
@@ -73,6 +98,8 @@ impl Committer {
         Committer {
             jobs: Some(jobs),
             threads,
+            store,
+            busy: Arc::new(AtomicUsize::new(0)),
         }
     }
 
@@ -80,9 +107,34 @@ impl Committer {
     pub async fn commit(&self, steps: Vec<Committed>) -> Result<(), CommitError> {
         let (done, answer) = oneshot::channel();
         let jobs = self.jobs.as_ref().ok_or(CommitError::Closed)?;
+        let _busy = self.busy();
         jobs.send(Job { steps, done })
             .map_err(|_| CommitError::Closed)?;
         answer.await.unwrap_or(Err(CommitError::Closed))
+    }
+
+    /// Commits `steps` durably on the calling thread, which may block (the blocking pool's
+    /// thread that computed them), when no other commit is under way: appends them, then
+    /// flushes, with no hand-off at all. `None` when another commit is under way: the caller
+    /// then hands them to [`Committer::commit`], so that they share its group's flush.
+    pub fn commit_if_idle(&self, steps: &[Committed]) -> Option<Result<(), CommitError>> {
+        if self.jobs.is_none() {
+            return Some(Err(CommitError::Closed));
+        }
+        if self
+            .busy
+            .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return None;
+        }
+        let _busy = Busy(self.busy.clone());
+        Some(self.store.commit(steps).map_err(CommitError::Store))
+    }
+
+    fn busy(&self) -> Busy {
+        self.busy.fetch_add(1, Ordering::AcqRel);
+        Busy(self.busy.clone())
     }
 }
 
@@ -278,5 +330,27 @@ mod tests {
             assert_eq!(store.history(&id).expect("reads").len(), 1, "{id}");
             assert!(store.instance(&id).expect("reads").is_some(), "{id}");
         }
+    }
+
+    /// With nothing else under way a caller commits on its own thread, durably and recorded;
+    /// while another commit is under way it is told to join the group instead, and nothing
+    /// of its steps is written.
+    #[test]
+    fn a_lone_commit_is_made_by_its_caller_and_a_busy_one_is_handed_back() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store: Arc<dyn Store> =
+            Arc::new(SledStore::open(dir.path(), Options::default()).expect("opens"));
+        let committer = Committer::start(store.clone());
+        let first = committer.commit_if_idle(&[start("w-1")]);
+        assert!(matches!(first, Some(Ok(()))), "{first:?}");
+        assert_eq!(store.history("w-1").expect("reads").len(), 1);
+        assert!(store.instance("w-1").expect("reads").is_some());
+
+        let under_way = committer.busy();
+        assert!(committer.commit_if_idle(&[start("w-2")]).is_none());
+        assert!(store.history("w-2").expect("reads").is_empty());
+        drop(under_way);
+        let second = committer.commit_if_idle(&[start("w-2")]);
+        assert!(matches!(second, Some(Ok(()))), "{second:?}");
     }
 }

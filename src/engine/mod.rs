@@ -442,20 +442,20 @@ impl Engine {
             number: name.readable.as_ref().map(|r| r.number.clone()),
         };
         let _lock = self.lock(&id).await;
-        let (entry, snapshot) = self
+        let computed = self
             .blocking(move |engine| {
                 let entry = machine::start(&definition, &command, engine.sandbox())?;
                 let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-                Ok((entry, snapshot))
+                engine.take_name(&name)?;
+                drop(numbering);
+                // A start causes nothing more (its state's children come with steps).
+                engine.commit_here(Committed::new(entry, snapshot)?)
             })
             .await?;
-        self.take_name(&name)?;
-        drop(numbering);
-        let batch = vec![Committed::new(entry.clone(), snapshot.clone())?];
-        self.commit(batch).await?;
+        let step = self.placed(computed).await?;
         Ok(Outcome {
-            entry,
-            instance: snapshot,
+            entry: step.entry,
+            instance: step.snapshot,
             replayed: false,
         })
     }
@@ -486,16 +486,31 @@ impl Engine {
         };
         let definition = self.definition(&instance.version)?;
         let at = command.at;
-        let (entry, snapshot) = self
+        let computed = self
             .blocking(move |engine| {
                 let entry = machine::step(&definition, &instance, &command, engine.sandbox())?;
                 let mut snapshot = instance;
                 snapshot
                     .apply(&entry)
                     .map_err(crate::store::StoreError::from)?;
-                Ok((entry, snapshot))
+                if causes_follow_ups(&definition, &entry, &snapshot) {
+                    return Ok(Err((entry, snapshot)));
+                }
+                engine.commit_here(Committed::new(entry, snapshot)?).map(Ok)
             })
             .await?;
+        let (entry, snapshot) = match computed {
+            Ok(placed) => {
+                let step = self.placed(placed).await?;
+                return Ok(Outcome {
+                    entry: step.entry,
+                    instance: step.snapshot,
+                    replayed: false,
+                });
+            }
+            // Children to start, a parent to tell, an event to fire: one batch with them.
+            Err(step) => step,
+        };
         let mut batch = Vec::new();
         let mut names = Vec::new();
         let done = async {
@@ -688,10 +703,35 @@ impl Engine {
             .committer
             .commit(batch)
             .await
-            .map_err(|e| match e {
-                CommitError::Store(e) => EngineError::Store(e),
-                CommitError::Closed => EngineError::Closed,
-            })
+            .map_err(commit_failed)
+    }
+
+    /// A step [`Engine::commit_here`] placed, once committed: at once if it was, else through
+    /// the committer's next group.
+    async fn placed(&self, placed: Placed) -> Result<Committed, EngineError> {
+        match placed {
+            Placed::Committed(step) => Ok(step),
+            Placed::Waiting(step) => {
+                let copy = step.clone();
+                self.commit(vec![step]).await?;
+                Ok(copy)
+            }
+        }
+    }
+
+    /// Commits a step that causes nothing more right here, on the blocking-pool thread that
+    /// computed it, when no other commit is under way (no hand-off to the commit threads);
+    /// otherwise gives it back, encoded, to join the committer's next group.
+    fn commit_here(&self, step: Committed) -> Result<Placed, EngineError> {
+        match self
+            .inner
+            .committer
+            .commit_if_idle(std::slice::from_ref(&step))
+        {
+            Some(Ok(())) => Ok(Placed::Committed(step)),
+            Some(Err(err)) => Err(commit_failed(err)),
+            None => Ok(Placed::Waiting(step)),
+        }
     }
 
     /// The answer to a command whose idempotency key was used before.
@@ -761,10 +801,7 @@ impl Engine {
             let entry = batch[next].entry.clone();
             let snapshot = batch[next].snapshot.clone();
             next += 1;
-            if entry.finished
-                && entry.kind != machine::EntryKind::ChildFinished
-                && let Some(parent_id) = &snapshot.parent
-            {
+            if let Some(parent_id) = tells_parent(&entry, &snapshot) {
                 if !locks.iter().any(|l| &l.id == parent_id) {
                     locks.push(self.lock(parent_id).await);
                 }
@@ -1083,6 +1120,42 @@ fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
             .map(|(id, _)| id.to_string())
             .collect(),
     })
+}
+
+/// A step that causes nothing more, computed on the blocking pool: committed there, or
+/// encoded and waiting to join the committer's next group.
+enum Placed {
+    Committed(Committed),
+    Waiting(Committed),
+}
+
+fn commit_failed(err: CommitError) -> EngineError {
+    match err {
+        CommitError::Store(err) => EngineError::Store(err),
+        CommitError::Closed => EngineError::Closed,
+    }
+}
+
+/// The parent to tell that the instance finished, when this step finished it (a child's own
+/// completion notice finishes nothing).
+fn tells_parent<'a>(entry: &Entry, snapshot: &'a Instance) -> Option<&'a String> {
+    if entry.finished && entry.kind != machine::EntryKind::ChildFinished {
+        snapshot.parent.as_ref()
+    } else {
+        None
+    }
+}
+
+/// Whether a step causes follow-ups (see [`Engine::follow_ups`]): children to start, a parent
+/// to tell, an `await_children` event to fire.
+fn causes_follow_ups(
+    definition: &crate::definition::Definition,
+    entry: &Entry,
+    snapshot: &Instance,
+) -> bool {
+    !entry.spawned.is_empty()
+        || tells_parent(entry, snapshot).is_some()
+        || machine::children_done(definition, snapshot).is_some()
 }
 
 /// The newest snapshot of `id` in a batch.
