@@ -262,6 +262,90 @@ async fn bad_requests_are_refused_before_anything_is_written() {
     );
 }
 
+/// The store keeps business keys, idempotency keys and filters in keys whose parts a NUL
+/// separates: a control character in one is refused at the engine, before any lock is taken or
+/// number given, as a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_control_characters_are_refused_before_anything_is_written() {
+    use sopflow::store::Query;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(config(&dir.path().join("data")))
+        .await
+        .expect("opens");
+    let wang = Actor::new("wang", ["contractor"]);
+    for bad in ["B2-031\0", "B2\n031", "\u{7f}"] {
+        let start = engine
+            .start(
+                "hot_work_permit",
+                StartRequest::new(wang.clone()).business_key(bad),
+            )
+            .await;
+        match start {
+            Err(EngineError::Refused(Refusal::IllTyped { ref field, .. })) => {
+                assert_eq!(field, "business_key")
+            }
+            other => panic!("{bad:?}: expected ill_typed, got {other:?}"),
+        }
+        let start = engine
+            .start(
+                "hot_work_permit",
+                StartRequest::new(wang.clone()).idempotency_key(bad),
+            )
+            .await;
+        match start {
+            Err(EngineError::BadKey { field, ref value }) => {
+                assert_eq!((field, value.as_str()), ("idempotency_key", bad))
+            }
+            other => panic!("{bad:?}: expected bad_key, got {other:?}"),
+        }
+    }
+    // Nothing was written, and no number was given: the first start is `-1`.
+    let id = engine
+        .start("hot_work_permit", StartRequest::new(wang.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    assert_eq!(id, "hot_work_permit-1");
+    let fired = engine
+        .fire(
+            &id,
+            Fire::new("withdraw", wang.clone()).idempotency_key("k\0"),
+        )
+        .await
+        .expect_err("a NUL in the key");
+    assert_eq!(fired.code(), "bad_key");
+    assert!(fired.is_caller_mistake());
+    assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+    let filters = [
+        Query {
+            business_key: Some("B2\0".into()),
+            ..Query::default()
+        },
+        Query {
+            state: Some("drafted\n".into()),
+            ..Query::default()
+        },
+        Query {
+            workflow: Some("hot_work_permit\0".into()),
+            ..Query::default()
+        },
+    ];
+    for (query, field) in filters
+        .into_iter()
+        .zip(["business_key", "state", "workflow"])
+    {
+        match engine.list(query.clone()).await {
+            Err(EngineError::BadKey { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{query:?}: expected bad_key, got {other:?}"),
+        }
+        match engine.tasks(&wang, query.clone(), false).await {
+            Err(EngineError::BadKey { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{query:?}: expected bad_key, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_written_by_an_older_engine_are_rebuilt_from_the_log_once() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -413,6 +413,10 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         check_object(request.not_an_object)?;
         check_size(&request.data)?;
+        if let Some(key) = &request.business_key {
+            machine::check_business_key(key)?;
+        }
+        check_key("idempotency_key", request.idempotency_key.as_deref())?;
         // Two starts with one key wait for each other, so that only one instance is created.
         let _key_lock = match &request.idempotency_key {
             Some(key) => Some(self.lock(&format!("\0key\0{key}")).await),
@@ -466,6 +470,7 @@ impl Engine {
         check_actor(&request.actor)?;
         check_object(request.not_an_object)?;
         check_size(&request.payload)?;
+        check_key("idempotency_key", request.idempotency_key.as_deref())?;
         let id = &self.resolve(id)?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
@@ -617,6 +622,7 @@ impl Engine {
 
     /// Instances matching a query.
     pub async fn list(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
+        check_query(&query)?;
         let store = self.inner.store.clone();
         tokio::task::spawn_blocking(move || store.find(&query))
             .await
@@ -1174,6 +1180,25 @@ fn check_id(id: &str) -> Result<(), EngineError> {
         return Err(EngineError::BadInstanceId { id: id.to_string() });
     }
     Ok(())
+}
+
+/// Refuses a key the caller chose, or a query's filter, with a control character: the store
+/// keeps them in keys whose parts a NUL separates.
+fn check_key(field: &'static str, value: Option<&str>) -> Result<(), EngineError> {
+    match value {
+        Some(value) if value.chars().any(char::is_control) => Err(EngineError::BadKey {
+            field,
+            value: value.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_key`] on each filter of a query.
+fn check_query(query: &Query) -> Result<(), EngineError> {
+    check_key("workflow", query.workflow.as_deref())?;
+    check_key("state", query.state.as_deref())?;
+    check_key("business_key", query.business_key.as_deref())
 }
 
 fn check_actor(actor: &Actor) -> Result<(), EngineError> {
