@@ -111,6 +111,10 @@ pub const TYPES: &[(&str, &str)] = &[
         "bad_instance_id",
         "The instance id is malformed (a control character, for example).",
     ),
+    (
+        "bad_key",
+        "A key or filter (named in `field`) has a control character (a NUL, a line break...).",
+    ),
     ("not_an_object", "The data or payload is not a JSON object."),
     (
         "payload_too_large",
@@ -119,6 +123,10 @@ pub const TYPES: &[(&str, &str)] = &[
     (
         "key_reused",
         "The Idempotency-Key was used before for a different command.",
+    ),
+    (
+        "cascade_too_long",
+        "The command would cause more follow-up steps than one commit takes (a loop of children in the workflows, for a process owner to fix); nothing was written.",
     ),
     ("definition", "A definition version could not be loaded."),
     ("store_locked", "Another process holds the store."),
@@ -438,6 +446,9 @@ impl From<EngineError> for Problem {
             ),
             EngineError::UnknownWorkflow { .. } => Problem::not_found(code, detail),
             EngineError::BadInstanceId { .. } => Problem::bad_request(code, detail),
+            EngineError::BadKey { field, .. } => {
+                Problem::bad_request(code, detail).with("field", Value::String(field.to_string()))
+            }
             EngineError::NotAnObject { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,
