@@ -51,6 +51,7 @@ expects-list = a list of values
 # An approval's actions where no branch names them.
 event-approve = Approve
 event-reject = Reject
+event-start = Start
 
 # Between the items of a list.
 list-separator = {", "}

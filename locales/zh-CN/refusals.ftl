@@ -50,6 +50,7 @@ expects-list = 一组值
 # 审批的默认操作名称(分支未写标题时)。
 event-approve = 同意
 event-reject = 退回
+event-start = 发起
 
 # 列表的分隔符。
 list-separator = 、

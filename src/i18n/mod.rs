@@ -12,7 +12,7 @@
 mod refusal;
 mod text;
 
-pub use refusal::{Explain, explain};
+pub use refusal::{Explain, event_title, explain};
 pub(crate) use text::text;
 pub use text::{Arg, Text};
 

@@ -8,6 +8,22 @@ use crate::definition::roles::RoleList;
 use crate::definition::{EventTitle, Workflow};
 use crate::machine::Refusal;
 
+/// An event's title for a person: its branch's in `state` (in any state when `None`), else
+/// the approval's words or the start's in the reader's language, else the id.
+pub fn event_title(lang: Lang, workflow: Option<&Workflow>, state: Option<&str>, event: &str) -> String {
+    let titled = workflow.and_then(|w| {
+        w.event_title(state, event)
+            .or_else(|| w.event_title(None, event))
+    });
+    match titled {
+        Some(EventTitle::Written(title)) => title.to_string(),
+        Some(EventTitle::Approve) => lang.text("event-approve"),
+        Some(EventTitle::Reject) => lang.text("event-reject"),
+        None if event == crate::definition::model::START => lang.text("event-start"),
+        None => event.to_string(),
+    }
+}
+
 /// A person's name (`李娜`) for a user id, where there is one.
 pub type PersonName<'a> = dyn Fn(&str) -> Option<String> + 'a;
 
@@ -44,16 +60,7 @@ impl<'a> Explain<'a> {
     }
 
     fn event(&self, lang: Lang, id: &str) -> String {
-        let titled = self.workflow.and_then(|w| {
-            w.event_title(self.state, id)
-                .or_else(|| w.event_title(None, id))
-        });
-        match titled {
-            Some(EventTitle::Written(title)) => title.to_string(),
-            Some(EventTitle::Approve) => lang.text("event-approve"),
-            Some(EventTitle::Reject) => lang.text("event-reject"),
-            None => id.to_string(),
-        }
+        event_title(lang, self.workflow, self.state, id)
     }
 
     /// `state.event` as the title of that event in that state.

@@ -202,6 +202,25 @@ fn every_refusal_is_explained_in_both_languages() {
     }
 }
 
+/// A start refused names it as a start in the reader's words, never by the pseudo-event's id.
+#[test]
+fn a_refused_start_is_named_as_a_start() {
+    let refusal = Refusal::RoleNotAllowed {
+        event: "start".to_string(),
+        allowed: vec!["contractor".to_string()],
+        held: vec!["cs_dept".to_string()],
+    };
+    let with = Explain {
+        event: Some("start"),
+        ..Explain::default()
+    };
+    let zh = explain(&refusal, Lang::Zh, &with);
+    assert!(zh.contains("“发起”"), "{zh}");
+    assert!(!zh.contains("start"), "{zh}");
+    let en = explain(&refusal, Lang::En, &with);
+    assert!(en.contains("Start"), "{en}");
+}
+
 /// Every diagnostic code has a name and a meaning in both languages, and the English meaning
 /// is the code's own documentation (the README's table).
 #[test]

@@ -469,25 +469,14 @@ fn diagram(
     }
 }
 
-/// An event's title in `state` (in any state when `None`): the first branch's with a title,
-/// else the approval's words in the reader's language, else the id.
+/// An event's title in `state` (in any state when `None`), as [`crate::i18n::event_title`].
 pub(super) fn event_title(
     lang: Lang,
     def: Option<&Definition>,
     state: Option<&str>,
     event: &str,
 ) -> String {
-    let titled = def.and_then(|def| {
-        def.workflow
-            .event_title(state, event)
-            .or_else(|| def.workflow.event_title(None, event))
-    });
-    match titled {
-        Some(EventTitle::Written(title)) => title.to_string(),
-        Some(EventTitle::Approve) => lang.text("event-approve"),
-        Some(EventTitle::Reject) => lang.text("event-reject"),
-        None => event.to_string(),
-    }
+    crate::i18n::event_title(lang, def.map(|d| &d.workflow), state, event)
 }
 
 /// What the current state's event needs besides required fields: `requires` of its
