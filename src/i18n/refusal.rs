@@ -10,7 +10,12 @@ use crate::machine::Refusal;
 
 /// An event's title for a person: its branch's in `state` (in any state when `None`), else
 /// the approval's words or the start's in the reader's language, else the id.
-pub fn event_title(lang: Lang, workflow: Option<&Workflow>, state: Option<&str>, event: &str) -> String {
+pub fn event_title(
+    lang: Lang,
+    workflow: Option<&Workflow>,
+    state: Option<&str>,
+    event: &str,
+) -> String {
     let titled = workflow.and_then(|w| {
         w.event_title(state, event)
             .or_else(|| w.event_title(None, event))

@@ -18,7 +18,6 @@ use super::{
     role_title, short_hash, shows_ids, state_title,
 };
 use crate::catalog::Definition;
-use crate::definition::EventTitle;
 use crate::definition::model::{COMMENT, State as StateDef};
 use crate::diagram::{SvgOptions, svg};
 use crate::engine::EngineError;
