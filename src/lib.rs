@@ -25,7 +25,6 @@ pub mod script;
 #[cfg(feature = "server")]
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod server;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
 pub mod validate;
 

@@ -143,7 +143,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             "sopflow: {} workflow(s), {} warning(s); data in {}",
             engine.workflows().len(),
             report.warnings(),
-            args.store.data_dir.display()
+            args.store.location()
         );
         // The warnings it counts, one line each, so that nobody has to run `validate` to see them.
         for d in report

@@ -34,7 +34,8 @@ const MARKER: &str = "sopflow-store";
 /// The file a process holding the store keeps locked.
 const LOCK: &str = "sopflow-lock";
 
-/// How a [`SledStore`] behaves.
+/// How a store opens and behaves ([`open`](super::open)); a store ignores what does not concern
+/// it (PostgreSQL: all but `create`).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Create the folder if it does not exist.
