@@ -189,7 +189,9 @@ pub enum StoreError {
         path: String,
     },
     /// There is no store where one was expected (and it was not to be created).
-    #[error("no sopflow data at {path}: start an instance first, or pass the right --data-dir")]
+    #[error(
+        "no sopflow data at {path}: start an instance first, or pass the right --data-dir (or --store)"
+    )]
     Missing {
         /// The folder or (redacted) URL.
         path: String,

@@ -86,7 +86,7 @@ async fn spawn_full(
     limits: Limits,
 ) -> TestServer {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = Config::new(dir.path().join("data")).sources(sources.clone());
+    let config = store_config(&dir.path().join("data")).sources(sources.clone());
     let engine = Engine::open(config).await.expect("the engine opens");
     assert!(
         !engine.load_report().has_errors(),
