@@ -394,3 +394,21 @@ fn serve_banner(mut command: Process) -> String {
     let _ = child.wait();
     banner
 }
+
+#[test]
+fn a_database_is_held_by_one_process_at_a_time() {
+    let Some((store, dir)) = fresh("a_database_is_held_by_one_process_at_a_time") else {
+        return;
+    };
+    let server = support::test_postgres().expect("a server");
+    let url = support::postgres_database(
+        &server,
+        &dir.path()
+            .join("a_database_is_held_by_one_process_at_a_time"),
+    );
+    let err = PgStore::open(&url, Options::default()).expect_err("held");
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    assert!(err.to_string().contains("in use by another"), "{err}");
+    drop(store);
+    PgStore::open(&url, Options::default()).expect("free again once the first is closed");
+}

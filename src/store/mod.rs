@@ -180,9 +180,9 @@ pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + '
 /// Why the store failed. Each message ends with what to do next.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// Another process holds the data folder.
+    /// Another process holds the data folder (or the PostgreSQL database).
     #[error(
-        "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
+        "the store {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir (or --store)"
     )]
     Locked {
         /// The folder.

@@ -15,6 +15,10 @@
 //! A key column is text, which PostgreSQL does not let hold a NUL: a business key with one
 //! fails its commit.
 //!
+//! One process at a time: an open store holds an advisory lock on its database (a second
+//! process gets [`StoreError::Locked`]), as sled holds its folder, until several nodes are
+//! coordinated through the database itself.
+//!
 //! [`SledStore`]: crate::store::SledStore
 
 mod commit;
@@ -37,6 +41,8 @@ use connection::Connection;
 /// blocking thread, never from an async worker thread, where they panic.
 pub struct PgStore {
     connection: Connection,
+    /// The connection holding the database's advisory lock for this process.
+    _lock: tokio_postgres::Client,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -55,7 +61,11 @@ impl PgStore {
         let shown = crate::store::location::redact_url(url);
         let connection = Connection::new(url, shown)?;
         connection.run(schema::prepare(&connection, options.create))?;
-        Ok(PgStore { connection })
+        let lock = connection.run(schema::take_lock(&connection))?;
+        Ok(PgStore {
+            connection,
+            _lock: lock,
+        })
     }
 
     /// The database's URL, its password hidden.
