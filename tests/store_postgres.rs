@@ -66,7 +66,7 @@ fn start(definition: &Definition, id: &str) -> Committed {
     };
     let entry = machine::start(definition, &command, &Sandbox::default()).expect("starts");
     let snapshot = Instance::begin(&entry).expect("begins");
-    Committed::new(entry, snapshot)
+    Committed::new(entry, snapshot).expect("encodes")
 }
 
 /// The `end` step after `before`.
@@ -82,7 +82,7 @@ fn end(definition: &Definition, before: &Instance) -> Committed {
     let entry = machine::step(definition, before, &command, &Sandbox::default()).expect("steps");
     let mut after = before.clone();
     after.apply(&entry).expect("applies");
-    Committed::new(entry, after)
+    Committed::new(entry, after).expect("encodes")
 }
 
 /// A fresh store in a database of its own, or `None` (skipped).

@@ -54,15 +54,18 @@ pub struct Committed {
 }
 
 impl Committed {
-    /// The step of `entry`, leading to `snapshot`, with the entry encoded.
-    pub fn new(entry: Entry, snapshot: Instance) -> Committed {
-        // Plain data always serialises.
-        let encoded = serde_json::to_vec(&entry).unwrap_or_default();
-        Committed {
+    /// The step to commit, with its entry encoded as it is stored. An entry that cannot be
+    /// encoded is an error, never an empty record in the chain.
+    pub fn new(entry: Entry, snapshot: Instance) -> Result<Committed, StoreError> {
+        let encoded = serde_json::to_vec(&entry).map_err(|e| StoreError::Encode {
+            key: format!("{}/{}", entry.instance, entry.seq),
+            detail: e.to_string(),
+        })?;
+        Ok(Committed {
             entry,
             encoded,
             snapshot,
-        }
+        })
     }
 }
 
@@ -177,8 +180,10 @@ pub struct DerivedProblem {
 /// A lazy walk over stored records.
 pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + 'a>;
 
-/// Why the store failed. Each message ends with what to do next.
-#[derive(Debug, thiserror::Error)]
+/// Why the store failed. Clonable, so that one failure of a group commit reaches every caller
+/// whose steps were in the batch as the same typed error (a backend's error with a source that
+/// is not `Clone` keeps it behind an `Arc`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the data folder (or the PostgreSQL database).
     #[error(
@@ -222,6 +227,14 @@ pub enum StoreError {
         /// The record's key.
         key: String,
         /// Why it cannot be read.
+        detail: String,
+    },
+    /// A record could not be encoded to be stored (nothing was written).
+    #[error("record {key} cannot be encoded to be stored, so nothing was written: {detail}")]
+    Encode {
+        /// The record's key.
+        key: String,
+        /// Why it cannot be encoded.
         detail: String,
     },
     /// Entries that do not continue their history.

@@ -193,7 +193,10 @@ impl Rows {
             rows.number.push(snapshot.number.clone());
             rows.seq.push(seq(snapshot.seq)?);
             rows.snapshot
-                .push(serde_json::to_vec(snapshot).map_err(|e| StoreError::Io(e.to_string()))?);
+                .push(serde_json::to_vec(snapshot).map_err(|e| StoreError::Encode {
+                    key: format!("snapshot {}", snapshot.id),
+                    detail: e.to_string(),
+                })?);
             for timer in &snapshot.timers {
                 rows.timer_instance.push(snapshot.id.clone());
                 rows.timer.push(timer.id.clone());

@@ -188,7 +188,10 @@ pub(super) async fn save_definition(
     connection: &Connection,
     definition: &StoredDefinition,
 ) -> Result<(), StoreError> {
-    let bytes = serde_json::to_vec(definition).map_err(|e| StoreError::Io(e.to_string()))?;
+    let bytes = serde_json::to_vec(definition).map_err(|e| StoreError::Encode {
+        key: format!("definition {}", definition.hash),
+        detail: e.to_string(),
+    })?;
     execute(
         connection,
         "INSERT INTO sopflow_definitions (hash, sources) VALUES ($1, $2) \
