@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod definition;
+pub mod deploy;
 pub mod diagnostic;
 pub mod diagram;
 pub mod engine;

@@ -70,7 +70,7 @@ pub struct AppState {
     /// of the store.
     pub engine: Engine,
     users: Arc<Users>,
-    /// The console's signed-in sessions (in memory: a restart signs everyone out).
+    /// The console's signed-in sessions, kept in the store: every server on it shares them.
     pub sessions: Arc<Sessions>,
     /// What `/metrics` reports, counted as requests, steps and timers happen.
     pub metrics: Arc<Metrics>,
@@ -114,9 +114,9 @@ impl AppState {
             .last_reload
             .set(u64::try_from(engine.now().timestamp()).unwrap_or(0));
         AppState {
+            sessions: Arc::new(Sessions::with_default_idle(engine.clone())),
             engine,
             users: Arc::new(users),
-            sessions: Arc::new(Sessions::default()),
             metrics: Arc::new(metrics),
             reloads: Arc::new(reload::ReloadLog::default()),
             watched: Arc::new(watched),

@@ -15,9 +15,11 @@
 pub mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;
+pub mod shared;
 pub mod sled_store;
 
 pub use location::StoreLocation;
+pub use shared::{DeployedFile, DeployedSet, FileKind, StoredSession};
 pub use sled_store::{Options, SledStore};
 
 use std::sync::Arc;
@@ -333,6 +335,34 @@ pub trait Store: Send + Sync {
     /// The instances whose readable number is `number`, in id order (one, unless two
     /// workflows share a format).
     fn find_number(&self, number: &str) -> Result<Vec<String>, StoreError>;
+    /// Records a console session under `key` (the SHA-256 of its cookie), replacing any
+    /// record of that key; durable when it returns.
+    fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError>;
+    /// The session recorded under `key`, ended or not (the caller judges its age).
+    fn session(&self, key: &str) -> Result<Option<StoredSession>, StoreError>;
+    /// Forgets the session under `key` (signing out), durably; no error if there is none.
+    fn delete_session(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every session last used before `unused_since`; returns how many.
+    fn prune_sessions(
+        &self,
+        unused_since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Stores every definition version of a set and makes `set` the deployed set, as one
+    /// change: a failure leaves the set deployed before (versions already stored are kept,
+    /// being content-addressed and harmless). Nodes following the store are told.
+    fn deploy(&self, definitions: &[StoredDefinition], set: &DeployedSet)
+    -> Result<(), StoreError>;
+    /// The deployed set, if one was ever deployed.
+    fn deployed(&self) -> Result<Option<DeployedSet>, StoreError>;
+    /// Only the deployed set's id: what a node polls to see whether a new set was deployed.
+    fn deployed_id(&self) -> Result<Option<String>, StoreError>;
+    /// A channel that receives a message soon after any process deploys a set to this store,
+    /// when the backend can tell (PostgreSQL's LISTEN/NOTIFY); `None` when it cannot, and the
+    /// caller polls [`Store::deployed_id`]. The channel closes if the notifications stop (a
+    /// lost connection): polling carries on.
+    fn deploy_notifications(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        None
+    }
     /// Writes derived records for everything committed so far.
     fn checkpoint(&self) -> Result<(), StoreError>;
     /// Every history record in key order (instance id, then sequence number), read lazily, so

@@ -86,6 +86,24 @@ async fn spawn_full(
     limits: Limits,
 ) -> TestServer {
     let dir = tempfile::tempdir().expect("a temporary folder");
+    spawn_in(dir, sources, users, watch, limits).await
+}
+
+/// A server over the shipped definitions and demo users whose store is the one of `dir` (see
+/// [`TestServer::stop_keeping`]): a second server on the same store, or the same one
+/// restarted.
+pub async fn spawn_again(dir: tempfile::TempDir) -> TestServer {
+    let users = Users::load(&project().join("config/users.yaml")).expect("the demo users load");
+    spawn_in(dir, shipped_sources(), users, false, Limits::default()).await
+}
+
+async fn spawn_in(
+    dir: tempfile::TempDir,
+    sources: Vec<PathBuf>,
+    users: Users,
+    watch: bool,
+    limits: Limits,
+) -> TestServer {
     let config = store_config(&dir.path().join("data")).sources(sources.clone());
     let engine = Engine::open(config).await.expect("the engine opens");
     assert!(
@@ -125,6 +143,20 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the server and hands back its folder, store included, for [`spawn_again`].
+    pub async fn stop_keeping(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends");
+        }
+        let TestServer { dir, state, .. } = self;
+        // The engine, and with it the store, closes before the folder is handed back.
+        drop(state);
+        dir
     }
 
     /// Stops the server gracefully and waits for it.

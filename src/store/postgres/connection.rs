@@ -113,6 +113,23 @@ impl Connection {
         Ok(client)
     }
 
+    /// A connection of its own whose messages (notifications) the caller polls itself.
+    pub(super) async fn dedicated_with_messages(
+        &self,
+    ) -> Result<
+        (
+            tokio_postgres::Client,
+            tokio_postgres::Connection<tokio_postgres::Socket, tokio_postgres::tls::NoTlsStream>,
+        ),
+        StoreError,
+    > {
+        let mut config = self.config.clone();
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECT_TIMEOUT);
+        }
+        config.connect(NoTls).await.map_err(|e| self.error(e))
+    }
+
     /// A database error as a store error: a lost or refused connection is
     /// [`StoreError::Unreachable`]; anything else [`StoreError::Io`] with the server's words.
     pub(super) fn error(&self, err: tokio_postgres::Error) -> StoreError {

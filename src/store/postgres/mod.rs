@@ -26,12 +26,14 @@ mod connection;
 mod reads;
 mod scan;
 mod schema;
+mod shared;
 
 use crate::machine::{Entry, Instance};
 use crate::store::{
     Committed, DefinitionRecord, DerivedProblem, LogRecord, Options, Query, QueuedTimer, Scan,
     SnapshotRecord, Store, StoreError, StoredDefinition,
 };
+use crate::store::{DeployedSet, StoredSession};
 use chrono::{DateTime, Utc};
 use connection::Connection;
 
@@ -168,6 +170,48 @@ impl Store for PgStore {
             .run(reads::find_number(&self.connection, number))
     }
 
+    fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError> {
+        self.connection
+            .run(shared::save_session(&self.connection, key, session))
+    }
+
+    fn session(&self, key: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.connection.run(shared::session(&self.connection, key))
+    }
+
+    fn delete_session(&self, key: &str) -> Result<(), StoreError> {
+        self.connection
+            .run(shared::delete_session(&self.connection, key))
+    }
+
+    fn prune_sessions(&self, unused_since: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.connection
+            .run(shared::prune_sessions(&self.connection, unused_since))
+    }
+
+    /// One transaction: the versions, the set's row, and a notification to every node.
+    fn deploy(
+        &self,
+        definitions: &[StoredDefinition],
+        set: &DeployedSet,
+    ) -> Result<(), StoreError> {
+        self.connection
+            .run(shared::deploy(&self.connection, definitions, set))
+    }
+
+    fn deployed(&self) -> Result<Option<DeployedSet>, StoreError> {
+        self.connection.run(shared::deployed(&self.connection))
+    }
+
+    fn deployed_id(&self) -> Result<Option<String>, StoreError> {
+        self.connection.run(shared::deployed_id(&self.connection))
+    }
+
+    /// LISTEN on the deploy channel; `None` (polling only) if the connection cannot be made.
+    fn deploy_notifications(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        self.connection.run(shared::listen(&self.connection)).ok()
+    }
+
     /// Nothing to do: derived records are written with each commit.
     fn checkpoint(&self) -> Result<(), StoreError> {
         Ok(())
@@ -194,4 +238,22 @@ impl Store for PgStore {
     fn recovered(&self) -> Vec<String> {
         Vec::new()
     }
+}
+
+/// Deploys a definition set to the database `url` (creating the store if it is new) without
+/// taking the database from the process that serves it: a deploy writes only definition
+/// versions, which are content-addressed and never rewritten, and a new row of deployed sets,
+/// which servers only read, so it needs no exclusive hold. Servers following the store are
+/// notified when it commits.
+pub fn deploy_unlocked(
+    url: &str,
+    definitions: &[StoredDefinition],
+    set: &DeployedSet,
+) -> Result<crate::deploy::Deployed, StoreError> {
+    let connection = Connection::new(url, crate::store::location::redact_url(url))?;
+    connection.run(shared::deploy_unless_deployed(
+        &connection,
+        definitions,
+        set,
+    ))
 }
