@@ -159,6 +159,13 @@ const CLAIMS: &[Claim] = &[
         test: "the_readme_postgres_section_runs_as_written",
     },
     Claim {
+        info: "sh",
+        marker: "## Running on PostgreSQL",
+        nth: 1,
+        file: "deploy.rs",
+        test: "the_readme_deploy_block_runs_as_written",
+    },
+    Claim {
         info: "text",
         marker: "BROKEN ",
         nth: 0,

@@ -14,6 +14,7 @@
 //! `--token`; see `remote`), with the same output and exit codes.
 
 mod audit;
+mod deploy;
 mod docs;
 mod paths;
 mod present;
@@ -229,6 +230,9 @@ enum Command {
     /// Serve the HTTP API and the web console on the data folder, with the timers running and
     /// the definition folders watched (Ctrl-C or SIGTERM stops it after the requests in flight).
     Serve(serve::ServeArgs),
+    /// Check the definition files as `validate` does and, if they have no error, make them
+    /// the set deployed to the store: what servers started with `--definitions store` run.
+    Deploy(deploy::DeployArgs),
     /// Make the password hashes and API tokens of the users file (config/users.yaml).
     User {
         #[command(subcommand)]
@@ -285,7 +289,7 @@ enum SchemaOf {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -466,6 +470,7 @@ pub fn run() -> ExitCode {
         }
         Command::Docs(args) => docs::run(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Deploy(args) => deploy::deploy(&args),
         Command::User { command } => serve::user(&command),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },

@@ -96,6 +96,10 @@ pub struct Config {
     /// [`EngineError::DefinitionsInvalid`], so that a broken file is seen when the engine
     /// opens, not as an unknown workflow at the first start.
     pub allow_load_errors: bool,
+    /// Where the definitions come from: the files of `sources` (watched and reloaded by a
+    /// single server), or the set `sopflow deploy` put in the store (what every node of a
+    /// cluster runs, whatever sits on its own disk).
+    pub definitions: DefinitionSource,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
@@ -126,8 +130,16 @@ impl Config {
             cache_bytes: Options::default().cache_bytes,
             clock: Arc::new(SystemClock),
             allow_load_errors: false,
+            definitions: DefinitionSource::Files,
             unsafe_ack_before_flush: false,
         }
+    }
+
+    /// Runs the definition set deployed to the store ([`DefinitionSource::Deployed`]) instead
+    /// of the files of `sources`.
+    pub fn deployed_definitions(mut self) -> Config {
+        self.definitions = DefinitionSource::Deployed;
+        self
     }
 
     /// Keeps the data at `store` instead.
@@ -160,6 +172,18 @@ impl Config {
         self.allow_load_errors = true;
         self
     }
+}
+
+/// Where an engine's definitions come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DefinitionSource {
+    /// The workflow, rules and calendar files of [`Config::sources`], read again on
+    /// [`Engine::reload`].
+    #[default]
+    Files,
+    /// The set deployed to the store (`sopflow deploy`), read again on [`Engine::reload`]:
+    /// every engine on one store runs the same set.
+    Deployed,
 }
 
 /// A request to start an instance.
@@ -311,6 +335,11 @@ struct Inner {
     parameters: crate::catalog::Parameters,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where the definitions come from, and (deployed) the id of the set in force.
+    definitions: DefinitionSource,
+    /// The store, as shown in messages.
+    location: String,
+    deployed: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -318,6 +347,19 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("workflows", &self.inner.versions.workflows())
             .finish()
+    }
+}
+
+/// The sources of the set deployed to `store`, and its id.
+fn deployed_sources(
+    store: &dyn Store,
+    location: &StoreLocation,
+) -> Result<(catalog::Sources, String), EngineError> {
+    match store.deployed()? {
+        Some(set) => Ok((set.sources(), set.id)),
+        None => Err(EngineError::NothingDeployed {
+            store: location.redacted(),
+        }),
     }
 }
 
@@ -349,24 +391,38 @@ impl Engine {
 
     fn open_blocking(config: Config) -> Result<Engine, EngineError> {
         let sandbox = Sandbox::new(config.limits);
-        let report = catalog::build(
-            catalog::Sources::read(&config.sources)?.with_parameters(config.parameters.clone()),
-            &sandbox,
-        );
-        if report.has_errors() && !config.allow_load_errors {
-            return Err(EngineError::DefinitionsInvalid {
-                report: Arc::new(report),
-            });
-        }
-        let store = crate::store::open(
-            &config.store,
-            Options {
-                create: config.create,
-                checkpoint_every: config.checkpoint_every,
-                cache_bytes: config.cache_bytes,
-                flush: !config.unsafe_ack_before_flush,
-            },
-        )?;
+        let options = Options {
+            create: config.create,
+            checkpoint_every: config.checkpoint_every,
+            cache_bytes: config.cache_bytes,
+            flush: !config.unsafe_ack_before_flush,
+        };
+        // Files are read and checked before the store is touched; a deployed set can only
+        // be read from the store.
+        let (report, store, deployed) = match config.definitions {
+            DefinitionSource::Files => {
+                let sources = catalog::Sources::read(&config.sources)?
+                    .with_parameters(config.parameters.clone());
+                let report = catalog::build(sources, &sandbox);
+                if report.has_errors() && !config.allow_load_errors {
+                    return Err(EngineError::DefinitionsInvalid {
+                        report: Arc::new(report),
+                    });
+                }
+                (report, crate::store::open(&config.store, options)?, None)
+            }
+            DefinitionSource::Deployed => {
+                let store = crate::store::open(&config.store, options)?;
+                let (sources, id) = deployed_sources(store.as_ref(), &config.store)?;
+                let report = catalog::build(sources, &sandbox);
+                if report.has_errors() && !config.allow_load_errors {
+                    return Err(EngineError::DefinitionsInvalid {
+                        report: Arc::new(report),
+                    });
+                }
+                (report, store, Some(id))
+            }
+        };
         let versions = Versions::default();
         versions.publish(&report.catalog, store.as_ref())?;
         Ok(Engine {
@@ -380,6 +436,9 @@ impl Engine {
                 parameters: config.parameters,
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
+                definitions: config.definitions,
+                location: config.store.redacted(),
+                deployed: Mutex::new(deployed),
             }),
         })
     }

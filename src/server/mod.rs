@@ -521,7 +521,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, with the timer loop and (when `watch`) the
-    /// definition watcher running beside it. On shutdown, requests in flight finish first;
+    /// definition watcher running beside it (or, for an engine running the deployed set, the
+    /// follower of the store's deploys). On shutdown, requests in flight finish first;
     /// every step they took is committed before this returns.
     pub async fn run(
         self,
@@ -545,10 +546,15 @@ impl Server {
                     .await;
             })
         };
-        let watcher = if watch {
-            Some(reload::watch(self.state.clone(), stop_rx.clone())?)
-        } else {
-            None
+        // Files are watched; a deployed set is followed through the store.
+        let watcher = match (watch, self.state.engine.definition_source()) {
+            (false, _) => None,
+            (true, crate::engine::DefinitionSource::Files) => {
+                Some(reload::watch(self.state.clone(), stop_rx.clone())?)
+            }
+            (true, crate::engine::DefinitionSource::Deployed) => {
+                Some(reload::follow(self.state.clone(), stop_rx.clone()))
+            }
         };
         let demo = self.state.users().demo_ids();
         if self.state.users().has_demo() {
