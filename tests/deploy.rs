@@ -231,7 +231,12 @@ fn the_readme_deploy_block_runs_as_written() {
             .expect("a sopflow command")
             .split_whitespace()
             .collect();
-        let expected = ours(&said.prints.clone().expect("the README shows what it prints"));
+        let expected = ours(
+            &said
+                .prints
+                .clone()
+                .expect("the README shows what it prints"),
+        );
         let mut run = sopflow();
         run.args(&args)
             .current_dir(support::project())

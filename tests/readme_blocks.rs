@@ -166,6 +166,13 @@ const CLAIMS: &[Claim] = &[
         test: "the_readme_deploy_block_runs_as_written",
     },
     Claim {
+        info: "sh",
+        marker: "## Running on PostgreSQL",
+        nth: 2,
+        file: "store_copy.rs",
+        test: "the_readme_copy_block_runs_as_written",
+    },
+    Claim {
         info: "text",
         marker: "BROKEN ",
         nth: 0,

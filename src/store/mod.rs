@@ -12,6 +12,7 @@
 //! database, so async code calls them on a blocking thread (`tokio::task::spawn_blocking`),
 //! never on an async worker thread.
 
+pub mod copy;
 pub mod location;
 #[cfg(feature = "postgres")]
 pub mod postgres;
@@ -347,6 +348,11 @@ pub trait Store: Send + Sync {
         &self,
         unused_since: chrono::DateTime<chrono::Utc>,
     ) -> Result<u64, StoreError>;
+    /// Every schedule mark (`workflow/schedule` and the occurrence), for copying a store.
+    fn schedule_marks(&self) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, StoreError>;
+    /// Every recorded session with its key, ended or not, for copying a store (ended ones are
+    /// pruned as sessions open, so there are few).
+    fn sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError>;
     /// Stores every definition version of a set and makes `set` the deployed set, as one
     /// change: a failure leaves the set deployed before (versions already stored are kept,
     /// being content-addressed and harmless). Nodes following the store are told.

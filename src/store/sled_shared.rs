@@ -121,4 +121,34 @@ impl SledStore {
             None => Ok(None),
         }
     }
+
+    pub(super) fn schedule_mark_records(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        let mut marks = Vec::new();
+        for item in self.schedules.iter() {
+            let (key, value) = item.map_err(io)?;
+            let key = String::from_utf8_lossy(&key).into_owned();
+            let millis = <[u8; 8]>::try_from(value.as_ref())
+                .map(i64::from_be_bytes)
+                .ok()
+                .and_then(DateTime::from_timestamp_millis)
+                .ok_or_else(|| StoreError::BadRecord {
+                    key: format!("schedule {key}"),
+                    detail: "not a time".into(),
+                })?;
+            marks.push((key, millis));
+        }
+        Ok(marks)
+    }
+
+    pub(super) fn session_records(&self) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        let mut sessions = Vec::new();
+        for item in self.shared_tree("sessions")?.iter() {
+            let (key, value) = item.map_err(io)?;
+            sessions.push((
+                String::from_utf8_lossy(&key).into_owned(),
+                super::decode("session", &value)?,
+            ));
+        }
+        Ok(sessions)
+    }
 }

@@ -643,6 +643,14 @@ impl Store for SledStore {
         Ok(ids)
     }
 
+    fn schedule_marks(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.schedule_mark_records()
+    }
+
+    fn sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        self.session_records()
+    }
+
     fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError> {
         self.save_session_record(key, session)
     }

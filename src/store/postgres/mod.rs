@@ -170,6 +170,15 @@ impl Store for PgStore {
             .run(reads::find_number(&self.connection, number))
     }
 
+    fn schedule_marks(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.connection
+            .run(shared::schedule_marks(&self.connection))
+    }
+
+    fn sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        self.connection.run(shared::sessions(&self.connection))
+    }
+
     fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError> {
         self.connection
             .run(shared::save_session(&self.connection, key, session))

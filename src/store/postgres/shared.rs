@@ -240,3 +240,49 @@ pub(super) async fn deploy_unless_deployed(
     deploy(connection, definitions, set).await?;
     Ok(crate::deploy::Deployed::New { previous })
 }
+
+pub(super) async fn schedule_marks(
+    connection: &Connection,
+) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+    let client = connection.client().await?;
+    let rows = client
+        .query(
+            "SELECT key, at FROM sopflow_schedule_marks ORDER BY key",
+            &[],
+        )
+        .await
+        .map_err(|e| connection.error(e))?;
+    rows.into_iter()
+        .map(|row| {
+            let key: String = row.get(0);
+            let at = time(&format!("schedule {key}"), row.get(1))?;
+            Ok((key, at))
+        })
+        .collect()
+}
+
+pub(super) async fn sessions(
+    connection: &Connection,
+) -> Result<Vec<(String, StoredSession)>, StoreError> {
+    let client = connection.client().await?;
+    let rows = client
+        .query(
+            "SELECT key, user_id, csrf, created, last_used FROM sopflow_sessions ORDER BY key",
+            &[],
+        )
+        .await
+        .map_err(|e| connection.error(e))?;
+    rows.into_iter()
+        .map(|row| {
+            Ok((
+                row.get(0),
+                StoredSession {
+                    user: row.get(1),
+                    csrf: row.get(2),
+                    created: time("session", row.get(3))?,
+                    last_used: time("session", row.get(4))?,
+                },
+            ))
+        })
+        .collect()
+}
