@@ -301,3 +301,66 @@ fn the_readme_copy_block_runs_as_written() {
     }
     assert_eq!(ran, 2, "start and copy");
 }
+
+/// A copy whose target ends up other than its source fails loudly: copied with
+/// `--allow-non-empty` into a database that already held another store's histories, the
+/// digests differ, and the copy says so and exits 1.
+#[test]
+fn a_copy_whose_digest_differs_from_its_source_fails() {
+    let Some(server) = support::postgres_or_skip("a copy whose digest differs") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    support::copy_definitions(dir.path());
+    let run = |args: &[&str]| {
+        let output = Command::new(env!("CARGO_BIN_EXE_sopflow"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("SOPFLOW_STORE")
+            .env("NO_COLOR", "1")
+            .output()
+            .expect("runs sopflow");
+        (
+            output.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (code, _, err) = run(&[
+        "start",
+        "hot_work_permit",
+        "--actor",
+        "wang",
+        "--role",
+        "contractor",
+        "--data-dir",
+        "./one",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run(&[
+        "start",
+        "bank_reception",
+        "--actor",
+        "chen",
+        "--role",
+        "reception_staff",
+        "--data-dir",
+        "./two",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let url = support::postgres_database(&server, &dir.path().join("target"));
+    let (code, out, err) = run(&["store", "copy", "--from", "./one", "--to", &url]);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run(&[
+        "store",
+        "copy",
+        "--from",
+        "./two",
+        "--to",
+        &url,
+        "--allow-non-empty",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("does not match its source"), "{err}");
+    assert!(err.contains("do not use the target"), "{err}");
+}
