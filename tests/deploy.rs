@@ -284,3 +284,85 @@ fn serve_banner(mut command: Command) -> String {
     let _ = child.wait();
     banner
 }
+
+/// With its notifications lost (the LISTEN connection killed), a server still picks up a new
+/// deploy, by polling the store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_notifications_are_lost_finds_a_new_deploy_by_polling() {
+    let Some(server) = support::postgres_or_skip("deploy polling") else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    support::copy_definitions(dir.path());
+    let url = support::postgres_database(&server, &dir.path().join("data"));
+    let (code, out, err) = deploy(dir.path(), &url);
+    assert_eq!(code, 0, "{out}{err}");
+    let engine = Engine::open(
+        Config::at(StoreLocation::Postgres(url.clone()))
+            .sources(Vec::new())
+            .deployed_definitions(),
+    )
+    .await
+    .expect("opens on the deployed set");
+    let users = Users::load(&support::project().join("config/users.yaml")).expect("users");
+    let state = AppState::new(engine.clone(), users, Vec::new());
+    let served = Server::bind(state, "127.0.0.1:0".parse().expect("an address"))
+        .await
+        .expect("binds");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        served
+            .run(true, async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("serves");
+    });
+    let first = engine.latest_versions()["hot_work_permit"].clone();
+
+    // Kill the connection that listens for deploys.
+    let killer = url.clone();
+    let killed = tokio::task::spawn_blocking(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&killer, tokio_postgres::NoTls)
+                .await
+                .expect("connects");
+            tokio::spawn(connection);
+            for _ in 0..100 {
+                let killed = client
+                    .query(
+                        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+                        &[],
+                    )
+                    .await
+                    .expect("terminates");
+                if !killed.is_empty() {
+                    return killed.len();
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            0
+        })
+    })
+    .await
+    .expect("kills the listener");
+    assert_eq!(killed, 1, "the server listened for deploys");
+
+    let file = dir.path().join("workflows/hot_work_permit.yaml");
+    let text = std::fs::read_to_string(&file).expect("reads");
+    std::fs::write(&file, format!("{text}\n# revised\n")).expect("writes");
+    let (code, out, err) = deploy(dir.path(), &url);
+    assert_eq!(code, 0, "{out}{err}");
+    let watched = engine.clone();
+    wait_for("the new set, by polling", || {
+        watched.latest_versions()["hot_work_permit"] != first
+    })
+    .await;
+    let _ = stop.send(());
+    task.await.expect("the server stops");
+}

@@ -193,24 +193,29 @@ pub(super) async fn deployed_id(connection: &Connection) -> Result<Option<String
 }
 
 /// A connection of its own that LISTENs on the deploy channel, and a task (on the store's
-/// runtime) that forwards each notification. The channel closes when the connection is lost;
-/// the caller then relies on polling.
+/// runtime) that drives it and forwards each notification. The channel closes when the
+/// connection is lost (the caller then relies on polling); the connection closes when the
+/// receiver is dropped.
 pub(super) async fn listen(
     connection: &Connection,
 ) -> Result<tokio::sync::mpsc::UnboundedReceiver<()>, StoreError> {
     let (client, mut stream) = connection.dedicated_with_messages().await?;
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-    let forward = tx.clone();
+    let (driving, driven) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(async move {
-        while let Some(message) = std::future::poll_fn(|cx| stream.poll_message(cx)).await {
-            match message {
-                Ok(tokio_postgres::AsyncMessage::Notification(_)) => {
-                    if forward.send(()).is_err() {
-                        return;
+        // Held until this task ends, which tells the client's holder below to let it go.
+        let _driving = driving;
+        loop {
+            tokio::select! {
+                _ = tx.closed() => return,
+                message = std::future::poll_fn(|cx| stream.poll_message(cx)) => match message {
+                    Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => {
+                        let _ = tx.send(());
                     }
-                }
-                Ok(_) => {}
-                Err(_) => return,
+                    Some(Ok(_)) => {}
+                    // The connection ended: dropping `tx` closes the channel.
+                    Some(Err(_)) | None => return,
+                },
             }
         }
     });
@@ -218,9 +223,9 @@ pub(super) async fn listen(
         .batch_execute(&format!("LISTEN {DEPLOY_CHANNEL}"))
         .await
         .map_err(|e| connection.error(e))?;
-    // The client lives as long as someone listens; dropping it closes the connection.
+    // The client lives as long as the connection is driven; dropping it closes the connection.
     tokio::spawn(async move {
-        tx.closed().await;
+        let _ = driven.await;
         drop(client);
     });
     Ok(rx)
