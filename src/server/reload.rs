@@ -241,7 +241,8 @@ pub fn watch(
 /// [`DefinitionSource::Deployed`](crate::engine::DefinitionSource::Deployed)), until `stop`:
 /// on each notification of a deploy, and every [`DEPLOY_POLL`], a set other than the one in
 /// force is reloaded, as the watcher reloads files. A set that was tried and not put in force
-/// is not tried again until another is deployed.
+/// is not tried again until another is deployed. Notifications lost with their connection are
+/// listened for again at the next poll.
 pub fn follow(
     state: AppState,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -269,6 +270,9 @@ pub fn follow(
             if closed {
                 tracing::warn!("deploy notifications stopped; polling the store");
                 notifications = None;
+            } else if notifications.is_none() {
+                // Listen again once the store can be reached; meanwhile, polling serves.
+                notifications = state.engine.deploy_notifications().await.ok().flatten();
             }
             let in_store = match state.engine.deployed_in_store().await {
                 Ok(id) => id,
