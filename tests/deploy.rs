@@ -366,3 +366,31 @@ async fn a_server_whose_notifications_are_lost_finds_a_new_deploy_by_polling() {
     let _ = stop.send(());
     task.await.expect("the server stops");
 }
+
+/// `serve --definitions store` on a store no set was deployed to refuses to start, saying
+/// what to run first.
+#[test]
+fn serve_from_a_store_with_nothing_deployed_says_to_deploy_first() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let data = dir.path().join("data");
+    let output = sopflow()
+        .args([
+            "serve",
+            "--definitions",
+            "store",
+            "--addr",
+            "127.0.0.1:0",
+            "--data-dir",
+        ])
+        .arg(&data)
+        .current_dir(support::project())
+        .env_remove("SOPFLOW_STORE")
+        .output()
+        .expect("runs sopflow serve");
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("no definition set has been deployed") && err.contains("sopflow deploy"),
+        "{err}"
+    );
+}
