@@ -106,7 +106,9 @@ async fn traffic(data: &Path) -> Vec<String> {
     let lead = engine
         .start(
             "lead_callback",
-            StartRequest::new(Actor::new("zhao", ["cs"])).data(json!({"salesperson": "li"})),
+            StartRequest::new(Actor::new("zhao", ["cs"]))
+                .data(json!({"salesperson": "li"}))
+                .idempotency_key("lead-from-the-web-form-1"),
         )
         .await
         .expect("starts a lead");
@@ -214,6 +216,22 @@ async fn a_sled_store_with_traffic_copies_into_postgres_with_the_same_digest_and
         next.instance.id, "hot_work_permit-5",
         "numbers carried over"
     );
+    let year = chrono::Datelike::year(&next.instance.created);
+    assert_eq!(
+        next.instance.number.as_deref(),
+        Some(format!("DH-{year}-0005").as_str()),
+        "readable numbers carried over"
+    );
+    let again = pg
+        .start(
+            "lead_callback",
+            StartRequest::new(Actor::new("zhao", ["cs"]))
+                .data(json!({"salesperson": "li"}))
+                .idempotency_key("lead-from-the-web-form-1"),
+        )
+        .await
+        .expect("the retried start");
+    assert!(again.replayed, "the idempotency key carried over");
     drop(pg);
     let copy = url.clone();
     let (pg_timers, pg_session) = tokio::task::spawn_blocking(move || {
