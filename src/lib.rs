@@ -12,6 +12,7 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod definition;
+pub mod deploy;
 pub mod diagnostic;
 pub mod diagram;
 pub mod engine;
@@ -23,7 +24,6 @@ pub mod schema;
 pub mod script;
 #[cfg(feature = "server")]
 pub mod server;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod store;
 pub mod validate;
 

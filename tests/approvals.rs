@@ -1,8 +1,10 @@
 //! Approvals, children and versions at run time, on a real sled store in a temp dir, with
 //! the test workflows in tests/runtime/.
 
+mod support;
+
 use serde_json::json;
-use sopflow::engine::{Config, Engine, EngineError, Fire, Outcome, StartRequest};
+use sopflow::engine::{Engine, EngineError, Fire, Outcome, StartRequest};
 use sopflow::machine::{Actor, Refusal};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +13,7 @@ fn workflows() -> PathBuf {
 }
 
 async fn open(dir: &Path) -> Engine {
-    Engine::open(Config::new(dir.join("data")).sources(vec![workflows()]))
+    Engine::open(support::store_config(&dir.join("data")).sources(vec![workflows()]))
         .await
         .expect("opens")
 }
@@ -266,7 +268,7 @@ async fn running_instances_keep_their_version_when_the_yaml_changes() {
     std::fs::create_dir_all(&sources).expect("folder");
     let yaml = std::fs::read_to_string(workflows().join("pass_card.yaml")).expect("reads");
     std::fs::write(sources.join("pass_card.yaml"), &yaml).expect("writes");
-    let config = || Config::new(dir.path().join("data")).sources(vec![sources.clone()]);
+    let config = || support::store_config(&dir.path().join("data")).sources(vec![sources.clone()]);
 
     let (old_id, old_version) = {
         let engine = Engine::open(config()).await.expect("opens");
@@ -320,9 +322,10 @@ async fn a_runaway_guard_is_stopped_with_a_refusal() {
     )
     .expect("writes");
     std::fs::write(sources.join("spin.rhai"), "fn forever(data) { loop { } }\n").expect("writes");
-    let engine = Engine::open(Config::new(dir.path().join("data")).sources(vec![sources]))
-        .await
-        .expect("opens");
+    let engine =
+        Engine::open(support::store_config(&dir.path().join("data")).sources(vec![sources]))
+            .await
+            .expect("opens");
     let id = engine
         .start("spin", StartRequest::new(clerk()))
         .await

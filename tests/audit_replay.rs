@@ -3,6 +3,8 @@
 //! a store whose rule changed meaning under its hash, a constraint added in a later version,
 //! and the `sopflow audit replay | sod | definition` commands.
 
+mod support;
+
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -10,7 +12,7 @@ use sopflow::audit::replay::{Found, ReplayReport};
 use sopflow::audit::sod::{RuleKind, RuleSource};
 use sopflow::clock::VirtualClock;
 use sopflow::definition::duration::Duration;
-use sopflow::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use sopflow::engine::{Engine, EngineError, Fire, StartRequest};
 use sopflow::machine::{Actor, EntryKind, Refusal};
 use sopflow::store::StoredDefinition;
 use std::path::{Path, PathBuf};
@@ -109,7 +111,7 @@ async fn drive(dir: &Path, file: &ScenarioFile, scenario: &Scenario) -> Engine {
         .or(file.clock.as_deref())
         .unwrap_or("2026-03-02");
     let engine = Engine::open(
-        Config::new(dir.join("data"))
+        support::store_config(&dir.join("data"))
             .sources(shipped())
             .clock(Arc::new(VirtualClock::new(time(clock)))),
     )
@@ -244,10 +246,11 @@ fn runtime_workflows() -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn children_finishing_and_approvals_replay_without_a_difference() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let engine =
-        Engine::open(Config::new(dir.path().join("data")).sources(vec![runtime_workflows()]))
-            .await
-            .expect("opens");
+    let engine = Engine::open(
+        support::store_config(&dir.path().join("data")).sources(vec![runtime_workflows()]),
+    )
+    .await
+    .expect("opens");
     let clerk = Actor::new("clerk-1", ["clerk"]);
     let id = engine
         .start(
@@ -352,7 +355,7 @@ fn tamper(data: &Path, hash: &str, change: impl FnOnce(&mut StoredDefinition)) {
 /// then the stored rule is altered to `> 100`. Returns (instance, version).
 async fn altered_payout(dir: &Path) -> (String, String) {
     let sources = write_payout(dir);
-    let engine = Engine::open(Config::new(dir.join("data")).sources(sources.clone()))
+    let engine = Engine::open(support::store_config(&dir.join("data")).sources(sources.clone()))
         .await
         .expect("opens");
     let clerk = Actor::new("li", ["clerk"]);
@@ -384,13 +387,17 @@ async fn altered_payout(dir: &Path) -> (String, String) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn replay_finds_a_rule_that_changed_meaning_under_its_hash() {
+    if support::sled_only("replay_finds_a_rule_that_changed_meaning_under_its_hash") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let (id, version) = altered_payout(dir.path()).await;
     // Reopened on the same (unchanged) files: the store's copy is what replay runs.
-    let engine =
-        Engine::open(Config::new(dir.path().join("data")).sources(write_payout(dir.path())))
-            .await
-            .expect("reopens");
+    let engine = Engine::open(
+        support::store_config(&dir.path().join("data")).sources(write_payout(dir.path())),
+    )
+    .await
+    .expect("reopens");
     let report = engine.replay(&id).await.expect("replays");
     assert_eq!(report.entries, 2);
     assert_eq!(report.differences.len(), 1, "{:?}", report.differences);
@@ -433,11 +440,15 @@ async fn replay_finds_a_rule_that_changed_meaning_under_its_hash() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_step_refused_now_is_reported_with_its_refusal() {
+    if support::sled_only("a_step_refused_now_is_reported_with_its_refusal") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let sources = write_payout(dir.path());
-    let engine = Engine::open(Config::new(dir.path().join("data")).sources(sources.clone()))
-        .await
-        .expect("opens");
+    let engine =
+        Engine::open(support::store_config(&dir.path().join("data")).sources(sources.clone()))
+            .await
+            .expect("opens");
     let clerk = Actor::new("li", ["clerk"]);
     let started = engine
         .start(
@@ -464,7 +475,7 @@ async fn a_step_refused_now_is_reported_with_its_refusal() {
             .yaml
             .replace("  manager: 经理", "  manager: 经理\n  director: 总监");
     });
-    let engine = Engine::open(Config::new(dir.path().join("data")).sources(sources))
+    let engine = Engine::open(support::store_config(&dir.path().join("data")).sources(sources))
         .await
         .expect("reopens");
     let report = engine.replay(&id).await.expect("replays");
@@ -505,7 +516,7 @@ async fn an_actor_with_two_roles_replays_from_the_guards_recorded() {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("desk.yaml");
     std::fs::write(&file, DESK).expect("writes");
-    let engine = Engine::open(Config::new(dir.path().join("data")).sources(vec![file]))
+    let engine = Engine::open(support::store_config(&dir.path().join("data")).sources(vec![file]))
         .await
         .expect("opens");
     let id = engine
@@ -583,7 +594,8 @@ async fn a_constraint_added_in_a_later_version_finds_the_steps_taken_before_it()
     std::fs::create_dir_all(&workflows).expect("folder");
     let file = workflows.join("petty_cash.yaml");
     std::fs::write(&file, PETTY_CASH).expect("writes");
-    let config = || Config::new(dir.path().join("data")).sources(vec![workflows.clone()]);
+    let config =
+        || support::store_config(&dir.path().join("data")).sources(vec![workflows.clone()]);
 
     let engine = Engine::open(config()).await.expect("opens");
     let one_person = petty_cash(&engine, "li", "li").await.expect("v1 allows it");
@@ -671,8 +683,8 @@ fn sopflow(dir: &Path, workflows: &[PathBuf], args: &[&str]) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_sopflow"));
     command
         .args(args)
-        .arg("--data-dir")
-        .arg(dir.join("data"))
+        .arg("--store")
+        .arg(support::store_arg(&dir.join("data")))
         .current_dir(dir)
         .env("NO_COLOR", "1");
     if let [workflows, rules] = workflows {
@@ -706,7 +718,7 @@ fn expect_code(output: &Output, code: i32, what: &str) {
 /// The README's hot-work permit, from application to distribution: zhao (cs_dept) reviews
 /// and later distributes.
 async fn readme_permit(dir: &Path) -> (String, String) {
-    let engine = Engine::open(Config::new(dir.join("data")).sources(shipped()))
+    let engine = Engine::open(support::store_config(&dir.join("data")).sources(shipped()))
         .await
         .expect("opens");
     let contractor = Actor::new("wang.wei", ["contractor"]);
@@ -882,6 +894,9 @@ async fn the_audit_commands_replay_check_duties_and_print_definitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_commands_report_an_altered_rule() {
+    if support::sled_only("the_commands_report_an_altered_rule") {
+        return;
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let (id, version) = altered_payout(dir.path()).await;
     // Without the workflow files: everything comes from the store.

@@ -1,4 +1,7 @@
-//! The engine end to end on the shipped hot-work permit, on a real sled store in a temp dir.
+//! The engine end to end on the shipped hot-work permit, on a real store in a temp dir (sled,
+//! or PostgreSQL with `SOPFLOW_TEST_STORE=postgres`: see `support::store_location`).
+
+mod support;
 
 use serde_json::json;
 use sopflow::engine::{Config, Engine, EngineError, Fire, StartRequest};
@@ -7,6 +10,13 @@ use sopflow::store::Query;
 use std::path::{Path, PathBuf};
 
 fn config(dir: &Path) -> Config {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    support::store_config(&dir.join("data"))
+        .sources(vec![root.join("workflows"), root.join("rules")])
+}
+
+/// [`config`] on sled, for a test that rewrites sled's records directly.
+fn sled_config(dir: &Path) -> Config {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     Config::new(dir.join("data")).sources(vec![root.join("workflows"), root.join("rules")])
 }
@@ -242,7 +252,7 @@ async fn a_transition_that_stays_in_its_state_still_starts_its_children() {
         "id: permit\ntitle: 许可\nroles: {clerk: 职员}\ninitial: issued\nstates:\n  issued:\n    on:\n      end: {to: ended, roles: [clerk]}\n  ended: {final: true}\n",
     )
     .expect("writes");
-    let engine = Engine::open(Config::new(dir.path().join("data")).sources(vec![defs]))
+    let engine = Engine::open(support::store_config(&dir.path().join("data")).sources(vec![defs]))
         .await
         .expect("opens");
     assert!(
@@ -357,7 +367,7 @@ async fn a_costly_guard_leaves_the_async_thread_free() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let engine = Engine::open(
-        Config::new(dir.path().join("data"))
+        support::store_config(&dir.path().join("data"))
             .sources(vec![root.join("benches/workflows/slow_guard")]),
     )
     .await
@@ -415,7 +425,7 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
         }
     };
     {
-        let engine = Engine::open(config(dir.path())).await.expect("opens");
+        let engine = Engine::open(sled_config(dir.path())).await.expect("opens");
         assert_eq!(
             start(&engine, "hot_work_permit", contractor.clone())
                 .await
@@ -436,7 +446,9 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
         );
     }
     for expected in ["hot_work_permit-3", "hot_work_permit-4"] {
-        let engine = Engine::open(config(dir.path())).await.expect("reopens");
+        let engine = Engine::open(sled_config(dir.path()))
+            .await
+            .expect("reopens");
         assert_eq!(
             start(&engine, "hot_work_permit", contractor.clone())
                 .await
@@ -444,7 +456,9 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
             expected
         );
     }
-    let engine = Engine::open(config(dir.path())).await.expect("reopens");
+    let engine = Engine::open(sled_config(dir.path()))
+        .await
+        .expect("reopens");
     let owner = Actor::new("zhou", ["cs_dept"]);
     let lost = engine
         .start("lost_and_found", StartRequest::new(owner.clone()))
@@ -471,7 +485,9 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
         db.drop_tree("numbers").expect("drops");
         db.flush().expect("flushes");
     }
-    let engine = Engine::open(config(dir.path())).await.expect("reopens");
+    let engine = Engine::open(sled_config(dir.path()))
+        .await
+        .expect("reopens");
     assert_eq!(
         start(&engine, "hot_work_permit", contractor.clone())
             .await

@@ -152,6 +152,27 @@ const CLAIMS: &[Claim] = &[
         test: "the_readme_reason_example_is_a_shipped_scenario",
     },
     Claim {
+        info: "sh",
+        marker: "## Running on PostgreSQL",
+        nth: 0,
+        file: "store_postgres.rs",
+        test: "the_readme_postgres_section_runs_as_written",
+    },
+    Claim {
+        info: "sh",
+        marker: "## Running on PostgreSQL",
+        nth: 1,
+        file: "deploy.rs",
+        test: "the_readme_deploy_block_runs_as_written",
+    },
+    Claim {
+        info: "sh",
+        marker: "## Running on PostgreSQL",
+        nth: 2,
+        file: "store_copy.rs",
+        test: "the_readme_copy_block_runs_as_written",
+    },
+    Claim {
         info: "text",
         marker: "BROKEN ",
         nth: 0,

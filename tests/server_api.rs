@@ -1220,12 +1220,20 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_console_session_writes_only_with_its_csrf_token() {
     let api = Api::new().await;
-    let cookie = api.server.state.sessions.open("wang").expect("a session");
+    let cookie = api
+        .server
+        .state
+        .sessions
+        .open("wang")
+        .await
+        .expect("a session");
     let csrf = api
         .server
         .state
         .sessions
         .get(&cookie)
+        .await
+        .expect("the store answers")
         .expect("the session")
         .csrf;
     let start = || {

@@ -1,6 +1,8 @@
 //! Time end to end: durable timers, schedules and escalation on the 2026 business calendar,
 //! under a virtual clock, on a real sled store in a temp dir.
 
+mod support;
+
 use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::json;
 use sopflow::clock::{Clock, SystemClock, VirtualClock};
@@ -28,7 +30,7 @@ fn fixtures() -> PathBuf {
 /// An engine with one fixture workflow, so that no other workflow's schedule or timers
 /// fire while a test moves time.
 fn config(dir: &Path, workflow: &str, clock: Arc<dyn Clock>) -> Config {
-    Config::new(dir.join("data"))
+    support::store_config(&dir.join("data"))
         .sources(vec![fixtures().join(format!("{workflow}.yaml"))])
         .clock(clock)
 }
@@ -314,7 +316,7 @@ async fn an_uncontacted_lead_may_be_reassigned_after_15_minutes_and_not_before()
 async fn the_monthly_report_starts_on_the_last_working_day_and_falls_late_at_17_00() {
     let dir = tempfile::tempdir().expect("temp dir");
     let (engine, _clock) = open_at(dir.path(), "monthly_report", "2026-02-01T08:00:00+08:00").await;
-    let next = engine.schedules(3).expect("schedules");
+    let next = engine.schedules_blocking(3).await.expect("schedules");
     assert_eq!(next.len(), 1);
     // February 2026 ends on Saturday the 28th, a make-up working day of the Spring Festival;
     // March ends on a Tuesday; April 30th is a Thursday.
@@ -728,7 +730,7 @@ async fn the_cash_handover_opens_every_day_and_a_weekend_day_is_due_on_the_next_
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let clock = VirtualClock::new(at("2026-03-06T08:00:00+08:00"));
     let engine = Engine::open(
-        Config::new(dir.path().join("data"))
+        support::store_config(&dir.path().join("data"))
             .sources(vec![
                 root.join("workflows/cash_handover.yaml"),
                 root.join("rules"),

@@ -709,19 +709,51 @@ impl Engine {
     /// from the store's copy of their sources.
     pub async fn replay(&self, id: &str) -> Result<ReplayReport, EngineError> {
         let history = self.history(id).await?;
-        let versions = StoredVersions::new(self);
-        let mut report = replay(&history, &|hash| versions.get(hash), self.sandbox());
-        report.notes = versions.take_notes();
-        Ok(report)
+        // Versions may be read from the store, and the steps run scripts: off the async threads.
+        self.blocking(move |engine| {
+            let versions = StoredVersions::new(engine);
+            let mut report = replay(&history, &|hash| versions.get(hash), engine.sandbox());
+            report.notes = versions.take_notes();
+            Ok(report)
+        })
+        .await
     }
 
     /// Replays every instance in the store, one history at a time, in id order; `each` gets
     /// each instance's report as soon as it is done. The store is read lazily, so memory
-    /// stays that of one history (and of the definition versions used). The store is read on
-    /// the calling thread: in a server, run it on a blocking thread.
+    /// stays that of one history (and of the definition versions used). The store is read and
+    /// the steps run on a blocking thread; `each` is called here, as reports come.
     pub async fn replay_all(
         &self,
         each: &mut (dyn FnMut(&ReplayReport) + Send),
+    ) -> Result<ReplaySummary, EngineError> {
+        let (reports, mut coming) = tokio::sync::mpsc::channel::<ReplayReport>(16);
+        let work = self.blocking(move |engine| {
+            engine.replay_all_blocking(&mut |report| {
+                let _ = reports.blocking_send(report.clone());
+            })
+        });
+        tokio::pin!(work);
+        let mut summary = None;
+        loop {
+            tokio::select! {
+                report = coming.recv() => match report {
+                    Some(report) => each(&report),
+                    None => break,
+                },
+                done = &mut work, if summary.is_none() => summary = Some(done),
+            }
+        }
+        match summary {
+            Some(summary) => summary,
+            None => work.await,
+        }
+    }
+
+    /// [`Engine::replay_all`] on the calling thread, which must be a blocking one.
+    fn replay_all_blocking(
+        &self,
+        each: &mut dyn FnMut(&ReplayReport),
     ) -> Result<ReplaySummary, EngineError> {
         let versions = StoredVersions::new(self);
         let mut summary = ReplaySummary::default();
@@ -791,6 +823,13 @@ impl Engine {
     /// A stored definition version by its hash, or by a unique prefix of at least
     /// [`MIN_PREFIX`] hex digits, with what its sources hash to now.
     pub async fn find_definition(&self, hash: &str) -> Result<FoundDefinition, LookupError> {
+        let hash = hash.to_string();
+        self.blocking(move |engine| Ok(engine.find_definition_blocking(&hash)))
+            .await
+            .map_err(|e| LookupError::Store(e.to_string()))?
+    }
+
+    fn find_definition_blocking(&self, hash: &str) -> Result<FoundDefinition, LookupError> {
         let wanted = hash.trim().to_ascii_lowercase();
         if wanted.is_empty() || !wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(LookupError::NotAHash(hash.to_string()));

@@ -361,6 +361,19 @@ impl Engine {
         workflow: Option<&str>,
         extra: &[Vec<String>],
     ) -> Result<SodReport, EngineError> {
+        let (workflow, extra) = (workflow.map(str::to_string), extra.to_vec());
+        // The log is scanned and versions read from the store: off the async threads.
+        self.blocking(move |engine| {
+            engine.separation_of_duties_blocking(workflow.as_deref(), &extra)
+        })
+        .await
+    }
+
+    fn separation_of_duties_blocking(
+        &self,
+        workflow: Option<&str>,
+        extra: &[Vec<String>],
+    ) -> Result<SodReport, EngineError> {
         let versions = StoredVersions::new(self);
         let mut report = SodReport::default();
         // Rules of each (workflow, version) pair, built once.

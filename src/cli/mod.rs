@@ -14,6 +14,8 @@
 //! `--token`; see `remote`), with the same output and exit codes.
 
 mod audit;
+mod copy;
+mod deploy;
 mod docs;
 mod paths;
 mod present;
@@ -229,6 +231,14 @@ enum Command {
     /// Serve the HTTP API and the web console on the data folder, with the timers running and
     /// the definition folders watched (Ctrl-C or SIGTERM stops it after the requests in flight).
     Serve(serve::ServeArgs),
+    /// Check the definition files as `validate` does and, if they have no error, make them
+    /// the set deployed to the store: what servers started with `--definitions store` run.
+    Deploy(deploy::DeployArgs),
+    /// Move a store: `sopflow store copy --from DIR --to postgres://...`.
+    Store {
+        #[command(subcommand)]
+        command: StoreCommand,
+    },
     /// Make the password hashes and API tokens of the users file (config/users.yaml).
     User {
         #[command(subcommand)]
@@ -239,6 +249,14 @@ enum Command {
         #[command(subcommand)]
         command: ScheduleCommand,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum StoreCommand {
+    /// Copy a sled store (a data folder) into PostgreSQL: histories with their hashes,
+    /// snapshots, timers, schedule marks, idempotency keys, numbers, definition versions, the
+    /// deployed set and console sessions; then compare the store digest of both sides.
+    Copy(copy::CopyArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -285,7 +303,7 @@ enum SchemaOf {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Human,
     Json,
 }
@@ -466,6 +484,10 @@ pub fn run() -> ExitCode {
         }
         Command::Docs(args) => docs::run(&args),
         Command::Serve(args) => serve::serve(&args),
+        Command::Deploy(args) => deploy::deploy(&args),
+        Command::Store {
+            command: StoreCommand::Copy(args),
+        } => copy::run(&args),
         Command::User { command } => serve::user(&command),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },

@@ -16,7 +16,7 @@ use sopflow::engine::{Config, Engine, EngineError, Fire, Outcome, StartRequest};
 use sopflow::i18n::{self, Explain, Lang};
 use sopflow::machine::Refusal;
 use sopflow::machine::{Actor, Available, Entry, Instance};
-use sopflow::store::Query;
+use sopflow::store::{Query, StoreLocation};
 use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,9 +24,19 @@ use std::process::ExitCode;
 /// Where the engine keeps its data and reads its definitions.
 #[derive(Debug, Clone, clap::Args)]
 pub struct StoreArgs {
-    /// The data folder.
-    #[arg(long, default_value = "./data")]
-    pub data_dir: PathBuf,
+    /// The data folder of the embedded store (default `./data`). Given, it wins over
+    /// `--store` and `SOPFLOW_STORE`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where the store is: a data folder, or a PostgreSQL database
+    /// (`postgres://user:password@host:port/database`). Without it, `--data-dir`.
+    #[arg(
+        long,
+        env = "SOPFLOW_STORE",
+        value_name = "FOLDER|URL",
+        hide_env_values = true
+    )]
+    pub store: Option<StoreLocation>,
     /// The workflows folder (or file).
     #[arg(long, default_value = "workflows")]
     pub workflows: PathBuf,
@@ -39,6 +49,16 @@ pub struct StoreArgs {
 }
 
 impl StoreArgs {
+    /// The store these arguments name: `--data-dir`, else `--store` (or `SOPFLOW_STORE`),
+    /// else `./data`.
+    pub fn location(&self) -> StoreLocation {
+        match (&self.data_dir, &self.store) {
+            (Some(dir), _) => StoreLocation::Sled(dir.clone()),
+            (None, Some(store)) => store.clone(),
+            (None, None) => StoreLocation::Sled(PathBuf::from("./data")),
+        }
+    }
+
     /// The configuration of a command that writes: `create` is false for commands that need
     /// an existing data folder.
     pub(super) fn config(&self, create: bool) -> Config {
@@ -46,7 +66,7 @@ impl StoreArgs {
         if self.calendars.is_dir() {
             sources.push(self.calendars.clone());
         }
-        let mut config = Config::new(&self.data_dir).sources(sources);
+        let mut config = Config::at(self.location()).sources(sources);
         config.create = create;
         config
     }
@@ -435,6 +455,24 @@ pub(super) fn with_engine<T>(
     let result = runtime.block_on(work(&engine));
     // Closing the engine joins its commit thread and closes the store; do it outside the
     // runtime, and before the runtime goes.
+    drop(engine);
+    drop(runtime);
+    Ok(result?)
+}
+
+/// Opens the engine like [`with_engine`], then runs `work` on this thread outside the
+/// runtime: for the engine's blocking calls (a store walk such as `verify_store` or `export`),
+/// which must not run on an async thread.
+pub(super) fn with_engine_blocking<T>(
+    config: Config,
+    work: impl FnOnce(&Engine) -> Result<T, EngineError>,
+) -> Result<T, Failure> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Runtime(format!("cannot start the async runtime: {e}")))?;
+    let engine = runtime.block_on(Engine::open(config))?;
+    let result = work(&engine);
     drop(engine);
     drop(runtime);
     Ok(result?)

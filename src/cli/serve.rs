@@ -24,9 +24,15 @@ pub struct ServeArgs {
     /// The users file: people, their roles, password hashes and token hashes.
     #[arg(long, default_value = "config/users.yaml")]
     pub users: PathBuf,
-    /// Do not watch the definition folders for changes.
+    /// Do not watch the definition folders (or, with `--definitions store`, the store's
+    /// deploys) for changes.
     #[arg(long)]
     pub no_watch: bool,
+    /// Where the definitions come from: `files` (the --workflows, --rules and --calendars
+    /// folders, watched for edits: one server) or `store` (the set `sopflow deploy` put in
+    /// the store, followed as new sets are deployed: every server of a cluster runs the same).
+    #[arg(long, value_enum, default_value_t = Definitions::Files)]
+    pub definitions: Definitions,
     /// Seconds a client may take to send a request's head; also how long an idle kept-alive
     /// connection stays open.
     #[arg(long, value_name = "SECONDS", default_value_t = Limits::default().header_timeout.as_secs())]
@@ -41,6 +47,15 @@ pub struct ServeArgs {
     /// comes from the proxy: raise this to --max-connections there).
     #[arg(long, value_name = "N", default_value_t = Limits::default().max_connections_per_client)]
     pub max_connections_per_client: usize,
+}
+
+/// `serve --definitions`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Definitions {
+    /// The definition folders on this machine.
+    Files,
+    /// The set deployed to the store.
+    Store,
 }
 
 impl ServeArgs {
@@ -77,8 +92,16 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let config = args.store.config(true);
-    let watched = config.sources.clone();
+    let mut config = args.store.config(true);
+    let from_store = args.definitions == Definitions::Store;
+    if from_store {
+        config = config.deployed_definitions();
+    }
+    let watched = if from_store {
+        Vec::new()
+    } else {
+        config.sources.clone()
+    };
     let code = runtime.block_on(async {
         let opened = Engine::open(config).await;
         // A definition with errors is shown as `validate` shows it, with its source lines.
@@ -145,7 +168,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             "sopflow: {} workflow(s), {} warning(s); data in {}",
             engine.workflows().len(),
             report.warnings(),
-            args.store.data_dir.display()
+            args.store.location()
         );
         // The warnings it counts, one line each, so that nobody has to run `validate` to see them.
         for d in report
@@ -173,8 +196,14 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                 println!("demo users: {}", demo.join(", "));
             }
         }
-        if !args.no_watch {
-            println!("watching the definition folders: edits apply to new instances");
+        match (args.no_watch, engine.deployed_set()) {
+            (true, _) => {}
+            (false, Some(set)) => println!(
+                "running the definition set deployed to the store ({set}); new deploys apply to new instances"
+            ),
+            (false, None) => {
+                println!("watching the definition folders: edits apply to new instances")
+            }
         }
         match server.run(!args.no_watch, shutdown_signal()).await {
             Ok(()) => {

@@ -131,7 +131,7 @@ fn fired_json(fired: &Fired) -> serde_json::Value {
 pub fn schedules(next: usize, engine_args: &EngineArgs) -> ExitCode {
     let format = engine_args.format;
     let result = with_engine(engine_args.config(true), async |engine| {
-        engine.schedules(next)
+        engine.schedules_blocking(next).await
     });
     finish(format, result, |schedules| match format {
         Format::Json => pretty(&schedules.iter().map(schedule_json).collect::<Vec<_>>()),

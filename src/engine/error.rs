@@ -123,6 +123,14 @@ pub enum EngineError {
         /// The whole load: the diagnostics, the file texts, and the workflows that did load.
         report: Arc<LoadReport>,
     },
+    /// The engine was told to run the set deployed to its store, and none was ever deployed.
+    #[error(
+        "no definition set has been deployed to {store}; deploy one first (`sopflow deploy --store ...`), or serve the definition files instead (`--definitions files`)"
+    )]
+    NothingDeployed {
+        /// The store, as shown (a URL without its password).
+        store: String,
+    },
     /// The engine shut down (or a task of it was lost) before answering.
     #[error("the engine has shut down")]
     Closed,
@@ -154,6 +162,7 @@ impl EngineError {
             EngineError::Store(_) => "store",
             EngineError::Catalog(_) => "catalog",
             EngineError::DefinitionsInvalid { .. } => "definitions_invalid",
+            EngineError::NothingDeployed { .. } => "nothing_deployed",
             EngineError::Closed => "closed",
             EngineError::RealClock => "real_clock",
             EngineError::Calendar(_) => "calendar",

@@ -35,7 +35,10 @@ impl Engine {
         if instance.timers.iter().any(|t| t.due <= now) {
             return Ok(true);
         }
-        let last = self.inner.store.entry(&instance.id, instance.seq)?;
+        let (id, seq) = (instance.id.clone(), instance.seq);
+        let last = self
+            .blocking(move |engine| Ok(engine.inner.store.entry(&id, seq)?))
+            .await?;
         Ok(last.is_some_and(|e| {
             e.kind == EntryKind::Timer && e.timer.as_ref().is_some_and(|t| t.refused.is_none())
         }))
@@ -60,7 +63,9 @@ impl Engine {
         let mut query = query;
         query.limit = None;
         let candidates = if query.state.is_none() && query.business_key.is_none() {
-            self.states_for(actor, query.workflow.as_deref())
+            let (who, workflow) = (actor.clone(), query.workflow.clone());
+            self.blocking(move |engine| Ok(engine.states_for(&who, workflow.as_deref())))
+                .await?
         } else {
             None
         };

@@ -52,8 +52,7 @@ use crate::catalog::{self, LoadReport};
 use crate::clock::{Clock, SystemClock};
 use crate::machine::{self, Actor, Available, Command, Entry, Instance, Refusal, Start};
 use crate::script::{Limits, Sandbox};
-use crate::store::sled_store::Options;
-use crate::store::{Committed, Query, SledStore, Store, StoredDefinition};
+use crate::store::{Committed, Options, Query, Store, StoreLocation, StoredDefinition};
 use chrono::{DateTime, Utc};
 use committer::{CommitError, Committer};
 use serde_json::{Map, Value};
@@ -74,8 +73,8 @@ pub const MAX_FOLLOW_UPS: usize = 1000;
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The store's folder.
-    pub data_dir: PathBuf,
+    /// Where the store is: a folder (sled, the default) or a PostgreSQL URL.
+    pub store: StoreLocation,
     /// Workflow and rules files or folders.
     pub sources: Vec<PathBuf>,
     /// Parameter values over the workflows' defaults, by workflow id (a scenario's
@@ -97,6 +96,10 @@ pub struct Config {
     /// [`EngineError::DefinitionsInvalid`], so that a broken file is seen when the engine
     /// opens, not as an unknown workflow at the first start.
     pub allow_load_errors: bool,
+    /// Where the definitions come from: the files of `sources` (watched and reloaded by a
+    /// single server), or the set `sopflow deploy` put in the store (what every node of a
+    /// cluster runs, whatever sits on its own disk).
+    pub definitions: DefinitionSource,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
@@ -104,14 +107,21 @@ pub struct Config {
 
 impl Config {
     /// The defaults: workflows from `workflows/` and `rules/` (and calendars from
-    /// `calendars/` when there is such a folder), data in `data_dir`, the system clock.
+    /// `calendars/` when there is such a folder), data in the folder `data_dir` (sled), the
+    /// system clock.
     pub fn new(data_dir: impl Into<PathBuf>) -> Config {
+        Config::at(StoreLocation::Sled(data_dir.into()))
+    }
+
+    /// The defaults of [`Config::new`], with the store at `store`: a folder, or a PostgreSQL
+    /// database (`StoreLocation::parse("postgres://...")`).
+    pub fn at(store: StoreLocation) -> Config {
         let mut sources = vec![PathBuf::from("workflows"), PathBuf::from("rules")];
         if std::path::Path::new("calendars").is_dir() {
             sources.push(PathBuf::from("calendars"));
         }
         Config {
-            data_dir: data_dir.into(),
+            store,
             sources,
             parameters: Default::default(),
             create: true,
@@ -120,8 +130,22 @@ impl Config {
             cache_bytes: Options::default().cache_bytes,
             clock: Arc::new(SystemClock),
             allow_load_errors: false,
+            definitions: DefinitionSource::Files,
             unsafe_ack_before_flush: false,
         }
+    }
+
+    /// Runs the definition set deployed to the store ([`DefinitionSource::Deployed`]) instead
+    /// of the files of `sources`.
+    pub fn deployed_definitions(mut self) -> Config {
+        self.definitions = DefinitionSource::Deployed;
+        self
+    }
+
+    /// Keeps the data at `store` instead.
+    pub fn store(mut self, store: StoreLocation) -> Config {
+        self.store = store;
+        self
     }
 
     /// Runs on this clock instead of the system's.
@@ -148,6 +172,18 @@ impl Config {
         self.allow_load_errors = true;
         self
     }
+}
+
+/// Where an engine's definitions come from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DefinitionSource {
+    /// The workflow, rules and calendar files of [`Config::sources`], read again on
+    /// [`Engine::reload`].
+    #[default]
+    Files,
+    /// The set deployed to the store (`sopflow deploy`), read again on [`Engine::reload`]:
+    /// every engine on one store runs the same set.
+    Deployed,
 }
 
 /// A request to start an instance.
@@ -299,6 +335,11 @@ struct Inner {
     parameters: crate::catalog::Parameters,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Where the definitions come from, and (deployed) the id of the set in force.
+    definitions: DefinitionSource,
+    /// The store, as shown in messages.
+    location: String,
+    deployed: Mutex<Option<String>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -306,6 +347,19 @@ impl std::fmt::Debug for Engine {
         f.debug_struct("Engine")
             .field("workflows", &self.inner.versions.workflows())
             .finish()
+    }
+}
+
+/// The sources of the set deployed to `store`, and its id.
+fn deployed_sources(
+    store: &dyn Store,
+    location: &StoreLocation,
+) -> Result<(catalog::Sources, String), EngineError> {
+    match store.deployed()? {
+        Some(set) => Ok((set.sources(), set.id)),
+        None => Err(EngineError::NothingDeployed {
+            store: location.redacted(),
+        }),
     }
 }
 
@@ -320,34 +374,55 @@ impl Engine {
         let engine = tokio::task::spawn_blocking(move || Engine::open_blocking(config))
             .await
             .map_err(|_| EngineError::Closed)??;
-        for id in engine.inner.store.recovered() {
+        let recovered = engine
+            .blocking(|engine| Ok(engine.inner.store.recovered()))
+            .await?;
+        for id in recovered {
             engine.repair(&id).await?;
         }
-        engine.inner.store.checkpoint()?;
-        engine.mark_new_schedules()?;
+        engine
+            .blocking(|engine| {
+                engine.inner.store.checkpoint()?;
+                engine.mark_new_schedules()
+            })
+            .await?;
         Ok(engine)
     }
 
     fn open_blocking(config: Config) -> Result<Engine, EngineError> {
         let sandbox = Sandbox::new(config.limits);
-        let report = catalog::build(
-            catalog::Sources::read(&config.sources)?.with_parameters(config.parameters.clone()),
-            &sandbox,
-        );
-        if report.has_errors() && !config.allow_load_errors {
-            return Err(EngineError::DefinitionsInvalid {
-                report: Arc::new(report),
-            });
-        }
-        let store: Arc<dyn Store> = Arc::new(SledStore::open(
-            &config.data_dir,
-            Options {
-                create: config.create,
-                checkpoint_every: config.checkpoint_every,
-                cache_bytes: config.cache_bytes,
-                flush: !config.unsafe_ack_before_flush,
-            },
-        )?);
+        let options = Options {
+            create: config.create,
+            checkpoint_every: config.checkpoint_every,
+            cache_bytes: config.cache_bytes,
+            flush: !config.unsafe_ack_before_flush,
+        };
+        // Files are read and checked before the store is touched; a deployed set can only
+        // be read from the store.
+        let (report, store, deployed) = match config.definitions {
+            DefinitionSource::Files => {
+                let sources = catalog::Sources::read(&config.sources)?
+                    .with_parameters(config.parameters.clone());
+                let report = catalog::build(sources, &sandbox);
+                if report.has_errors() && !config.allow_load_errors {
+                    return Err(EngineError::DefinitionsInvalid {
+                        report: Arc::new(report),
+                    });
+                }
+                (report, crate::store::open(&config.store, options)?, None)
+            }
+            DefinitionSource::Deployed => {
+                let store = crate::store::open(&config.store, options)?;
+                let (sources, id) = deployed_sources(store.as_ref(), &config.store)?;
+                let report = catalog::build(sources, &sandbox);
+                if report.has_errors() && !config.allow_load_errors {
+                    return Err(EngineError::DefinitionsInvalid {
+                        report: Arc::new(report),
+                    });
+                }
+                (report, store, Some(id))
+            }
+        };
         let versions = Versions::default();
         versions.publish(&report.catalog, store.as_ref())?;
         Ok(Engine {
@@ -361,6 +436,9 @@ impl Engine {
                 parameters: config.parameters,
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
+                definitions: config.definitions,
+                location: config.store.redacted(),
+                deployed: Mutex::new(deployed),
             }),
         })
     }
@@ -433,7 +511,11 @@ impl Engine {
         // none. The lock covers the pure step, not the commit.
         let numbering = self.lock(&numbering_lock(workflow)).await;
         let at = self.now();
-        let name = self.next_name(&definition, at)?;
+        let name = {
+            let definition = definition.clone();
+            self.blocking(move |engine| engine.next_name(&definition, at))
+                .await?
+        };
         let id = name.id.clone();
         let command = Start {
             id: id.clone(),
@@ -471,7 +553,7 @@ impl Engine {
         check_object(request.not_an_object)?;
         check_size(&request.payload)?;
         check_key("idempotency_key", request.idempotency_key.as_deref())?;
-        let id = &self.resolve(id)?;
+        let id = &self.resolve_blocking(id).await?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
             && let Some(outcome) = self
@@ -480,7 +562,6 @@ impl Engine {
         {
             return Ok(outcome);
         }
-        let instance = self.instance(id)?;
         let command = Command {
             event: request.event,
             actor: request.actor,
@@ -489,10 +570,12 @@ impl Engine {
             at: self.now(),
             expected_seq: request.expected_seq,
         };
-        let definition = self.definition(&instance.version)?;
         let at = command.at;
+        let id_owned = id.clone();
         let computed = self
             .blocking(move |engine| {
+                let instance = engine.instance(&id_owned)?;
+                let definition = engine.definition(&instance.version)?;
                 let entry = machine::step(&definition, &instance, &command, engine.sandbox())?;
                 let mut snapshot = instance;
                 snapshot
@@ -539,12 +622,40 @@ impl Engine {
     /// The current snapshot of an instance, by its id or its readable number
     /// (`DH-2026-0001`).
     pub async fn get(&self, id: &str) -> Result<Instance, EngineError> {
-        self.instance(&self.resolve(id)?)
+        let id = id.to_string();
+        self.blocking(move |engine| {
+            let instance = engine.instance(&engine.resolve(&id)?)?;
+            engine.load_versions([instance.version.as_str()]);
+            Ok(instance)
+        })
+        .await
+    }
+
+    /// [`Engine::resolve`] on the blocking pool.
+    async fn resolve_blocking(&self, name: &str) -> Result<String, EngineError> {
+        let name = name.to_string();
+        self.blocking(move |engine| engine.resolve(&name)).await
+    }
+
+    /// Loads the definition versions named (from the store's copy of their sources when they
+    /// are not loaded yet), so that [`Engine::definition`] finds them without reading the
+    /// store: the engine's reads call it on the blocking pool for the versions of what they
+    /// return, and async code then looks those versions up without blocking. A version that
+    /// cannot be loaded is left for `definition` to report.
+    fn load_versions<'a>(&self, versions: impl IntoIterator<Item = &'a str>) {
+        let mut seen = std::collections::HashSet::new();
+        for version in versions {
+            if seen.insert(version) {
+                let _ = self.definition(version);
+            }
+        }
     }
 
     /// The id of the instance `name` names: its id (`hot_work_permit-3`, or an older
     /// `renovation_approval-2000001.7.1`), or its readable number (`DH-2026-0001`). An id wins
     /// over a number that happens to be spelt the same.
+    ///
+    /// This reads the store and so blocks: call it from a blocking thread.
     pub fn resolve(&self, name: &str) -> Result<String, EngineError> {
         check_id(name)?;
         if self.inner.store.instance(name)?.is_some() {
@@ -564,7 +675,7 @@ impl Engine {
     /// do (see [`machine::available`]).
     pub async fn available(&self, id: &str, actor: &Actor) -> Result<Vec<Available>, EngineError> {
         let instance = self.get(id).await?;
-        let definition = self.definition(&instance.version)?;
+        let definition = self.definition_blocking(&instance.version).await?;
         self.available_on(definition, instance, actor.clone()).await
     }
 
@@ -623,36 +734,60 @@ impl Engine {
     /// Instances matching a query.
     pub async fn list(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
         check_query(&query)?;
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || store.find(&query))
-            .await
-            .map_err(|_| EngineError::Closed)?
-            .map_err(EngineError::from)
+        self.blocking(move |engine| {
+            let found = engine.inner.store.find(&query)?;
+            engine.load_versions(found.iter().map(|i| i.version.as_str()));
+            Ok(found)
+        })
+        .await
     }
 
     /// The full history of an instance, oldest first.
     /// `id` is the instance's id or its readable number.
     pub async fn history(&self, id: &str) -> Result<Vec<Entry>, EngineError> {
-        let id = &self.resolve(id)?;
-        let history = self.inner.store.history(id)?;
-        if history.is_empty() {
-            return Err(EngineError::UnknownInstance { id: id.to_string() });
-        }
-        Ok(history)
+        let id = id.to_string();
+        self.blocking(move |engine| {
+            let id = engine.resolve(&id)?;
+            let history = engine.inner.store.history(&id)?;
+            if history.is_empty() {
+                return Err(EngineError::UnknownInstance { id });
+            }
+            engine.load_versions(history.iter().map(|e| e.version.as_str()));
+            Ok(history)
+        })
+        .await
     }
 
     /// The stored sources of a definition version.
     pub async fn definition_sources(&self, hash: &str) -> Result<StoredDefinition, EngineError> {
-        self.inner
-            .store
-            .definition(hash)?
-            .ok_or_else(|| EngineError::Definition {
-                hash: hash.to_string(),
-                detail: "no such version in the store".into(),
-            })
+        let hash = hash.to_string();
+        self.blocking(move |engine| {
+            engine
+                .inner
+                .store
+                .definition(&hash)?
+                .ok_or_else(|| EngineError::Definition {
+                    hash: hash.clone(),
+                    detail: "no such version in the store".into(),
+                })
+        })
+        .await
+    }
+
+    /// [`Engine::definition`] on the blocking pool, for a version that may not be loaded yet.
+    pub async fn definition_blocking(
+        &self,
+        hash: &str,
+    ) -> Result<Arc<crate::definition::Definition>, EngineError> {
+        let hash = hash.to_string();
+        self.blocking(move |engine| engine.definition(&hash)).await
     }
 
     /// The compiled definition an instance runs on.
+    ///
+    /// A version not loaded yet is compiled from the store's copy of its sources, which reads
+    /// the store: from async code, use [`Engine::definition_blocking`], or look up only the
+    /// versions of instances and entries the engine has returned (it loads them).
     pub fn definition(
         &self,
         hash: &str,
@@ -674,11 +809,8 @@ impl Engine {
 
     /// Writes derived records now (they are otherwise written in the background).
     pub async fn checkpoint(&self) -> Result<(), EngineError> {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || store.checkpoint())
+        self.blocking(|engine| Ok(engine.inner.store.checkpoint()?))
             .await
-            .map_err(|_| EngineError::Closed)??;
-        Ok(())
     }
 
     fn instance(&self, id: &str) -> Result<Instance, EngineError> {
@@ -689,9 +821,11 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownInstance { id: id.to_string() })
     }
 
-    /// Runs `work` (a step, which may evaluate scripts) on tokio's blocking pool, with a clone
-    /// of the engine, and waits for it without holding an async worker thread. `work` owns its
-    /// inputs, so that it can run on another thread; a panic in it is resumed here.
+    /// Runs `work` (a step, which may evaluate scripts, or any call of the store, which may
+    /// wait for a disk or a database) on tokio's blocking pool, with a clone of the engine,
+    /// and waits for it without holding an async worker thread. `work` owns its inputs, so
+    /// that it can run on another thread; a panic in it is resumed here. Async code in the
+    /// engine reaches the store only through this.
     pub(crate) async fn blocking<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
@@ -742,6 +876,23 @@ impl Engine {
 
     /// The answer to a command whose idempotency key was used before.
     async fn replayed(
+        &self,
+        key: &str,
+        id: Option<&str>,
+        event: &str,
+        actor: &Actor,
+    ) -> Result<Option<Outcome>, EngineError> {
+        let (key, id, event, actor) = (
+            key.to_string(),
+            id.map(str::to_string),
+            event.to_string(),
+            actor.clone(),
+        );
+        self.blocking(move |engine| engine.replayed_blocking(&key, id.as_deref(), &event, &actor))
+            .await
+    }
+
+    fn replayed_blocking(
         &self,
         key: &str,
         id: Option<&str>,
@@ -811,8 +962,14 @@ impl Engine {
                 if !locks.iter().any(|l| &l.id == parent_id) {
                     locks.push(self.lock(parent_id).await);
                 }
-                let parent =
-                    latest(batch, parent_id).map_or_else(|| self.instance(parent_id), Ok)?;
+                let parent = match latest(batch, parent_id) {
+                    Some(parent) => parent,
+                    None => {
+                        let parent_id = parent_id.clone();
+                        self.blocking(move |engine| engine.instance(&parent_id))
+                            .await?
+                    }
+                };
                 let already = parent
                     .children
                     .iter()
@@ -827,7 +984,7 @@ impl Engine {
                     batch.push(Committed::new(notice, after)?);
                 }
             }
-            let definition = self.definition(&snapshot.version)?;
+            let definition = self.definition_blocking(&snapshot.version).await?;
             if let Some(event) = machine::children_done(&definition, &snapshot)
                 && latest(batch, &snapshot.id).is_some_and(|s| s.seq == snapshot.seq)
             {
@@ -918,10 +1075,14 @@ impl Engine {
             return Ok(());
         };
         let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
-        if self.inner.store.last_number(&child.workflow)? < n {
-            self.inner.store.set_last_number(&child.workflow, n)?;
-        }
-        Ok(())
+        let workflow = child.workflow.clone();
+        self.blocking(move |engine| {
+            if engine.inner.store.last_number(&workflow)? < n {
+                engine.inner.store.set_last_number(&workflow, n)?;
+            }
+            Ok(())
+        })
+        .await
     }
 
     /// Gives back the numbers a command took for its children when the command failed after
@@ -929,15 +1090,26 @@ impl Engine {
     async fn give_back(&self, names: &[Name]) {
         for name in names.iter().rev() {
             let _numbering = self.lock(&numbering_lock(&name.workflow)).await;
-            let store = &self.inner.store;
-            if store.last_number(&name.workflow).ok() == Some(name.n) {
-                let _ = store.set_last_number(&name.workflow, name.n - 1);
-            }
-            if let Some(readable) = &name.readable
-                && store.last_sequence(&name.workflow, &readable.period).ok() == Some(readable.seq)
-            {
-                let _ = store.set_last_sequence(&name.workflow, &readable.period, readable.seq - 1);
-            }
+            let name = name.clone();
+            let _ = self
+                .blocking(move |engine| {
+                    let store = &engine.inner.store;
+                    if store.last_number(&name.workflow).ok() == Some(name.n) {
+                        let _ = store.set_last_number(&name.workflow, name.n - 1);
+                    }
+                    if let Some(readable) = &name.readable
+                        && store.last_sequence(&name.workflow, &readable.period).ok()
+                            == Some(readable.seq)
+                    {
+                        let _ = store.set_last_sequence(
+                            &name.workflow,
+                            &readable.period,
+                            readable.seq - 1,
+                        );
+                    }
+                    Ok(())
+                })
+                .await;
         }
     }
 
@@ -971,7 +1143,11 @@ impl Engine {
         for child in entry.spawned.clone() {
             let definition = self.inner.versions.latest(&child.workflow)?;
             let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
-            let name = self.next_name(&definition, at)?;
+            let name = {
+                let definition = definition.clone();
+                self.blocking(move |engine| engine.next_name(&definition, at))
+                    .await?
+            };
             let named = machine::entry::SpawnedChild {
                 id: name.id.clone(),
                 number: name.readable.as_ref().map(|r| r.number.clone()),
@@ -980,7 +1156,9 @@ impl Engine {
             if let Some(start) = self.start_child_blocking(&snapshot, &named, at).await? {
                 starts.push(start);
             }
-            self.take_name(&name)?;
+            let taken = name.clone();
+            self.blocking(move |engine| engine.take_name(&taken))
+                .await?;
             names.push(name);
             given.push(machine::entry::ChildName {
                 id: named.id,
@@ -1061,8 +1239,15 @@ impl Engine {
     /// steps spawned, its parent's notice, its `await_children` event.
     async fn repair(&self, id: &str) -> Result<(), EngineError> {
         let mut locks = vec![self.lock(id).await];
-        let snapshot = self.instance(id)?;
-        let history = self.inner.store.history(id)?;
+        let owned = id.to_string();
+        let (snapshot, history) = self
+            .blocking(move |engine| {
+                Ok((
+                    engine.instance(&owned)?,
+                    engine.inner.store.history(&owned)?,
+                ))
+            })
+            .await?;
         let mut batch = Vec::new();
         // Each child under the id its parent's step recorded (its own workflow's number, or in
         // older stores `{parent}.{seq}.{n}`): one that exists is not started again.

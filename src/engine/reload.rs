@@ -4,7 +4,7 @@
 //! New instances start on the newest versions; a running instance keeps the version it
 //! started on (its hash is in its snapshot, and the version's sources are in the store).
 
-use super::{Engine, EngineError};
+use super::{DefinitionSource, Engine, EngineError};
 use crate::catalog::{self, LoadReport};
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -35,8 +35,22 @@ impl Engine {
     }
 
     fn reload_blocking(&self) -> Result<Reloaded, EngineError> {
-        let sources = catalog::Sources::read(&self.inner.sources)?
-            .with_parameters(self.inner.parameters.clone());
+        let (sources, deployed) =
+            match self.inner.definitions {
+                DefinitionSource::Files => (
+                    catalog::Sources::read(&self.inner.sources)?
+                        .with_parameters(self.inner.parameters.clone()),
+                    None,
+                ),
+                DefinitionSource::Deployed => {
+                    let set = self.inner.store.deployed()?.ok_or_else(|| {
+                        EngineError::NothingDeployed {
+                            store: self.inner.location.clone(),
+                        }
+                    })?;
+                    (set.sources(), Some(set.id))
+                }
+            };
         let report = Arc::new(catalog::build(sources, &self.inner.sandbox));
         let before = self.inner.versions.latest_hashes();
         let mut changed = Vec::new();
@@ -66,12 +80,52 @@ impl Engine {
             self.mark_new_schedules()?;
         }
         *self.inner.report.write().unwrap_or_else(|e| e.into_inner()) = report.clone();
+        if deployed.is_some() {
+            *self
+                .inner
+                .deployed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()) = deployed;
+        }
         Ok(Reloaded {
             report,
             applied: true,
             changed,
             removed,
         })
+    }
+
+    /// Where the engine's definitions come from.
+    pub fn definition_source(&self) -> DefinitionSource {
+        self.inner.definitions
+    }
+
+    /// The id of the deployed set in force (an engine running [`DefinitionSource::Deployed`]).
+    pub fn deployed_set(&self) -> Option<String> {
+        self.inner
+            .deployed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The id of the set deployed to the store now (which may be newer than the one in
+    /// force): what a server polls between notifications. `None` for an engine running files.
+    pub async fn deployed_in_store(&self) -> Result<Option<String>, EngineError> {
+        if self.inner.definitions != DefinitionSource::Deployed {
+            return Ok(None);
+        }
+        self.blocking(|engine| Ok(engine.inner.store.deployed_id()?))
+            .await
+    }
+
+    /// Notifications of new deploys to the store, when it can send them (see
+    /// [`Store::deploy_notifications`](crate::store::Store::deploy_notifications)).
+    pub async fn deploy_notifications(
+        &self,
+    ) -> Result<Option<tokio::sync::mpsc::UnboundedReceiver<()>>, EngineError> {
+        self.blocking(|engine| Ok(engine.inner.store.deploy_notifications()))
+            .await
     }
 
     /// The newest version's hash of each workflow that can be started.

@@ -118,7 +118,7 @@ impl Engine {
                 .into_iter()
                 .find(|t| !leftovers.contains(&(t.instance.clone(), t.timer.clone())))
                 .map(|t| t.due);
-            let next_schedule = self.next_schedule(until)?;
+            let next_schedule = self.next_schedule_blocking(until).await?;
             let next = match (next_timer, next_schedule) {
                 (Some(a), Some(b)) => a.min(b),
                 (a, b) => match a.or(b) {
@@ -198,6 +198,9 @@ impl Engine {
     }
 
     /// Every schedule of the newest workflow versions with its next `count` occurrences.
+    ///
+    /// This reads the store and so blocks: call it from a blocking thread, or use
+    /// [`Engine::schedules_blocking`].
     pub fn schedules(&self, count: usize) -> Result<Vec<ScheduleInfo>, EngineError> {
         let now = self.now();
         let mut out = Vec::new();
@@ -224,6 +227,11 @@ impl Engine {
             });
         }
         Ok(out)
+    }
+
+    /// [`Engine::schedules`] on the blocking pool.
+    pub async fn schedules_blocking(&self, count: usize) -> Result<Vec<ScheduleInfo>, EngineError> {
+        self.blocking(move |engine| engine.schedules(count)).await
     }
 
     /// Gives every schedule seen for the first time a starting point: now. It fires from its
@@ -299,21 +307,22 @@ impl Engine {
     /// Fires one queued timer, unless it is no longer pending.
     async fn fire_one(&self, queued: &QueuedTimer) -> Result<Option<Fired>, EngineError> {
         let mut locks = vec![self.lock(&queued.instance).await];
-        let Some(instance) = self.inner.store.instance(&queued.instance)? else {
-            return Ok(None);
-        };
-        let definition = self.definition(&instance.version)?;
-        // The queue keeps due times to the millisecond; the snapshot has them exactly.
-        let due = instance
-            .timers
-            .iter()
-            .find(|t| t.id == queued.timer)
-            .map_or(queued.due, |t| t.due);
-        let at = self.now().max(due);
-        let timer = queued.timer.clone();
-        // The timer's step may run scripts: off the async threads (see the engine's docs).
+        let (id, timer, queued_due) = (queued.instance.clone(), queued.timer.clone(), queued.due);
+        // The timer's step may run scripts, and reading the instance reads the store: off the
+        // async threads (see the engine's docs).
         let fired = self
             .blocking(move |engine| {
+                let Some(instance) = engine.inner.store.instance(&id)? else {
+                    return Ok(None);
+                };
+                let definition = engine.definition(&instance.version)?;
+                // The queue keeps due times to the millisecond; the snapshot has them exactly.
+                let due = instance
+                    .timers
+                    .iter()
+                    .find(|t| t.id == timer)
+                    .map_or(queued_due, |t| t.due);
+                let at = engine.now().max(due);
                 let entry =
                     match machine::fire_timer(&definition, &instance, &timer, at, engine.sandbox())
                     {
@@ -325,10 +334,10 @@ impl Engine {
                 snapshot
                     .apply(&entry)
                     .map_err(crate::store::StoreError::from)?;
-                Ok(Some((entry, snapshot)))
+                Ok(Some((entry, snapshot, at)))
             })
             .await?;
-        let Some((entry, snapshot)) = fired else {
+        let Some((entry, snapshot, at)) = fired else {
             return Ok(None);
         };
         let mut batch = Vec::new();
@@ -364,8 +373,17 @@ impl Engine {
     async fn fire_schedules(&self, until: DateTime<Utc>) -> Result<Vec<Fired>, EngineError> {
         let mut fired = Vec::new();
         for scheduled in self.scheduled()? {
-            let Some(last) = self.inner.store.schedule_mark(&scheduled.key)? else {
-                self.inner.store.set_schedule_mark(&scheduled.key, until)?;
+            let key = scheduled.key.clone();
+            let mark = self
+                .blocking(move |engine| {
+                    let mark = engine.inner.store.schedule_mark(&key)?;
+                    if mark.is_none() {
+                        engine.inner.store.set_schedule_mark(&key, until)?;
+                    }
+                    Ok(mark)
+                })
+                .await?;
+            let Some(last) = mark else {
                 continue;
             };
             let occurrence = scheduled
@@ -376,9 +394,11 @@ impl Engine {
                 continue;
             };
             let outcome = self.start_scheduled(&scheduled, occurrence).await?;
-            self.inner
-                .store
-                .set_schedule_mark(&scheduled.key, occurrence)?;
+            let key = scheduled.key.clone();
+            self.blocking(move |engine| {
+                Ok(engine.inner.store.set_schedule_mark(&key, occurrence)?)
+            })
+            .await?;
             fired.push(Fired::Schedule {
                 workflow: scheduled.workflow,
                 schedule: scheduled.schedule,
@@ -410,6 +430,15 @@ impl Engine {
         self.start_checked(&scheduled.workflow, request).await
     }
 
+    /// [`Engine::next_schedule`] on the blocking pool.
+    async fn next_schedule_blocking(
+        &self,
+        until: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, EngineError> {
+        self.blocking(move |engine| engine.next_schedule(until))
+            .await
+    }
+
     /// The earliest occurrence at or before `until` of any schedule, after its mark.
     fn next_schedule(&self, until: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, EngineError> {
         let mut next: Option<DateTime<Utc>> = None;
@@ -435,7 +464,7 @@ impl Engine {
         let now = self.now();
         let horizon = now + chrono::Duration::from_std(IDLE).unwrap_or_default();
         let mut next = self.queue(horizon, 1).await?.first().map(|t| t.due);
-        if let Some(at) = self.next_schedule(horizon)? {
+        if let Some(at) = self.next_schedule_blocking(horizon).await? {
             next = Some(next.map_or(at, |n| n.min(at)));
         }
         Ok(next
@@ -483,11 +512,8 @@ impl Engine {
         until: DateTime<Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedTimer>, EngineError> {
-        let store = self.inner.store.clone();
-        tokio::task::spawn_blocking(move || store.due_timers(until, limit))
+        self.blocking(move |engine| Ok(engine.inner.store.due_timers(until, limit)?))
             .await
-            .map_err(|_| EngineError::Closed)?
-            .map_err(EngineError::from)
     }
 }
 

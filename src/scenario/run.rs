@@ -396,13 +396,17 @@ impl Run<'_> {
 /// snapshots, indexes, definition versions) and replays through the pure step to itself. A failure here is the engine's, not the
 /// scenario's, and is reported as such.
 async fn audit(engine: &Engine) -> Result<(), String> {
-    let mut problems = Vec::new();
-    engine
-        .verify_store(
-            engine.now() + chrono::Duration::seconds(1),
-            &mut |p| problems.push(p.to_string()),
-            &mut |_| {},
-        )
+    let problems = engine
+        .blocking(|engine| {
+            let mut problems = Vec::new();
+            engine.verify_store(
+                engine.now() + chrono::Duration::seconds(1),
+                &mut |p| problems.push(p.to_string()),
+                &mut |_| {},
+            )?;
+            Ok(problems)
+        })
+        .await
         .map_err(|e| format!("audit verify failed: {e}"))?;
     if !problems.is_empty() {
         return Err(format!(

@@ -20,8 +20,10 @@
 use super::AppState;
 use super::problem::Problem;
 use crate::definition::roles::RoleList;
+use crate::engine::Engine;
 use crate::i18n::Lang;
 use crate::machine::Actor;
+use crate::store::StoredSession;
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, SaltString};
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -33,8 +35,8 @@ use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 /// The name of the console's session cookie.
 pub const SESSION_COOKIE: &str = "sopflow_session";
@@ -322,51 +324,121 @@ pub struct Session {
     pub user: String,
     /// Sent back in every form of the console; a POST without it is refused.
     pub csrf: String,
-    last_used: Instant,
 }
 
-/// The console's sessions, in memory: a restart signs everyone out.
-#[derive(Debug, Default)]
+/// The console's sessions, kept in the store ([`Store::save_session`]) so that every server
+/// on one store accepts a sign-in, and a restart signs nobody out. Only the SHA-256 of a
+/// cookie is stored, never the cookie, so a copy of the store signs nobody in.
+///
+/// A session ends when unused for longer than its idle limit (12 hours unless told), or when
+/// its user signs out (on any server). A used session's time is written back only once a
+/// minute or so (a fraction of the idle limit), not on every request.
+///
+/// [`Store::save_session`]: crate::store::Store::save_session
 pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+    engine: Engine,
+    idle: Duration,
 }
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("idle", &self.idle)
+            .finish()
+    }
+}
+
+/// Why a session could not be opened, read or ended: the store failed.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the console's sessions cannot be reached in the store ({0}); try again, and if it persists check the store"
+)]
+pub struct SessionError(String);
 
 impl Sessions {
-    /// Opens a session; returns the cookie value.
-    pub fn open(&self, user: &str) -> Result<String, String> {
-        let cookie = new_token()?;
-        let csrf = new_token()?;
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.retain(|_, s| s.last_used.elapsed() < SESSION_IDLE);
-        map.insert(
-            token_hash(&cookie),
-            Session {
-                user: user.to_string(),
-                csrf,
-                last_used: Instant::now(),
-            },
-        );
+    /// Sessions kept in `engine`'s store, ended after `idle` without use.
+    pub fn new(engine: Engine, idle: Duration) -> Sessions {
+        Sessions { engine, idle }
+    }
+
+    /// Sessions with the default idle limit (12 hours).
+    pub fn with_default_idle(engine: Engine) -> Sessions {
+        Sessions::new(engine, SESSION_IDLE)
+    }
+
+    /// How often a used session's time is written back: often enough that it never ends
+    /// while in use, rarely enough that a busy console does not write on every request.
+    fn touch_every(&self) -> chrono::Duration {
+        let every = (self.idle / 8).min(Duration::from_secs(60));
+        chrono::Duration::from_std(every).unwrap_or(chrono::Duration::MAX)
+    }
+
+    fn idle(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.idle).unwrap_or(chrono::Duration::MAX)
+    }
+
+    /// Opens a session (and forgets the ended ones); returns the cookie value.
+    pub async fn open(&self, user: &str) -> Result<String, SessionError> {
+        let cookie = new_token().map_err(SessionError)?;
+        let now = chrono::Utc::now();
+        let record = StoredSession {
+            user: user.to_string(),
+            csrf: new_token().map_err(SessionError)?,
+            created: now,
+            last_used: now,
+        };
+        let key = token_hash(&cookie);
+        let ended_before = now - self.idle();
+        self.engine
+            .blocking(move |engine| {
+                let store = engine.store();
+                store.prune_sessions(ended_before)?;
+                store.save_session(&key, &record)?;
+                Ok(())
+            })
+            .await
+            .map_err(|e| SessionError(e.to_string()))?;
         Ok(cookie)
     }
 
-    /// The live session of a cookie value, touched.
-    pub fn get(&self, cookie: &str) -> Option<Session> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+    /// The live session of a cookie value (touched now and then); `None` when it has ended
+    /// or never was.
+    pub async fn get(&self, cookie: &str) -> Result<Option<Session>, SessionError> {
         let key = token_hash(cookie);
-        let session = map.get_mut(&key)?;
-        if session.last_used.elapsed() >= SESSION_IDLE {
-            map.remove(&key);
-            return None;
-        }
-        session.last_used = Instant::now();
-        Some(session.clone())
+        let idle = self.idle();
+        let touch_every = self.touch_every();
+        self.engine
+            .blocking(move |engine| {
+                let store = engine.store();
+                let Some(mut record) = store.session(&key)? else {
+                    return Ok(None);
+                };
+                let now = chrono::Utc::now();
+                if now - record.last_used >= idle {
+                    store.delete_session(&key)?;
+                    return Ok(None);
+                }
+                if now - record.last_used >= touch_every {
+                    record.last_used = now;
+                    store.save_session(&key, &record)?;
+                }
+                Ok(Some(Session {
+                    user: record.user,
+                    csrf: record.csrf,
+                }))
+            })
+            .await
+            .map_err(|e| SessionError(e.to_string()))
     }
 
-    /// Ends the session of a cookie value (signing out): the cookie no longer signs anyone
-    /// in, even if a copy of it is replayed.
-    pub(crate) fn close(&self, cookie: &str) {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        map.remove(&token_hash(cookie));
+    /// Ends the session of a cookie value (signing out), on every server of the store: the
+    /// cookie no longer signs anyone in, even if a copy of it is replayed.
+    pub(crate) async fn close(&self, cookie: &str) -> Result<(), SessionError> {
+        let key = token_hash(cookie);
+        self.engine
+            .blocking(move |engine| Ok(engine.store().delete_session(&key)?))
+            .await
+            .map_err(|e| SessionError(e.to_string()))
     }
 }
 
@@ -539,7 +611,13 @@ impl FromRequestParts<AppState> for Caller {
                 }
             }
         } else if let Some(cookie) = cookie(parts, SESSION_COOKIE) {
-            let session = state.sessions.get(cookie);
+            let session = match state.sessions.get(cookie).await {
+                Ok(session) => session,
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot read a console session");
+                    return Err(Problem::internal(err.to_string()));
+                }
+            };
             let user = session.as_ref().and_then(|s| users.get(&s.user).cloned());
             match (session, user) {
                 (Some(session), Some(user)) => Caller {
@@ -801,16 +879,5 @@ mod tests {
             lang: Lang::Zh,
         };
         assert!(!token.csrf_matches(b""));
-    }
-
-    #[test]
-    fn sessions_open_find_and_close() {
-        let sessions = Sessions::default();
-        let cookie = sessions.open("li").expect("opens");
-        let session = sessions.get(&cookie).expect("found");
-        assert_eq!(session.user, "li");
-        assert!(!session.csrf.is_empty());
-        sessions.close(&cookie);
-        assert!(sessions.get(&cookie).is_none());
     }
 }

@@ -70,7 +70,7 @@ pub struct AppState {
     /// of the store.
     pub engine: Engine,
     users: Arc<Users>,
-    /// The console's signed-in sessions (in memory: a restart signs everyone out).
+    /// The console's signed-in sessions, kept in the store: every server on it shares them.
     pub sessions: Arc<Sessions>,
     /// What `/metrics` reports, counted as requests, steps and timers happen.
     pub metrics: Arc<Metrics>,
@@ -114,9 +114,9 @@ impl AppState {
             .last_reload
             .set(u64::try_from(engine.now().timestamp()).unwrap_or(0));
         AppState {
+            sessions: Arc::new(Sessions::with_default_idle(engine.clone())),
             engine,
             users: Arc::new(users),
-            sessions: Arc::new(Sessions::default()),
             metrics: Arc::new(metrics),
             reloads: Arc::new(reload::ReloadLog::default()),
             watched: Arc::new(watched),
@@ -521,7 +521,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, with the timer loop and (when `watch`) the
-    /// definition watcher running beside it. On shutdown, requests in flight finish first;
+    /// definition watcher running beside it (or, for an engine running the deployed set, the
+    /// follower of the store's deploys). On shutdown, requests in flight finish first;
     /// every step they took is committed before this returns.
     pub async fn run(
         self,
@@ -545,10 +546,15 @@ impl Server {
                     .await;
             })
         };
-        let watcher = if watch {
-            Some(reload::watch(self.state.clone(), stop_rx.clone())?)
-        } else {
-            None
+        // Files are watched; a deployed set is followed through the store.
+        let watcher = match (watch, self.state.engine.definition_source()) {
+            (false, _) => None,
+            (true, crate::engine::DefinitionSource::Files) => {
+                Some(reload::watch(self.state.clone(), stop_rx.clone())?)
+            }
+            (true, crate::engine::DefinitionSource::Deployed) => {
+                Some(reload::follow(self.state.clone(), stop_rx.clone()))
+            }
         };
         let demo = self.state.users().demo_ids();
         if self.state.users().has_demo() {

@@ -13,6 +13,10 @@ use std::time::Duration;
 /// How long the folders must be quiet before a reload: editors write a file in several steps.
 const QUIET: Duration = Duration::from_millis(300);
 
+/// How often a server running the deployed set asks the store for a new one: a fallback for
+/// when notifications are lost (a dropped connection) or the store sends none (sled).
+pub const DEPLOY_POLL: Duration = Duration::from_secs(5);
+
 /// One reload attempt, as the log keeps it: its findings are [`Diagnostic`]s, given to each
 /// reader in their language by [`Attempt::json`].
 #[derive(Debug, Clone)]
@@ -231,4 +235,58 @@ pub fn watch(
             state.reload_now().await;
         }
     }))
+}
+
+/// Follows the set deployed to the store (an engine running
+/// [`DefinitionSource::Deployed`](crate::engine::DefinitionSource::Deployed)), until `stop`:
+/// on each notification of a deploy, and every [`DEPLOY_POLL`], a set other than the one in
+/// force is reloaded, as the watcher reloads files. A set that was tried and not put in force
+/// is not tried again until another is deployed. Notifications lost with their connection are
+/// listened for again at the next poll.
+pub fn follow(
+    state: AppState,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut notifications = match state.engine.deploy_notifications().await {
+            Ok(found) => found,
+            Err(err) => {
+                tracing::warn!(error = %err, "no deploy notifications; polling the store");
+                None
+            }
+        };
+        let mut tried: Option<String> = None;
+        loop {
+            let closed = tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                got = async {
+                    match notifications.as_mut() {
+                        Some(rx) => rx.recv().await,
+                        None => std::future::pending().await,
+                    }
+                } => got.is_none(),
+                _ = tokio::time::sleep(DEPLOY_POLL) => false,
+            };
+            if closed {
+                tracing::warn!("deploy notifications stopped; polling the store");
+                notifications = None;
+            } else if notifications.is_none() {
+                // Listen again once the store can be reached; meanwhile, polling serves.
+                notifications = state.engine.deploy_notifications().await.ok().flatten();
+            }
+            let in_store = match state.engine.deployed_in_store().await {
+                Ok(id) => id,
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot read the deployed set; trying again");
+                    continue;
+                }
+            };
+            if in_store.is_none() || in_store == state.engine.deployed_set() || in_store == tried {
+                continue;
+            }
+            tracing::info!(set = ?in_store, "a new definition set was deployed");
+            tried = in_store;
+            state.reload_now().await;
+        }
+    })
 }

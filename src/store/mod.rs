@@ -4,11 +4,42 @@
 //! the timer queue, the indexes by workflow, state, business key, readable number and
 //! idempotency key) is
 //! derived from it and can be rebuilt from it. [`Store`] is small on purpose, so that another
-//! backend can take sled's place; [`SledStore`] is the embedded one.
+//! backend can take sled's place; [`SledStore`] is the embedded one, and (feature `postgres`)
+//! `PgStore` (`store::postgres`) keeps the same records in PostgreSQL. [`open`] opens the one a
+//! [`StoreLocation`] names.
+//!
+//! A `Store` is a blocking interface, like `std::fs`: its methods may wait for a disk or a
+//! database, so async code calls them on a blocking thread (`tokio::task::spawn_blocking`),
+//! never on an async worker thread.
 
+pub mod copy;
+pub mod location;
+#[cfg(feature = "postgres")]
+pub mod postgres;
+pub mod shared;
 pub mod sled_store;
 
-pub use sled_store::SledStore;
+pub use location::StoreLocation;
+pub use shared::{DeployedFile, DeployedSet, FileKind, StoredSession};
+pub use sled_store::{Options, SledStore};
+
+use std::sync::Arc;
+
+/// Opens (or, with `options.create`, creates) the store `location` names.
+pub fn open(location: &StoreLocation, options: Options) -> Result<Arc<dyn Store>, StoreError> {
+    match location {
+        StoreLocation::Sled(path) => Ok(Arc::new(SledStore::open(path, options)?)),
+        #[cfg(feature = "postgres")]
+        StoreLocation::Postgres(url) => Ok(Arc::new(postgres::PgStore::open(url, options)?)),
+        #[cfg(not(feature = "postgres"))]
+        StoreLocation::Postgres(_) => Err(StoreError::Unsupported {
+            store: location.redacted(),
+            detail: "this sopflow was built without PostgreSQL support (the `postgres` feature); \
+                     build it with that feature, or pass a data folder"
+                .into(),
+        }),
+    }
+}
 
 use crate::machine::{ChainError, Entry, Instance};
 use serde::{Deserialize, Serialize};
@@ -17,9 +48,11 @@ use std::collections::BTreeMap;
 /// A step to commit: its history entry, the entry as stored, and the snapshot it leads to.
 #[derive(Debug, Clone)]
 pub struct Committed {
+    /// The history entry to append.
     pub entry: Entry,
     /// The entry's JSON, encoded by the caller so that the commit thread only writes.
     pub encoded: Vec<u8>,
+    /// The instance as it is after the entry.
     pub snapshot: Instance,
 }
 
@@ -42,8 +75,11 @@ impl Committed {
 /// Which instances to list.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Query {
+    /// Only instances of this workflow.
     pub workflow: Option<String>,
+    /// Only instances in this state.
     pub state: Option<String>,
+    /// Only instances with this business key.
     pub business_key: Option<String>,
     /// At most this many (all when `None`).
     pub limit: Option<usize>,
@@ -66,10 +102,13 @@ impl Query {
 /// A definition version as stored: the exact sources it was built from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StoredDefinition {
+    /// The version hash ([`crate::catalog::version_hash`] of the sources).
     pub hash: String,
+    /// The workflow's id.
     pub workflow: String,
     /// The file it was read from, for messages.
     pub file: String,
+    /// The workflow file's text.
     pub yaml: String,
     /// Rules files it uses, by name.
     pub rules: BTreeMap<String, String>,
@@ -89,9 +128,13 @@ impl StoredDefinition {
 /// A timer waiting in the queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedTimer {
+    /// When it falls due (to the millisecond).
     pub due: chrono::DateTime<chrono::Utc>,
+    /// The instance it belongs to.
     pub instance: String,
+    /// The timer's id within the instance.
     pub timer: String,
+    /// The event it fires.
     pub event: String,
 }
 
@@ -99,7 +142,9 @@ pub struct QueuedTimer {
 /// sequence number of its key) and what it holds.
 #[derive(Debug, Clone)]
 pub struct LogRecord {
+    /// The instance its key names.
     pub instance: String,
+    /// The sequence number its key names.
     pub seq: u64,
     /// The entry, or why the stored bytes are not one.
     pub entry: Result<Entry, String>,
@@ -108,6 +153,7 @@ pub struct LogRecord {
 /// One stored snapshot, for audits.
 #[derive(Debug, Clone)]
 pub struct SnapshotRecord {
+    /// The instance id it is stored under.
     pub id: String,
     /// The snapshot, or why the stored bytes are not one.
     pub instance: Result<Instance, String>,
@@ -118,6 +164,7 @@ pub struct SnapshotRecord {
 pub struct DefinitionRecord {
     /// The hash it is stored under.
     pub hash: String,
+    /// The sources, or why the stored bytes are not a definition.
     pub definition: Result<StoredDefinition, String>,
 }
 
@@ -127,7 +174,9 @@ pub struct DefinitionRecord {
 pub struct DerivedProblem {
     /// Which records: `index by_state`, `timer queue`, `idempotency keys`...
     pub records: String,
+    /// The instance concerned (empty when the record names none that can be read).
     pub instance: String,
+    /// What disagrees.
     pub detail: String,
 }
 
@@ -139,25 +188,90 @@ pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + '
 /// is not `Clone` keeps it behind an `Arc`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
+    /// Another process holds the data folder (or the PostgreSQL database).
     #[error(
-        "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
+        "the store {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir (or --store)"
     )]
-    Locked { path: String },
-    #[error("no sopflow data at {path}: start an instance first, or pass the right --data-dir")]
-    Missing { path: String },
+    Locked {
+        /// The folder.
+        path: String,
+    },
+    /// There is no store where one was expected (and it was not to be created).
+    #[error(
+        "no sopflow data at {path}: start an instance first, or pass the right --data-dir (or --store)"
+    )]
+    Missing {
+        /// The folder or (redacted) URL.
+        path: String,
+    },
+    /// The folder or database holds something other than a sopflow store.
     #[error("{path} is not a sopflow data folder ({detail}); pass the right --data-dir")]
-    NotAStore { path: String, detail: String },
+    NotAStore {
+        /// The folder or (redacted) URL.
+        path: String,
+        /// What was found instead.
+        detail: String,
+    },
+    /// The store's records are damaged.
     #[error(
         "the data folder {path} is damaged ({detail}); restore it from a backup, and run `sopflow audit verify` on the copy"
     )]
-    Corrupt { path: String, detail: String },
-    #[error("stored record {key} cannot be read: {detail}")]
-    BadRecord { key: String, detail: String },
+    Corrupt {
+        /// The folder or (redacted) URL.
+        path: String,
+        /// What is damaged.
+        detail: String,
+    },
+    /// One stored record cannot be decoded.
+    #[error(
+        "stored record {key} cannot be read: {detail}; run `sopflow audit verify` to see what else is damaged"
+    )]
+    BadRecord {
+        /// The record's key.
+        key: String,
+        /// Why it cannot be read.
+        detail: String,
+    },
     /// A record could not be encoded to be stored (nothing was written).
     #[error("record {key} cannot be encoded to be stored, so nothing was written: {detail}")]
-    Encode { key: String, detail: String },
+    Encode {
+        /// The record's key.
+        key: String,
+        /// Why it cannot be encoded.
+        detail: String,
+    },
+    /// Entries that do not continue their history.
     #[error("the history does not chain: {0}")]
     Chain(#[from] ChainError),
+    /// The database cannot be reached, or the connection broke.
+    #[error(
+        "the store {store} cannot be reached ({detail}); check that PostgreSQL is running and that the URL's host, port, user and database are right, then try again"
+    )]
+    Unreachable {
+        /// The (redacted) URL.
+        store: String,
+        /// What failed.
+        detail: String,
+    },
+    /// Another command wrote the same step first: the batch was written not at all.
+    #[error(
+        "step {seq} of `{instance}` was written by another command first, and this one wrote nothing; read the instance again and retry"
+    )]
+    Conflict {
+        /// The instance.
+        instance: String,
+        /// The sequence number both wanted.
+        seq: u64,
+    },
+    /// This build or this store cannot do what was asked.
+    #[error("{store}: {detail}")]
+    Unsupported {
+        /// The folder or (redacted) URL.
+        store: String,
+        /// What is missing, and what to do instead.
+        detail: String,
+    },
+    /// Any other failure of the storage underneath.
     #[error("storage error: {0}")]
     Io(String),
 }
@@ -205,6 +319,7 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// Stores a definition version under its hash (no-op if present).
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError>;
+    /// The stored sources of a definition version.
     fn definition(&self, hash: &str) -> Result<Option<StoredDefinition>, StoreError>;
     /// The last number given to an instance of `workflow` (0 before the first), so that ids
     /// run `workflow-1`, `workflow-2`, ... with no gaps, across restarts. In a store whose
@@ -221,6 +336,39 @@ pub trait Store: Send + Sync {
     /// The instances whose readable number is `number`, in id order (one, unless two
     /// workflows share a format).
     fn find_number(&self, number: &str) -> Result<Vec<String>, StoreError>;
+    /// Records a console session under `key` (the SHA-256 of its cookie), replacing any
+    /// record of that key; durable when it returns.
+    fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError>;
+    /// The session recorded under `key`, ended or not (the caller judges its age).
+    fn session(&self, key: &str) -> Result<Option<StoredSession>, StoreError>;
+    /// Forgets the session under `key` (signing out), durably; no error if there is none.
+    fn delete_session(&self, key: &str) -> Result<(), StoreError>;
+    /// Forgets every session last used before `unused_since`; returns how many.
+    fn prune_sessions(
+        &self,
+        unused_since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError>;
+    /// Every schedule mark (`workflow/schedule` and the occurrence), for copying a store.
+    fn schedule_marks(&self) -> Result<Vec<(String, chrono::DateTime<chrono::Utc>)>, StoreError>;
+    /// Every recorded session with its key, ended or not, for copying a store (ended ones are
+    /// pruned as sessions open, so there are few).
+    fn sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError>;
+    /// Stores every definition version of a set and makes `set` the deployed set, as one
+    /// change: a failure leaves the set deployed before (versions already stored are kept,
+    /// being content-addressed and harmless). Nodes following the store are told.
+    fn deploy(&self, definitions: &[StoredDefinition], set: &DeployedSet)
+    -> Result<(), StoreError>;
+    /// The deployed set, if one was ever deployed.
+    fn deployed(&self) -> Result<Option<DeployedSet>, StoreError>;
+    /// Only the deployed set's id: what a node polls to see whether a new set was deployed.
+    fn deployed_id(&self) -> Result<Option<String>, StoreError>;
+    /// A channel that receives a message soon after any process deploys a set to this store,
+    /// when the backend can tell (PostgreSQL's LISTEN/NOTIFY); `None` when it cannot, and the
+    /// caller polls [`Store::deployed_id`]. The channel closes if the notifications stop (a
+    /// lost connection): polling carries on.
+    fn deploy_notifications(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<()>> {
+        None
+    }
     /// Writes derived records for everything committed so far.
     fn checkpoint(&self) -> Result<(), StoreError>;
     /// Every history record in key order (instance id, then sequence number), read lazily, so

@@ -10,8 +10,8 @@
 //! the log tail of each marked instance onto its last written snapshot.
 
 use super::{
-    Committed, DefinitionRecord, DerivedProblem, LogRecord, Query, QueuedTimer, Scan,
-    SnapshotRecord, Store, StoreError, StoredDefinition,
+    Committed, DefinitionRecord, DeployedSet, DerivedProblem, LogRecord, Query, QueuedTimer, Scan,
+    SnapshotRecord, Store, StoreError, StoredDefinition, StoredSession,
 };
 use crate::machine::{Entry, Instance};
 use chrono::{DateTime, Utc};
@@ -21,6 +21,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, RwLock};
 
 const FORMAT: &[u8] = b"sopflow-store-v1";
+
+#[path = "sled_shared.rs"]
+mod shared;
 
 /// The shape of the stored snapshots. Snapshots are derived from the log, so when an engine
 /// derives more from it (2: who started an instance and the roles that acted on it), every
@@ -34,7 +37,8 @@ const MARKER: &str = "sopflow-store";
 /// The file a process holding the store keeps locked.
 const LOCK: &str = "sopflow-lock";
 
-/// How a [`SledStore`] behaves.
+/// How a store opens and behaves ([`open`](super::open)); a store ignores what does not concern
+/// it (PostgreSQL: all but `create`).
 #[derive(Debug, Clone)]
 pub struct Options {
     /// Create the folder if it does not exist.
@@ -637,6 +641,46 @@ impl Store for SledStore {
         ids.sort();
         ids.dedup();
         Ok(ids)
+    }
+
+    fn schedule_marks(&self) -> Result<Vec<(String, DateTime<Utc>)>, StoreError> {
+        self.schedule_mark_records()
+    }
+
+    fn sessions(&self) -> Result<Vec<(String, StoredSession)>, StoreError> {
+        self.session_records()
+    }
+
+    fn save_session(&self, key: &str, session: &StoredSession) -> Result<(), StoreError> {
+        self.save_session_record(key, session)
+    }
+
+    fn session(&self, key: &str) -> Result<Option<StoredSession>, StoreError> {
+        self.session_record(key)
+    }
+
+    fn delete_session(&self, key: &str) -> Result<(), StoreError> {
+        self.delete_session_record(key)
+    }
+
+    fn prune_sessions(&self, unused_since: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.prune_session_records(unused_since)
+    }
+
+    fn deploy(
+        &self,
+        definitions: &[StoredDefinition],
+        set: &DeployedSet,
+    ) -> Result<(), StoreError> {
+        self.deploy_set(definitions, set)
+    }
+
+    fn deployed(&self) -> Result<Option<DeployedSet>, StoreError> {
+        self.deployed_set()
+    }
+
+    fn deployed_id(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.deployed_set()?.map(|set| set.id))
     }
 
     fn checkpoint(&self) -> Result<(), StoreError> {

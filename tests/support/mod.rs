@@ -86,7 +86,25 @@ async fn spawn_full(
     limits: Limits,
 ) -> TestServer {
     let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = Config::new(dir.path().join("data")).sources(sources.clone());
+    spawn_in(dir, sources, users, watch, limits).await
+}
+
+/// A server over the shipped definitions and demo users whose store is the one of `dir` (see
+/// [`TestServer::stop_keeping`]): a second server on the same store, or the same one
+/// restarted.
+pub async fn spawn_again(dir: tempfile::TempDir) -> TestServer {
+    let users = Users::load(&project().join("config/users.yaml")).expect("the demo users load");
+    spawn_in(dir, shipped_sources(), users, false, Limits::default()).await
+}
+
+async fn spawn_in(
+    dir: tempfile::TempDir,
+    sources: Vec<PathBuf>,
+    users: Users,
+    watch: bool,
+    limits: Limits,
+) -> TestServer {
+    let config = store_config(&dir.path().join("data")).sources(sources.clone());
     let engine = Engine::open(config).await.expect("the engine opens");
     assert!(
         !engine.load_report().has_errors(),
@@ -125,6 +143,20 @@ impl TestServer {
 
     pub fn data_dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// Stops the server and hands back its folder, store included, for [`spawn_again`].
+    pub async fn stop_keeping(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the server task ends");
+        }
+        let TestServer { dir, state, .. } = self;
+        // The engine, and with it the store, closes before the folder is handed back.
+        drop(state);
+        dir
     }
 
     /// Stops the server gracefully and waits for it.
@@ -230,4 +262,129 @@ pub async fn start_permit(server: &TestServer) -> String {
         .as_str()
         .expect("an id")
         .to_string()
+}
+
+// ---- The store the engine, scenario and audit suites run on ----
+//
+// `SOPFLOW_TEST_STORE=postgres` (with `SOPFLOW_TEST_POSTGRES=postgres://...`, a database the
+// tests may create databases in) runs them on PostgreSQL; otherwise on sled in the test's temp
+// folder. `.ci/run` runs them both ways.
+
+/// The store a test keeps in `data` (a folder in its temp dir): that folder on sled, or on
+/// PostgreSQL a database of its own named after the folder, created on first use, so that
+/// reopening `data` reaches the same store and tests in parallel share nothing.
+pub fn store_location(data: &Path) -> sopflow::store::StoreLocation {
+    match std::env::var("SOPFLOW_TEST_STORE").as_deref() {
+        Ok("postgres") => {
+            let Some(server) = test_postgres() else {
+                panic!("SOPFLOW_TEST_STORE=postgres needs SOPFLOW_TEST_POSTGRES=postgres://...");
+            };
+            sopflow::store::StoreLocation::Postgres(postgres_database(&server, data))
+        }
+        Ok("sled") | Ok("") | Err(_) => sopflow::store::StoreLocation::Sled(data.to_path_buf()),
+        Ok(other) => panic!("SOPFLOW_TEST_STORE is `{other}`: give sled or postgres"),
+    }
+}
+
+/// [`Config::new`] for the store of [`store_location`].
+pub fn store_config(data: &Path) -> Config {
+    Config::at(store_location(data))
+}
+
+/// Whether the suites run on PostgreSQL (for the few checks that read sled directly).
+pub fn on_postgres() -> bool {
+    std::env::var("SOPFLOW_TEST_STORE").as_deref() == Ok("postgres")
+}
+
+/// The PostgreSQL server for tests (`SOPFLOW_TEST_POSTGRES`), if one is given.
+pub fn test_postgres() -> Option<String> {
+    std::env::var("SOPFLOW_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+}
+
+/// The PostgreSQL server for a test that needs one; `None` (after a visible SKIPPED line)
+/// when there is none, unless `SOPFLOW_REQUIRE_POSTGRES` is set, which `.ci/run` does: then a
+/// missing database fails the test instead of letting it pass silently.
+pub fn postgres_or_skip(test: &str) -> Option<String> {
+    match test_postgres() {
+        Some(url) => Some(url),
+        None => {
+            assert!(
+                std::env::var_os("SOPFLOW_REQUIRE_POSTGRES").is_none(),
+                "{test} needs PostgreSQL (SOPFLOW_REQUIRE_POSTGRES is set), but SOPFLOW_TEST_POSTGRES is not"
+            );
+            eprintln!(
+                "SKIPPED: {test}: set SOPFLOW_TEST_POSTGRES=postgres://... (`bash .ci/postgres start DIR` makes a server)"
+            );
+            None
+        }
+    }
+}
+
+/// A database of its own on `server` for the test folder `data`: its URL. Created if missing.
+pub fn postgres_database(server: &str, data: &Path) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    data.hash(&mut hasher);
+    let name = format!("sopflow_test_{:016x}", hasher.finish());
+    let url = with_database(server, &name);
+    let server = server.to_string();
+    // tokio-postgres needs a runtime; this may be called from a test's own async code, so it
+    // runs on a thread of its own.
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        runtime.block_on(async {
+            let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                .await
+                .expect("connects to SOPFLOW_TEST_POSTGRES");
+            tokio::spawn(connection);
+            match client
+                .batch_execute(&format!("CREATE DATABASE \"{name}\""))
+                .await
+            {
+                Ok(()) => {}
+                Err(err)
+                    if err.code() == Some(&tokio_postgres::error::SqlState::DUPLICATE_DATABASE) => {
+                }
+                Err(err) => panic!("cannot create database {name}: {err}"),
+            }
+        });
+    })
+    .join()
+    .expect("the database is made");
+    url
+}
+
+/// `server`'s URL naming the database `name` instead.
+pub fn with_database(server: &str, name: &str) -> String {
+    let start = server.find("://").map_or(0, |at| at + 3);
+    let rest = &server[start..];
+    let authority_end = rest.find(['/', '?']).map_or(server.len(), |at| start + at);
+    let query = server[authority_end..]
+        .find('?')
+        .map(|at| &server[authority_end + at..])
+        .unwrap_or("");
+    format!("{}/{name}{query}", &server[..authority_end])
+}
+
+/// The `--store` value of [`store_location`] for the command line (a URL in full).
+pub fn store_arg(data: &Path) -> String {
+    match store_location(data) {
+        sopflow::store::StoreLocation::Sled(path) => path.display().to_string(),
+        sopflow::store::StoreLocation::Postgres(url) => url,
+    }
+}
+
+/// Whether a test that reads or rewrites sled's records directly should step aside: on
+/// PostgreSQL it prints why and returns true (the sled run covers it).
+pub fn sled_only(test: &str) -> bool {
+    if on_postgres() {
+        eprintln!("sled only: {test} rewrites sled's records directly; the sled run covers it");
+        return true;
+    }
+    false
 }

@@ -10,7 +10,7 @@
 
 use super::super::Format;
 use super::super::remote::{Remote, RemoteArgs};
-use super::super::runtime::{Failure, StoreArgs, chosen_lang, finish, with_engine};
+use super::super::runtime::{Failure, StoreArgs, chosen_lang, finish, with_engine_blocking};
 use super::{ExportFormat, progress_bar};
 use sopflow::audit::export::{
     CsvRows, ExportError, ExportQuery, ExportRow, ExportSummary, JsonRows, parse_bound,
@@ -119,7 +119,7 @@ pub(super) fn run(
     }
     let bar = progress_bar("exporting");
     // The engine is opened first, so that a missing data folder creates no output file.
-    let result = with_engine(store.read_only(), async |engine| {
+    let result = with_engine_blocking(store.read_only(), |engine| {
         let mut rows = match Rows::open(format, output.as_ref(), bom) {
             Ok(rows) => rows,
             Err(message) => return Ok(Err(message)),

@@ -3,7 +3,9 @@
 
 use super::super::Format;
 use super::super::remote::{Remote, RemoteArgs};
-use super::super::runtime::{Failure, StoreArgs, chosen_lang, finish, pretty, with_engine};
+use super::super::runtime::{
+    Failure, StoreArgs, chosen_lang, finish, pretty, with_engine_blocking,
+};
 use super::progress_bar;
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -45,7 +47,7 @@ pub(super) fn run(
     }
     let bar = (format == Format::Human).then(|| progress_bar("verifying"));
     let mut problems = Vec::new();
-    let result = with_engine(store.read_only(), async |engine| {
+    let result = with_engine_blocking(store.read_only(), |engine| {
         let as_of = as_of.unwrap_or_else(|| engine.now());
         engine.verify_store(
             as_of,

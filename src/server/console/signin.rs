@@ -95,7 +95,7 @@ pub async fn form(
 ) -> Response {
     // Someone already signed in goes straight on.
     if let Some(cookie) = auth::cookie(&parts, SESSION_COOKIE)
-        && state.sessions.get(cookie).is_some()
+        && matches!(state.sessions.get(cookie).await, Ok(Some(_)))
     {
         return Redirect::to(safe_next(next.next.as_deref())).into_response();
     }
@@ -223,11 +223,11 @@ pub async fn sign_in(
         });
     }
     let target = safe_next(next.as_deref()).to_string();
-    let cookie = match state.sessions.open(&user.id) {
+    let cookie = match state.sessions.open(&user.id).await {
         Ok(cookie) => cookie,
         Err(err) => {
-            tracing::error!(error = ?err, "cannot open a session");
-            return stranger_error(lang, &Problem::internal(err));
+            tracing::error!(error = %err, "cannot open a session");
+            return stranger_error(lang, &Problem::internal(err.to_string()));
         }
     };
     tracing::info!(user = ?user.id, "console sign-in");
@@ -289,8 +289,14 @@ pub async fn sign_out(
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
     }
-    if let Some(cookie) = auth::cookie(&parts, SESSION_COOKIE) {
-        state.sessions.close(cookie);
+    if let Some(cookie) = auth::cookie(&parts, SESSION_COOKIE)
+        && let Err(err) = state.sessions.close(cookie).await
+    {
+        tracing::error!(error = %err, "cannot end a session");
+        return stranger_error(
+            auth::request_lang(&parts),
+            &Problem::internal(err.to_string()),
+        );
     }
     let mut response = Redirect::to("/login").into_response();
     response
