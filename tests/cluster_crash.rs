@@ -23,8 +23,9 @@
 //!   the reader was shown (a step shown and later rewritten would have been lost);
 //! - every history's seqs run 0, 1, 2... (so no (instance, seq) twice) and its chain verifies;
 //!   every snapshot equals the replay of its history;
-//! - each workflow's instances are numbered 1..N with no gaps, and there is exactly one
-//!   instance per acknowledged start (a start sent again was not started twice);
+//! - each workflow's ids (`workflow-N`) and readable numbers (`DH-2026-0001`) run 1..N with
+//!   no gaps, and there is exactly one instance per acknowledged start (a start sent again was
+//!   not started twice);
 //! - every beacon is final, each of its timers fired at most once, never before it was due,
 //!   and none was lost: a `rung` beacon's chime fired before its ring;
 //!
@@ -811,13 +812,40 @@ async fn check_store(config: Config, record: &Record) -> Found {
         }
         histories.insert(instance.id.clone(), history);
     }
-    for (workflow, ids) in &by_workflow {
-        let mut numbers: Vec<u64> = ids.iter().filter_map(|id| number_of(id)).collect();
+    // Ids `workflow-N` and readable numbers (`DH-2026-0001`) run 1, 2, 3... with no gaps
+    // across restarts (ARCHITECTURE.md: a number is durable with the start that took it).
+    let mut counted: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for instance in &instances {
+        if let Some(n) = number_of(&instance.id) {
+            counted
+                .entry(format!("{} ids", instance.workflow))
+                .or_default()
+                .push(n);
+        }
+        if let Some(number) = &instance.number
+            && let Some((prefix, n)) = number.rsplit_once('-')
+            && let Ok(n) = n.parse()
+        {
+            counted
+                .entry(format!("{} numbers {prefix}-", instance.workflow))
+                .or_default()
+                .push(n);
+        }
+    }
+    for (what, mut numbers) in counted {
         numbers.sort_unstable();
-        if numbers != (1..=numbers.len() as u64).collect::<Vec<_>>() {
+        let last = numbers.last().copied().unwrap_or(0);
+        let given: BTreeSet<u64> = numbers.iter().copied().collect();
+        let missing: Vec<u64> = (1..=last).filter(|n| !given.contains(n)).collect();
+        if !missing.is_empty() || given.len() != numbers.len() {
             found.problems.push(format!(
-                "{workflow}: instance numbers are not 1..{}: {numbers:?}",
-                numbers.len()
+                "{what}: {} instances numbered up to {last}; numbers never used: {missing:?}{}",
+                numbers.len(),
+                if given.len() == numbers.len() {
+                    ""
+                } else {
+                    " (and some used twice)"
+                }
             ));
         }
     }
