@@ -262,6 +262,14 @@ impl Cluster {
         slots.iter().filter_map(|s| s.base.clone()).collect()
     }
 
+    /// The slots with a process, serving or still starting.
+    fn running(&self) -> Vec<usize> {
+        let slots = self.slots.lock().expect("slots");
+        (0..slots.len())
+            .filter(|&n| slots[n].child.is_some())
+            .collect()
+    }
+
     fn serving(&self, node: usize) -> bool {
         self.slots.lock().expect("slots")[node].base.is_some()
     }
@@ -837,15 +845,16 @@ async fn check_store(config: Config, record: &Record) -> Found {
         let last = numbers.last().copied().unwrap_or(0);
         let given: BTreeSet<u64> = numbers.iter().copied().collect();
         let missing: Vec<u64> = (1..=last).filter(|n| !given.contains(n)).collect();
-        if !missing.is_empty() || given.len() != numbers.len() {
+        let twice: Vec<u64> = numbers
+            .windows(2)
+            .filter(|w| w[0] == w[1])
+            .map(|w| w[0])
+            .collect();
+        if !missing.is_empty() || !twice.is_empty() {
             found.problems.push(format!(
-                "{what}: {} instances numbered up to {last}; numbers never used: {missing:?}{}",
-                numbers.len(),
-                if given.len() == numbers.len() {
-                    ""
-                } else {
-                    " (and some used twice)"
-                }
+                "{what}: {} instances numbered up to {last}; numbers never used: {missing:?}, \
+                 used twice: {twice:?}",
+                numbers.len()
             ));
         }
     }
@@ -1141,10 +1150,14 @@ fn run(plan: Plan, server: &str, pg_dir: Option<PathBuf>) -> (Found, Record) {
             );
             std::thread::sleep(Duration::from_millis(rng.range(100, 700)));
         }
-        let victims: Vec<usize> = if nodes > 1 && rng.range(0, 8) == 0 {
-            (0..nodes).collect()
+        // A node that runs (serving, or still starting): one, or now and then every one.
+        let running = cluster.running();
+        let victims: Vec<usize> = if running.len() > 1 && rng.range(0, 8) == 0 {
+            running
+        } else if running.is_empty() {
+            Vec::new()
         } else {
-            vec![rng.range(0, nodes as u64) as usize]
+            vec![running[rng.range(0, running.len() as u64) as usize]]
         };
         let mut said = Vec::new();
         for &node in &victims {
@@ -1160,6 +1173,9 @@ fn run(plan: Plan, server: &str, pg_dir: Option<PathBuf>) -> (Found, Record) {
                     pause.as_millis()
                 ));
             }
+        }
+        if said.is_empty() {
+            said.push("nothing (no node running)".to_string());
         }
         let record = clients.record.lock().expect("record");
         eprintln!(
