@@ -66,7 +66,7 @@ use std::time::{Duration, Instant};
 
 /// Nodes on the database, unless the store admits fewer or `SOPFLOW_CLUSTER_NODES` says.
 const NODES: usize = 3;
-/// Concurrent HTTP clients.
+/// Concurrent HTTP clients, each taking one step at a time.
 const CLIENTS: usize = 6;
 /// Kill cycles of a plain `cargo test`; `.ci/run` asks for 100.
 const DEFAULT_ROUNDS: usize = 12;
@@ -1208,8 +1208,10 @@ fn run(plan: Plan, server: &str, pg_dir: Option<PathBuf>) -> (Found, Record) {
         .unwrap_or_default();
     let waited = Instant::now();
     runtime.block_on(async {
-        // Due within 8 s of their start; a minute for the nodes to fire them.
-        let patience = Instant::now() + Duration::from_secs(60);
+        // Due within 8 s of their start. A timer claimed by a node that was killed waits for
+        // its claim to lapse before another node fires it (a lease of tens of seconds), so
+        // give them a minute and a half.
+        let patience = Instant::now() + Duration::from_secs(90);
         let mut waiting: Vec<String> = beacons.clone();
         while !waiting.is_empty() && Instant::now() < patience {
             tokio::time::sleep(Duration::from_millis(300)).await;
