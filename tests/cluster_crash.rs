@@ -1064,9 +1064,14 @@ fn run(plan: Plan, server: &str, pg_dir: Option<PathBuf>) -> (Found, Record) {
                 nodes = wanted;
                 break;
             }
-            if second.tail(0).contains(IN_USE) || Instant::now() > patience {
+            if second.tail(0).contains(IN_USE) {
                 break;
             }
+            assert!(
+                Instant::now() < patience,
+                "a second node neither serves nor says the store is in use after 60 s: {}",
+                second.tail(0)
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         second.take_down();
@@ -1329,7 +1334,7 @@ impl Keep {
         if let Some(mut dir) = self.0.take()
             && !passed
         {
-            dir.disable_cleanup(true);
+            keep_evidence(&mut dir);
             eprintln!(
                 "the folder, with the nodes' logs, is kept in {}",
                 dir.path().display()
@@ -1341,13 +1346,20 @@ impl Keep {
 impl Drop for Keep {
     fn drop(&mut self) {
         if let Some(dir) = &mut self.0 {
-            dir.disable_cleanup(true);
+            keep_evidence(dir);
             eprintln!(
                 "the folder, with the nodes' logs, is kept in {}",
                 dir.path().display()
             );
         }
     }
+}
+
+/// Keeps the folder, without its link to the binary (which would hold a rebuilt binary's old
+/// copy on the disk).
+fn keep_evidence(dir: &mut tempfile::TempDir) {
+    let _ = std::fs::remove_file(dir.path().join("sopflow"));
+    dir.disable_cleanup(true);
 }
 
 fn postgres_dir() -> Option<PathBuf> {
