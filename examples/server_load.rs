@@ -24,100 +24,12 @@
 #[path = "../benches/workflows/permit_load.rs"]
 mod permit_load;
 
-use anyhow::{Context, bail};
+#[path = "common/load.rs"]
+mod load;
+
+use anyhow::Context;
+use load::{Stepper, micros, run};
 use permit_load::{EngineDriver, HttpDriver, Running};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
-
-/// How much one level may do.
-#[derive(Debug, Clone, Copy)]
-struct Budget {
-    steps: u64,
-    time: Duration,
-}
-
-/// What one run measured.
-struct Measured {
-    steps: u64,
-    elapsed: Duration,
-    latencies: Vec<Duration>,
-}
-
-impl Measured {
-    fn per_second(&self) -> f64 {
-        self.steps as f64 / self.elapsed.as_secs_f64()
-    }
-
-    /// The nearest-rank percentile.
-    fn percentile(&self, p: f64) -> Duration {
-        if self.latencies.is_empty() {
-            return Duration::ZERO;
-        }
-        let rank = ((p / 100.0) * self.latencies.len() as f64).ceil() as usize;
-        self.latencies[rank.clamp(1, self.latencies.len()) - 1]
-    }
-}
-
-/// Shares the budget between clients: a step may be taken only if a ticket is left and time
-/// remains.
-struct Gate {
-    issued: AtomicU64,
-    budget: Budget,
-    began: Instant,
-}
-
-impl Gate {
-    fn admit(&self) -> bool {
-        self.began.elapsed() < self.budget.time
-            && self.issued.fetch_add(1, Ordering::Relaxed) < self.budget.steps
-    }
-}
-
-/// Runs `clients` tasks, each making a driver with `make` and stepping it while the gate
-/// admits; returns every step's latency.
-async fn run<D: Stepper + Send + 'static>(
-    clients: usize,
-    budget: Budget,
-    make: impl Fn() -> D,
-) -> Measured {
-    let gate = Arc::new(Gate {
-        issued: AtomicU64::new(0),
-        budget,
-        began: Instant::now(),
-    });
-    let tasks: Vec<_> = (0..clients)
-        .map(|_| {
-            let gate = gate.clone();
-            let mut driver = make();
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                while gate.admit() {
-                    let began = Instant::now();
-                    driver.step().await;
-                    latencies.push(began.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let mut latencies = Vec::new();
-    for task in tasks {
-        latencies.extend(task.await.expect("a client finishes"));
-    }
-    let elapsed = gate.began.elapsed();
-    latencies.sort_unstable();
-    Measured {
-        steps: latencies.len() as u64,
-        elapsed,
-        latencies,
-    }
-}
-
-/// A driver of permits, over HTTP or in process.
-trait Stepper {
-    fn step(&mut self) -> impl std::future::Future<Output = ()> + Send;
-}
 
 impl Stepper for HttpDriver {
     fn step(&mut self) -> impl std::future::Future<Output = ()> + Send {
@@ -131,61 +43,11 @@ impl Stepper for EngineDriver {
     }
 }
 
-fn micros(d: Duration) -> String {
-    let us = d.as_secs_f64() * 1e6;
-    if us >= 10_000.0 {
-        format!("{:.1} ms", us / 1000.0)
-    } else if us >= 1000.0 {
-        format!("{:.2} ms", us / 1000.0)
-    } else {
-        format!("{us:.0} µs")
-    }
-}
-
-struct Args {
-    budget: Budget,
-    clients: Vec<usize>,
-}
-
-fn args() -> anyhow::Result<Args> {
-    let mut parsed = Args {
-        budget: Budget {
-            steps: 100_000,
-            time: Duration::from_secs(20),
-        },
-        clients: vec![1, 16, 64],
-    };
-    let mut args = std::env::args().skip(1);
-    while let Some(flag) = args.next() {
-        let value = args
-            .next()
-            .with_context(|| format!("{flag} needs a value"))?;
-        match flag.as_str() {
-            "--steps" => parsed.budget.steps = value.parse().context("--steps: a number")?,
-            "--seconds" => {
-                parsed.budget.time =
-                    Duration::from_secs_f64(value.parse().context("--seconds: a number")?)
-            }
-            "--clients" => {
-                parsed.clients = value
-                    .split(',')
-                    .map(|n| n.trim().parse::<usize>())
-                    .collect::<Result<_, _>>()
-                    .context("--clients: numbers separated by commas, such as 1,16,64")?;
-                if parsed.clients.contains(&0) {
-                    bail!("--clients: at least one client per level");
-                }
-            }
-            other => bail!(
-                "unknown flag {other}; the flags are --steps N, --seconds S, --clients 1,16,64"
-            ),
-        }
-    }
-    Ok(parsed)
-}
-
 fn main() -> anyhow::Result<()> {
-    let Args { budget, clients } = args()?;
+    let (budget, clients) = load::parse_args(
+        |_, _| Ok(false),
+        "--steps N, --seconds S, --clients 1,16,64",
+    )?;
     if cfg!(debug_assertions) {
         eprintln!("note: a debug build; run with --release for figures worth keeping");
     }
@@ -204,7 +66,7 @@ fn main() -> anyhow::Result<()> {
         let http = rt.block_on(async {
             let server = Running::start().await;
             let base = server.base.clone();
-            let measured = run(n, budget, || HttpDriver::new(&base)).await;
+            let measured = run(n, budget, |_| HttpDriver::new(&base)).await;
             server.stop().await;
             measured
         });
@@ -216,7 +78,7 @@ fn main() -> anyhow::Result<()> {
         let direct = rt.block_on(async {
             let dir = tempfile::tempdir().expect("a temporary folder");
             let engine = permit_load::engine(dir.path()).await;
-            let measured = run(n, budget, || EngineDriver::new(engine.clone(), &users)).await;
+            let measured = run(n, budget, |_| EngineDriver::new(engine.clone(), &users)).await;
             drop(engine);
             measured
         });

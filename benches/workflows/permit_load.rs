@@ -15,6 +15,7 @@ use sopflow::engine::{Config, Engine, Fire, StartRequest};
 use sopflow::machine::Actor;
 use sopflow::server::auth::Users;
 use sopflow::server::{AppState, Server};
+use sopflow::store::StoreLocation;
 use std::path::PathBuf;
 
 /// The workflow driven.
@@ -96,6 +97,13 @@ pub fn users() -> Users {
 /// An engine over the shipped definitions on a new store in `dir`.
 pub async fn engine(dir: &std::path::Path) -> Engine {
     Engine::open(Config::new(dir.join("data")).sources(sources()))
+        .await
+        .expect("the engine opens")
+}
+
+/// An engine over the shipped definitions on the store at `store`.
+pub async fn engine_at(store: StoreLocation) -> Engine {
+    Engine::open(Config::at(store).sources(sources()))
         .await
         .expect("the engine opens")
 }
@@ -215,7 +223,11 @@ impl HttpDriver {
 /// The same permits through [`Engine::start`] and [`Engine::fire`], as the same users (with
 /// all the roles the users file gives them, as the server would act for them).
 pub struct EngineDriver {
-    engine: Engine,
+    /// The nodes, each an engine with its own store on a shared database (or one engine).
+    engines: Vec<Engine>,
+    /// Which node takes the next step: steps go round the nodes, so that every instance is
+    /// moved by each of them in turn.
+    turn: usize,
     actors: Vec<Actor>,
     instance: Option<String>,
     next: usize,
@@ -223,6 +235,12 @@ pub struct EngineDriver {
 
 impl EngineDriver {
     pub fn new(engine: Engine, users: &Users) -> EngineDriver {
+        EngineDriver::across(vec![engine], 0, users)
+    }
+
+    /// A driver whose steps go round `engines`, beginning with the `first`-th.
+    pub fn across(engines: Vec<Engine>, first: usize, users: &Users) -> EngineDriver {
+        assert!(!engines.is_empty(), "at least one engine");
         let actors = STEPS
             .iter()
             .map(|s| {
@@ -233,7 +251,8 @@ impl EngineDriver {
             })
             .collect();
         EngineDriver {
-            engine,
+            turn: first % engines.len(),
+            engines,
             actors,
             instance: None,
             next: 0,
@@ -243,17 +262,18 @@ impl EngineDriver {
     pub async fn step(&mut self) {
         let step = &STEPS[self.next];
         let actor = self.actors[self.next].clone();
+        let engine = &self.engines[self.turn];
+        self.turn = (self.turn + 1) % self.engines.len();
         match (step.event, &self.instance) {
             (None, _) => {
-                let outcome = self
-                    .engine
+                let outcome = engine
                     .start(WORKFLOW, StartRequest::new(actor))
                     .await
                     .expect("starts");
                 self.instance = Some(outcome.instance.id);
             }
             (Some(event), Some(id)) => {
-                self.engine
+                engine
                     .fire(id, Fire::new(event, actor).payload((step.payload)()))
                     .await
                     .unwrap_or_else(|e| panic!("`{event}` on {id}: {e}"));
