@@ -12,6 +12,7 @@ pub use crate::definition::Definition;
 use crate::definition::roles::RoleList;
 use crate::definition::{self, MAX_FILE_BYTES, Workflow};
 use crate::diagnostic::{Code, Diagnostic, Span, display_path};
+use crate::i18n::{Text, text};
 use crate::script::{RulesFile, Sandbox, ScriptError};
 use crate::validate::{self, Env, RulesEntry};
 use sha2::{Digest, Sha256};
@@ -200,7 +201,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), CatalogError>
 
 /// Reads a file as UTF-8 text, within the size limit.
 fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
-    let fail = |code, message: String, hint: &str| {
+    let fail = |code, message: Text, hint: Text| {
         Err(Box::new(Diagnostic::new(
             code,
             path,
@@ -213,20 +214,20 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
         Ok(meta) if meta.len() > MAX_FILE_BYTES => {
             return fail(
                 Code::ResourceLimit,
-                format!(
-                    "the file is {:.1} MiB; workflow and rules files are limited to {} MiB",
-                    meta.len() as f64 / (1024.0 * 1024.0),
-                    MAX_FILE_BYTES / (1024 * 1024)
+                text!(
+                    "diag-file-too-large",
+                    size = format!("{:.1}", meta.len() as f64 / (1024.0 * 1024.0)),
+                    limit = MAX_FILE_BYTES / (1024 * 1024)
                 ),
-                "split the procedure into smaller workflows, or remove data that does not belong in a definition",
+                text!("hint-file-too-large"),
             );
         }
         Ok(_) => {}
         Err(err) => {
             return fail(
                 Code::Io,
-                format!("cannot read the file: {err}"),
-                "check that the file exists and is readable",
+                text!("diag-cannot-read-file", detail = err.to_string()),
+                text!("hint-cannot-read-file"),
             );
         }
     }
@@ -235,8 +236,8 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
         Err(err) => {
             return fail(
                 Code::Io,
-                format!("cannot read the file: {err}"),
-                "check that the file exists and is readable",
+                text!("diag-cannot-read-file", detail = err.to_string()),
+                text!("hint-cannot-read-file"),
             );
         }
     };
@@ -251,8 +252,8 @@ fn read_text(path: &Path) -> Result<String, Box<Diagnostic>> {
                 u32::try_from(line).unwrap_or(u32::MAX),
                 u32::try_from(column).unwrap_or(u32::MAX),
             ),
-            "the file is not UTF-8 text (is it binary, or saved in GBK?)",
-            "save the file as UTF-8",
+            text!("diag-not-utf8"),
+            text!("hint-not-utf8"),
         ))
     })
 }
@@ -378,11 +379,12 @@ pub fn build_with(sources: Sources, sandbox: &Sandbox, known: &BTreeSet<String>)
                         Code::Duplicate,
                         &file.path,
                         workflow.id.span,
-                        format!(
-                            "workflow `{id}` is already declared in {}",
-                            display_path(first)
+                        text!(
+                            "diag-duplicate-workflow",
+                            workflow = &id,
+                            file = display_path(first)
                         ),
-                        "give one of them another id, or remove the copy",
+                        text!("hint-duplicate-workflow"),
                     ));
                     continue;
                 }
@@ -507,8 +509,8 @@ fn load_roles(files: Vec<SourceFile>, report: &mut LoadReport) -> Option<RoleLis
                 Code::Duplicate,
                 &file.path,
                 Span::START,
-                format!("a role list is already loaded from {}", display_path(first)),
-                "keep one roles.yaml for the organisation, and remove or merge the other",
+                text!("diag-duplicate-role-list", file = display_path(first)),
+                text!("hint-duplicate-role-list"),
             ));
             continue;
         }
@@ -578,8 +580,8 @@ fn compile_rules(
                 Code::BadIdentifier,
                 &file.path,
                 Span::START,
-                format!("rules file name `{name}` is not a lower snake_case identifier"),
-                "rename the file: workflows refer to it as `file_name::function`",
+                text!("diag-rules-file-name", name = &name),
+                text!("hint-rules-file-name"),
             ));
             continue;
         }
@@ -588,11 +590,12 @@ fn compile_rules(
                 Code::Duplicate,
                 &file.path,
                 Span::START,
-                format!(
-                    "a rules file named `{name}` is already loaded from {}",
-                    display_path(&first.path)
+                text!(
+                    "diag-duplicate-rules-file",
+                    name = &name,
+                    file = display_path(&first.path)
                 ),
-                "rename one of them: references `name::function` must be unambiguous",
+                text!("hint-duplicate-rules-file"),
             ));
             continue;
         }
@@ -604,8 +607,8 @@ fn compile_rules(
                         Code::RuleTopLevel,
                         &file.path,
                         Span::at(*line, *column),
-                        "code outside a function never runs: a rules file holds only `fn` definitions",
-                        "move it into a function, or make the value a workflow parameter",
+                        text!("diag-rule-top-level"),
+                        text!("hint-rule-top-level"),
                     ));
                 }
                 top_level.is_empty().then_some(compiled)
@@ -615,20 +618,23 @@ fn compile_rules(
                     ScriptError::Compile { line, column, .. } => (
                         Code::ScriptError,
                         Span::at(*line, *column),
-                        "fix the syntax here; rules files hold rhai functions: `fn name(data, params) { ... }`",
+                        text!("hint-rules-file-syntax"),
                     ),
                     ScriptError::TooLarge { .. } => (
                         Code::ResourceLimit,
                         Span::START,
-                        "split the rules into several files",
+                        text!("hint-rules-file-too-large"),
                     ),
-                    _ => (Code::ScriptError, Span::START, "fix the script"),
+                    _ => (Code::ScriptError, Span::START, text!("hint-fix-script")),
                 };
                 report.diagnostics.push(Diagnostic::new(
                     code,
                     &file.path,
                     span,
-                    format!("rules file does not compile: {err}"),
+                    text!(
+                        "diag-rules-file-does-not-compile",
+                        problem = validate::script_problem(&err)
+                    ),
                     hint,
                 ));
                 None

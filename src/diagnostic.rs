@@ -5,6 +5,7 @@
 //! editors can rely on them; the README lists them all (`sopflow validate --codes` prints the
 //! same table).
 
+use crate::i18n::{Arg, Lang, Text, text};
 use serde::Serialize;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -180,6 +181,10 @@ impl Span {
 }
 
 /// One finding, ready to be shown to a person or printed as JSON.
+///
+/// Its message and hint are [`Text`]s, not yet in a language: whoever shows the finding
+/// renders them in its reader's language ([`Lang::render`], or [`Diagnostic::record`]);
+/// `Display` gives English. The code never changes with the language.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Diagnostic {
     /// Which finding it is; a code's meaning never changes.
@@ -191,9 +196,9 @@ pub struct Diagnostic {
     /// Where in the file.
     pub span: Span,
     /// What is wrong, in the file's words.
-    pub message: String,
+    pub message: Text,
     /// What to do about it; every finding has one.
-    pub hint: String,
+    pub hint: Text,
 }
 
 impl Diagnostic {
@@ -202,16 +207,16 @@ impl Diagnostic {
         code: Code,
         file: impl Into<PathBuf>,
         span: Span,
-        message: impl Into<String>,
-        hint: impl Into<String>,
+        message: Text,
+        hint: Text,
     ) -> Self {
         Diagnostic {
             code,
             severity: code.severity(),
             file: file.into(),
             span,
-            message: message.into(),
-            hint: hint.into(),
+            message,
+            hint,
         }
     }
 
@@ -220,21 +225,23 @@ impl Diagnostic {
         self.severity == Severity::Error
     }
 
-    /// The JSON shape documented for `sopflow validate --format json`.
-    pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.record()).unwrap_or(serde_json::Value::Null)
+    /// The JSON shape documented for `sopflow validate --format json`, its message and hint in
+    /// `lang`.
+    pub fn to_json(&self, lang: Lang) -> serde_json::Value {
+        serde_json::to_value(self.record(lang)).unwrap_or(serde_json::Value::Null)
     }
 
-    /// The diagnostic as `sopflow validate --format json` and the API give it.
-    pub fn record(&self) -> DiagnosticJson {
+    /// The diagnostic as `sopflow validate --format json` and the API give it, its message and
+    /// hint in `lang` (English unless a reader asked for another).
+    pub fn record(&self, lang: Lang) -> DiagnosticJson {
         DiagnosticJson {
             code: self.code.as_str().to_string(),
             severity: self.severity,
             file: display_path(&self.file),
             line: self.span.line,
             column: self.span.column,
-            message: self.message.clone(),
-            hint: self.hint.clone(),
+            message: lang.render(&self.message),
+            hint: lang.render(&self.hint),
         }
     }
 }
@@ -244,7 +251,7 @@ impl Diagnostic {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[schemars(rename = "Diagnostic")]
 pub struct DiagnosticJson {
-    /// The stable code, for example `E101`.
+    /// The stable code, for example `E101`: what programs match on, in every language.
     pub code: String,
     /// `error` (the definition is not used) or `warning`.
     pub severity: Severity,
@@ -254,9 +261,10 @@ pub struct DiagnosticJson {
     pub line: u32,
     /// From 1, in characters.
     pub column: u32,
-    /// What is wrong, in the engine's English.
+    /// What is wrong: in English, or in the language the reader asked for (`--lang`,
+    /// `Accept-Language`).
     pub message: String,
-    /// What to do next.
+    /// What to do next, in the same language.
     pub hint: String,
 }
 
@@ -294,16 +302,25 @@ pub fn did_you_mean<'a>(
         .map(|(_, c)| c)
 }
 
-/// "did you mean `x`?" when there is a close candidate, else a list of what is allowed.
+/// "did you mean `x`?" when there is a close candidate, else a list of what is allowed, in
+/// English (for refusals and errors; findings use [`suggestion_text`]).
 pub fn suggestion<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str> + Clone) -> String {
+    suggestion_text(word, candidates).to_string()
+}
+
+/// [`suggestion`] as a [`Text`], for a finding's hint in its reader's language.
+pub fn suggestion_text<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str> + Clone,
+) -> Text {
     match did_you_mean(word, candidates.clone()) {
-        Some(best) => format!("did you mean `{best}`?"),
+        Some(best) => text!("hint-did-you-mean", name = best),
         None => {
             let all: Vec<&str> = candidates.into_iter().collect();
             if all.is_empty() {
-                "nothing is declared yet".to_string()
+                text!("hint-nothing-declared")
             } else {
-                format!("expected one of: {}", all.join(", "))
+                text!("hint-one-of", names = Arg::list(all))
             }
         }
     }

@@ -11,7 +11,6 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod clock;
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod definition;
 pub mod diagnostic;
 pub mod diagram;
@@ -23,7 +22,6 @@ pub mod scenario;
 pub mod schema;
 pub mod script;
 #[cfg(feature = "server")]
-#[allow(missing_docs)] // not every public item is documented yet
 pub mod server;
 #[allow(missing_docs)] // not every public item is documented yet
 pub mod store;

@@ -1,7 +1,10 @@
 //! The web console in a real browser: `tests/browser/console.mjs` drives Debian's Chromium
 //! (through playwright-core) against a server started here, through a whole hot-work permit
 //! (start, submit, a wrong-role attempt refused, three reviews and 行政部's seal, the final page, the
-//! auditor's verification and CSV), and saves screenshots under `target/browser/`.
+//! auditor's verification and CSV) and through a renovation, from the owner's application to its
+//! hot-work permit with the demo users in turn (each step found in the inbox and answered in
+//! Chinese, the permit opened from the renovation's page by its title and number), and saves
+//! screenshots under `target/browser/`.
 //!
 //! It needs Node, `/usr/bin/chromium` and `npm ci` in tests/browser. Without them it skips,
 //! unless SOPFLOW_REQUIRE_BROWSER is set (CI sets it, after installing them), so that a
@@ -75,7 +78,11 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
     let base = server.base.clone();
     let script = script_dir.join("console.mjs");
     let shots_arg = shots.clone();
-    let ids = raw_ids(&server, &["hot_work_permit", "goods_request"]).join(",");
+    let ids = raw_ids(
+        &server,
+        &["hot_work_permit", "goods_request", "renovation_approval"],
+    )
+    .join(",");
     // The server runs on this runtime's threads; the browser run waits on a blocking one.
     let (status, stdout, stderr) = tokio::task::spawn_blocking(move || {
         let mut child = Command::new("node")
@@ -131,6 +138,8 @@ async fn the_console_takes_a_hot_work_permit_through_in_a_browser() {
         "phone-audit-instance.png",
         "phone-fang-inbox.png",
         "phone-fang-instance.png",
+        "renovation.png",
+        "renovation-permit.png",
     ] {
         assert!(
             shots.join(name).is_file(),
@@ -489,15 +498,23 @@ async fn the_console_refuses_what_it_should_without_a_browser() {
         removed: Vec::new(),
         errors: 1,
         warnings: 0,
-        diagnostics: vec![serde_json::json!({
-            "code": "E005", "severity": "error",
-            "file": sopflow::diagnostic::display_path(&def.file),
-            "line": 3, "column": 7, "message": "全角冒号", "hint": "改为半角冒号",
-        })],
+        diagnostics: vec![sopflow::Diagnostic::new(
+            sopflow::Code::YamlSyntax,
+            &def.file,
+            sopflow::Span::at(3, 7),
+            sopflow::i18n::Text::new("diag-full-width-colon").with("key", "title"),
+            sopflow::i18n::Text::new("hint-full-width-colon").with("key", "title"),
+        )],
         message: None,
     });
     let (_, home) = owner.get("/").await;
     assert!(home.contains("id=\"reload-failed\""), "{home}");
+    // The finding is in the process owner's language, the code as it is.
+    assert!(
+        home.contains("`title` 后面是全角冒号“：”") && home.contains("data-code=\"E002\""),
+        "{home}"
+    );
+    assert!(!home.contains("full-width colon"), "{home}");
     let (_, home) = wang.get("/").await;
     assert!(
         !home.contains("id=\"reload-failed\""),

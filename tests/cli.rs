@@ -424,7 +424,7 @@ fn human_and_json_reports_name_one_column_on_a_chinese_line() {
         "validate", path, "--rules", rules, "--lang", "zh",
     ]));
     assert!(
-        chinese.contains("错误[E005] 未知的键:unknown key `rolez`"),
+        chinese.contains("错误[E005] 未知的键:不认识的键 `rolez`"),
         "{chinese}"
     );
     assert!(
@@ -435,5 +435,142 @@ fn human_and_json_reports_name_one_column_on_a_chinese_line() {
     assert!(
         codes.contains("| E005 | 未知的键 | 错误 | 格式中没有这个键(多半是拼写错误)。 |"),
         "{codes}"
+    );
+}
+
+/// A Chinese-speaking process owner reads every finding in Chinese: what is wrong and what to
+/// do, with the keys to type as they are and no English sentence. Tools get the same codes,
+/// with English messages unless they ask for a language.
+#[test]
+fn validate_in_chinese_says_what_is_wrong_and_what_to_do() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let write = |name: &str, text: &str| {
+        std::fs::write(dir.path().join(name), text).expect("write");
+    };
+    let head = "title: 测试\nroles:\n  clerk: 办事员\ninitial: draft\nstates:\n  draft:\n    on:\n";
+    write(
+        "silent.yaml",
+        &format!(
+            "id: silent\n{}      submit: {{to: done, roles: [clerk], guard: \"payload.amount > 0\"}}\n  done: {{final: true}}\nfields:\n  amount: {{type: money, title: 金额, required_on: [submit]}}\n",
+            head
+        ),
+    );
+    write(
+        "typo.yaml",
+        &format!(
+            "id: typo\n{head}      submit: {{to: done, roles: [clerk], gaurd: \"true\"}}\n  done: {{final: true}}\n"
+        ),
+    );
+    write(
+        "twice.yaml",
+        &format!(
+            "id: twice\n{head}      submit: {{to: done, roles: [clerk]}}\n      submit: {{to: draft, roles: [clerk]}}\n  done: {{final: true}}\n"
+        ),
+    );
+    write("tabs.yaml", "id: tabs\ntitle: 测试\n\tinitial: draft\n");
+    let path = dir.path().to_str().expect("utf-8");
+    let run = |args: &[&str], env: &[(&str, &str)]| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sopflow"));
+        command
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("NO_COLOR", "1")
+            .env_remove("SOPFLOW_LANG")
+            .env_remove("LC_ALL")
+            .env_remove("LC_MESSAGES")
+            .env_remove("LANG");
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        command.output().expect("run sopflow")
+    };
+
+    let zh = run(&["validate", path, "--rules", path, "--lang", "zh"], &[]);
+    assert_eq!(zh.status.code(), Some(1));
+    let zh = stdout(&zh);
+    for said in [
+        // E005, with the key to type as it is.
+        "错误[E005] 未知的键:不认识的键 `gaurd`",
+        "是不是想写 `guard`?",
+        // E004.
+        "错误[E004] 键重复:键 `submit` 在同一层中出现了两次",
+        "每个键只能出现一次:把两处合并",
+        // Bad YAML: the parser's words only as a detail, inside a Chinese sentence.
+        "错误[E002] YAML 语法错误:这里用了 Tab 缩进,YAML 不接受(解析器报告:",
+        "YAML 只能用空格缩进:把 Tab 换成空格",
+        // W410, with the key the owner types.
+        "警告[W410] 条件没有说明:有人办理 `submit` 时,只要这个守卫条件不成立就会被拒绝",
+        "在这个转换上加 `guard_message: 请...`",
+        "未通过:4 个文件中有 3 个错误、1 个警告",
+    ] {
+        assert!(zh.contains(said), "{said} in:\n{zh}");
+    }
+    for english in [
+        "unknown key",
+        "appears twice",
+        "replace the tab",
+        "is refused when",
+        "is declared but",
+        "did you mean",
+        "add `guard_message",
+    ] {
+        assert!(!zh.contains(english), "{english} in:\n{zh}");
+    }
+    // SOPFLOW_LANG (and, without it, the locale) chooses the same.
+    let by_env = stdout(&run(
+        &["validate", path, "--rules", path],
+        &[("SOPFLOW_LANG", "zh")],
+    ));
+    assert!(by_env.contains("不认识的键 `gaurd`"), "{by_env}");
+    let by_locale = stdout(&run(
+        &["validate", path, "--rules", path],
+        &[("LANG", "zh_CN.UTF-8")],
+    ));
+    assert!(by_locale.contains("不认识的键 `gaurd`"), "{by_locale}");
+
+    // JSON: Chinese messages and hints when asked for, the same codes; English otherwise,
+    // whatever the machine's locale.
+    let json = |args: &[&str], env: &[(&str, &str)]| -> serde_json::Value {
+        serde_json::from_slice(&run(args, env).stdout).expect("JSON")
+    };
+    let findings = |value: &serde_json::Value| -> Vec<(String, String, String)> {
+        value["diagnostics"]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|d| {
+                let s = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                (s("code"), s("message"), s("hint"))
+            })
+            .collect()
+    };
+    let zh_json = findings(&json(
+        &[
+            "validate", path, "--rules", path, "--format", "json", "--lang", "zh",
+        ],
+        &[],
+    ));
+    let en_json = findings(&json(
+        &["validate", path, "--rules", path, "--format", "json"],
+        &[("LANG", "zh_CN.UTF-8")],
+    ));
+    let codes = |f: &[(String, String, String)]| f.iter().map(|d| d.0.clone()).collect::<Vec<_>>();
+    assert_eq!(codes(&zh_json), ["W410", "E002", "E004", "E005"]);
+    assert_eq!(codes(&zh_json), codes(&en_json));
+    assert!(
+        zh_json.contains(&(
+            "E005".into(),
+            "不认识的键 `gaurd`".into(),
+            "是不是想写 `guard`?".into()
+        )),
+        "{zh_json:?}"
+    );
+    assert!(
+        en_json.contains(&(
+            "E005".into(),
+            "unknown key `gaurd`".into(),
+            "did you mean `guard`?".into()
+        )),
+        "{en_json:?}"
     );
 }

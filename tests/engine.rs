@@ -270,6 +270,85 @@ async fn a_transition_that_stays_in_its_state_still_starts_its_children() {
     assert_eq!(child.state, "issued");
 }
 
+/// Workflows that start one another in a loop: `looping` waits for its `instant` children and,
+/// when they have all finished, starts another; an `instant` child finishes as it starts. One
+/// `go` would cascade forever: the command fails, names the loop, and writes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cascade_of_follow_ups_too_long_fails_and_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let defs = dir.path().join("defs");
+    std::fs::create_dir_all(&defs).expect("folder");
+    std::fs::write(
+        defs.join("looping.yaml"),
+        "id: looping\ntitle: 循环\nroles: {clerk: 职员}\ninitial: open\nstates:\n  open:\n    on:\n      go: {to: waiting, roles: [clerk], spawn: [{workflow: instant}]}\n  waiting:\n    await_children: {fire: again}\n    on:\n      again: {to: waiting, roles: [clerk], spawn: [{workflow: instant}]}\n      stop: {to: done, roles: [clerk]}\n  done: {final: true}\n",
+    )
+    .expect("writes");
+    std::fs::write(
+        defs.join("instant.yaml"),
+        "id: instant\ntitle: 即办\nroles: {clerk: 职员}\ninitial: done\nstates:\n  done: {final: true}\n",
+    )
+    .expect("writes");
+    let config = Config::new(dir.path().join("data")).sources(vec![defs]);
+    let engine = Engine::open(config.clone()).await.expect("opens");
+    let clerk = Actor::new("he", ["clerk"]);
+    let id = engine
+        .start("looping", StartRequest::new(clerk.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    let failed = engine.fire(&id, Fire::new("go", clerk.clone())).await;
+    match &failed {
+        Err(EngineError::CascadeTooLong {
+            instance,
+            event,
+            limit,
+            workflows,
+        }) => {
+            assert_eq!((instance.as_str(), event.as_str()), (id.as_str(), "go"));
+            assert_eq!(*limit, sopflow::engine::MAX_FOLLOW_UPS);
+            assert_eq!(workflows, &["looping", "instant"]);
+        }
+        other => panic!("expected cascade_too_long, got {other:?}"),
+    }
+    let err = failed.expect_err("failed");
+    assert_eq!(err.code(), "cascade_too_long");
+    let message = err.to_string();
+    assert!(
+        message.contains("nothing was written") && message.contains("break the loop"),
+        "{message}"
+    );
+
+    // Nothing of it was written, then or at the next open: no child, no step, no number.
+    let check = |engine: Engine| {
+        let id = id.clone();
+        async move {
+            let instance = engine.get(&id).await.expect("exists");
+            assert_eq!((instance.seq, instance.state.as_str()), (0, "open"));
+            assert!(instance.children.is_empty());
+            assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+            let children = engine
+                .list(Query {
+                    workflow: Some("instant".into()),
+                    ..Query::default()
+                })
+                .await
+                .expect("lists");
+            assert!(children.is_empty(), "{children:?}");
+        }
+    };
+    check(engine.clone()).await;
+    drop(engine);
+    let engine = Engine::open(config).await.expect("reopens");
+    check(engine.clone()).await;
+    drop(engine);
+    // The children's numbers were given back: the next `instant` would be the first.
+    let store = sopflow::store::SledStore::open(&dir.path().join("data"), Default::default())
+        .expect("the store opens");
+    use sopflow::store::Store;
+    assert_eq!(store.last_number("instant").expect("reads"), 0);
+}
+
 /// A step whose guard is costly runs on the blocking pool: on a current-thread runtime (one
 /// thread for every task), a short sleep beside it ends long before the step does. Were the
 /// guard evaluated on the async thread, the sleep could not end until the guard had finished.

@@ -304,9 +304,9 @@ async fn an_old_style_child_id_still_works_after_reopening() {
         let child_snapshot = Instance::begin(&child).expect("begins");
         store
             .commit(&[
-                Committed::new(first, snapshot.clone()),
-                Committed::new(open, opened.clone()),
-                Committed::new(child, child_snapshot),
+                Committed::new(first, snapshot.clone()).expect("encodes"),
+                Committed::new(open, opened.clone()).expect("encodes"),
+                Committed::new(child, child_snapshot).expect("encodes"),
             ])
             .expect("commits");
         store.set_last_number("acceptance", 1).expect("numbers");

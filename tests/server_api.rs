@@ -1122,6 +1122,33 @@ async fn bad_input_is_a_problem_and_writes_nothing() {
     api.fire("li", &id, "launch", json!({}))
         .await
         .problem(409, "unknown_event");
+    // A control character in a business key, or in a list's filter, never reaches a store key:
+    // a start refuses it like any value it is given, a list as a bad key, naming the filter.
+    for bad in ["B2-031\u{0}", "B2\n031", "\u{1b}[31m"] {
+        api.post(
+            Some("wang"),
+            "/api/instances",
+            json!({"workflow": "hot_work_permit", "business_key": bad}),
+        )
+        .await
+        .problem(422, "ill_typed");
+    }
+    for (filter, value) in [
+        ("business_key", "B2%00"),
+        ("state", "drafted%0A"),
+        ("workflow", "hot_work_permit%00"),
+    ] {
+        for extra in ["", "&assigned=me", "&overdue=true"] {
+            let answer = api
+                .get(
+                    Some("li"),
+                    &format!("/api/instances?{filter}={value}{extra}"),
+                )
+                .await;
+            answer.problem(400, "bad_key");
+            assert_eq!(answer.body["field"], filter, "{}", answer.text);
+        }
+    }
 
     // Routes, methods, credentials.
     api.get(Some("li"), "/api/nothing/here")
@@ -1291,6 +1318,48 @@ async fn a_reload_applies_good_files_and_refuses_bad_ones() {
             .is_empty()
     );
     assert_eq!(rejected.body["attempt"]["result"], "rejected");
+    // Programs match the stable code and read English; a reader who asks for Chinese gets the
+    // same finding in Chinese, and caches keep the two apart.
+    let unknown_state = |diagnostics: &Value| {
+        diagnostics
+            .as_array()
+            .expect("diagnostics")
+            .iter()
+            .find(|d| d["code"] == "E101")
+            .cloned()
+            .expect("the E101")
+    };
+    assert_eq!(
+        unknown_state(&rejected.body["diagnostics"])["message"],
+        "there is no state `nowhere`"
+    );
+    assert!(
+        rejected
+            .headers
+            .get("vary")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.contains("accept-language")),
+        "{:?}",
+        rejected.headers
+    );
+    let chinese = Api::send(
+        api.request(reqwest::Method::GET, Some("owner"), "/api/validation")
+            .header("accept-language", "zh-CN,zh;q=0.9"),
+    )
+    .await;
+    let said = unknown_state(&chinese.ok(200)["last_reload"]["diagnostics"]);
+    assert_eq!(said["message"], "没有名为 `nowhere` 的状态");
+    assert!(
+        said["hint"]
+            .as_str()
+            .is_some_and(|h| !h.contains("did you mean")),
+        "{said}"
+    );
+    let english = api.get(Some("owner"), "/api/validation").await;
+    assert_eq!(
+        unknown_state(&english.ok(200)["last_reload"]["diagnostics"])["message"],
+        "there is no state `nowhere`"
+    );
     let still = api
         .get(Some("owner"), "/api/workflows/hot_work_permit")
         .await;

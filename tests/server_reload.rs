@@ -106,9 +106,10 @@ async fn an_edit_while_serving_changes_new_instances_and_leaves_running_ones_on_
     assert_eq!(attempt.result, "rejected", "{attempt:?}");
     assert!(attempt.errors > 0);
     assert!(
-        attempt.diagnostics.iter().any(|d| d["file"]
-            .as_str()
-            .is_some_and(|f| f.ends_with("hot_work_permit.yaml"))),
+        attempt
+            .diagnostics
+            .iter()
+            .any(|d| d.file.ends_with("hot_work_permit.yaml")),
         "the errors name the file: {:?}",
         attempt.diagnostics
     );

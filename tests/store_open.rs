@@ -106,6 +106,51 @@ async fn a_damaged_store_is_reported_not_silently_emptied() {
     );
 }
 
+/// A store failure met while committing a step reaches the caller as the store typed it, not
+/// as a message: here a damaged snapshot on disk, read by the checkpoint that the commit of
+/// the next step runs first. The step is not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_failure_while_committing_reaches_the_caller_typed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let id = with_one_instance(&data).await;
+    // Closed: damage the snapshot the next instance will have (`hot_work_permit-2`).
+    {
+        let db = sled::open(&data).expect("sled opens");
+        let instances = db.open_tree("instances").expect("instances");
+        instances
+            .insert("hot_work_permit-2", b"{damaged".as_slice())
+            .expect("writes");
+        db.flush().expect("flushes");
+    }
+    let mut config = config(&data);
+    config.checkpoint_every = 1;
+    let engine = Engine::open(config).await.expect("reopens");
+    let wang = Actor::new("wang", ["contractor"]);
+    let second = engine
+        .start("hot_work_permit", StartRequest::new(wang.clone()))
+        .await
+        .expect("starts: its snapshot is only in memory so far");
+    assert_eq!(second.instance.id, "hot_work_permit-2");
+    let failed = engine
+        .fire(
+            &id,
+            Fire::new("submit", wang).payload(serde_json::json!({
+                "notification_letter": "HW-2026-031",
+                "applicant_seal": true,
+                "operator_certificate": "T-4411",
+            })),
+        )
+        .await;
+    match failed {
+        Err(EngineError::Store(StoreError::BadRecord { key, .. })) => {
+            assert_eq!(key, "hot_work_permit-2")
+        }
+        other => panic!("expected the store's BadRecord, got {other:?}"),
+    }
+    assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_requests_are_refused_before_anything_is_written() {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -215,6 +260,90 @@ async fn bad_requests_are_refused_before_anything_is_written() {
             .len(),
         1
     );
+}
+
+/// The store keeps business keys, idempotency keys and filters in keys whose parts a NUL
+/// separates: a control character in one is refused at the engine, before any lock is taken or
+/// number given, as a typed error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_with_control_characters_are_refused_before_anything_is_written() {
+    use sopflow::store::Query;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let engine = Engine::open(config(&dir.path().join("data")))
+        .await
+        .expect("opens");
+    let wang = Actor::new("wang", ["contractor"]);
+    for bad in ["B2-031\0", "B2\n031", "\u{7f}"] {
+        let start = engine
+            .start(
+                "hot_work_permit",
+                StartRequest::new(wang.clone()).business_key(bad),
+            )
+            .await;
+        match start {
+            Err(EngineError::Refused(Refusal::IllTyped { ref field, .. })) => {
+                assert_eq!(field, "business_key")
+            }
+            other => panic!("{bad:?}: expected ill_typed, got {other:?}"),
+        }
+        let start = engine
+            .start(
+                "hot_work_permit",
+                StartRequest::new(wang.clone()).idempotency_key(bad),
+            )
+            .await;
+        match start {
+            Err(EngineError::BadKey { field, ref value }) => {
+                assert_eq!((field, value.as_str()), ("idempotency_key", bad))
+            }
+            other => panic!("{bad:?}: expected bad_key, got {other:?}"),
+        }
+    }
+    // Nothing was written, and no number was given: the first start is `-1`.
+    let id = engine
+        .start("hot_work_permit", StartRequest::new(wang.clone()))
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    assert_eq!(id, "hot_work_permit-1");
+    let fired = engine
+        .fire(
+            &id,
+            Fire::new("withdraw", wang.clone()).idempotency_key("k\0"),
+        )
+        .await
+        .expect_err("a NUL in the key");
+    assert_eq!(fired.code(), "bad_key");
+    assert!(fired.is_caller_mistake());
+    assert_eq!(engine.history(&id).await.expect("history").len(), 1);
+    let filters = [
+        Query {
+            business_key: Some("B2\0".into()),
+            ..Query::default()
+        },
+        Query {
+            state: Some("drafted\n".into()),
+            ..Query::default()
+        },
+        Query {
+            workflow: Some("hot_work_permit\0".into()),
+            ..Query::default()
+        },
+    ];
+    for (query, field) in filters
+        .into_iter()
+        .zip(["business_key", "state", "workflow"])
+    {
+        match engine.list(query.clone()).await {
+            Err(EngineError::BadKey { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{query:?}: expected bad_key, got {other:?}"),
+        }
+        match engine.tasks(&wang, query.clone(), false).await {
+            Err(EngineError::BadKey { field: named, .. }) => assert_eq!(named, field),
+            other => panic!("{query:?}: expected bad_key, got {other:?}"),
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

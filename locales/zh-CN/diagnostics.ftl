@@ -114,3 +114,353 @@ code-W409 = 角色名称重复
 code-W409-meaning = 角色表中两个角色同名,办理人无法区分。
 code-W410 = 条件没有说明
 code-W410-meaning = 办理人可能被一个不说明原因的条件拒绝:条件不成立时该事件没有其他分支可走,而条件既没有 throw 原因,也没有 guard_message;办理人只会看到"条件不满足"。
+
+## 发现的问题:每条有“哪里不对”(diag-…)和“怎么改”(hint-…)。反引号中的键、id 和取值照文件中的写法原样书写。
+
+# 流程中声明的各类名称。
+diag-kind-workflow = 流程
+diag-kind-role = 角色
+diag-kind-field = 字段
+diag-kind-parameter = 参数
+diag-kind-state = 状态
+diag-kind-event = 事件
+diag-kind-schedule = 定时计划
+
+hint-did-you-mean = 是不是想写 `{ $name }`?
+hint-nothing-declared = 目前还没有声明任何一项。
+hint-one-of = 可以写的有:{ $names }
+
+diag-unused-role = 声明了角色 `{ $role }`,但没有任何转换或审批用到它
+hint-unused-role = 把它写进某个转换的 `roles` 或某个审批的 `signers`;用不到就删除
+diag-unused-field = 声明了字段 `{ $field }`,但没有任何步骤要求、读取或写入它
+hint-unused-field = 用 `required_on` 或 `requires` 把它交给某个事件填写,或在规则中使用它;用不到就删除
+diag-unused-parameter = 声明了参数 `{ $parameter }`,但没有任何脚本读取它
+hint-unused-parameter = 在守卫条件、动作或规则中以 `params.{ $parameter }` 读取它;用不到就删除
+diag-unused-rule = 规则 `{ $file }::{ $function }` 没有被任何流程使用
+hint-unused-rule = 在守卫条件、动作、签字人的 `when` 或期限的 `at` 中引用它;用不到就删除
+
+diag-system-role-declared = `system` 是定时器执行时使用的角色,不能自行声明
+hint-system-role-declared = 删除这一行:由定时器触发的转换不需要角色
+diag-comment-field-declared = `comment`(意见)是内置的:每个事件都可以附带意见
+hint-comment-field-declared = 删除这个字段;需要填写意见时,在转换上写 `requires: [comment]`
+diag-bad-default = 参数 `{ $parameter }` 的默认值与它的类型 `{ $kind }` 不符
+hint-default-number = 写一个数字,例如 `15000`
+hint-default-integer = 写一个整数,例如 `330`
+hint-default-bool = 写 `true` 或 `false`
+hint-default-text = 写成文字;如果看起来像数字,请加引号
+diag-for-each-not-list = `for_each` 需要一个列表字段,而 `{ $field }` 的类型是 `{ $kind }`
+hint-for-each-not-list = 把这个字段声明为 `type: list`
+diag-bad-duration = 时长 `{ $duration }` 无法识别:{ $problem }
+diag-duration-missing-number = 时长要写成数字加单位,例如 `7 working days` 或 `7 工作日`
+diag-duration-bad-number = `{ $number }` 不是整数
+diag-duration-unknown-unit = `{ $unit }` 不是时间单位
+diag-duration-zero = 时长必须大于零
+hint-duration-units = 写一个整数再加一个单位:分钟、小时、天、工作日、周、个月、年(也可以写 `minutes`、`hours`、`days`、`working days`、`working hours`、`weeks`、`months`、`years`)
+diag-timer-after-or-at = 定时器必须在 `after`(一段时长)和 `at`(计算出的时间)中二选一,且只能写一个
+hint-timer-after-or-at = 写 `after: 15 分钟`,或 `at: 规则文件名::函数名`
+diag-enum-without-values = 枚举字段 `{ $field }` 没有 `values`
+hint-enum-without-values = 列出允许的取值,例如 `values: [in, out]`
+diag-values-not-enum = `values` 只用于枚举字段,而 `{ $field }` 的类型是 `{ $kind }`
+hint-values-not-enum = 改为 `type: enum`,或删除 `values`
+diag-list-without-items = 列表字段 `{ $field }` 没有说明每一项是什么类型
+hint-list-without-items = 加上 `items: string`(或其他类型)
+diag-items-not-list = `items` 只用于列表字段,而 `{ $field }` 的类型是 `{ $kind }`
+hint-items-not-list = 改为 `type: list`,或删除 `items`
+diag-field-on-unknown-event = 字段 `{ $field }` 写明在事件 `{ $event }` 上{ $how ->
+    [required] 必填
+   *[optional] 可填
+},但没有任何状态处理这个事件
+diag-approval-without-signers = 这个审批没有签字人,永远无法完成
+hint-approval-without-signers = 写明由谁签字,例如 `signers: [{"{"}role: cs_dept{"}"}]`
+diag-quorum-missing = `mode: quorum` 需要写 `quorum`:签字人中要有几人同意
+hint-quorum-missing = 加上 `quorum: N`,N 取 1 到 { $signers }
+diag-quorum-unreachable = 只有 { $signers } 位签字人,永远凑不够 { $quorum } 人同意
+hint-quorum-unreachable = 把 `quorum` 设为 1 到 { $signers },或增加签字人
+diag-quorum-without-mode = `quorum` 只用于 `mode: quorum`
+hint-quorum-without-mode = 删除 `quorum`,或写上 `mode: quorum`
+diag-distinct-actors-one-step = `distinct_actors` 至少要列出两个步骤
+hint-distinct-actors-one-step = 列出必须由不同人完成的步骤,例如 `[review.approve, sign.approve]`
+diag-constraint-one-rule = 一条约束只能写 `distinct_actors` 或 `must_pass` 中的一个
+hint-constraint-one-rule = 拆成几条约束,每条只写一项规则
+diag-not-a-step = `{ $step }` 不是一个步骤
+hint-not-a-step = 步骤写成“状态.事件”,例如 `security_review.approve`
+diag-step-unknown-state = 步骤 `{ $step }` 中的状态 `{ $state }` 不存在
+diag-step-unknown-event = 步骤 `{ $step }`:状态 `{ $state }` 没有事件 `{ $event }`
+diag-not-snake-case = { $kind } `{ $name }` 不是小写字母加下划线的标识符
+hint-not-snake-case = 标识符用英文小写加下划线,例如 `{ $example }`;手册中的中文名称写在 `title` 里
+diag-unknown-state = 没有名为 `{ $state }` 的状态
+diag-system-role-granted = 不能把 `system` 角色授予任何人:只有定时器和子流程办结时以它的身份执行
+hint-system-role-granted = 删除它;定时器可以触发其所在状态处理的任何事件
+diag-undeclared-role = 角色 `{ $role }` 没有声明
+hint-undeclared-role = 在 `roles:` 下声明这个角色。{ $suggestion }
+diag-undeclared-field = 字段 `{ $field }` 没有声明
+hint-undeclared-field = 在 `fields:` 下声明这个字段。{ $suggestion }
+diag-unknown-workflow = 没有任何已加载的文件声明流程 `{ $workflow }`
+hint-unknown-workflow = 新建 workflows/{ $workflow }.yaml。{ $suggestion }
+
+# 脚本的用途。
+diag-purpose-guard = 守卫条件
+diag-purpose-action = 动作
+diag-purpose-condition = 签字条件
+diag-purpose-deadline = 期限
+
+diag-silent-guard = 有人办理 `{ $event }` 时,只要这个守卫条件不成立就会被拒绝,却看不到任何原因说明
+hint-silent-guard = 在这个转换上加 `guard_message: 请...`,用手册的原话说明要满足什么;或在规则中用 `throw "..."` 说明不满足的原因
+diag-script-empty = { $purpose }是空的
+hint-script-empty = 写一个 rhai 表达式,或引用规则 `文件名::函数名`
+diag-script-does-not-compile = { $purpose }无法编译:{ $problem }
+diag-rhai-says = rhai 报告“{ $detail }”
+diag-script-too-large = 脚本有 { $size } 字节,超过沙箱上限 { $limit } 字节
+hint-script-reads-only = 脚本只能读取:{ $names }
+hint-script-no-eval = 沙箱中没有 `eval` 和 `import`;共用的逻辑请写成规则文件中的函数
+hint-script-too-large = 把这段逻辑移到 rules/ 下规则文件的函数中
+hint-script-syntax = 检查表达式的写法;rhai 的语法接近 JavaScript 和 Rust(`&&`、`||`、`==`)
+diag-unknown-rules-file = 没有规则文件 `{ $file }.rhai`
+hint-unknown-rules-file = 新建 rules/{ $file }.rhai,在其中写 `fn { $function }(data) {"{"} ... {"}"}`。{ $suggestion }
+diag-rules-file-broken = 无法使用 `{ $file }::{ $function }`:{ $path } 编译不通过
+hint-rules-file-broken = 先改正 { $path } 中报告的错误
+diag-unknown-rule-function = rules/{ $file }.rhai 中没有函数 `{ $function }`
+diag-rule-signature = `{ $file }::{ $function }` 的参数 { $params } 引擎无法提供
+hint-rule-signature = 参数名只能取:{ $names }
+diag-unavailable-call = 沙箱中不能使用 `{ $function }`
+hint-unavailable-call = 脚本不能等待,也不能读取时钟;本步骤的时间是 `now`
+diag-script-undeclared-field = `{ $root }.{ $field }` 读取的字段没有声明
+hint-script-undeclared-field = 在 `fields:` 下声明 `{ $field }`。{ $suggestion }
+diag-undeclared-parameter = `params.{ $parameter }` 读取的参数没有声明
+hint-undeclared-parameter = 在 `parameters:` 下声明 `{ $parameter }` 并给出默认值。{ $suggestion }
+diag-unknown-actor-property = `actor.{ $property }` 不存在
+hint-unknown-actor-property = 办理人只有:{ $names }
+diag-type-mismatch = `{ $comparison }`:{ $problem }
+diag-not-an-enum-value = { $value } 不是这个枚举的取值之一({ $values })
+diag-compared-with-other-type = 把 `{ $kind }` 类型的值与 `{ $literal }` 类型的常量比较;rhai 会悄悄得出“不成立”
+hint-compare-number = 与不加引号的数字比较,例如 `15000`
+hint-compare-bool = 与不加引号的 `true` 或 `false` 比较
+hint-compare-enum = 与以下取值之一比较:{ $values }
+hint-compare-list = 用 `in` 判断是否包含,或比较 `.len()`
+hint-compare-text = 与加引号的文字比较
+diag-action-sets-undeclared = 动作写入了 `{ $field }`,但没有声明这个字段
+diag-payload-never-supplied = { $purpose } `{ $script }` 读取 `{ $subject }`,但事件 `{ $event }` 不允许填写 `{ $field }`,所以永远读不到
+hint-payload-never-supplied = 把 `{ $event }` 加到该字段的 `optional_on` 中;如果是之前的步骤填写的,改为读取 `data.{ $field }`
+diag-field-never-set = { $purpose } `{ $script }` 在状态 `{ $state }` 读取 `{ $subject }`,但到达这里之前没有任何步骤能写入 `{ $field }`
+hint-field-never-set = 让之前的某个步骤能写入它(在其事件上用 `optional_on` 或 `required_on`);如果是本步骤提交的,改为读取 `payload.{ $field }`
+
+diag-no-final-state = 流程 `{ $workflow }` 没有终止状态,任何一件都无法办结
+hint-no-final-state = 在流程结束的状态上写 `final: true`
+diag-unreachable-state = 从 `{ $initial }` 出发永远到不了状态 `{ $state }`
+hint-unreachable-state = 加一个进入它的转换;用不到就删除这个状态
+diag-dead-end = 状态 `{ $state }` 是死路:没有出路,也不是终止状态
+hint-dead-end = 加一个从它出去的转换,或写上 `final: true`
+diag-closed-cycle = 从 `{ $state }` 到不了任何终止状态:它困在 { $states } 组成的闭环里,没有出口
+hint-closed-cycle = 从这几个状态中选一个,加一个通往终止状态的转换
+diag-leads-to-dead-end = 从 `{ $state }` 到不了任何终止状态:每条出路都通向死路
+hint-leads-to-dead-end = 加一个通往终止状态的转换
+diag-final-state-exits = 状态 `{ $state }` 是终止状态,却还有转换、审批或定时器
+hint-final-state-exits = 删除 `final: true`,或把后面的内容移到另一个状态
+diag-unfireable = 在状态 `{ $state }` 中,没有人能触发 `{ $event }`:它没有列出角色,也没有定时器触发它
+hint-unfireable = 用 `roles: [...]` 写明谁可以办理,或加一个触发它的定时器
+diag-hidden-branch = 状态 `{ $state }` 的 `{ $event }`:这个分支永远走不到,前面没有守卫条件的分支总是先被选中
+hint-hidden-branch = 给前面的分支加上 `guard`,或把没有守卫条件的分支移到最后
+diag-approval-event-clash = 状态 `{ $state }` 中的 `{ $event }` 既是审批事件,又是一个转换
+hint-approval-event-clash = 给这个转换改名,或把审批的 `event` 设为别的名称
+diag-approve-reject-one-event = 状态 `{ $state }` 的审批用同一个事件表示同意和驳回
+hint-approve-reject-one-event = 给驳回设一个自己的 `event`
+diag-timer-event-unhandled = 状态 `{ $state }` 中{ $what ->
+    [timer] 的定时器
+   *[children] 等待子流程办结时
+}触发 `{ $event }`,但这个状态不处理这个事件
+hint-timer-event-add = 在状态 `{ $state }` 上加 `on: {"{"}{ $event }: {"{"}to: ...{"}"}{"}"}`
+hint-timer-event-handle = 在 `on:` 中处理 `{ $event }`。{ $suggestion }
+diag-must-pass = 不经过 `{ $via }` 也能到达 `{ $to }`:{ $path }
+hint-must-pass = 让所有进入 `{ $to }` 的转换都经过 `{ $via }`,或删除这条检查
+
+diag-server-role-declared = `{ $role }` 是全系统的角色(在用户文件中分配),不能在流程中声明
+hint-server-role-declared = 审计员无需声明就能查看所有事项,流程负责人无需声明就能管理流程定义;如果要让流程中的某个角色查看所有事项,把它写在 `access.read` 下
+diag-required-and-optional = 字段 `{ $field }` 同时在 `required_on` 和 `optional_on` 中列出了 `{ $event }`
+hint-required-and-optional = 只保留一处:这一步必须填写就放在 `required_on`
+diag-bad-max-length = 字段 `{ $field }` 的 `max_length` 至少为 1,且只能用于 `string`、`text` 或 `list` 类型的字段
+hint-bad-max-length = 删除它,或写一个正整数(字数;列表则是项数)
+diag-party-not-string = 字段 `{ $field }` 指定了当事人(`party`),存放的是用户 id,类型必须是 `string`
+hint-party-not-string = 改为 `type: string`
+diag-audit-on-system-step = `audit` 用来说明某人办理的步骤属于哪一类,而这一步没有列出角色,只由系统执行
+hint-audit-on-system-step = 删除 `audit`:系统执行的步骤会显示为系统步骤
+diag-not-writable = `{ $event }` { $verb ->
+    [requires] 要求填写
+   *[gives] 给出
+}字段 `{ $field }`,但这一步不允许写入它
+hint-not-writable = 把 `{ $event }` 加到该字段的 `optional_on` 中(如果每次 `{ $event }` 都必须填写,就加到 `required_on`)
+
+-day-hint = 写 `day: 16`(1 到 31)、`day: last`、`day: first_working_day` 或 `day: last_working_day`
+# 定时计划多久执行一次。
+diag-every-day = `every: day` 表示每天执行
+diag-every-working-day = `every: working_day` 表示每个工作日执行
+diag-every-week = `every: week` 表示每周在 `weekday` 那天执行
+diag-every-month = `every: month` 表示每月在 `day` 那天执行
+diag-schedule-bad-time = `at: { $at }` 不是一天中的时间;写成 HH:MM,例如 "09:00"
+diag-schedule-monthly-without-day = 每月执行的计划需要写 `day`:{ -day-hint }
+diag-schedule-not-a-day = { $day } 不是一个月中的日子:{ -day-hint }
+diag-schedule-weekly-without-weekday = 每周执行的计划需要写 `weekday`,例如 `weekday: monday`
+diag-schedule-day-not-monthly = `day` 只用于每月执行的计划:删除它,或改用 `every: month`({ $every })
+diag-schedule-weekday-on-monthly = `weekday` 只用于每周执行的计划:删除它,或改用 `every: week`
+diag-schedule-weekday-not-weekly = `weekday` 只用于每周执行的计划:删除它,或改用 `every: week`({ $every })
+
+diag-bad-schedule = 定时计划 `{ $schedule }` 无法按写法重复执行:{ $problem }
+hint-bad-schedule = 例如 `{"{"}every: month, day: 20, at: "09:00"{"}"}`、`{"{"}every: week, weekday: monday, at: "09:00"{"}"}` 或 `{"{"}every: month, day: last_working_day, at: "16:00"{"}"}`
+diag-unknown-calendar = 没有加载名为 `{ $calendar }` 的日历
+hint-unknown-calendar = 新建 calendars/{ $calendar }.yaml(可以写 `extends: cn_mainland` 继承大陆日历)。{ $suggestion }
+diag-number-placeholder = `{ $found }` 不是编号格式中可用的占位符
+hint-number-placeholder = 可用的占位符有 `{"{"}year{"}"}`、`{"{"}month{"}"}`、`{"{"}seq{"}"}` 和 `{"{"}seq:N{"}"}`,例如 `DH-{"{"}year{"}"}-{"{"}seq:04{"}"}`
+diag-number-no-seq = 编号格式中没有 `{"{"}seq{"}"}`,两件事项可能得到同一个编号
+diag-number-seq-twice = 编号格式中 `{"{"}seq{"}"}` 出现了不止一次
+hint-number-seq = 在格式中恰好写一次 `{"{"}seq{"}"}`(或补零的 `{"{"}seq:4{"}"}`)
+diag-number-width = `{ $found }`:`{"{"}seq:N{"}"}` 中的位数必须是 1 到 { $max } 的整数
+hint-number-width = 把位数写成 `{"{"}seq:4{"}"}` 或 `{"{"}seq:04{"}"}`:1 到 9 位
+diag-number-unsafe = 编号中不能有 { $found }:网址无法原样携带这些字符
+diag-number-space = 空格
+diag-number-full-width-space = 全角空格
+hint-number-unsafe = 只用 ASCII 字母、数字、`-`、`_` 和 `.`(例如把“动火证”写成 `DH`)
+
+# 文件中存放的内容。
+diag-document-calendar = 日历
+diag-document-role-list = 角色清单
+diag-document-scenario = 场景文件
+diag-document-workflow = 流程
+
+diag-empty-file = 文件中没有{ $document }
+hint-empty-workflow = 从 workflows/ 中已有的流程复制一份开始写,或删除这个文件
+hint-type-workflow = 对照 README 中的格式说明检查这个值的类型(也可以让编辑器使用 schemas/workflow.schema.json 提示)
+hint-empty-scenario = 从 tests/scenarios/ 中已有的文件复制一份开始写,或删除这个文件
+hint-type-scenario = 对照 README 中场景测试的格式(`Scenario tests` 一节)检查这一步
+diag-full-width-space = 缩进中有全角空格
+hint-full-width-space = 缩进只能用半角空格:把输入法切换到半角,重新输入这一行的缩进
+diag-full-width-colon = `{ $key }` 后面是全角冒号“：”
+hint-full-width-colon = 写成 `{ $key }:`,用半角冒号,后面加一个空格
+diag-duplicate-key = 键 `{ $key }` 在同一层中出现了两次
+diag-duplicate-key-unnamed = 同一层中有一个键出现了两次
+hint-duplicate-key = 每个键只能出现一次:把两处合并,或给其中一个改名(同一事件的两个分支写成列表)
+diag-unknown-key = 不认识的键 `{ $key }`
+hint-comma-in-flow-title = 在 `{"{"}...{"}"}` 中,逗号用来分隔各项:如果 `{ $rest }` 是标题的后半部分,请给整个标题加上引号(`title: "...,{ $rest }"`)
+diag-unknown-value = 这里不允许写 `{ $value }`
+diag-missing-key = 缺少键 `{ $key }`
+hint-missing-key = 在这一层中加上 `{ $key }:`
+diag-yaml-limit = 文件超出了安全限制(解析器报告:{ $detail })
+hint-yaml-limit = 文件嵌套太深,或展开的别名太多(“十亿笑声”文档);请把值直接写出来
+diag-yaml-unreadable = 文件无法读取(解析器报告:{ $detail })
+hint-save-as-utf8 = 把文件另存为 UTF-8 文本
+hint-yaml-too-deep = 文件嵌套太深;一个{ $document }只需要几层
+diag-yaml-syntax = YAML 写法有误(解析器报告:{ $detail })
+diag-yaml-tab = 这里用了 Tab 缩进,YAML 不接受(解析器报告:{ $detail })
+hint-yaml-tab = YAML 只能用空格缩进:把 Tab 换成空格
+hint-yaml-one-document = 每个文件只放一个{ $document }:删除分隔线 `---`
+hint-yaml-syntax = 检查这一处附近的缩进、冒号、引号和括号
+diag-yaml-wrong-type = 这个值的类型或写法不符合要求(解析器报告:{ $detail })
+diag-not-a-month-day = `{ $value }` 不是一个月中的日子:写 1 到 31 的数字,或 `last`、`first_working_day`、`last_working_day`
+
+hint-empty-role-list = 在 `roles:` 下列出本单位的各个角色及其名称;用不到就删除这个文件
+hint-type-role-list = 每个角色写成 `id: 标题` 或 `id: {"{"}title: 标题, description: ...{"}"}`(见 schemas/roles.schema.json)
+diag-role-id-not-snake-case = 角色 `{ $role }` 不是小写字母加下划线的写法
+hint-role-id-not-snake-case = 角色 id 用英文小写加下划线,例如 `order_dept`
+diag-role-without-title = 角色 `{ $role }` 没有名称
+hint-role-without-title = 用手册中的叫法给角色起名,例如 `order_dept: 秩序维护部`
+diag-shared-role-title = 角色 `{ $first }` 和 `{ $second }` 的名称都是“{ $title }”
+hint-shared-role-title = 这样大家分不清是哪一个:给每个角色起不同的名称,或合并为一个角色
+diag-role-not-in-list = 角色 `{ $role }` 不在本单位的角色清单中
+hint-role-not-in-list-near = 是不是想写 `{ $near }`?如果不是,请在 { $file } 中加上 `{ $role }` 及其名称
+hint-role-not-in-list = 在 { $file } 中加上 `{ $role }` 及其名称,让所有流程和用户文件共用
+diag-role-title-differs = 角色 `{ $role }` 在这里叫“{ $here }”,在 { $file } 中却叫“{ $there }”
+hint-role-title-differs-list = 这里不写名称(由角色清单提供),或在清单中修改,对所有流程生效
+hint-role-title-differs-workflows = 一个角色只用一个名称:把本单位的角色写在 workflows/roles.yaml 中,流程里不再写名称
+diag-setting-undeclared = 给参数 `{ $parameter }` 设了值,但流程 `{ $workflow }` 没有声明这个参数
+hint-declared-parameters = 这个流程声明的参数有:{ $names }
+diag-setting-bad-value = 给参数 `{ $parameter }` 设的值 { $value } 不符合它的类型 `{ $kind }`
+hint-setting-bad-value = 按这里默认值的写法,给出该类型的值
+
+diag-file-too-large = 文件有 { $size } MiB;流程文件和规则文件不能超过 { $limit } MiB
+hint-file-too-large = 把这个流程拆成几个较小的流程,或删除不属于流程定义的数据
+diag-cannot-read-file = 无法读取文件(系统报告:{ $detail })
+hint-cannot-read-file = 检查文件是否存在、是否有读取权限
+diag-not-utf8 = 文件不是 UTF-8 文本(是不是二进制文件,或用 GBK 编码保存的?)
+hint-not-utf8 = 把文件另存为 UTF-8 编码
+diag-duplicate-workflow = 流程 `{ $workflow }` 已经在 { $file } 中声明过了
+hint-duplicate-workflow = 给其中一个换一个 id,或删除重复的那份
+diag-duplicate-role-list = 已经从 { $file } 加载了一份角色清单
+hint-duplicate-role-list = 本单位只保留一个 roles.yaml:删除另一份,或把两份合并
+diag-rules-file-name = 规则文件名 `{ $name }` 不是小写字母加下划线的写法
+hint-rules-file-name = 给文件改名:流程用 `文件名::函数名` 引用它
+diag-duplicate-rules-file = 已经从 { $file } 加载了名为 `{ $name }` 的规则文件
+hint-duplicate-rules-file = 给其中一个改名:`文件名::函数名` 的引用必须只指向一处
+diag-rule-top-level = 写在函数外面的代码永远不会执行:规则文件中只能有 `fn` 函数定义
+hint-rule-top-level = 把它移到某个函数里;如果它是一个取值,改为流程参数
+diag-rules-file-does-not-compile = 规则文件无法编译:{ $problem }
+hint-rules-file-syntax = 改正这里的写法;规则文件中写的是 rhai 函数:`fn name(data, params) {"{"} ... {"}"}`
+hint-rules-file-too-large = 把规则拆到几个文件中
+hint-fix-script = 改正这段脚本
+
+diag-calendar-id = `{ $id }` 不能作为日历 id
+hint-calendar-id = 日历 id 用英文小写加下划线,例如 `cn_mainland` 或 `finance_desk`
+diag-utc-offset = `{ $value }` 不是与 UTC 的时差
+hint-utc-offset = 用引号写出与 UTC 的时差,例如中国写 "+08:00"
+diag-empty-working-week = 工作周中一天也没有
+hint-empty-working-week = 列出上班的日子,例如 `[monday, tuesday, wednesday, thursday, friday]`
+diag-not-a-date = `{ $value }` 不是日期
+diag-not-a-date-month = `{ $value }` 不是日期:{ $month } 只有 { $days } 天
+hint-not-a-date = 日期写成 YYYY-MM-DD,例如 2026-02-28,并检查这个月有没有这一天
+diag-not-a-time = `{ $value }` 不是一天中的时间
+hint-not-a-time = 时间写成带引号的 "HH:MM",例如 "09:30"(结束时间可以写 "24:00")
+diag-no-opening-hours = 没有营业时间
+hint-no-opening-hours = 至少写一个时段,例如 `[{"{"}from: "09:00", to: "18:00"{"}"}]`
+diag-interval-backwards = 这个时段从 { $from } 开始,却在 { $to } 结束
+hint-interval-backwards = 时段的结束要晚于开始,且在同一天内;跨过午夜的请拆成两段
+diag-hours-overlap = 这段营业时间与前一段重叠
+hint-hours-overlap = 营业时段不能重叠:把它们合并,或让前一段在后一段开始前结束
+diag-holidays-not-observed = 这个日历不放节假日,却写了节假日
+hint-holidays-not-observed = 删除 `observes_holidays: false`,或删除 `years` 和 `holidays`
+diag-holidays-without-years = 写了 `holidays`,却没有写 `years`
+hint-holidays-without-years = 加上 `years: 起始年..结束年`,写明节假日覆盖哪些年,例如 `years: 2025..2027`
+diag-not-a-year = `{ $value }` 不是年份
+hint-not-a-year = `holidays` 下的每一节是一个年份,例如 `2026:`
+diag-year-outside-range = { $year } 年这一节不在 `years: { $years }` 的范围内
+hint-year-outside-range = 把 `years` 扩大到包含 { $year } 年,或删除这一节
+diag-provisional-year = 日历 `{ $calendar }` 中 { $year } 年的节假日是暂定的
+diag-provisional-year-note = 日历 `{ $calendar }` 中 { $year } 年的节假日是暂定的:{ $note }
+hint-provisional-year = 国务院办公厅发布 { $year } 年节假日安排的通知后,按通知改写,再删除 `provisional: true`
+diag-year-missing = `years: { $years }` 包含 { $year } 年,但 `holidays` 中没有 { $year } 年这一节
+hint-year-missing = 按国务院办公厅关于 { $year } 年节假日安排的通知加上 `{ $year }:` 一节(通知尚未发布时,先写法定节假日并加上 `provisional: true`),或让 `years` 在 { $year } 年之前结束
+diag-not-a-year-range = `{ $value }` 不是年份范围
+hint-not-a-year-range = 写出起始年和结束年,中间用 `..` 连接,例如 `years: 2025..2027`;也可以只写一个年份
+diag-bad-year-range = `{ $value }` 这个年份范围不能用
+hint-bad-year-range = 先写较早的年份,且最多覆盖 { $max } 年
+diag-date-outside-section = { $date } 不在它所在的 { $year } 年这一节内
+hint-date-outside-section = 把这个假期移到 { $year } 年那一节,或改正年份
+diag-period-backwards = { $name } 从 { $from } 放到 { $to },日期不对
+hint-period-backwards = `to` 是放假的最后一天,不能早于 `from`,且与它相差不超过 { $max } 天
+diag-day-twice = { $date } 写了两次:一次在{ $other },一次在{ $name }
+hint-day-twice = 一天只能是假日或调休上班日之一,且只属于一个假期
+diag-make-up-far = 调休上班日 { $date } 离{ $name }({ $from } 至 { $to })太远
+hint-make-up-far = 调休上班日应在所属假期前后 { $max } 天之内;请核对日期
+diag-make-up-on-holiday = { $date } 既是{ $other }的假日,又是{ $name }的调休上班日
+hint-make-up-on-holiday = 一天只能是假日或调休上班日之一;请核对通知
+diag-cannot-read = 无法读取(系统报告:{ $detail })
+hint-cannot-read-calendar = 检查路径是否存在、是否有读取权限;日历文件是 UTF-8 编码的 YAML
+diag-calendar-too-large = 文件有 { $size } 字节
+hint-calendar-too-large = 日历文件通常只有几 KB;请确认是不是放错了文件
+diag-duplicate-calendar = 日历 `{ $calendar }` 也在 { $file } 中声明了
+hint-duplicate-calendar = 每个日历 id 只能由一个文件声明:给其中一个改名,或删除它
+diag-extends-unknown = 日历 `{ $calendar }` 继承了 `{ $parent }`,但没有任何日历文件声明它
+diag-extends-cycle = 日历 `{ $first }` 和 `{ $second }` 互相继承
+hint-extends-cycle = 这个循环中必须有一个日历自己写出各项设置,而不是用 `extends`
+diag-calendar-key-missing = 日历 `{ $calendar }` 没有 `{ $key }`,也没有从别的日历继承
+hint-calendar-key-missing = 加上 `{ $key }:`,或用 `extends:` 继承一个有这项设置的日历,例如 `extends: cn_mainland`
+diag-calendar-holidays-missing = 日历 `{ $calendar }` 没有 `years` 和 `holidays`,也没有从别的日历继承
+hint-calendar-holidays-missing = 加上 `years:` 和 `holidays:`,或用 `extends:` 继承一个有节假日的日历,例如 `extends: cn_mainland`
+diag-make-up-on-working-day = 调休上班日 { $date } 是{ $weekday ->
+    [Monday] 星期一
+    [Tuesday] 星期二
+    [Wednesday] 星期三
+    [Thursday] 星期四
+    [Friday] 星期五
+    [Saturday] 星期六
+   *[Sunday] 星期日
+},本来就要上班
+hint-make-up-on-working-day = 调休上班日是周末补班的日子;请对照通知核对日期
+hint-empty-calendar = 从 calendars/cn_mainland.yaml 复制一份开始写,或删除这个文件
+hint-type-calendar = 对照 calendars/cn_mainland.yaml 开头的格式说明检查这个值

@@ -445,6 +445,8 @@ fn title_of(field: &str) -> &'static str {
         "changes" => "changes to the data",
         "payload" => "payload",
         "guards" => "guards and their results",
+        "audit" => "kind of step for an auditor",
+        "branch" => "branch taken",
         "signature" => "signature",
         "signers" => "signers",
         "timers_armed" => "timers armed",
@@ -538,43 +540,14 @@ fn compare(recorded: &Entry, replayed: &Entry) -> Vec<Part> {
     parts
 }
 
-/// The entry's field order, so that parts are listed as the entry lists them.
+/// The entry's field order, so that parts are listed as the entry lists them (anything else
+/// last).
 fn order_of(field: &str) -> usize {
-    const ORDER: &[&str] = &[
-        "instance",
-        "seq",
-        "kind",
-        "workflow",
-        "version",
-        "event",
-        "from",
-        "to",
-        "entered",
-        "finished",
-        "actor",
-        "role",
-        "payload",
-        "changes",
-        "guards",
-        "signature",
-        "signers",
-        "timers_armed",
-        "timers_cancelled",
-        "spawned",
-        "child",
-        "timer",
-        "business_key",
-        "parent",
-        "number",
-        "at",
-        "idempotency_key",
-        "prev_hash",
-        "hash",
-    ];
-    ORDER
+    let fields = Entry::field_names();
+    fields
         .iter()
         .position(|f| *f == field)
-        .unwrap_or(ORDER.len())
+        .unwrap_or(fields.len())
 }
 
 /// Whether armed timers differ in their due times (or the notes about them).

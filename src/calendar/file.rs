@@ -24,6 +24,7 @@ use super::holidays::read_holidays;
 use super::{HolidayTable, Interval, Weekday, yaml};
 use crate::definition::located::{Entries, Located};
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::i18n::{Text, text};
 use chrono::{Datelike, FixedOffset, NaiveDate};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
@@ -118,8 +119,8 @@ pub(crate) fn read(file: &Path, text: &str) -> (Option<Draft>, Vec<Diagnostic>) 
         out.push(
             Code::BadIdentifier,
             id.span,
-            format!("`{}` is not a calendar id", id.as_str()),
-            "a calendar id is lower snake_case, for example `cn_mainland` or `finance_desk`",
+            text!("diag-calendar-id", id = id.as_str()),
+            text!("hint-calendar-id"),
         );
     }
     let offset = raw.timezone.as_ref().and_then(|tz| {
@@ -128,8 +129,8 @@ pub(crate) fn read(file: &Path, text: &str) -> (Option<Draft>, Vec<Diagnostic>) 
             out.push(
                 Code::WrongType,
                 tz.span,
-                format!("`{}` is not a UTC offset", tz.as_str()),
-                "write the offset from UTC in quotes, for example \"+08:00\" for China",
+                text!("diag-utc-offset", value = tz.as_str()),
+                text!("hint-utc-offset"),
             );
         }
         parsed
@@ -143,8 +144,8 @@ pub(crate) fn read(file: &Path, text: &str) -> (Option<Draft>, Vec<Diagnostic>) 
             out.push(
                 Code::InvalidValue,
                 days.span,
-                "the working week has no day",
-                "list the days the site works, for example [monday, tuesday, wednesday, thursday, friday]",
+                text!("diag-empty-working-week"),
+                text!("hint-empty-working-week"),
             );
         }
         week
@@ -175,13 +176,7 @@ pub(super) struct Out<'a> {
 }
 
 impl Out<'_> {
-    pub(super) fn push(
-        &mut self,
-        code: Code,
-        span: Span,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
+    pub(super) fn push(&mut self, code: Code, span: Span, message: Text, hint: Text) {
         let span = Span {
             len: span.len.max(1),
             ..span
@@ -196,8 +191,16 @@ impl Out<'_> {
             self.push(
                 Code::WrongType,
                 text.span,
-                format!("`{}` is not a date{}", text.as_str(), why_not_a_date(text.trim())),
-                "write dates as YYYY-MM-DD, for example 2026-02-28, and check that the day exists in that month",
+                match days_in_month(text.trim()) {
+                    Some((month, days)) => text!(
+                        "diag-not-a-date-month",
+                        value = text.as_str(),
+                        month = month,
+                        days = days
+                    ),
+                    None => text!("diag-not-a-date", value = text.as_str()),
+                },
+                text!("hint-not-a-date"),
             );
         }
         date
@@ -209,8 +212,8 @@ impl Out<'_> {
             self.push(
                 Code::WrongType,
                 text.span,
-                format!("`{}` is not a time of day", text.as_str()),
-                "write times as \"HH:MM\" in quotes, for example \"09:30\" (an end may be \"24:00\")",
+                text!("diag-not-a-time", value = text.as_str()),
+                text!("hint-not-a-time"),
             );
         }
         minutes
@@ -222,8 +225,8 @@ fn read_hours(hours: &Located<Vec<Located<HoursFile>>>, out: &mut Out) -> Vec<In
         out.push(
             Code::InvalidValue,
             hours.span,
-            "no opening hours",
-            "give at least one interval, for example [{from: \"09:00\", to: \"18:00\"}]",
+            text!("diag-no-opening-hours"),
+            text!("hint-no-opening-hours"),
         );
     }
     let mut intervals: Vec<(Interval, Span)> = Vec::new();
@@ -235,8 +238,12 @@ fn read_hours(hours: &Located<Vec<Located<HoursFile>>>, out: &mut Out) -> Vec<In
             out.push(
                 Code::InvalidValue,
                 h.to.span,
-                format!("the interval ends at {} but starts at {}", h.to.as_str(), h.from.as_str()),
-                "an interval ends after it starts, on the same day; split one across midnight into two",
+                text!(
+                    "diag-interval-backwards",
+                    to = h.to.as_str(),
+                    from = h.from.as_str()
+                ),
+                text!("hint-interval-backwards"),
             );
             continue;
         }
@@ -248,8 +255,8 @@ fn read_hours(hours: &Located<Vec<Located<HoursFile>>>, out: &mut Out) -> Vec<In
             out.push(
                 Code::InvalidValue,
                 pair[1].1,
-                "these opening hours overlap the interval before them",
-                "opening intervals must not overlap: merge them, or end one before the next starts",
+                text!("diag-hours-overlap"),
+                text!("hint-hours-overlap"),
             );
         }
     }
@@ -273,8 +280,8 @@ fn minutes_of(text: &str, end: bool) -> Option<u32> {
     }
 }
 
-/// ": 2026-02 has 28 days" for a day its month does not have.
-fn why_not_a_date(text: &str) -> String {
+/// ("2026-02", 28) for a day its month does not have.
+fn days_in_month(text: &str) -> Option<(String, u32)> {
     let mut parts = text.split('-').map(|p| p.parse::<u32>().ok());
     if let (Some(Some(y)), Some(Some(m)), Some(Some(_)), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -282,9 +289,9 @@ fn why_not_a_date(text: &str) -> String {
             .ok()
             .and_then(|y| super::last_day_of_month(y, m))
     {
-        return format!(": {y}-{m:02} has {} days", last.day());
+        return Some((format!("{y}-{m:02}"), last.day()));
     }
-    String::new()
+    None
 }
 
 fn is_identifier(id: &str) -> bool {

@@ -7,6 +7,7 @@ use super::file::{CalendarFile, Out, PeriodFile};
 use super::{CalendarYear, DayKind, HolidayTable};
 use crate::definition::located::Located;
 use crate::diagnostic::{Code, Span};
+use crate::i18n::text;
 use chrono::{Datelike, NaiveDate};
 use std::collections::BTreeMap;
 
@@ -31,8 +32,8 @@ pub(super) fn read_holidays(
         out.push(
             Code::InvalidValue,
             span,
-            "holidays are given for a calendar that does not observe them",
-            "remove `observes_holidays: false`, or remove `years` and `holidays`",
+            text!("diag-holidays-not-observed"),
+            text!("hint-holidays-not-observed"),
         );
         return None;
     }
@@ -44,8 +45,8 @@ pub(super) fn read_holidays(
             out.push(
                 Code::MissingKey,
                 h.span,
-                "`holidays` without `years`",
-                "add `years: FIRST..LAST` naming the years the holidays cover, for example `years: 2025..2027`",
+                text!("diag-holidays-without-years"),
+                text!("hint-holidays-without-years"),
             );
             return None;
         }
@@ -63,8 +64,8 @@ pub(super) fn read_holidays(
             out.push(
                 Code::WrongType,
                 key.span,
-                format!("`{}` is not a year", key.as_str()),
-                "each section of `holidays` is a year, for example `2026:`",
+                text!("diag-not-a-year", value = key.as_str()),
+                text!("hint-not-a-year"),
             );
             continue;
         };
@@ -72,25 +73,34 @@ pub(super) fn read_holidays(
             out.push(
                 Code::InvalidValue,
                 key.span,
-                format!(
-                    "the {year} section is outside `years: {}`",
-                    years_text.as_str()
+                text!(
+                    "diag-year-outside-range",
+                    year = year,
+                    years = years_text.as_str()
                 ),
-                format!("widen `years` to include {year}, or remove the section"),
+                text!("hint-year-outside-range", year = year),
             );
             continue;
         }
         seen.insert(year, ());
         if section.provisional {
-            let note = section
-                .note
-                .as_deref()
-                .map_or(String::new(), |n| format!(": {n}"));
             out.push(
                 Code::ProvisionalCalendar,
                 key.span,
-                format!("the {year} holidays of calendar `{}` are provisional{note}", raw.id.as_str()),
-                format!("replace them with the State Council's notice on {year}'s holidays when it is published, then remove `provisional: true`"),
+                match &section.note {
+                    Some(note) => text!(
+                        "diag-provisional-year-note",
+                        year = year,
+                        calendar = raw.id.as_str(),
+                        note = note
+                    ),
+                    None => text!(
+                        "diag-provisional-year",
+                        year = year,
+                        calendar = raw.id.as_str()
+                    ),
+                },
+                text!("hint-provisional-year", year = year),
             );
         }
         table.years.push(CalendarYear {
@@ -109,8 +119,12 @@ pub(super) fn read_holidays(
             out.push(
                 Code::CalendarYearMissing,
                 years_text.span,
-                format!("`years: {}` includes {year}, but `holidays` has no {year} section", years_text.as_str()),
-                format!("add a `{year}:` section from the State Council's notice on {year}'s holidays (if it is not yet published, the statutory holidays with `provisional: true`), or end `years` before {year}"),
+                text!(
+                    "diag-year-missing",
+                    years = years_text.as_str(),
+                    year = year
+                ),
+                text!("hint-year-missing", year = year),
             );
         }
     }
@@ -130,14 +144,14 @@ fn year_range(text: &Located<String>, out: &mut Out) -> Option<(i32, i32)> {
         None => out.push(
             Code::WrongType,
             text.span,
-            format!("`{}` is not a range of years", text.as_str()),
-            "write the first and last year with `..` between them, for example `years: 2025..2027`, or one year",
+            text!("diag-not-a-year-range", value = text.as_str()),
+            text!("hint-not-a-year-range"),
         ),
         Some((a, b)) if b < a || b - a >= MAX_YEARS => out.push(
             Code::InvalidValue,
             text.span,
-            format!("`{}` is not a usable range of years", text.as_str()),
-            format!("write the earlier year first, and cover at most {MAX_YEARS} years"),
+            text!("diag-bad-year-range", value = text.as_str()),
+            text!("hint-bad-year-range", max = MAX_YEARS),
         ),
         Some(range) => return Some(range),
     }
@@ -165,11 +179,12 @@ fn read_period(
             out.push(
                 Code::InvalidValue,
                 span,
-                format!("{date} is outside its section, {year}"),
-                format!(
-                    "move the period to the {} section, or correct the year",
-                    date.year()
+                text!(
+                    "diag-date-outside-section",
+                    date = date.to_string(),
+                    year = year
                 ),
+                text!("hint-date-outside-section", year = date.year()),
             );
             return;
         }
@@ -179,8 +194,13 @@ fn read_period(
         out.push(
             Code::InvalidValue,
             to_span,
-            format!("{name} runs from {from} to {to}"),
-            format!("`to` is the last day off, on or after `from` and within {MAX_PERIOD_DAYS} days of it"),
+            text!(
+                "diag-period-backwards",
+                name = name,
+                from = from.to_string(),
+                to = to.to_string()
+            ),
+            text!("hint-period-backwards", max = MAX_PERIOD_DAYS),
         );
         return;
     }
@@ -191,8 +211,13 @@ fn read_period(
             out.push(
                 Code::InvalidValue,
                 period.span,
-                format!("{date} is given twice: for {other} and for {name}"),
-                "a day is either a holiday or a make-up working day, in one period only",
+                text!(
+                    "diag-day-twice",
+                    date = date.to_string(),
+                    other = &other,
+                    name = name
+                ),
+                text!("hint-day-twice"),
             );
         }
     }
@@ -206,8 +231,14 @@ fn read_period(
             out.push(
                 Code::InvalidValue,
                 make_up.span,
-                format!("the make-up day {date} is far from {name} ({from} to {to})"),
-                format!("a make-up working day lies within {MAKE_UP_REACH} days of its holiday; check the date"),
+                text!(
+                    "diag-make-up-far",
+                    date = date.to_string(),
+                    name = name,
+                    from = from.to_string(),
+                    to = to.to_string()
+                ),
+                text!("hint-make-up-far", max = MAKE_UP_REACH),
             );
             continue;
         }
@@ -217,8 +248,13 @@ fn read_period(
             out.push(
                 Code::InvalidValue,
                 make_up.span,
-                format!("{date} is both a day of {other} and a make-up working day for {name}"),
-                "a day is either a holiday or a make-up working day; check the notice",
+                text!(
+                    "diag-make-up-on-holiday",
+                    date = date.to_string(),
+                    other = &other,
+                    name = name
+                ),
+                text!("hint-make-up-on-holiday"),
             );
             continue;
         }

@@ -40,19 +40,74 @@ pub struct Recurrence {
     pub roll: Roll,
 }
 
+/// Why a schedule cannot recur as written; its `Display` is the English sentence, with what to
+/// write instead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ScheduleProblem {
+    /// `at` is not `HH:MM`.
+    BadTime(String),
+    /// `every: month` without `day`.
+    MonthlyWithoutDay,
+    /// A day of the month outside 1-31.
+    NotADayOfMonth(u32),
+    /// `every: week` without `weekday`.
+    WeeklyWithoutWeekday,
+    /// `day` on a schedule that is not monthly.
+    DayNotMonthly(Every),
+    /// `weekday` on a schedule that is not weekly.
+    WeekdayNotWeekly(Every),
+}
+
+impl ScheduleProblem {
+    /// Whether the problem is the `at:` time (the rest are about `every` and its days).
+    pub fn is_about_time(&self) -> bool {
+        matches!(self, ScheduleProblem::BadTime(_))
+    }
+
+    /// The problem for a finding, in its reader's language.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::i18n::text;
+        let every = |every: &Every| match every {
+            Every::Day => text!("diag-every-day"),
+            Every::WorkingDay => text!("diag-every-working-day"),
+            Every::Week => text!("diag-every-week"),
+            Every::Month => text!("diag-every-month"),
+        };
+        match self {
+            ScheduleProblem::BadTime(at) => text!("diag-schedule-bad-time", at = at),
+            ScheduleProblem::MonthlyWithoutDay => text!("diag-schedule-monthly-without-day"),
+            ScheduleProblem::NotADayOfMonth(n) => text!("diag-schedule-not-a-day", day = *n),
+            ScheduleProblem::WeeklyWithoutWeekday => {
+                text!("diag-schedule-weekly-without-weekday")
+            }
+            ScheduleProblem::DayNotMonthly(e) => {
+                text!("diag-schedule-day-not-monthly", every = every(e))
+            }
+            ScheduleProblem::WeekdayNotWeekly(Every::Month) => {
+                text!("diag-schedule-weekday-on-monthly")
+            }
+            ScheduleProblem::WeekdayNotWeekly(e) => {
+                text!("diag-schedule-weekday-not-weekly", every = every(e))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for ScheduleProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.text(), f)
+    }
+}
+
 /// Most periods looked at for one answer; rolling moves an occurrence by days, not months.
 const MAX_STEPS: usize = 1_000;
 
 impl Recurrence {
     /// The recurrence a workflow's schedule describes, or why it cannot recur (with what to
     /// write instead).
-    pub fn of(schedule: &Schedule) -> Result<Recurrence, String> {
-        let at = NaiveTime::parse_from_str(schedule.at.as_str().trim(), "%H:%M").map_err(|_| {
-            format!(
-                "`at: {}` is not a time of day; write it as HH:MM, for example \"09:00\"",
-                schedule.at.as_str()
-            )
-        })?;
+    pub fn of(schedule: &Schedule) -> Result<Recurrence, ScheduleProblem> {
+        let at = NaiveTime::parse_from_str(schedule.at.as_str().trim(), "%H:%M")
+            .map_err(|_| ScheduleProblem::BadTime(schedule.at.value.clone()))?;
         let recurrence = Recurrence {
             every: schedule.every.value,
             day: schedule.day.as_ref().map(|d| d.value),
@@ -64,38 +119,22 @@ impl Recurrence {
         Ok(recurrence)
     }
 
-    /// Why this recurrence cannot work, as a message with a hint.
-    pub fn check(&self) -> Result<(), String> {
-        let day_hint = "write `day: 16` (1-31), `day: last`, `day: first_working_day` or `day: last_working_day`";
+    /// Why this recurrence cannot work, if it cannot.
+    pub fn check(&self) -> Result<(), ScheduleProblem> {
         match (self.every, self.day, self.weekday) {
-            (Every::Month, None, _) => Err(format!("a monthly schedule needs `day`: {day_hint}")),
-            (Every::Month, _, Some(_)) => {
-                Err("`weekday` is for weekly schedules: remove it, or use `every: week`".into())
-            }
+            (Every::Month, None, _) => Err(ScheduleProblem::MonthlyWithoutDay),
+            (Every::Month, _, Some(_)) => Err(ScheduleProblem::WeekdayNotWeekly(Every::Month)),
             (Every::Month, Some(MonthDay::Day(n)), _) if !(1..=31).contains(&n) => {
-                Err(format!("{n} is not a day of the month: {day_hint}"))
+                Err(ScheduleProblem::NotADayOfMonth(n))
             }
-            (Every::Week, _, None) => {
-                Err("a weekly schedule needs `weekday`, for example `weekday: monday`".into())
+            (Every::Week, _, None) => Err(ScheduleProblem::WeeklyWithoutWeekday),
+            (Every::Week | Every::Day | Every::WorkingDay, Some(_), _) => {
+                Err(ScheduleProblem::DayNotMonthly(self.every))
             }
-            (Every::Week | Every::Day | Every::WorkingDay, Some(_), _) => Err(format!(
-                "`day` is for monthly schedules: remove it, or use `every: month` ({})",
-                self.every_name()
-            )),
-            (Every::Day | Every::WorkingDay, _, Some(_)) => Err(format!(
-                "`weekday` is for weekly schedules: remove it, or use `every: week` ({})",
-                self.every_name()
-            )),
+            (Every::Day | Every::WorkingDay, _, Some(_)) => {
+                Err(ScheduleProblem::WeekdayNotWeekly(self.every))
+            }
             _ => Ok(()),
-        }
-    }
-
-    fn every_name(&self) -> &'static str {
-        match self.every {
-            Every::Day => "`every: day` fires daily",
-            Every::WorkingDay => "`every: working_day` fires on each working day",
-            Every::Week => "`every: week` fires on `weekday`",
-            Every::Month => "`every: month` fires on `day`",
         }
     }
 
@@ -105,7 +144,8 @@ impl Recurrence {
         after: DateTime<Utc>,
         calendar: &Calendar,
     ) -> Result<DateTime<Utc>, CalendarError> {
-        self.check().map_err(CalendarError::InvalidRecurrence)?;
+        self.check()
+            .map_err(|p| CalendarError::InvalidRecurrence(p.to_string()))?;
         let date = calendar.local_naive(after)?.date();
         if self.every == Every::WorkingDay {
             let mut day = calendar.next_working_day(date)?;

@@ -73,7 +73,7 @@ fn check_explains_what_cannot_recur() {
         ),
     ];
     for (yaml, expected) in bad {
-        let message = rec(yaml).check().expect_err(yaml);
+        let message = rec(yaml).check().expect_err(yaml).to_string();
         assert!(message.contains(expected), "{yaml}: {message}");
         let err = rec(yaml).next_after(t("2026-03-01T00:00:00Z"), &cn());
         assert!(matches!(err, Err(CalendarError::InvalidRecurrence(_))));

@@ -8,7 +8,8 @@
 
 use super::file::{self, Draft};
 use super::{Calendar, HolidayTable, Interval};
-use crate::diagnostic::{Code, Diagnostic, Span, suggestion};
+use crate::diagnostic::{Code, Diagnostic, Span, suggestion_text};
+use crate::i18n::text;
 use chrono::{FixedOffset, Offset, Utc};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,8 +72,8 @@ impl Calendars {
                 Code::Io,
                 path,
                 Span::START,
-                format!("cannot read: {e}"),
-                "check that the path exists and is readable; calendar files are UTF-8 YAML",
+                text!("diag-cannot-read", detail = e.to_string()),
+                text!("hint-cannot-read-calendar"),
             )
         };
         let entries = std::fs::read_dir(dir).map_err(|e| vec![unreadable(dir, e)])?;
@@ -93,8 +94,8 @@ impl Calendars {
                         Code::ResourceLimit,
                         &path,
                         Span::START,
-                        format!("the file is {} bytes", m.len()),
-                        "a calendar file is a few kilobytes; check that this is the right file",
+                        text!("diag-calendar-too-large", size = m.len()),
+                        text!("hint-calendar-too-large"),
                     ))
                 }
                 _ => match std::fs::read_to_string(&path) {
@@ -128,12 +129,12 @@ impl Calendars {
                     Code::Duplicate,
                     &draft.file,
                     draft.id.span,
-                    format!(
-                        "calendar `{}` is also declared in {}",
-                        draft.id.as_str(),
-                        first.file.display()
+                    text!(
+                        "diag-duplicate-calendar",
+                        calendar = draft.id.as_str(),
+                        file = first.file.display().to_string()
                     ),
-                    "each calendar id is declared by one file; rename one of them or remove it",
+                    text!("hint-duplicate-calendar"),
                 ));
                 continue;
             }
@@ -232,12 +233,12 @@ fn resolve(
                 Code::UnknownCalendar,
                 &child.file,
                 parent.span,
-                format!(
-                    "calendar `{}` extends `{}`, which no calendar file declares",
-                    child.id.as_str(),
-                    parent.as_str()
+                text!(
+                    "diag-extends-unknown",
+                    calendar = child.id.as_str(),
+                    parent = parent.as_str()
                 ),
-                suggestion(parent.as_str(), drafts.keys().map(String::as_str)),
+                suggestion_text(parent.as_str(), drafts.keys().map(String::as_str)),
             ));
             return None;
         };
@@ -246,24 +247,34 @@ fn resolve(
                 Code::InvalidValue,
                 &child.file,
                 parent.span,
-                format!(
-                    "calendars `{}` and `{}` extend each other",
-                    child.id.as_str(),
-                    next.id.as_str()
+                text!(
+                    "diag-extends-cycle",
+                    first = child.id.as_str(),
+                    second = next.id.as_str()
                 ),
-                "one calendar of the cycle must give its own settings instead of `extends`",
+                text!("hint-extends-cycle"),
             ));
             return None;
         }
         chain.push(next);
     }
     let missing = |key: &str, found: &mut Vec<Diagnostic>| {
+        let (message, hint) = match key {
+            "holidays" => (
+                text!("diag-calendar-holidays-missing", calendar = id),
+                text!("hint-calendar-holidays-missing"),
+            ),
+            key => (
+                text!("diag-calendar-key-missing", calendar = id, key = key),
+                text!("hint-calendar-key-missing", key = key),
+            ),
+        };
         found.push(Diagnostic::new(
             Code::MissingKey,
             &own.file,
             own.id.span,
-            format!("calendar `{id}` has no `{key}` and does not inherit one"),
-            format!("add `{key}:`, or `extends:` a calendar that has it, for example `extends: cn_mainland`"),
+            message,
+            hint,
         ));
     };
     let offset = chain.iter().find_map(|d| d.offset);
@@ -288,7 +299,7 @@ fn resolve(
     let table = match (observes, holidays) {
         (false, _) => None,
         (true, None) => {
-            missing("years` and `holidays", found);
+            missing("holidays", found);
             return None;
         }
         (true, Some(owner)) => {
@@ -318,11 +329,12 @@ fn check_make_up_days(draft: &Draft, week: &[bool; 7], found: &mut Vec<Diagnosti
                 Code::InvalidValue,
                 &draft.file,
                 *span,
-                format!(
-                    "the make-up working day {date} is a {}, a working day anyway",
-                    date.format("%A")
+                text!(
+                    "diag-make-up-on-working-day",
+                    date = date.to_string(),
+                    weekday = date.format("%A").to_string()
                 ),
-                "make-up days (调休) are weekend days worked; check the date against the notice",
+                text!("hint-make-up-on-working-day"),
             ));
         }
     }

@@ -3,14 +3,15 @@
 
 use crate::definition::{Document, parse_yaml};
 use crate::diagnostic::Diagnostic;
+use crate::i18n::text;
 use serde::de::DeserializeOwned;
 use serde_saphyr::Options;
 use std::path::Path;
 
 const CALENDAR: Document = Document {
-    noun: "calendar",
-    empty_hint: "start from calendars/cn_mainland.yaml, or delete the file",
-    type_hint: "check the value against the format explained at the top of calendars/cn_mainland.yaml",
+    noun: || text!("diag-document-calendar"),
+    empty_hint: || text!("hint-empty-calendar"),
+    type_hint: || text!("hint-type-calendar"),
 };
 
 /// Reads `text` as one `T`, or the first problem as a diagnostic.

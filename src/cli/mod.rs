@@ -307,9 +307,8 @@ pub fn run() -> ExitCode {
             codes,
             lang,
         } => {
-            let lang = runtime::chosen_lang(lang);
             if codes {
-                print_codes(lang);
+                print_codes(runtime::chosen_lang(lang));
                 return ExitCode::SUCCESS;
             }
             validate(paths, &rules, format, lang)
@@ -491,7 +490,11 @@ fn load(paths: &[PathBuf], rules: &Path) -> Result<(LoadReport, bool), CatalogEr
     Ok((catalog::build(sources, &sandbox), added))
 }
 
-fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format, lang: Lang) -> ExitCode {
+/// `sopflow validate`. A person reads the report in the language asked for (`--lang`,
+/// `SOPFLOW_LANG`), else the locale's; the JSON for tools is English unless a language is
+/// asked for, whatever the locale, so that a script's output does not change with the
+/// machine it runs on (its codes never do).
+fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format, asked: Option<Lang>) -> ExitCode {
     let paths = if paths.is_empty() {
         if !Path::new("workflows").is_dir() {
             return usage_error(
@@ -520,8 +523,12 @@ fn validate(paths: Vec<PathBuf>, rules: &Path, format: Format, lang: Lang) -> Ex
     }
     let ok = !report.has_errors();
     match format {
-        Format::Json => println!("{}", render::json(ok, &report.diagnostics)),
+        Format::Json => println!(
+            "{}",
+            render::json(ok, &report.diagnostics, asked.unwrap_or(Lang::En))
+        ),
         Format::Human => {
+            let lang = runtime::chosen_lang(asked);
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
             print!(
                 "{}",

@@ -11,10 +11,13 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-/// One diagnostic with the text it points into, in the shape miette draws.
+/// One diagnostic with the text it points into, in the shape miette draws, its message and
+/// hint in the reader's language.
 #[derive(Debug)]
 struct Shown<'a> {
     diagnostic: &'a Diagnostic,
+    message: String,
+    hint: String,
     source: Option<Source>,
     span: SourceSpan,
     lang: Lang,
@@ -62,7 +65,7 @@ impl fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let d = self.diagnostic;
         match self.lang {
-            Lang::En => write!(f, "{}[{}]: {}", d.severity, d.code, d.message),
+            Lang::En => write!(f, "{}[{}]: {}", d.severity, d.code, self.message),
             // The code's name in Chinese heads the finding; its details follow.
             lang => f.write_str(&lang.text_with(
                 "diagnostic-header",
@@ -70,7 +73,7 @@ impl fmt::Display for Shown<'_> {
                     ("severity", &lang.severity(d.severity)),
                     ("code", d.code.as_str()),
                     ("title", &lang.code_title(d.code)),
-                    ("message", &d.message),
+                    ("message", &self.message),
                 ],
             )),
         }
@@ -87,7 +90,7 @@ impl miette::Diagnostic for Shown<'_> {
         })
     }
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(&self.diagnostic.hint))
+        Some(Box::new(&self.hint))
     }
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
         self.source.as_ref().map(|s| s as &dyn miette::SourceCode)
@@ -141,6 +144,8 @@ pub fn human(
         };
         let shown = Shown {
             diagnostic,
+            message: lang.render(&diagnostic.message),
+            hint: lang.render(&diagnostic.hint),
             source,
             span,
             lang,
@@ -149,7 +154,7 @@ pub fn human(
             out.push_str(&format!("{location}\n"));
         }
         if handler.render_report(&mut out, &shown).is_err() {
-            out.push_str(&format!("{diagnostic}\n"));
+            out.push_str(&format!("{location}: {shown} ({})\n", shown.hint));
         }
         out.push('\n');
     }
@@ -172,11 +177,11 @@ fn underline_len(text: &str, offset: usize, len: usize) -> usize {
         .min(line_end.max(1))
 }
 
-/// `{"ok": bool, "diagnostics": [...]}`.
-pub fn json(ok: bool, diagnostics: &[Diagnostic]) -> String {
+/// `{"ok": bool, "diagnostics": [...]}`, messages and hints in `lang`.
+pub fn json(ok: bool, diagnostics: &[Diagnostic], lang: Lang) -> String {
     let value = serde_json::json!({
         "ok": ok,
-        "diagnostics": diagnostics.iter().map(Diagnostic::to_json).collect::<Vec<_>>(),
+        "diagnostics": diagnostics.iter().map(|d| d.to_json(lang)).collect::<Vec<_>>(),
     });
     serde_json::to_string_pretty(&value).unwrap_or_else(|_| "{\"ok\": false}".to_string())
 }

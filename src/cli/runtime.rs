@@ -78,9 +78,14 @@ pub struct EngineArgs {
 }
 
 /// The language given (`--lang`, `SOPFLOW_LANG`), else the locale's, else English, which every
-/// terminal can show.
+/// terminal can show. Commands without `--lang` (`serve`, `docs`) read `SOPFLOW_LANG` here.
 pub(super) fn chosen_lang(given: Option<Lang>) -> Lang {
     given
+        .or_else(|| {
+            std::env::var("SOPFLOW_LANG")
+                .ok()
+                .and_then(|v| Lang::parse(&v))
+        })
         .or_else(|| Lang::from_locale(|name| std::env::var(name).ok()))
         .unwrap_or(Lang::En)
 }

@@ -87,6 +87,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             Ok(engine) => Some(engine.load_report()),
             Err(_) => None,
         };
+        let lang = super::runtime::chosen_lang(None);
         if let Some(report) = report.filter(|r| r.has_errors()) {
             eprint!(
                 "{}",
@@ -94,7 +95,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                     &report.diagnostics,
                     &report.texts,
                     std::io::stderr().is_terminal(),
-                    super::runtime::chosen_lang(None),
+                    lang,
                 )
             );
             eprintln!(
@@ -115,9 +116,10 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             let unlisted = users.unlisted_roles(list);
             for (user, role, hint) in &unlisted {
                 eprintln!(
-                    "error: {}: user `{user}` holds the role `{role}`, which {} does not list\nhint: {hint}",
+                    "error: {}: user `{user}` holds the role `{role}`, which {} does not list\nhint: {}",
                     args.users.display(),
-                    list.file.display()
+                    list.file.display(),
+                    lang.render(hint)
                 );
             }
             if !unlisted.is_empty() {
@@ -152,12 +154,13 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             .filter(|d| d.severity == sopflow::Severity::Warning)
         {
             println!(
-                "  warning[{}]: {}:{}:{}: {}",
+                "  {}[{}]: {}:{}:{}: {}",
+                lang.severity(d.severity),
                 d.code,
                 sopflow::diagnostic::display_path(&d.file),
                 d.span.line,
                 d.span.column,
-                d.message
+                lang.render(&d.message)
             );
         }
         println!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");

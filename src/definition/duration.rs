@@ -9,13 +9,25 @@ use std::str::FromStr;
 /// A unit of time, as the manuals count it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Unit {
+    /// Elapsed minutes (`15 minutes`, `15分钟`): a counter's promise, kept day or night.
     Minutes,
+    /// Elapsed hours (`2 hours`, `2小时`), holidays and nights included.
     Hours,
+    /// Calendar days of 24 hours (`3 days`, `3天`, `自然日`), weekends and holidays included.
     Days,
+    /// Working days of the calendar (`7 working days`, `7个工作日`): holidays are skipped,
+    /// make-up working days (调休) count, and the time of day is kept.
     WorkingDays,
+    /// Hours while the site is open (`4 working hours`, `4工作小时`): lunch, nights and
+    /// holidays do not count.
     WorkingHours,
+    /// Weeks of seven calendar days (`2 weeks`, `2周`).
     Weeks,
+    /// Calendar months in local time (`6 months`, `6个月`), end-of-month safe: 31 January and
+    /// a month is the last day of February.
     Months,
+    /// Calendar years (`1 year`, `1年`): twelve months, so 29 February and a year is
+    /// 28 February.
     Years,
 }
 
@@ -62,21 +74,41 @@ impl Unit {
 /// An amount of one unit of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Duration {
+    /// How many of `unit`: a whole number above zero, as written (`7` in `7 working days`).
     pub amount: u32,
+    /// What is counted; the calendar decides what it means from a given start.
     pub unit: Unit,
 }
 
 /// Why a duration could not be read; the message says what is accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DurationError {
+    /// The text does not start with a number (`soon`, or nothing at all).
     #[error("a duration is a number followed by a unit, for example `7 working days`")]
     MissingNumber,
+    /// The number is not a whole number that fits (`1.5`, `99999999999`): amounts of time
+    /// are counted in whole units.
     #[error("`{0}` is not a whole number")]
     BadNumber(String),
+    /// The words after the number name no unit (`7 workdays`); they are kept for the message.
     #[error("`{0}` is not a unit of time")]
     UnknownUnit(String),
+    /// `0 days`: a deadline that is already due is a mistake, not a timer.
     #[error("a duration must be longer than zero")]
     Zero,
+}
+
+impl DurationError {
+    /// What is wrong, for a finding in its reader's language.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::i18n::text;
+        match self {
+            DurationError::MissingNumber => text!("diag-duration-missing-number"),
+            DurationError::BadNumber(number) => text!("diag-duration-bad-number", number = number),
+            DurationError::UnknownUnit(unit) => text!("diag-duration-unknown-unit", unit = unit),
+            DurationError::Zero => text!("diag-duration-zero"),
+        }
+    }
 }
 
 /// The units accepted, for hints.

@@ -19,11 +19,15 @@ pub const IDENTIFIER_PATTERN: &str = "^[a-z][a-z0-9_]*$";
 /// A value and the span of the YAML node it was read from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Located<T> {
+    /// What the YAML said, as the model reads it.
     pub value: T,
+    /// Where it said it: the line and column a diagnostic about this value points at.
     pub span: Span,
 }
 
 impl<T> Located<T> {
+    /// A value with the place it came from ([`Span::START`] for one made in code rather than
+    /// read from a file).
     pub fn new(value: T, span: Span) -> Self {
         Located { value, span }
     }
@@ -37,6 +41,7 @@ impl<T> Deref for Located<T> {
 }
 
 impl Located<String> {
+    /// The text alone, for comparing with an id or looking it up.
     pub fn as_str(&self) -> &str {
         &self.value
     }
@@ -96,12 +101,15 @@ impl<V> Default for Entries<V> {
 }
 
 impl<V> Entries<V> {
+    /// Each key, with where it is written, and its value, in file order.
     pub fn iter(&self) -> impl Iterator<Item = (&Located<String>, &V)> {
         self.0.iter().map(|(k, v)| (k, v))
     }
+    /// The keys in file order: the ids of states, fields or roles as declared.
     pub fn keys(&self) -> impl Iterator<Item = &str> + Clone {
         self.0.iter().map(|(k, _)| k.as_str())
     }
+    /// The value declared under `key`, if it is declared (a search in file order).
     pub fn get(&self, key: &str) -> Option<&V> {
         self.0
             .iter()
@@ -112,12 +120,15 @@ impl<V> Entries<V> {
     pub fn position(&self, key: &str) -> Option<usize> {
         self.0.iter().position(|(k, _)| k.as_str() == key)
     }
+    /// Whether `key` is declared: how a reference (`to: approved`) is checked.
     pub fn contains(&self, key: &str) -> bool {
         self.get(key).is_some()
     }
+    /// How many keys are declared.
     pub fn len(&self) -> usize {
         self.0.len()
     }
+    /// Whether the mapping declares nothing (`fields: {}`, or no `fields:` at all).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
@@ -207,6 +218,7 @@ impl<T: JsonSchema> JsonSchema for OneOrMany<T> {
 /// A struct that may also be written as a bare string giving its title:
 /// `contractor: 申请单位` means `contractor: {title: 申请单位}`.
 pub trait FromTitle {
+    /// The struct with only its title given, everything else at its default.
     fn from_title(title: String) -> Self;
 }
 

@@ -19,7 +19,8 @@ pub use model::Workflow;
 pub use titles::EventTitle;
 pub use version::Definition;
 
-use crate::diagnostic::{Code, Diagnostic, Span, suggestion};
+use crate::diagnostic::{Code, Diagnostic, Span, suggestion_text as suggestion};
+use crate::i18n::{Text, text};
 use serde_saphyr::{Error as YamlError, Options};
 use std::path::Path;
 
@@ -37,18 +38,18 @@ pub fn parse_workflow(file: &Path, text: &str) -> Result<Workflow, Box<Diagnosti
 
 /// What a kind of YAML file holds, in the words its diagnostics use.
 pub(crate) struct Document {
-    /// `workflow`, `calendar`.
-    pub noun: &'static str,
+    /// What the file holds, as the messages name it (workflow, calendar, role list...).
+    pub noun: fn() -> Text,
     /// What to do with a file that holds nothing.
-    pub empty_hint: &'static str,
+    pub empty_hint: fn() -> Text,
     /// Where the format of a value is explained.
-    pub type_hint: &'static str,
+    pub type_hint: fn() -> Text,
 }
 
 const WORKFLOW: Document = Document {
-    noun: "workflow",
-    empty_hint: "start from an existing workflow in workflows/, or delete the file",
-    type_hint: "check the value's type against the format in the README (or let your editor use schemas/workflow.schema.json)",
+    noun: || text!("diag-document-workflow"),
+    empty_hint: || text!("hint-empty-workflow"),
+    type_hint: || text!("hint-type-workflow"),
 };
 
 /// Reads one document of type `T` strictly (duplicate keys, unknown keys and oversized
@@ -64,8 +65,8 @@ pub(crate) fn parse_yaml<T: serde::de::DeserializeOwned>(
             Code::EmptyFile,
             file,
             Span::START,
-            format!("the file holds no {}", document.noun),
-            document.empty_hint,
+            text!("diag-empty-file", document = (document.noun)()),
+            (document.empty_hint)(),
         )));
     }
     serde_saphyr::from_str_with_options::<T>(text, options).map_err(|err| {
@@ -97,8 +98,8 @@ fn full_width_typo(file: &Path, text: &str) -> Option<Diagnostic> {
                 Code::YamlSyntax,
                 file,
                 at(byte, '\u{3000}'.len_utf8()),
-                "the indentation holds a full-width space (全角空格)",
-                "indent with ASCII spaces only: switch the input method to half-width and retype the indentation",
+                text!("diag-full-width-space"),
+                text!("hint-full-width-space"),
             ));
         }
         let rest = line[indent..].strip_prefix("- ").unwrap_or(&line[indent..]);
@@ -113,8 +114,8 @@ fn full_width_typo(file: &Path, text: &str) -> Option<Diagnostic> {
                 Code::YamlSyntax,
                 file,
                 at(colon, '：'.len_utf8()),
-                format!("`{key}` is followed by a full-width colon `：` (全角冒号)"),
-                format!("write `{key}:` with the ASCII colon, followed by a space"),
+                text!("diag-full-width-colon", key = key),
+                text!("hint-full-width-colon", key = key),
             ));
         }
     }
@@ -151,38 +152,41 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError, document: &Document) -
             ..span
         }
     });
-    let message = strip_location(&err.to_string());
+    // The parser's own words, kept as a detail inside a sentence of ours.
+    let detail = strip_location(&err.to_string());
     let (code, message, hint) = match err {
         YamlError::DuplicateMappingKey { key, .. } => (
             Code::DuplicateKey,
             match key {
-                Some(key) => format!("the key `{key}` appears twice in this mapping"),
-                None => "a key appears twice in this mapping".to_string(),
+                Some(key) => text!("diag-duplicate-key", key = key),
+                None => text!("diag-duplicate-key-unnamed"),
             },
-            "each key may appear once: merge the two entries, or rename one (two branches for one event are written as a list)".to_string(),
+            text!("hint-duplicate-key"),
         ),
-        YamlError::SerdeUnknownField { field, expected, .. } => (
+        YamlError::SerdeUnknownField {
+            field, expected, ..
+        } => (
             Code::UnknownKey,
-            format!("unknown key `{field}`"),
+            text!("diag-unknown-key", key = field),
             if is_identifier(field) {
                 suggestion(field, expected.iter().copied())
             } else {
                 // `{to: b, title: 审核通过,归档}`: the comma ended the title, and its rest was
                 // read as a key. Keys are English snake_case, so this is almost always that.
-                format!(
-                    "a comma inside `{{...}}` separates entries: if `{field}` is the rest of a title, put the whole title in quotes (`title: \"...,{field}\"`)"
-                )
+                text!("hint-comma-in-flow-title", rest = field)
             },
         ),
-        YamlError::SerdeUnknownVariant { variant, expected, .. } => (
+        YamlError::SerdeUnknownVariant {
+            variant, expected, ..
+        } => (
             Code::WrongType,
-            format!("`{variant}` is not an allowed value here"),
+            text!("diag-unknown-value", value = variant),
             suggestion(variant, expected.iter().copied()),
         ),
         YamlError::SerdeMissingField { field, .. } => (
             Code::MissingKey,
-            format!("missing key `{field}`"),
-            format!("add `{field}:` to this mapping"),
+            text!("diag-missing-key", key = *field),
+            text!("hint-missing-key", key = *field),
         ),
         YamlError::Budget { .. }
         | YamlError::AliasReplayLimitExceeded { .. }
@@ -190,49 +194,64 @@ fn yaml_error_to_diagnostic(file: &Path, err: &YamlError, document: &Document) -
         | YamlError::AliasReplayStackDepthExceeded { .. }
         | YamlError::AliasReplayCounterOverflow { .. } => (
             Code::ResourceLimit,
-            message,
-            "the document nests too deeply or expands too many aliases (a \"billion laughs\" document); write the values out plainly".to_string(),
+            text!("diag-yaml-limit", detail = detail),
+            text!("hint-yaml-limit"),
         ),
         YamlError::IOError { .. } => (
             Code::Io,
-            message,
-            "save the file as UTF-8 text".to_string(),
+            text!("diag-yaml-unreadable", detail = detail),
+            text!("hint-save-as-utf8"),
         ),
         YamlError::ExternalMessage { .. }
         | YamlError::MultipleDocuments { .. }
         | YamlError::UnknownAnchor { .. }
         | YamlError::Eof { .. } => {
-            if message.contains("recursion limit") || message.contains("nesting") {
+            if detail.contains("recursion limit") || detail.contains("nesting") {
                 return Diagnostic::new(
                     Code::ResourceLimit,
                     file,
                     span,
-                    message,
-                    format!(
-                        "the document nests too deeply; a {} needs only a few levels",
-                        document.noun
-                    ),
+                    text!("diag-yaml-limit", detail = detail),
+                    text!("hint-yaml-too-deep", document = (document.noun)()),
                 );
             }
-            let hint = if message.contains("tab") {
-                "YAML indents with spaces only: replace the tab with spaces".to_string()
+            let (message, hint) = if detail.contains("tab") {
+                (
+                    text!("diag-yaml-tab", detail = detail),
+                    text!("hint-yaml-tab"),
+                )
             } else if matches!(err, YamlError::MultipleDocuments { .. }) {
-                format!(
-                    "put one {} per file; remove the `---` separator",
-                    document.noun
+                (
+                    text!("diag-yaml-syntax", detail = detail),
+                    text!("hint-yaml-one-document", document = (document.noun)()),
                 )
             } else {
-                "check the indentation, colons, quotes and brackets around this place".to_string()
+                (
+                    text!("diag-yaml-syntax", detail = detail),
+                    text!("hint-yaml-syntax"),
+                )
             };
             (Code::YamlSyntax, message, hint)
         }
         _ => (
             Code::WrongType,
-            message,
-            document.type_hint.to_string(),
+            own_message(&detail).unwrap_or_else(|| text!("diag-yaml-wrong-type", detail = detail)),
+            (document.type_hint)(),
         ),
     };
     Diagnostic::new(code, file, span, message, hint)
+}
+
+/// The format's own words that reached the parser as a custom error (a day of the month, a
+/// time of day), given back in the reader's language.
+fn own_message(detail: &str) -> Option<Text> {
+    if let Some(day) = detail
+        .strip_suffix(schedule::NOT_A_MONTH_DAY)
+        .and_then(|rest| rest.trim_end().strip_prefix('`')?.strip_suffix('`'))
+    {
+        return Some(text!("diag-not-a-month-day", value = day));
+    }
+    None
 }
 
 /// serde-saphyr appends " at line L, column C" to messages; the diagnostic carries those apart.
@@ -300,7 +319,11 @@ mod tests {
         let text = MINIMAL.replace("go: {to: b}", "go: {to: b, gaurd: x}");
         let d = parse(&text).expect_err("unknown key");
         assert_eq!(d.code, Code::UnknownKey);
-        assert!(d.hint.contains("did you mean `guard`"), "{}", d.hint);
+        assert!(
+            d.hint.to_string().contains("did you mean `guard`"),
+            "{}",
+            d.hint
+        );
         assert_eq!((d.span.line, d.span.column), (7, 19));
     }
 
@@ -308,8 +331,12 @@ mod tests {
     fn full_width_colons_and_spaces_are_named_at_their_place() {
         let d = parse(&MINIMAL.replace("initial: a", "initial：a")).expect_err("colon");
         assert_eq!(d.code, Code::YamlSyntax);
-        assert!(d.message.contains("full-width colon"), "{}", d.message);
-        assert!(d.hint.contains("`initial:`"), "{}", d.hint);
+        assert!(
+            d.message.to_string().contains("full-width colon"),
+            "{}",
+            d.message
+        );
+        assert!(d.hint.to_string().contains("`initial:`"), "{}", d.hint);
         let line = MINIMAL
             .lines()
             .position(|l| l.starts_with("initial"))
@@ -317,7 +344,11 @@ mod tests {
             + 1;
         assert_eq!((d.span.line, d.span.column), (line as u32, 8));
         let d = parse(&MINIMAL.replace("  a:\n", "\u{3000}a:\n")).expect_err("space");
-        assert!(d.message.contains("full-width space"), "{}", d.message);
+        assert!(
+            d.message.to_string().contains("full-width space"),
+            "{}",
+            d.message
+        );
         // A full-width colon inside a title is the title's own.
         let titled = MINIMAL.replace("title: 测试", "title: 审批：预算内");
         assert!(parse(&titled).is_ok());
@@ -328,11 +359,44 @@ mod tests {
         let text = MINIMAL.replace("go: {to: b}", "go: {to: b, title: 审核通过,归档}");
         let d = parse(&text).expect_err("unknown key");
         assert_eq!(d.code, Code::UnknownKey);
-        assert!(d.message.contains("`归档`"), "{}", d.message);
+        assert!(d.message.to_string().contains("`归档`"), "{}", d.message);
         assert!(
-            d.hint.contains("put the whole title in quotes"),
+            d.hint.to_string().contains("put the whole title in quotes"),
             "{}",
             d.hint
+        );
+    }
+
+    /// The format's own words that pass through the parser (a day of the month that is none)
+    /// come back as a text of ours, in either language; the parser's words stay a detail.
+    #[test]
+    fn the_formats_own_words_come_back_in_either_language() {
+        use crate::i18n::Lang;
+        let text = format!(
+            "{MINIMAL}schedules:\n  monthly:\n    title: 月报\n    every: month\n    day: sometimes\n    at: \"09:00\"\n"
+        );
+        let d = parse(&text).expect_err("not a day");
+        assert_eq!(d.code, Code::WrongType);
+        assert_eq!(d.message.id(), "diag-not-a-month-day", "{d}");
+        assert!(
+            d.message
+                .to_string()
+                .starts_with("`sometimes` is not a day of the month: write a number"),
+            "{d}"
+        );
+        assert!(
+            Lang::Zh
+                .render(&d.message)
+                .starts_with("`sometimes` 不是一个月中的日子"),
+            "{}",
+            Lang::Zh.render(&d.message)
+        );
+        let d = parse(&MINIMAL.replace("id: w", "id: [w]")).expect_err("type");
+        assert_eq!(d.message.id(), "diag-yaml-wrong-type");
+        let zh = Lang::Zh.render(&d.message);
+        assert!(
+            zh.starts_with("这个值的类型或写法不符合要求(解析器报告:"),
+            "{zh}"
         );
     }
 
@@ -340,7 +404,7 @@ mod tests {
     fn tabs_empty_files_and_bad_types() {
         let d = parse("id: w\n\ttitle: x\n").expect_err("tab");
         assert_eq!(d.code, Code::YamlSyntax);
-        assert!(d.hint.contains("tab"));
+        assert!(d.hint.to_string().contains("tab"));
         assert_eq!(
             parse("# nothing\n\n").expect_err("empty").code,
             Code::EmptyFile

@@ -223,6 +223,7 @@ impl FieldType {
                 | FieldType::Datetime
         )
     }
+    /// The type as written in the YAML (`type: money`), for messages and the workflow page.
     pub fn name(self) -> &'static str {
         match self {
             FieldType::String => "string",
@@ -243,11 +244,15 @@ impl FieldType {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Field {
+    /// What kind of value the field holds: the form's input, the check of every payload and
+    /// the type scripts see follow it.
     #[serde(rename = "type")]
     pub kind: Located<FieldType>,
     /// The field's label on forms, in the manual's words.
     #[serde(default)]
     pub title: Option<String>,
+    /// What the field holds or how to fill it in (`passed 核验通过; failed 核验未通过`), shown
+    /// under its input on forms.
     #[serde(default)]
     pub description: Option<String>,
     /// Events whose payload must supply this field, for example `[submit]`; `start` means the
@@ -317,9 +322,13 @@ impl Field {
 #[derive(Debug, Clone, PartialEq, JsonSchema)]
 #[serde(untagged)]
 pub enum Scalar {
+    /// `true` or `false`: a switch, such as whether a step is needed at all.
     Bool(bool),
+    /// A whole number: a count, or an amount in whole yuan.
     Integer(i64),
+    /// A number with a fraction: a rate, or an amount with fen.
     Number(f64),
+    /// A text: a department, a place, a duration such as `7 working days`.
     String(String),
 }
 
@@ -372,11 +381,15 @@ impl<'de> Deserialize<'de> for Scalar {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Parameter {
+    /// The type of the value, as for a field; the default and any value set from outside
+    /// must have it.
     #[serde(rename = "type")]
     pub kind: Located<FieldType>,
     /// The value used unless the process owner sets another. Required: no parameter is
     /// left undefined.
     pub default: Located<Scalar>,
+    /// The parameter's name in the manual's words, for example `装修押金(元)`, shown on the
+    /// workflow page and in the process library.
     #[serde(default)]
     pub title: Option<String>,
     /// Where the figure comes from, or that the manual leaves it blank and this is a default.
@@ -391,6 +404,7 @@ pub struct State {
     /// The state's name in the manual's words, for example `秩序维护部初审`.
     #[serde(default)]
     pub title: Option<String>,
+    /// What happens in this state, in the manual's words, for whoever reads the file.
     #[serde(default)]
     pub description: Option<String>,
     /// A final state ends the instance; it has no transitions, approval or timers.
@@ -472,6 +486,8 @@ pub enum AuditKind {
 }
 
 impl AuditKind {
+    /// The kind as the history records it (`approval`), for programs; people read a title in
+    /// their own language instead.
     pub fn name(self) -> &'static str {
         match self {
             AuditKind::Approval => "approval",
@@ -500,6 +516,8 @@ pub enum ApprovalMode {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Approval {
+    /// How the signatures combine: one after another, or a countersign of all, any one, or
+    /// `quorum` of the signers.
     pub mode: Located<ApprovalMode>,
     /// Who signs, by role.
     pub signers: Vec<Located<Signer>>,
@@ -527,6 +545,8 @@ fn default_true() -> bool {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Signer {
+    /// The role that signs here; anyone holding it may sign, unless `distinct_signers`
+    /// forbids the same person twice.
     pub role: Located<String>,
     /// The signature's label, for example `业户签名`.
     #[serde(default)]
@@ -620,7 +640,9 @@ pub struct Constraint {
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MustPass {
+    /// The state that may be reached only through `via`, for example `paid`.
     pub to: Located<String>,
+    /// The state every way to `to` passes through, for example `pending_approval`.
     pub via: Located<String>,
 }
 

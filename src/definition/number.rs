@@ -31,23 +31,62 @@ enum Part {
     Seq { width: u32 },
 }
 
-/// What is wrong with a number format. Each kind has its own diagnostic code.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What is wrong with a number format. Each kind has its own diagnostic code; its `Display` is
+/// the English sentence.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NumberFormatError {
     /// A placeholder other than `{year}`, `{month}`, `{seq}`, or a brace left open or closed
     /// alone.
-    #[error("`{found}` is not a placeholder of a number format")]
-    UnknownPlaceholder { found: String },
-    /// No `{seq}`, or more than one.
-    #[error("{0}")]
-    Seq(&'static str),
+    UnknownPlaceholder {
+        /// The placeholder or brace as written, for the message.
+        found: String,
+    },
+    /// No `{seq}` (0), or more than one: how many there are.
+    Seq(usize),
     /// `{seq:N}` with `N` not a whole number from 1 to 9.
-    #[error("`{found}`: the width of `{{seq:N}}` is a whole number from 1 to {MAX_WIDTH}")]
-    BadWidth { found: String },
+    BadWidth {
+        /// The `{seq:N}` as written.
+        found: String,
+    },
     /// Characters that do not stand as they are in a URL path (each named once).
-    #[error("{found} cannot be part of a number: a web address does not carry it as it is")]
-    Unsafe { found: String },
+    Unsafe {
+        /// The characters, each once, in the order they first appear.
+        found: Vec<char>,
+    },
 }
+
+impl NumberFormatError {
+    /// What is wrong, for a finding in its reader's language.
+    pub fn text(&self) -> crate::i18n::Text {
+        use crate::i18n::{Arg, text};
+        match self {
+            NumberFormatError::UnknownPlaceholder { found } => {
+                text!("diag-number-placeholder", found = found)
+            }
+            NumberFormatError::Seq(0) => text!("diag-number-no-seq"),
+            NumberFormatError::Seq(_) => text!("diag-number-seq-twice"),
+            NumberFormatError::BadWidth { found } => {
+                text!("diag-number-width", found = found, max = MAX_WIDTH)
+            }
+            NumberFormatError::Unsafe { found } => {
+                let named = found.iter().map(|c| match c {
+                    ' ' => Arg::from(text!("diag-number-space")),
+                    '\u{3000}' => Arg::from(text!("diag-number-full-width-space")),
+                    c => Arg::from(format!("`{c}`")),
+                });
+                text!("diag-number-unsafe", found = Arg::list(named))
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for NumberFormatError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.text(), f)
+    }
+}
+
+impl std::error::Error for NumberFormatError {}
 
 impl NumberFormat {
     /// Reads a format, or every problem it has.
@@ -92,16 +131,8 @@ impl NumberFormat {
             parts.push(Part::Text(literal));
         }
         if !unsafe_chars.is_empty() {
-            let named: Vec<String> = unsafe_chars
-                .iter()
-                .map(|c| match c {
-                    ' ' => "a space".to_string(),
-                    '\u{3000}' => "a full-width space".to_string(),
-                    c => format!("`{c}`"),
-                })
-                .collect();
             problems.push(NumberFormatError::Unsafe {
-                found: named.join(", "),
+                found: unsafe_chars,
             });
         }
         let seqs = parts
@@ -111,14 +142,8 @@ impl NumberFormat {
         let bad_seq = problems
             .iter()
             .any(|p| matches!(p, NumberFormatError::BadWidth { .. }));
-        if seqs == 0 && !bad_seq {
-            problems.push(NumberFormatError::Seq(
-                "the format has no `{seq}`, so two instances could get the same number",
-            ));
-        } else if seqs > 1 {
-            problems.push(NumberFormatError::Seq(
-                "the format has `{seq}` more than once",
-            ));
+        if (seqs == 0 && !bad_seq) || seqs > 1 {
+            problems.push(NumberFormatError::Seq(seqs));
         }
         if problems.is_empty() {
             Ok(NumberFormat { parts })
@@ -239,8 +264,12 @@ mod tests {
         assert_eq!(
             kinds("动火 动火/{seq}"),
             vec![NumberFormatError::Unsafe {
-                found: "`动`, `火`, a space, `/`".into()
+                found: vec!['动', '火', ' ', '/']
             }]
+        );
+        assert_eq!(
+            kinds("动火 动火/{seq}")[0].to_string(),
+            "`动`, `火`, a space, `/` cannot be part of a number: a web address does not carry it as it is"
         );
     }
 }

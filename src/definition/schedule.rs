@@ -27,17 +27,25 @@ pub enum Every {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Weekday {
+    /// 星期一(周一)
     Monday,
+    /// 星期二(周二)
     Tuesday,
+    /// 星期三(周三)
     Wednesday,
+    /// 星期四(周四)
     Thursday,
+    /// 星期五(周五)
     Friday,
+    /// 星期六(周六): a weekend day, unless the calendar makes it a make-up working day (调休).
     Saturday,
+    /// 星期日(周日): a weekend day, unless the calendar makes it a make-up working day (调休).
     Sunday,
 }
 
 impl Weekday {
-    pub fn to_chrono(self) -> chrono::Weekday {
+    /// The same day for the calendar's arithmetic, which is done with chrono.
+    pub(crate) fn to_chrono(self) -> chrono::Weekday {
         match self {
             Weekday::Monday => chrono::Weekday::Mon,
             Weekday::Tuesday => chrono::Weekday::Tue,
@@ -58,6 +66,7 @@ impl Weekday {
 pub enum MonthDay {
     /// A day of the month, 1 to 31.
     Day(#[schemars(range(min = 1, max = 31))] u32),
+    /// A day found from the calendar: `last`, `first_working_day`, `last_working_day`.
     Named(NamedDay),
 }
 
@@ -86,6 +95,10 @@ pub enum Roll {
     PreviousWorkingDay,
 }
 
+/// The end of the parser error for a day of the month that is none: the YAML reader knows it
+/// by this text and gives it back in the reader's language (`diag-not-a-month-day`).
+pub(crate) const NOT_A_MONTH_DAY: &str = "is not a day of the month: write a number from 1 to 31, `last`, `first_working_day` or `last_working_day`";
+
 impl<'de> Deserialize<'de> for MonthDay {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct MonthDayVisitor;
@@ -107,11 +120,10 @@ impl<'de> Deserialize<'de> for MonthDay {
                     "last" => Ok(MonthDay::Named(NamedDay::Last)),
                     "first_working_day" => Ok(MonthDay::Named(NamedDay::FirstWorkingDay)),
                     "last_working_day" => Ok(MonthDay::Named(NamedDay::LastWorkingDay)),
-                    other => other.parse::<u32>().map(MonthDay::Day).map_err(|_| {
-                        E::custom(format!(
-                            "`{other}` is not a day of the month: write a number from 1 to 31, `last`, `first_working_day` or `last_working_day`"
-                        ))
-                    }),
+                    other => other
+                        .parse::<u32>()
+                        .map(MonthDay::Day)
+                        .map_err(|_| E::custom(format!("`{other}` {NOT_A_MONTH_DAY}"))),
                 }
             }
         }

@@ -13,6 +13,8 @@ use std::sync::Arc;
 /// A validated workflow, ready for the runtime.
 #[derive(Debug)]
 pub struct Definition {
+    /// The workflow as read from `file`, with role titles filled in from the role list: the
+    /// states, events, fields and controls every step is decided by.
     pub workflow: Workflow,
     /// The YAML file it was read from.
     pub file: PathBuf,
@@ -37,6 +39,8 @@ pub struct Definition {
 }
 
 impl Definition {
+    /// The workflow's id (`hot_work_permit`), shared by all its versions; `hash` tells the
+    /// versions apart.
     pub fn id(&self) -> &str {
         self.workflow.id.as_str()
     }

@@ -10,7 +10,7 @@
 
 mod svg;
 
-pub use svg::{FONT_FAMILY, StateLink, SvgOptions, svg};
+pub use svg::{ChildTitle, FONT_FAMILY, StateLink, SvgOptions, svg};
 
 use crate::definition::Workflow;
 use crate::definition::model::{ApprovalMode, State};
@@ -30,7 +30,38 @@ struct Edge {
     /// What the timers firing this event are called: their titles, or their delays.
     timers: Vec<String>,
     /// The child workflows the step starts.
-    spawns: Vec<String>,
+    spawns: Vec<Spawn>,
+}
+
+/// A child workflow a step starts: one, or one per item of a list field. Ids as declared;
+/// [`Spawn::in_titles`] gives the reader's words.
+struct Spawn {
+    workflow: String,
+    for_each: Option<String>,
+}
+
+impl Spawn {
+    /// `construction_pass × workers`, or in titles `施工人员出入证 × 施工人员`.
+    fn label(&self) -> String {
+        match &self.for_each {
+            Some(list) => format!("{} × {list}", self.workflow),
+            None => self.workflow.clone(),
+        }
+    }
+
+    /// The same spawn named by the child's title (from `child_title`; the id when it gives
+    /// none) and the list field's title.
+    fn in_titles(&self, workflow: &Workflow, child_title: Option<ChildTitle>) -> Spawn {
+        Spawn {
+            workflow: child_title
+                .and_then(|title| title(&self.workflow))
+                .unwrap_or_else(|| self.workflow.clone()),
+            for_each: self
+                .for_each
+                .as_deref()
+                .map(|list| workflow.field_title(list).to_string()),
+        }
+    }
 }
 
 fn edges(workflow: &Workflow) -> Vec<Edge> {
@@ -71,9 +102,9 @@ fn edges(workflow: &Workflow) -> Vec<Edge> {
                     spawns: branch
                         .spawn
                         .iter()
-                        .map(|s| match &s.for_each {
-                            Some(list) => format!("{} × {}", s.workflow.as_str(), list.as_str()),
-                            None => s.workflow.as_str().to_string(),
+                        .map(|s| Spawn {
+                            workflow: s.workflow.as_str().to_string(),
+                            for_each: s.for_each.as_ref().map(|l| l.as_str().to_string()),
                         })
                         .collect(),
                 });

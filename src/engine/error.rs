@@ -41,6 +41,20 @@ pub enum EngineError {
         /// The id as given.
         id: String,
     },
+    /// A key the caller chose (an idempotency key) or a query's filter (workflow, state,
+    /// business key) with a control character (a NUL, a line break...). The store keeps them
+    /// in keys whose parts a NUL separates, so none may hold one. (A business key given to a
+    /// start is refused like any value the start is given, as
+    /// [`Refusal::IllTyped`](crate::machine::Refusal::IllTyped).)
+    #[error(
+        "the {field} {value:?} has a control character (a NUL, a line break, a tab...); it must be one line of visible text"
+    )]
+    BadKey {
+        /// Which key: `idempotency_key`, or the query's `workflow`, `state` or `business_key`.
+        field: &'static str,
+        /// The key as given.
+        value: String,
+    },
     /// A payload or initial data that is not a JSON object.
     #[error(
         "the payload (or initial data) must be a JSON object of field names and values, not {got}"
@@ -68,6 +82,24 @@ pub enum EngineError {
         instance: String,
         /// The event it was used for.
         event: String,
+    },
+    /// One command would cause more follow-up steps than one commit takes
+    /// ([`MAX_FOLLOW_UPS`](crate::engine::MAX_FOLLOW_UPS)): children started, parents told that
+    /// a child finished, `await_children` events, each causing the next, which is almost
+    /// always a loop in the workflows. Nothing of the command was written.
+    #[error(
+        "`{event}` on `{instance}` would cause more than {limit} follow-up steps at once (children started, parents told that a child finished, `await_children` events), most of them in {}; nothing was written. The workflows' `spawn` and `await_children` probably start one another in a loop: a process owner should break the loop in the workflow files and reload (instances already running keep their version, so one in the loop needs a step that leaves it)",
+        workflows.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+    )]
+    CascadeTooLong {
+        /// The instance the command was for.
+        instance: String,
+        /// The command's event.
+        event: String,
+        /// The most steps one command may commit.
+        limit: usize,
+        /// The workflows most of the steps belong to, most first (at most three).
+        workflows: Vec<String>,
     },
     /// A stored definition version cannot be rebuilt from its sources.
     #[error("definition version {hash} cannot be used: {detail}")]
@@ -112,9 +144,11 @@ impl EngineError {
             EngineError::UnknownWorkflow { .. } => "unknown_workflow",
             EngineError::UnknownInstance { .. } => "unknown_instance",
             EngineError::BadInstanceId { .. } => "bad_instance_id",
+            EngineError::BadKey { .. } => "bad_key",
             EngineError::NotAnObject { .. } => "not_an_object",
             EngineError::PayloadTooLarge { .. } => "payload_too_large",
             EngineError::KeyReused { .. } => "key_reused",
+            EngineError::CascadeTooLong { .. } => "cascade_too_long",
             EngineError::Definition { .. } => "definition",
             EngineError::Store(StoreError::Locked { .. }) => "store_locked",
             EngineError::Store(_) => "store",
@@ -131,14 +165,15 @@ impl EngineError {
         matches!(self, EngineError::Refused(_))
     }
 
-    /// Whether the request itself was wrong (an unknown or malformed id, a payload that is not
-    /// an object or too large, a reused key): the caller's mistake, not the engine's fault.
+    /// Whether the request itself was wrong (an unknown or malformed id or key, a payload that
+    /// is not an object or too large, a reused key): the caller's mistake, not the engine's fault.
     pub fn is_caller_mistake(&self) -> bool {
         matches!(
             self,
             EngineError::UnknownWorkflow { .. }
                 | EngineError::UnknownInstance { .. }
                 | EngineError::BadInstanceId { .. }
+                | EngineError::BadKey { .. }
                 | EngineError::NotAnObject { .. }
                 | EngineError::PayloadTooLarge { .. }
                 | EngineError::KeyReused { .. }

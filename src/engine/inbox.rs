@@ -55,6 +55,7 @@ impl Engine {
         query: Query,
         overdue_only: bool,
     ) -> Result<Vec<Task>, EngineError> {
+        super::check_query(&query)?;
         let limit = query.limit;
         let mut query = query;
         query.limit = None;

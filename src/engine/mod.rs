@@ -65,9 +65,11 @@ use versions::Versions;
 /// The largest payload (or initial data) accepted, as JSON.
 pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 
-/// How many follow-up steps one command may cause (children finishing parents finishing
-/// grandparents...), so that a cycle in the definitions cannot loop forever.
-const MAX_FOLLOW_UPS: usize = 1000;
+/// How many steps one command may commit with its follow-ups (children started, parents told
+/// that a child finished, `await_children` events), so that a loop in the definitions cannot
+/// run forever: a command that would cause more fails with [`EngineError::CascadeTooLong`]
+/// and writes nothing.
+pub const MAX_FOLLOW_UPS: usize = 1000;
 
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
@@ -411,6 +413,10 @@ impl Engine {
     ) -> Result<Outcome, EngineError> {
         check_object(request.not_an_object)?;
         check_size(&request.data)?;
+        if let Some(key) = &request.business_key {
+            machine::check_business_key(key)?;
+        }
+        check_key("idempotency_key", request.idempotency_key.as_deref())?;
         // Two starts with one key wait for each other, so that only one instance is created.
         let _key_lock = match &request.idempotency_key {
             Some(key) => Some(self.lock(&format!("\0key\0{key}")).await),
@@ -440,20 +446,20 @@ impl Engine {
             number: name.readable.as_ref().map(|r| r.number.clone()),
         };
         let _lock = self.lock(&id).await;
-        let (entry, snapshot) = self
+        let computed = self
             .blocking(move |engine| {
                 let entry = machine::start(&definition, &command, engine.sandbox())?;
                 let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-                Ok((entry, snapshot))
+                engine.take_name(&name)?;
+                drop(numbering);
+                // A start causes nothing more (its state's children come with steps).
+                engine.commit_here(Committed::new(entry, snapshot)?)
             })
             .await?;
-        self.take_name(&name)?;
-        drop(numbering);
-        let batch = vec![Committed::new(entry.clone(), snapshot.clone())];
-        self.commit(batch).await?;
+        let step = self.placed(computed).await?;
         Ok(Outcome {
-            entry,
-            instance: snapshot,
+            entry: step.entry,
+            instance: step.snapshot,
             replayed: false,
         })
     }
@@ -464,6 +470,7 @@ impl Engine {
         check_actor(&request.actor)?;
         check_object(request.not_an_object)?;
         check_size(&request.payload)?;
+        check_key("idempotency_key", request.idempotency_key.as_deref())?;
         let id = &self.resolve(id)?;
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
@@ -484,21 +491,36 @@ impl Engine {
         };
         let definition = self.definition(&instance.version)?;
         let at = command.at;
-        let (entry, snapshot) = self
+        let computed = self
             .blocking(move |engine| {
                 let entry = machine::step(&definition, &instance, &command, engine.sandbox())?;
                 let mut snapshot = instance;
                 snapshot
                     .apply(&entry)
                     .map_err(crate::store::StoreError::from)?;
-                Ok((entry, snapshot))
+                if causes_follow_ups(&definition, &entry, &snapshot) {
+                    return Ok(Err((entry, snapshot)));
+                }
+                engine.commit_here(Committed::new(entry, snapshot)?).map(Ok)
             })
             .await?;
+        let (entry, snapshot) = match computed {
+            Ok(placed) => {
+                let step = self.placed(placed).await?;
+                return Ok(Outcome {
+                    entry: step.entry,
+                    instance: step.snapshot,
+                    replayed: false,
+                });
+            }
+            // Children to start, a parent to tell, an event to fire: one batch with them.
+            Err(step) => step,
+        };
         let mut batch = Vec::new();
         let mut names = Vec::new();
         let done = async {
             let (entry, snapshot) = self
-                .push_step(&mut batch, &mut names, Committed::new(entry, snapshot), at)
+                .push_step(&mut batch, &mut names, entry, snapshot, at)
                 .await?;
             self.follow_ups(&mut batch, &mut locks, &mut names, at)
                 .await?;
@@ -600,6 +622,7 @@ impl Engine {
 
     /// Instances matching a query.
     pub async fn list(&self, query: Query) -> Result<Vec<Instance>, EngineError> {
+        check_query(&query)?;
         let store = self.inner.store.clone();
         tokio::task::spawn_blocking(move || store.find(&query))
             .await
@@ -686,10 +709,35 @@ impl Engine {
             .committer
             .commit(batch)
             .await
-            .map_err(|e| match e {
-                CommitError::Store(e) => EngineError::Store(e),
-                CommitError::Closed => EngineError::Closed,
-            })
+            .map_err(commit_failed)
+    }
+
+    /// A step [`Engine::commit_here`] placed, once committed: at once if it was, else through
+    /// the committer's next group.
+    async fn placed(&self, placed: Placed) -> Result<Committed, EngineError> {
+        match placed {
+            Placed::Committed(step) => Ok(step),
+            Placed::Waiting(step) => {
+                let copy = step.clone();
+                self.commit(vec![step]).await?;
+                Ok(copy)
+            }
+        }
+    }
+
+    /// Commits a step that causes nothing more right here, on the blocking-pool thread that
+    /// computed it, when no other commit is under way (no hand-off to the commit threads);
+    /// otherwise gives it back, encoded, to join the committer's next group.
+    fn commit_here(&self, step: Committed) -> Result<Placed, EngineError> {
+        match self
+            .inner
+            .committer
+            .commit_if_idle(std::slice::from_ref(&step))
+        {
+            Some(Ok(())) => Ok(Placed::Committed(step)),
+            Some(Err(err)) => Err(commit_failed(err)),
+            None => Ok(Placed::Waiting(step)),
+        }
     }
 
     /// The answer to a command whose idempotency key was used before.
@@ -744,7 +792,8 @@ impl Engine {
     }
 
     /// Adds to `batch` the steps that the last steps in it cause: starting spawned children,
-    /// telling a parent its child finished, firing `await_children` events.
+    /// telling a parent its child finished, firing `await_children` events. A cascade that
+    /// grows past [`MAX_FOLLOW_UPS`] steps is an error: the caller commits nothing of it.
     async fn follow_ups(
         &self,
         batch: &mut Vec<Committed>,
@@ -754,16 +803,11 @@ impl Engine {
     ) -> Result<(), EngineError> {
         let mut next = 0;
         while next < batch.len() {
-            if batch.len() > MAX_FOLLOW_UPS {
-                break;
-            }
+            check_cascade(batch)?;
             let entry = batch[next].entry.clone();
             let snapshot = batch[next].snapshot.clone();
             next += 1;
-            if entry.finished
-                && entry.kind != machine::EntryKind::ChildFinished
-                && let Some(parent_id) = &snapshot.parent
-            {
+            if let Some(parent_id) = tells_parent(&entry, &snapshot) {
                 if !locks.iter().any(|l| &l.id == parent_id) {
                     locks.push(self.lock(parent_id).await);
                 }
@@ -780,7 +824,7 @@ impl Engine {
                     after
                         .apply(&notice)
                         .map_err(crate::store::StoreError::from)?;
-                    batch.push(Committed::new(notice, after));
+                    batch.push(Committed::new(notice, after)?);
                 }
             }
             let definition = self.definition(&snapshot.version)?;
@@ -804,11 +848,10 @@ impl Engine {
                         Ok((step, after))
                     })
                     .await?;
-                self.push_step(batch, names, Committed::new(step, after), at)
-                    .await?;
+                self.push_step(batch, names, step, after, at).await?;
             }
         }
-        Ok(())
+        check_cascade(batch)
     }
 
     /// The next names of an instance of `definition`'s workflow started at `at`: read, not
@@ -919,14 +962,10 @@ impl Engine {
         &self,
         batch: &mut Vec<Committed>,
         names: &mut Vec<Name>,
-        step: Committed,
+        mut entry: Entry,
+        mut snapshot: Instance,
         at: DateTime<Utc>,
     ) -> Result<(Entry, Instance), EngineError> {
-        let Committed {
-            mut entry,
-            mut snapshot,
-            ..
-        } = step;
         let mut starts = Vec::new();
         let mut given = Vec::new();
         for child in entry.spawned.clone() {
@@ -961,7 +1000,7 @@ impl Engine {
             // The children's starts name the parent's step by nothing but the parent's id, so
             // they need no change.
         }
-        batch.push(Committed::new(entry.clone(), snapshot.clone()));
+        batch.push(Committed::new(entry.clone(), snapshot.clone())?);
         batch.extend(starts);
         Ok((entry, snapshot))
     }
@@ -1015,7 +1054,7 @@ impl Engine {
         };
         let entry = machine::start(&definition, &command, &self.inner.sandbox)?;
         let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-        Ok(Some(Committed::new(entry, snapshot)))
+        Ok(Some(Committed::new(entry, snapshot)?))
     }
 
     /// Finishes follow-up work for an instance recovered after a crash: children its last
@@ -1044,19 +1083,85 @@ impl Engine {
             // (It is not committed again: only what follows it is.)
             let mut entry = entry;
             entry.spawned.clear();
-            let mut pending = vec![Committed::new(entry, snapshot.clone())];
+            let mut pending = vec![Committed::new(entry, snapshot.clone())?];
             let mut names = Vec::new();
             let done = self
                 .follow_ups(&mut pending, &mut locks, &mut names, self.now())
                 .await;
-            self.unless_failed(done, &names).await?;
-            batch.extend(pending.into_iter().skip(1));
+            match self.unless_failed(done, &names).await {
+                Ok(()) => batch.extend(pending.into_iter().skip(1)),
+                // Only a store written by an engine that committed part of a runaway cascade
+                // has one to carry on: nothing more of it is written, and the store opens.
+                Err(EngineError::CascadeTooLong { .. }) => {}
+                Err(other) => return Err(other),
+            }
         }
         if !batch.is_empty() {
             self.commit(batch).await?;
         }
         Ok(())
     }
+}
+
+/// Fails a command whose batch has grown past [`MAX_FOLLOW_UPS`] steps, naming the command
+/// and the workflows most of the steps belong to.
+fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
+    if batch.len() <= MAX_FOLLOW_UPS {
+        return Ok(());
+    }
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for step in batch {
+        *counts.entry(step.entry.workflow.as_str()).or_default() += 1;
+    }
+    let mut workflows: Vec<(&str, usize)> = counts.into_iter().collect();
+    workflows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let first = &batch[0].entry;
+    Err(EngineError::CascadeTooLong {
+        instance: first.instance.clone(),
+        event: first.event.clone(),
+        limit: MAX_FOLLOW_UPS,
+        workflows: workflows
+            .into_iter()
+            .take(3)
+            .map(|(id, _)| id.to_string())
+            .collect(),
+    })
+}
+
+/// A step that causes nothing more, computed on the blocking pool: committed there, or
+/// encoded and waiting to join the committer's next group.
+enum Placed {
+    Committed(Committed),
+    Waiting(Committed),
+}
+
+fn commit_failed(err: CommitError) -> EngineError {
+    match err {
+        CommitError::Store(err) => EngineError::Store(err),
+        CommitError::Closed => EngineError::Closed,
+    }
+}
+
+/// The parent to tell that the instance finished, when this step finished it (a child's own
+/// completion notice finishes nothing).
+fn tells_parent<'a>(entry: &Entry, snapshot: &'a Instance) -> Option<&'a String> {
+    if entry.finished && entry.kind != machine::EntryKind::ChildFinished {
+        snapshot.parent.as_ref()
+    } else {
+        None
+    }
+}
+
+/// Whether a step causes follow-ups (see [`Engine::follow_ups`]): children to start, a parent
+/// to tell, an `await_children` event to fire.
+fn causes_follow_ups(
+    definition: &crate::definition::Definition,
+    entry: &Entry,
+    snapshot: &Instance,
+) -> bool {
+    !entry.spawned.is_empty()
+        || tells_parent(entry, snapshot).is_some()
+        || machine::children_done(definition, snapshot).is_some()
 }
 
 /// The newest snapshot of `id` in a batch.
@@ -1075,6 +1180,25 @@ fn check_id(id: &str) -> Result<(), EngineError> {
         return Err(EngineError::BadInstanceId { id: id.to_string() });
     }
     Ok(())
+}
+
+/// Refuses a key the caller chose, or a query's filter, with a control character: the store
+/// keeps them in keys whose parts a NUL separates.
+fn check_key(field: &'static str, value: Option<&str>) -> Result<(), EngineError> {
+    match value {
+        Some(value) if value.chars().any(char::is_control) => Err(EngineError::BadKey {
+            field,
+            value: value.to_string(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// [`check_key`] on each filter of a query.
+fn check_query(query: &Query) -> Result<(), EngineError> {
+    check_key("workflow", query.workflow.as_deref())?;
+    check_key("state", query.state.as_deref())?;
+    check_key("business_key", query.business_key.as_deref())
 }
 
 fn check_actor(actor: &Actor) -> Result<(), EngineError> {

@@ -18,7 +18,7 @@ use crate::calendar::Calendar;
 use crate::calendar::recurrence::Recurrence;
 use crate::definition::duration::Duration;
 use crate::machine::{self, Actor, Instance, Refusal};
-use crate::store::{Committed, QueuedTimer};
+use crate::store::QueuedTimer;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashSet};
@@ -335,7 +335,7 @@ impl Engine {
         let mut names = Vec::new();
         let done = async {
             let (entry, _) = self
-                .push_step(&mut batch, &mut names, Committed::new(entry, snapshot), at)
+                .push_step(&mut batch, &mut names, entry, snapshot, at)
                 .await?;
             self.follow_ups(&mut batch, &mut locks, &mut names, at)
                 .await?;

@@ -9,12 +9,14 @@ use crate::script::Sandbox;
 use crate::store::{Store, StoredDefinition};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 /// Every definition version the engine has compiled, by hash.
 #[derive(Default)]
 pub struct Versions {
     inner: RwLock<Inner>,
+    /// Held across a whole [`Versions::publish`], saves and swap.
+    publishing: Mutex<()>,
 }
 
 #[derive(Default)]
@@ -27,16 +29,16 @@ struct Inner {
 }
 
 impl Versions {
-    /// Makes the catalog's definitions the newest versions, and stores their sources. All of
-    /// them become visible at once (one write lock): a reader sees the old set or the new one.
-    /// Workflows the catalog no longer has can no longer be started; their versions stay for
-    /// the instances that run on them.
+    /// Makes the catalog's definitions the newest versions, once their sources are stored.
+    /// Every source is saved first; only then do all of them become visible at once (one
+    /// write lock), so a reader sees the old set or the new one, and a save that fails leaves
+    /// the old set in force (the versions saved before it are only stored sources, which
+    /// nothing runs on). Workflows the catalog no longer has can no longer be started; their
+    /// versions stay for the instances that run on them.
     pub fn publish(&self, catalog: &Catalog, store: &dyn Store) -> Result<(), EngineError> {
-        let mut inner = self.inner.write().map_err(|_| EngineError::Closed)?;
-        inner.roles = catalog.roles.clone();
-        inner
-            .latest
-            .retain(|id, _| catalog.definitions.contains_key(id));
+        // Publishing is one writer at a time: a reload that saved later cannot be swapped in
+        // under one that saved earlier.
+        let _one_at_a_time = self.publishing.lock().map_err(|_| EngineError::Closed)?;
         for (id, definition) in &catalog.definitions {
             store.save_definition(&StoredDefinition {
                 hash: definition.hash.clone(),
@@ -46,6 +48,13 @@ impl Versions {
                 rules: definition.rules.clone(),
                 parameters: definition.parameters.clone(),
             })?;
+        }
+        let mut inner = self.inner.write().map_err(|_| EngineError::Closed)?;
+        inner.roles = catalog.roles.clone();
+        inner
+            .latest
+            .retain(|id, _| catalog.definitions.contains_key(id));
+        for (id, definition) in &catalog.definitions {
             inner.latest.insert(id.clone(), definition.hash.clone());
             inner
                 .by_hash
@@ -175,4 +184,52 @@ pub fn rebuild(
         .remove(&stored.workflow)
         .ok_or_else(|| "the stored YAML declares another workflow".to_string())?;
     Arc::try_unwrap(definition).map_err(|_| "the definition is shared".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SledStore;
+
+    fn workflow(id: &str, title: &str) -> (PathBuf, String) {
+        (
+            PathBuf::from(format!("{id}.yaml")),
+            format!(
+                "id: {id}\ntitle: {title}\nroles: {{clerk: 职员}}\ninitial: open\nstates:\n  open:\n    on:\n      close: {{to: closed, roles: [clerk]}}\n  closed: {{final: true}}\n"
+            ),
+        )
+    }
+
+    fn catalog(files: Vec<(PathBuf, String)>, sandbox: &Sandbox) -> Catalog {
+        let report = catalog::build(Sources::from_texts(files, Vec::new()), sandbox);
+        assert!(!report.has_errors(), "{:?}", report.diagnostics);
+        report.catalog
+    }
+
+    /// Every definition is saved before any becomes the newest: when the store refuses a save,
+    /// the set in force stays exactly as it was, with no workflow of the new set added and none
+    /// of the old one removed.
+    #[test]
+    fn a_set_whose_sources_cannot_be_saved_is_not_published_at_all() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(dir.path(), Default::default()).expect("opens");
+        let sandbox = Sandbox::new(Default::default());
+        let versions = Versions::default();
+        let old = catalog(vec![workflow("w", "旧"), workflow("y", "将删除")], &sandbox);
+        versions.publish(&old, &store).expect("publishes");
+        let before = versions.latest_hashes();
+        assert_eq!(before.keys().collect::<Vec<_>>(), ["w", "y"]);
+
+        let new = catalog(vec![workflow("w", "新"), workflow("x", "新增")], &sandbox);
+        store.refuse_writes();
+        let failed = versions.publish(&new, &store);
+        assert!(matches!(failed, Err(EngineError::Store(_))), "{failed:?}");
+        assert_eq!(
+            versions.latest_hashes(),
+            before,
+            "the old set stays in force"
+        );
+        assert!(versions.latest("x").is_err());
+        assert_eq!(versions.latest("y").expect("still there").hash, before["y"]);
+    }
 }

@@ -10,8 +10,11 @@
 //! ([`Lang::from_locale`]). The core never chooses one.
 
 mod refusal;
+mod text;
 
 pub use refusal::{Explain, explain};
+pub(crate) use text::text;
+pub use text::{Arg, Text};
 
 use crate::diagnostic::{Code, Severity};
 use fluent_bundle::concurrent::FluentBundle;
@@ -150,6 +153,32 @@ impl Lang {
             fluent_args.set(*name, *value);
         }
         self.format(id, &fluent_args)
+    }
+
+    /// A [`Text`] in this language: the one place a text becomes words. Its arguments are
+    /// rendered first (a list joined as this language lists, a text within a text in this
+    /// language too).
+    pub fn render(self, text: &Text) -> String {
+        let mut fluent_args = FluentArgs::new();
+        for (name, value) in text.args() {
+            match value {
+                Arg::Number(n) => fluent_args.set(*name, *n),
+                other => fluent_args.set(*name, self.render_arg(other)),
+            }
+        }
+        self.format(text.id(), &fluent_args)
+    }
+
+    fn render_arg(self, arg: &Arg) -> String {
+        match arg {
+            Arg::Plain(plain) => plain.clone(),
+            Arg::Number(n) => n.to_string(),
+            Arg::List(items) => {
+                let items: Vec<String> = items.iter().map(|item| self.render_arg(item)).collect();
+                self.list(&items)
+            }
+            Arg::Text(inner) => self.render(inner),
+        }
     }
 
     /// Whether this language's own files have the message `id` (no fallback).

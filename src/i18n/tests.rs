@@ -1,4 +1,5 @@
 use super::*;
+use crate::i18n::text;
 use crate::machine::Refusal;
 
 #[test]
@@ -292,5 +293,303 @@ fn console_messages_take_their_counts_in_each_language() {
     assert_eq!(
         Lang::En.text_with("console-time-left-working", &[("span", "2 hours")]),
         "2 hours of working time left"
+    );
+}
+
+/// A `text!(...)` written in the library's sources: where, its message id and the names of
+/// the arguments it gives.
+#[derive(Debug)]
+struct TextInCode {
+    file: String,
+    id: String,
+    args: Vec<String>,
+}
+
+/// Every `text!("id", name = value, ...)` in `src/` (comments skipped): the macro makes the id
+/// and the argument names literals, so they can be read here as the compiler reads them.
+fn texts_in_code() -> Vec<TextInCode> {
+    fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("a source folder").flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                walk(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let mut found = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(&path).expect("a source file");
+        let name = path
+            .strip_prefix(&root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        for (at, _) in text.match_indices("text!(") {
+            let line_start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            if text[line_start..at].trim_start().starts_with("//") || text[..at].ends_with('"') {
+                continue;
+            }
+            let (id, args) = read_text_call(&text[at + "text!(".len()..])
+                .unwrap_or_else(|| panic!("{name}: a text! the test cannot read"));
+            found.push(TextInCode {
+                file: name.clone(),
+                id,
+                args,
+            });
+        }
+    }
+    found
+}
+
+/// The id and argument names of a `text!(` call, given what follows its `(`.
+fn read_text_call(rest: &str) -> Option<(String, Vec<String>)> {
+    let rest = rest.trim_start().strip_prefix('"')?;
+    let end = rest.find('"')?;
+    let id = rest[..end].to_string();
+    let mut args = Vec::new();
+    let mut depth = 0usize;
+    let mut segment = String::new();
+    let mut chars = rest[end + 1..].chars();
+    let mut in_string = false;
+    while let Some(c) = chars.next() {
+        if in_string {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            '"' => in_string = true,
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' if depth > 0 => depth -= 1,
+            ')' => {
+                args.extend(arg_name(&segment));
+                return Some((id, args));
+            }
+            ',' if depth == 0 => {
+                args.extend(arg_name(&segment));
+                segment.clear();
+                continue;
+            }
+            _ => {}
+        }
+        if depth == 0 {
+            segment.push(c);
+        }
+    }
+    None
+}
+
+/// `name` of a `name = value` argument.
+fn arg_name(segment: &str) -> Option<String> {
+    let (name, _) = segment.split_once('=')?;
+    let name = name.trim();
+    (!name.is_empty() && name.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'))
+        .then(|| name.to_string())
+}
+
+/// Each message of a Fluent file with the `$variables` its pattern uses (terms, whose
+/// variables are their own parameters, are left out).
+fn variables(file: &str) -> std::collections::BTreeMap<String, std::collections::BTreeSet<String>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut current: Option<String> = None;
+    for line in file.lines() {
+        let starts_entry = !line.starts_with([' ', '#', '}', '[', '*']) && line.contains(" = ");
+        if starts_entry {
+            let id = line.split(" = ").next().unwrap_or_default().to_string();
+            current = (!id.starts_with('-')).then_some(id);
+        } else if line.is_empty() || line.starts_with('#') {
+            current = None;
+        }
+        let Some(id) = &current else { continue };
+        let vars: &mut std::collections::BTreeSet<String> = out.entry(id.clone()).or_default();
+        let pattern = if starts_entry {
+            line.split_once(" = ").map_or("", |(_, p)| p)
+        } else {
+            line
+        };
+        for (at, _) in pattern.match_indices('$') {
+            let name: String = pattern[at + 1..]
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                .collect();
+            if !name.is_empty() {
+                vars.insert(name);
+            }
+        }
+    }
+    out
+}
+
+const ZH_DIAGNOSTICS: &str = include_str!("../../locales/zh-CN/diagnostics.ftl");
+const EN_DIAGNOSTICS: &str = include_str!("../../locales/en/diagnostics.ftl");
+
+/// Every text the sources write (a finding's message and hint, a schedule's or a number
+/// format's problem) exists in both languages and takes exactly the arguments the code gives:
+/// a missing one would show as `{$name}`, an extra one would be lost.
+#[test]
+fn every_text_the_code_writes_exists_in_both_languages_with_its_arguments() {
+    let used = texts_in_code();
+    assert!(used.len() > 150, "the scan found only {used:#?}");
+    let zh = variables(ZH_DIAGNOSTICS);
+    let en = variables(EN_DIAGNOSTICS);
+    for text in &used {
+        for lang in Lang::ALL {
+            assert!(
+                lang.has(&text.id),
+                "{} writes `{}`, which {lang:?} lacks",
+                text.file,
+                text.id
+            );
+        }
+        let given: std::collections::BTreeSet<String> = text.args.iter().cloned().collect();
+        assert_eq!(given.len(), text.args.len(), "{text:?} repeats an argument");
+        for (lang, vars) in [("zh-CN", &zh), ("en", &en)] {
+            assert_eq!(
+                vars.get(&text.id),
+                Some(&given),
+                "{}: `{}` in {lang} takes other arguments than the code gives",
+                text.file,
+                text.id
+            );
+        }
+    }
+    // And every finding's message or hint in the files is one the code writes.
+    for id in zh
+        .keys()
+        .filter(|id| id.starts_with("diag-") || id.starts_with("hint-"))
+    {
+        assert!(
+            used.iter().any(|t| t.id == *id),
+            "`{id}` is in diagnostics.ftl but no code writes it"
+        );
+    }
+}
+
+/// What Chinese readers get is Chinese: once what they type (`keys`, ids, YAML examples,
+/// paths, quoted values) and the arguments are taken out, no English word is left.
+#[test]
+fn chinese_findings_have_no_english_prose() {
+    // Names that stay as they are in Chinese text.
+    const ALLOWED: [&str; 17] = [
+        "YAML",
+        "UTF",
+        "UTC",
+        "GBK",
+        "HH",
+        "MM",
+        "YYYY",
+        "DD",
+        "README",
+        "rhai",
+        "JavaScript",
+        "Rust",
+        "Tab",
+        "KB",
+        "MiB",
+        "ASCII",
+        "id",
+    ];
+    let mut english = Vec::new();
+    let mut checked = 0;
+    for (id, _) in variables(ZH_DIAGNOSTICS) {
+        if !(id.starts_with("diag-") || id.starts_with("hint-")) {
+            continue;
+        }
+        let mut lines = ZH_DIAGNOSTICS
+            .split('\n')
+            .skip_while(|line| !line.starts_with(&format!("{id} = ")));
+        let first = lines.next().unwrap_or_default();
+        let rest = lines.take_while(|line| line.starts_with([' ', '}', '[', '*']));
+        let pattern = std::iter::once(first)
+            .chain(rest)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let prose = strip_literals(pattern.trim_start_matches(&format!("{id} = ")));
+        for word in prose.split(|c: char| !c.is_ascii_alphabetic()) {
+            if word.len() > 1 && !ALLOWED.contains(&word) {
+                english.push(format!("`{id}` has `{word}`: {prose}"));
+            }
+        }
+        checked += 1;
+    }
+    assert!(
+        english.is_empty(),
+        "English in Chinese findings:\n{}",
+        english.join("\n")
+    );
+    assert!(checked > 150, "{checked}");
+}
+
+/// A pattern without what is not prose: `code spans`, placeables, quoted values, paths and
+/// select variants' keys.
+fn strip_literals(pattern: &str) -> String {
+    let mut out = String::new();
+    let mut depth = 0;
+    let mut in_code = false;
+    let mut in_quote = false;
+    for c in pattern.chars() {
+        match c {
+            '{' if !in_code => depth += 1,
+            '}' if !in_code && depth > 0 => depth -= 1,
+            '`' if depth == 0 => in_code = !in_code,
+            '"' if depth == 0 && !in_code => in_quote = !in_quote,
+            _ if depth > 0 || in_code || in_quote => {}
+            c => out.push(c),
+        }
+    }
+    // Variant lines of a select sit inside its braces; what is left are words between them.
+    out.split_whitespace()
+        .filter(|token| !token.contains(['/', '.', '_', ':', '[', ']']))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One finding in both languages, through the one renderer: arguments, a suggestion within
+/// the hint, a list joined as each language lists.
+#[test]
+fn a_finding_renders_in_each_language() {
+    use crate::diagnostic::suggestion_text;
+    let hint = text!(
+        "hint-undeclared-role",
+        suggestion = suggestion_text("cs_dpet", ["cs_dept", "gm"])
+    );
+    assert_eq!(
+        Lang::En.render(&hint),
+        "declare it under `roles:`, or did you mean `cs_dept`?"
+    );
+    assert_eq!(
+        Lang::Zh.render(&hint),
+        "在 `roles:` 下声明这个角色。是不是想写 `cs_dept`?"
+    );
+    let cycle = text!(
+        "diag-closed-cycle",
+        state = "a",
+        states = Arg::list(["a", "b"])
+    );
+    assert!(Lang::En.render(&cycle).contains("a cycle of a, b with"));
+    assert!(Lang::Zh.render(&cycle).contains("a、b 组成的闭环"));
+    assert_eq!(
+        cycle.to_string(),
+        Lang::En.render(&cycle),
+        "Display is English"
+    );
+    let silent = text!(
+        "diag-not-snake-case",
+        kind = text!("diag-kind-state"),
+        name = "GmReview"
+    );
+    assert_eq!(
+        Lang::Zh.render(&silent),
+        "状态 `GmReview` 不是小写字母加下划线的标识符"
     );
 }

@@ -308,17 +308,42 @@ impl Entry {
         }
     }
 
-    /// The SHA-256 (hex) of the entry with its `hash` field empty.
+    /// The SHA-256 (hex) of the entry's canonical encoding: a domain tag, then the entry's
+    /// JSON with its `hash` field empty.
     pub fn compute_hash(&self) -> String {
-        let mut blank = EntryRef::from(self);
-        blank.hash = "";
-        // Serialising plain data to memory does not fail; hashing one buffer is faster than
-        // feeding the hasher token by token.
-        let bytes = serde_json::to_vec(&blank).unwrap_or_default();
+        // Hashing one buffer is faster than feeding the hasher token by token.
         let mut hasher = Sha256::new();
         hasher.update(DOMAIN);
-        hasher.update(&bytes);
+        hasher.update(self.hashed_json());
         to_hex(&hasher.finalize())
+    }
+
+    /// The entry's JSON as it is stored, with `hash` empty: what the hash covers. `hash` is the
+    /// last field, so the stored JSON ends with `"hash":` and its value, then `}`; that value
+    /// is replaced by `""`, which spares cloning the entry (or keeping a mirror of it).
+    fn hashed_json(&self) -> Vec<u8> {
+        // Serialising plain data to memory does not fail; were it to, the hash would not match
+        // the entry, and verifying it would say so.
+        let mut json = serde_json::to_vec(self).unwrap_or_default();
+        let value = serde_json::to_vec(&self.hash).unwrap_or_default();
+        let tail = [b"\"hash\":".as_slice(), &value, b"}"].concat();
+        if json.ends_with(&tail) {
+            json.truncate(json.len() - value.len() - 1);
+            json.extend_from_slice(b"\"\"}");
+            return json;
+        }
+        // Only if a field were ever declared after `hash`.
+        let blank = Entry {
+            hash: String::new(),
+            ..self.clone()
+        };
+        serde_json::to_vec(&blank).unwrap_or_default()
+    }
+
+    /// The entry's field names in declaration order, which is the order they are stored and
+    /// hashed in (the order serde's derived code lists them in).
+    pub fn field_names() -> &'static [&'static str] {
+        field_names::<Entry>()
     }
 
     /// Gives the children this step spawned the ids the engine chose (their own workflows'
@@ -357,93 +382,46 @@ fn to_hex(bytes: &[u8]) -> String {
     out
 }
 
-/// A borrowed mirror of [`Entry`] with the same field order and serde attributes, so that an
-/// entry hashes without being cloned. A test checks that both serialise alike.
-#[derive(Serialize)]
-struct EntryRef<'a> {
-    instance: &'a str,
-    seq: u64,
-    kind: EntryKind,
-    workflow: &'a str,
-    version: &'a str,
-    event: &'a str,
-    from: &'a Option<String>,
-    to: &'a str,
-    entered: bool,
-    finished: bool,
-    actor: &'a str,
-    role: &'a Option<String>,
-    payload: &'a Map<String, Value>,
-    changes: &'a Map<String, Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    guards: &'a Vec<GuardResult>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signature: &'a Option<Signature>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    audit: &'a Option<AuditKind>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    branch: &'a Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    signers: &'a Option<Vec<PendingSigner>>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    timers_armed: &'a Vec<ArmedTimer>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    timers_cancelled: &'a Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    spawned: &'a Vec<SpawnedChild>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    child: &'a Option<ChildStatus>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    timer: &'a Option<TimerFiring>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    business_key: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    parent: &'a Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    number: &'a Option<String>,
-    at: &'a DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    idempotency_key: &'a Option<String>,
-    prev_hash: &'a str,
-    hash: &'a str,
-}
-
-impl<'a> From<&'a Entry> for EntryRef<'a> {
-    fn from(e: &'a Entry) -> Self {
-        EntryRef {
-            instance: &e.instance,
-            seq: e.seq,
-            kind: e.kind,
-            workflow: &e.workflow,
-            version: &e.version,
-            event: &e.event,
-            from: &e.from,
-            to: &e.to,
-            entered: e.entered,
-            finished: e.finished,
-            actor: &e.actor,
-            role: &e.role,
-            payload: &e.payload,
-            changes: &e.changes,
-            guards: &e.guards,
-            signature: &e.signature,
-            audit: &e.audit,
-            branch: &e.branch,
-            signers: &e.signers,
-            timers_armed: &e.timers_armed,
-            timers_cancelled: &e.timers_cancelled,
-            spawned: &e.spawned,
-            child: &e.child,
-            timer: &e.timer,
-            business_key: &e.business_key,
-            parent: &e.parent,
-            number: &e.number,
-            at: &e.at,
-            idempotency_key: &e.idempotency_key,
-            prev_hash: &e.prev_hash,
-            hash: &e.hash,
+/// The names of a struct's fields in declaration order, as its derived `Deserialize` lists
+/// them (serde hands them to `deserialize_struct`): the order they are serialised in.
+fn field_names<T: serde::de::DeserializeOwned>() -> &'static [&'static str] {
+    struct Names(Option<&'static [&'static str]>);
+    #[derive(Debug)]
+    struct Stop;
+    impl std::fmt::Display for Stop {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("stop")
         }
     }
+    impl std::error::Error for Stop {}
+    impl serde::de::Error for Stop {
+        fn custom<M: std::fmt::Display>(_: M) -> Stop {
+            Stop
+        }
+    }
+    impl<'de> serde::Deserializer<'de> for &mut Names {
+        type Error = Stop;
+        fn deserialize_any<V: serde::de::Visitor<'de>>(self, _: V) -> Result<V::Value, Stop> {
+            Err(Stop)
+        }
+        fn deserialize_struct<V: serde::de::Visitor<'de>>(
+            self,
+            _: &'static str,
+            fields: &'static [&'static str],
+            _: V,
+        ) -> Result<V::Value, Stop> {
+            self.0 = Some(fields);
+            Err(Stop)
+        }
+        serde::forward_to_deserialize_any! {
+            bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes
+            byte_buf option unit unit_struct newtype_struct seq tuple tuple_struct map enum
+            identifier ignored_any
+        }
+    }
+    let mut names = Names(None);
+    let _ = T::deserialize(&mut names);
+    names.0.unwrap_or(&[])
 }
 
 #[cfg(test)]
@@ -499,14 +477,18 @@ mod tests {
 
     #[test]
     fn the_hash_covers_exactly_the_serialised_entry() {
-        let entry = sample();
-        let mut blank = EntryRef::from(&entry);
-        blank.hash = "";
+        let mut entry = sample();
+        entry.hash = "a stale hash, with \"quotes\" and \\ to escape".into();
+        let blank = Entry {
+            hash: String::new(),
+            ..entry.clone()
+        };
         assert_eq!(
-            serde_json::to_string(&blank).expect("serialises"),
-            serde_json::to_string(&entry).expect("serialises"),
-            "the hashing mirror must serialise like the entry"
+            entry.hashed_json(),
+            serde_json::to_vec(&blank).expect("serialises"),
+            "the hash covers the entry as stored, with `hash` empty"
         );
+        assert_eq!(Entry::field_names().last(), Some(&"hash"));
     }
 
     #[test]
@@ -537,5 +519,157 @@ mod tests {
         let mut altered = entry;
         altered.payload.insert("amount".into(), json!(1800.0));
         assert!(!altered.verify());
+    }
+
+    fn time(text: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(text)
+            .expect("valid")
+            .with_timezone(&Utc)
+    }
+
+    /// A start as the engine makes one, with nothing optional set: what most stored entries
+    /// look like.
+    fn golden_start() -> Entry {
+        let command = Start {
+            id: "expense-1".into(),
+            actor: crate::machine::Actor::new("xiao", ["applicant"]),
+            data: Map::new(),
+            business_key: None,
+            parent: None,
+            idempotency_key: None,
+            at: time("2026-11-28T09:00:00Z"),
+            number: None,
+        };
+        let mut entry = Entry::first(&command, "expense", "v1", "drafted");
+        entry.role = Some("applicant".into());
+        entry.seal();
+        entry
+    }
+
+    /// A step with every field set (in combinations no step makes), so that the encoding of
+    /// each one is pinned.
+    fn golden_full() -> Entry {
+        let instance = Instance::begin(&golden_start()).expect("a start");
+        let mut entry = Entry::next(
+            &instance,
+            EntryKind::Event,
+            "approve",
+            "li",
+            time("2026-11-28T10:00:00Z"),
+        );
+        entry.to = "paid".into();
+        entry.entered = true;
+        entry.finished = true;
+        entry.role = Some("finance".into());
+        entry.payload = json!({"amount": 18000.5, "comment": "同意"})
+            .as_object()
+            .cloned()
+            .expect("an object");
+        entry.changes = json!({"amount": 18000.5, "paid": true})
+            .as_object()
+            .cloned()
+            .expect("an object");
+        entry.guards = vec![GuardResult {
+            guard: "data.amount >= 15000".into(),
+            passed: true,
+        }];
+        entry.signature = Some(Signature {
+            signer: 0,
+            role: "finance".into(),
+            actor: "li".into(),
+            at: time("2026-11-28T10:00:00Z"),
+        });
+        entry.audit = Some(AuditKind::Approval);
+        entry.branch = Some(1);
+        entry.signers = Some(vec![PendingSigner {
+            role: "finance".into(),
+            title: Some("财务".into()),
+            required: true,
+        }]);
+        entry.timers_armed = vec![ArmedTimer {
+            id: "1-0".into(),
+            event: "remind".into(),
+            due: time("2026-12-01T01:00:00Z"),
+            title: Some("催办".into()),
+            note: Some("moved".into()),
+        }];
+        entry.timers_cancelled = vec!["0-0".into()];
+        entry.spawned = vec![SpawnedChild {
+            id: "permit-3".into(),
+            workflow: "permit".into(),
+            data: json!({"item": 1}).as_object().cloned().expect("an object"),
+            key: Some("expense-1.1.1".into()),
+            number: Some("P-2026-0003".into()),
+        }];
+        entry.child = Some(ChildStatus {
+            id: "permit-2".into(),
+            state: "done".into(),
+        });
+        entry.timer = Some(TimerFiring {
+            id: "0-0".into(),
+            due: time("2026-11-28T09:30:00Z"),
+            title: Some("提醒".into()),
+            refused: Some("guard".into()),
+        });
+        entry.business_key = Some("EX-1".into());
+        entry.parent = Some("site-1".into());
+        entry.number = Some("EX-2026-0001".into());
+        entry.idempotency_key = Some("k-1".into());
+        entry.seal();
+        entry
+    }
+
+    /// The canonical encoding and hash of fixed entries, byte for byte. Every stored entry is
+    /// verified against a hash of exactly this encoding, so a change here (a new field written
+    /// when empty, a field renamed or moved, a type encoded otherwise) would make `audit
+    /// verify` fail on every entry of every store. A new field must be `#[serde(default,
+    /// skip_serializing_if = ...)]`, so that an entry without it encodes as before: then this
+    /// test still passes. The hashes were checked outside Rust, as SHA-256 of
+    /// `sopflow-entry-v1\0` and the JSON with `"hash":""`.
+    #[test]
+    fn the_canonical_encoding_and_hash_of_an_entry_never_change() {
+        const START: &str = concat!(
+            r#"{"instance":"expense-1","seq":0,"kind":"start","workflow":"expense","#,
+            r#""version":"v1","event":"start","from":null,"to":"drafted","entered":true,"#,
+            r#""finished":false,"actor":"xiao","role":"applicant","payload":{},"changes":{},"#,
+            r#""at":"2026-11-28T09:00:00Z","prev_hash":"","#,
+            r#""hash":"4445c2d48755df033c03c223d5eeda055cd950b0f86df310ab6a78ae0c851312"}"#
+        );
+        const FULL: &str = concat!(
+            r#"{"instance":"expense-1","seq":1,"kind":"event","workflow":"expense","#,
+            r#""version":"v1","event":"approve","from":"drafted","to":"paid","entered":true,"#,
+            r#""finished":true,"actor":"li","role":"finance","#,
+            r#""payload":{"amount":18000.5,"comment":"同意"},"#,
+            r#""changes":{"amount":18000.5,"paid":true},"#,
+            r#""guards":[{"guard":"data.amount >= 15000","passed":true}],"#,
+            r#""signature":{"signer":0,"role":"finance","actor":"li","at":"2026-11-28T10:00:00Z"},"#,
+            r#""audit":"approval","branch":1,"#,
+            r#""signers":[{"role":"finance","title":"财务","required":true}],"#,
+            r#""timers_armed":[{"id":"1-0","event":"remind","due":"2026-12-01T01:00:00Z","#,
+            r#""title":"催办","note":"moved"}],"timers_cancelled":["0-0"],"#,
+            r#""spawned":[{"id":"permit-3","workflow":"permit","data":{"item":1},"#,
+            r#""key":"expense-1.1.1","number":"P-2026-0003"}],"#,
+            r#""child":{"id":"permit-2","state":"done"},"#,
+            r#""timer":{"id":"0-0","due":"2026-11-28T09:30:00Z","title":"提醒","refused":"guard"},"#,
+            r#""business_key":"EX-1","parent":"site-1","number":"EX-2026-0001","#,
+            r#""at":"2026-11-28T10:00:00Z","idempotency_key":"k-1","#,
+            r#""prev_hash":"4445c2d48755df033c03c223d5eeda055cd950b0f86df310ab6a78ae0c851312","#,
+            r#""hash":"70f2b780f0c449a616b89cd22ae1eb80469a6c014b758b94cf44c47854abf752"}"#
+        );
+        for (entry, golden) in [(golden_start(), START), (golden_full(), FULL)] {
+            let encoded = serde_json::to_string(&entry).expect("serialises");
+            assert_eq!(encoded, golden, "the stored encoding of an entry changed");
+            // The hash is SHA-256 of the domain tag and the encoding with `hash` empty.
+            let (before, _) = golden.rsplit_once(r#""hash":"#).expect("hash is last");
+            let mut hasher = Sha256::new();
+            hasher.update(b"sopflow-entry-v1\0");
+            hasher.update(format!(r#"{before}"hash":""}}"#).as_bytes());
+            assert_eq!(entry.hash, hex::encode(hasher.finalize()));
+            assert!(entry.verify());
+            // A stored entry reads back to the same bytes, and verifies.
+            let read: Entry = serde_json::from_str(golden).expect("reads");
+            assert_eq!(read, entry);
+            assert_eq!(serde_json::to_string(&read).expect("serialises"), golden);
+        }
     }
 }

@@ -26,8 +26,8 @@ pub use entry::{Entry, EntryKind};
 pub use instance::{ChainError, Instance};
 pub use refusal::Refusal;
 pub use step::{
-    Available, MAX_BUSINESS_KEY, Next, Turn, available, child_finished, children_done, may_act_in,
-    next, offered, start, step,
+    Available, MAX_BUSINESS_KEY, Next, Turn, available, check_business_key, child_finished,
+    children_done, may_act_in, next, offered, start, step,
 };
 pub use timer::fire_timer;
 pub use writes::writable_fields;

@@ -541,7 +541,11 @@ fn unknown_event(state: &State, event: &str, name: &str) -> Refusal {
     }
 }
 
-fn check_business_key(key: &str) -> Result<(), Refusal> {
+/// Refuses a business key longer than [`MAX_BUSINESS_KEY`] or with a control character (a
+/// NUL, a line break...): it is one line of text, and the store keeps it in index keys whose
+/// parts a NUL separates. The engine checks it before it takes any lock; a start checks it
+/// again.
+pub fn check_business_key(key: &str) -> Result<(), Refusal> {
     let length = key.chars().count();
     if length > MAX_BUSINESS_KEY {
         return Err(Refusal::TooLong {

@@ -10,6 +10,7 @@ use crate::definition::duration::Duration;
 use crate::definition::{Document, parse_yaml};
 use crate::diagnostic::{Diagnostic, Span};
 use crate::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use crate::i18n::text;
 use crate::machine::{Actor, EntryKind, Instance};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
@@ -18,9 +19,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const SCENARIOS: Document = Document {
-    noun: "scenario file",
-    empty_hint: "start from an existing file in tests/scenarios/, or delete the file",
-    type_hint: "check the step against the scenario format in the README (\"Scenario tests\")",
+    noun: || text!("diag-document-scenario"),
+    empty_hint: || text!("hint-empty-scenario"),
+    type_hint: || text!("hint-type-scenario"),
 };
 
 /// The outcome of one scenario.

@@ -45,13 +45,23 @@ const SESSION_IDLE: Duration = Duration::from_secs(12 * 60 * 60);
 /// Why the users file cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum AuthError {
+    /// The file could not be read at all (missing, unreadable).
     #[error("cannot read the users file {path}: {source}")]
     Read {
+        /// The users file, as given (`--users`).
         path: String,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// The file was read but cannot be trusted as it is: not the format, a token stored in
+    /// the clear, a demo user outside a demo set, a user listed twice...
     #[error("{path}: {message}")]
-    Invalid { path: String, message: String },
+    Invalid {
+        /// The users file, as given (`--users`).
+        path: String,
+        /// What is wrong and how to put it right, for whoever edits the file.
+        message: String,
+    },
 }
 
 /// The users file: `users:` a list of people with their roles and credentials, and
@@ -87,10 +97,15 @@ struct UserSpec {
 /// A person (or an app) who can call the server.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct User {
+    /// The id that signs in and that the history records as the actor of every step this
+    /// user takes (`li`).
     pub id: String,
     /// The name shown in the console (the id when absent).
     pub name: String,
+    /// The roles this user acts in, from the organisation's role list (`order_dept`): what
+    /// the workflows' steps, starts and reads are granted to.
     pub roles: Vec<String>,
+    /// A demo user, whose password and token are public: accepted only from this machine.
     pub demo: bool,
     #[serde(skip)]
     password: Option<String>,
@@ -102,7 +117,9 @@ impl User {
         Actor::new(&self.id, &self.roles)
     }
 
-    pub fn has_role(&self, role: &str) -> bool {
+    /// Whether the user holds `role`: how the server's own roles (`auditor`,
+    /// `process_owner`) are checked; workflow roles are the engine's to check.
+    pub(crate) fn has_role(&self, role: &str) -> bool {
         self.roles.iter().any(|r| r == role)
     }
 }
@@ -119,7 +136,7 @@ pub struct Users {
 impl Users {
     /// The roles users hold that the organisation's role list does not have, each as
     /// (user, role, hint). A misspelt role would otherwise grant nothing, silently.
-    pub fn unlisted_roles(&self, list: &RoleList) -> Vec<(String, String, String)> {
+    pub fn unlisted_roles(&self, list: &RoleList) -> Vec<(String, String, crate::i18n::Text)> {
         let mut out = Vec::new();
         for user in self.by_id.values() {
             for role in &user.roles {
@@ -215,11 +232,14 @@ impl Users {
         Ok(users)
     }
 
+    /// The user with this id: whose session a cookie holds, and whose name the console shows
+    /// for an actor in a history.
     pub fn get(&self, id: &str) -> Option<&Arc<User>> {
         self.by_id.get(id)
     }
 
-    pub fn all(&self) -> impl Iterator<Item = &Arc<User>> {
+    /// Every user, by id, for the sign-in page's list of demo users.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &Arc<User>> {
         self.by_id.values()
     }
 
@@ -297,6 +317,8 @@ pub fn new_token() -> Result<String, String> {
 /// A console session.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The id of the user signed in; the user's roles are read from the users file on
+    /// every request, never kept in the session.
     pub user: String,
     /// Sent back in every form of the console; a POST without it is refused.
     pub csrf: String,
@@ -340,7 +362,9 @@ impl Sessions {
         Some(session.clone())
     }
 
-    pub fn close(&self, cookie: &str) {
+    /// Ends the session of a cookie value (signing out): the cookie no longer signs anyone
+    /// in, even if a copy of it is replayed.
+    pub(crate) fn close(&self, cookie: &str) {
         let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
         map.remove(&token_hash(cookie));
     }
@@ -349,9 +373,12 @@ impl Sessions {
 /// How a caller proved who they are.
 #[derive(Debug, Clone)]
 pub enum Credential {
+    /// A bearer token from the users file (an app, a script, the CLI's `--server`): no
+    /// cookie, so no cross-site forgery and no CSRF token.
     Token,
     /// A console session, with its CSRF token.
     Session {
+        /// The token the session's forms carry, which a forged cross-site post cannot know.
         csrf: String,
     },
 }
@@ -359,14 +386,17 @@ pub enum Credential {
 /// The authenticated caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
+    /// Who is calling, as the users file describes them: the actor of their steps.
     pub user: Arc<User>,
+    /// How they proved it; a session caller must also send the session's CSRF token to act.
     pub credential: Credential,
     /// The language the caller reads ([`request_lang`]).
     pub lang: Lang,
 }
 
 impl Caller {
-    pub fn actor(&self) -> Actor {
+    /// The actor of the caller's steps and reads: their id and every role they hold.
+    pub(crate) fn actor(&self) -> Actor {
         self.user.actor()
     }
 
@@ -421,6 +451,13 @@ pub fn request_lang(parts: &Parts) -> Lang {
 
 /// [`request_lang`] from the headers alone.
 pub fn headers_lang(headers: &axum::http::HeaderMap) -> Lang {
+    asked_lang(headers).unwrap_or_default()
+}
+
+/// The language a request names, if it names one sopflow speaks: the console's switch (the
+/// [`LANG_COOKIE`]), else `Accept-Language`. What a program reads (the API's diagnostics)
+/// stays English when the request names none.
+pub fn asked_lang(headers: &axum::http::HeaderMap) -> Option<Lang> {
     header_cookie(headers, LANG_COOKIE)
         .and_then(Lang::parse)
         .or_else(|| {
@@ -429,7 +466,6 @@ pub fn headers_lang(headers: &axum::http::HeaderMap) -> Lang {
                 .and_then(|v| v.to_str().ok())
                 .and_then(Lang::from_accept_language)
         })
-        .unwrap_or_default()
 }
 
 /// Headers that a proxy adds to what it forwards (standard and common ones).
@@ -582,7 +618,8 @@ impl Default for LoginForms {
 }
 
 impl LoginForms {
-    pub fn new() -> LoginForms {
+    /// Sign-in forms under a new secret, made from the operating system's random numbers.
+    pub(crate) fn new() -> LoginForms {
         let mut secret = [0u8; 32];
         LoginForms {
             secret: getrandom::fill(&mut secret)
@@ -658,7 +695,10 @@ mod tests {
             ("a", "order_dep")
         );
         assert!(
-            unlisted[0].2.contains("did you mean `order_dept`?"),
+            unlisted[0]
+                .2
+                .to_string()
+                .contains("did you mean `order_dept`?"),
             "{unlisted:?}"
         );
     }

@@ -20,6 +20,7 @@ pub struct Limits {
     pub max_connections: usize,
     /// Open connections from one client address; one more is answered 503 and closed.
     pub max_connections_per_client: usize,
+    /// How many sign-ins may be tried, and how many passwords checked at once.
     pub signin: SignInLimits,
 }
 
@@ -45,10 +46,13 @@ pub struct SignInLimits {
     pub queue: usize,
     /// Attempts one user name may make at once, then one more per `per_user_every`.
     pub per_user_burst: u32,
+    /// How often a user name that has used its burst earns one more attempt: the time its
+    /// owner waits once an attack on their name stops.
     pub per_user_every: Duration,
     /// Attempts one client address (an IPv6 /64) may make at once, then one more per
     /// `per_client_every`.
     pub per_client_burst: u32,
+    /// How often a client address that has used its burst earns one more attempt.
     pub per_client_every: Duration,
 }
 

@@ -16,21 +16,25 @@ use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
 
+/// `{workflow}`: a loaded definition's id, taken from the instance a step was committed on.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WorkflowLabel {
-    pub workflow: String,
+pub(crate) struct WorkflowLabel {
+    pub(crate) workflow: String,
 }
 
+/// `{code}`: one of the server's own refusal or failure codes.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct CodeLabel {
-    pub code: &'static str,
+pub(crate) struct CodeLabel {
+    pub(crate) code: &'static str,
 }
 
+/// `{method,status}` of an HTTP answer.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
+pub(crate) struct StatusLabel {
     /// One of [`METHODS`], or `other`.
-    pub method: &'static str,
-    pub status: u16,
+    pub(crate) method: &'static str,
+    /// The status the server answered with.
+    pub(crate) status: u16,
 }
 
 /// The HTTP methods counted by name; any other is counted as `other`.
@@ -47,42 +51,44 @@ pub fn method_label(method: &axum::http::Method) -> &'static str {
         .unwrap_or("other")
 }
 
+/// `{reason}` a connection was closed at once: `total` or `per_client`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReasonLabel {
-    pub reason: &'static str,
+pub(crate) struct ReasonLabel {
+    pub(crate) reason: &'static str,
 }
 
+/// `{result}` of a reload: `applied`, `unchanged`, `rejected` or `failed`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ResultLabel {
-    pub result: &'static str,
+pub(crate) struct ResultLabel {
+    pub(crate) result: &'static str,
 }
 
 /// Every metric the server keeps, registered once.
 pub struct Metrics {
     registry: Registry,
     /// Steps committed through the server (starts and events), by workflow.
-    pub steps: Family<WorkflowLabel, Counter>,
+    pub(crate) steps: Family<WorkflowLabel, Counter>,
     /// Commands the engine refused, by refusal code.
-    pub refusals: Family<CodeLabel, Counter>,
+    pub(crate) refusals: Family<CodeLabel, Counter>,
     /// Requests turned away before reaching the engine: bad or missing credentials, a demo
     /// user from elsewhere, a wrong CSRF token, by reason.
-    pub auth_failures: Family<CodeLabel, Counter>,
+    pub(crate) auth_failures: Family<CodeLabel, Counter>,
     /// HTTP answers by method and status.
-    pub responses: Family<StatusLabel, Counter>,
+    pub(crate) responses: Family<StatusLabel, Counter>,
     /// Connections closed at once for being over a cap (`total`, `per_client`).
-    pub connections_refused: Family<ReasonLabel, Counter>,
+    pub(crate) connections_refused: Family<ReasonLabel, Counter>,
     /// Seconds from a command's arrival at the engine to its flushed commit.
-    pub command_seconds: Histogram,
+    pub(crate) command_seconds: Histogram,
     /// Seconds between a timer's due time and the round that fired it.
-    pub timer_lag_seconds: Histogram,
+    pub(crate) timer_lag_seconds: Histogram,
     /// Timers fired.
-    pub timers_fired: Counter,
+    pub(crate) timers_fired: Counter,
     /// Definition reloads, by result (`applied`, `unchanged`, `rejected`, `failed`).
-    pub reloads: Family<ResultLabel, Counter>,
+    pub(crate) reloads: Family<ResultLabel, Counter>,
     /// Workflows that can be started now.
-    pub workflows: Gauge<i64, std::sync::atomic::AtomicI64>,
+    pub(crate) workflows: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Unix time of the last reload that was put in force.
-    pub last_reload: Gauge<u64, AtomicU64>,
+    pub(crate) last_reload: Gauge<u64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -92,7 +98,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Metrics {
+    /// Every metric at zero, registered under the `sopflow_` prefix.
+    pub(crate) fn new() -> Metrics {
         let mut registry = Registry::with_prefix("sopflow");
         let steps = Family::<WorkflowLabel, Counter>::default();
         registry.register("steps", "Steps committed through the server", steps.clone());
@@ -177,25 +184,28 @@ impl Metrics {
         openmetrics_to_text(&self.encode())
     }
 
-    pub fn refused(&self, code: &'static str) {
+    /// Counts a command the engine refused, under its refusal code (`role_not_allowed`).
+    pub(crate) fn refused(&self, code: &'static str) {
         self.refusals.get_or_create(&CodeLabel { code }).inc();
     }
 
-    pub fn auth_failed(&self, reason: &'static str) {
+    /// Counts a request turned away for its credentials, under the reason (`bad_token`,
+    /// `expired_session`, `demo_remote`...).
+    pub(crate) fn auth_failed(&self, reason: &'static str) {
         self.auth_failures
             .get_or_create(&CodeLabel { code: reason })
             .inc();
     }
 
     /// Counts a connection closed for being over a cap.
-    pub fn connection_refused(&self, reason: &'static str) {
+    pub(crate) fn connection_refused(&self, reason: &'static str) {
         self.connections_refused
             .get_or_create(&ReasonLabel { reason })
             .inc();
     }
 
     /// Counts an answer: `method` from [`method_label`], the status the server sent.
-    pub fn responded(&self, method: &'static str, status: axum::http::StatusCode) {
+    pub(crate) fn responded(&self, method: &'static str, status: axum::http::StatusCode) {
         self.responses
             .get_or_create(&StatusLabel {
                 method,
@@ -204,7 +214,8 @@ impl Metrics {
             .inc();
     }
 
-    pub fn stepped(&self, workflow: &str, steps: u64) {
+    /// Counts `steps` committed through the server on instances of `workflow`.
+    pub(crate) fn stepped(&self, workflow: &str, steps: u64) {
         self.steps
             .get_or_create(&WorkflowLabel {
                 workflow: workflow.to_string(),

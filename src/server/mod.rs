@@ -66,20 +66,26 @@ pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 /// Everything the handlers share. Cheap to clone.
 #[derive(Clone)]
 pub struct AppState {
+    /// The engine every step, read and reload goes through; the server holds no other copy
+    /// of the store.
     pub engine: Engine,
     users: Arc<Users>,
+    /// The console's signed-in sessions (in memory: a restart signs everyone out).
     pub sessions: Arc<Sessions>,
+    /// What `/metrics` reports, counted as requests, steps and timers happen.
     pub metrics: Arc<Metrics>,
+    /// The reload attempts since start-up, for the console and `GET /api/validation`.
     pub reloads: Arc<reload::ReloadLog>,
     /// The folders watched for definition changes.
-    pub watched: Arc<Vec<PathBuf>>,
-    pub limits: Arc<Limits>,
+    pub(crate) watched: Arc<Vec<PathBuf>>,
+    /// The limits in force: body timeout, connection caps, sign-in throttles.
+    pub(crate) limits: Arc<Limits>,
     /// The threads that check passwords, with their queue.
-    pub passwords: Arc<Passwords>,
+    pub(crate) passwords: Arc<Passwords>,
     /// Sign-in attempts by user name and by client address.
-    pub throttle: Arc<SignInThrottle>,
+    pub(crate) throttle: Arc<SignInThrottle>,
     /// The sign-in form's tokens.
-    pub login_forms: Arc<LoginForms>,
+    pub(crate) login_forms: Arc<LoginForms>,
     /// What a console page shows again after its form's redirect.
     pub(crate) flashes: Arc<console::flash::Flashes>,
 }
@@ -90,6 +96,9 @@ impl AppState {
         AppState::with_limits(engine, users, watched, Limits::default())
     }
 
+    /// The state of a server over `engine`, with `users` signing in and calling, watching
+    /// `watched` for edits (when the server runs with `watch`), and holding `limits`: what
+    /// `sopflow serve` builds from its flags. The metrics start from the definitions in force.
     pub fn with_limits(
         engine: Engine,
         users: Users,
@@ -285,22 +294,32 @@ impl AppState {
 /// What a caller asks to start; who asks comes from the [`Caller`] alone.
 #[derive(Debug, Clone, Default)]
 pub struct StartInput {
+    /// The id of the workflow to start (`hot_work_permit`); its newest version is used.
     pub workflow: String,
     /// Initial values of declared fields: a JSON object, or `null` for none.
     pub data: Value,
+    /// The business's own reference for the instance (a unit, a contract number), indexed so
+    /// that the instance can be found by it.
     pub business_key: Option<String>,
+    /// A client's key for this start: sent again, it answers the instance started the first
+    /// time instead of starting a second one.
     pub idempotency_key: Option<String>,
 }
 
 /// What a caller asks to fire; who asks comes from the [`Caller`] alone.
 #[derive(Debug, Clone, Default)]
 pub struct FireInput {
+    /// The event to fire (`approve`), one the instance's state handles.
     pub event: String,
     /// The event's values: a JSON object, or `null` for none.
     pub payload: Value,
+    /// What the person says with the step (a rejection's reason, a reviewer's note); kept in
+    /// the history and the approval chain.
     pub comment: Option<String>,
     /// Refuse unless the instance is still at this step.
     pub expected_seq: Option<u64>,
+    /// A client's key for this step: sent again, it answers the step taken the first time
+    /// instead of firing again.
     pub idempotency_key: Option<String>,
 }
 
@@ -449,15 +468,25 @@ async fn count_responses(State(state): State<AppState>, request: Request, next: 
 /// Why the server cannot start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The users file is a demo set, whose passwords are public, and the address is not
+    /// loopback: anyone who can reach it could sign in.
     #[error(
         "the users file is a demo set (`demo_set: true`), whose passwords are public, and the server would listen on {addr}, which is not a loopback address; write a users file with real password hashes (`sopflow user hash-password`) and no demo users, or listen on 127.0.0.1"
     )]
-    DemoUsersRemote { addr: SocketAddr },
+    DemoUsersRemote {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The address cannot be listened on (in use, not this machine's, a privileged port).
     #[error("cannot listen on {addr}: {source}")]
     Bind {
+        /// The address asked for.
         addr: SocketAddr,
+        /// What the operating system said.
         source: std::io::Error,
     },
+    /// Serving failed after it started (the definition watcher could not start, the
+    /// listener broke).
     #[error("the server stopped: {0}")]
     Io(#[from] std::io::Error),
 }
@@ -485,6 +514,8 @@ impl Server {
         self.listener.local_addr()
     }
 
+    /// The state it serves with; clone it before [`Server::run`] takes the server, to reach
+    /// the engine, sessions or metrics while it runs.
     pub fn state(&self) -> &AppState {
         &self.state
     }

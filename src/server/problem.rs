@@ -111,6 +111,10 @@ pub const TYPES: &[(&str, &str)] = &[
         "bad_instance_id",
         "The instance id is malformed (a control character, for example).",
     ),
+    (
+        "bad_key",
+        "A key or filter (named in `field`) has a control character (a NUL, a line break...).",
+    ),
     ("not_an_object", "The data or payload is not a JSON object."),
     (
         "payload_too_large",
@@ -119,6 +123,10 @@ pub const TYPES: &[(&str, &str)] = &[
     (
         "key_reused",
         "The Idempotency-Key was used before for a different command.",
+    ),
+    (
+        "cascade_too_long",
+        "The command would cause more follow-up steps than one commit takes (a loop of children in the workflows, for a process owner to fix); nothing was written.",
     ),
     ("definition", "A definition version could not be loaded."),
     ("store_locked", "Another process holds the store."),
@@ -209,6 +217,7 @@ pub struct ProblemType {
     /// The type URI, as problems of this type carry it.
     #[serde(rename = "type")]
     pub type_uri: String,
+    /// What the code means: when the server answers with it, and what a client can do.
     pub description: String,
 }
 
@@ -251,6 +260,8 @@ pub struct ProblemBody {
 /// A problem response.
 #[derive(Debug, Clone)]
 pub struct Problem {
+    /// The HTTP status it is answered with: 4xx for what the client can change, 5xx for the
+    /// server's own failures.
     pub status: StatusCode,
     /// Stable, machine-readable (`role_not_allowed`, `unauthenticated`, `bad_json`...).
     pub code: String,
@@ -263,7 +274,8 @@ pub struct Problem {
 }
 
 impl Problem {
-    pub fn new(
+    /// A problem with no extra members; the constructors below name the common ones.
+    pub(crate) fn new(
         status: StatusCode,
         code: impl Into<String>,
         title: impl Into<String>,
@@ -296,7 +308,9 @@ impl Problem {
         }
     }
 
-    pub fn with(mut self, key: &str, value: Value) -> Problem {
+    /// With one more member beside the standard ones, such as the `role` a route needs:
+    /// what a client can act on without parsing `detail`.
+    pub(crate) fn with(mut self, key: &str, value: Value) -> Problem {
         self.extra.insert(key.to_string(), value);
         self
     }
@@ -381,9 +395,9 @@ impl IntoResponse for Problem {
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
-        if self.extra.contains_key("message") {
-            // The message is in the language the request asked for: a cache must not serve
-            // it to a request that asks for another.
+        if self.extra.contains_key("message") || self.extra.contains_key("diagnostics") {
+            // The message (and a reload's findings) is in the language the request asked
+            // for: a cache must not serve it to a request that asks for another.
             response.headers_mut().insert(
                 header::VARY,
                 HeaderValue::from_static("accept-language, cookie"),
@@ -432,6 +446,9 @@ impl From<EngineError> for Problem {
             ),
             EngineError::UnknownWorkflow { .. } => Problem::not_found(code, detail),
             EngineError::BadInstanceId { .. } => Problem::bad_request(code, detail),
+            EngineError::BadKey { field, .. } => {
+                Problem::bad_request(code, detail).with("field", Value::String(field.to_string()))
+            }
             EngineError::NotAnObject { .. } => Problem::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 code,

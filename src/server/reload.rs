@@ -3,7 +3,8 @@
 //! put in force; the attempt and its diagnostics are kept here for the console and the API.
 
 use super::{AppState, ServeError};
-use crate::diagnostic::Diagnostic;
+use crate::diagnostic::{Diagnostic, DiagnosticJson};
+use crate::i18n::Lang;
 use chrono::{DateTime, Utc};
 use notify::{RecursiveMode, Watcher};
 use std::sync::Mutex;
@@ -12,9 +13,49 @@ use std::time::Duration;
 /// How long the folders must be quiet before a reload: editors write a file in several steps.
 const QUIET: Duration = Duration::from_millis(300);
 
-/// One reload attempt.
-#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+/// One reload attempt, as the log keeps it: its findings are [`Diagnostic`]s, given to each
+/// reader in their language by [`Attempt::json`].
+#[derive(Debug, Clone)]
 pub struct Attempt {
+    /// When the reload was tried (on the engine's clock).
+    pub at: DateTime<Utc>,
+    /// `applied`, `unchanged`, `rejected` or `failed` (see [`AttemptJson::result`]).
+    pub result: &'static str,
+    /// Workflows whose newest version changed: id, old hash, new hash.
+    pub changed: Vec<(String, Option<String>, String)>,
+    /// Workflows whose file is gone: no new instance starts on them, running ones carry on.
+    pub removed: Vec<String>,
+    /// How many errors the files have; any error keeps the whole set out of force.
+    pub errors: usize,
+    /// How many warnings the files have; warnings do not stop a reload.
+    pub warnings: usize,
+    /// Every diagnostic of the files as they were read.
+    pub diagnostics: Vec<Diagnostic>,
+    /// Why the files could not be read (`failed`).
+    pub message: Option<String>,
+}
+
+impl Attempt {
+    /// The attempt as the API answers it, its findings' messages and hints in `lang`.
+    pub fn json(&self, lang: Lang) -> AttemptJson {
+        AttemptJson {
+            at: self.at,
+            result: self.result,
+            changed: self.changed.clone(),
+            removed: self.removed.clone(),
+            errors: self.errors,
+            warnings: self.warnings,
+            diagnostics: self.diagnostics.iter().map(|d| d.record(lang)).collect(),
+            message: self.message.clone(),
+        }
+    }
+}
+
+/// One reload attempt, as the API answers it.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+#[schemars(rename = "Attempt")]
+pub struct AttemptJson {
+    /// When the reload was tried (on the engine's clock).
     pub at: DateTime<Utc>,
     /// `applied` (new versions in force), `unchanged`, `rejected` (errors: the old versions
     /// stay), or `failed` (the files could not be read).
@@ -22,18 +63,21 @@ pub struct Attempt {
     pub result: &'static str,
     /// Workflows whose newest version changed: id, old hash, new hash.
     pub changed: Vec<(String, Option<String>, String)>,
+    /// Workflows whose file is gone: no new instance starts on them, running ones carry on.
     pub removed: Vec<String>,
+    /// How many errors the files have; any error keeps the whole set out of force.
     pub errors: usize,
+    /// How many warnings the files have; warnings do not stop a reload.
     pub warnings: usize,
     /// Every diagnostic of the files as they were read, in the shape of
-    /// `sopflow validate --format json`.
-    #[schemars(with = "Vec<crate::diagnostic::DiagnosticJson>")]
-    pub diagnostics: Vec<serde_json::Value>,
+    /// `sopflow validate --format json` (messages and hints in English, or in the language
+    /// the request asks for).
+    pub diagnostics: Vec<DiagnosticJson>,
     /// Why the files could not be read (`failed`).
     pub message: Option<String>,
 }
 
-/// The values of [`Attempt::result`], for the API's schema.
+/// The values of [`AttemptJson::result`], for the API's schema.
 fn results(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "string",
@@ -48,6 +92,7 @@ pub struct ReloadLog {
 }
 
 impl ReloadLog {
+    /// Records an attempt, forgetting the oldest beyond the last 50.
     pub fn push(&self, attempt: Attempt) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|e| e.into_inner());
         attempts.push(attempt);
@@ -55,7 +100,9 @@ impl ReloadLog {
         attempts.drain(..excess);
     }
 
-    pub fn last(&self) -> Option<Attempt> {
+    /// The latest attempt: `GET /api/validation` answers it, and the console warns a process
+    /// owner while it is one that was not put in force.
+    pub(crate) fn last(&self) -> Option<Attempt> {
         self.attempts
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -63,6 +110,7 @@ impl ReloadLog {
             .cloned()
     }
 
+    /// Every attempt kept, oldest first.
     pub fn all(&self) -> Vec<Attempt> {
         self.attempts
             .lock()
@@ -90,12 +138,7 @@ impl AppState {
                 removed: reloaded.removed,
                 errors: reloaded.report.errors(),
                 warnings: reloaded.report.warnings(),
-                diagnostics: reloaded
-                    .report
-                    .diagnostics
-                    .iter()
-                    .map(Diagnostic::to_json)
-                    .collect(),
+                diagnostics: reloaded.report.diagnostics.clone(),
                 message: None,
             },
             Err(err) => Attempt {

@@ -37,7 +37,8 @@ pub struct SignInThrottle {
 /// Too many attempts: try again after this long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Throttled {
-    pub retry_after: Duration,
+    /// When the throttle lets one more attempt through for this name or address.
+    pub(crate) retry_after: Duration,
 }
 
 impl Throttled {
@@ -55,7 +56,8 @@ fn quota(burst: u32, every: Duration) -> Quota {
 }
 
 impl SignInThrottle {
-    pub fn new(limits: &SignInLimits) -> SignInThrottle {
+    /// Empty buckets, filled at the rates `limits` give per user name and per address.
+    pub(crate) fn new(limits: &SignInLimits) -> SignInThrottle {
         SignInThrottle {
             users: DefaultKeyedRateLimiter::keyed(quota(
                 limits.per_user_burst,

@@ -24,14 +24,18 @@ pub struct Committed {
 }
 
 impl Committed {
-    pub fn new(entry: Entry, snapshot: Instance) -> Committed {
-        // Plain data always serialises.
-        let encoded = serde_json::to_vec(&entry).unwrap_or_default();
-        Committed {
+    /// The step to commit, with its entry encoded as it is stored. An entry that cannot be
+    /// encoded is an error, never an empty record in the chain.
+    pub fn new(entry: Entry, snapshot: Instance) -> Result<Committed, StoreError> {
+        let encoded = serde_json::to_vec(&entry).map_err(|e| StoreError::Encode {
+            key: format!("{}/{}", entry.instance, entry.seq),
+            detail: e.to_string(),
+        })?;
+        Ok(Committed {
             entry,
             encoded,
             snapshot,
-        }
+        })
     }
 }
 
@@ -130,8 +134,10 @@ pub struct DerivedProblem {
 /// A lazy walk over stored records.
 pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + 'a>;
 
-/// Why the store failed.
-#[derive(Debug, thiserror::Error)]
+/// Why the store failed. Clonable, so that one failure of a group commit reaches every caller
+/// whose steps were in the batch as the same typed error (a backend's error with a source that
+/// is not `Clone` keeps it behind an `Arc`).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error(
         "the data folder {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir"
@@ -147,6 +153,9 @@ pub enum StoreError {
     Corrupt { path: String, detail: String },
     #[error("stored record {key} cannot be read: {detail}")]
     BadRecord { key: String, detail: String },
+    /// A record could not be encoded to be stored (nothing was written).
+    #[error("record {key} cannot be encoded to be stored, so nothing was written: {detail}")]
+    Encode { key: String, detail: String },
     #[error("the history does not chain: {0}")]
     Chain(#[from] ChainError),
     #[error("storage error: {0}")]

@@ -285,6 +285,13 @@ impl SledStore {
         &self.path
     }
 
+    /// Puts the store in the state a failed write leaves it in: every later write is refused
+    /// until it is reopened. For tests of what callers do when the store fails.
+    #[cfg(test)]
+    pub(crate) fn refuse_writes(&self) {
+        self.failed.store(true, Ordering::Release);
+    }
+
     /// Replays the log tail of every instance marked dirty onto its last written snapshot.
     fn recover(&mut self) -> Result<(), StoreError> {
         let mut overlay = Overlay::default();
@@ -540,6 +547,9 @@ impl Store for SledStore {
     }
 
     fn set_schedule_mark(&self, key: &str, at: DateTime<Utc>) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
         self.schedules
             .insert(key.as_bytes(), &at.timestamp_millis().to_be_bytes())
             .map_err(io)?;
@@ -548,6 +558,9 @@ impl Store for SledStore {
     }
 
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError> {
+        if self.failed.load(Ordering::Acquire) {
+            return Err(failed());
+        }
         if self
             .definitions
             .contains_key(definition.hash.as_bytes())

@@ -8,6 +8,7 @@
 use super::{Checker, StateIndex};
 use crate::definition::located::Located;
 use crate::diagnostic::Code;
+use crate::i18n::{Arg, text};
 use petgraph::Direction;
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
@@ -88,11 +89,8 @@ impl Checker<'_> {
             self.report(
                 Code::NoFinalState,
                 workflow.id.span,
-                format!(
-                    "workflow `{}` has no final state, so no instance can finish",
-                    workflow.id.as_str()
-                ),
-                "mark the states where the procedure ends with `final: true`",
+                text!("diag-no-final-state", workflow = workflow.id.as_str()),
+                text!("hint-no-final-state"),
             );
         }
 
@@ -123,12 +121,12 @@ impl Checker<'_> {
                 self.report(
                     Code::UnreachableState,
                     name.span,
-                    format!(
-                        "state `{}` can never be reached from `{}`",
-                        name.as_str(),
-                        workflow.initial.as_str()
+                    text!(
+                        "diag-unreachable-state",
+                        state = name.as_str(),
+                        initial = workflow.initial.as_str()
                     ),
-                    "add a transition into it, or remove it",
+                    text!("hint-unreachable-state"),
                 );
             } else if !can_finish[i] && !finals.is_empty() {
                 let component = &components[component_of[i]];
@@ -139,32 +137,25 @@ impl Checker<'_> {
                     .is_none();
                 let (message, hint) = if stuck_here {
                     (
-                        format!(
-                            "state `{}` is a dead end: it has no way out and is not final",
-                            name.as_str()
-                        ),
-                        "add a transition out of it, or mark it `final: true`".to_string(),
+                        text!("diag-dead-end", state = name.as_str()),
+                        text!("hint-dead-end"),
                     )
                 } else if component.len() > 1 {
                     let mut members: Vec<&str> =
                         component.iter().map(|n| graph.graph[*n]).collect();
                     members.sort_unstable();
                     (
-                        format!(
-                            "no final state can be reached from `{}`: it is caught in a cycle of {} with no exit",
-                            name.as_str(),
-                            members.join(", ")
+                        text!(
+                            "diag-closed-cycle",
+                            state = name.as_str(),
+                            states = Arg::list(members)
                         ),
-                        "add a transition from one of those states towards a final state"
-                            .to_string(),
+                        text!("hint-closed-cycle"),
                     )
                 } else {
                     (
-                        format!(
-                            "no final state can be reached from `{}`: every way out leads to a dead end",
-                            name.as_str()
-                        ),
-                        "add a transition towards a final state".to_string(),
+                        text!("diag-leads-to-dead-end", state = name.as_str()),
+                        text!("hint-leads-to-dead-end"),
                     )
                 };
                 self.report(Code::NoWayToFinish, name.span, message, hint);
@@ -195,11 +186,8 @@ impl Checker<'_> {
                     self.report(
                         Code::FinalStateExits,
                         span,
-                        format!(
-                            "state `{}` is final but has transitions, an approval or timers",
-                            name.as_str()
-                        ),
-                        "remove `final: true`, or move what follows into another state",
+                        text!("diag-final-state-exits", state = name.as_str()),
+                        text!("hint-final-state-exits"),
                     );
                 }
             }
@@ -216,8 +204,12 @@ impl Checker<'_> {
                     self.report(
                         Code::Unfireable,
                         event.span,
-                        format!("nothing can fire `{}` in state `{}`: it lists no roles, and no timer fires it", event.as_str(), name.as_str()),
-                        "add `roles: [...]` for who may fire it, or a timer that fires it",
+                        text!(
+                            "diag-unfireable",
+                            event = event.as_str(),
+                            state = name.as_str()
+                        ),
+                        text!("hint-unfireable"),
                     );
                 }
                 let mut unguarded = false;
@@ -226,12 +218,12 @@ impl Checker<'_> {
                         self.report(
                             Code::AmbiguousTransition,
                             branch.to.span,
-                            format!(
-                                "`{}` in state `{}`: this branch can never be taken, an unguarded branch before it always wins",
-                                event.as_str(),
-                                name.as_str()
+                            text!(
+                                "diag-hidden-branch",
+                                event = event.as_str(),
+                                state = name.as_str()
                             ),
-                            "give the earlier branch a `guard`, or move the unguarded branch last",
+                            text!("hint-hidden-branch"),
                         );
                     } else if branch.guard.is_none() {
                         unguarded = true;
@@ -248,8 +240,12 @@ impl Checker<'_> {
                         self.report(
                             Code::AmbiguousTransition,
                             key.span,
-                            format!("`{event}` in state `{}` is both an approval event and a transition", name.as_str()),
-                            "rename the transition, or set the approval's `event` to another name",
+                            text!(
+                                "diag-approval-event-clash",
+                                event = event,
+                                state = name.as_str()
+                            ),
+                            text!("hint-approval-event-clash"),
                         );
                     }
                 }
@@ -257,43 +253,43 @@ impl Checker<'_> {
                     self.report(
                         Code::AmbiguousTransition,
                         approval.span,
-                        format!(
-                            "the approval in `{}` uses one event to approve and to reject",
-                            name.as_str()
-                        ),
-                        "give the rejection its own `event`",
+                        text!("diag-approve-reject-one-event", state = name.as_str()),
+                        text!("hint-approve-reject-one-event"),
                     );
                 }
             }
-            let fired = state.timers.iter().map(|t| (&t.fire, "a timer")).chain(
-                state
-                    .await_children
-                    .iter()
-                    .map(|a| (&a.fire, "waiting for children")),
-            );
+            let fired = state
+                .timers
+                .iter()
+                .map(|t| (&t.fire, "timer"))
+                .chain(state.await_children.iter().map(|a| (&a.fire, "children")));
             for (event, what) in fired {
                 if !state.handles(event.as_str()) {
                     let events: Vec<&str> = state.events().collect();
                     let hint = if events.is_empty() {
-                        format!(
-                            "add `on: {{{}: {{to: ...}}}}` to state `{}`",
-                            event.as_str(),
-                            name.as_str()
+                        text!(
+                            "hint-timer-event-add",
+                            event = event.as_str(),
+                            state = name.as_str()
                         )
                     } else {
-                        format!(
-                            "handle `{}` in `on:`, or {}",
-                            event.as_str(),
-                            crate::diagnostic::suggestion(event.as_str(), events.iter().copied())
+                        text!(
+                            "hint-timer-event-handle",
+                            event = event.as_str(),
+                            suggestion = crate::diagnostic::suggestion_text(
+                                event.as_str(),
+                                events.iter().copied()
+                            )
                         )
                     };
                     self.report(
                         Code::TimerEventUnhandled,
                         event.span,
-                        format!(
-                            "{what} in state `{}` fires `{}`, which the state does not handle",
-                            name.as_str(),
-                            event.as_str()
+                        text!(
+                            "diag-timer-event-unhandled",
+                            what = what,
+                            state = name.as_str(),
+                            event = event.as_str()
                         ),
                         hint,
                     );
@@ -326,17 +322,13 @@ impl Checker<'_> {
         self.report(
             Code::MustPassViolated,
             to.span,
-            format!(
-                "`{}` can be reached without passing `{}`: {}",
-                to.as_str(),
-                via.as_str(),
-                path.join(" → ")
+            text!(
+                "diag-must-pass",
+                to = to.as_str(),
+                via = via.as_str(),
+                path = path.join(" → ")
             ),
-            format!(
-                "route every transition into `{}` through `{}`, or remove the check",
-                to.as_str(),
-                via.as_str()
-            ),
+            text!("hint-must-pass", to = to.as_str(), via = via.as_str()),
         );
     }
 }

@@ -24,12 +24,14 @@ pub use names::is_snake_case;
 mod names;
 pub mod roles;
 mod scripts;
+pub(crate) use scripts::script_problem;
 pub mod settings;
 mod time;
 mod writes;
 
 use crate::definition::Workflow;
 use crate::diagnostic::{Code, Diagnostic, Span};
+use crate::i18n::{Text, text};
 use crate::script::{RulesFile, Sandbox, Script};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -132,26 +134,13 @@ struct Checker<'a> {
 }
 
 impl Checker<'_> {
-    fn report(
-        &mut self,
-        code: Code,
-        span: Span,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
+    fn report(&mut self, code: Code, span: Span, message: Text, hint: Text) {
         self.out
             .diagnostics
             .push(Diagnostic::new(code, self.file, span, message, hint));
     }
 
-    fn report_in(
-        &mut self,
-        file: &Path,
-        code: Code,
-        span: Span,
-        message: impl Into<String>,
-        hint: impl Into<String>,
-    ) {
+    fn report_in(&mut self, file: &Path, code: Code, span: Span, message: Text, hint: Text) {
         self.out
             .diagnostics
             .push(Diagnostic::new(code, file, span, message, hint));
@@ -173,11 +162,8 @@ impl Checker<'_> {
                 self.report(
                     Code::UnusedRole,
                     name.span,
-                    format!(
-                        "role `{name}` is declared but no transition or approval uses it",
-                        name = name.as_str()
-                    ),
-                    "give it to a transition's `roles` or an approval's signers, or remove it",
+                    text!("diag-unused-role", role = name.as_str()),
+                    text!("hint-unused-role"),
                 );
             }
         }
@@ -186,8 +172,8 @@ impl Checker<'_> {
                 self.report(
                     Code::UnusedField,
                     name.span,
-                    format!("field `{name}` is declared but nothing requires, reads or sets it", name = name.as_str()),
-                    "add it to an event with `required_on` or `requires`, use it in a rule, or remove it",
+                    text!("diag-unused-field", field = name.as_str()),
+                    text!("hint-unused-field"),
                 );
             }
         }
@@ -196,14 +182,8 @@ impl Checker<'_> {
                 self.report(
                     Code::UnusedParameter,
                     name.span,
-                    format!(
-                        "parameter `{name}` is declared but no script reads it",
-                        name = name.as_str()
-                    ),
-                    format!(
-                        "read it as `params.{name}` in a guard, action or rule, or remove it",
-                        name = name.as_str()
-                    ),
+                    text!("diag-unused-parameter", parameter = name.as_str()),
+                    text!("hint-unused-parameter", parameter = name.as_str()),
                 );
             }
         }
@@ -226,11 +206,8 @@ pub fn unused_rules(
                     Code::UnusedRule,
                     &entry.path,
                     Span::at(function.line, function.column),
-                    format!(
-                        "rule `{name}::{}` is not used by any workflow",
-                        function.name
-                    ),
-                    "reference it from a guard, action, signer `when` or timer `at`, or remove it",
+                    text!("diag-unused-rule", file = name, function = &function.name),
+                    text!("hint-unused-rule"),
                 ));
             }
         }

@@ -2,57 +2,51 @@
 //! of the right kind.
 
 use super::Checker;
-use crate::definition::duration::{Duration, UNITS_HINT};
+use crate::definition::duration::Duration;
 use crate::definition::located::Located;
 use crate::definition::model::{ApprovalMode, COMMENT, Constraint, FieldType, SYSTEM_ROLE, Scalar};
-use crate::diagnostic::{Code, suggestion};
+use crate::diagnostic::{Code, suggestion_text as suggestion};
+use crate::i18n::{Text, text};
 
 impl Checker<'_> {
     pub(super) fn check_names(&mut self) {
         let workflow = self.workflow;
-        self.identifier("workflow", &workflow.id);
+        self.identifier(text!("diag-kind-workflow"), &workflow.id);
         for (name, _) in workflow.roles.iter() {
-            self.identifier("role", name);
+            self.identifier(text!("diag-kind-role"), name);
             if name.as_str() == SYSTEM_ROLE {
                 self.report(
                     Code::BadIdentifier,
                     name.span,
-                    "`system` is the role timers act as; it cannot be declared",
-                    "remove it: transitions fired by timers need no role",
+                    text!("diag-system-role-declared"),
+                    text!("hint-system-role-declared"),
                 );
             }
         }
         for (name, field) in workflow.fields.iter() {
-            self.identifier("field", name);
+            self.identifier(text!("diag-kind-field"), name);
             if name.as_str() == COMMENT {
                 self.report(
                     Code::BadIdentifier,
                     name.span,
-                    "`comment` is built in: every event may carry a comment",
-                    "remove the field; require a comment with `requires: [comment]`",
+                    text!("diag-comment-field-declared"),
+                    text!("hint-comment-field-declared"),
                 );
             }
             self.check_field(name, field);
         }
         for (name, parameter) in workflow.parameters.iter() {
-            self.identifier("parameter", name);
+            self.identifier(text!("diag-kind-parameter"), name);
             if !default_fits(parameter.kind.value, &parameter.default.value) {
                 self.report(
                     Code::BadDefault,
                     parameter.default.span,
-                    format!(
-                        "the default of parameter `{}` does not fit its type `{}`",
-                        name.as_str(),
-                        parameter.kind.name()
+                    text!(
+                        "diag-bad-default",
+                        parameter = name.as_str(),
+                        kind = parameter.kind.name()
                     ),
-                    match parameter.kind.value {
-                        FieldType::Money | FieldType::Number => {
-                            "write a number, for example `15000`"
-                        }
-                        FieldType::Integer => "write a whole number, for example `330`",
-                        FieldType::Bool => "write `true` or `false`",
-                        _ => "write the value as text, in quotes if it looks like a number",
-                    },
+                    default_hint(parameter.kind.value),
                 );
             }
         }
@@ -60,9 +54,9 @@ impl Checker<'_> {
             self.unknown_state(&workflow.initial);
         }
         for (name, state) in workflow.states.iter() {
-            self.identifier("state", name);
+            self.identifier(text!("diag-kind-state"), name);
             for (event, branches) in state.on.iter() {
-                self.identifier("event", event);
+                self.identifier(text!("diag-kind-event"), event);
                 for branch in &branches.0 {
                     self.state_ref(&branch.to);
                     self.role_refs(&branch.roles);
@@ -77,12 +71,12 @@ impl Checker<'_> {
                                 self.report(
                                     Code::InvalidValue,
                                     list.span,
-                                    format!(
-                                        "`for_each` needs a list field; `{}` is a {}",
-                                        list.as_str(),
-                                        field.kind.name()
+                                    text!(
+                                        "diag-for-each-not-list",
+                                        field = list.as_str(),
+                                        kind = field.kind.name()
                                     ),
-                                    "declare the field with `type: list`",
+                                    text!("hint-for-each-not-list"),
                                 );
                             }
                         }
@@ -93,24 +87,33 @@ impl Checker<'_> {
                 self.check_approval(approval);
             }
             for timer in &state.timers {
-                self.identifier("event", &timer.fire);
+                self.identifier(text!("diag-kind-event"), &timer.fire);
                 match (&timer.after, &timer.at) {
                     (Some(after), None) => {
                         if let Err(err) = after.parse::<Duration>() {
-                            self.report(Code::BadDuration, after.span, format!("`{}`: {err}", after.as_str()), UNITS_HINT);
+                            self.report(
+                                Code::BadDuration,
+                                after.span,
+                                text!(
+                                    "diag-bad-duration",
+                                    duration = after.as_str(),
+                                    problem = err.text()
+                                ),
+                                text!("hint-duration-units"),
+                            );
                         }
                     }
                     (None, Some(_)) => {}
                     _ => self.report(
                         Code::InvalidValue,
                         timer.span,
-                        "a timer needs exactly one of `after` (a duration) and `at` (a computed time)",
-                        "write `after: 15 minutes`, or `at: rules_file::deadline`",
+                        text!("diag-timer-after-or-at"),
+                        text!("hint-timer-after-or-at"),
                     ),
                 }
             }
             if let Some(wait) = &state.await_children {
-                self.identifier("event", &wait.fire);
+                self.identifier(text!("diag-kind-event"), &wait.fire);
                 for child in &wait.workflows {
                     self.workflow_ref(child);
                 }
@@ -127,8 +130,8 @@ impl Checker<'_> {
             self.report(
                 Code::InvalidValue,
                 field.kind.span,
-                format!("enum field `{}` has no `values`", name.as_str()),
-                "list the allowed values: `values: [in, out]`",
+                text!("diag-enum-without-values", field = name.as_str()),
+                text!("hint-enum-without-values"),
             );
         }
         if kind != FieldType::Enum
@@ -137,23 +140,20 @@ impl Checker<'_> {
             self.report(
                 Code::InvalidValue,
                 first.span,
-                format!(
-                    "`values` only applies to enum fields; `{}` is a {}",
-                    name.as_str(),
-                    kind.name()
+                text!(
+                    "diag-values-not-enum",
+                    field = name.as_str(),
+                    kind = kind.name()
                 ),
-                "write `type: enum`, or remove `values`",
+                text!("hint-values-not-enum"),
             );
         }
         if kind == FieldType::List && field.items.is_none() {
             self.report(
                 Code::InvalidValue,
                 field.kind.span,
-                format!(
-                    "list field `{}` does not say what its items are",
-                    name.as_str()
-                ),
-                "add `items: string` (or another type)",
+                text!("diag-list-without-items", field = name.as_str()),
+                text!("hint-list-without-items"),
             );
         }
         if let Some(items) = &field.items
@@ -162,12 +162,12 @@ impl Checker<'_> {
             self.report(
                 Code::InvalidValue,
                 items.span,
-                format!(
-                    "`items` only applies to list fields; `{}` is a {}",
-                    name.as_str(),
-                    kind.name()
+                text!(
+                    "diag-items-not-list",
+                    field = name.as_str(),
+                    kind = kind.name()
                 ),
-                "write `type: list`, or remove `items`",
+                text!("hint-items-not-list"),
             );
         }
         for event in &field.required_on {
@@ -179,10 +179,11 @@ impl Checker<'_> {
                 self.report(
                     Code::UnknownEvent,
                     event.span,
-                    format!(
-                        "field `{}` is required on `{}`, but no state handles that event",
-                        name.as_str(),
-                        event.as_str()
+                    text!(
+                        "diag-field-on-unknown-event",
+                        field = name.as_str(),
+                        how = "required",
+                        event = event.as_str()
                     ),
                     suggestion(event.as_str(), known.iter().copied()),
                 );
@@ -192,11 +193,11 @@ impl Checker<'_> {
 
     fn check_approval(&mut self, approval: &Located<crate::definition::model::Approval>) {
         self.state_ref(&approval.to);
-        self.identifier_if_some("event", approval.event.as_ref());
+        self.identifier_if_some(text!("diag-kind-event"), approval.event.as_ref());
         if let Some(reject) = &approval.on_reject {
             self.state_ref(&reject.to);
             self.field_refs(&reject.requires);
-            self.identifier_if_some("event", reject.event.as_ref());
+            self.identifier_if_some(text!("diag-kind-event"), reject.event.as_ref());
         }
         for signer in &approval.signers {
             self.role_ref(&signer.role);
@@ -206,30 +207,31 @@ impl Checker<'_> {
             _ if signers == 0 => self.report(
                 Code::QuorumUnreachable,
                 approval.span,
-                "this approval has no signers, so it can never be completed",
-                "list who signs: `signers: [{role: cs_dept}]`",
+                text!("diag-approval-without-signers"),
+                text!("hint-approval-without-signers"),
             ),
             (ApprovalMode::Quorum, None) => self.report(
                 Code::QuorumUnreachable,
                 approval.mode.span,
-                "`mode: quorum` needs a `quorum`: how many of the signers must approve",
-                format!("add `quorum: N` with N from 1 to {signers}"),
+                text!("diag-quorum-missing"),
+                text!("hint-quorum-missing", signers = signers),
             ),
             (ApprovalMode::Quorum, Some(q)) if q.value == 0 || q.value as usize > signers => self
                 .report(
                     Code::QuorumUnreachable,
                     q.span,
-                    format!(
-                        "a quorum of {} can never be met by {signers} signer(s)",
-                        q.value
+                    text!(
+                        "diag-quorum-unreachable",
+                        quorum = q.value,
+                        signers = signers
                     ),
-                    format!("set `quorum` from 1 to {signers}, or add signers"),
+                    text!("hint-quorum-unreachable", signers = signers),
                 ),
             (mode, Some(q)) if mode != ApprovalMode::Quorum => self.report(
                 Code::InvalidValue,
                 q.span,
-                "`quorum` only applies to `mode: quorum`",
-                "remove `quorum`, or write `mode: quorum`",
+                text!("diag-quorum-without-mode"),
+                text!("hint-quorum-without-mode"),
             ),
             _ => {}
         }
@@ -242,8 +244,8 @@ impl Checker<'_> {
                     self.report(
                         Code::InvalidValue,
                         constraint.span,
-                        "`distinct_actors` needs at least two steps",
-                        "list the steps that must be done by different people: `[review.approve, sign.approve]`",
+                        text!("diag-distinct-actors-one-step"),
+                        text!("hint-distinct-actors-one-step"),
                     );
                 }
                 for step in steps {
@@ -257,8 +259,8 @@ impl Checker<'_> {
             _ => self.report(
                 Code::InvalidValue,
                 constraint.span,
-                "a constraint needs exactly one of `distinct_actors` and `must_pass`",
-                "split it into one constraint per rule",
+                text!("diag-constraint-one-rule"),
+                text!("hint-constraint-one-rule"),
             ),
         }
     }
@@ -270,8 +272,8 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownStep,
                 step.span,
-                format!("`{}` is not a step", step.as_str()),
-                "name a step as `state.event`, for example `security_review.approve`",
+                text!("diag-not-a-step", step = step.as_str()),
+                text!("hint-not-a-step"),
             );
             return;
         };
@@ -283,7 +285,11 @@ impl Checker<'_> {
             None => self.report(
                 Code::UnknownStep,
                 step.span,
-                format!("step `{}`: there is no state `{state_name}`", step.as_str()),
+                text!(
+                    "diag-step-unknown-state",
+                    step = step.as_str(),
+                    state = state_name
+                ),
                 suggestion(state_name, workflow.states.keys()),
             ),
             Some(state) if !state.handles(event) => {
@@ -291,9 +297,11 @@ impl Checker<'_> {
                 self.report(
                     Code::UnknownStep,
                     step.span,
-                    format!(
-                        "step `{}`: state `{state_name}` has no event `{event}`",
-                        step.as_str()
+                    text!(
+                        "diag-step-unknown-event",
+                        step = step.as_str(),
+                        state = state_name,
+                        event = event
                     ),
                     suggestion(event, events.iter().copied()),
                 );
@@ -302,24 +310,21 @@ impl Checker<'_> {
         }
     }
 
-    pub(super) fn identifier(&mut self, kind: &str, name: &Located<String>) {
+    pub(super) fn identifier(&mut self, kind: Text, name: &Located<String>) {
         if !is_snake_case(name.as_str()) {
             self.report(
                 Code::BadIdentifier,
                 name.span,
-                format!(
-                    "{kind} `{}` is not a lower snake_case identifier",
-                    name.as_str()
-                ),
-                format!(
-                    "use English lower snake_case such as `{}`; put the manual's words in `title`",
-                    to_snake_case(name.as_str())
+                text!("diag-not-snake-case", kind = kind, name = name.as_str()),
+                text!(
+                    "hint-not-snake-case",
+                    example = to_snake_case(name.as_str())
                 ),
             );
         }
     }
 
-    fn identifier_if_some(&mut self, kind: &str, name: Option<&Located<String>>) {
+    fn identifier_if_some(&mut self, kind: Text, name: Option<&Located<String>>) {
         if let Some(name) = name {
             self.identifier(kind, name);
         }
@@ -336,7 +341,7 @@ impl Checker<'_> {
         self.report(
             Code::UnknownState,
             name.span,
-            format!("there is no state `{}`", name.as_str()),
+            text!("diag-unknown-state", state = name.as_str()),
             hint,
         );
     }
@@ -354,16 +359,16 @@ impl Checker<'_> {
             self.report(
                 Code::UndeclaredRole,
                 role.span,
-                "the `system` role cannot be granted: only timers and child completions act as it",
-                "remove it; timers may fire any event their state handles",
+                text!("diag-system-role-granted"),
+                text!("hint-system-role-granted"),
             );
         } else {
             let hint = suggestion(role.as_str(), self.workflow.roles.keys());
             self.report(
                 Code::UndeclaredRole,
                 role.span,
-                format!("role `{}` is not declared", role.as_str()),
-                format!("declare it under `roles:`, or {hint}"),
+                text!("diag-undeclared-role", role = role.as_str()),
+                text!("hint-undeclared-role", suggestion = hint),
             );
         }
     }
@@ -382,8 +387,8 @@ impl Checker<'_> {
             self.report(
                 Code::UndeclaredField,
                 field.span,
-                format!("field `{}` is not declared", field.as_str()),
-                format!("declare it under `fields:`, or {hint}"),
+                text!("diag-undeclared-field", field = field.as_str()),
+                text!("hint-undeclared-field", suggestion = hint),
             );
         }
     }
@@ -394,10 +399,24 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownWorkflow,
                 id.span,
-                format!("no loaded file declares the workflow `{}`", id.as_str()),
-                format!("add workflows/{}.yaml, or {hint}", id.as_str()),
+                text!("diag-unknown-workflow", workflow = id.as_str()),
+                text!(
+                    "hint-unknown-workflow",
+                    workflow = id.as_str(),
+                    suggestion = hint
+                ),
             );
         }
+    }
+}
+
+/// What a parameter's default of `kind` looks like.
+fn default_hint(kind: FieldType) -> crate::i18n::Text {
+    match kind {
+        FieldType::Money | FieldType::Number => text!("hint-default-number"),
+        FieldType::Integer => text!("hint-default-integer"),
+        FieldType::Bool => text!("hint-default-bool"),
+        _ => text!("hint-default-text"),
     }
 }
 

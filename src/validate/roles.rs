@@ -9,13 +9,14 @@ use crate::definition::located::Located;
 use crate::definition::roles::{RoleList, RoleListFile};
 use crate::definition::{Document, Workflow, parse_yaml};
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::i18n::{Text, text};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const ROLES: Document = Document {
-    noun: "role list",
-    empty_hint: "list the organisation's roles under `roles:`, each with its title, or delete the file",
-    type_hint: "write each role as `id: 标题` or `id: {title: 标题, description: ...}` (schemas/roles.schema.json)",
+    noun: || text!("diag-document-role-list"),
+    empty_hint: || text!("hint-empty-role-list"),
+    type_hint: || text!("hint-type-role-list"),
 };
 
 /// Reads and checks the role list. The list keeps the roles that are well formed, so one bad
@@ -38,8 +39,8 @@ pub fn read_list(file: &Path, text: &str) -> (Option<RoleList>, Vec<Diagnostic>)
                 Code::BadIdentifier,
                 file,
                 id.span,
-                format!("role `{}` is not lower snake_case", id.as_str()),
-                "role ids are lower snake_case English, for example `order_dept`",
+                text!("diag-role-id-not-snake-case", role = id.as_str()),
+                text!("hint-role-id-not-snake-case"),
             ));
             continue;
         }
@@ -49,8 +50,8 @@ pub fn read_list(file: &Path, text: &str) -> (Option<RoleList>, Vec<Diagnostic>)
                 Code::MissingKey,
                 file,
                 id.span,
-                format!("role `{}` has no title", id.as_str()),
-                "give the role its name in the manuals' words: `order_dept: 秩序维护部`",
+                text!("diag-role-without-title", role = id.as_str()),
+                text!("hint-role-without-title"),
             ));
             continue;
         }
@@ -59,12 +60,13 @@ pub fn read_list(file: &Path, text: &str) -> (Option<RoleList>, Vec<Diagnostic>)
                 Code::SharedRoleTitle,
                 file,
                 id.span,
-                format!(
-                    "roles `{}` and `{}` are both titled {title}",
-                    first.as_str(),
-                    id.as_str()
+                text!(
+                    "diag-shared-role-title",
+                    first = first.as_str(),
+                    second = id.as_str(),
+                    title = title
                 ),
-                "people could not tell them apart: give each its own title, or use one role",
+                text!("hint-shared-role-title"),
             ));
         } else {
             by_title.insert(title.to_string(), id);
@@ -84,10 +86,7 @@ pub fn resolve(workflow: &mut Workflow, file: &Path, list: &RoleList) -> Vec<Dia
                 Code::RoleNotInList,
                 file,
                 id.span,
-                format!(
-                    "role `{}` is not in the organisation's role list",
-                    id.as_str()
-                ),
+                text!("diag-role-not-in-list", role = id.as_str()),
                 missing_hint(list, id.as_str()),
             ));
             continue;
@@ -100,12 +99,14 @@ pub fn resolve(workflow: &mut Workflow, file: &Path, list: &RoleList) -> Vec<Dia
                 Code::RoleTitleDiffers,
                 file,
                 id.span,
-                format!(
-                    "role `{}` is titled {own} here but {shared} in {}",
-                    id.as_str(),
-                    list.file.display()
+                text!(
+                    "diag-role-title-differs",
+                    role = id.as_str(),
+                    here = own,
+                    there = shared,
+                    file = list.file.display().to_string()
                 ),
-                "leave the title out here (the list gives it), or change it in the list for every workflow",
+                text!("hint-role-title-differs-list"),
             ));
         }
     }
@@ -132,12 +133,14 @@ pub fn agree(workflows: &[(PathBuf, &Workflow)]) -> Vec<Diagnostic> {
                         Code::RoleTitleDiffers,
                         file,
                         id.span,
-                        format!(
-                            "role `{}` is titled {title} here but {seen} in {}",
-                            id.as_str(),
-                            where_.display()
+                        text!(
+                            "diag-role-title-differs",
+                            role = id.as_str(),
+                            here = title,
+                            there = *seen,
+                            file = where_.display().to_string()
                         ),
-                        "one role, one title: keep the organisation's roles in workflows/roles.yaml and leave titles out of the workflows",
+                        text!("hint-role-title-differs-workflows"),
                     ));
                 }
                 Some(_) => {}
@@ -148,15 +151,15 @@ pub fn agree(workflows: &[(PathBuf, &Workflow)]) -> Vec<Diagnostic> {
 }
 
 /// The hint for a role id the list does not have.
-pub fn missing_hint(list: &RoleList, role: &str) -> String {
+pub fn missing_hint(list: &RoleList, role: &str) -> Text {
+    let file = list.file.display().to_string();
     match did_you_mean(role, list.ids()) {
-        Some(near) => format!(
-            "did you mean `{near}`? Otherwise add `{role}` with its title to {}",
-            list.file.display()
+        Some(near) => text!(
+            "hint-role-not-in-list-near",
+            near = near,
+            role = role,
+            file = file
         ),
-        None => format!(
-            "add `{role}` with its title to {}, so that every workflow and the users file share it",
-            list.file.display()
-        ),
+        None => text!("hint-role-not-in-list", role = role, file = file),
     }
 }

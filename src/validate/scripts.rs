@@ -6,7 +6,8 @@ use super::Checker;
 use super::writes::{Exit, MaySet};
 use crate::definition::located::Located;
 use crate::definition::model::FieldType;
-use crate::diagnostic::{Code, Span, suggestion};
+use crate::diagnostic::{Code, Span, suggestion_text as suggestion};
+use crate::i18n::{Arg, Text, text};
 use crate::script::lint::{self, Facts, Literal, Root};
 use crate::script::{CONTEXT, Script, ScriptError, ScriptRef, UNAVAILABLE};
 use std::collections::BTreeSet;
@@ -23,12 +24,13 @@ enum Purpose {
 }
 
 impl Purpose {
-    fn name(self) -> &'static str {
+    /// What the findings call a script of this purpose.
+    fn name(self) -> Text {
         match self {
-            Purpose::Guard => "guard",
-            Purpose::Action => "action",
-            Purpose::Condition => "signer condition",
-            Purpose::Deadline => "deadline",
+            Purpose::Guard => text!("diag-purpose-guard"),
+            Purpose::Action => text!("diag-purpose-action"),
+            Purpose::Condition => text!("diag-purpose-condition"),
+            Purpose::Deadline => text!("diag-purpose-deadline"),
         }
     }
 }
@@ -140,11 +142,8 @@ impl Checker<'_> {
                 self.report(
                     Code::SilentGuard,
                     guard.span,
-                    format!(
-                        "a person firing `{event}` is refused when this guard is false, and nothing says why",
-                        event = event.as_str()
-                    ),
-                    "add `guard_message: 请...` to the transition, in the manual's words, or have the rule `throw \"...\"` the reason it does not hold",
+                    text!("diag-silent-guard", event = event.as_str()),
+                    text!("hint-silent-guard"),
                 );
             }
         }
@@ -176,8 +175,8 @@ impl Checker<'_> {
             self.report(
                 Code::ScriptError,
                 text.span,
-                format!("the {} is empty", purpose.name()),
-                "write a rhai expression, or a rule reference `file::function`",
+                text!("diag-script-empty", purpose = purpose.name()),
+                text!("hint-script-empty"),
             );
             return Vec::new();
         }
@@ -210,7 +209,11 @@ impl Checker<'_> {
                 self.report(
                     Code::ScriptError,
                     span,
-                    format!("the {} does not compile: {err}", purpose.name()),
+                    text!(
+                        "diag-script-does-not-compile",
+                        purpose = purpose.name(),
+                        problem = script_problem(&err)
+                    ),
                     script_hint(&err),
                 );
                 Vec::new()
@@ -231,8 +234,13 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownRule,
                 text.span,
-                format!("there is no rules file `{file}.rhai`"),
-                format!("create rules/{file}.rhai with `fn {function}(data) {{ ... }}`, or {hint}"),
+                text!("diag-unknown-rules-file", file = file),
+                text!(
+                    "hint-unknown-rules-file",
+                    file = file,
+                    function = function,
+                    suggestion = hint
+                ),
             );
             return Vec::new();
         };
@@ -241,8 +249,13 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownRule,
                 text.span,
-                format!("`{file}::{function}` cannot be used: {path} does not compile"),
-                format!("fix the error reported in {path}"),
+                text!(
+                    "diag-rules-file-broken",
+                    file = file,
+                    function = function,
+                    path = &path
+                ),
+                text!("hint-rules-file-broken", path = path),
             );
             return Vec::new();
         };
@@ -251,7 +264,11 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownRule,
                 text.span,
-                format!("rules/{file}.rhai has no function `{function}`"),
+                text!(
+                    "diag-unknown-rule-function",
+                    file = file,
+                    function = function
+                ),
                 suggestion(function, names.iter().copied()),
             );
             return Vec::new();
@@ -275,11 +292,13 @@ impl Checker<'_> {
                     &path,
                     Code::RuleSignature,
                     Span::at(called.line, called.column),
-                    format!(
-                        "`{file}::{name}` takes `{}`, which the engine cannot supply",
-                        bad.join("`, `")
+                    text!(
+                        "diag-rule-signature",
+                        file = file,
+                        function = &name,
+                        params = Arg::list(bad.iter().map(|p| format!("`{p}`")))
                     ),
-                    format!("name parameters from: {}", CONTEXT.join(", ")),
+                    text!("hint-rule-signature", names = Arg::list(CONTEXT)),
                 );
             }
             self.check_facts(&called.facts, &place, purpose);
@@ -305,9 +324,8 @@ impl Checker<'_> {
                     place,
                     Code::ScriptError,
                     span,
-                    format!("`{}` is not available in the sandbox", call.name),
-                    "scripts may not wait or read the clock; the time of the step is `now`"
-                        .to_string(),
+                    text!("diag-unavailable-call", function = &call.name),
+                    text!("hint-unavailable-call"),
                 );
             }
         }
@@ -321,12 +339,16 @@ impl Checker<'_> {
                             place,
                             Code::UndeclaredField,
                             span,
-                            format!(
-                                "`{}.{}` reads a field that is not declared",
-                                access.root.name(),
-                                access.name
+                            text!(
+                                "diag-script-undeclared-field",
+                                root = access.root.name(),
+                                field = &access.name
                             ),
-                            format!("declare `{}` under `fields:`, or {hint}", access.name),
+                            text!(
+                                "hint-script-undeclared-field",
+                                field = &access.name,
+                                suggestion = hint
+                            ),
                         );
                     }
                 }
@@ -339,13 +361,11 @@ impl Checker<'_> {
                             place,
                             Code::UndeclaredParameter,
                             span,
-                            format!(
-                                "`params.{}` reads a parameter that is not declared",
-                                access.name
-                            ),
-                            format!(
-                                "declare `{}` under `parameters:` with a default, or {hint}",
-                                access.name
+                            text!("diag-undeclared-parameter", parameter = &access.name),
+                            text!(
+                                "hint-undeclared-parameter",
+                                parameter = &access.name,
+                                suggestion = hint
                             ),
                         );
                     }
@@ -356,8 +376,11 @@ impl Checker<'_> {
                             place,
                             Code::UndeclaredField,
                             span,
-                            format!("`actor.{}` does not exist", access.name),
-                            format!("an actor has: {}", ACTOR_PROPERTIES.join(", ")),
+                            text!("diag-unknown-actor-property", property = &access.name),
+                            text!(
+                                "hint-unknown-actor-property",
+                                names = Arg::list(ACTOR_PROPERTIES)
+                            ),
                         );
                     }
                 }
@@ -386,9 +409,11 @@ impl Checker<'_> {
                     place,
                     Code::TypeMismatch,
                     span,
-                    format!(
-                        "`{subject} {} {}`: {problem}",
-                        comparison.operator, comparison.literal
+                    text!(
+                        "diag-type-mismatch",
+                        comparison =
+                            format!("{subject} {} {}", comparison.operator, comparison.literal),
+                        problem = problem
                     ),
                     comparison_hint(kind, values),
                 );
@@ -403,11 +428,8 @@ impl Checker<'_> {
                         place,
                         Code::UndeclaredField,
                         span,
-                        format!(
-                            "the action sets `{}`, which is not a declared field",
-                            key.name
-                        ),
-                        format!("declare it under `fields:`, or {hint}"),
+                        text!("diag-action-sets-undeclared", field = &key.name),
+                        text!("hint-undeclared-field", suggestion = hint),
                     );
                 }
             }
@@ -511,7 +533,8 @@ impl Checker<'_> {
                     continue;
                 }
                 let subject = format!("{}.{}", access.root.name(), access.name);
-                let what = format!("the {} `{}`", script.purpose.name(), script.text.as_str());
+                let purpose = script.purpose.name();
+                let script_text = script.text.as_str();
                 match (access.root, script.at.event) {
                     (Root::Payload, Some(event))
                         if !workflow.fields.0[field].1.is_writable_on(event) =>
@@ -519,10 +542,18 @@ impl Checker<'_> {
                         self.report(
                             Code::PayloadNeverSupplied,
                             span,
-                            format!("{what} reads `{subject}`, but `{event}` may not write `{}`", access.name),
-                            format!(
-                                "add `{event}` to the field's `optional_on`, or read `data.{}` if an earlier step set it",
-                                access.name
+                            text!(
+                                "diag-payload-never-supplied",
+                                purpose = purpose,
+                                script = script_text,
+                                subject = &subject,
+                                event = event,
+                                field = &access.name
+                            ),
+                            text!(
+                                "hint-payload-never-supplied",
+                                event = event,
+                                field = &access.name
                             ),
                         );
                     }
@@ -532,14 +563,15 @@ impl Checker<'_> {
                         self.report(
                             Code::FieldNeverSet,
                             span,
-                            format!(
-                                "{what} reads `{subject}` in state `{state_name}`, but no step before it can write `{}`",
-                                access.name
+                            text!(
+                                "diag-field-never-set",
+                                purpose = purpose,
+                                script = script_text,
+                                subject = &subject,
+                                state = state_name,
+                                field = &access.name
                             ),
-                            format!(
-                                "let an earlier step write it (`optional_on` or `required_on` on its event), or read `payload.{}` if this step supplies it",
-                                access.name
-                            ),
+                            text!("hint-field-never-set", field = &access.name),
                         );
                     }
                     _ => {}
@@ -548,7 +580,7 @@ impl Checker<'_> {
         }
     }
 
-    fn report_at(&mut self, place: &Place, code: Code, span: Span, message: String, hint: String) {
+    fn report_at(&mut self, place: &Place, code: Code, span: Span, message: Text, hint: Text) {
         match place {
             Place::Yaml(_) => self.report(code, span, message, hint),
             Place::Rules(path) => {
@@ -606,7 +638,7 @@ fn reachable_functions(file: &crate::script::RulesFile, function: &str) -> BTree
 }
 
 /// Why comparing a value of `kind` with `literal` is wrong, if it is.
-fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> Option<String> {
+fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> Option<Text> {
     let fits = match (kind, literal) {
         // Comparing with () asks whether the value is missing: allowed for any type.
         (_, Literal::Unit) => true,
@@ -615,9 +647,10 @@ fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> O
         (FieldType::Enum, Literal::String(s)) => {
             if !values.is_empty() && !values.iter().any(|v| v.as_str() == s) {
                 let allowed: Vec<&str> = values.iter().map(|v| v.as_str()).collect();
-                return Some(format!(
-                    "{s:?} is not one of the enum's values ({})",
-                    allowed.join(", ")
+                return Some(text!(
+                    "diag-not-an-enum-value",
+                    value = format!("{s:?}"),
+                    values = Arg::list(allowed)
                 ));
             }
             true
@@ -626,48 +659,52 @@ fn mismatch(kind: FieldType, values: &[Located<String>], literal: &Literal) -> O
         _ => false,
     };
     (!fits).then(|| {
-        format!(
-            "a {} is compared with a {} literal; rhai would quietly answer false",
-            kind.name(),
-            literal.type_name()
+        text!(
+            "diag-compared-with-other-type",
+            kind = kind.name(),
+            literal = literal.type_name()
         )
     })
 }
 
-fn comparison_hint(kind: FieldType, values: &[Located<String>]) -> String {
+fn comparison_hint(kind: FieldType, values: &[Located<String>]) -> Text {
     match kind {
-        k if k.is_numeric() => "compare with a number without quotes, for example `15000`".into(),
-        FieldType::Bool => "compare with `true` or `false` without quotes".into(),
-        FieldType::Enum => {
-            let allowed: Vec<String> = values
-                .iter()
-                .map(|v| format!("\"{}\"", v.as_str()))
-                .collect();
-            format!("compare with one of {}", allowed.join(", "))
-        }
-        FieldType::List => "test membership with `in`, or compare `.len()`".into(),
-        _ => "compare with a quoted string".into(),
+        k if k.is_numeric() => text!("hint-compare-number"),
+        FieldType::Bool => text!("hint-compare-bool"),
+        FieldType::Enum => text!(
+            "hint-compare-enum",
+            values = Arg::list(values.iter().map(|v| format!("\"{}\"", v.as_str())))
+        ),
+        FieldType::List => text!("hint-compare-list"),
+        _ => text!("hint-compare-text"),
     }
 }
 
-fn script_hint(err: &ScriptError) -> String {
+/// What the sandbox said of a script that does not compile: rhai's own words (a detail), or
+/// the sandbox's size limit.
+pub(crate) fn script_problem(err: &ScriptError) -> Text {
+    match err {
+        ScriptError::TooLarge { size, limit } => {
+            text!("diag-script-too-large", size = *size, limit = *limit)
+        }
+        other => text!("diag-rhai-says", detail = other.to_string()),
+    }
+}
+
+fn script_hint(err: &ScriptError) -> Text {
     match err {
         ScriptError::Compile { message, .. }
             if message.contains("Variable not found") || message.contains("Unknown variable") =>
         {
-            format!("scripts can read only: {}", CONTEXT.join(", "))
+            text!("hint-script-reads-only", names = Arg::list(CONTEXT))
         }
         ScriptError::Compile { message, .. }
             if message.contains("eval") || message.contains("import") =>
         {
-            "the sandbox has no `eval` or `import`; put shared logic in a rules file function"
-                .into()
+            text!("hint-script-no-eval")
         }
-        ScriptError::TooLarge { .. } => "move the logic into a function in rules/".into(),
-        _ => {
-            "check the expression's syntax; rhai is close to JavaScript and Rust (`&&`, `||`, `==`)"
-                .into()
-        }
+        ScriptError::TooLarge { .. } => text!("hint-script-too-large"),
+        _ => text!("hint-script-syntax"),
     }
 }
 

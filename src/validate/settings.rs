@@ -9,6 +9,7 @@ use super::names::default_fits;
 use crate::definition::Workflow;
 use crate::definition::model::Scalar;
 use crate::diagnostic::{Code, Diagnostic, did_you_mean};
+use crate::i18n::{Arg, text};
 use serde_json::{Map, Value};
 use std::path::Path;
 
@@ -25,16 +26,17 @@ pub fn apply(workflow: &mut Workflow, file: &Path, values: &Map<String, Value>) 
             .find(|(k, _)| k.as_str() == name)
         else {
             let hint = match did_you_mean(name, declared.iter().map(String::as_str)) {
-                Some(near) => format!("did you mean `{near}`?"),
-                None => format!("the workflow declares: {}", declared.join(", ")),
+                Some(near) => text!("hint-did-you-mean", name = near),
+                None => text!("hint-declared-parameters", names = Arg::list(&declared)),
             };
             diagnostics.push(Diagnostic::new(
                 Code::UndeclaredParameter,
                 file,
                 workflow.id.span,
-                format!(
-                    "a value is given for parameter `{name}`, which workflow `{}` does not declare",
-                    workflow.id.as_str()
+                text!(
+                    "diag-setting-undeclared",
+                    parameter = name,
+                    workflow = workflow.id.as_str()
                 ),
                 hint,
             ));
@@ -57,11 +59,13 @@ pub fn apply(workflow: &mut Workflow, file: &Path, values: &Map<String, Value>) 
                 Code::BadDefault,
                 file,
                 parameter.default.span,
-                format!(
-                    "the value {value} given for parameter `{name}` does not fit its type `{}`",
-                    parameter.kind.name()
+                text!(
+                    "diag-setting-bad-value",
+                    value = value.to_string(),
+                    parameter = name,
+                    kind = parameter.kind.name()
                 ),
-                "give a value of the parameter's type, as its default here is written",
+                text!("hint-setting-bad-value"),
             )),
         }
     }

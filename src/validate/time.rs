@@ -4,7 +4,8 @@
 use super::Checker;
 use crate::definition::located::Located;
 use crate::definition::number::NumberFormatError;
-use crate::diagnostic::{Code, suggestion};
+use crate::diagnostic::{Code, suggestion_text as suggestion};
+use crate::i18n::text;
 
 impl Checker<'_> {
     pub(super) fn check_time(&mut self) {
@@ -16,11 +17,11 @@ impl Checker<'_> {
             }
         }
         for (id, schedule) in workflow.schedules.iter() {
-            self.identifier("schedule", id);
+            self.identifier(text!("diag-kind-schedule"), id);
             let schedule = &schedule.value;
             self.calendar_ref(schedule.calendar.as_ref());
             if let Err(problem) = crate::calendar::Recurrence::of(schedule) {
-                let span = if problem.starts_with("`at:") {
+                let span = if problem.is_about_time() {
                     schedule.at.span
                 } else {
                     schedule.every.span
@@ -28,8 +29,12 @@ impl Checker<'_> {
                 self.report(
                     Code::BadSchedule,
                     span,
-                    format!("schedule `{}` cannot recur: {problem}", id.as_str()),
-                    "for example `{every: month, day: 20, at: \"09:00\"}`, `{every: week, weekday: monday, at: \"09:00\"}` or `{every: month, day: last_working_day, at: \"16:00\"}`",
+                    text!(
+                        "diag-bad-schedule",
+                        schedule = id.as_str(),
+                        problem = problem.text()
+                    ),
+                    text!("hint-bad-schedule"),
                 );
             }
             if let Some(data) = &schedule.data {
@@ -51,10 +56,11 @@ impl Checker<'_> {
             self.report(
                 Code::UnknownCalendar,
                 name.span,
-                format!("no calendar `{}` is loaded", name.as_str()),
-                format!(
-                    "add calendars/{}.yaml (it may `extends: cn_mainland`), or {hint}",
-                    name.as_str()
+                text!("diag-unknown-calendar", calendar = name.as_str()),
+                text!(
+                    "hint-unknown-calendar",
+                    calendar = name.as_str(),
+                    suggestion = hint
                 ),
             );
         }
@@ -73,24 +79,18 @@ impl Checker<'_> {
         };
         for problem in problems {
             let (code, hint) = match &problem {
-                NumberFormatError::UnknownPlaceholder { .. } => (
-                    Code::NumberPlaceholder,
-                    "the placeholders are `{year}`, `{month}`, `{seq}` and `{seq:N}`, for example `DH-{year}-{seq:04}`",
-                ),
-                NumberFormatError::Seq(_) => (
-                    Code::NumberWithoutSeq,
-                    "put `{seq}` (or `{seq:4}`, zero-padded) in the format exactly once",
-                ),
-                NumberFormatError::BadWidth { .. } => (
-                    Code::NumberWidth,
-                    "write the width as `{seq:4}` or `{seq:04}`: 1 to 9 digits",
-                ),
-                NumberFormatError::Unsafe { .. } => (
-                    Code::NumberUnsafe,
-                    "use ASCII letters, digits, `-`, `_` and `.` (write 动火证 as `DH`, for example)",
-                ),
+                NumberFormatError::UnknownPlaceholder { .. } => {
+                    (Code::NumberPlaceholder, text!("hint-number-placeholder"))
+                }
+                NumberFormatError::Seq(_) => (Code::NumberWithoutSeq, text!("hint-number-seq")),
+                NumberFormatError::BadWidth { .. } => {
+                    (Code::NumberWidth, text!("hint-number-width"))
+                }
+                NumberFormatError::Unsafe { .. } => {
+                    (Code::NumberUnsafe, text!("hint-number-unsafe"))
+                }
             };
-            self.report(code, format.span, problem.to_string(), hint);
+            self.report(code, format.span, problem.text(), hint);
         }
     }
 }

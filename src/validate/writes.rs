@@ -17,7 +17,8 @@ use crate::definition::located::Located;
 use crate::definition::model::{
     AUDITOR_ROLE, COMMENT, FieldType, PROCESS_OWNER_ROLE, START, State, Workflow,
 };
-use crate::diagnostic::{Code, suggestion};
+use crate::diagnostic::{Code, suggestion_text as suggestion};
+use crate::i18n::text;
 
 impl Checker<'_> {
     pub(super) fn check_writes(&mut self) {
@@ -27,11 +28,8 @@ impl Checker<'_> {
                 self.report(
                     Code::BadIdentifier,
                     name.span,
-                    format!(
-                        "`{}` is a server-wide role (users file), not a workflow's",
-                        name.as_str()
-                    ),
-                    "auditors read every instance and process owners manage definitions without being declared; list a workflow role under `access.read` to let it read every instance",
+                    text!("diag-server-role-declared", role = name.as_str()),
+                    text!("hint-server-role-declared"),
                 );
             }
         }
@@ -46,12 +44,12 @@ impl Checker<'_> {
                     self.report(
                         Code::InvalidValue,
                         event.span,
-                        format!(
-                            "field `{}` lists `{}` both in `required_on` and in `optional_on`",
-                            name.as_str(),
-                            event.as_str()
+                        text!(
+                            "diag-required-and-optional",
+                            field = name.as_str(),
+                            event = event.as_str()
                         ),
-                        "keep it in one of them: `required_on` if the step must supply it",
+                        text!("hint-required-and-optional"),
                     );
                 }
             }
@@ -61,11 +59,8 @@ impl Checker<'_> {
                 self.report(
                     Code::InvalidValue,
                     limit.span,
-                    format!(
-                        "`max_length` of field `{}` must be at least 1, on a string, text or list",
-                        name.as_str()
-                    ),
-                    "remove it, or give a positive number of characters (items for a list)",
+                    text!("diag-bad-max-length", field = name.as_str()),
+                    text!("hint-bad-max-length"),
                 );
             }
             if let Some(party) = &field.party {
@@ -74,11 +69,8 @@ impl Checker<'_> {
                     self.report(
                         Code::InvalidValue,
                         field.kind.span,
-                        format!(
-                            "field `{}` names a party, so it holds a user id: its type must be `string`",
-                            name.as_str()
-                        ),
-                        "write `type: string`",
+                        text!("diag-party-not-string", field = name.as_str()),
+                        text!("hint-party-not-string"),
                     );
                 }
             }
@@ -98,8 +90,8 @@ impl Checker<'_> {
                         self.report(
                             Code::InvalidValue,
                             audit.span,
-                            "`audit` says what a person's step is; only the engine takes this one (it lists no roles)",
-                            "remove `audit`: the engine's own steps are shown as system steps",
+                            text!("diag-audit-on-system-step"),
+                            text!("hint-audit-on-system-step"),
                         );
                     }
                 }
@@ -122,7 +114,7 @@ impl Checker<'_> {
         }
     }
 
-    fn field_event(&mut self, name: &Located<String>, event: &Located<String>, how: &str) {
+    fn field_event(&mut self, name: &Located<String>, event: &Located<String>, how: &'static str) {
         if self.events.contains(event.as_str()) || event.as_str() == START {
             self.use_field(name.as_str());
             return;
@@ -131,10 +123,11 @@ impl Checker<'_> {
         self.report(
             Code::UnknownEvent,
             event.span,
-            format!(
-                "field `{}` is {how} on `{}`, but no state handles that event",
-                name.as_str(),
-                event.as_str()
+            text!(
+                "diag-field-on-unknown-event",
+                field = name.as_str(),
+                how = how,
+                event = event.as_str()
             ),
             suggestion(event.as_str(), known.iter().copied()),
         );
@@ -142,7 +135,7 @@ impl Checker<'_> {
 
     /// Fields that `event` is asked for (`requires`, or a schedule's `data`) must be writable
     /// on it; undeclared ones are reported elsewhere (E202).
-    fn writable_refs(&mut self, fields: &[Located<String>], event: &str, verb: &str) {
+    fn writable_refs(&mut self, fields: &[Located<String>], event: &str, verb: &'static str) {
         for name in fields {
             if name.as_str() == COMMENT {
                 continue;
@@ -154,13 +147,13 @@ impl Checker<'_> {
                 self.report(
                     Code::NotWritable,
                     name.span,
-                    format!(
-                        "`{event}` {verb} the field `{}`, but may not write it",
-                        name.as_str()
+                    text!(
+                        "diag-not-writable",
+                        event = event,
+                        verb = verb,
+                        field = name.as_str()
                     ),
-                    format!(
-                        "add `{event}` to the field's `optional_on` (or `required_on`, if every `{event}` must supply it)"
-                    ),
+                    text!("hint-not-writable", event = event),
                 );
             }
         }

@@ -1,10 +1,13 @@
 // Drives the web console in Debian's Chromium, as the people of a hot-work permit would:
 // the contractor applies, four departments sign in turn, and a wrong-role attempt is refused
 // on the way; a refusal's page reloads without posting again; a goods request's start form
-// checks its required fields before posting, and its deadline shows in the inbox; the inbox
-// and the instance page fit a 390 px phone; a clerk's pages in Chinese hold no engine words
-// and no raw ids, the same pages in English follow the browser's language, and the language
-// switch sets a cookie the next pages follow.
+// checks its required fields before posting, and its deadline shows in the inbox; a
+// renovation goes from the owner's application to its hot-work permit with only the demo
+// users, each step found in the inbox and answered in Chinese, and the permit opens from the
+// renovation's page by its title and number; the inbox and the instance page fit a 390 px
+// phone; a clerk's pages in Chinese hold no engine words and no raw ids, the same pages in
+// English follow the browser's language, and the language switch sets a cookie the next pages
+// follow.
 // Usage: node console.mjs <base url> <screenshot folder> [raw ids, comma-separated]. Exit 0
 // when every check holds; 1 with the failed check (and a screenshot of the page) otherwise.
 // tests/browser.rs starts the server and runs this; `npm ci` in this folder installs it.
@@ -170,6 +173,144 @@ async function approveFromInbox(user, id, event, expected, fields = {}) {
   check(state === expected, `${user} ${event}: state ${state}, expected ${expected}`);
   console.log(`ok: ${user} ${event} -> ${state}`);
   await signOut();
+}
+
+/// Signs `user` in and opens the instance from their inbox, as a clerk would find it.
+async function openFromInbox(user, id) {
+  check(await signIn(user) === 303, `${user} signs in`);
+  step = `${user}'s inbox`;
+  const row = page.locator(`#tasks tr[data-instance="${id}"]`);
+  check(await row.count() === 1, `${user}'s inbox lists ${id}`);
+  await Promise.all([page.waitForURL(`**/instances/${id}`), row.locator('a').first().click()]);
+}
+
+/// After a step: the page says in Chinese (no Latin letters, so no ids) what was done and
+/// where the instance is now, the instance is in `expected`, and the page says who acts next
+/// and on what (`nextWords`).
+async function doneInChinese(user, event, expected, nextWords) {
+  const flash = (await page.locator('#flash').innerText()).trim();
+  check(/^已(提交“[^”]+”|发起),当前环节:.+。$/.test(flash) && !/[A-Za-z]/.test(flash), `${user} ${event}: the page says in Chinese what was done: ${flash}`);
+  const state = await stateOf();
+  check(state === expected, `${user} ${event}: state ${state}, expected ${expected}`);
+  const next = await page.locator('#next').innerText();
+  for (const words of nextWords) {
+    check(next.includes(words), `${user} ${event}: the page says that next ${words}:\n${next}`);
+  }
+  console.log(`ok: ${user} ${event} -> ${state}: ${flash}`);
+}
+
+/// Takes `event` with `fields` from the inbox of `user` (see doneInChinese), then signs out.
+async function stepInChinese(user, id, event, fields, expected, nextWords) {
+  await openFromInbox(user, id);
+  const status = await act(id, event, fields);
+  check(status === 303, `${user} ${event}: HTTP ${status}`);
+  await doneInChinese(user, event, expected, nextWords);
+  await signOut();
+}
+
+/// Takes `event` with `fields`, which the workflow's rule refuses: the page says what to do
+/// (`words`) in Chinese, and the instance stays in `state`.
+async function refusedInChinese(user, id, event, fields, words, state) {
+  const status = await act(id, event, fields);
+  check(status === 303, `a refused ${event} redirects, not ${status}`);
+  const said = (await page.locator('#refusal').innerText()).trim();
+  check(said.includes(words) && said.includes('未写入任何记录') && !/[A-Za-z]/.test(said), `${user} ${event}: the refusal says what to do in Chinese: ${said}`);
+  check(await stateOf() === state, `${user} ${event}: a refused step changes nothing`);
+  console.log(`ok: ${user} ${event} refused: ${words}`);
+}
+
+/// A renovation from the customer service centre's briefing to the contractor's hot-work
+/// permit, with the demo users alone: each person finds it in their inbox, takes their step
+/// and reads in Chinese what was done and who acts next; two refusals say what to bring.
+/// Returns the renovation's id and its permit's.
+async function renovationToHotWork() {
+  // 客户服务部 opens the file while briefing the owner: the start needs the unit and the
+  // owner, so the full start form opens.
+  check(await signIn('zhou') === 303, 'zhou signs in');
+  step = 'zhou starts a renovation';
+  await page.selectOption('#start-workflow', 'renovation_approval');
+  check(await submit(page.locator('#start-form button[type=submit]'), '/instances') === 303, 'the start form opens');
+  check(new URL(page.url()).pathname === '/start', `the renovation's start form: ${page.url()}`);
+  await page.fill('#start-unit', 'B2-031');
+  await page.fill('#start-owner_occupant', 'sun');
+  check(await submit(page.locator('#start-form button[type=submit]'), '/instances') === 303, 'the renovation starts');
+  const id = new URL(page.url()).pathname.split('/').pop();
+  check(id.startsWith('renovation_approval-'), `the start opens the renovation (at ${page.url()})`);
+  await doneInChinese('zhou', 'start', 'briefed', ['业户', '填写装修申报表,提交入场资料']);
+  await signOut();
+
+  // The owner applies, first without one of the documents.
+  await openFromInbox('sun', id);
+  step = 'sun applies';
+  const application = {
+    application_form: 'ZX-2026-031',
+    renovation_plan: '施工装修方案-B2-031',
+    contractor: 'wang',
+    contractor_unit: '沙马精装',
+    owner_authorisation: true,
+    entry_notice_letter: true,
+    site_manager_letter: true,
+    tax_registration_copy: true,
+    organisation_code_copy: true,
+  };
+  await refusedInChinese('sun', id, 'submit_application', application, '缺少入场资料:《营业执照》复印件', 'briefed');
+  check(await act(id, 'submit_application', { ...application, business_licence_copy: true }) === 303, 'the complete application is posted');
+  await doneInChinese('sun', 'submit_application', 'under_review', ['设施设备维护部', '提出审核意见:同意']);
+  await signOut();
+
+  await stepInChinese('he', id, 'approve_plan', { review_opinion: '同意' }, 'opinion_issued', ['客户服务部', '通告业户:审核通过']);
+  await stepInChinese('zhou', id, 'notify_owner', {}, 'approved', ['业户', '装修施工单位']);
+  await stepInChinese('sun', id, 'sign_undertaking', {}, 'approved', ['装修施工单位']);
+  await stepInChinese('wang', id, 'sign_undertaking', {}, 'undertaking_signed', ['签署消防安全管理责任书']);
+  await stepInChinese('wang', id, 'sign_undertakings', {
+    fire_safety_responsibility_signed: true,
+    management_agreement_signed: true,
+    signatory_list_signed: true,
+    fire_safety_rules_received: true,
+  }, 'undertakings_signed', ['客户服务部', '缴纳装修有关费用']);
+
+  // The fees, first short of the deposit.
+  await openFromInbox('zhou', id);
+  step = 'zhou takes the fees';
+  await refusedInChinese('zhou', id, 'pay_fees', { amount_paid: '3000', fee_receipt: 'SJ-0319' }, '请缴足装修有关费用:5000 元', 'undertakings_signed');
+  check(await act(id, 'pay_fees', { amount_paid: '5000', fee_receipt: 'SJ-0319' }) === 303, 'the fees are posted');
+  await doneInChinese('zhou', 'pay_fees', 'fees_paid', ['物业服务中心']);
+  await signOut();
+
+  await stepInChinese('wei', id, 'issue_entry', {
+    workers: '510104199001011234',
+    pass_application_sealed: true,
+    entry_notice_no: 'JC-031',
+  }, 'in_progress', ['装修施工单位', '申请动火证']);
+  await stepInChinese('wang', id, 'request_hot_work', {}, 'in_progress', ['装修施工单位']);
+
+  // The contractor opens the permit from the renovation's page: it is listed by its
+  // workflow's title and its readable number.
+  check(await signIn('wang') === 303, 'wang signs in');
+  step = 'the renovation\'s hot-work permit';
+  await openInstance(id);
+  const child = page.locator('#family li[data-workflow="hot_work_permit"] a');
+  check(await child.count() === 1, 'the renovation lists one hot-work permit');
+  const named = (await child.innerText()).trim();
+  check(/^动火证审批 DH-\d{4}-\d{4}\b/.test(named), `the permit is named by its title and number: ${named}`);
+  check(await page.locator('#family li[data-workflow="construction_pass"]').count() === 1, 'and the pass card of the one worker');
+  await shot('renovation');
+  await Promise.all([page.waitForURL('**/instances/hot_work_permit-*'), child.click()]);
+  const permit = new URL(page.url()).pathname.split('/').pop();
+  check((await page.locator('main h1').first().innerText()).trim() === '动火证审批', 'the permit page is headed by its title');
+  const number = (await page.locator('#number').innerText()).trim();
+  check(named.includes(number), `the permit's number ${number} is the one its renovation shows`);
+  check((await page.locator('#state-title').innerText()).trim() === '填写动火告知函', 'the permit waits for the contractor\'s letter');
+  const back = page.locator(`#family #parent a[href="/instances/${id}"]`);
+  check(await back.count() === 1, 'the permit links back to its renovation');
+  check((await back.innerText()).trim().startsWith('室内装饰装修办理'), `the link back reads the renovation's title: ${await back.innerText()}`);
+  check(await page.locator('#my-actions form.action[data-event="submit"]').count() === 1, 'the contractor may submit the permit');
+  const contractor = (await page.locator('#data tr[data-field="contractor"] td').innerText()).trim();
+  check(contractor === '王工(装修施工单位)', `the permit names its contractor, not a user id: ${contractor}`);
+  await shot('renovation-permit');
+  console.log(`ok: wang opens ${permit} (${number}) from ${id}`);
+  await signOut();
+  return [id, permit];
 }
 
 try {
@@ -360,13 +501,15 @@ try {
   await signOut();
   await phoneCheck('fang', [['inbox', '/'], ['instance', `/instances/${goods}`]], 'fang');
 
+  const [renovation, permit] = await renovationToHotWork();
+
   // A clerk's pages in Chinese: titles and Chinese words only, whether the instance is new
   // (deadlines pending) or finished (a long history and approval chain).
   check(rawIds.length > 10, `the raw ids to look for: ${rawIds}`);
   for (const [user, paths] of [
     ['fang', ['/', `/instances/${goods}`, '/start?workflow=goods_request', '/instances']],
-    ['zhou', ['/', `/instances/${id}`]],
-    ['wang', [`/instances/${id}`]],
+    ['zhou', ['/', `/instances/${id}`, `/instances/${renovation}`]],
+    ['wang', [`/instances/${id}`, `/instances/${renovation}`, `/instances/${permit}`]],
   ]) {
     step = `${user}'s pages in Chinese`;
     const { ctx, p } = await signedIn(user, 'zh-CN');

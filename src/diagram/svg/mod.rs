@@ -11,7 +11,7 @@ mod layout;
 mod tests;
 mod text;
 
-use super::{Edge, edges};
+use super::{Edge, Spawn, edges};
 use crate::definition::Workflow;
 use layout::{Kind, Label, Layout, ports};
 use std::fmt::Write;
@@ -30,7 +30,13 @@ pub struct SvgOptions<'a> {
     /// Edges labelled by their titles alone, for readers of the business words: an event
     /// without a title has no label of its own (it stays in `data-event`).
     pub titles_only: bool,
+    /// The title of a child workflow a step starts, by workflow id, for `titles_only`
+    /// diagrams (the id when `None` or when it gives none).
+    pub child_title: Option<ChildTitle<'a>>,
 }
+
+/// Gives a workflow's title by id, or `None` when there is no such workflow.
+pub type ChildTitle<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// Gives the href for a state's box, by state id, or `None` for no link.
 pub type StateLink<'a> = &'a dyn Fn(&str) -> Option<String>;
@@ -57,7 +63,16 @@ const START_SPACE: f64 = 30.0;
 /// `data-event`, and their labels `<g class="label">`. Attributes carry the styling, so a page's
 /// CSS can override it.
 pub fn svg(workflow: &Workflow, options: &SvgOptions) -> String {
-    let edges = edges(workflow);
+    let mut edges = edges(workflow);
+    if options.titles_only {
+        for edge in &mut edges {
+            edge.spawns = edge
+                .spawns
+                .iter()
+                .map(|spawn| spawn.in_titles(workflow, options.child_title))
+                .collect();
+        }
+    }
     let layout = Layout::new(workflow, &edges, options.titles_only);
     render(workflow, &edges, &layout, options)
 }
@@ -491,7 +506,8 @@ fn edge_tooltip(edge: &Edge) -> String {
         text.push_str(line);
     }
     if !edge.spawns.is_empty() {
-        let _ = write!(text, "\nstarts {}", edge.spawns.join(", "));
+        let spawns: Vec<String> = edge.spawns.iter().map(Spawn::label).collect();
+        let _ = write!(text, "\nstarts {}", spawns.join(", "));
     }
     text
 }

@@ -234,6 +234,7 @@ fn the_same_workflow_gives_the_same_bytes() {
             visited: &visited,
             link: None,
             titles_only: false,
+            child_title: None,
         };
         let first = svg(&shipped_one(name), &options);
         let second = svg(&shipped_one(name), &options);
@@ -251,6 +252,7 @@ fn current_and_visited_states_are_marked() {
             visited: &visited,
             link: None,
             titles_only: false,
+            child_title: None,
         },
     );
     assert!(text.contains("<g id=\"state-cs_review\" class=\"state current\""));
@@ -441,9 +443,33 @@ fn write_samples() {
             visited: &visited,
             link: None,
             titles_only: false,
+            child_title: None,
         };
         let name = Path::new(&path).with_extension("svg");
         let name = name.file_name().expect("file name");
         std::fs::write(dir.join(name), svg(&workflow, &options)).expect("writes");
     }
+}
+
+#[test]
+fn readers_see_the_children_a_step_starts_by_their_titles() {
+    let renovation = shipped_one("renovation_approval");
+    let child_title = |id: &str| (id == "construction_pass").then(|| "施工人员出入证".to_string());
+    let for_readers = svg(
+        &renovation,
+        &SvgOptions {
+            titles_only: true,
+            child_title: Some(&child_title),
+            ..SvgOptions::default()
+        },
+    );
+    well_formed(&for_readers).expect("well formed");
+    assert!(
+        for_readers.contains("⇒ 施工人员出入证 × 办证施工人"),
+        "{for_readers}"
+    );
+    assert!(!for_readers.contains("construction_pass ×"));
+    // Engineers keep the ids.
+    let for_engineers = svg(&renovation, &SvgOptions::default());
+    assert!(for_engineers.contains("⇒ construction_pass × workers"));
 }

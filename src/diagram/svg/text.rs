@@ -266,7 +266,12 @@ pub(super) fn label_lines(edge: &Edge, titles_only: bool) -> Vec<Line> {
         }
     }
     if !edge.spawns.is_empty() {
-        let note = format!("⇒ {}", edge.spawns.join(", "));
+        let spawns: Vec<String> = edge
+            .spawns
+            .iter()
+            .map(crate::diagram::Spawn::label)
+            .collect();
+        let note = format!("⇒ {}", spawns.join(", "));
         lines.push(vec![(Tone::Note, fit(&note, SMALL_SIZE, LABEL_TEXT_MAX))]);
     }
     lines

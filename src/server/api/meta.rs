@@ -1,11 +1,12 @@
 //! The server itself: health, metrics, the caller, the definitions' diagnostics and reloads.
 
 use super::{Body, Segments, Writer, require_role};
-use crate::diagnostic::{Diagnostic, DiagnosticJson};
+use crate::diagnostic::DiagnosticJson;
+use crate::i18n::Lang;
 use crate::server::AppState;
-use crate::server::auth::Caller;
+use crate::server::auth::{Caller, asked_lang};
 use crate::server::problem::{Problem, ProblemType};
-use crate::server::reload::Attempt;
+use crate::server::reload::AttemptJson;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
@@ -104,20 +105,32 @@ pub struct Validation {
     pub warnings: usize,
     pub diagnostics: Vec<DiagnosticJson>,
     /// The last reload since the server started, if any.
-    pub last_reload: Option<Attempt>,
+    pub last_reload: Option<AttemptJson>,
 }
 
+/// The headers of an answer whose findings are in the language the request asked for: a
+/// cache must not serve it to a request that asks for another.
+const VARY_LANGUAGE: [(header::HeaderName, &str); 1] = [(header::VARY, "accept-language, cookie")];
+
 /// `GET /api/validation`: the diagnostics of the definitions in force (a reload with errors
-/// does not replace them; its diagnostics are in `last_reload`).
-pub async fn validation(State(state): State<AppState>, _caller: Caller) -> Json<Validation> {
+/// does not replace them; its diagnostics are in `last_reload`). Their messages and hints are
+/// in English, or in the language the request asks for (the console's language cookie,
+/// `Accept-Language`); their codes are the same in every language.
+pub async fn validation(
+    State(state): State<AppState>,
+    _caller: Caller,
+    headers: HeaderMap,
+) -> impl IntoResponse {
+    let lang = asked_lang(&headers).unwrap_or(Lang::En);
     let report = state.engine.load_report();
-    Json(Validation {
+    let body = Validation {
         ok: !report.has_errors(),
         errors: report.errors(),
         warnings: report.warnings(),
-        diagnostics: report.diagnostics.iter().map(Diagnostic::record).collect(),
-        last_reload: state.reloads.last(),
-    })
+        diagnostics: report.diagnostics.iter().map(|d| d.record(lang)).collect(),
+        last_reload: state.reloads.last().map(|a| a.json(lang)),
+    };
+    (VARY_LANGUAGE, Json(body))
 }
 
 /// The body of `POST /api/reload`: nothing (or `{}`); refusing anything else keeps every POST
@@ -131,12 +144,14 @@ pub struct ReloadBody {}
 /// when the files have errors (422: the versions in force stay) or cannot be read (500).
 pub async fn reload(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Writer(caller): Writer,
     Body(ReloadBody {}): Body<ReloadBody>,
-) -> Result<Json<Attempt>, Problem> {
+) -> Result<impl IntoResponse, Problem> {
     require_role(&caller, "process_owner")?;
     tracing::info!(actor = ?caller.user.id, "reload asked");
-    let attempt = state.reload_now().await;
+    let lang = asked_lang(&headers).unwrap_or(Lang::En);
+    let attempt = state.reload_now().await.json(lang);
     let body = serde_json::to_value(&attempt).unwrap_or(Value::Null);
     match attempt.result {
         "rejected" => Err(Problem::new(
@@ -160,7 +175,7 @@ pub async fn reload(
                 .unwrap_or_else(|| "the definition files could not be read".into()),
         )
         .with("attempt", body)),
-        _ => Ok(Json(attempt)),
+        _ => Ok((VARY_LANGUAGE, Json(attempt))),
     }
 }
 

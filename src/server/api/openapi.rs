@@ -3,7 +3,8 @@
 //! types the handlers deserialize, and answers by those of the types they serialise
 //! (schemars), so the documented shapes are the ones accepted and sent.
 
-pub use super::table::{Access, Op, ROUTES, Route, SchemaFn, Shape, Verb};
+use super::table::Shape;
+pub use super::table::{Access, Op, ROUTES, Route, Verb};
 
 use super::schemas::{self, generator, schema};
 use crate::server::problem::{PROBLEM_JSON, ProblemBody};

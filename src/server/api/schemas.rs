@@ -43,6 +43,11 @@ pub fn without_null(schema: Value) -> Value {
             },
         );
     }
+    // An optional enum lists `null` among its values (`["me", null]`), which its type no
+    // longer allows.
+    if let Some(Value::Array(values)) = object.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
     let is_null =
         |v: &Value| v.get("type") == Some(&json!("null")) || v.get("const") == Some(&Value::Null);
     for key in ["anyOf", "oneOf"] {

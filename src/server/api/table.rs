@@ -9,45 +9,75 @@ use crate::audit::export::ExportRow;
 use crate::engine::{Outcome, Task};
 use crate::machine::{Entry, Instance};
 use crate::server::problem;
-use crate::server::reload::Attempt;
+use crate::server::reload::AttemptJson;
 use crate::store::StoredDefinition;
 use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
-/// An operation: which handler serves a route.
+/// An operation: which handler serves a route. Tests name a route by it, so that they follow
+/// the table wherever its path goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// `GET /api/health`: whether the server is up, for load balancers and monitors.
     Health,
+    /// `GET /api/openapi.json`: the OpenAPI document made from this table.
     OpenApi,
+    /// `GET /metrics`: what Prometheus scrapes.
     Metrics,
+    /// `GET /api/me`: who the credentials sent are, and in which roles.
     Me,
+    /// `GET /api/validation`: the findings of the definitions in force, and the last reload.
     Validation,
+    /// `POST /api/reload`: a process owner puts the edited files in force now.
     Reload,
+    /// `GET /api/workflows`: the procedures in force, and which of them the caller may start.
     Workflows,
+    /// `GET /api/workflows/{id}`: one procedure's newest version.
     Workflow,
+    /// `GET /api/workflows/{id}/diagram`: a procedure's state diagram.
     Diagram,
+    /// `GET /api/workflows/{id}/versions`: every stored version of a procedure.
     WorkflowVersions,
+    /// `GET /api/versions/{hash}`: the exact files a version was made from, as an instance
+    /// on it still runs.
     Version,
+    /// `POST /api/instances`: a new instance, started by the caller.
     Start,
+    /// `POST /api/instances/{id}/events/{event}`: a step, taken by the caller.
     Fire,
+    /// `GET /api/instances/{id}`: one instance as the caller may see it.
     Instance,
+    /// `GET /api/instances`: the instances the caller may read, filtered.
     Instances,
+    /// `GET /api/tasks`: the caller's inbox.
     Tasks,
+    /// `GET /api/instances/{id}/history`: every step of an instance.
     History,
+    /// `GET /api/instances/{id}/chain`: an instance's approval chain, as an auditor reads it.
     Chain,
+    /// `POST /api/audit/verify`: the auditor's check of the whole store, and its digest.
     Verify,
+    /// `GET /api/audit/export`: the approval steps, as CSV for a spreadsheet or JSON.
     Export,
+    /// `GET /api/problems`: every problem code the API answers with.
     Problems,
+    /// `GET /api/problems/{code}`: what one problem's `type` means.
     ProblemType,
 }
 
+/// The HTTP method of a route: the API reads with GET and acts with POST, nothing else.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verb {
+    /// A read: asking again changes nothing.
     Get,
+    /// An act: a start, a step, a reload, a verification (a console session sends its CSRF
+    /// token with it).
     Post,
 }
 
 impl Verb {
+    /// The method's name as HTTP spells it (`GET`); lower-cased, OpenAPI's key of the
+    /// operation under its path.
     pub fn as_str(self) -> &'static str {
         match self {
             Verb::Get => "GET",
@@ -70,11 +100,11 @@ pub enum Access {
 /// A type's schema, from the generator that collects `components.schemas`: a reference to
 /// the type's component (or an array of them), made by schemars from the very type the
 /// handler serialises or deserialises.
-pub type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+pub(crate) type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
 
 /// What a successful answer holds.
 #[derive(Debug, Clone, Copy)]
-pub enum Shape {
+pub(crate) enum Shape {
     /// JSON of this type.
     Json(SchemaFn),
     /// These media types, each with its schema (a string for text).
@@ -84,21 +114,28 @@ pub enum Shape {
 /// One route.
 #[derive(Debug, Clone, Copy)]
 pub struct Route {
+    /// Which handler serves it.
     pub op: Op,
+    /// Its HTTP method.
     pub verb: Verb,
     /// The path, with `{name}` parameters (axum's syntax and OpenAPI's).
     pub path: &'static str,
+    /// One line on what it does, the operation's summary in the document.
     pub summary: &'static str,
-    pub tag: &'static str,
+    /// The document's group it is listed under: `meta`, `workflows`, `instances`, `audit`.
+    pub(crate) tag: &'static str,
+    /// Who may call it; the document names the credentials and the 401 and 403 answers.
     pub access: Access,
     /// The query string's type, as a schema whose properties are the parameters.
-    pub query: Option<fn() -> Value>,
+    pub(crate) query: Option<fn() -> Value>,
     /// The JSON body's type; an empty body reads as `{}`.
-    pub body: Option<SchemaFn>,
+    pub(crate) body: Option<SchemaFn>,
     /// Whether the body must be sent: it has a member without a default.
-    pub body_required: bool,
+    pub(crate) body_required: bool,
+    /// The status of a successful answer (201 for a start; 200 otherwise).
     pub status: u16,
-    pub shape: Shape,
+    /// What a successful answer holds.
+    pub(crate) shape: Shape,
 }
 
 const fn route(op: Op, verb: Verb, path: &'static str, summary: &'static str) -> Route {
@@ -188,7 +225,7 @@ pub const ROUTES: &[Route] = &[
     .tag("workflows")
     .access(Role("process_owner"))
     .body(schema::<meta::ReloadBody>)
-    .answers(200, Json(schema::<Attempt>)),
+    .answers(200, Json(schema::<AttemptJson>)),
     route(
         Workflows,
         Get,

@@ -35,8 +35,25 @@ fn who(lang: Lang, actor: &str, people: &dyn Fn(&str) -> Option<String>) -> Stri
     people(actor).unwrap_or_else(|| actor.to_string())
 }
 
-pub(super) fn data(reader: &Reader, def: &Definition, instance: &Instance) -> Markup {
+pub(super) fn data(
+    reader: &Reader,
+    def: &Definition,
+    instance: &Instance,
+    people: &dyn Fn(&str) -> Option<String>,
+) -> Markup {
     let t = |id: &str| reader.t(id);
+    // A party field holds a user id: the page names the person.
+    let shown = |name: &str, value: &serde_json::Value| {
+        let party = def
+            .workflow
+            .fields
+            .get(name)
+            .is_some_and(|field| field.party.is_some());
+        match value.as_str() {
+            Some(user) if party && !reader.ids => people(user).unwrap_or_else(|| user.to_string()),
+            _ => field_value(reader.lang, def, name, value),
+        }
+    };
     // Declared fields first, in the definition's order, then anything else the data holds.
     let mut rows: Vec<(&str, Option<&str>)> = def
         .workflow
@@ -66,7 +83,7 @@ pub(super) fn data(reader: &Reader, def: &Definition, instance: &Instance) -> Ma
                                 }
                                 td {
                                     @if let Some(value) = instance.data.get(*name) {
-                                        (field_value(reader.lang, def, name, value))
+                                        (shown(name, value))
                                     }
                                 }
                             }
@@ -114,16 +131,23 @@ pub(super) fn timers(
     }
 }
 
-pub(super) fn family(reader: &Reader, instance: &Instance, children: &[Related]) -> Markup {
-    if instance.parent.is_none() && children.is_empty() {
+pub(super) fn family(reader: &Reader, parent: Option<&Related>, children: &[Related]) -> Markup {
+    if parent.is_none() && children.is_empty() {
         return html! {};
     }
     let t = |id: &str| reader.t(id);
     html! {
         section.card #family {
             h2 { (t("console-family-heading")) }
-            @if let Some(parent) = &instance.parent {
-                p { (t("console-family-parent")) " " a href={ "/instances/" (parent) } { code { (parent) } } }
+            @if let Some(parent) = parent {
+                p #parent data-instance=(parent.id) data-workflow=(parent.workflow) {
+                    (t("console-family-parent")) " "
+                    a href={ "/instances/" (parent.id) } {
+                        (parent.title) " "
+                        @if let Some(number) = &parent.number { strong { (number) } " " }
+                        code { (parent.id) }
+                    }
+                }
             }
             @if !children.is_empty() {
                 ul {

@@ -430,7 +430,8 @@ pub async fn search(
     };
     let mut found = match listed {
         Ok(found) => found,
-        Err(EngineError::UnknownWorkflow { .. }) => Vec::new(),
+        // No instance has such a workflow, or a filter with a control character.
+        Err(EngineError::UnknownWorkflow { .. } | EngineError::BadKey { .. }) => Vec::new(),
         Err(err) => return internal(&state, &caller, err),
     };
     found.sort_by_key(|i| std::cmp::Reverse(i.updated));

@@ -218,6 +218,32 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
             finished_in: child.finished_in.clone(),
         })
         .collect();
+    // The parent by its workflow's title and its readable number, like the children.
+    let parent = match &instance.parent {
+        Some(parent_id) => {
+            let parent = state.engine.get(parent_id).await.ok();
+            Some(history::Related {
+                id: parent_id.clone(),
+                number: parent.as_ref().and_then(|p| p.number.clone()),
+                workflow: parent
+                    .as_ref()
+                    .map(|p| p.workflow.clone())
+                    .unwrap_or_default(),
+                title: parent
+                    .as_ref()
+                    .and_then(|p| state.engine.definition_of(&p.workflow))
+                    .map_or_else(String::new, |d| d.workflow.title.clone()),
+                finished_in: None,
+            })
+        }
+        None => None,
+    };
+    let workflow_title = |id: &str| {
+        state
+            .engine
+            .definition_of(id)
+            .map(|d| d.workflow.title.clone())
+    };
     let people = |id: &str| state.users().get(id).map(|u| u.name.clone());
     let title = def.workflow.title.clone();
     let body = html! {
@@ -227,15 +253,15 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         div.columns.wide-left {
             section.card.diagram #diagram {
                 h2 { (reader.t("console-instance-diagram")) }
-                (diagram(&reader, &def, &instance, &history))
+                (diagram(&reader, &def, &instance, &history, &workflow_title))
             }
             div {
                 (actions(&reader, &def, &instance, &offered, &next, &notice))
-                (history::data(&reader, &def, &instance))
+                (history::data(&reader, &def, &instance, &people))
             }
         }
         (history::timers(&reader, &def, &instance, now))
-        (history::family(&reader, &instance, &children))
+        (history::family(&reader, parent.as_ref(), &children))
         @if let Some(chain) = &chain { (history::chain(&reader, chain, &people)) }
         (history::entries(&reader, &def, &history, &people))
     };
@@ -386,7 +412,13 @@ fn whose_turn(
     }
 }
 
-fn diagram(reader: &Reader, def: &Definition, instance: &Instance, history: &[Entry]) -> Markup {
+fn diagram(
+    reader: &Reader,
+    def: &Definition,
+    instance: &Instance,
+    history: &[Entry],
+    workflow_title: &dyn Fn(&str) -> Option<String>,
+) -> Markup {
     let mut visited: Vec<String> = Vec::new();
     for entry in history {
         for state in entry.from.iter().chain(std::iter::once(&entry.to)) {
@@ -402,6 +434,7 @@ fn diagram(reader: &Reader, def: &Definition, instance: &Instance, history: &[En
             visited: &visited,
             link: None,
             titles_only: !reader.ids,
+            child_title: Some(workflow_title),
         },
     );
     // The steps as a list, for a screen too narrow for the drawing: the states in the order

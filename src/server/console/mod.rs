@@ -42,7 +42,10 @@ pub const PROCESS_OWNER: &str = "process_owner";
 /// The stylesheet, embedded so that the binary is the whole console.
 const STYLE: &str = include_str!("style.css");
 
-pub fn routes() -> Router<AppState> {
+/// The console's pages and forms, at the site's root beside `/api/`: sign-in, the inbox and
+/// search, starting, instance pages and their forms, workflows, audit, the stylesheet and the
+/// language switch.
+pub(crate) fn routes() -> Router<AppState> {
     Router::new()
         .route("/", get(inbox::inbox))
         .route("/login", get(signin::form).post(signin::sign_in))

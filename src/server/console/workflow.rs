@@ -8,6 +8,7 @@
 use super::inbox::start_form;
 use super::{Page, error_page, html_response, internal, layout, role_title, short_hash};
 use crate::catalog::Definition;
+use crate::diagnostic::{Diagnostic, display_path};
 use crate::diagram::{SvgOptions, svg};
 use crate::i18n::Lang;
 use crate::machine::access::may_start;
@@ -18,7 +19,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, PreEscaped, html};
-use serde_json::Value;
 use std::sync::Arc;
 
 /// `GET /workflows`.
@@ -107,11 +107,10 @@ pub async fn page(
     let t = |id: &str| lang.text(id);
     let is_current = current.as_deref() == Some(def.hash.as_str());
     let report = state.engine.load_report();
-    let diagnostics: Vec<Value> = report
+    let diagnostics: Vec<&Diagnostic> = report
         .diagnostics
         .iter()
         .filter(|d| d.file == def.file)
-        .map(|d| d.to_json())
         .collect();
     let drawing = svg(&def.workflow, &SvgOptions::default());
     let body = html! {
@@ -211,36 +210,31 @@ fn reload_banner(state: &AppState, lang: Lang, current: Option<&str>) -> Markup 
                 " (" (super::local(attempt.at)) ", " (lang.count("console-workflow-errors", errors, &[])) ")"
             }
             @if let Some(message) = &attempt.message { p { (message) } }
-            (diagnostic_list(&errors_of(&attempt)))
+            (diagnostic_list(lang, &errors_of(&attempt)))
         }
     }
 }
 
-fn errors_of(attempt: &Attempt) -> Vec<Value> {
+fn errors_of(attempt: &Attempt) -> Vec<&Diagnostic> {
     attempt
         .diagnostics
         .iter()
-        .filter(|d| d.get("severity").and_then(Value::as_str) == Some("error"))
-        .cloned()
+        .filter(|d| d.is_error())
         .collect()
 }
 
-fn diagnostic_list(diagnostics: &[Value]) -> Markup {
-    let text = |d: &Value, key: &str| {
-        d.get(key).map_or(String::new(), |v| match v {
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    };
+/// Findings as the process owner reads them: the code and where, what is wrong and what to
+/// do, in the reader's language (the code's name in the tooltip).
+fn diagnostic_list(lang: Lang, diagnostics: &[&Diagnostic]) -> Markup {
     html! {
         @if !diagnostics.is_empty() {
             ul.diagnostics {
                 @for d in diagnostics {
-                    li.(text(d, "severity")) {
-                        code { (text(d, "code")) } " "
-                        code.muted { (text(d, "file")) ":" (text(d, "line")) ":" (text(d, "column")) }
-                        " " (text(d, "message"))
-                        br; small.muted { (text(d, "hint")) }
+                    li.(d.severity.to_string()) data-code=(d.code.as_str()) {
+                        code title=(lang.code_title(d.code)) { (d.code.as_str()) } " "
+                        code.muted { (display_path(&d.file)) ":" (d.span.line) ":" (d.span.column) }
+                        " " (lang.render(&d.message))
+                        br; small.muted { (lang.render(&d.hint)) }
                     }
                 }
             }
@@ -269,7 +263,7 @@ pub(super) fn reload_notice(state: &AppState, lang: Lang) -> Markup {
             " (" (super::local(attempt.at)) ", " (lang.count("console-workflow-errors", count, &[])) ") "
             a href="/workflows" { (lang.text("console-workflow-reload-see")) }
             @if let Some(message) = &attempt.message { p { (message) } }
-            (diagnostic_list(&errors[..errors.len().min(5)]))
+            (diagnostic_list(lang, &errors[..errors.len().min(5)]))
         }
     }
 }
@@ -277,33 +271,31 @@ pub(super) fn reload_notice(state: &AppState, lang: Lang) -> Markup {
 /// The validation findings of the workflow's file: those of the files on disk when the last
 /// reload was refused (the banner above says so), otherwise those of the version in force.
 /// Never "no errors" under a banner that says there are.
-fn findings(state: &AppState, lang: Lang, def: &Definition, in_force: &[Value]) -> Markup {
+fn findings(state: &AppState, lang: Lang, def: &Definition, in_force: &[&Diagnostic]) -> Markup {
     let Some(attempt) = rejected_reload(state) else {
         return findings_list(lang, in_force);
     };
     let t = |id: &str| lang.text(id);
-    let file = crate::diagnostic::display_path(&def.file);
-    let on_disk: Vec<Value> = attempt
+    let on_disk: Vec<&Diagnostic> = attempt
         .diagnostics
         .iter()
-        .filter(|d| d.get("file").and_then(Value::as_str) == Some(file.as_str()))
-        .cloned()
+        .filter(|d| d.file == def.file)
         .collect();
     html! {
         section.card #findings data-rejected="true" {
             h2 { (t("console-workflow-findings")) }
-            @if on_disk.iter().any(|d| d.get("severity").and_then(Value::as_str) == Some("error")) {
+            @if on_disk.iter().any(|d| d.is_error()) {
                 p.warn #findings-on-disk { (t("console-workflow-on-disk-has-errors")) }
-                (diagnostic_list(&on_disk))
+                (diagnostic_list(lang, &on_disk))
             } @else {
                 p.muted #findings-set-rejected { (t("console-workflow-file-clean-set-rejected")) }
-                (diagnostic_list(&on_disk))
+                (diagnostic_list(lang, &on_disk))
             }
         }
     }
 }
 
-fn findings_list(lang: Lang, diagnostics: &[Value]) -> Markup {
+fn findings_list(lang: Lang, diagnostics: &[&Diagnostic]) -> Markup {
     let t = |id: &str| lang.text(id);
     html! {
         section.card #findings {
@@ -311,7 +303,7 @@ fn findings_list(lang: Lang, diagnostics: &[Value]) -> Markup {
             @if diagnostics.is_empty() {
                 p.ok { (t("console-workflow-clean")) }
             } @else {
-                (diagnostic_list(diagnostics))
+                (diagnostic_list(lang, diagnostics))
             }
         }
     }
