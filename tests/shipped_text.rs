@@ -70,7 +70,11 @@ fn collect(file: &Path, value: &serde_json::Value, path: &str, out: &mut Vec<Tex
                         out.push(Text {
                             file: file.to_path_buf(),
                             path: here.clone(),
-                            key: if key == "title" { "title" } else { "description" },
+                            key: if key == "title" {
+                                "title"
+                            } else {
+                                "description"
+                            },
                             value: s.clone(),
                         });
                     }
@@ -113,8 +117,8 @@ fn shipped_texts() -> Vec<Text> {
     let mut texts = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).expect("a shipped file");
-        let yaml: serde_json::Value = serde_saphyr::from_str(&text)
-            .unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+        let yaml: serde_json::Value =
+            serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
         collect(file, &yaml, "", &mut texts);
     }
     texts
@@ -125,15 +129,21 @@ fn every_shipped_title_and_description_is_chinese_without_engine_notes() {
     let texts = shipped_texts();
     let count = |key: &str| texts.iter().filter(|t| t.key == key).count();
     // All of them are found: the library has hundreds of titles and some 200 descriptions.
-    assert!(count("title") > 1000, "only {} titles found", count("title"));
+    assert!(
+        count("title") > 1000,
+        "only {} titles found",
+        count("title")
+    );
     assert!(
         count("description") > 150,
         "only {} descriptions found",
         count("description")
     );
     assert!(
-        texts.iter().any(|t| t.path == "fields.notification_letter.description"
-            && t.file.ends_with("workflows/hot_work_permit.yaml")),
+        texts
+            .iter()
+            .any(|t| t.path == "fields.notification_letter.description"
+                && t.file.ends_with("workflows/hot_work_permit.yaml")),
         "the field descriptions are read"
     );
     assert!(
@@ -178,15 +188,23 @@ fn every_shipped_title_and_description_is_chinese_without_engine_notes() {
 
 #[test]
 fn the_check_finds_what_it_is_for() {
-    assert!(!"Reference of the uploaded letter (L153).".chars().any(is_cjk));
+    assert!(
+        !"Reference of the uploaded letter (L153)."
+            .chars()
+            .any(is_cjk)
+    );
     assert!("上传的动火告知函编号".chars().any(is_cjk));
     assert!(cites_a_line("手册原文 (L153)"));
     assert!(cites_a_line("M5 L77"));
     assert!(cites_a_line("L28"));
     assert!(!cites_a_line("URL1 和 CRML2"));
     assert!(!cites_a_line("工作量 660个"));
-    assert!(has_english_words("手册未写明; default 3, set by the process owner"));
-    assert!(!has_english_words("visit 现场来访; phone 电话; online 网络/邮件/短信。"));
+    assert!(has_english_words(
+        "手册未写明; default 3, set by the process owner"
+    ));
+    assert!(!has_english_words(
+        "visit 现场来访; phone 电话; online 网络/邮件/短信。"
+    ));
     assert!(!has_english_words("售后服务先行赔偿 模板 (template)"));
     let mut out = Vec::new();
     let yaml: serde_json::Value = serde_saphyr::from_str(
