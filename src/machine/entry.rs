@@ -303,13 +303,26 @@ impl Entry {
         actor: &str,
         at: DateTime<Utc>,
     ) -> Entry {
+        Entry::towards(instance, kind, event, actor, at, instance.state.clone())
+    }
+
+    /// [`Entry::next`], recording a step to `to` (a step that has decided where it goes, and
+    /// spares copying the state it leaves twice).
+    pub fn towards(
+        instance: &Instance,
+        kind: EntryKind,
+        event: &str,
+        actor: &str,
+        at: DateTime<Utc>,
+        to: String,
+    ) -> Entry {
         Entry {
             instance: instance.id.clone(),
             seq: instance.seq + 1,
             workflow: instance.workflow.clone(),
             version: instance.version.clone(),
             from: Some(instance.state.clone()),
-            to: instance.state.clone(),
+            to,
             finished: instance.finished,
             actor: actor.to_string(),
             prev_hash: instance.last_hash.clone(),
