@@ -1,12 +1,14 @@
-//! The runtime: the pure step in memory, one guard, and durable steps per second through the
-//! engine at 1, 8 and 64 concurrent clients, beside raw sled with and without batched flushes.
+//! The runtime: the pure step in memory, one guard, the four-step workload, and durable steps
+//! per second through the engine at 1, 8 and 64 concurrent clients, beside raw sled with and
+//! without batched flushes.
 //!
-//! Targets: `step/in_memory` under 1.5 µs, `guard/threshold` under 1 µs; durable steps at 64
-//! clients at least half the raw batched sled rate (`raw_sled/flush_per_64`) and at least 10x
-//! the single-client rate.
+//! Targets: `step/in_memory` under 1.5 µs, `guard/threshold` under 1 µs, `four_step/step` at
+//! most 1.3 µs per step; durable steps at 64 clients at least half the raw batched sled rate
+//! (`raw_sled/flush_per_64`) and at least 10x the single-client rate.
 //!
 //! `cargo bench --bench runtime` (a few minutes); `cargo bench --bench runtime -- --test` runs
-//! each benchmark once.
+//! each benchmark once. `benches/compare-xstate.sh` runs `four_step` beside the same machine in
+//! XState (node, `benches/xstate/`).
 
 use chrono::{DateTime, Utc};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
@@ -19,6 +21,10 @@ use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+#[path = "workflows/four_step.rs"]
+mod four_step;
+use four_step::FourStep;
 
 /// An expense claim: routed to the landlord above a threshold (an inline guard) by a step whose
 /// action records the routing, a rule from the rules file guarding the landlord's approval, and
@@ -185,6 +191,23 @@ fn bench_step(c: &mut Criterion) {
                 &sandbox,
             ))
         })
+    });
+    group.finish();
+}
+
+/// The four-step workload (`benches/workflows/four_step.rs`): criterion's time is per step,
+/// over 10,000 instances in flight; `step` times `machine::step` alone, `step_apply` the step
+/// and the snapshot it leads to (`Instance::apply`).
+fn bench_four_step(c: &mut Criterion) {
+    let mut workload = FourStep::new();
+    workload.check();
+    let mut group = c.benchmark_group("four_step");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("step", |b| {
+        b.iter_custom(|iters| workload.run(iters, false))
+    });
+    group.bench_function("step_apply", |b| {
+        b.iter_custom(|iters| workload.run(iters, true))
     });
     group.finish();
 }
@@ -376,6 +399,7 @@ fn bench_raw_sled(c: &mut Criterion) {
 criterion_group!(
     benches,
     bench_step,
+    bench_four_step,
     bench_guard,
     bench_raw_sled,
     bench_durable

@@ -9,6 +9,7 @@
 pub mod access;
 mod approval;
 pub mod audit;
+mod canonical;
 pub mod command;
 mod context;
 mod enter;

@@ -119,25 +119,19 @@ pub fn step(
         return Err(unknown_event(state, event, &instance.state));
     };
 
-    let mut entry = Entry::next(
+    let mut entry = Entry::towards(
         instance,
         EntryKind::Event,
         event,
         &command.actor.id,
         command.at,
+        decision.to,
     );
     entry.audit = (!command.actor.is_system()).then(|| {
         let branch = decision
             .branch
             .and_then(|i| state.on.get(event)?.value.0.get(i as usize));
-        audit::kind_in(
-            workflow,
-            state,
-            &instance.state,
-            event,
-            &decision.to,
-            branch,
-        )
+        audit::kind_in(workflow, state, &instance.state, event, &entry.to, branch)
     });
     entry.branch = decision.branch;
     let mut changes: Map<String, Value> = payload
@@ -149,7 +143,7 @@ pub fn step(
     check_fixed(workflow, &instance.data, event, decision.entered, &changes)?;
 
     let seq = entry.seq;
-    let target = state_of(workflow, &decision.to)?;
+    let target = state_of(workflow, &entry.to)?;
     if decision.entered {
         // Conditions, deadlines and spawned children see the data after the step's changes;
         // most states have none of them, and skip the copy.
@@ -189,7 +183,6 @@ pub fn step(
         entry.spawned = spawn_children(decision.spawn, &data, seq, &instance.id);
     }
 
-    entry.to = decision.to;
     entry.entered = decision.entered;
     entry.finished = target.is_final;
     entry.role = decision.role;
