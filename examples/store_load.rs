@@ -136,7 +136,12 @@ impl Admin {
 }
 
 /// `nodes` engines on one fresh database `name`.
-async fn nodes(admin: &Admin, server: &str, name: &str, nodes: usize) -> anyhow::Result<Vec<Engine>> {
+async fn nodes(
+    admin: &Admin,
+    server: &str,
+    name: &str,
+    nodes: usize,
+) -> anyhow::Result<Vec<Engine>> {
     admin.fresh_database(name).await?;
     let url = with_database(server, name);
     let mut engines = Vec::new();
@@ -228,7 +233,10 @@ fn main() -> anyhow::Result<()> {
             if count == 1 && n == 1 {
                 cost = Some((counts, measured.steps));
             }
-            let label = format!("PostgreSQL, {count} node{}", if count == 1 { "" } else { "s" });
+            let label = format!(
+                "PostgreSQL, {count} node{}",
+                if count == 1 { "" } else { "s" }
+            );
             rows.push((label, n, measured));
         }
     }

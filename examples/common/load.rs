@@ -130,8 +130,7 @@ pub fn parse_args(
         match flag.as_str() {
             "--steps" => budget.steps = value.parse().context("--steps: a number")?,
             "--seconds" => {
-                budget.time =
-                    Duration::from_secs_f64(value.parse().context("--seconds: a number")?)
+                budget.time = Duration::from_secs_f64(value.parse().context("--seconds: a number")?)
             }
             "--clients" => {
                 clients = value

@@ -70,11 +70,17 @@ pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// and writes nothing.
 pub const MAX_FOLLOW_UPS: usize = 1000;
 
-/// How many times a command not tied to a step (a fire without `expected_seq`, a start, a
-/// timer's firing and the follow-ups they cause) is computed again when its commit lost a race
-/// with another command (on another node sharing the store): each time on the instance as it
-/// is stored now. A fire tied to a step meets its `stale` refusal on the first recomputation.
-const RETRIES: u32 = 8;
+/// How long a command not tied to a step (a fire without `expected_seq`, a start, a timer's
+/// firing and the follow-ups they cause) goes on being computed again when its commit lost a
+/// race with another command (on another node sharing the store): each time on the instance
+/// (or the numbers) as stored now. A fire tied to a step meets its `stale` refusal on the first
+/// recomputation.
+///
+/// A time, not a count: every lost race is another command's win, so the store as a whole
+/// moves on, but one command may lose several in a row. Two nodes starting instances of one
+/// workflow as fast as they can race for each number; with a cap of 8 tries, about one run in
+/// four of 200 such starts had a start lose 9 times in a row (a coin flip each time) and fail.
+const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
@@ -884,25 +890,27 @@ impl Engine {
     }
 
     /// Runs `attempt` until its commit does not lose a race with another command (which
-    /// wrote nothing: [`StoreError::lost_race`](crate::store::StoreError::lost_race)), at most
-    /// [`RETRIES`] times more, after a short pause that grows. Only a store shared by several
-    /// processes loses races: within one, the instance locks put commands in turn.
+    /// wrote nothing: [`StoreError::lost_race`](crate::store::StoreError::lost_race)), for at
+    /// most [`RETRY_FOR`], after a short pause that grows (to a few milliseconds) with a random
+    /// spread. Only a store shared by several processes loses races: within one, the instance
+    /// locks put commands in turn.
     pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, EngineError>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, EngineError>>,
     {
-        let mut tries = 0;
+        let began = std::time::Instant::now();
+        let mut tries: u64 = 0;
         loop {
             match attempt().await {
-                Err(EngineError::Store(err)) if err.lost_race() && tries < RETRIES => {
+                Err(EngineError::Store(err)) if err.lost_race() && began.elapsed() < RETRY_FOR => {
                     tries += 1;
-                    // A pause of a few hundred microseconds per try, spread so that two
-                    // nodes that collided do not collide again in step.
+                    // A pause of a few hundred microseconds per try (up to 3 ms), spread so
+                    // that two nodes that collided do not collide again in step.
                     let spread = std::time::SystemTime::now()
                         .duration_since(std::time::UNIX_EPOCH)
                         .map_or(0, |d| u64::from(d.subsec_nanos()) % 500);
-                    let pause = u64::from(tries) * 300 + spread;
+                    let pause = tries.min(10) * 300 + spread;
                     tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
                 }
                 other => return other,

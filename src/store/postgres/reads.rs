@@ -159,7 +159,10 @@ pub(super) async fn due_timers(
 
 /// Claims up to `limit` timers due at or before `until` (the engine's clock) whose lease is
 /// free or has run out (the database's clock), for `lease` from now, for `node`: rows another
-/// node is claiming this moment are skipped, not waited for.
+/// node is claiming this moment are skipped, not waited for. A timer waits while an earlier
+/// one of its instance is leased: an instance's timers fire in due order on any number of
+/// nodes, as on one, even when the node holding the earlier one died before firing it (the
+/// later one could otherwise end the instance and cancel the earlier one unfired).
 pub(super) async fn claim_due_timers(
     connection: &Connection,
     until: DateTime<Utc>,
@@ -174,6 +177,10 @@ pub(super) async fn claim_due_timers(
         "WITH clock AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
          due AS (SELECT instance, timer FROM sopflow_timers, clock \
              WHERE due <= $1 AND (lease_until IS NULL OR lease_until < clock.now) \
+             AND NOT EXISTS (SELECT 1 FROM sopflow_timers earlier \
+                 WHERE earlier.instance = sopflow_timers.instance \
+                 AND (earlier.due, earlier.timer) < (sopflow_timers.due, sopflow_timers.timer) \
+                 AND earlier.lease_until >= clock.now) \
              ORDER BY due, instance, timer LIMIT $2 FOR UPDATE OF sopflow_timers SKIP LOCKED) \
          UPDATE sopflow_timers t SET lease_until = clock.now + $3, node = $4 \
          FROM due, clock WHERE t.instance = due.instance AND t.timer = due.timer \
