@@ -395,20 +395,131 @@ fn serve_banner(mut command: Process) -> String {
     banner
 }
 
+/// Two stores on one database, as two nodes: both open; a number, an idempotency key and a
+/// step are each taken by one commit, the other failing having written nothing; a due timer is
+/// claimed by one store until its lease runs out; a schedule's mark moves forward only.
 #[test]
-fn a_database_is_held_by_one_process_at_a_time() {
-    let Some((store, dir)) = fresh("a_database_is_held_by_one_process_at_a_time") else {
+fn two_stores_share_a_database_and_the_database_decides_between_them() {
+    let test = "two_stores_share_a_database_and_the_database_decides_between_them";
+    let Some((one, dir)) = fresh(test) else {
         return;
     };
     let server = support::test_postgres().expect("a server");
-    let url = support::postgres_database(
-        &server,
-        &dir.path()
-            .join("a_database_is_held_by_one_process_at_a_time"),
+    let url = support::postgres_database(&server, &dir.path().join(test));
+    let two = PgStore::open(&url, Options::default()).expect("a second node opens");
+    assert!(one.numbers_in_commit());
+    let definition = definition();
+
+    // A number: both claim permit-1; the second commit is refused and writes nothing.
+    let claim = |mut step: Committed, n: u64| {
+        step.numbers = Some(sopflow::store::NumberClaim {
+            workflow: "permit".into(),
+            n,
+            sequence: Some(("2026".into(), n)),
+        });
+        step
+    };
+    one.commit(&[claim(start(&definition, "permit-1"), 1)])
+        .expect("the first takes 1");
+    let mut again = start(&definition, "permit-1b");
+    again.entry.idempotency_key = None;
+    let err = two.commit(&[claim(again, 1)]).expect_err("1 is taken");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    assert!(err.lost_race());
+    assert!(two.history("permit-1b").expect("reads").is_empty());
+    assert_eq!(two.last_number("permit").expect("reads"), 1);
+    assert_eq!(two.last_sequence("permit", "2026").expect("reads"), 1);
+    // Numbers are taken in order only: 3 before 2 is refused.
+    let err = two
+        .commit(&[claim(start(&definition, "permit-3"), 3)])
+        .expect_err("2 first");
+    assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+    two.commit(&[claim(start(&definition, "permit-2"), 2)])
+        .expect("2 is next");
+    assert_eq!(one.last_number("permit").expect("reads"), 2);
+
+    // An idempotency key used on the other node first.
+    let mut reused = start(&definition, "permit-9");
+    reused.entry.idempotency_key = Some("key-permit-1".into());
+    let reused = Committed::new(reused.entry, reused.snapshot).expect("encodes");
+    let err = two.commit(&[reused]).expect_err("the key is taken");
+    assert!(
+        matches!(&err, StoreError::KeyTaken { key } if key == "key-permit-1"),
+        "{err}"
     );
-    let err = PgStore::open(&url, Options::default()).expect_err("held");
-    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
-    assert!(err.to_string().contains("in use by another"), "{err}");
-    drop(store);
-    PgStore::open(&url, Options::default()).expect("free again once the first is closed");
+    assert!(two.instance("permit-9").expect("reads").is_none());
+
+    // One step: the node that commits seq 1 second loses.
+    let before = one.instance("permit-2").expect("reads").expect("there");
+    one.commit(&[end(&definition, &before)])
+        .expect("one ends it");
+    let err = two
+        .commit(&[end(&definition, &before)])
+        .expect_err("already ended");
+    assert!(
+        matches!(&err, StoreError::Conflict { instance, seq: 1 } if instance == "permit-2"),
+        "{err}"
+    );
+
+    // A due timer (permit-1's, in two days) goes to one node for the lease.
+    let later = at() + Duration::days(3);
+    let lease = std::time::Duration::from_millis(400);
+    let claimed = one.claim_due_timers(later, 10, lease).expect("claims");
+    assert_eq!(
+        claimed
+            .iter()
+            .map(|t| t.instance.as_str())
+            .collect::<Vec<_>>(),
+        ["permit-1"]
+    );
+    assert!(
+        two.claim_due_timers(later, 10, lease)
+            .expect("claims")
+            .is_empty(),
+        "held by the first node's lease"
+    );
+    assert!(
+        two.claim_due_timers(at(), 10, lease)
+            .expect("claims")
+            .is_empty(),
+        "never before it is due"
+    );
+    std::thread::sleep(lease + std::time::Duration::from_millis(200));
+    assert_eq!(
+        two.claim_due_timers(later, 10, lease)
+            .expect("claims")
+            .len(),
+        1,
+        "the lease ran out: the other node may take it"
+    );
+    assert_eq!(two.due_timers(later, 10).expect("reads").len(), 1);
+
+    // A schedule's first mark is set once; it moves forward only, once per occurrence.
+    assert_eq!(
+        one.first_schedule_mark("permit/daily", at())
+            .expect("marks"),
+        at()
+    );
+    assert_eq!(
+        two.first_schedule_mark("permit/daily", later)
+            .expect("marks"),
+        at(),
+        "the first mark stays"
+    );
+    assert!(
+        one.advance_schedule_mark("permit/daily", later)
+            .expect("moves")
+    );
+    assert!(
+        !two.advance_schedule_mark("permit/daily", later)
+            .expect("moves")
+    );
+    assert!(
+        !two.advance_schedule_mark("permit/daily", at())
+            .expect("moves")
+    );
+    assert_eq!(
+        two.schedule_mark("permit/daily").expect("reads"),
+        Some(later)
+    );
 }

@@ -28,6 +28,16 @@
 //! 'durable/clients/1$|raw_sled/insert_flush_each'`, the two run back to back on the same
 //! machine): MEASUREMENT.
 //!
+//! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
+//! with another node's: a step whose (instance, seq) the other took first, a number or an
+//! idempotency key taken first, or a deadlock the database broke. Such a batch wrote nothing
+//! ([`StoreError::lost_race`]), and one caller's loss must not become the others': **a batch
+//! of several callers that lost a race is split, and each caller's steps are committed again
+//! on their own**, so only the callers whose own steps lost get the error (and compute their
+//! commands again); the others are answered as if nothing had happened. The split costs one
+//! commit per caller, and only after a lost race. A store only one process opens (sled) never
+//! loses one: the instance locks put the commands of one instance in turn.
+//!
 //! A failure reaches every caller of its batch as the store's own typed [`StoreError`] (a
 //! damaged record, a locked store...), and a commit after the engine stopped its threads as
 //! [`CommitError::Closed`].
@@ -174,9 +184,13 @@ impl Writer {
                     Err(_) => return,
                 },
             };
-            let (steps, done) = gather(first, queue);
+            let (steps, done, sizes) = gather(first, queue);
             if let Err(err) = self.store.append(&steps) {
-                answer(done, &Err(CommitError::Store(err)));
+                if err.lost_race() && done.len() > 1 {
+                    self.each_on_its_own(&steps, done, &sizes);
+                } else {
+                    answer(done, &Err(CommitError::Store(err)));
+                }
                 continue;
             }
             if self.in_flight.load(Ordering::Acquire) == 0 {
@@ -201,21 +215,36 @@ impl Writer {
     }
 }
 
-/// `first` and every job queued behind it, up to [`MAX_BATCH`] steps: their steps in one batch
-/// and who to answer.
-fn gather(first: Job, queue: &mpsc::Receiver<Job>) -> (Vec<Committed>, Vec<Answer>) {
+impl Writer {
+    /// Commits each caller's steps of a batch that lost a race on their own (a commit each,
+    /// durable when it returns), and answers each with its own result.
+    fn each_on_its_own(&self, steps: &[Committed], done: Vec<Answer>, sizes: &[usize]) {
+        let mut from = 0;
+        for (done, &size) in done.into_iter().zip(sizes) {
+            let own = &steps[from..from + size];
+            from += size;
+            let _ = done.send(self.store.commit(own).map_err(CommitError::Store));
+        }
+    }
+}
+
+/// `first` and every job queued behind it, up to [`MAX_BATCH`] steps: their steps in one batch,
+/// who to answer, and how many of the steps are each one's.
+fn gather(first: Job, queue: &mpsc::Receiver<Job>) -> (Vec<Committed>, Vec<Answer>, Vec<usize>) {
+    let mut sizes = vec![first.steps.len()];
     let mut steps = first.steps;
     let mut done = vec![first.done];
     while steps.len() < MAX_BATCH {
         match queue.try_recv() {
             Ok(job) => {
+                sizes.push(job.steps.len());
                 steps.extend(job.steps);
                 done.push(job.done);
             }
             Err(_) => break,
         }
     }
-    (steps, done)
+    (steps, done, sizes)
 }
 
 /// The syncer thread: one flush for every batch appended so far, then their answers.

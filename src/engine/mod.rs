@@ -70,6 +70,12 @@ pub const MAX_PAYLOAD_BYTES: usize = 1024 * 1024;
 /// and writes nothing.
 pub const MAX_FOLLOW_UPS: usize = 1000;
 
+/// How many times a command not tied to a step (a fire without `expected_seq`, a start, a
+/// timer's firing and the follow-ups they cause) is computed again when its commit lost a race
+/// with another command (on another node sharing the store): each time on the instance as it
+/// is stored now. A fire tied to a step meets its `stale` refusal on the first recomputation.
+const RETRIES: u32 = 8;
+
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -424,8 +430,18 @@ impl Engine {
         self.start_checked(workflow, request).await
     }
 
-    /// Starts an instance for a caller the engine trusts (itself, for schedules).
+    /// Starts an instance for a caller the engine trusts (itself, for schedules), computed
+    /// again if its commit loses a race.
     async fn start_checked(
+        &self,
+        workflow: &str,
+        request: StartRequest,
+    ) -> Result<Outcome, EngineError> {
+        self.retrying(|| self.start_once(workflow, request.clone()))
+            .await
+    }
+
+    async fn start_once(
         &self,
         workflow: &str,
         request: StartRequest,
@@ -449,12 +465,15 @@ impl Engine {
         let definition = self.inner.versions.latest(workflow)?;
         // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under this
         // workflow's lock and kept only once the start is admitted, so a refused start uses
-        // none. The lock covers the pure step, not the commit.
+        // none. The lock covers the pure step; on a store that takes numbers in the commit
+        // (shared by several nodes), the commit too, so that this node's starts of one
+        // workflow do not race each other for a number.
         let numbering = self.lock(&numbering_lock(workflow)).await;
+        let in_commit = self.inner.store.numbers_in_commit();
         let at = self.now();
         let name = {
             let definition = definition.clone();
-            self.blocking(move |engine| engine.next_name(&definition, at))
+            self.blocking(move |engine| engine.next_name(&definition, at, &[]))
                 .await?
         };
         let id = name.id.clone();
@@ -473,13 +492,23 @@ impl Engine {
             .blocking(move |engine| {
                 let entry = machine::start(&definition, &command, engine.sandbox())?;
                 let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-                engine.take_name(&name)?;
-                drop(numbering);
+                let mut step = Committed::new(entry, snapshot)?;
+                let numbering = if in_commit {
+                    step.numbers = Some(name.claim());
+                    Some(numbering)
+                } else {
+                    engine.take_name(&name)?;
+                    drop(numbering);
+                    None
+                };
                 // A start causes nothing more (its state's children come with steps).
-                engine.commit_here(Committed::new(entry, snapshot)?)
+                Ok((engine.commit_here(step)?, numbering))
             })
             .await?;
-        let step = self.placed(computed).await?;
+        let (computed, numbering) = computed;
+        let step = self.placed(computed).await;
+        drop(numbering);
+        let step = step?;
         Ok(Outcome {
             entry: step.entry,
             instance: step.snapshot,
@@ -495,6 +524,22 @@ impl Engine {
         check_size(&request.payload)?;
         check_key("idempotency_key", request.idempotency_key.as_deref())?;
         let id = &self.resolve_blocking(id).await?;
+        let result = self.retrying(|| self.fire_once(id, request.clone())).await;
+        // With a key, a refusal may come from reading the instance just after another node
+        // committed the same command (its key was not there yet when this one looked): the
+        // answer is then that command's.
+        if let (Err(EngineError::Refused(_)), Some(key)) = (&result, &request.idempotency_key)
+            && let Some(outcome) = self
+                .replayed(key, Some(id), &request.event, &request.actor)
+                .await?
+        {
+            return Ok(outcome);
+        }
+        result
+    }
+
+    /// One try of [`Engine::fire`] on the instance as it is stored now.
+    async fn fire_once(&self, id: &str, request: Fire) -> Result<Outcome, EngineError> {
         let mut locks = vec![self.lock(id).await];
         if let Some(key) = &request.idempotency_key
             && let Some(outcome) = self
@@ -512,7 +557,7 @@ impl Engine {
             expected_seq: request.expected_seq,
         };
         let at = command.at;
-        let id_owned = id.clone();
+        let id_owned = id.to_string();
         let computed = self
             .blocking(move |engine| {
                 let instance = engine.instance(&id_owned)?;
@@ -779,6 +824,33 @@ impl Engine {
         }
     }
 
+    /// Runs `attempt` until its commit does not lose a race with another command (which
+    /// wrote nothing: [`StoreError::lost_race`](crate::store::StoreError::lost_race)), at most
+    /// [`RETRIES`] times more, after a short pause that grows. Only a store shared by several
+    /// processes loses races: within one, the instance locks put commands in turn.
+    pub(crate) async fn retrying<T, F, Fut>(&self, mut attempt: F) -> Result<T, EngineError>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, EngineError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(EngineError::Store(err)) if err.lost_race() && tries < RETRIES => {
+                    tries += 1;
+                    // A pause of a few hundred microseconds per try, spread so that two
+                    // nodes that collided do not collide again in step.
+                    let spread = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| u64::from(d.subsec_nanos()) % 500);
+                    let pause = u64::from(tries) * 300 + spread;
+                    tokio::time::sleep(std::time::Duration::from_micros(pause)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     async fn commit(&self, batch: Vec<Committed>) -> Result<(), EngineError> {
         self.inner
             .committer
@@ -953,15 +1025,23 @@ impl Engine {
     }
 
     /// The next names of an instance of `definition`'s workflow started at `at`: read, not
-    /// taken (see [`Engine::take_name`]). The caller holds the workflow's numbering lock.
+    /// taken (see [`Engine::take_name`]), after those of `before` (names the same command took
+    /// already, which a store that takes numbers in the commit has not recorded yet). The
+    /// caller holds the workflow's numbering lock.
     fn next_name(
         &self,
         definition: &crate::definition::Definition,
         at: DateTime<Utc>,
+        before: &[Name],
     ) -> Result<Name, EngineError> {
         use chrono::Datelike;
         let workflow = definition.workflow.id.as_str();
-        let n = self.inner.store.last_number(workflow)? + 1;
+        let before: Vec<&Name> = before.iter().filter(|b| b.workflow == workflow).collect();
+        let n = before
+            .iter()
+            .map(|b| b.n)
+            .fold(self.inner.store.last_number(workflow)?, u64::max)
+            + 1;
         let readable = match &definition.workflow.number {
             None => None,
             Some(format) => {
@@ -976,7 +1056,13 @@ impl Engine {
                     })?;
                 let local = definition.calendar.local(at);
                 let period = format.period(local.year());
-                let seq = self.inner.store.last_sequence(workflow, &period)? + 1;
+                let seq = before
+                    .iter()
+                    .filter_map(|b| b.readable.as_ref())
+                    .filter(|r| r.period == period)
+                    .map(|r| r.seq)
+                    .fold(self.inner.store.last_sequence(workflow, &period)?, u64::max)
+                    + 1;
                 Some(Readable {
                     number: format.render(local.year(), local.month(), seq),
                     period,
@@ -1029,6 +1115,10 @@ impl Engine {
     /// Gives back the numbers a command took for its children when the command failed after
     /// all, so that they stay without gaps: each one that is still the last of its count.
     async fn give_back(&self, names: &[Name]) {
+        if self.inner.store.numbers_in_commit() {
+            // Taken only by the commit that failed, so not taken at all.
+            return;
+        }
         for name in names.iter().rev() {
             let _numbering = self.lock(&numbering_lock(&name.workflow)).await;
             let name = name.clone();
@@ -1081,12 +1171,14 @@ impl Engine {
     ) -> Result<(Entry, Instance), EngineError> {
         let mut starts = Vec::new();
         let mut given = Vec::new();
+        let in_commit = self.inner.store.numbers_in_commit();
         for child in entry.spawned.clone() {
             let definition = self.inner.versions.latest(&child.workflow)?;
             let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
             let name = {
                 let definition = definition.clone();
-                self.blocking(move |engine| engine.next_name(&definition, at))
+                let before = names.clone();
+                self.blocking(move |engine| engine.next_name(&definition, at, &before))
                     .await?
             };
             let named = machine::entry::SpawnedChild {
@@ -1094,12 +1186,17 @@ impl Engine {
                 number: name.readable.as_ref().map(|r| r.number.clone()),
                 ..child
             };
-            if let Some(start) = self.start_child_blocking(&snapshot, &named, at).await? {
+            if let Some(mut start) = self.start_child_blocking(&snapshot, &named, at).await? {
+                if in_commit {
+                    start.numbers = Some(name.claim());
+                }
                 starts.push(start);
             }
-            let taken = name.clone();
-            self.blocking(move |engine| engine.take_name(&taken))
-                .await?;
+            if !in_commit {
+                let taken = name.clone();
+                self.blocking(move |engine| engine.take_name(&taken))
+                    .await?;
+            }
             names.push(name);
             given.push(machine::entry::ChildName {
                 id: named.id,
@@ -1380,6 +1477,20 @@ struct Name {
     n: u64,
     id: String,
     readable: Option<Readable>,
+}
+
+impl Name {
+    /// The numbers this name takes, for a store that takes them in the commit.
+    fn claim(&self) -> crate::store::NumberClaim {
+        crate::store::NumberClaim {
+            workflow: self.workflow.clone(),
+            n: self.n,
+            sequence: self
+                .readable
+                .as_ref()
+                .map(|readable| (readable.period.clone(), readable.seq)),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

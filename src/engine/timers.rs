@@ -12,6 +12,18 @@
 //! engine was down starts one instance on start-up (the latest missed one, not one per missed
 //! period), and each start carries an idempotency key derived from the occurrence, so a crash
 //! between the start and the mark cannot start it twice.
+//!
+//! Several engines (nodes) may share one store. A node takes due timers by claiming them for
+//! [`TIMER_LEASE`] ([`crate::store::Store::claim_due_timers`]): no other node is given them
+//! while the lease runs, so each timer is fired by one node; a node that dies mid-firing lets
+//! its lease run out, and another node fires the timer then. Exactly once does not rest on the
+//! lease: the firing step is committed only if no other step took its seq, so a slow node whose
+//! lease ran out while it fired loses the race, computes again, finds the timer gone and fires
+//! nothing. A timer never fires early: its due time is compared with the engine's clock, as on
+//! one node. A schedule's occurrence starts one instance whichever node sees it first: the
+//! occurrence's idempotency key is unique in the store, so the node that comes second gets the
+//! first one's start back; and the mark moves forward only (a compare-and-set), so one node
+//! reports the start.
 
 use super::{Engine, EngineError, Outcome, StartRequest};
 use crate::calendar::Calendar;
@@ -29,6 +41,10 @@ const BATCH: usize = 1024;
 
 /// How many instances' timers fire at once (each waits for its group commit).
 const PARALLEL: usize = 256;
+
+/// How long a node's claim on due timers keeps other nodes from them: longer than firing a
+/// batch takes, short enough that a timer of a node that died fires soon after.
+pub const TIMER_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// The longest the timer loop sleeps between looks at the queue.
 const IDLE: std::time::Duration = std::time::Duration::from_secs(1);
@@ -239,9 +255,7 @@ impl Engine {
     pub(super) fn mark_new_schedules(&self) -> Result<(), EngineError> {
         let now = self.now();
         for scheduled in self.scheduled()? {
-            if self.inner.store.schedule_mark(&scheduled.key)?.is_none() {
-                self.inner.store.set_schedule_mark(&scheduled.key, now)?;
-            }
+            self.inner.store.first_schedule_mark(&scheduled.key, now)?;
         }
         Ok(())
     }
@@ -249,7 +263,7 @@ impl Engine {
     async fn fire_due_until(&self, until: DateTime<Utc>) -> Result<Vec<Fired>, EngineError> {
         let mut fired = self.fire_schedules(until).await?;
         loop {
-            let due = self.queue(until, BATCH).await?;
+            let due = self.claim(until, BATCH).await?;
             if due.is_empty() {
                 break;
             }
@@ -304,8 +318,13 @@ impl Engine {
         }
     }
 
-    /// Fires one queued timer, unless it is no longer pending.
+    /// Fires one queued timer, unless it is no longer pending; computed again if its commit
+    /// loses a race (another node fired it, or took the instance's next step).
     async fn fire_one(&self, queued: &QueuedTimer) -> Result<Option<Fired>, EngineError> {
+        self.retrying(|| self.fire_one_once(queued)).await
+    }
+
+    async fn fire_one_once(&self, queued: &QueuedTimer) -> Result<Option<Fired>, EngineError> {
         let mut locks = vec![self.lock(&queued.instance).await];
         let (id, timer, queued_due) = (queued.instance.clone(), queued.timer.clone(), queued.due);
         // The timer's step may run scripts, and reading the instance reads the store: off the
@@ -374,18 +393,10 @@ impl Engine {
         let mut fired = Vec::new();
         for scheduled in self.scheduled()? {
             let key = scheduled.key.clone();
-            let mark = self
-                .blocking(move |engine| {
-                    let mark = engine.inner.store.schedule_mark(&key)?;
-                    if mark.is_none() {
-                        engine.inner.store.set_schedule_mark(&key, until)?;
-                    }
-                    Ok(mark)
-                })
+            // A schedule seen for the first time starts from now (whichever node marks it).
+            let last = self
+                .blocking(move |engine| Ok(engine.inner.store.first_schedule_mark(&key, until)?))
                 .await?;
-            let Some(last) = mark else {
-                continue;
-            };
             let occurrence = scheduled
                 .recurrence
                 .latest_in(last, until, &scheduled.calendar)
@@ -395,10 +406,15 @@ impl Engine {
             };
             let outcome = self.start_scheduled(&scheduled, occurrence).await?;
             let key = scheduled.key.clone();
-            self.blocking(move |engine| {
-                Ok(engine.inner.store.set_schedule_mark(&key, occurrence)?)
-            })
-            .await?;
+            let moved = self
+                .blocking(move |engine| {
+                    Ok(engine.inner.store.advance_schedule_mark(&key, occurrence)?)
+                })
+                .await?;
+            if outcome.replayed && !moved {
+                // Another node started it and moved the mark: it reports the start.
+                continue;
+            }
             fired.push(Fired::Schedule {
                 workflow: scheduled.workflow,
                 schedule: scheduled.schedule,
@@ -504,6 +520,22 @@ impl Engine {
             }
         }
         Ok(out)
+    }
+
+    /// Queued timers due at or before `until`, earliest first, claimed for this node for
+    /// [`TIMER_LEASE`].
+    async fn claim(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+    ) -> Result<Vec<QueuedTimer>, EngineError> {
+        self.blocking(move |engine| {
+            Ok(engine
+                .inner
+                .store
+                .claim_due_timers(until, limit, TIMER_LEASE)?)
+        })
+        .await
     }
 
     /// Queued timers due at or before `until`, earliest first.

@@ -51,6 +51,23 @@ pub struct Committed {
     pub encoded: Vec<u8>,
     /// The instance as it is after the entry.
     pub snapshot: Instance,
+    /// For a start, the numbers it takes (its id's and its readable number's), which a store
+    /// that [takes numbers in its commit](Store::numbers_in_commit) moves on only if they are
+    /// still the next ones.
+    pub numbers: Option<NumberClaim>,
+}
+
+/// The numbers a start takes: `workflow-n`, and the `{seq}` of its readable number in its
+/// period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NumberClaim {
+    /// The workflow whose count it is.
+    pub workflow: String,
+    /// The instance number (`workflow-n`).
+    pub n: u64,
+    /// The readable number's period (a year, or `""`) and `{seq}`, when the workflow has a
+    /// number format.
+    pub sequence: Option<(String, u64)>,
 }
 
 impl Committed {
@@ -65,6 +82,7 @@ impl Committed {
             entry,
             encoded,
             snapshot,
+            numbers: None,
         })
     }
 }
@@ -185,7 +203,7 @@ pub type Scan<'a, T> = Box<dyn Iterator<Item = Result<T, StoreError>> + Send + '
 /// is not `Clone` keeps it behind an `Arc`).
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
-    /// Another process holds the data folder (or the PostgreSQL database).
+    /// Another process holds the data folder (sled's: one process at a time).
     #[error(
         "the store {path} is in use by another sopflow process; stop it, or reach it over its server, or use another --data-dir (or --store)"
     )]
@@ -260,6 +278,26 @@ pub enum StoreError {
         /// The sequence number both wanted.
         seq: u64,
     },
+    /// Another command used the same idempotency key first (on this node or another): the
+    /// batch was written not at all.
+    #[error(
+        "the idempotency key `{key}` was used by another command first, and this one wrote nothing; send the command again to get the first one's answer"
+    )]
+    KeyTaken {
+        /// The key.
+        key: String,
+    },
+    /// The database ended the commit to let a concurrent one through (a deadlock between
+    /// two nodes' transactions): the batch was written not at all.
+    #[error(
+        "the store {store} ended this commit in favour of a concurrent one ({detail}), and it wrote nothing; retry the command"
+    )]
+    Contended {
+        /// The (redacted) URL.
+        store: String,
+        /// What the database said.
+        detail: String,
+    },
     /// This build or this store cannot do what was asked.
     #[error("{store}: {detail}")]
     Unsupported {
@@ -271,6 +309,19 @@ pub enum StoreError {
     /// Any other failure of the storage underneath.
     #[error("storage error: {0}")]
     Io(String),
+}
+
+impl StoreError {
+    /// Whether the commit lost a race with another command (on this node or another) and
+    /// wrote nothing: the command may be computed again on what is stored now.
+    pub fn lost_race(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Conflict { .. }
+                | StoreError::KeyTaken { .. }
+                | StoreError::Contended { .. }
+        )
+    }
 }
 
 /// Where histories and everything derived from them are kept.
@@ -305,6 +356,19 @@ pub trait Store: Send + Sync {
         until: chrono::DateTime<chrono::Utc>,
         limit: usize,
     ) -> Result<Vec<QueuedTimer>, StoreError>;
+    /// Timers due at or before `until`, earliest first, claimed for this process for `lease`:
+    /// until the lease runs out, no other process sharing the store is given them. A store
+    /// only one process opens (sled) gives the same as [`Store::due_timers`]. A claim is not a
+    /// firing: a timer fires only by a committed step, which removes it.
+    fn claim_due_timers(
+        &self,
+        until: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<QueuedTimer>, StoreError> {
+        let _ = lease;
+        self.due_timers(until, limit)
+    }
     /// The occurrence a schedule (`workflow/schedule`) last fired for, or first saw.
     fn schedule_mark(&self, key: &str)
     -> Result<Option<chrono::DateTime<chrono::Utc>>, StoreError>;
@@ -314,6 +378,34 @@ pub trait Store: Send + Sync {
         key: &str,
         at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), StoreError>;
+    /// Gives a schedule its first mark, `at`, unless it has one: returns the mark in force
+    /// (whoever set it).
+    fn first_schedule_mark(
+        &self,
+        key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<chrono::DateTime<chrono::Utc>, StoreError> {
+        match self.schedule_mark(key)? {
+            Some(mark) => Ok(mark),
+            None => {
+                self.set_schedule_mark(key, at)?;
+                Ok(at)
+            }
+        }
+    }
+    /// Moves a schedule's mark forward to `at`, durably, if it is earlier (or missing): true
+    /// when this call moved it, false when it was at `at` or later already.
+    fn advance_schedule_mark(
+        &self,
+        key: &str,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        if self.schedule_mark(key)?.is_some_and(|mark| mark >= at) {
+            return Ok(false);
+        }
+        self.set_schedule_mark(key, at)?;
+        Ok(true)
+    }
     /// Stores a definition version under its hash (no-op if present).
     fn save_definition(&self, definition: &StoredDefinition) -> Result<(), StoreError>;
     /// The stored sources of a definition version.
@@ -325,6 +417,15 @@ pub trait Store: Send + Sync {
     /// Records that `number` was given to an instance of `workflow`; durable with the next
     /// flush, which is the one that makes that instance's first entry durable.
     fn set_last_number(&self, workflow: &str, number: u64) -> Result<(), StoreError>;
+    /// Whether this store takes a start's numbers in the commit of its first entry, with
+    /// [`Committed::numbers`]: it moves each count on only if the claimed number is still the
+    /// next one, and otherwise refuses the batch with [`StoreError::Conflict`] (so numbers
+    /// stay without gaps across processes sharing the store). The engine then never calls
+    /// [`Store::set_last_number`] or [`Store::set_last_sequence`]. False: the engine records
+    /// numbers with those, under its own lock, before the commit (sled).
+    fn numbers_in_commit(&self) -> bool {
+        false
+    }
     /// The last `{seq}` of `workflow`'s readable numbers in `period` (a year, or `""` for a
     /// count that never restarts); 0 before the first.
     fn last_sequence(&self, workflow: &str, period: &str) -> Result<u64, StoreError>;

@@ -356,3 +356,63 @@ pub fn sled_only(test: &str) -> bool {
     }
     false
 }
+
+// ---- Several nodes on one database ----
+
+/// Two engines on one PostgreSQL database, as two `serve` nodes: each with its own store
+/// (its own pool), its own instance locks and its own virtual clock, both at `at`, on the
+/// definitions in `sources`. `None` (after a SKIPPED line) without PostgreSQL; keep the
+/// returned folder for as long as the engines.
+pub async fn two_nodes(
+    test: &str,
+    sources: Vec<PathBuf>,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Option<(Node, Node, tempfile::TempDir)> {
+    let server = postgres_or_skip(test)?;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = postgres_database(&server, &dir.path().join(test));
+    let open = |clock: sopflow::clock::VirtualClock| {
+        let config = Config::at(sopflow::store::StoreLocation::Postgres(url.clone()))
+            .sources(sources.clone())
+            .clock(std::sync::Arc::new(clock.clone()));
+        async move {
+            let engine = Engine::open(config).await.expect("a node opens");
+            Node { engine, clock }
+        }
+    };
+    let one = open(sopflow::clock::VirtualClock::new(at)).await;
+    let two = open(sopflow::clock::VirtualClock::new(at)).await;
+    Some((one, two, dir))
+}
+
+/// One node of [`two_nodes`]: its engine and its clock.
+#[derive(Clone)]
+pub struct Node {
+    pub engine: Engine,
+    pub clock: sopflow::clock::VirtualClock,
+}
+
+/// Verifies every chain and snapshot of the store `engine` runs on, and fails naming the first
+/// problems found.
+pub async fn assert_verifies(engine: &Engine) {
+    let engine = engine.clone();
+    let problems = tokio::task::spawn_blocking(move || {
+        let mut problems = Vec::new();
+        let summary = engine
+            .verify_store(
+                chrono::Utc::now(),
+                &mut |problem| problems.push(format!("{problem:?}")),
+                &mut |_| {},
+            )
+            .expect("verifies");
+        (summary, problems)
+    })
+    .await
+    .expect("joins");
+    assert!(
+        problems.1.is_empty(),
+        "{} problems, the first: {:?}",
+        problems.0.problems,
+        &problems.1[..problems.1.len().min(3)]
+    );
+}

@@ -15,9 +15,13 @@
 //! A key column is text, which PostgreSQL does not let hold a NUL: a business key with one
 //! fails its commit.
 //!
-//! One process at a time: an open store holds an advisory lock on its database (a second
-//! process gets [`StoreError::Locked`]), as sled holds its folder, until several nodes are
-//! coordinated through the database itself.
+//! Several processes (nodes) may open one database at once, and every guarantee of the store
+//! holds among them, decided by the database: a step, a start's numbers and an idempotency
+//! key are taken by the commit that writes them (`commit`: a batch that loses a race fails
+//! with [`StoreError::Conflict`], [`StoreError::KeyTaken`] or [`StoreError::Contended`] and
+//! writes nothing); a due timer is claimed by one node for a lease
+//! ([`Store::claim_due_timers`], `FOR UPDATE SKIP LOCKED`); schedule marks move forward only
+//! ([`Store::advance_schedule_mark`], a compare-and-set).
 //!
 //! [`SledStore`]: crate::store::SledStore
 
@@ -41,8 +45,8 @@ use connection::Connection;
 /// blocking thread, never from an async worker thread, where they panic.
 pub struct PgStore {
     connection: Connection,
-    /// The connection holding the database's advisory lock for this process.
-    _lock: tokio_postgres::Client,
+    /// This process's name in timer claims (for people reading the table).
+    node: String,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -61,11 +65,9 @@ impl PgStore {
         let shown = crate::store::location::redact_url(url);
         let connection = Connection::new(url, shown)?;
         connection.run(schema::prepare(&connection, options.create))?;
-        let lock = connection.run(schema::take_lock(&connection))?;
-        Ok(PgStore {
-            connection,
-            _lock: lock,
-        })
+        let host = std::env::var("HOSTNAME").unwrap_or_default();
+        let node = format!("{host}:{}", std::process::id());
+        Ok(PgStore { connection, node })
     }
 
     /// The database's URL, its password hidden.
@@ -117,6 +119,40 @@ impl Store for PgStore {
     ) -> Result<Vec<QueuedTimer>, StoreError> {
         self.connection
             .run(reads::due_timers(&self.connection, until, limit))
+    }
+
+    fn claim_due_timers(
+        &self,
+        until: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<QueuedTimer>, StoreError> {
+        self.connection.run(reads::claim_due_timers(
+            &self.connection,
+            until,
+            limit,
+            lease,
+            &self.node,
+        ))
+    }
+
+    fn first_schedule_mark(
+        &self,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<DateTime<Utc>, StoreError> {
+        self.connection
+            .run(reads::first_schedule_mark(&self.connection, key, at))
+    }
+
+    fn advance_schedule_mark(&self, key: &str, at: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.connection
+            .run(reads::advance_schedule_mark(&self.connection, key, at))
+    }
+
+    /// True: a start's numbers are a compare-and-set in its commit (see `commit`).
+    fn numbers_in_commit(&self) -> bool {
+        true
     }
 
     fn schedule_mark(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {

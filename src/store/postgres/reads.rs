@@ -157,6 +157,43 @@ pub(super) async fn due_timers(
         .collect())
 }
 
+/// Claims up to `limit` timers due at or before `until` (the engine's clock) whose lease is
+/// free or has run out (the database's clock), for `lease` from now, for `node`: rows another
+/// node is claiming this moment are skipped, not waited for.
+pub(super) async fn claim_due_timers(
+    connection: &Connection,
+    until: DateTime<Utc>,
+    limit: usize,
+    lease: std::time::Duration,
+    node: &str,
+) -> Result<Vec<QueuedTimer>, StoreError> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+    let lease = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 2);
+    let rows = all(
+        connection,
+        "WITH clock AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now), \
+         due AS (SELECT instance, timer FROM sopflow_timers, clock \
+             WHERE due <= $1 AND (lease_until IS NULL OR lease_until < clock.now) \
+             ORDER BY due, instance, timer LIMIT $2 FOR UPDATE OF sopflow_timers SKIP LOCKED) \
+         UPDATE sopflow_timers t SET lease_until = clock.now + $3, node = $4 \
+         FROM due, clock WHERE t.instance = due.instance AND t.timer = due.timer \
+         RETURNING t.due, t.instance, t.timer, t.event",
+        &[&until.timestamp_millis(), &limit, &lease, &node],
+    )
+    .await?;
+    let mut claimed: Vec<QueuedTimer> = rows
+        .iter()
+        .map(|row| QueuedTimer {
+            due: DateTime::from_timestamp_millis(row.get(0)).unwrap_or(until),
+            instance: row.get(1),
+            timer: row.get(2),
+            event: row.get(3),
+        })
+        .collect();
+    claimed.sort_by(|a, b| (a.due, &a.instance, &a.timer).cmp(&(b.due, &b.instance, &b.timer)));
+    Ok(claimed)
+}
+
 pub(super) async fn schedule_mark(
     connection: &Connection,
     key: &str,
@@ -182,6 +219,43 @@ pub(super) async fn set_schedule_mark(
         &[&key, &at.timestamp_millis()],
     )
     .await
+}
+
+/// Inserts a first mark unless there is one; the mark in force.
+pub(super) async fn first_schedule_mark(
+    connection: &Connection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<DateTime<Utc>, StoreError> {
+    let row = one(
+        connection,
+        "WITH inserted AS (INSERT INTO sopflow_schedule_marks (key, at) VALUES ($1, $2) \
+             ON CONFLICT (key) DO NOTHING RETURNING at) \
+         SELECT at FROM inserted UNION ALL SELECT at FROM sopflow_schedule_marks WHERE key = $1",
+        &[&key, &at.timestamp_millis()],
+    )
+    .await?;
+    Ok(row
+        .and_then(|row| DateTime::from_timestamp_millis(row.get(0)))
+        .unwrap_or(at))
+}
+
+/// Moves a mark forward only: a compare-and-set, so that of several nodes seeing one
+/// occurrence, one moves it.
+pub(super) async fn advance_schedule_mark(
+    connection: &Connection,
+    key: &str,
+    at: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let row = one(
+        connection,
+        "INSERT INTO sopflow_schedule_marks (key, at) VALUES ($1, $2) \
+         ON CONFLICT (key) DO UPDATE SET at = EXCLUDED.at \
+         WHERE sopflow_schedule_marks.at < EXCLUDED.at RETURNING at",
+        &[&key, &at.timestamp_millis()],
+    )
+    .await?;
+    Ok(row.is_some())
 }
 
 pub(super) async fn save_definition(

@@ -79,34 +79,3 @@ pub(super) async fn prepare(connection: &Connection, create: bool) -> Result<(),
         .await;
     recorded
 }
-
-/// The advisory lock a process holds on its database for as long as its store is open.
-const STORE_LOCK: i64 = 0x736f_7066_6c6f_7732; // "sopflow2"
-
-/// Takes the database for this process, as sled's lock file takes a folder: one store open per
-/// database, until several nodes are coordinated through the database itself. The lock lives
-/// on a connection of its own and goes when it closes (the store is dropped, the process
-/// dies). A store closed a moment ago may still hold it while its server process winds down,
-/// so a held lock is retried for a few seconds.
-pub(super) async fn take_lock(
-    connection: &Connection,
-) -> Result<tokio_postgres::Client, StoreError> {
-    let client = connection.dedicated().await?;
-    let started = std::time::Instant::now();
-    loop {
-        let taken: bool = client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&STORE_LOCK])
-            .await
-            .map_err(|e| connection.error(e))?
-            .get(0);
-        if taken {
-            return Ok(client);
-        }
-        if started.elapsed() > std::time::Duration::from_secs(5) {
-            return Err(StoreError::Locked {
-                path: connection.shown.clone(),
-            });
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
