@@ -164,12 +164,15 @@ const MAX_LIMIT: usize = 1000;
 pub struct ListParams {
     /// Only instances of this workflow (empty: any).
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[schemars(regex(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
     pub workflow: Option<String>,
     /// Only instances in this state (empty: any).
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[schemars(regex(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
     pub state: Option<String>,
     /// Only instances with this business key (empty: any).
     #[serde(default, deserialize_with = "empty_as_none")]
+    #[schemars(regex(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$"))]
     pub business_key: Option<String>,
     /// `true`: only instances past a deadline of their current state.
     #[serde(default)]
