@@ -96,7 +96,7 @@ pub fn copy(
         }
     }
     from.checkpoint()?;
-    let as_of = Utc::now();
+    let as_of = covering(from)?;
 
     let mut definitions = 0;
     for record in from.scan_definitions() {
@@ -204,4 +204,19 @@ pub fn copy(
         });
     }
     Ok(copied)
+}
+
+/// A time for the digests that covers every entry of `from`: its latest entry's time (or now,
+/// if later) rounded up to the next whole second, since a digest's time is kept to the second
+/// and leaves out what falls after it. Taking now alone would let entries made in the same
+/// second as the copy fall out of both digests, which would then agree whatever was copied.
+fn covering(from: &dyn Store) -> Result<DateTime<Utc>, CopyError> {
+    let mut latest = Utc::now();
+    for record in from.scan_log() {
+        if let Ok(entry) = record?.entry {
+            latest = latest.max(entry.at);
+        }
+    }
+    let next_second = latest.timestamp().saturating_add(1);
+    Ok(DateTime::from_timestamp(next_second, 0).unwrap_or(latest))
 }
