@@ -398,7 +398,8 @@ pub(super) fn count(value: i64) -> u64 {
 
 type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
 
-async fn one(
+/// Runs one query (prepared once per connection); its row, if any.
+pub(super) async fn one(
     connection: &Connection,
     sql: &str,
     params: &Params<'_>,
@@ -435,6 +436,15 @@ async fn execute(
     sql: &str,
     params: &Params<'_>,
 ) -> Result<(), StoreError> {
+    affected(connection, sql, params).await.map(|_| ())
+}
+
+/// Runs one statement (prepared once per connection); the number of rows it changed.
+pub(super) async fn affected(
+    connection: &Connection,
+    sql: &str,
+    params: &Params<'_>,
+) -> Result<u64, StoreError> {
     let client = connection.client().await?;
     let statement = client
         .prepare_cached(sql)
@@ -443,6 +453,5 @@ async fn execute(
     client
         .execute(&statement, params)
         .await
-        .map(|_| ())
         .map_err(|e| connection.error(e))
 }

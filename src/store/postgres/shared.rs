@@ -2,9 +2,9 @@
 //! the LISTEN connection that tells a node a new set was deployed.
 
 use super::connection::Connection;
+use super::reads::{affected, one};
 use crate::store::{DeployedSet, StoreError, StoredDefinition, StoredSession};
 use chrono::{DateTime, Utc};
-use tokio_postgres::types::ToSql;
 
 /// The channel a deploy notifies, in the same transaction (so only once it is committed).
 pub(super) const DEPLOY_CHANNEL: &str = "sopflow_deployments";
@@ -20,44 +20,12 @@ fn time(key: &str, millis: i64) -> Result<DateTime<Utc>, StoreError> {
     })
 }
 
-async fn execute(
-    connection: &Connection,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<u64, StoreError> {
-    let client = connection.client().await?;
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| connection.error(e))?;
-    client
-        .execute(&statement, params)
-        .await
-        .map_err(|e| connection.error(e))
-}
-
-async fn one(
-    connection: &Connection,
-    sql: &str,
-    params: &[&(dyn ToSql + Sync)],
-) -> Result<Option<tokio_postgres::Row>, StoreError> {
-    let client = connection.client().await?;
-    let statement = client
-        .prepare_cached(sql)
-        .await
-        .map_err(|e| connection.error(e))?;
-    client
-        .query_opt(&statement, params)
-        .await
-        .map_err(|e| connection.error(e))
-}
-
 pub(super) async fn save_session(
     connection: &Connection,
     key: &str,
     session: &StoredSession,
 ) -> Result<(), StoreError> {
-    execute(
+    affected(
         connection,
         "INSERT INTO sopflow_sessions (key, user_id, csrf, created, last_used) \
          VALUES ($1, $2, $3, $4, $5) \
@@ -96,7 +64,7 @@ pub(super) async fn session(
 }
 
 pub(super) async fn delete_session(connection: &Connection, key: &str) -> Result<(), StoreError> {
-    execute(
+    affected(
         connection,
         "DELETE FROM sopflow_sessions WHERE key = $1",
         &[&key],
@@ -109,7 +77,7 @@ pub(super) async fn prune_sessions(
     connection: &Connection,
     unused_since: DateTime<Utc>,
 ) -> Result<u64, StoreError> {
-    execute(
+    affected(
         connection,
         "DELETE FROM sopflow_sessions WHERE last_used < $1",
         &[&millis(unused_since)],
