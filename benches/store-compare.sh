@@ -31,7 +31,7 @@ echo "| pgbench: single-row insert-and-commit | clients | tx/s | p50 | p99 |"
 echo "| --- | ---: | ---: | ---: | ---: |"
 for n in ${clients//,/ }; do
   logs=$(mktemp -d)
-  (cd "$logs" && "$bin/pgbench" -n -q -c "$n" -j "$(( n < 2 ? 1 : 2 ))" -T "$seconds" -f "$dir/step.sql" \
+  (cd "$logs" && "$bin/pgbench" -n -c "$n" -j "$(( n < 2 ? 1 : 2 ))" -T "$seconds" -f "$dir/step.sql" \
     --log --log-prefix=tx "$url" >"$logs/summary" 2>&1) || { cat "$logs/summary" >&2; exit 1; }
   tps=$(grep -Eo 'tps = [0-9.]+' "$logs/summary" | head -n 1 | cut -d' ' -f3)
   # Each log line: client, transaction, latency in µs, ...
