@@ -176,6 +176,7 @@ console-chain-kind-approval = Approval
 console-chain-kind-rejection = Rejection
 console-chain-kind-decision = Decision
 console-chain-kind-system = System
+console-chain-kind-migration = Migration
 console-chain-signature = Signer { $signer } of { $of }: { $title }
 console-chain-conditions-held = The step's conditions held
 console-history-heading = History

@@ -163,6 +163,7 @@ console-chain-kind-approval = 审批
 console-chain-kind-rejection = 退回
 console-chain-kind-decision = 办理
 console-chain-kind-system = 系统
+console-chain-kind-migration = 版本迁移
 console-chain-signature = 第 { $signer }/{ $of } 位签署:{ $title }
 console-chain-conditions-held = 办理条件已满足
 console-history-heading = 历史

@@ -59,6 +59,8 @@ pub enum LinkKind {
     Decision,
     /// What the engine did by itself: timers, escalations, children, scheduled starts.
     System,
+    /// A process owner moved the instance to another version of its workflow.
+    Migration,
 }
 
 impl LinkKind {
@@ -70,10 +72,11 @@ impl LinkKind {
             LinkKind::Rejection => "rejection",
             LinkKind::Decision => "decision",
             LinkKind::System => "system",
+            LinkKind::Migration => "migration",
         }
     }
 
-    /// The kind in the manuals' words: 发起, 审批, 退回, 办理, 系统.
+    /// The kind in the manuals' words: 发起, 审批, 退回, 办理, 系统, 版本迁移.
     pub fn title(self) -> &'static str {
         match self {
             LinkKind::Start => "发起",
@@ -81,6 +84,7 @@ impl LinkKind {
             LinkKind::Rejection => "退回",
             LinkKind::Decision => "办理",
             LinkKind::System => "系统",
+            LinkKind::Migration => "版本迁移",
         }
     }
 
@@ -770,6 +774,7 @@ fn classify(entry: &Entry, def: Option<&Definition>) -> LinkKind {
         EntryKind::Start if system => return LinkKind::System,
         EntryKind::Start => return LinkKind::Start,
         EntryKind::Event if system => return LinkKind::System,
+        EntryKind::Migrate => return LinkKind::Migration,
         EntryKind::Event => {}
     }
     if entry.signature.is_some() {

@@ -356,6 +356,31 @@ fn replay_step(
             let def = load(&instance.version)?;
             machine::fire_timer(&def, instance, &timer.id, entry.at, sandbox)
         }
+        (EntryKind::Migrate, Some(instance)) => {
+            let Some(migration) = &entry.migration else {
+                return not_replayed("a migration that does not record how it moved the instance");
+            };
+            let old = load(&instance.version)?;
+            let new = load(&entry.version)?;
+            let command = machine::Migrate {
+                actor: actor_of(entry),
+                mapping: migration.mapping.clone(),
+                comment: migration.comment.clone(),
+                at: entry.at,
+            };
+            return Ok(
+                match machine::migrate(&old, &new, instance, &command, sandbox) {
+                    Ok(replayed) if reproduces(entry, &replayed) => None,
+                    Ok(replayed) => Some(Found::Differs {
+                        parts: compare(entry, &replayed),
+                    }),
+                    Err(plan) => Some(Found::Refused {
+                        code: plan.blockers.first().map_or("blocked", |b| b.code()),
+                        reason: format!("the migration is now blocked: {:?}", plan.blockers),
+                    }),
+                },
+            );
+        }
         (EntryKind::ChildFinished, Some(instance)) => {
             let Some(child) = &entry.child else {
                 return not_replayed("a child's completion that does not name the child");

@@ -194,6 +194,14 @@ fn entry_block(out: &mut String, entry: &Entry, titles: &Titles) {
                 titles.event(entry.from.as_deref(), &entry.event, &entry.to),
             )
         ),
+        EntryKind::Migrate => format!(
+            "migrate (version {} -> {})",
+            entry
+                .migration
+                .as_ref()
+                .map_or("?", |m| m.from_version.get(..12).unwrap_or(&m.from_version)),
+            entry.version.get(..12).unwrap_or(&entry.version)
+        ),
     };
     let _ = writeln!(out, "#{}  {}  {event}", entry.seq, time(&entry.at, titles));
     let from = entry

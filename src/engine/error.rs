@@ -131,6 +131,38 @@ pub enum EngineError {
         /// The store, as shown (a URL without its password).
         store: String,
     },
+    /// Only a process owner migrates instances.
+    #[error(
+        "`{actor}` does not hold the `process_owner` role: only a process owner migrates instances; ask one, or have the role added in the users file"
+    )]
+    NotProcessOwner {
+        /// Who asked.
+        actor: String,
+    },
+    /// No stored version of the workflow is named so.
+    #[error(
+        "the workflow `{workflow}` has no version `{version}`; name one by its hash (at least its first six characters, as `sopflow migrate plan` and the console show them) or say `current`"
+    )]
+    UnknownVersion {
+        /// The workflow.
+        workflow: String,
+        /// The name given.
+        version: String,
+    },
+    /// Several stored versions of the workflow start with the prefix given.
+    #[error("several versions of `{workflow}` start with `{version}`; give more of the hash")]
+    AmbiguousVersion {
+        /// The workflow.
+        workflow: String,
+        /// The prefix given.
+        version: String,
+    },
+    /// The migration's mapping names what the new version does not have.
+    #[error("the migration's mapping cannot be used: {reason}; correct it and plan again")]
+    BadMapping {
+        /// What is wrong.
+        reason: String,
+    },
     /// The engine shut down (or a task of it was lost) before answering.
     #[error("the engine has shut down")]
     Closed,
@@ -163,6 +195,10 @@ impl EngineError {
             EngineError::Catalog(_) => "catalog",
             EngineError::DefinitionsInvalid { .. } => "definitions_invalid",
             EngineError::NothingDeployed { .. } => "nothing_deployed",
+            EngineError::NotProcessOwner { .. } => "not_process_owner",
+            EngineError::UnknownVersion { .. } => "unknown_version",
+            EngineError::AmbiguousVersion { .. } => "ambiguous_version",
+            EngineError::BadMapping { .. } => "bad_mapping",
             EngineError::Closed => "closed",
             EngineError::RealClock => "real_clock",
             EngineError::Calendar(_) => "calendar",
@@ -186,6 +222,10 @@ impl EngineError {
                 | EngineError::NotAnObject { .. }
                 | EngineError::PayloadTooLarge { .. }
                 | EngineError::KeyReused { .. }
+                | EngineError::NotProcessOwner { .. }
+                | EngineError::UnknownVersion { .. }
+                | EngineError::AmbiguousVersion { .. }
+                | EngineError::BadMapping { .. }
         )
     }
 }

@@ -38,12 +38,14 @@ mod access;
 mod committer;
 mod error;
 mod inbox;
+mod migrate;
 mod reload;
 mod timers;
 mod versions;
 
 pub use error::EngineError;
 pub use inbox::Task;
+pub use migrate::{CURRENT, MigrationRequest, MigrationSummary, Moved};
 pub use reload::Reloaded;
 pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;

@@ -9,9 +9,11 @@
 //! `Accept-Language` ([`Lang::from_accept_language`]), the CLI's `--lang` or `LANG`
 //! ([`Lang::from_locale`]). The core never chooses one.
 
+mod migration;
 mod refusal;
 mod text;
 
+pub use migration::{blocker_text, plan_lines};
 pub use refusal::{Explain, event_title, explain};
 pub(crate) use text::text;
 pub use text::{Arg, Text};
@@ -39,11 +41,13 @@ const ZH: &[&str] = &[
     include_str!("../../locales/zh-CN/refusals.ftl"),
     include_str!("../../locales/zh-CN/diagnostics.ftl"),
     include_str!("../../locales/zh-CN/console.ftl"),
+    include_str!("../../locales/zh-CN/migration.ftl"),
 ];
 const EN: &[&str] = &[
     include_str!("../../locales/en/refusals.ftl"),
     include_str!("../../locales/en/diagnostics.ftl"),
     include_str!("../../locales/en/console.ftl"),
+    include_str!("../../locales/en/migration.ftl"),
 ];
 
 /// The most `Accept-Language` items looked at: the header is the client's to fill.

@@ -5,7 +5,7 @@ use super::access::acting_role;
 use super::command::Actor;
 use super::context::Context;
 use super::entry::{PendingSigner, Signature};
-use super::instance::Instance;
+use super::instance::{ApprovalProgress, Instance};
 use super::refusal::Refusal;
 use super::step::{Decision, admitted};
 use crate::definition::Definition;
@@ -135,22 +135,13 @@ pub(super) fn approve<'d>(
     let (index, role) = candidate(&def.workflow, instance, approval, actor)?;
     admitted(def, instance, approval.approve_event(), ctx)?;
     let signers = signers_of(instance, approval);
-    let required = signers.iter().filter(|s| s.required).count();
     let signed = instance.approval.as_ref().map_or(0, |p| {
         p.signatures
             .iter()
             .filter(|s| signers.get(s.signer).is_some_and(|x| x.required))
             .count()
     }) + 1;
-    let needed = match approval.mode.value {
-        ApprovalMode::Sequence | ApprovalMode::All => required,
-        ApprovalMode::Any => 1,
-        ApprovalMode::Quorum => approval
-            .quorum
-            .as_ref()
-            .map_or(required, |q| (q.value as usize).min(required)),
-    };
-    let complete = signed >= needed;
+    let complete = signed >= needed(approval, &signers);
     Ok(Decision {
         to: if complete {
             approval.to.value.clone()
@@ -169,6 +160,39 @@ pub(super) fn approve<'d>(
         changes: Map::new(),
         spawn: &[],
     })
+}
+
+/// How many required signatures complete the approval.
+fn needed(approval: &Approval, signers: &[PendingSigner]) -> usize {
+    let required = signers.iter().filter(|s| s.required).count();
+    match approval.mode.value {
+        ApprovalMode::Sequence | ApprovalMode::All => required,
+        ApprovalMode::Any => 1,
+        ApprovalMode::Quorum => approval
+            .quorum
+            .as_ref()
+            .map_or(required, |q| (q.value as usize).min(required)),
+    }
+}
+
+/// Whether `progress` already completes the approval: enough required signers have signed.
+pub(super) fn complete(approval: &Approval, progress: &ApprovalProgress) -> bool {
+    let instance_view = |signers: &[PendingSigner]| {
+        let mut signers = signers.to_vec();
+        if !signers.iter().any(|s| s.required) {
+            for s in &mut signers {
+                s.required = true;
+            }
+        }
+        signers
+    };
+    let signers = instance_view(&progress.signers);
+    let signed = progress
+        .signatures
+        .iter()
+        .filter(|s| signers.get(s.signer).is_some_and(|x| x.required))
+        .count();
+    signed >= needed(approval, &signers)
 }
 
 /// The role in which `actor` may reject: whoever may sign now may reject instead; a signer

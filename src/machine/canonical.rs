@@ -30,7 +30,7 @@ use serde::Serialize;
 
 #[cfg(test)]
 /// The fields [`write_entry`] writes, in its order: the entry's, as serde declares them.
-pub(super) const FIELDS: [&str; 31] = [
+pub(super) const FIELDS: [&str; 32] = [
     "instance",
     "seq",
     "kind",
@@ -55,6 +55,7 @@ pub(super) const FIELDS: [&str; 31] = [
     "spawned",
     "child",
     "timer",
+    "migration",
     "business_key",
     "parent",
     "number",
@@ -75,6 +76,7 @@ pub(super) fn write_entry(out: &mut Vec<u8>, entry: &Entry, hash: &str) {
         EntryKind::Event => b",\"kind\":\"event\"",
         EntryKind::ChildFinished => b",\"kind\":\"child_finished\"",
         EntryKind::Timer => b",\"kind\":\"timer\"",
+        EntryKind::Migrate => b",\"kind\":\"migrate\"",
     });
     out.extend_from_slice(b",\"workflow\":");
     text(out, &entry.workflow);
@@ -148,6 +150,10 @@ pub(super) fn write_entry(out: &mut Vec<u8>, entry: &Entry, hash: &str) {
     if let Some(timer) = &entry.timer {
         out.extend_from_slice(b",\"timer\":");
         serde(out, timer);
+    }
+    if let Some(migration) = &entry.migration {
+        out.extend_from_slice(b",\"migration\":");
+        serde(out, migration);
     }
     if let Some(key) = &entry.business_key {
         out.extend_from_slice(b",\"business_key\":");
@@ -293,6 +299,7 @@ mod tests {
     use crate::machine::entry::{
         ArmedTimer, ChildStatus, PendingSigner, Signature, SpawnedChild, TimerFiring,
     };
+    use crate::machine::migrate::{Mapping, Migration, TimerPolicy};
     use chrono::TimeZone;
     use serde_json::json;
 
@@ -355,7 +362,7 @@ mod tests {
             spawned: vec![SpawnedChild {
                 id: "c-1".into(),
                 workflow: "child".into(),
-                data: map,
+                data: map.clone(),
                 key: Some(text.into()),
                 number: None,
             }],
@@ -368,6 +375,21 @@ mod tests {
                 due: at,
                 title: Some(text.into()),
                 refused: None,
+            }),
+            migration: Some(Migration {
+                from_version: "ef".repeat(32),
+                mapping: Mapping {
+                    states: [(text.to_string(), "reviewed".to_string())]
+                        .into_iter()
+                        .collect(),
+                    set: map.clone(),
+                    drop_signatures: true,
+                    timers: TimerPolicy::Keep,
+                },
+                comment: Some(text.into()),
+                approval: None,
+                dropped_signatures: Vec::new(),
+                kept_timers: vec![text.into()],
             }),
             business_key: Some(text.into()),
             parent: Some("p-1".into()),
@@ -516,6 +538,7 @@ mod tests {
         use crate::machine::entry::{
             ArmedTimer, ChildStatus, PendingSigner, Signature, SpawnedChild, TimerFiring,
         };
+        use crate::machine::migrate::{Mapping, Migration, TimerPolicy};
         use proptest::collection::{btree_map, vec};
         use proptest::option::of;
         use proptest::prelude::*;
@@ -578,6 +601,7 @@ mod tests {
                 Just(EntryKind::Event),
                 Just(EntryKind::ChildFinished),
                 Just(EntryKind::Timer),
+                Just(EntryKind::Migrate),
             ]
         }
 
@@ -661,6 +685,26 @@ mod tests {
             )
         }
 
+        fn migration() -> impl Strategy<Value = Option<Migration>> {
+            of(
+                (text(), text(), text(), of(text()), any::<bool>(), map()).prop_map(
+                    |(from_version, old, new, comment, drop_signatures, set)| Migration {
+                        from_version,
+                        mapping: Mapping {
+                            states: [(old, new)].into_iter().collect(),
+                            set,
+                            drop_signatures,
+                            timers: TimerPolicy::Rearm,
+                        },
+                        comment,
+                        approval: None,
+                        dropped_signatures: Vec::new(),
+                        kept_timers: vec!["1-0".into()],
+                    },
+                ),
+            )
+        }
+
         fn entry() -> impl Strategy<Value = Entry> {
             let names = (
                 text(),
@@ -687,6 +731,7 @@ mod tests {
                 of(text()),
                 text(),
                 text(),
+                migration(),
             );
             (names, rest, records()).prop_map(|(names, rest, records)| {
                 let (instance, seq, kind, workflow, version, event, from, to) = (
@@ -696,6 +741,7 @@ mod tests {
                 let (payload, changes, audit, branch, timers_cancelled, keys) =
                     (rest.0, rest.1, rest.2, rest.3, rest.4, rest.5);
                 let (at, idempotency_key, prev_hash, hash) = (rest.6, rest.7, rest.8, rest.9);
+                let migration = rest.10;
                 let (guards, signature, signers, timers_armed, spawned, child, timer) = records;
                 Entry {
                     instance,
@@ -722,6 +768,7 @@ mod tests {
                     spawned,
                     child,
                     timer,
+                    migration,
                     business_key: keys.0,
                     parent: keys.1,
                     number: keys.2,

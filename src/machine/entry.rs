@@ -8,6 +8,7 @@
 
 use super::command::Start;
 use super::instance::Instance;
+pub use super::migrate::Migration;
 pub use crate::definition::model::AuditKind;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -27,6 +28,9 @@ pub enum EntryKind {
     /// A timer fell due and fired its event as the `system` actor (or, when the event was
     /// refused, lapsed without moving the instance; `timer.refused` says why).
     Timer,
+    /// A process owner moved the instance to another version of its workflow (`migration`
+    /// says from which, how, and why); no event was fired.
+    Migrate,
 }
 
 /// One step of an instance, appended once and never changed.
@@ -94,6 +98,9 @@ pub struct Entry {
     /// For [`EntryKind::Timer`]: the timer that fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timer: Option<TimerFiring>,
+    /// For [`EntryKind::Migrate`]: the version before, the mapping, the approval after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration: Option<Migration>,
     /// For the start: the business key (a contract or unit number) the instance is found by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_key: Option<String>,
@@ -262,6 +269,7 @@ impl Entry {
             spawned: Vec::new(),
             child: None,
             timer: None,
+            migration: None,
             business_key: None,
             parent: None,
             number: None,

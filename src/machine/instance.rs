@@ -16,7 +16,8 @@ pub struct Instance {
     pub id: String,
     /// The workflow it runs.
     pub workflow: String,
-    /// The definition version it runs on, for its whole life.
+    /// The definition version it runs on: the one it started on, until a process owner
+    /// migrates it (a `migrate` entry).
     pub version: String,
     /// The state it is in.
     pub state: String,
@@ -229,6 +230,7 @@ impl Instance {
         }
         if let Some(role) = &entry.role
             && !by_system(entry)
+            && entry.kind != EntryKind::Migrate
             && !self.roles.contains(role)
         {
             self.roles.push(role.clone());
@@ -248,6 +250,13 @@ impl Instance {
             && let Some(child) = self.children.iter_mut().find(|c| c.id == status.id)
         {
             child.finished_in = Some(status.state.clone());
+        }
+        if let Some(migration) = &entry.migration
+            && entry.kind == EntryKind::Migrate
+        {
+            // The version it runs on from now on, and its approval under that version's rules.
+            self.version = entry.version.clone();
+            self.approval = migration.approval.clone();
         }
         self.state = entry.to.clone();
         self.finished = entry.finished;

@@ -15,6 +15,7 @@ mod context;
 mod enter;
 pub mod entry;
 pub mod instance;
+pub mod migrate;
 pub mod refusal;
 mod step;
 mod timer;
@@ -25,6 +26,7 @@ pub use access::{may_read, start_roles};
 pub use command::{Actor, Command, Start};
 pub use entry::{Entry, EntryKind};
 pub use instance::{ChainError, Instance};
+pub use migrate::{Mapping, Migrate, Plan, migrate, plan};
 pub use refusal::Refusal;
 pub use step::{
     Available, MAX_BUSINESS_KEY, Next, Turn, available, check_business_key, child_finished,

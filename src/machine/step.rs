@@ -559,7 +559,7 @@ pub fn check_business_key(key: &str) -> Result<(), Refusal> {
 }
 
 /// Checks payload keys against the declared fields and converts their values.
-fn convert_payload(
+pub(super) fn convert_payload(
     workflow: &Workflow,
     payload: &Map<String, Value>,
     allow_comment: bool,

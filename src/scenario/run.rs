@@ -385,7 +385,7 @@ impl Run<'_> {
                         }
                         self.exercised.timers.insert(key);
                     }
-                    EntryKind::Start | EntryKind::ChildFinished => {}
+                    EntryKind::Start | EntryKind::ChildFinished | EntryKind::Migrate => {}
                 }
             }
         }

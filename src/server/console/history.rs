@@ -180,6 +180,7 @@ fn kind_title(lang: Lang, kind: LinkKind) -> String {
         LinkKind::Rejection => "console-chain-kind-rejection",
         LinkKind::Decision => "console-chain-kind-decision",
         LinkKind::System => "console-chain-kind-system",
+        LinkKind::Migration => "console-chain-kind-migration",
     })
 }
 
