@@ -189,6 +189,9 @@ fn report_coverage(sources: &[PathBuf], outcomes: &[Outcome]) -> Vec<Coverage> {
 }
 
 /// Scenario files under `path` (`.yaml`, `.yml`), or `path` itself.
+/// The folder of a suite that holds workflow files for `migrate` steps.
+const VERSIONS: &str = "versions";
+
 fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
     if path.is_file() {
         out.push(path.to_path_buf());
@@ -198,6 +201,11 @@ fn collect(path: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
         .map_err(|e| format!("{}: no such scenario file or folder ({e})", path.display()))?;
     for entry in entries.flatten() {
         let p = entry.path();
+        // A folder named `versions` holds the next versions of workflows that `migrate` steps
+        // load: workflow files, not scenarios.
+        if p.is_dir() && p.file_name().is_some_and(|n| n == VERSIONS) {
+            continue;
+        }
         if p.is_dir() {
             collect(&p, out)?;
         } else if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {

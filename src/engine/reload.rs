@@ -34,6 +34,20 @@ impl Engine {
             .map_err(|_| EngineError::Closed)?
     }
 
+    /// Makes `sources` the definitions, as [`Engine::reload`] does with the files: validated
+    /// as a whole (with the engine's parameter values), put in force only if nothing has an
+    /// error. For a caller that holds the texts itself: a scenario's next version of a
+    /// workflow, read from the scenario's folder in place of the file.
+    pub async fn reload_from(&self, sources: catalog::Sources) -> Result<Reloaded, EngineError> {
+        let engine = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let sources = sources.with_parameters(engine.inner.parameters.clone());
+            engine.install(sources, None)
+        })
+        .await
+        .map_err(|_| EngineError::Closed)?
+    }
+
     fn reload_blocking(&self) -> Result<Reloaded, EngineError> {
         let (sources, deployed) =
             match self.inner.definitions {
@@ -51,6 +65,15 @@ impl Engine {
                     (set.sources(), Some(set.id))
                 }
             };
+        self.install(sources, deployed)
+    }
+
+    /// Validates `sources` as a whole and, if nothing has an error, publishes them.
+    fn install(
+        &self,
+        sources: catalog::Sources,
+        deployed: Option<String>,
+    ) -> Result<Reloaded, EngineError> {
         let report = Arc::new(catalog::build(sources, &self.inner.sandbox));
         let before = self.inner.versions.latest_hashes();
         let mut changed = Vec::new();

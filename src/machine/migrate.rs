@@ -14,7 +14,8 @@
 //! maybe its state (a renamed or removed state is mapped), the signers of its approval
 //! (re-evaluated under the new rules, signatures kept by role) and its timers: by default each
 //! pending timer whose event a timer of the new state still fires is kept with its due time,
-//! the others are cancelled, and a timer the new state adds is armed from the time of the move.
+//! the others are cancelled, and a timer the new state adds (one the state the instance was in
+//! did not have) is armed from the time of the move.
 
 use super::approval;
 use super::command::Actor;
@@ -70,7 +71,8 @@ fn is_false(b: &bool) -> bool {
 #[serde(rename_all = "snake_case")]
 pub enum TimerPolicy {
     /// Keep each timer whose event a timer of the new state still fires, with its due time;
-    /// cancel the others; arm the new state's other timers from the time of the move.
+    /// cancel the others; arm the timers the new state adds from the time of the move (not
+    /// those the old state had, which fired already or were not armed).
     #[default]
     Keep,
     /// Cancel every pending timer and arm the new state's timers from the time of the move.
@@ -480,7 +482,16 @@ fn work_out(
     let (signers, fresh_timers) = entering.map(|e| (e.signers, e.timers)).unwrap_or_default();
 
     let progress = approval_after(state, instance, signers, mapping, &target, &mut plan);
-    let (armed, cancelled, kept) = timers_after(instance, fresh_timers, mapping.timers, &mut plan);
+    // Timers the state had before (fired, or not armed by their `when`) are not the new
+    // version's additions: they are not armed again by keeping.
+    let had: Vec<&str> = old
+        .workflow
+        .states
+        .get(&instance.state)
+        .map(|s| s.timers.iter().map(|t| t.value.fire.as_str()).collect())
+        .unwrap_or_default();
+    let (armed, cancelled, kept) =
+        timers_after(instance, fresh_timers, &had, mapping.timers, &mut plan);
 
     for child in instance.children.iter().filter(|c| c.finished_in.is_none()) {
         plan.children.push(ChildMove {
@@ -651,10 +662,13 @@ fn approval_after(
     Some(progress)
 }
 
-/// The timers after the move: (armed, cancelled ids, kept ids), each noted in the plan.
+/// The timers after the move: (armed, cancelled ids, kept ids), each noted in the plan. By
+/// keeping, a timer of the new state is armed only when the state the instance was in had no
+/// timer for its event (one that fired already is not armed again); by re-arming, all are.
 fn timers_after(
     instance: &Instance,
     fresh: Vec<ArmedTimer>,
+    had: &[&str],
     policy: TimerPolicy,
     plan: &mut Plan,
 ) -> (Vec<ArmedTimer>, Vec<String>, Vec<String>) {
@@ -680,7 +694,12 @@ fn timers_after(
     }
     let armed: Vec<ArmedTimer> = fresh
         .into_iter()
-        .filter(|t| !kept_events.contains(&t.event.as_str()))
+        .filter(|t| match policy {
+            TimerPolicy::Rearm => true,
+            TimerPolicy::Keep => {
+                !kept_events.contains(&t.event.as_str()) && !had.contains(&t.event.as_str())
+            }
+        })
         .collect();
     for timer in &armed {
         plan.timers.push(TimerMove {

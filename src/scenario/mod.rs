@@ -15,6 +15,11 @@
 //!       - advance: 15 minutes
 //!       - expect: {state: overdue, history: 2}
 //! ```
+//!
+//! A `migrate` step loads the next version of the workflow from a file beside the scenario
+//! file (in place of the workflow's own file) and migrates the current instance to it, as a
+//! process owner would with `sopflow migrate apply`; `blocked: CODE` says the migration must
+//! leave the instance where it is, for that reason.
 
 pub mod coverage;
 pub mod paths;
@@ -55,7 +60,7 @@ pub(crate) struct Scenario {
     pub steps: Vec<Located<Step>>,
 }
 
-/// One step: exactly one of `start`, `fire`, `advance`, `advance_to`, `expect`.
+/// One step: exactly one of `start`, `fire`, `advance`, `advance_to`, `migrate`, `expect`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Step {
@@ -69,8 +74,15 @@ pub(crate) struct Step {
     /// Move the virtual clock to a time, firing what falls due.
     #[serde(default)]
     pub advance_to: Option<String>,
+    /// Migrate the current instance to the next version of the workflow.
+    #[serde(default)]
+    pub migrate: Option<MigrateStep>,
     #[serde(default)]
     pub expect: Option<Expect>,
+    /// For `migrate`: the migration must be blocked with this code (`state_removed`,
+    /// `signature_without_signer`...), and change nothing.
+    #[serde(default)]
+    pub blocked: Option<String>,
     /// For `start` and `fire`: the step must be refused with this code (`role_not_allowed`,
     /// `guard_failed`, `four_eyes`...), and change nothing.
     #[serde(default)]
@@ -102,6 +114,33 @@ pub(crate) struct FireStep {
     pub roles: Vec<String>,
     #[serde(default)]
     pub payload: Map<String, Value>,
+    #[serde(default)]
+    pub comment: Option<String>,
+}
+
+/// Migrate the current instance to another version of its workflow.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MigrateStep {
+    /// The workflow file of the new version, relative to the scenario file's folder (it takes
+    /// the place of the workflow's own file from this step on).
+    pub to: String,
+    /// Old state -> new state, for states the new version renames or removes.
+    #[serde(default)]
+    pub map: std::collections::BTreeMap<String, String>,
+    /// Field values the migration sets.
+    #[serde(default)]
+    pub set: Map<String, Value>,
+    /// Drop signatures the new approval has no signer for.
+    #[serde(default)]
+    pub drop_signatures: bool,
+    /// What happens to pending timers (`keep`, the default, or `rearm`).
+    #[serde(default)]
+    pub timers: crate::machine::migrate::TimerPolicy,
+    /// The process owner who migrates (`process_owner` when not given).
+    #[serde(default)]
+    pub actor: Option<String>,
+    /// Why, recorded in the entry.
     #[serde(default)]
     pub comment: Option<String>,
 }
