@@ -784,6 +784,18 @@ fn check_scenario_steps(block: &Block, _: &mut Ctx) -> Result<(), String> {
     let dir = tempfile::tempdir().expect("temp dir");
     let file = dir.path().join("readme.yaml");
     std::fs::write(&file, &spliced).expect("write");
+    // The next versions `migrate` steps load sit beside the scenario file.
+    let versions = root().join(named).with_file_name("versions");
+    if versions.is_dir() {
+        std::fs::create_dir(dir.path().join("versions")).expect("versions folder");
+        for entry in std::fs::read_dir(&versions).expect("versions").flatten() {
+            std::fs::copy(
+                entry.path(),
+                dir.path().join("versions").join(entry.file_name()),
+            )
+            .expect("copy a version");
+        }
+    }
     run_scenarios(&file, &workflows_for(&spliced)?, 1)
 }
 
