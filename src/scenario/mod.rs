@@ -22,6 +22,7 @@
 //! leave the instance where it is, for that reason.
 
 pub mod coverage;
+mod migrate;
 pub mod paths;
 pub mod run;
 

@@ -4,14 +4,13 @@
 //! What the scenarios exercised is collected as they run ([`Exercised`]), so that coverage of
 //! transitions, timers and refusals can be reported against the definitions.
 
-use super::{Expect, MigrateStep, ScenarioFile, Step};
+use super::{Expect, ScenarioFile, Step};
 use crate::clock::VirtualClock;
 use crate::definition::duration::Duration;
-use crate::definition::model::PROCESS_OWNER_ROLE;
 use crate::definition::{Document, parse_yaml};
 use crate::diagnostic::{Diagnostic, Span};
-use crate::engine::{Config, Engine, EngineError, Fire, MigrationRequest, Moved, StartRequest};
-use crate::i18n::{Lang, text};
+use crate::engine::{Config, Engine, EngineError, Fire, StartRequest};
+use crate::i18n::text;
 use crate::machine::{Actor, EntryKind, Instance};
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
@@ -169,14 +168,14 @@ struct Setup<'a> {
 /// A scenario's failure: steps run before it, where, and what went wrong.
 type Stop = (usize, Span, String);
 
-struct Run<'a> {
-    workflow: &'a str,
+pub(super) struct Run<'a> {
+    pub(super) workflow: &'a str,
     /// The scenario file's folder: where a `migrate` step's file is read from.
-    folder: &'a Path,
+    pub(super) folder: &'a Path,
     /// Where the workflows are read from.
-    paths: &'a [PathBuf],
+    pub(super) paths: &'a [PathBuf],
     /// The definition texts in force once a `migrate` step has replaced the workflow's file.
-    texts: Option<crate::catalog::Sources>,
+    pub(super) texts: Option<crate::catalog::Sources>,
     /// The instance later steps act on: the last one started.
     current: Option<String>,
     started: Vec<String>,
@@ -375,116 +374,7 @@ impl Run<'_> {
         }
     }
 
-    /// Loads the next version of the workflow from the step's file and migrates the current
-    /// instance to it as a process owner; with `blocked`, the migration must be blocked so.
-    async fn migrate(
-        &mut self,
-        engine: &Engine,
-        step: &MigrateStep,
-        blocked: Option<&str>,
-    ) -> Result<(), String> {
-        let id = self.current()?;
-        let text = self.beside(&step.to)?;
-        let running = engine
-            .definition_of(self.workflow)
-            .ok_or_else(|| format!("no workflow `{}` is loaded", self.workflow))?;
-        let mut texts = match self.texts.take() {
-            Some(texts) => texts,
-            None => crate::catalog::Sources::read(self.paths).map_err(|e| e.to_string())?,
-        };
-        let Some(file) = texts.workflows.iter_mut().find(|f| f.path == running.file) else {
-            return Err(format!(
-                "the workflow's file {} is not among the files read",
-                running.file.display()
-            ));
-        };
-        file.text = Ok(text);
-        let reloaded = engine
-            .reload_from(texts.clone())
-            .await
-            .map_err(|e| e.to_string())?;
-        self.texts = Some(texts);
-        if let Some(error) = reloaded.report.diagnostics.iter().find(|d| d.is_error()) {
-            return Err(format!(
-                "the new version in `{}` does not load: {}:{}: {} ({}: {})",
-                step.to,
-                error.file.display(),
-                error.span.line,
-                error.message,
-                error.code,
-                error.hint
-            ));
-        }
-        let actor = step.actor.as_deref().unwrap_or(PROCESS_OWNER_ROLE);
-        let mut request = MigrationRequest::new(
-            self.workflow,
-            crate::engine::CURRENT,
-            Actor::new(actor, [PROCESS_OWNER_ROLE]),
-        );
-        request.only = vec![id];
-        request.comment = step.comment.clone();
-        request.mapping = crate::machine::Mapping {
-            states: step.map.clone(),
-            set: step.set.clone(),
-            drop_signatures: step.drop_signatures,
-            timers: step.timers,
-        };
-        let mut moved = Vec::new();
-        engine
-            .migrate(request, |m| moved.push(m))
-            .await
-            .map_err(|e| format!("`migrate` failed: {e} ({})", e.code()))?;
-        match (moved.pop(), blocked) {
-            (Some(Moved::Migrated { .. }), None) => Ok(()),
-            (Some(Moved::Migrated { .. }), Some(code)) => Err(format!(
-                "the instance was migrated, but the scenario expects the migration blocked with `{code}`"
-            )),
-            (Some(Moved::Blocked { plan }), Some(code))
-                if plan.blockers.iter().any(|b| b.code() == code) =>
-            {
-                Ok(())
-            }
-            (Some(Moved::Blocked { plan }), _) => {
-                let old = engine
-                    .definition_blocking(&plan.from_version)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let reasons: Vec<String> = plan
-                    .blockers
-                    .iter()
-                    .map(|b| {
-                        let text =
-                            crate::i18n::blocker_text(Lang::En, &old.workflow, &old.workflow, b);
-                        format!("{text} ({})", b.code())
-                    })
-                    .collect();
-                Err(format!("the migration is blocked: {}", reasons.join("; ")))
-            }
-            (None, _) => Err(
-                "nothing was migrated: the instance has finished, or already runs on this version"
-                    .into(),
-            ),
-        }
-    }
-
-    /// The text of a file beside the scenario file: a relative path that stays in its folder.
-    fn beside(&self, name: &str) -> Result<String, String> {
-        let relative = Path::new(name);
-        if name.is_empty()
-            || !relative
-                .components()
-                .all(|c| matches!(c, std::path::Component::Normal(_)))
-        {
-            return Err(format!(
-                "`migrate: to: {name}` must name a file in the scenario's folder or below it (no `..`, no absolute path)"
-            ));
-        }
-        let path = self.folder.join(relative);
-        std::fs::read_to_string(&path)
-            .map_err(|e| format!("`migrate: to`: cannot read {}: {e}", path.display()))
-    }
-
-    fn current(&self) -> Result<String, String> {
+    pub(super) fn current(&self) -> Result<String, String> {
         self.current
             .clone()
             .ok_or_else(|| "no instance yet: begin the scenario with a `start` step".into())
