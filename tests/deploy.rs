@@ -206,9 +206,9 @@ fn the_readme_deploy_block_runs_as_written() {
         .expect("the section");
     let block = section
         .split("```sh\n")
-        .nth(2)
+        .nth(3)
         .and_then(|rest| rest.split("```").next())
-        .expect("the deploy block, the section's second");
+        .expect("the deploy block, the section's third");
     let dir = tempfile::tempdir().expect("a temporary folder");
     let url = with_password(
         &support::postgres_database(&server, &dir.path().join("readme")),
@@ -393,4 +393,199 @@ fn serve_from_a_store_with_nothing_deployed_says_to_deploy_first() {
         err.contains("no definition set has been deployed") && err.contains("sopflow deploy"),
         "{err}"
     );
+}
+
+/// The README's two nodes on one database, as written (on free loopback ports): after the
+/// deploy, both serve the deployed set; the permit started on the first is read and moved on by
+/// the second, a timer armed through one is queued where both see it, and a sign-in on one
+/// works on the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_two_node_block_runs_as_written() {
+    let Some(server) = support::postgres_or_skip("the_readme_two_node_block_runs_as_written")
+    else {
+        return;
+    };
+    let readme = std::fs::read_to_string(support::project().join("README.md")).expect("README");
+    let block = readme
+        .split("## Running on PostgreSQL")
+        .nth(1)
+        .and_then(|section| section.split("```sh\n").nth(2))
+        .and_then(|rest| rest.split("```").next())
+        .expect("the two-node block, the section's second")
+        .to_string();
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let url = with_password(
+        &support::postgres_database(&server, &dir.path().join("readme")),
+        "secret",
+    );
+    let mut nodes = Vec::new();
+    let mut curls = Vec::new();
+    for said in readme::commands(&block) {
+        let command = said.command.trim().trim_end_matches('&').trim().to_string();
+        let args: Vec<String> = match command.strip_prefix("sopflow ") {
+            Some(rest) => rest.split_whitespace().map(str::to_string).collect(),
+            None => {
+                assert!(command.starts_with("curl "), "`{command}`");
+                curls.push(command);
+                continue;
+            }
+        };
+        if args[0] == "deploy" {
+            let output = sopflow()
+                .args(&args)
+                .current_dir(support::project())
+                .env("SOPFLOW_STORE", &url)
+                .output()
+                .expect("runs sopflow deploy");
+            assert_eq!(output.status.code(), Some(0), "{output:?}");
+            continue;
+        }
+        assert_eq!(
+            args[..3],
+            ["serve", "--definitions", "store"],
+            "`{command}`"
+        );
+        let written = args[4].clone();
+        let free = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+        let addr = free.local_addr().expect("its address").to_string();
+        drop(free);
+        let child = sopflow()
+            .args(&args[..4])
+            .arg(&addr)
+            .current_dir(support::project())
+            .env("SOPFLOW_STORE", &url)
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        nodes.push((written, format!("http://{addr}"), Killed(child)));
+    }
+    assert_eq!(nodes.len(), 2, "two nodes");
+    assert_eq!(curls.len(), 2, "a start on one, a read on the other");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("an HTTP client");
+    for (_, base, _) in &nodes {
+        let up = Instant::now();
+        while http.get(format!("{base}/api/health")).send().await.is_err() {
+            assert!(
+                up.elapsed() < Duration::from_secs(60),
+                "{base} does not start"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let ours = |text: &str| {
+        let mut text = text.to_string();
+        for (written, base, _) in &nodes {
+            text = text.replace(&format!("http://{written}"), base);
+        }
+        text
+    };
+    // The README's curl commands, each on the node it names.
+    let dir_path = dir.path().to_path_buf();
+    let run = |command: &str| {
+        let output = Command::new("sh")
+            .args(["-c", &ours(command)])
+            .current_dir(&dir_path)
+            .output()
+            .expect("runs curl");
+        assert_eq!(output.status.code(), Some(0), "`{command}`: {output:?}");
+        serde_json::from_slice::<serde_json::Value>(&output.stdout).expect("JSON")
+    };
+    let started = run(&curls[0]);
+    assert_eq!(started["instance"]["id"], "hot_work_permit-1", "{started}");
+    let read = run(&curls[1]);
+    assert_eq!(read["instance"]["id"], "hot_work_permit-1", "{read}");
+    assert_eq!(
+        read["instance"]["state"], started["instance"]["state"],
+        "{read}"
+    );
+    let (first, second) = (&nodes[0].1, &nodes[1].1);
+
+    // Moved on by the second node, seen by the first.
+    let fired = http
+        .post(format!("{second}/api/instances/hot_work_permit-1/events/submit"))
+        .bearer_auth(support::token("wang"))
+        .json(&serde_json::json!({"payload": {"notification_letter": "HW-2026-031", "applicant_seal": true, "operator_certificate": "T-4411"}}))
+        .send()
+        .await
+        .expect("submit on the second node");
+    assert_eq!(fired.status(), 200, "{:?}", fired.text().await);
+    let seen: serde_json::Value = http
+        .get(format!("{first}/api/instances/hot_work_permit-1"))
+        .bearer_auth(support::token("wang"))
+        .send()
+        .await
+        .expect("read on the first")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(seen["instance"]["state"], "security_review", "{seen}");
+
+    // A timer armed through the first node is queued in the database: the second shows it.
+    let lead: serde_json::Value = http
+        .post(format!("{first}/api/instances"))
+        .bearer_auth(support::token("zhou"))
+        .json(&serde_json::json!({"workflow": "lead_intake", "data": {"channel": "phone"}}))
+        .send()
+        .await
+        .expect("a lead on the first node")
+        .json()
+        .await
+        .expect("JSON");
+    let id = lead["instance"]["id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the lead's id: {lead}"))
+        .to_string();
+    let timers = lead["instance"]["timers"].clone();
+    assert!(timers.as_array().is_some_and(|t| !t.is_empty()), "{lead}");
+    let there: serde_json::Value = http
+        .get(format!("{second}/api/instances/{id}"))
+        .bearer_auth(support::token("zhou"))
+        .send()
+        .await
+        .expect("the lead on the second node")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(there["instance"]["timers"], timers, "{there}");
+
+    // A sign-in on one node is a sign-in on the other.
+    let response =
+        support::post_login(&http, first, &[("user", "wang"), ("password", "demo")]).await;
+    assert_eq!(response.status(), 303, "wang signs in on the first node");
+    let cookie = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{}=", sopflow::server::auth::SESSION_COOKIE)))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let me: serde_json::Value = http
+        .get(format!("{second}/api/me"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .expect("me on the second node")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(me["id"], "wang", "{me}");
+}
+
+/// A child process killed when dropped (a test that fails leaves no server behind).
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }

@@ -268,7 +268,7 @@ fn the_readme_copy_block_runs_as_written() {
         .expect("the section");
     let block = section
         .split("```sh\n")
-        .nth(3)
+        .nth(4)
         .and_then(|rest| rest.split("```").next())
         .expect("the copy block, the section's third");
     let dir = tempfile::tempdir().expect("a temporary folder");
