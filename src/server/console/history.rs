@@ -27,6 +27,27 @@ pub(super) struct Related {
     pub finished_in: Option<String>,
 }
 
+/// A role as the page shows it: the workflow's title, or for the process owner (a role of the
+/// server's, which a migration is recorded in) the role list's.
+fn role_shown(reader: &Reader, def: &Definition, role: &str) -> String {
+    if role == super::PROCESS_OWNER && def.workflow.roles.get(role).is_none() {
+        return reader.owner.clone();
+    }
+    super::role_title(def, role)
+}
+
+/// What a `migrate` entry reads as: from which version to which (short hashes).
+fn migrated_title(lang: Lang, entry: &Entry) -> String {
+    let from = entry
+        .migration
+        .as_ref()
+        .map_or("?", |m| short_hash(&m.from_version));
+    lang.text_with(
+        "console-history-migrated",
+        &[("from", from), ("to", short_hash(&entry.version))],
+    )
+}
+
 /// A user id as the page shows it: the person's name, or 系统 / System for the engine.
 fn who(lang: Lang, actor: &str, people: &dyn Fn(&str) -> Option<String>) -> String {
     if actor == SYSTEM_ROLE {
@@ -190,8 +211,15 @@ fn kind_title(lang: Lang, kind: LinkKind) -> String {
 pub(super) fn chain(
     reader: &Reader,
     chain: &ApprovalChain,
+    history: &[Entry],
     people: &dyn Fn(&str) -> Option<String>,
 ) -> Markup {
+    // A migration's step and comment are in its entry, not in a payload.
+    let migrated = |seq: u64| {
+        history
+            .iter()
+            .find(|e| e.seq == seq && e.kind == EntryKind::Migrate)
+    };
     let lang = reader.lang;
     let t = |id: &str| lang.text(id);
     let links: Vec<_> = chain.links.iter().filter(|l| l.kind.by_person()).collect();
@@ -209,7 +237,7 @@ pub(super) fn chain(
                             td data-label="#" { (link.seq) }
                             td data-label=(t("console-chain-kind")) { span.kind.(link.kind.name()) { (kind_title(lang, link.kind)) } }
                             td data-label=(t("console-chain-step")) {
-                                (link_title(lang, link))
+                                @if let Some(entry) = migrated(link.seq) { (migrated_title(lang, entry)) } @else { (link_title(lang, link)) }
                                 br; small.muted {
                                     (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
                                     " → " (link.to_title.as_deref().unwrap_or(&link.to))
@@ -218,13 +246,14 @@ pub(super) fn chain(
                             td data-label=(t("console-chain-actor")) { strong { (who(lang, &link.actor, people)) } }
                             td data-label=(t("console-chain-role")) {
                                 @if let Some(role) = &link.role {
-                                    (link.role_title.as_deref().unwrap_or(role))
+                                    @if link.role_title.is_none() && role == super::PROCESS_OWNER { (reader.owner) } @else { (link.role_title.as_deref().unwrap_or(role)) }
                                     @if reader.ids { br; code.muted { (role) } }
                                 }
                             }
                             td.time data-label=(t("console-chain-time")) { (local_seconds(link.at_utc)) }
                             td data-label=(t("console-chain-comment")) {
                                 @if let Some(comment) = &link.comment { p.comment { (comment) } }
+                                @if let Some(comment) = migrated(link.seq).and_then(|e| e.migration.as_ref()).and_then(|m| m.comment.as_ref()) { p.comment { (comment) } }
                                 @if let Some(signature) = &link.signature {
                                     @if reader.ids {
                                         small { (signature.text) } br;
@@ -304,7 +333,7 @@ pub(super) fn entries(
                             td data-label=(t("console-chain-actor")) { (who(lang, &entry.actor, people)) }
                             td data-label=(t("console-chain-role")) {
                                 @if let Some(role) = &entry.role {
-                                    @if role == SYSTEM_ROLE { (t("console-system")) } @else { (super::role_title(def, role)) }
+                                    @if role == SYSTEM_ROLE { (t("console-system")) } @else { (role_shown(reader, def, role)) }
                                 }
                             }
                             td data-label=(t("console-history-event")) {
@@ -317,6 +346,9 @@ pub(super) fn entries(
                             }
                             td data-label=(t("console-form-comment")) {
                                 @if let Some(serde_json::Value::String(comment)) = entry.payload.get(COMMENT) {
+                                    (comment)
+                                }
+                                @if let Some(comment) = entry.migration.as_ref().and_then(|m| m.comment.as_ref()) {
                                     (comment)
                                 }
                                 @if let Some(timer) = &entry.timer {
@@ -337,6 +369,9 @@ pub(super) fn entries(
 fn step_title(lang: Lang, def: &Definition, entry: &Entry) -> String {
     if entry.kind == EntryKind::Start {
         return lang.text("console-history-start");
+    }
+    if entry.kind == EntryKind::Migrate {
+        return migrated_title(lang, entry);
     }
     let branch = entry
         .from

@@ -155,6 +155,8 @@ pub(super) struct Reader<'a> {
     pub caller: &'a Caller,
     pub lang: Lang,
     pub ids: bool,
+    /// The process owner's title (the role list's), for the migrations in the history.
+    pub owner: String,
 }
 
 impl Reader<'_> {
@@ -201,6 +203,11 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         caller,
         lang: caller.lang,
         ids: shows_ids(caller),
+        owner: super::role_titles(state, &[super::PROCESS_OWNER.to_string()])
+            .into_iter()
+            .map(|(_, title)| title)
+            .next()
+            .unwrap_or_default(),
     };
     // Children by the title of their own workflow.
     let children: Vec<history::Related> = instance
@@ -261,7 +268,7 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         }
         (history::timers(&reader, &def, &instance, now))
         (history::family(&reader, parent.as_ref(), &children))
-        @if let Some(chain) = &chain { (history::chain(&reader, chain, &people)) }
+        @if let Some(chain) = &chain { (history::chain(&reader, chain, &history, &people)) }
         (history::entries(&reader, &def, &history, &people))
     };
     html_response(StatusCode::OK, layout(state, caller, &title, body))
