@@ -70,7 +70,12 @@ impl Running {
                 )
                 .await;
             assert_eq!(status, 201, "{started}");
-            ids.push(started["instance"]["id"].as_str().expect("an id").to_string());
+            ids.push(
+                started["instance"]["id"]
+                    .as_str()
+                    .expect("an id")
+                    .to_string(),
+            );
         }
         ids
     }
@@ -160,7 +165,9 @@ async fn a_process_owner_plans_and_applies_a_migration_through_the_api() {
     assert_eq!(status, 200, "{plan}");
     assert_eq!(plan["summary"]["clean"], 3, "{plan}");
     assert_eq!(plan["plans"][0]["lands_in"], "draft", "{plan}");
-    let before = server.get("wang", &format!("/api/instances/{}", ids[0])).await;
+    let before = server
+        .get("wang", &format!("/api/instances/{}", ids[0]))
+        .await;
     assert_eq!(before["instance"]["version"], old.as_str());
 
     // Not a process owner: refused with the role it needs, whatever the body.
@@ -172,26 +179,56 @@ async fn a_process_owner_plans_and_applies_a_migration_through_the_api() {
     }
     // Bad requests: nothing is planned or written.
     let bad = [
-        (json!({"mapping": {"states": {"drafted": "nowhere"}}}), 422, "bad_mapping"),
-        (json!({"mapping": {"states": {"drafted": "withdrawn"}}}), 422, "bad_mapping"),
-        (json!({"mapping": {"set": {"no_such_field": 1}}}), 422, "bad_mapping"),
-        (json!({"mapping": {"states": {}, "extra": true}}), 422, "bad_body"),
+        (
+            json!({"mapping": {"states": {"drafted": "nowhere"}}}),
+            422,
+            "bad_mapping",
+        ),
+        (
+            json!({"mapping": {"states": {"drafted": "withdrawn"}}}),
+            422,
+            "bad_mapping",
+        ),
+        (
+            json!({"mapping": {"set": {"no_such_field": 1}}}),
+            422,
+            "bad_mapping",
+        ),
+        (
+            json!({"mapping": {"states": {}, "extra": true}}),
+            422,
+            "bad_body",
+        ),
         (json!({"actor": "owner"}), 422, "bad_body"),
         (json!({"to": "zzzzzz"}), 404, "unknown_version"),
         (json!({"to": "current", "only": ["a\nb"]}), 400, "bad_key"),
         (json!({"state": "draft\u{0}"}), 400, "bad_key"),
-        (json!({"only": ["hot_work_permit-999"]}), 404, "unknown_instance"),
+        (
+            json!({"only": ["hot_work_permit-999"]}),
+            404,
+            "unknown_instance",
+        ),
         (json!({"comment": "x".repeat(2001)}), 422, "bad_body"),
     ];
     for (body, status, code) in bad {
         let (got, problem) = server.post("owner", APPLY, body.clone()).await;
-        assert_eq!((got, problem["code"].as_str()), (status, Some(code)), "{body}: {problem}");
+        assert_eq!(
+            (got, problem["code"].as_str()),
+            (status, Some(code)),
+            "{body}: {problem}"
+        );
     }
     let (status, problem) = server
         .post("owner", "/api/workflows/no_such/migration/plan", json!({}))
         .await;
-    assert_eq!((status, problem["code"].as_str()), (404, Some("unknown_workflow")), "{problem}");
-    let still = server.get("wang", &format!("/api/instances/{}", ids[0])).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (404, Some("unknown_workflow")),
+        "{problem}"
+    );
+    let still = server
+        .get("wang", &format!("/api/instances/{}", ids[0]))
+        .await;
     assert_eq!(still["instance"]["version"], old.as_str());
     assert_eq!(still["instance"]["seq"], before["instance"]["seq"]);
 
@@ -204,12 +241,17 @@ async fn a_process_owner_plans_and_applies_a_migration_through_the_api() {
     assert_eq!(applied["summary"]["blocked"], 0, "{applied}");
     let outcomes = applied["outcomes"].as_array().expect("outcomes");
     assert_eq!(outcomes.len(), 3);
-    assert!(outcomes.iter().all(|o| o["outcome"] == "migrated"), "{applied}");
+    assert!(
+        outcomes.iter().all(|o| o["outcome"] == "migrated"),
+        "{applied}"
+    );
     for id in &ids {
         let after = server.get("wang", &format!("/api/instances/{id}")).await;
         assert_eq!(after["instance"]["version"], new.as_str(), "{after}");
         assert_eq!(after["instance"]["state"], "draft", "{after}");
-        let history = server.get("wang", &format!("/api/instances/{id}/history")).await;
+        let history = server
+            .get("wang", &format!("/api/instances/{id}/history"))
+            .await;
         let last = history.as_array().and_then(|h| h.last()).expect("entries");
         assert_eq!(last["event"], "migrate", "{last}");
         assert_eq!(last["migration"]["from_version"], old.as_str(), "{last}");
@@ -253,7 +295,9 @@ async fn answers_list_a_bounded_number_of_instances_and_count_them_all() {
     .await;
     server.permits(3).await;
     server
-        .edit_permit(|text| text.replace("title: 填写动火告知函", "title: 填写动火告知函并上传附件"))
+        .edit_permit(|text| {
+            text.replace("title: 填写动火告知函", "title: 填写动火告知函并上传附件")
+        })
         .await;
     let (status, plan) = server.post("owner", PLAN, json!({})).await;
     assert_eq!(status, 200, "{plan}");
@@ -359,7 +403,10 @@ async fn the_console_shows_the_gate_and_the_plan_to_a_process_owner_and_applies_
     assert!(page.contains("data-older=\"2\""), "{page}");
     assert!(page.contains("data-clean=\"0\""), "{page}");
     assert!(page.contains("2 个在办实例仍按旧版本运行"), "{page}");
-    assert!(page.contains("href=\"/workflows/hot_work_permit/migration\""), "{page}");
+    assert!(
+        page.contains("href=\"/workflows/hot_work_permit/migration\""),
+        "{page}"
+    );
     // A clerk sees no gate and may not open the plan.
     let (status, page) = wang.get("/workflows/hot_work_permit").await;
     assert_eq!(status, 200);
@@ -418,7 +465,9 @@ async fn the_console_shows_the_gate_and_the_plan_to_a_process_owner_and_applies_
         .post("/workflows/hot_work_permit/migration", &pairs)
         .await;
     assert_eq!(status, 403);
-    let still = server.get("wang", &format!("/api/instances/{}", ids[0])).await;
+    let still = server
+        .get("wang", &format!("/api/instances/{}", ids[0]))
+        .await;
     assert_ne!(still["instance"]["version"], new.as_str(), "nothing moved");
 
     // With the token: moved, and the page after the redirect says so.
@@ -428,7 +477,10 @@ async fn the_console_shows_the_gate_and_the_plan_to_a_process_owner_and_applies_
         .post("/workflows/hot_work_permit/migration", &pairs)
         .await;
     assert_eq!(status, 303, "{location}");
-    assert!(location.starts_with("/workflows/hot_work_permit/migration"), "{location}");
+    assert!(
+        location.starts_with("/workflows/hot_work_permit/migration"),
+        "{location}"
+    );
     let (status, page) = owner.get(&location).await;
     assert_eq!(status, 200, "{page}");
     assert!(page.contains("id=\"migration-done\""), "{page}");

@@ -6,8 +6,8 @@ use super::runtime::{self, Failure, StoreArgs};
 use super::{Format, render};
 use sopflow::deploy::{self, Deployed};
 use sopflow::engine::{CURRENT, MigrationRequest};
-use sopflow::machine::Actor;
 use sopflow::i18n::Lang;
+use sopflow::machine::Actor;
 use sopflow::script::Sandbox;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -77,7 +77,11 @@ pub fn deploy(args: &DeployArgs) -> ExitCode {
         }
     };
     let set = &deployment.set;
-    let gates = gates(args, &by, set.versions.iter().map(|(w, _)| w.clone()).collect());
+    let gates = gates(
+        args,
+        &by,
+        set.versions.iter().map(|(w, _)| w.clone()).collect(),
+    );
     match args.format {
         Format::Json => {
             let value = serde_json::json!({

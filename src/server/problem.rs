@@ -479,9 +479,12 @@ impl From<EngineError> for Problem {
             EngineError::NotProcessOwner { .. } => Problem::forbidden(code, detail),
             EngineError::UnknownVersion { .. } => Problem::not_found(code, detail),
             EngineError::AmbiguousVersion { .. } => Problem::bad_request(code, detail),
-            EngineError::BadMapping { .. } => {
-                Problem::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Bad mapping", detail)
-            }
+            EngineError::BadMapping { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                "Bad mapping",
+                detail,
+            ),
             EngineError::Closed => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,

@@ -21,7 +21,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
-
 /// The most instances a request may name in `only`.
 pub const MAX_ONLY: usize = 1_000;
 
@@ -187,11 +186,7 @@ fn has_control(text: &str) -> bool {
 
 /// The engine's request for `asked`, by `caller`, on `workflow`; malformed members refused
 /// before anything is read (control characters, too many instances, a comment too long).
-pub fn request(
-    caller: &Caller,
-    workflow: &str,
-    asked: Asked,
-) -> Result<MigrationRequest, Problem> {
+pub fn request(caller: &Caller, workflow: &str, asked: Asked) -> Result<MigrationRequest, Problem> {
     if has_control(workflow) {
         return Err(bad_key("workflow"));
     }
@@ -325,7 +320,8 @@ pub async fn plan(
 ) -> Result<Json<MigrationPlan>, Problem> {
     require_role(&caller, PROCESS_OWNER)?;
     let request = request(&caller, &id, body.into())?;
-    let (summary, plans, truncated) = plan_kept(&state, request, state.limits.migration_listed).await?;
+    let (summary, plans, truncated) =
+        plan_kept(&state, request, state.limits.migration_listed).await?;
     Ok(Json(MigrationPlan {
         summary,
         plans,
@@ -343,7 +339,8 @@ pub async fn apply(
 ) -> Result<Json<MigrationApplied>, Problem> {
     require_role(&caller, PROCESS_OWNER)?;
     let request = request(&caller, &id, body.into())?;
-    let (summary, outcomes, truncated) = apply_kept(&state, &caller, request, state.limits.migration_listed).await?;
+    let (summary, outcomes, truncated) =
+        apply_kept(&state, &caller, request, state.limits.migration_listed).await?;
     Ok(Json(MigrationApplied {
         summary,
         outcomes,

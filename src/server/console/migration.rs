@@ -53,10 +53,11 @@ fn not_owner(state: &AppState, caller: &Caller) -> Option<Response> {
             caller.user.id
         ),
     )
-    .explained(Some(caller.lang.text_with(
-        "console-migration-not-owner",
-        &[("owner", &owner)],
-    )));
+    .explained(Some(
+        caller
+            .lang
+            .text_with("console-migration-not-owner", &[("owner", &owner)]),
+    ));
     Some(error_page(state, caller, &problem))
 }
 
@@ -121,8 +122,11 @@ pub async fn page(
         return error_page(
             &state,
             &caller,
-            &Problem::not_found("unknown_workflow", format!("there is no workflow `{id}` in force"))
-                .explained(Some(lang.text("console-error-unknown-workflow"))),
+            &Problem::not_found(
+                "unknown_workflow",
+                format!("there is no workflow `{id}` in force"),
+            )
+            .explained(Some(lang.text("console-error-unknown-workflow"))),
         );
     };
     let mapping = mapping_of(&query);
@@ -147,7 +151,9 @@ pub async fn page(
         }
         Err(err) => return internal(&state, &caller, err),
     };
-    let body = content(&state, &caller, &def, &mapping, &summary, &plans, truncated, flashed);
+    let body = content(
+        &state, &caller, &def, &mapping, &summary, &plans, truncated, flashed,
+    );
     let title = format!(
         "{} · {}",
         lang.text("console-migration-title"),
