@@ -347,3 +347,94 @@ pub async fn apply(
         truncated,
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::auth::{Credential, Users};
+
+    fn owner() -> Caller {
+        let users = Users::parse("users:\n  - id: owner\n    roles: [process_owner]\n")
+            .expect("a users file");
+        Caller {
+            user: users.get("owner").expect("the user").clone(),
+            credential: Credential::Session {
+                csrf: "t".to_string(),
+            },
+            lang: crate::i18n::Lang::Zh,
+        }
+    }
+
+    #[test]
+    fn control_characters_long_comments_and_long_lists_are_refused_before_the_engine() {
+        let caller = owner();
+        let code = |workflow: &str, asked: Asked| {
+            request(&caller, workflow, asked)
+                .err()
+                .map(|p| (p.status.as_u16(), p.code))
+        };
+        let asked = || Asked {
+            to: CURRENT.to_string(),
+            ..Asked::default()
+        };
+        assert_eq!(code("a\u{0}b", asked()), Some((400, "bad_key".into())));
+        for bad in [
+            Asked {
+                to: "abc\ndef".into(),
+                ..asked()
+            },
+            Asked {
+                from: Some("\r".into()),
+                ..asked()
+            },
+            Asked {
+                state: Some("x\u{7f}".into()),
+                ..asked()
+            },
+            Asked {
+                only: vec!["ok".into(), "a\tb".into()],
+                ..asked()
+            },
+            Asked {
+                mapping: Some(Mapping {
+                    states: [("a\nb".to_string(), "c".to_string())].into(),
+                    ..Mapping::default()
+                }),
+                ..asked()
+            },
+        ] {
+            assert_eq!(code("hot_work_permit", bad), Some((400, "bad_key".into())));
+        }
+        let many = Asked {
+            only: vec!["hot_work_permit-1".into(); MAX_ONLY + 1],
+            ..asked()
+        };
+        assert_eq!(
+            code("hot_work_permit", many),
+            Some((422, "bad_body".into()))
+        );
+        let long = Asked {
+            comment: Some("长".repeat(MAX_COMMENT_CHARS + 1)),
+            ..asked()
+        };
+        assert_eq!(
+            code("hot_work_permit", long),
+            Some((422, "bad_body".into()))
+        );
+        // A comment may have line breaks; blanks are no comment and no filter.
+        let fine = request(
+            &caller,
+            "hot_work_permit",
+            Asked {
+                comment: Some("第一行\n第二行".into()),
+                from: Some(String::new()),
+                state: Some(String::new()),
+                ..asked()
+            },
+        )
+        .expect("accepted");
+        assert_eq!(fine.comment.as_deref(), Some("第一行\n第二行"));
+        assert_eq!((fine.from, fine.state), (None, None));
+        assert_eq!(fine.actor.id, "owner");
+    }
+}

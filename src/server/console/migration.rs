@@ -384,3 +384,34 @@ fn plan_list(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_state_mapping_is_read_from_its_fields_blanks_left_out() {
+        let pairs: Vec<(String, String)> = [
+            ("map.drafted", " draft "),
+            ("map.review", ""),
+            ("map.", "x"),
+            ("comment", "why"),
+            ("_csrf", "t"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let mapping = mapping_of(&pairs);
+        assert_eq!(
+            mapping.states.into_iter().collect::<Vec<_>>(),
+            vec![("drafted".to_string(), "draft".to_string())]
+        );
+        assert!(mapping.set.is_empty());
+    }
+
+    #[test]
+    fn a_path_segment_is_encoded() {
+        assert_eq!(urlencoding("hot_work_permit"), "hot_work_permit");
+        assert_eq!(urlencoding("a b/c?\n"), "a%20b%2Fc%3F%0A");
+    }
+}
