@@ -258,6 +258,11 @@ async fn a_process_owner_plans_and_applies_a_migration_through_the_api() {
         assert_eq!(last["migration"]["comment"], "新版本改了状态名", "{last}");
     }
 
+    // Both answers are what the OpenAPI document says they are.
+    let doc = server.get("wang", "/api/openapi.json").await;
+    conforms(&doc, PLAN, &plan);
+    conforms(&doc, APPLY, &applied);
+
     // Again: nothing left to move.
     let (status, again) = server.post("owner", APPLY, apply).await;
     assert_eq!(status, 200, "{again}");
@@ -277,6 +282,23 @@ async fn a_process_owner_plans_and_applies_a_migration_through_the_api() {
     assert_eq!(moved["instance"]["state"], "withdrawn");
     support_verify(&server).await;
     server.stop().await;
+}
+
+/// Asserts that `answer` validates against the schema the document gives the 200 answer of
+/// `POST path` (references resolved in its components).
+#[track_caller]
+fn conforms(doc: &Value, path: &str, answer: &Value) {
+    let templated = path.replace("hot_work_permit", "{id}");
+    let schema = &doc["paths"][templated.as_str()]["post"]["responses"]["200"]["content"]
+        ["application/json"]["schema"];
+    assert!(schema.is_object(), "{templated} is documented");
+    let schema = json!({"components": doc["components"], "allOf": [schema]});
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let errors: Vec<String> = validator
+        .iter_errors(answer)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{path}: {errors:#?}\n{answer}");
 }
 
 /// The store verifies clean after the migration: chains, snapshots, versions.
@@ -465,6 +487,19 @@ async fn the_console_shows_the_gate_and_the_plan_to_a_process_owner_and_applies_
         .post("/workflows/hot_work_permit/migration", &pairs)
         .await;
     assert_eq!(status, 403);
+    // The API, called with the owner's session cookie, wants the CSRF token as every write.
+    let response = owner
+        .http
+        .post(server.url(APPLY))
+        .header("cookie", &owner.cookie)
+        .header("content-type", "application/json")
+        .body(r#"{"mapping": {"states": {"drafted": "draft"}}}"#)
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 403);
+    let problem: Value = response.json().await.expect("a problem");
+    assert_eq!(problem["code"], "bad_csrf", "{problem}");
     let still = server
         .get("wang", &format!("/api/instances/{}", ids[0]))
         .await;
