@@ -16,6 +16,7 @@ use crate::i18n::Lang;
 use crate::machine::{Entry, EntryKind, Instance};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+use std::sync::Arc;
 
 /// A child instance as a person reads it: the title of its own workflow, and its id.
 pub(super) struct Related {
@@ -34,6 +35,19 @@ fn role_shown(reader: &Reader, def: &Definition, role: &str) -> String {
         return reader.owner.clone();
     }
     super::role_title(def, role)
+}
+
+/// The definition of a version, when it can be had (the versions of an instance's entries are
+/// loaded when its history is read).
+pub(super) type Versions<'a> = dyn Fn(&str) -> Option<Arc<Definition>> + 'a;
+
+/// The title of the state a `migrate` entry left, in the version it left.
+fn migrated_from(entry: &Entry, from: &str, versions: &Versions) -> String {
+    entry
+        .migration
+        .as_ref()
+        .and_then(|m| versions(&m.from_version))
+        .map_or_else(|| from.to_string(), |old| state_title(&old, from))
 }
 
 /// What a `migrate` entry reads as: from which version to which (short hashes).
@@ -212,6 +226,7 @@ pub(super) fn chain(
     reader: &Reader,
     chain: &ApprovalChain,
     history: &[Entry],
+    versions: &Versions,
     people: &dyn Fn(&str) -> Option<String>,
 ) -> Markup {
     // A migration's step and comment are in its entry, not in a payload.
@@ -239,7 +254,11 @@ pub(super) fn chain(
                             td data-label=(t("console-chain-step")) {
                                 @if let Some(entry) = migrated(link.seq) { (migrated_title(lang, entry)) } @else { (link_title(lang, link)) }
                                 br; small.muted {
-                                    (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
+                                    @if let (Some(entry), Some(from)) = (migrated(link.seq), &link.from) {
+                                        (migrated_from(entry, from, versions))
+                                    } @else {
+                                        (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
+                                    }
                                     " → " (link.to_title.as_deref().unwrap_or(&link.to))
                                 }
                             }
@@ -312,6 +331,7 @@ pub(super) fn entries(
     reader: &Reader,
     def: &Definition,
     history: &[Entry],
+    versions: &Versions,
     people: &dyn Fn(&str) -> Option<String>,
 ) -> Markup {
     let lang = reader.lang;
@@ -326,6 +346,10 @@ pub(super) fn entries(
                 } }
                 tbody {
                     @for entry in history {
+                        // Each entry in the words of the version it was taken on (a migration
+                        // left a state of the version before).
+                        @let taken = versions(&entry.version);
+                        @let def = taken.as_deref().unwrap_or(def);
                         @let system = entry.kind == EntryKind::Timer || entry.actor == SYSTEM_ROLE;
                         tr.system[system] data-actor=(entry.actor) data-event=(entry.event) data-role=[entry.role.as_deref()] {
                             td data-label="#" { (entry.seq) }
@@ -341,7 +365,10 @@ pub(super) fn entries(
                                 @if reader.ids { " " code.muted { (entry.event) } }
                             }
                             td data-label=(t("console-history-states")) {
-                                @if let Some(from) = &entry.from { (state_title(def, from)) " → " }
+                                @if let Some(from) = &entry.from {
+                                    @if entry.kind == EntryKind::Migrate { (migrated_from(entry, from, versions)) } @else { (state_title(def, from)) }
+                                    " → "
+                                }
                                 (state_title(def, &entry.to))
                             }
                             td data-label=(t("console-form-comment")) {
