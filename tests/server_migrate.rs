@@ -542,3 +542,65 @@ async fn the_console_shows_the_gate_and_the_plan_to_a_process_owner_and_applies_
     assert!(!page.contains("drafted"), "{page}");
     server.stop().await;
 }
+
+/// Where the log goes: a shared buffer.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_reload_that_leaves_instances_on_an_older_version_logs_the_gate() {
+    let log = Captured::default();
+    let writer = log.clone();
+    // Installed for this whole test binary; other tests' lines are only more lines.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new("sopflow=info"))
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .try_init();
+    let server = Running::new(Limits::default()).await;
+    server.permits(2).await;
+    let new = server
+        .edit_permit(|text| text.replace("title: 填写动火告知函", "title: 填写动火告知函并盖章"))
+        .await;
+    // This test's line: the other tests of the binary log theirs here too.
+    let ours = format!("version=\"{}\"", &new[..12]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let line = loop {
+        let text =
+            String::from_utf8_lossy(&log.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned();
+        if let Some(line) = text
+            .lines()
+            .find(|l| l.contains("running instances stay on older versions") && l.contains(&ours))
+        {
+            break line.to_string();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no gate logged after the reload: {text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(line.contains("workflow=\"hot_work_permit\""), "{line}");
+    assert!(
+        line.contains("older=2") && line.contains("clean=2"),
+        "{line}"
+    );
+    // The count made at the reload is the one the workflow's page shows.
+    let owner = Session::sign_in(&server.base, "owner").await;
+    let (_, page) = owner.get("/workflows/hot_work_permit").await;
+    assert!(page.contains("data-older=\"2\" data-clean=\"2\""), "{page}");
+    server.stop().await;
+}
