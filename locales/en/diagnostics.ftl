@@ -451,3 +451,8 @@ diag-make-up-on-working-day = the make-up working day { $date } is a { $weekday 
 hint-make-up-on-working-day = make-up days (调休) are weekend days worked; check the date against the notice
 hint-empty-calendar = start from calendars/cn_mainland.yaml, or delete the file
 hint-type-calendar = check the value against the format explained at the top of calendars/cn_mainland.yaml
+
+# sopflow deploy: running instances on older versions (the deploy gate)
+deploy-gate = { $workflow }: { $older } running instance(s) stay on older versions; { $clean } of them can be migrated cleanly (sopflow migrate plan { $workflow } shows the plan)
+deploy-gate-none = no running instance stays on an older version
+deploy-gate-unknown = could not count the running instances on older versions: { $error }

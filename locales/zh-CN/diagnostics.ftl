@@ -464,3 +464,8 @@ diag-make-up-on-working-day = 调休上班日 { $date } 是{ $weekday ->
 hint-make-up-on-working-day = 调休上班日是周末补班的日子;请对照通知核对日期
 hint-empty-calendar = 从 calendars/cn_mainland.yaml 复制一份开始写,或删除这个文件
 hint-type-calendar = 对照 calendars/cn_mainland.yaml 开头的格式说明检查这个值
+
+# sopflow deploy: running instances on older versions (the deploy gate)
+deploy-gate = { $workflow }:{ $older } 个在办实例仍按旧版本运行,其中 { $clean } 个可以直接迁移到新版本(迁移计划:sopflow migrate plan { $workflow })
+deploy-gate-none = 没有在办实例停留在旧版本上
+deploy-gate-unknown = 无法统计旧版本上的在办实例:{ $error }

@@ -2,10 +2,12 @@
 //! error, makes them the set deployed to the store, which every server started with
 //! `--definitions store` runs and follows.
 
-use super::runtime::{self, StoreArgs};
+use super::runtime::{self, Failure, StoreArgs};
 use super::{Format, render};
 use sopflow::deploy::{self, Deployed};
+use sopflow::engine::{CURRENT, MigrationRequest};
 use sopflow::i18n::Lang;
+use sopflow::machine::Actor;
 use sopflow::script::Sandbox;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -75,6 +77,11 @@ pub fn deploy(args: &DeployArgs) -> ExitCode {
         }
     };
     let set = &deployment.set;
+    let gates = gates(
+        args,
+        &by,
+        set.versions.iter().map(|(w, _)| w.clone()).collect(),
+    );
     match args.format {
         Format::Json => {
             let value = serde_json::json!({
@@ -89,6 +96,14 @@ pub fn deploy(args: &DeployArgs) -> ExitCode {
                 "by": set.by,
                 "at": set.at,
                 "diagnostics": report.diagnostics.iter().map(|d| d.to_json(args.lang.unwrap_or(Lang::En))).collect::<Vec<_>>(),
+                "older_instances": match &gates {
+                    Ok(gates) => serde_json::json!(gates.iter().filter(|g| g.older > 0).map(|g| serde_json::json!({
+                        "workflow": g.workflow,
+                        "older": g.older,
+                        "clean": g.clean,
+                    })).collect::<Vec<_>>()),
+                    Err(_) => serde_json::Value::Null,
+                },
             });
             println!(
                 "{}",
@@ -111,6 +126,7 @@ pub fn deploy(args: &DeployArgs) -> ExitCode {
             for (workflow, hash) in &set.versions {
                 println!("  {workflow} {}", short(hash));
             }
+            print_gates(lang, &gates);
         }
     }
     ExitCode::SUCCESS
@@ -120,4 +136,70 @@ pub fn deploy(args: &DeployArgs) -> ExitCode {
 fn short(hash: &str) -> &str {
     let hex = hash.strip_prefix("sha256:").unwrap_or(hash);
     hex.get(..12).unwrap_or(hex)
+}
+
+/// One workflow's running instances on older versions than the one deployed.
+struct Gate {
+    workflow: String,
+    older: u64,
+    clean: u64,
+}
+
+/// The deploy gate: for each workflow deployed, how many running instances stay on older
+/// versions and how many of them have a clean plan to the version deployed. Counted with the
+/// engine over the store (a plan per instance, nothing written).
+fn gates(args: &DeployArgs, by: &str, workflows: Vec<String>) -> Result<Vec<Gate>, String> {
+    let actor = Actor::new(by, [sopflow::definition::model::PROCESS_OWNER_ROLE]);
+    // The engine runs the set just deployed, as every server following the store does.
+    let mut config = args.store.config(false);
+    config.definitions = sopflow::engine::DefinitionSource::Deployed;
+    runtime::with_engine(config, async move |engine| {
+        let mut gates = Vec::new();
+        for workflow in workflows {
+            let request = MigrationRequest::new(&workflow, CURRENT, actor.clone());
+            let summary = engine.migration_plan(request, |_| {}).await?;
+            gates.push(Gate {
+                workflow,
+                older: summary.considered,
+                clean: summary.clean,
+            });
+        }
+        Ok(gates)
+    })
+    .map_err(|failure| match failure {
+        Failure::Engine(err) => err.to_string(),
+        Failure::Input(message) | Failure::Runtime(message) => message,
+        Failure::Refused { reason, .. } => reason,
+        Failure::Remote { message, .. } => message,
+    })
+}
+
+/// The gate in the reader's language: each workflow with instances on older versions.
+fn print_gates(lang: Lang, gates: &Result<Vec<Gate>, String>) {
+    match gates {
+        Ok(gates) => {
+            let mut any = false;
+            for gate in gates.iter().filter(|g| g.older > 0) {
+                any = true;
+                println!(
+                    "{}",
+                    lang.text_with(
+                        "deploy-gate",
+                        &[
+                            ("workflow", gate.workflow.as_str()),
+                            ("older", &gate.older.to_string()),
+                            ("clean", &gate.clean.to_string()),
+                        ],
+                    )
+                );
+            }
+            if !any {
+                println!("{}", lang.text("deploy-gate-none"));
+            }
+        }
+        Err(error) => eprintln!(
+            "{}",
+            lang.text_with("deploy-gate-unknown", &[("error", error.as_str())])
+        ),
+    }
 }

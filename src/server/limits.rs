@@ -22,6 +22,8 @@ pub struct Limits {
     pub max_connections_per_client: usize,
     /// How many sign-ins may be tried, and how many passwords checked at once.
     pub signin: SignInLimits,
+    /// The most plans or outcomes a migration's answer lists (its summary counts them all).
+    pub migration_listed: usize,
 }
 
 impl Default for Limits {
@@ -32,6 +34,7 @@ impl Default for Limits {
             max_connections: 1024,
             max_connections_per_client: 128,
             signin: SignInLimits::default(),
+            migration_listed: 500,
         }
     }
 }

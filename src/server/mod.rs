@@ -19,6 +19,7 @@
 pub mod api;
 pub mod auth;
 pub mod console;
+pub mod gate;
 pub mod limits;
 mod listen;
 pub mod metrics;
@@ -88,6 +89,8 @@ pub struct AppState {
     pub(crate) login_forms: Arc<LoginForms>,
     /// What a console page shows again after its form's redirect.
     pub(crate) flashes: Arc<console::flash::Flashes>,
+    /// The deploy gates counted: running instances on older versions of each workflow.
+    pub(crate) gates: Arc<gate::Gates>,
 }
 
 impl AppState {
@@ -127,6 +130,7 @@ impl AppState {
             throttle: Arc::new(SignInThrottle::new(&limits.signin)),
             login_forms: Arc::new(LoginForms::new()),
             flashes: Arc::new(console::flash::Flashes::default()),
+            gates: Arc::new(gate::Gates::default()),
             limits: Arc::new(limits),
         }
     }

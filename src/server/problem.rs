@@ -197,6 +197,18 @@ pub const TYPES: &[(&str, &str)] = &[
         "unknown_version",
         "No definition version with this hash in the store.",
     ),
+    (
+        "ambiguous_version",
+        "The version prefix names more than one stored version of the workflow: give more digits.",
+    ),
+    (
+        "bad_mapping",
+        "A migration's mapping names a state or field the target version does not have, or a final state.",
+    ),
+    (
+        "not_process_owner",
+        "Only a process owner migrates instances.",
+    ),
     ("unknown_problem", "No problem type with this code."),
     (
         "definitions_invalid",
@@ -464,6 +476,15 @@ impl From<EngineError> for Problem {
             EngineError::KeyReused { .. } => {
                 Problem::new(StatusCode::CONFLICT, code, "Idempotency key reused", detail)
             }
+            EngineError::NotProcessOwner { .. } => Problem::forbidden(code, detail),
+            EngineError::UnknownVersion { .. } => Problem::not_found(code, detail),
+            EngineError::AmbiguousVersion { .. } => Problem::bad_request(code, detail),
+            EngineError::BadMapping { .. } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                "Bad mapping",
+                detail,
+            ),
             EngineError::Closed => Problem::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 code,

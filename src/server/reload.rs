@@ -176,6 +176,7 @@ impl AppState {
                 for id in &attempt.removed {
                     tracing::info!(workflow = %id, "workflow removed: no new instances");
                 }
+                self.count_gates_after_reload(&attempt.changed);
             }
             "rejected" => {
                 tracing::warn!(

@@ -13,6 +13,7 @@ mod audit;
 mod extract;
 mod instances;
 mod meta;
+pub(crate) mod migration;
 pub mod openapi;
 mod schemas;
 mod table;
@@ -58,6 +59,8 @@ fn handler(op: Op, filter: MethodFilter) -> MethodRouter<AppState> {
         Op::Workflow => on(filter, workflows::detail),
         Op::Diagram => on(filter, workflows::diagram),
         Op::WorkflowVersions => on(filter, workflows::versions),
+        Op::MigrationPlan => on(filter, migration::plan),
+        Op::MigrationApply => on(filter, migration::apply),
         Op::Version => on(filter, workflows::version),
         Op::Start => on(filter, instances::start),
         Op::Fire => on(filter, instances::fire),

@@ -3,7 +3,7 @@
 //! documented but missing.
 
 use super::schemas::{of, schema};
-use super::{audit, instances, meta, openapi, workflows};
+use super::{audit, instances, meta, migration, openapi, workflows};
 use crate::audit::chain::ApprovalChain;
 use crate::audit::export::ExportRow;
 use crate::engine::{Outcome, Task};
@@ -38,6 +38,12 @@ pub enum Op {
     Diagram,
     /// `GET /api/workflows/{id}/versions`: every stored version of a procedure.
     WorkflowVersions,
+    /// `POST /api/workflows/{id}/migration/plan`: what moving running instances to another
+    /// version would do to each (nothing written).
+    MigrationPlan,
+    /// `POST /api/workflows/{id}/migration/apply`: a process owner moves the running instances
+    /// whose plan is clean.
+    MigrationApply,
     /// `GET /api/versions/{hash}`: the exact files a version was made from, as an instance
     /// on it still runs.
     Version,
@@ -262,6 +268,26 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("workflows")
     .answers(200, Json(schema::<Vec<workflows::VersionRef>>)),
+    route(
+        MigrationPlan,
+        Post,
+        "/api/workflows/{id}/migration/plan",
+        "What migrating running instances to another version (`current` by default) would do to each; nothing is written (at most 500 plans listed, all counted)",
+    )
+    .tag("workflows")
+    .access(Role("process_owner"))
+    .body(schema::<migration::PlanBody>)
+    .answers(200, Json(schema::<migration::MigrationPlan>)),
+    route(
+        MigrationApply,
+        Post,
+        "/api/workflows/{id}/migration/apply",
+        "Migrate the running instances whose plan is clean, each by one `migrate` entry; the others stay (idempotent: a second apply finds them moved)",
+    )
+    .tag("workflows")
+    .access(Role("process_owner"))
+    .body(schema::<migration::ApplyBody>)
+    .answers(200, Json(schema::<migration::MigrationApplied>)),
     route(
         Version,
         Get,

@@ -52,6 +52,10 @@ pub enum Flash {
     },
     /// The store's verification.
     Verified(Arc<Verified>),
+    /// A migration applied: how many instances moved and how many stayed.
+    Migrated(crate::engine::MigrationSummary),
+    /// A migration refused (a mapping the version does not take, for example).
+    MigrationRefused(Problem),
 }
 
 impl Flash {
@@ -78,7 +82,8 @@ impl Flash {
                 business_key: cut(business_key),
                 typed: bounded_typed(typed),
             },
-            verified @ Flash::Verified(_) => verified,
+            Flash::MigrationRefused(problem) => Flash::MigrationRefused(bounded_problem(problem)),
+            kept @ (Flash::Verified(_) | Flash::Migrated(_)) => kept,
         }
     }
 }

@@ -16,6 +16,7 @@ use crate::i18n::Lang;
 use crate::machine::{Entry, EntryKind, Instance};
 use chrono::{DateTime, Utc};
 use maud::{Markup, html};
+use std::sync::Arc;
 
 /// A child instance as a person reads it: the title of its own workflow, and its id.
 pub(super) struct Related {
@@ -25,6 +26,40 @@ pub(super) struct Related {
     pub workflow: String,
     pub title: String,
     pub finished_in: Option<String>,
+}
+
+/// A role as the page shows it: the workflow's title, or for the process owner (a role of the
+/// server's, which a migration is recorded in) the role list's.
+fn role_shown(reader: &Reader, def: &Definition, role: &str) -> String {
+    if role == super::PROCESS_OWNER && def.workflow.roles.get(role).is_none() {
+        return reader.owner.clone();
+    }
+    super::role_title(def, role)
+}
+
+/// The definition of a version, when it can be had (the versions of an instance's entries are
+/// loaded when its history is read).
+pub(super) type Versions<'a> = dyn Fn(&str) -> Option<Arc<Definition>> + 'a;
+
+/// The title of the state a `migrate` entry left, in the version it left.
+fn migrated_from(entry: &Entry, from: &str, versions: &Versions) -> String {
+    entry
+        .migration
+        .as_ref()
+        .and_then(|m| versions(&m.from_version))
+        .map_or_else(|| from.to_string(), |old| state_title(&old, from))
+}
+
+/// What a `migrate` entry reads as: from which version to which (short hashes).
+fn migrated_title(lang: Lang, entry: &Entry) -> String {
+    let from = entry
+        .migration
+        .as_ref()
+        .map_or("?", |m| short_hash(&m.from_version));
+    lang.text_with(
+        "console-history-migrated",
+        &[("from", from), ("to", short_hash(&entry.version))],
+    )
 }
 
 /// A user id as the page shows it: the person's name, or 系统 / System for the engine.
@@ -190,8 +225,16 @@ fn kind_title(lang: Lang, kind: LinkKind) -> String {
 pub(super) fn chain(
     reader: &Reader,
     chain: &ApprovalChain,
+    history: &[Entry],
+    versions: &Versions,
     people: &dyn Fn(&str) -> Option<String>,
 ) -> Markup {
+    // A migration's step and comment are in its entry, not in a payload.
+    let migrated = |seq: u64| {
+        history
+            .iter()
+            .find(|e| e.seq == seq && e.kind == EntryKind::Migrate)
+    };
     let lang = reader.lang;
     let t = |id: &str| lang.text(id);
     let links: Vec<_> = chain.links.iter().filter(|l| l.kind.by_person()).collect();
@@ -209,22 +252,27 @@ pub(super) fn chain(
                             td data-label="#" { (link.seq) }
                             td data-label=(t("console-chain-kind")) { span.kind.(link.kind.name()) { (kind_title(lang, link.kind)) } }
                             td data-label=(t("console-chain-step")) {
-                                (link_title(lang, link))
+                                @if let Some(entry) = migrated(link.seq) { (migrated_title(lang, entry)) } @else { (link_title(lang, link)) }
                                 br; small.muted {
-                                    (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
+                                    @if let (Some(entry), Some(from)) = (migrated(link.seq), &link.from) {
+                                        (migrated_from(entry, from, versions))
+                                    } @else {
+                                        (link.from_title.as_deref().or(link.from.as_deref()).unwrap_or("—"))
+                                    }
                                     " → " (link.to_title.as_deref().unwrap_or(&link.to))
                                 }
                             }
                             td data-label=(t("console-chain-actor")) { strong { (who(lang, &link.actor, people)) } }
                             td data-label=(t("console-chain-role")) {
                                 @if let Some(role) = &link.role {
-                                    (link.role_title.as_deref().unwrap_or(role))
+                                    @if link.role_title.is_none() && role == super::PROCESS_OWNER { (reader.owner) } @else { (link.role_title.as_deref().unwrap_or(role)) }
                                     @if reader.ids { br; code.muted { (role) } }
                                 }
                             }
                             td.time data-label=(t("console-chain-time")) { (local_seconds(link.at_utc)) }
                             td data-label=(t("console-chain-comment")) {
                                 @if let Some(comment) = &link.comment { p.comment { (comment) } }
+                                @if let Some(comment) = migrated(link.seq).and_then(|e| e.migration.as_ref()).and_then(|m| m.comment.as_ref()) { p.comment { (comment) } }
                                 @if let Some(signature) = &link.signature {
                                     @if reader.ids {
                                         small { (signature.text) } br;
@@ -283,6 +331,7 @@ pub(super) fn entries(
     reader: &Reader,
     def: &Definition,
     history: &[Entry],
+    versions: &Versions,
     people: &dyn Fn(&str) -> Option<String>,
 ) -> Markup {
     let lang = reader.lang;
@@ -297,6 +346,10 @@ pub(super) fn entries(
                 } }
                 tbody {
                     @for entry in history {
+                        // Each entry in the words of the version it was taken on (a migration
+                        // left a state of the version before).
+                        @let taken = versions(&entry.version);
+                        @let def = taken.as_deref().unwrap_or(def);
                         @let system = entry.kind == EntryKind::Timer || entry.actor == SYSTEM_ROLE;
                         tr.system[system] data-actor=(entry.actor) data-event=(entry.event) data-role=[entry.role.as_deref()] {
                             td data-label="#" { (entry.seq) }
@@ -304,7 +357,7 @@ pub(super) fn entries(
                             td data-label=(t("console-chain-actor")) { (who(lang, &entry.actor, people)) }
                             td data-label=(t("console-chain-role")) {
                                 @if let Some(role) = &entry.role {
-                                    @if role == SYSTEM_ROLE { (t("console-system")) } @else { (super::role_title(def, role)) }
+                                    @if role == SYSTEM_ROLE { (t("console-system")) } @else { (role_shown(reader, def, role)) }
                                 }
                             }
                             td data-label=(t("console-history-event")) {
@@ -312,11 +365,17 @@ pub(super) fn entries(
                                 @if reader.ids { " " code.muted { (entry.event) } }
                             }
                             td data-label=(t("console-history-states")) {
-                                @if let Some(from) = &entry.from { (state_title(def, from)) " → " }
+                                @if let Some(from) = &entry.from {
+                                    @if entry.kind == EntryKind::Migrate { (migrated_from(entry, from, versions)) } @else { (state_title(def, from)) }
+                                    " → "
+                                }
                                 (state_title(def, &entry.to))
                             }
                             td data-label=(t("console-form-comment")) {
                                 @if let Some(serde_json::Value::String(comment)) = entry.payload.get(COMMENT) {
+                                    (comment)
+                                }
+                                @if let Some(comment) = entry.migration.as_ref().and_then(|m| m.comment.as_ref()) {
                                     (comment)
                                 }
                                 @if let Some(timer) = &entry.timer {
@@ -337,6 +396,9 @@ pub(super) fn entries(
 fn step_title(lang: Lang, def: &Definition, entry: &Entry) -> String {
     if entry.kind == EntryKind::Start {
         return lang.text("console-history-start");
+    }
+    if entry.kind == EntryKind::Migrate {
+        return migrated_title(lang, entry);
     }
     let branch = entry
         .from

@@ -155,6 +155,8 @@ pub(super) struct Reader<'a> {
     pub caller: &'a Caller,
     pub lang: Lang,
     pub ids: bool,
+    /// The process owner's title (the role list's), for the migrations in the history.
+    pub owner: String,
 }
 
 impl Reader<'_> {
@@ -201,6 +203,11 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         caller,
         lang: caller.lang,
         ids: shows_ids(caller),
+        owner: super::role_titles(state, &[super::PROCESS_OWNER.to_string()])
+            .into_iter()
+            .map(|(_, title)| title)
+            .next()
+            .unwrap_or_default(),
     };
     // Children by the title of their own workflow.
     let children: Vec<history::Related> = instance
@@ -244,6 +251,8 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
             .map(|d| d.workflow.title.clone())
     };
     let people = |id: &str| state.users().get(id).map(|u| u.name.clone());
+    // The versions of the history's entries, loaded when it was read.
+    let versions = |hash: &str| state.engine.definition(hash).ok();
     let title = def.workflow.title.clone();
     let body = html! {
         (header(&reader, &def, &instance, overdue))
@@ -261,8 +270,8 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
         }
         (history::timers(&reader, &def, &instance, now))
         (history::family(&reader, parent.as_ref(), &children))
-        @if let Some(chain) = &chain { (history::chain(&reader, chain, &people)) }
-        (history::entries(&reader, &def, &history, &people))
+        @if let Some(chain) = &chain { (history::chain(&reader, chain, &history, &versions, &people)) }
+        (history::entries(&reader, &def, &history, &versions, &people))
     };
     html_response(StatusCode::OK, layout(state, caller, &title, body))
 }
@@ -438,10 +447,11 @@ fn diagram(
     );
     // The steps as a list, for a screen too narrow for the drawing: the states in the order
     // they were reached, then the current one, then the rest as declared.
+    // A state of an older version (left by a migration) is not in this one's drawing, nor here.
     let mut order: Vec<&str> = Vec::new();
     for entry in history {
         for state in entry.from.iter().chain(std::iter::once(&entry.to)) {
-            if !order.contains(&state.as_str()) {
+            if !order.contains(&state.as_str()) && def.workflow.states.get(state).is_some() {
                 order.push(state);
             }
         }

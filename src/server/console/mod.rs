@@ -17,6 +17,7 @@ mod history;
 mod inbox;
 mod instance;
 mod lang;
+mod migration;
 mod signin;
 mod workflow;
 
@@ -56,6 +57,10 @@ pub(crate) fn routes() -> Router<AppState> {
         .route("/instances/{id}/fire", post(instance::fire))
         .route("/workflows", get(workflow::list))
         .route("/workflows/{id}", get(workflow::page))
+        .route(
+            "/workflows/{id}/migration",
+            get(migration::page).post(migration::apply),
+        )
         .route("/audit", get(audit::page))
         .route("/audit/verify", post(audit::verify))
         .route("/audit/export.csv", get(audit::export))
