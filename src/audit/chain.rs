@@ -24,7 +24,7 @@
 
 use crate::definition::Definition;
 use crate::definition::model::AuditKind;
-use crate::definition::model::{COMMENT, SYSTEM_ROLE, State, Transition};
+use crate::definition::model::{COMMENT, PROCESS_OWNER_ROLE, SYSTEM_ROLE, State, Transition};
 use crate::engine::{Engine, EngineError};
 use crate::machine::entry::{Entry, EntryKind, PendingSigner};
 use crate::machine::{Instance, audit};
@@ -173,8 +173,11 @@ pub struct Link {
     /// For system steps and spawning steps: the timer that fired, the child that finished,
     /// the children started.
     pub notes: Vec<String>,
-    /// The definition version the step ran under.
+    /// The definition version the step ran under (for a migration, the one it moved to).
     pub version: String,
+    /// For a migration: the version the instance ran on before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_version: Option<String>,
 }
 
 /// A value a guard read, or a field a step set.
@@ -502,13 +505,22 @@ impl<'d> Walker<'d> {
             })
             .collect();
 
+        // A migration left a state of the version before it.
+        let from_title = match (&entry.migration, entry.from.as_deref()) {
+            (Some(migration), Some(from)) => {
+                let before = self.definition(&migration.from_version);
+                state_title(before.as_deref(), from)
+            }
+            (None, Some(from)) => state_title(def, from),
+            (_, None) => None,
+        };
         let link = Link {
             seq: entry.seq,
             kind,
             event: entry.event.clone(),
             event_title,
             from: entry.from.clone(),
-            from_title: entry.from.as_deref().and_then(|f| state_title(def, f)),
+            from_title,
             to: entry.to.clone(),
             to_title: state_title(def, &entry.to),
             moved: entry.entered || entry.from.as_deref() != Some(entry.to.as_str()),
@@ -525,6 +537,7 @@ impl<'d> Walker<'d> {
             signers,
             notes,
             version: entry.version.clone(),
+            from_version: entry.migration.as_ref().map(|m| m.from_version.clone()),
         };
         self.fold(entry);
         link
@@ -837,6 +850,10 @@ fn state_title(def: Option<&Definition>, state: &str) -> Option<String> {
 }
 
 fn role_title(def: Option<&Definition>, role: &str) -> Option<String> {
+    if role == PROCESS_OWNER_ROLE {
+        // Server-wide: no workflow declares it.
+        return Some("流程负责人".to_string());
+    }
     let title = &def?.workflow.roles.get(role)?.0.title;
     (!title.is_empty()).then(|| title.clone())
 }
@@ -846,6 +863,9 @@ fn field_title(def: Option<&Definition>, field: &str) -> Option<String> {
 }
 
 fn comment(entry: &Entry) -> Option<String> {
+    if let Some(migration) = &entry.migration {
+        return migration.comment.clone();
+    }
     match entry.payload.get(COMMENT)? {
         Value::String(text) => Some(text.clone()),
         Value::Null => None,

@@ -205,7 +205,9 @@ fn block(out: &mut String, link: &Link, version: &str) {
     for note in &link.notes {
         field(out, "note", note);
     }
-    if link.version != version {
+    if let Some(before) = &link.from_version {
+        field(out, "version", &format!("{before} -> {}", link.version));
+    } else if link.version != version {
         field(out, "version", &link.version);
     }
 }
