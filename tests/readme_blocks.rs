@@ -380,11 +380,11 @@ fn serve(args: &[&str]) -> Result<Served, String> {
         .map_err(|e| format!("sopflow serve: {e}"))?;
     let stdout = child.stdout.take().expect("stdout");
     let (lines_tx, lines_rx) = std::sync::mpsc::channel::<String>();
+    // Read the server's output for as long as it runs: once the address is found nobody
+    // listens, but a closed pipe would make the server's next line (a reload's) its last.
     std::thread::spawn(move || {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if lines_tx.send(line).is_err() {
-                break;
-            }
+            let _ = lines_tx.send(line);
         }
     });
     let mut served = Served {

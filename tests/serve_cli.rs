@@ -218,3 +218,56 @@ async fn sigterm_stops_the_server_gracefully_with_every_step_on_disk() {
     let instance = engine.get(&id).await.expect("the instance is there");
     assert_eq!(instance.business_key.as_deref(), Some("B2-031"));
 }
+
+/// A server whose stdout nobody reads any more (a supervisor that closed the pipe) keeps
+/// serving, and still stops cleanly: a line it cannot print is dropped, not a panic.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_closed_stdout_neither_stops_the_server_nor_spoils_its_exit() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let mut child = sopflow(dir.path())
+        .args(["--addr", "127.0.0.1:0", "--no-watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let base = loop {
+        let line = lines
+            .next()
+            .and_then(Result::ok)
+            .expect("serve printed its address");
+        if let Some(rest) = line.strip_prefix("console: ") {
+            let url = rest.split_whitespace().next().expect("a URL");
+            break url.trim_end_matches('/').to_string();
+        }
+    };
+    drop(lines);
+    let client = support::client();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !client
+        .get(format!("{base}/api/health"))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        assert!(Instant::now() < deadline, "the server stopped answering");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().expect("waits") {
+            break exit;
+        }
+        assert!(Instant::now() < deadline, "serve did not stop on SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        exit.success(),
+        "the last line went nowhere, and the exit is still clean: {exit:?}"
+    );
+}

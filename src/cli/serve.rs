@@ -1,6 +1,15 @@
 //! `sopflow serve`: the HTTP API and web console over the embedded store, and `sopflow user`:
 //! making password hashes and tokens for the users file.
 
+/// A line of the banner on stdout. A closed stdout (a supervisor that stopped reading) must
+/// not stop the server, as `println!` would by panicking: the line is dropped instead.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 use super::render;
 use super::runtime::StoreArgs;
 use sopflow::engine::{Engine, EngineError};
@@ -164,7 +173,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             }
         };
         let addr = server.local_addr().unwrap_or(args.addr);
-        println!(
+        say!(
             "sopflow: {} workflow(s), {} warning(s); data in {}",
             engine.workflows().len(),
             report.warnings(),
@@ -176,7 +185,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             .iter()
             .filter(|d| d.severity == sopflow::Severity::Warning)
         {
-            println!(
+            say!(
                 "  {}[{}]: {}:{}:{}: {}",
                 lang.severity(d.severity),
                 d.code,
@@ -186,28 +195,28 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                 lang.render(&d.message)
             );
         }
-        println!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
+        say!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
         if demo_set {
-            println!(
+            say!(
                 "DEVELOPMENT MODE: {} is a demo set; its users' passwords are public (`demo`). Only this machine may use them, never through a proxy; for real use, write a users file without demo users.",
                 args.users.display()
             );
             if !demo.is_empty() {
-                println!("demo users: {}", demo.join(", "));
+                say!("demo users: {}", demo.join(", "));
             }
         }
         match (args.no_watch, engine.deployed_set()) {
             (true, _) => {}
-            (false, Some(set)) => println!(
+            (false, Some(set)) => say!(
                 "running the definition set deployed to the store ({set}); new deploys apply to new instances"
             ),
             (false, None) => {
-                println!("watching the definition folders: edits apply to new instances")
+                say!("watching the definition folders: edits apply to new instances")
             }
         }
         match server.run(!args.no_watch, shutdown_signal()).await {
             Ok(()) => {
-                println!("sopflow: stopped; every acknowledged step is on disk");
+                say!("sopflow: stopped; every acknowledged step is on disk");
                 ExitCode::SUCCESS
             }
             Err(err) => {
@@ -284,7 +293,7 @@ pub fn user(command: &UserCommand) -> ExitCode {
             }
             match auth::hash_password(password) {
                 Ok(hash) => {
-                    println!("{hash}");
+                    say!("{hash}");
                     ExitCode::SUCCESS
                 }
                 Err(err) => {
@@ -295,8 +304,8 @@ pub fn user(command: &UserCommand) -> ExitCode {
         }
         UserCommand::NewToken => match auth::new_token() {
             Ok(token) => {
-                println!("token: {token}");
-                println!("hash:  {}", auth::token_hash(&token));
+                say!("token: {token}");
+                say!("hash:  {}", auth::token_hash(&token));
                 ExitCode::SUCCESS
             }
             Err(err) => {
