@@ -4,6 +4,8 @@
 //! folder and reloaded; plans, applies, the `migrate` entries, audit verify and replay after,
 //! and the `sopflow migrate` command.
 
+#[path = "support/readme.rs"]
+mod readme;
 mod support;
 
 use chrono::{DateTime, Utc};
@@ -988,5 +990,116 @@ fn the_checked_in_mapping_schema_is_current() {
         "{} is out of date: run `cargo run -- schema migration > {}`",
         path.display(),
         sopflow::schema::MIGRATION_SCHEMA_PATH
+    );
+}
+
+/// `said` is what the README shows: `...` stands for any text (a version hash).
+fn shows(said: &str, real: &str) -> bool {
+    let parts: Vec<&str> = said.split("...").collect();
+    let mut rest = real;
+    for (i, part) in parts.iter().enumerate() {
+        let found = if i == 0 {
+            rest.starts_with(part).then_some(0)
+        } else if i == parts.len() - 1 {
+            rest.ends_with(part).then(|| rest.len() - part.len())
+        } else {
+            rest.find(part)
+        };
+        let Some(at) = found else { return false };
+        rest = &rest[at + part.len()..];
+    }
+    parts.len() > 1 || rest.is_empty()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_readme_migration_walk_through_runs_as_written() {
+    let readme = std::fs::read_to_string(support::project().join("README.md")).expect("README");
+    let section = readme
+        .split("## Changing a process while it runs")
+        .nth(1)
+        .and_then(|s| s.split("\n## ").next())
+        .expect("the section");
+    let block = |fence: &str| {
+        section
+            .split(fence)
+            .nth(1)
+            .and_then(|b| b.split("```").next())
+            .expect("the block")
+            .to_string()
+    };
+    let (commands, mapping) = (block("```sh\n"), block("```yaml\n"));
+    assert!(mapping.starts_with("# workflows/renovation_approval.migration.yaml"));
+
+    // The mapping file conforms to its schema and reads as a mapping.
+    let schema: Value =
+        serde_json::from_str(&sopflow::schema::migration_schema_json()).expect("JSON");
+    let validator = jsonschema::validator_for(&schema).expect("a valid schema");
+    let as_json: Value = serde_saphyr::from_str(&mapping).expect("YAML");
+    assert!(validator.is_valid(&as_json), "{as_json}");
+    let read: sopflow::machine::Mapping = serde_saphyr::from_str(&mapping).expect("a mapping");
+    assert_eq!(read.states["under_review"], "technical_review");
+
+    // A project whose renovation waits in review on the shipped version; then the edit.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sources = support::copy_definitions(dir.path());
+    {
+        let engine =
+            Engine::open(sopflow::engine::Config::new(dir.path().join("data")).sources(sources))
+                .await
+                .expect("opens");
+        assert_eq!(
+            renovation_in_review(&engine, "B2-031").await,
+            "renovation_approval-1"
+        );
+    }
+    let file = dir.path().join("workflows/renovation_approval.yaml");
+    let text = std::fs::read_to_string(&file).expect("reads");
+    std::fs::write(&file, extra_review_step(text)).expect("writes");
+    std::fs::write(
+        dir.path()
+            .join("workflows/renovation_approval.migration.yaml"),
+        &mapping,
+    )
+    .expect("writes the mapping");
+
+    let mut ran = 0;
+    for said in readme::commands(&commands) {
+        let output = Command::new("sh")
+            .arg("-c")
+            .arg(format!(
+                "sopflow() {{ \"$SOPFLOW_BIN\" \"$@\"; }}\n{}",
+                said.command
+            ))
+            .env("SOPFLOW_BIN", env!("CARGO_BIN_EXE_sopflow"))
+            .env("NO_COLOR", "1")
+            .env("SOPFLOW_LANG", "en")
+            .env_remove("SOPFLOW_STORE")
+            .current_dir(dir.path())
+            .output()
+            .expect("runs sh");
+        let out = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            output.status.code(),
+            Some(said.exit),
+            "{}\n{out}",
+            said.command
+        );
+        if let Some(prints) = &said.prints {
+            let first = out.lines().next().unwrap_or("").trim_end();
+            assert!(
+                shows(prints.trim_end(), first),
+                "{}\nexpected first line: {prints}\ngot:\n{out}",
+                said.command
+            );
+        }
+        ran += 1;
+    }
+    assert_eq!(
+        ran, 5,
+        "the plan, the mapped plan, two applies and a refusal"
     );
 }
