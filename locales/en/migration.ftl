@@ -10,6 +10,7 @@ migration-signature-dropped = the signature of { $actor } (“{ $role }”) is d
 migration-timer-kept = the deadline “{ $timer }” is kept, still due { $due }
 migration-timer-cancelled = the deadline “{ $timer }” (due { $due }) is cancelled: the new version has no such deadline here
 migration-timer-armed = the new deadline “{ $timer }” is set from the time of the migration, due { $due }
+migration-timer-rearmed = the deadline “{ $timer }” (due { $due }) is cancelled and counted again from the time of the migration, as the mapping says
 migration-child = the child { $child } is still running{ $awaited ->
     [yes] ; the new state still waits for it
    *[no] ; the new state no longer waits for it

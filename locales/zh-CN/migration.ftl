@@ -10,6 +10,7 @@ migration-signature-dropped = 按迁移设定作废 { $actor }(“{ $role }”)�
 migration-timer-kept = 期限“{ $timer }”保留,仍于 { $due } 到期
 migration-timer-cancelled = 期限“{ $timer }”({ $due } 到期)取消:新版本的这一环节没有这一期限
 migration-timer-armed = 按新版本新设期限“{ $timer }”,自迁移时起算,{ $due } 到期
+migration-timer-rearmed = 期限“{ $timer }”(原定 { $due } 到期)按迁移设定取消,自迁移时起重新计算
 migration-child = 子事项 { $child } 仍在办理{ $awaited ->
     [yes] ,新环节继续等待其办结
    *[no] ,新环节不再等待它
