@@ -3,6 +3,7 @@
 //!
 //! ```sh
 //! cargo run --release --example migrate_load -- 100000
+//! cargo run --release --example migrate_load -- 100000 --cache-mib 16
 //! ```
 //!
 //! The store holds N running instances of the shipped `expense_approval`, each started and
@@ -22,7 +23,9 @@
 //!   that the built store stays on version 1.
 //!
 //! Each prints its time, its throughput and the process's VmRSS (at every tenth of the walk)
-//! and peak VmHWM (from `/proc/self/status`).
+//! and peak VmHWM (from `/proc/self/status`). `--cache-mib M` sets sled's page cache
+//! (`Config::cache_bytes`, 128 MiB by default) for the phases, to show which part of the
+//! growth is that cache filling up.
 
 use anyhow::{Context, ensure};
 use serde_json::json;
@@ -188,7 +191,13 @@ impl Samples {
     }
 }
 
-fn phase(rt: &tokio::runtime::Runtime, dir: &Path, n: u64, phase: &str) -> anyhow::Result<()> {
+fn phase(
+    rt: &tokio::runtime::Runtime,
+    dir: &Path,
+    n: u64,
+    phase: &str,
+    cache_mib: Option<u64>,
+) -> anyhow::Result<()> {
     let data = match phase {
         "plan" => dir.join("data"),
         _ => {
@@ -205,10 +214,15 @@ fn phase(rt: &tokio::runtime::Runtime, dir: &Path, n: u64, phase: &str) -> anyho
     clock.set(start_time() + chrono::Duration::days(1));
     let (rss_start, _) = memory();
     let began = Instant::now();
-    let engine = rt.block_on(Engine::open(config(&data, sources, &clock)))?;
+    let mut config = config(&data, sources, &clock);
+    if let Some(mib) = cache_mib {
+        config.cache_bytes = mib * 1024 * 1024;
+    }
+    let engine = rt.block_on(Engine::open(config))?;
     let (rss_open, hwm_open) = memory();
     println!(
-        "{phase}: {n} running instances; Engine::open {:.1} s, VmRSS {rss_start:.0} MiB before, {rss_open:.0} MiB after (VmHWM {hwm_open:.0} MiB)",
+        "{phase}: {n} running instances, sled cache {} MiB; Engine::open {:.1} s, VmRSS {rss_start:.0} MiB before, {rss_open:.0} MiB after (VmHWM {hwm_open:.0} MiB)",
+        cache_mib.unwrap_or(128),
         began.elapsed().as_secs_f64()
     );
     let request = MigrationRequest::new(
@@ -304,16 +318,23 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let cache_mib: Option<u64> = match args.iter().position(|a| a == "--cache-mib") {
+        Some(at) => Some(args.get(at + 1).context("--cache-mib M")?.parse()?),
+        None => None,
+    };
     if let Some(which) = args.iter().position(|a| a == "--phase") {
         let name = args.get(which + 1).context("--phase plan|apply")?;
-        return phase(&rt, &dir, n, name);
+        return phase(&rt, &dir, n, name, cache_mib);
     }
     build(&rt, &dir, n)?;
     drop(rt);
     for name in ["plan", "apply"] {
-        let status = std::process::Command::new(std::env::current_exe()?)
-            .args([n.to_string(), "--phase".into(), name.into()])
-            .status()?;
+        let mut command = std::process::Command::new(std::env::current_exe()?);
+        command.args([n.to_string(), "--phase".into(), name.into()]);
+        if let Some(mib) = cache_mib {
+            command.args(["--cache-mib".to_string(), mib.to_string()]);
+        }
+        let status = command.status()?;
         ensure!(status.success(), "the {name} phase failed");
     }
     Ok(())
