@@ -7,6 +7,9 @@
 //! is on the new version with exactly one `migrate` entry, audit verify and replay are clean,
 //! and one more apply moves nothing.
 //!
+//! `the_check_finds_an_instance_migrated_twice` is the negative control of the check: an
+//! instance moved on to a third version has two `migrate` entries, which it must refuse.
+//!
 //! `SOPFLOW_MIGRATE_CRASH_ROUNDS` caps the killed runs (default 8); `SOPFLOW_MIGRATE_CRASH_SEED`
 //! replays the kill delays (the moments still depend on timing).
 
@@ -25,6 +28,18 @@ use std::time::{Duration, Instant};
 const INSTANCES: usize = 300;
 
 fn defs(dir: &Path, version_two: bool) -> Vec<PathBuf> {
+    defs_with(
+        dir,
+        if version_two {
+            "    default: 1000\n"
+        } else {
+            "    default: 200\n"
+        },
+    )
+}
+
+/// The expense approval with the property manager's limit line replaced by `limit`.
+fn defs_with(dir: &Path, limit: &str) -> Vec<PathBuf> {
     let root = support::project();
     let workflows = dir.join("defs/workflows");
     let rules = dir.join("defs/rules");
@@ -32,10 +47,8 @@ fn defs(dir: &Path, version_two: bool) -> Vec<PathBuf> {
     std::fs::create_dir_all(&rules).expect("a folder");
     let mut text =
         std::fs::read_to_string(root.join("workflows/expense_approval.yaml")).expect("reads");
-    if version_two {
-        assert!(text.contains("    default: 200\n"));
-        text = text.replacen("    default: 200\n", "    default: 1000\n", 1);
-    }
+    assert!(text.contains("    default: 200\n"));
+    text = text.replacen("    default: 200\n", limit, 1);
     std::fs::write(workflows.join("expense_approval.yaml"), text).expect("writes");
     std::fs::copy(root.join("rules/expense.rhai"), rules.join("expense.rhai")).expect("copies");
     vec![workflows, rules]
@@ -67,17 +80,17 @@ impl Random {
 /// What the store says after a run: (migrated ids, instances still on version 1). Fails on
 /// any instance migrated twice, on a version that does not match its history, on a broken
 /// chain, or on a snapshot that is not its history's replay.
-async fn check(dir: &Path, v2: &str) -> (BTreeSet<String>, usize) {
+async fn check(dir: &Path, v2: &str, count: usize) -> (BTreeSet<String>, usize) {
     let engine = Engine::open(config(dir)).await.expect("the store opens");
     let instances = engine
         .list(Query {
             workflow: Some("expense_approval".into()),
-            limit: Some(INSTANCES + 10),
+            limit: Some(count + 10),
             ..Query::default()
         })
         .await
         .expect("lists");
-    assert_eq!(instances.len(), INSTANCES);
+    assert_eq!(instances.len(), count);
     let mut migrated = BTreeSet::new();
     let mut left = 0;
     for instance in &instances {
@@ -234,7 +247,7 @@ async fn an_apply_killed_at_random_moments_migrates_each_instance_once() {
         };
         let ran = began.elapsed();
         let acknowledged = reader.join().expect("reads");
-        let (migrated, left) = check(dir.path(), &v2).await;
+        let (migrated, left) = check(dir.path(), &v2, INSTANCES).await;
         for id in &acknowledged {
             assert!(
                 migrated.contains(id),
@@ -284,4 +297,57 @@ async fn an_apply_killed_at_random_moments_migrates_each_instance_once() {
         .expect("a summary line");
     assert_eq!(last["summary"]["considered"], 0, "{last}");
     assert_eq!(last["summary"]["current"], INSTANCES as u64, "{last}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_check_finds_an_instance_migrated_twice() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    defs(dir.path(), false);
+    let owner = Actor::new("boss", ["process_owner"]);
+    let engine = Engine::open(config(dir.path())).await.expect("opens");
+    for _ in 0..3 {
+        engine
+            .start(
+                "expense_approval",
+                StartRequest::new(Actor::new("xu", ["applicant"])),
+            )
+            .await
+            .expect("starts");
+    }
+    defs(dir.path(), true);
+    engine.reload().await.expect("reloads");
+    let v2 = engine.latest_versions()["expense_approval"].clone();
+    let moved = engine
+        .migrate(
+            sopflow::engine::MigrationRequest::new("expense_approval", "current", owner.clone()),
+            |_| {},
+        )
+        .await
+        .expect("migrates");
+    assert_eq!(moved.clean, 3);
+    drop(engine);
+    // Clean as it is.
+    let (migrated, left) = check(dir.path(), &v2, 3).await;
+    assert_eq!((migrated.len(), left), (3, 0));
+
+    // One instance moved on to a third version: two `migrate` entries.
+    defs_with(dir.path(), "    default: 300\n");
+    {
+        let engine = Engine::open(config(dir.path())).await.expect("opens");
+        let mut one = sopflow::engine::MigrationRequest::new("expense_approval", "current", owner);
+        one.only = vec!["expense_approval-2".into()];
+        engine.migrate(one, |_| {}).await.expect("migrates");
+    }
+    let path = dir.path().to_path_buf();
+    let checked = tokio::spawn(async move { check(&path, &v2, 3).await }).await;
+    let panic = checked.expect_err("the check refuses the store");
+    let message = panic.into_panic();
+    let text = message
+        .downcast_ref::<String>()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        text.contains("expense_approval-2 was migrated 2 times"),
+        "{text}"
+    );
 }
