@@ -76,7 +76,9 @@ pub type Parameters = BTreeMap<String, serde_json::Map<String, serde_json::Value
 impl Sources {
     /// Reads the given files and folders. Folders are searched recursively for `.yaml`,
     /// `.yml` and `.rhai` files, in name order. YAML files in a folder named `calendars` are
-    /// business calendars; the others are workflows.
+    /// business calendars; a migration's mapping file kept next to its workflow
+    /// (`<id>.migration.yaml`, read by `sopflow migrate --mapping`) is skipped; the others are
+    /// workflows.
     pub fn read(paths: &[PathBuf]) -> Result<Sources, CatalogError> {
         let mut sources = Sources::default();
         for path in paths {
@@ -158,6 +160,9 @@ impl Sources {
         calendar: bool,
     ) -> Result<(), CatalogError> {
         let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        if !explicit && is_migration_mapping(&path) {
+            return Ok(());
+        }
         let list = match extension {
             "yaml" | "yml" if calendar => &mut self.calendars,
             "yaml" | "yml" if crate::definition::roles::is_role_list(&path) => &mut self.roles,
@@ -177,6 +182,13 @@ impl Sources {
         list.push(SourceFile { path, text });
         Ok(())
     }
+}
+
+/// Whether a file is a migration's mapping (`<id>.migration.yaml`), not a workflow.
+pub fn is_migration_mapping(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".migration.yaml") || n.ends_with(".migration.yml"))
 }
 
 fn is_calendars_folder(path: &Path) -> bool {

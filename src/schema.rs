@@ -19,6 +19,15 @@ pub const SCHEMA_PATH: &str = "schemas/workflow.schema.json";
 /// Where the checked-in schema of the role list lives.
 pub const ROLES_SCHEMA_PATH: &str = "schemas/roles.schema.json";
 
+/// Where the checked-in schema of a migration's mapping file lives
+/// (`workflows/<id>.migration.yaml`, `sopflow migrate --mapping`).
+pub const MIGRATION_SCHEMA_PATH: &str = "schemas/migration.schema.json";
+
+/// The schema of a migration's mapping file, pretty-printed, ending with a newline.
+pub fn migration_schema_json() -> String {
+    schema_json::<crate::machine::Mapping>()
+}
+
 /// The workflow schema as pretty-printed JSON, ending with a newline.
 pub fn workflow_schema_json() -> String {
     schema_json::<Workflow>()

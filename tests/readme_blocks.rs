@@ -153,6 +153,20 @@ const CLAIMS: &[Claim] = &[
     },
     Claim {
         info: "sh",
+        marker: "## Changing a process while it runs",
+        nth: 0,
+        file: "migrate.rs",
+        test: "the_readme_migration_walk_through_runs_as_written",
+    },
+    Claim {
+        info: "yaml",
+        marker: "# workflows/renovation_approval.migration.yaml",
+        nth: 0,
+        file: "migrate.rs",
+        test: "the_readme_migration_walk_through_runs_as_written",
+    },
+    Claim {
+        info: "sh",
         marker: "## Running on PostgreSQL",
         nth: 0,
         file: "store_postgres.rs",

@@ -10,6 +10,7 @@ migration-signature-dropped = the signature of { $actor } (“{ $role }”) is d
 migration-timer-kept = the deadline “{ $timer }” is kept, still due { $due }
 migration-timer-cancelled = the deadline “{ $timer }” (due { $due }) is cancelled: the new version has no such deadline here
 migration-timer-armed = the new deadline “{ $timer }” is set from the time of the migration, due { $due }
+migration-timer-rearmed = the deadline “{ $timer }” (due { $due }) is cancelled and counted again from the time of the migration, as the mapping says
 migration-child = the child { $child } is still running{ $awaited ->
     [yes] ; the new state still waits for it
    *[no] ; the new state no longer waits for it
@@ -27,3 +28,10 @@ migration-blocker-field_missing = the new version requires “{ $field }” at �
 migration-blocker-bad_value = the mapping's value for “{ $field }” cannot be used: { $reason }
 migration-blocker-nothing_awaited = “{ $state }” of the new version waits for children, but none is running: it would wait for ever
 migration-blocker-script_failed = working out deadlines or signers under the new version failed: { $reason }
+# What `sopflow migrate` prints around each plan.
+migration-instance = { $instance } in “{ $state }”
+migration-migrated = { $instance }: migrated, now in “{ $state }” of the new version (step { $seq })
+migration-left = { $instance } in “{ $state }” is left where it is:
+migration-plan-summary = Plan for “{ $workflow }” to version { $version }: { $considered } running instance(s) on other versions, { $clean } can be migrated, { $blocked } blocked; { $current } already on that version. Nothing was written.
+migration-apply-summary = Migrated { $clean } of { $considered } running instance(s) of “{ $workflow }” to version { $version }; { $blocked } blocked and left where they are; { $current } already on that version.
+migration-apply-blocked = { $blocked } instance(s) were not migrated (see why above): give a mapping that unblocks them and run the same command again; it moves only what is left.

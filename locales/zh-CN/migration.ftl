@@ -10,6 +10,7 @@ migration-signature-dropped = 按迁移设定作废 { $actor }(“{ $role }”)�
 migration-timer-kept = 期限“{ $timer }”保留,仍于 { $due } 到期
 migration-timer-cancelled = 期限“{ $timer }”({ $due } 到期)取消:新版本的这一环节没有这一期限
 migration-timer-armed = 按新版本新设期限“{ $timer }”,自迁移时起算,{ $due } 到期
+migration-timer-rearmed = 期限“{ $timer }”(原定 { $due } 到期)按迁移设定取消,自迁移时起重新计算
 migration-child = 子事项 { $child } 仍在办理{ $awaited ->
     [yes] ,新环节继续等待其办结
    *[no] ,新环节不再等待它
@@ -27,3 +28,10 @@ migration-blocker-field_missing = 新版本要求在“{ $event }”时填写“
 migration-blocker-bad_value = 迁移设定给出的“{ $field }”不能使用:{ $reason }
 migration-blocker-nothing_awaited = 新版本的“{ $state }”要等子流程办结,但本事项没有在办的子流程,会一直等下去
 migration-blocker-script_failed = 按新版本计算期限或审批人时出错:{ $reason }
+# `sopflow migrate` 在每份计划前后打印的话。
+migration-instance = { $instance }(现处于“{ $state }”)
+migration-migrated = { $instance }:已迁移,现处于新版本的“{ $state }”(第 { $seq } 步)
+migration-left = { $instance }(现处于“{ $state }”)未迁移,原样保留:
+migration-plan-summary = “{ $workflow }”迁到版本 { $version } 的计划:旧版本上在办的事项 { $considered } 件,可以迁移 { $clean } 件,受阻 { $blocked } 件;已在该版本的 { $current } 件。未写入任何内容。
+migration-apply-summary = “{ $workflow }”在办事项 { $considered } 件中已迁到版本 { $version } 的 { $clean } 件;受阻未动 { $blocked } 件;已在该版本的 { $current } 件。
+migration-apply-blocked = 有 { $blocked } 件事项未迁移(原因见上):请给出能解决的迁移设定后再运行同一命令,它只迁移剩下的事项。

@@ -8,7 +8,8 @@
 //!   as a data folder in use by another process or missing for a read-only command);
 //! - 2 usage errors (clap's own, and paths that do not exist);
 //! - 3 refused: the engine would not take the step (wrong role, failed guard, missing or
-//!   ill-typed field...). A refusal is a business answer; nothing was written.
+//!   ill-typed field...). A refusal is a business answer; nothing was written. `migrate apply`
+//!   answers 3 when it left blocked instances where they are (it migrated the others).
 //!
 //! `start`, `fire`, `show`, `list` and `history` also run through a server (`--server`,
 //! `--token`; see `remote`), with the same output and exit codes.
@@ -17,6 +18,7 @@ mod audit;
 mod copy;
 mod deploy;
 mod docs;
+mod migrate;
 mod paths;
 mod present;
 mod remote;
@@ -67,7 +69,8 @@ enum Command {
         #[arg(long, env = "SOPFLOW_LANG", value_parser = runtime::lang_arg)]
         lang: Option<Lang>,
     },
-    /// Print the JSON Schema (draft-07) of the workflow format, or of the role list.
+    /// Print the JSON Schema (draft-07) of the workflow format, of the role list, or of a
+    /// migration's mapping file.
     Schema {
         #[arg(value_enum, default_value_t = SchemaOf::Workflow)]
         of: SchemaOf,
@@ -244,6 +247,12 @@ enum Command {
         #[command(subcommand)]
         command: serve::UserCommand,
     },
+    /// Move running instances to another version of their workflow: `plan` says what would
+    /// happen to each (nothing written), `apply` does it for those nothing blocks.
+    Migrate {
+        #[command(subcommand)]
+        command: migrate::MigrateCommand,
+    },
     /// Recurring starts of workflows.
     Schedule {
         #[command(subcommand)]
@@ -300,6 +309,8 @@ enum SchemaOf {
     Workflow,
     /// The organisation's role list (`workflows/roles.yaml`).
     Roles,
+    /// A migration's mapping file (`workflows/<id>.migration.yaml`).
+    Migration,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -337,6 +348,7 @@ pub fn run() -> ExitCode {
                 match of {
                     SchemaOf::Workflow => sopflow::schema::workflow_schema_json(),
                     SchemaOf::Roles => sopflow::schema::roles_schema_json(),
+                    SchemaOf::Migration => sopflow::schema::migration_schema_json(),
                 }
             );
             ExitCode::SUCCESS
@@ -489,6 +501,7 @@ pub fn run() -> ExitCode {
             command: StoreCommand::Copy(args),
         } => copy::run(&args),
         Command::User { command } => serve::user(&command),
+        Command::Migrate { command } => migrate::run(command),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },
         } => time::schedules(next, &engine),

@@ -494,7 +494,7 @@ pub(super) fn finish<T>(
     }
 }
 
-fn report(format: Format, failure: &Failure) -> ExitCode {
+pub(super) fn report(format: Format, failure: &Failure) -> ExitCode {
     let refused = match failure {
         Failure::Engine(EngineError::Refused(refusal)) => Some((
             refusal.code(),

@@ -125,8 +125,15 @@ pub fn plan_lines(lang: Lang, old: &Definition, new: &Definition, plan: &Plan) -
         }
     }
     for timer in &plan.timers {
+        // A timer cancelled while the new state arms one for the same event (`rearm`) is
+        // counted again, not gone.
+        let rearmed = plan
+            .timers
+            .iter()
+            .any(|t| t.fate == TimerFate::Armed && t.timer.event == timer.timer.event);
         let (id, workflow) = match timer.fate {
             TimerFate::Kept => ("migration-timer-kept", nw),
+            TimerFate::Cancelled if rearmed => ("migration-timer-rearmed", ow),
             TimerFate::Cancelled => ("migration-timer-cancelled", ow),
             TimerFate::Armed => ("migration-timer-armed", nw),
         };
@@ -156,13 +163,12 @@ pub fn plan_lines(lang: Lang, old: &Definition, new: &Definition, plan: &Plan) -
                 .collect::<Vec<_>>()
                 .join(" → ")
         };
-        lines.push(lang.text_with(
-            "migration-route",
-            &[
-                ("before", &way(ow, &route.before)),
-                ("after", &way(nw, &route.after)),
-            ],
-        ));
+        let (before, after) = (way(ow, &route.before), way(nw, &route.after));
+        // A state renamed under the same title changes the ids only: nothing to say.
+        if before != after {
+            lines
+                .push(lang.text_with("migration-route", &[("before", &before), ("after", &after)]));
+        }
     }
     if plan.is_clean() {
         lines.push(lang.text("migration-clean"));
