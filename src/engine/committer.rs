@@ -26,7 +26,9 @@
 //!
 //! One client on sled, one step after another (`cargo bench --bench runtime --
 //! 'durable/clients/1$|raw_sled/insert_flush_each'`, the two run back to back on the same
-//! machine): MEASUREMENT.
+//! machine): 278 µs per durable step (criterion's range 253-309 µs), against 146 µs (138-152
+//! µs) for a raw sled insert and flush of the same entry: the engine runs at 53% of raw sled's
+//! rate, short of the 80% aimed at (2 cores, measured while other builds ran beside it).
 //!
 //! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
 //! with another node's: a step whose (instance, seq) the other took first, a number or an
