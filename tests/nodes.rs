@@ -1,6 +1,7 @@
 //! Several nodes on one PostgreSQL database: two engines, each with its own store, locks and
 //! clock, sharing one database as two `serve` nodes do. The same approval fired on both at
-//! once has one winner; starts on both take distinct numbers with no gaps; a due timer fires
+//! once has one winner; starts on both take distinct numbers with no gaps, also when each node
+//! has many starts of one workflow under way at once; a due timer fires
 //! once; a schedule starts one instance per occurrence; an idempotency key used on both at
 //! once makes one instance. Only on PostgreSQL (`SOPFLOW_TEST_POSTGRES`): without it each
 //! test prints a SKIPPED line, and fails under `SOPFLOW_REQUIRE_POSTGRES`.
@@ -215,6 +216,98 @@ async fn starts_on_two_nodes_take_distinct_numbers_with_no_gaps() {
     let next = claim(&two.engine).await;
     assert_eq!(next, "claim-201");
     support::assert_verifies(&one.engine).await;
+}
+
+/// Many starts of one workflow at once on both nodes, 32 tasks each starting 20 claims one
+/// after another (with a refused start and an approval now and then): one node's starts do
+/// not wait for each other's commits, and still the ids are claim-1 to claim-1280 and the
+/// readable numbers BX-2026-0001 to -1280, each once, with no gaps, and every chain verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn many_concurrent_starts_of_one_workflow_on_two_nodes_take_every_number_once() {
+    const TASKS: usize = 32;
+    const STARTS: usize = 20;
+    let Some((one, two, _data, _defs)) =
+        nodes("many_concurrent_starts_of_one_workflow_on_two_nodes_take_every_number_once").await
+    else {
+        return;
+    };
+    let started = std::time::Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for k in 0..2 * TASKS {
+        let engine = if k % 2 == 0 {
+            one.engine.clone()
+        } else {
+            two.engine.clone()
+        };
+        tasks.spawn(async move {
+            let mut taken = Vec::new();
+            for i in 0..STARTS {
+                if (k + i) % 9 == 0 {
+                    let refused = engine
+                        .start("claim", StartRequest::new(Actor::new("x", ["guard"])))
+                        .await;
+                    assert!(
+                        matches!(refused, Err(EngineError::Refused(_))),
+                        "{refused:?}"
+                    );
+                }
+                let outcome = engine
+                    .start("claim", StartRequest::new(clerk()))
+                    .await
+                    .expect("starts");
+                let id = outcome.instance.id;
+                if (k + i) % 4 == 0 {
+                    engine
+                        .fire(&id, Fire::new("approve", manager()))
+                        .await
+                        .expect("approves");
+                }
+                taken.push((id, outcome.instance.number.expect("a readable number")));
+            }
+            taken
+        });
+    }
+    let mut ids = BTreeSet::new();
+    let mut numbers = BTreeSet::new();
+    let mut by_id = std::collections::BTreeMap::new();
+    while let Some(done) = tasks.join_next().await {
+        for (id, number) in done.expect("joins") {
+            assert!(ids.insert(id.clone()), "{id} given twice");
+            assert!(numbers.insert(number.clone()), "{number} given twice");
+            by_id.insert(id, number);
+        }
+    }
+    let total = 2 * TASKS * STARTS;
+    eprintln!(
+        "{total} starts of one workflow, {TASKS} at a time on each of two nodes, in {:?}",
+        started.elapsed()
+    );
+    let expected_ids: BTreeSet<String> = (1..=total).map(|n| format!("claim-{n}")).collect();
+    let expected_numbers: BTreeSet<String> =
+        (1..=total).map(|n| format!("BX-2026-{n:04}")).collect();
+    assert_eq!(ids, expected_ids);
+    assert_eq!(numbers, expected_numbers);
+    // As stored: one instance per id, with the number its start answered with.
+    let stored = one
+        .engine
+        .list(Query {
+            workflow: Some("claim".into()),
+            ..Query::default()
+        })
+        .await
+        .expect("lists");
+    assert_eq!(stored.len(), total);
+    for instance in &stored {
+        assert_eq!(
+            by_id.get(&instance.id),
+            instance.number.as_ref(),
+            "{}",
+            instance.id
+        );
+    }
+    assert_eq!(claim(&one.engine).await, format!("claim-{}", total + 1));
+    assert_eq!(claim(&two.engine).await, format!("claim-{}", total + 2));
+    support::assert_verifies(&two.engine).await;
 }
 
 /// Twenty claims whose expiry timers fall due while both nodes look at the queue at once: each

@@ -26,7 +26,9 @@
 //!
 //! One client on sled, one step after another (`cargo bench --bench runtime --
 //! 'durable/clients/1$|raw_sled/insert_flush_each'`, the two run back to back on the same
-//! machine): MEASUREMENT.
+//! machine): 278 µs per durable step (criterion's range 253-309 µs), against 146 µs (138-152
+//! µs) for a raw sled insert and flush of the same entry: the engine runs at 53% of raw sled's
+//! rate, short of the 80% aimed at (2 cores, measured while other builds ran beside it).
 //!
 //! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
 //! with another node's: a step whose (instance, seq) the other took first, a number or an
@@ -115,12 +117,22 @@ impl Committer {
 
     /// Commits `steps` durably; returns once they are flushed.
     pub async fn commit(&self, steps: Vec<Committed>) -> Result<(), CommitError> {
+        self.send(steps)?.answer().await
+    }
+
+    /// Hands `steps` to the commit threads now, without waiting (callable from any thread):
+    /// jobs reach the writer in the order they were sent. The answer comes through
+    /// [`Sent::answer`].
+    pub fn send(&self, steps: Vec<Committed>) -> Result<Sent, CommitError> {
         let (done, answer) = oneshot::channel();
         let jobs = self.jobs.as_ref().ok_or(CommitError::Closed)?;
-        let _busy = self.busy();
+        let busy = self.busy();
         jobs.send(Job { steps, done })
             .map_err(|_| CommitError::Closed)?;
-        answer.await.unwrap_or(Err(CommitError::Closed))
+        Ok(Sent {
+            answer,
+            _busy: busy,
+        })
     }
 
     /// Commits `steps` durably on the calling thread, which may block (the blocking pool's
@@ -128,18 +140,31 @@ impl Committer {
     /// flushes, with no hand-off at all. `None` when another commit is under way: the caller
     /// then hands them to [`Committer::commit`], so that they share its group's flush.
     pub fn commit_if_idle(&self, steps: &[Committed]) -> Option<Result<(), CommitError>> {
+        match self.claim_idle() {
+            Ok(Some(direct)) => Some(direct.commit(steps)),
+            Ok(None) => None,
+            Err(err) => Some(Err(err)),
+        }
+    }
+
+    /// The first half of [`Committer::commit_if_idle`]: when no other commit is under way,
+    /// claims the right to commit on the calling thread (every other commit counts as under
+    /// way from now on, until the [`Direct`] is used or dropped); `None` otherwise.
+    pub fn claim_idle(&self) -> Result<Option<Direct>, CommitError> {
         if self.jobs.is_none() {
-            return Some(Err(CommitError::Closed));
+            return Err(CommitError::Closed);
         }
         if self
             .busy
             .compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire)
             .is_err()
         {
-            return None;
+            return Ok(None);
         }
-        let _busy = Busy(self.busy.clone());
-        Some(self.store.commit(steps).map_err(CommitError::Store))
+        Ok(Some(Direct {
+            _busy: Busy(self.busy.clone()),
+            store: self.store.clone(),
+        }))
     }
 
     fn busy(&self) -> Busy {
@@ -155,6 +180,34 @@ impl Drop for Committer {
         for thread in self.threads.drain(..) {
             let _ = thread.join();
         }
+    }
+}
+
+/// Steps handed to the commit threads ([`Committer::send`]), counted as under way until
+/// answered.
+pub struct Sent {
+    answer: oneshot::Receiver<Result<(), CommitError>>,
+    _busy: Busy,
+}
+
+impl Sent {
+    /// Waits for the commit threads' answer: `Ok` once the steps are durable.
+    pub async fn answer(self) -> Result<(), CommitError> {
+        self.answer.await.unwrap_or(Err(CommitError::Closed))
+    }
+}
+
+/// The right to commit on the calling thread, claimed while nothing else was under way
+/// ([`Committer::claim_idle`]).
+pub struct Direct {
+    _busy: Busy,
+    store: Arc<dyn Store>,
+}
+
+impl Direct {
+    /// Commits `steps` durably on this thread (appends and flushes them), with no hand-off.
+    pub fn commit(self, steps: &[Committed]) -> Result<(), CommitError> {
+        self.store.commit(steps).map_err(CommitError::Store)
     }
 }
 

@@ -39,6 +39,7 @@ mod committer;
 mod error;
 mod inbox;
 mod migrate;
+mod numbering;
 mod reload;
 mod timers;
 mod versions;
@@ -349,6 +350,8 @@ struct Inner {
     parameters: crate::catalog::Parameters,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// On a store that takes numbers in the commit, the numbers handed out and pending.
+    counters: Arc<numbering::Counters>,
     /// Where the definitions come from, and (deployed) the id of the set in force.
     definitions: DefinitionSource,
     /// The store, as shown in messages.
@@ -450,6 +453,7 @@ impl Engine {
                 parameters: config.parameters,
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
+                counters: Arc::default(),
                 definitions: config.definitions,
                 location: config.store.redacted(),
                 deployed: Mutex::new(deployed),
@@ -532,15 +536,17 @@ impl Engine {
         let definition = self.inner.versions.latest(workflow)?;
         // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under this
         // workflow's lock and kept only once the start is admitted, so a refused start uses
-        // none. The lock covers the pure step; on a store that takes numbers in the commit
-        // (shared by several nodes), the commit too, so that this node's starts of one
-        // workflow do not race each other for a number.
+        // none. On sled the lock covers the pure step and the recording of the numbers. On a
+        // store that takes numbers in the commit (shared by several nodes) it covers handing
+        // out the next numbers (after those of this node's starts still being committed: see
+        // `numbering`), the pure step and sending the step to the committer, so that this
+        // node's starts of one workflow reach it in number order; not the commit itself.
         let numbering = self.lock(&numbering_lock(workflow)).await;
         let in_commit = self.inner.store.numbers_in_commit();
         let at = self.now();
         let name = {
             let definition = definition.clone();
-            self.blocking(move |engine| engine.next_name(&definition, at, &[]))
+            self.blocking(move |engine| engine.next_name(&definition, at))
                 .await?
         };
         let id = name.id.clone();
@@ -557,25 +563,55 @@ impl Engine {
         let _lock = self.lock(&id).await;
         let computed = self
             .blocking(move |engine| {
-                let entry = machine::start(&definition, &command, engine.sandbox())?;
-                let snapshot = Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-                let mut step = Committed::new(entry, snapshot)?;
-                let numbering = if in_commit {
-                    step.numbers = Some(name.claim());
-                    Some(numbering)
-                } else {
+                let started = machine::start(&definition, &command, engine.sandbox())
+                    .map_err(EngineError::from)
+                    .and_then(|entry| {
+                        let snapshot =
+                            Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+                        Ok(Committed::new(entry, snapshot)?)
+                    });
+                let mut step = match started {
+                    Ok(step) => step,
+                    Err(err) => {
+                        // Nothing was handed out after it: its numbers are the next start's.
+                        name.give_back();
+                        return Err(err);
+                    }
+                };
+                if !in_commit {
                     engine.take_name(&name)?;
                     drop(numbering);
-                    None
+                    // A start causes nothing more (its state's children come with steps).
+                    return Ok((engine.commit_here(step)?, name));
+                }
+                step.numbers = Some(name.claim());
+                // Into the committer (or claiming the direct path) under the lock, in number
+                // order; committed after it is released.
+                let direct = engine.inner.committer.claim_idle().map_err(commit_failed)?;
+                let placed = match direct {
+                    Some(direct) => {
+                        drop(numbering);
+                        direct
+                            .commit(std::slice::from_ref(&step))
+                            .map_err(commit_failed)?;
+                        Placed::Committed(step)
+                    }
+                    None => {
+                        let sent = engine
+                            .inner
+                            .committer
+                            .send(vec![step.clone()])
+                            .map_err(commit_failed)?;
+                        drop(numbering);
+                        Placed::Sent(sent, step)
+                    }
                 };
-                // A start causes nothing more (its state's children come with steps).
-                Ok((engine.commit_here(step)?, numbering))
+                Ok((placed, name))
             })
             .await?;
-        let (computed, numbering) = computed;
-        let step = self.placed(computed).await;
-        drop(numbering);
-        let step = step?;
+        let (placed, name) = computed;
+        let step = self.placed(placed).await?;
+        name.committed();
         Ok(Outcome {
             entry: step.entry,
             instance: step.snapshot,
@@ -665,6 +701,7 @@ impl Engine {
         }
         .await;
         let (entry, snapshot) = self.unless_failed(done, &names).await?;
+        committed(&names);
         Ok(Outcome {
             entry,
             instance: snapshot,
@@ -938,6 +975,10 @@ impl Engine {
                 self.commit(vec![step]).await?;
                 Ok(copy)
             }
+            Placed::Sent(sent, step) => {
+                sent.answer().await.map_err(commit_failed)?;
+                Ok(step)
+            }
         }
     }
 
@@ -1093,57 +1134,66 @@ impl Engine {
         check_cascade(batch)
     }
 
-    /// The next names of an instance of `definition`'s workflow started at `at`: read, not
-    /// taken (see [`Engine::take_name`]), after those of `before` (names the same command took
-    /// already, which a store that takes numbers in the commit has not recorded yet). The
-    /// caller holds the workflow's numbering lock.
+    /// The next names of an instance of `definition`'s workflow started at `at`. On sled they
+    /// are read, not taken (see [`Engine::take_name`]); on a store that takes numbers in the
+    /// commit they are handed out after those of this node's pending starts, with a ticket to
+    /// settle (see `numbering`). The caller holds the workflow's numbering lock.
     fn next_name(
         &self,
         definition: &crate::definition::Definition,
         at: DateTime<Utc>,
-        before: &[Name],
     ) -> Result<Name, EngineError> {
         use chrono::Datelike;
         let workflow = definition.workflow.id.as_str();
-        let before: Vec<&Name> = before.iter().filter(|b| b.workflow == workflow).collect();
-        let n = before
-            .iter()
-            .map(|b| b.n)
-            .fold(self.inner.store.last_number(workflow)?, u64::max)
-            + 1;
-        let readable = match &definition.workflow.number {
+        let format = match &definition.workflow.number {
             None => None,
-            Some(format) => {
-                let format = crate::definition::number::NumberFormat::parse(format.as_str())
-                    .map_err(|problems| EngineError::Definition {
+            Some(format) => Some(
+                crate::definition::number::NumberFormat::parse(format.as_str()).map_err(
+                    |problems| EngineError::Definition {
                         hash: definition.hash.clone(),
                         detail: problems
                             .iter()
                             .map(ToString::to_string)
                             .collect::<Vec<_>>()
                             .join("; "),
-                    })?;
-                let local = definition.calendar.local(at);
-                let period = format.period(local.year());
-                let seq = before
-                    .iter()
-                    .filter_map(|b| b.readable.as_ref())
-                    .filter(|r| r.period == period)
-                    .map(|r| r.seq)
-                    .fold(self.inner.store.last_sequence(workflow, &period)?, u64::max)
-                    + 1;
-                Some(Readable {
-                    number: format.render(local.year(), local.month(), seq),
-                    period,
-                    seq,
-                })
-            }
+                    },
+                )?,
+            ),
+        };
+        let local = definition.calendar.local(at);
+        let period = format.as_ref().map(|f| f.period(local.year()));
+        let store = &self.inner.store;
+        let (n, seq, ticket) = if store.numbers_in_commit() {
+            let ticket = self.inner.counters.next(
+                workflow,
+                period.as_deref(),
+                || store.last_number(workflow),
+                |period| store.last_sequence(workflow, period),
+            )?;
+            let seq = ticket.sequence.as_ref().map(|(_, seq)| *seq);
+            (ticket.n, seq, Some(Arc::new(ticket)))
+        } else {
+            let n = store.last_number(workflow)? + 1;
+            let seq = match &period {
+                Some(period) => Some(store.last_sequence(workflow, period)? + 1),
+                None => None,
+            };
+            (n, seq, None)
+        };
+        let readable = match (format, period, seq) {
+            (Some(format), Some(period), Some(seq)) => Some(Readable {
+                number: format.render(local.year(), local.month(), seq),
+                period,
+                seq,
+            }),
+            _ => None,
         };
         Ok(Name {
             workflow: workflow.to_string(),
             n,
             id: format!("{workflow}-{n}"),
             readable,
+            ticket,
         })
     }
 
@@ -1175,6 +1225,7 @@ impl Engine {
         self.blocking(move |engine| {
             if engine.inner.store.last_number(&workflow)? < n {
                 engine.inner.store.set_last_number(&workflow, n)?;
+                engine.inner.counters.forget(&workflow);
             }
             Ok(())
         })
@@ -1185,7 +1236,8 @@ impl Engine {
     /// all, so that they stay without gaps: each one that is still the last of its count.
     async fn give_back(&self, names: &[Name]) {
         if self.inner.store.numbers_in_commit() {
-            // Taken only by the commit that failed, so not taken at all.
+            // Taken only by the commit that failed, so not taken at all; the tickets, dropped
+            // unsettled, make their counters fall back to the store's.
             return;
         }
         for name in names.iter().rev() {
@@ -1246,8 +1298,7 @@ impl Engine {
             let _numbering = self.lock(&numbering_lock(&child.workflow)).await;
             let name = {
                 let definition = definition.clone();
-                let before = names.clone();
-                self.blocking(move |engine| engine.next_name(&definition, at, &before))
+                self.blocking(move |engine| engine.next_name(&definition, at))
                     .await?
             };
             let named = machine::entry::SpawnedChild {
@@ -1370,13 +1421,13 @@ impl Engine {
             }
         }
         let last = history.last().cloned();
+        let mut names = Vec::new();
         if let Some(entry) = last {
             // Re-run the follow-ups of the last step on its own; already-done work is skipped.
             // (It is not committed again: only what follows it is.)
             let mut entry = entry;
             entry.spawned.clear();
             let mut pending = vec![Committed::new(entry, snapshot.clone())?];
-            let mut names = Vec::new();
             let done = self
                 .follow_ups(&mut pending, &mut locks, &mut names, self.now())
                 .await;
@@ -1391,7 +1442,15 @@ impl Engine {
         if !batch.is_empty() {
             self.commit(batch).await?;
         }
+        committed(&names);
         Ok(())
+    }
+}
+
+/// Settles the tickets of names whose command's batch was committed.
+fn committed(names: &[Name]) {
+    for name in names {
+        name.committed();
     }
 }
 
@@ -1425,6 +1484,8 @@ fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
 enum Placed {
     Committed(Committed),
     Waiting(Committed),
+    /// Handed to the committer already (a start, in number order), with a copy of the step.
+    Sent(committer::Sent, Committed),
 }
 
 fn commit_failed(err: CommitError) -> EngineError {
@@ -1546,9 +1607,27 @@ struct Name {
     n: u64,
     id: String,
     readable: Option<Readable>,
+    /// On a store that takes numbers in the commit, the hand-out to settle (shared by the
+    /// name's copies).
+    ticket: Option<Arc<numbering::Ticket>>,
 }
 
 impl Name {
+    /// The name's numbers were committed (a store that takes numbers in the commit).
+    fn committed(&self) {
+        if let Some(ticket) = &self.ticket {
+            ticket.committed();
+        }
+    }
+
+    /// Gives the name's numbers back: its start was refused before anything was sent, and
+    /// the caller still holds the numbering lock (sled records nothing before that point).
+    fn give_back(&self) {
+        if let Some(ticket) = &self.ticket {
+            ticket.give_back();
+        }
+    }
+
     /// The numbers this name takes, for a store that takes them in the commit.
     fn claim(&self) -> crate::store::NumberClaim {
         crate::store::NumberClaim {

@@ -372,6 +372,7 @@ impl Engine {
         }
         .await;
         let entry = self.unless_failed(done, &names).await?;
+        super::committed(&names);
         let firing = entry.timer.unwrap_or_else(|| machine::entry::TimerFiring {
             id: queued.timer.clone(),
             due: queued.due,

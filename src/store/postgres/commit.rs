@@ -18,7 +18,11 @@
 //! - a start's numbers ([`Committed::numbers`]) are a compare-and-set in the same transaction:
 //!   each count moves to the claimed number only if it is still one below it, else the batch
 //!   fails with [`StoreError::Conflict`] for the start's step 0. A number is thus taken only by
-//!   the commit of its instance's first entry: no gaps, and none used by a start that fails;
+//!   the commit of its instance's first entry: no gaps, and none used by a start that fails.
+//!   A node hands out numbers ahead of the commits of its earlier starts (`engine::numbering`),
+//!   so a batch may carry several starts of one workflow: their claims are checked in number
+//!   order, and a claim whose predecessor is neither stored nor earlier in the batch (a start
+//!   that reached the database before the one before it) fails the batch like any lost race;
 //! - a second use of an idempotency key is refused by the keys' primary key:
 //!   [`StoreError::KeyTaken`];
 //! - a deadlock between two nodes' transactions, which PostgreSQL breaks by ending one:
