@@ -320,6 +320,21 @@ async fn a_renovation_in_review_moves_to_a_version_with_an_extra_review_step() {
         .collect();
     assert_eq!(due_after, due, "the timers keep their due times");
 
+    // The auditor's chain shows the move in business words: its kind, the version it left,
+    // the state it left under that version's title, the process owner and the comment.
+    let chain = engine.approval_chain(&id).await.expect("the chain");
+    let link = chain.links.last().expect("the migration's link");
+    assert_eq!(link.kind.name(), "migration");
+    assert_eq!(link.kind.title(), "版本迁移");
+    assert_eq!(link.from_version.as_deref(), Some(before.version.as_str()));
+    assert_eq!(link.version, v2);
+    assert_eq!(
+        link.from_title.as_deref(),
+        Some("设施设备维护部审核(周期一般为7-10个工作日)")
+    );
+    assert_eq!(link.role_title.as_deref(), Some("流程负责人"));
+    assert_eq!(link.comment.as_deref(), Some("资料初审单列一步"));
+
     // Applied again: nothing left to move, nothing written.
     let (moved, summary) = apply(&engine, mapped).await;
     assert!(moved.is_empty());
