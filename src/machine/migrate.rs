@@ -40,8 +40,11 @@ const ROUTE_LIMIT: usize = 32;
 
 /// How instances move to the new version, as the process owner decides it (on the command
 /// line, in a request, or in a YAML file kept next to the workflow).
+// Inlined where it is used: a request body and an answer (the `migrate` entry) both hold it,
+// and the API's two schema generators must not each define it.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(inline)]
 pub struct Mapping {
     /// Old state -> new state, for the states the new version renames or removes (or where the
     /// instances should wait from now on). A state not named keeps its name.
@@ -68,6 +71,7 @@ fn is_false(b: &bool) -> bool {
 #[derive(
     Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
 )]
+#[schemars(inline)]
 #[serde(rename_all = "snake_case")]
 pub enum TimerPolicy {
     /// Keep each timer whose event a timer of the new state still fires, with its due time;
