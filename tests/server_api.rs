@@ -811,6 +811,10 @@ async fn workflows_versions_validation_and_diagrams() {
     api.get(Some("wang"), "/api/versions/abc")
         .await
         .problem(404, "unknown_version");
+    // A NUL is no version either (PostgreSQL refuses it in text; it must not reach the store).
+    api.get(Some("wang"), "/api/versions/%00")
+        .await
+        .problem(404, "unknown_version");
 
     let validation = api.get(Some("wang"), "/api/validation").await;
     let validation = validation.ok(200);

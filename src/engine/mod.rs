@@ -850,6 +850,7 @@ impl Engine {
 
     /// The stored sources of a definition version.
     pub async fn definition_sources(&self, hash: &str) -> Result<StoredDefinition, EngineError> {
+        check_version(hash)?;
         let hash = hash.to_string();
         self.blocking(move |engine| {
             engine
@@ -882,6 +883,7 @@ impl Engine {
         &self,
         hash: &str,
     ) -> Result<Arc<crate::definition::Definition>, EngineError> {
+        check_version(hash)?;
         self.inner
             .versions
             .get(hash, self.inner.store.as_ref(), &self.inner.sandbox)
@@ -1545,6 +1547,18 @@ fn check_key(field: &'static str, value: Option<&str>) -> Result<(), EngineError
         }),
         _ => Ok(()),
     }
+}
+
+/// Refuses a version hash with a control character as one no store holds, before a store
+/// that keeps text (PostgreSQL refuses a NUL in it) is asked.
+fn check_version(hash: &str) -> Result<(), EngineError> {
+    if hash.chars().any(char::is_control) {
+        return Err(EngineError::Definition {
+            hash: hash.escape_debug().to_string(),
+            detail: "no such version in the store".into(),
+        });
+    }
+    Ok(())
 }
 
 /// [`check_key`] on each filter of a query.
