@@ -29,32 +29,16 @@
 #[path = "../benches/workflows/audit_store.rs"]
 mod audit_store;
 
+#[path = "common/memory.rs"]
+mod memory;
 use anyhow::{Context, bail, ensure};
 use audit_store::{Built, as_of, config, dir_size};
+use memory::memory;
 use sopflow::audit::export::{CsvRows, ExportQuery};
 use sopflow::clock::VirtualClock;
 use sopflow::engine::Engine;
 use std::io::Write;
 use std::time::{Duration, Instant};
-
-/// VmRSS and VmHWM of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0

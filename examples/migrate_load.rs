@@ -27,7 +27,10 @@
 //! (`Config::cache_bytes`, 128 MiB by default) for the phases, to show which part of the
 //! growth is that cache filling up.
 
+#[path = "common/memory.rs"]
+mod memory;
 use anyhow::{Context, ensure};
+use memory::memory;
 use serde_json::json;
 use sopflow::clock::{Clock, VirtualClock};
 use sopflow::engine::{Config, Engine, Fire, MigrationRequest, StartRequest};
@@ -42,25 +45,6 @@ const WORKFLOW: &str = include_str!("../workflows/expense_approval.yaml");
 const RULES: &str = include_str!("../rules/expense.rhai");
 const RECIPE: &str = "migrate-load 1: expense_approval started and submitted, 64 clients";
 const CLIENTS: usize = 64;
-
-/// VmRSS and VmHWM of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
 
 fn start_time() -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339("2026-03-02T09:00:00+08:00")

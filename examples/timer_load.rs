@@ -16,8 +16,11 @@
 //! due, and `pending_timers(100)`), and prints how long each took and the process's resident
 //! memory (VmRSS, and its peak VmHWM, from `/proc/self/status`) before and after.
 
+#[path = "common/memory.rs"]
+mod memory;
 use anyhow::{Context, bail, ensure};
 use chrono::{DateTime, Utc};
+use memory::memory;
 use sopflow::clock::VirtualClock;
 use sopflow::engine::{Config, Engine, StartRequest};
 use sopflow::machine::Actor;
@@ -43,25 +46,6 @@ fn config(dir: &Path, clock: &VirtualClock) -> Config {
     Config::new(dir.join("data"))
         .sources(vec![dir.join("defs").join("bench_timer.yaml")])
         .clock(Arc::new(clock.clone()))
-}
-
-/// VmRSS and VmHWM of this process, in MiB.
-fn memory() -> (f64, f64) {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| {
-                rest.trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-            })
-            .map_or(f64::NAN, |kib| kib / 1024.0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 fn ms(d: Duration) -> f64 {
