@@ -93,8 +93,8 @@ pub struct Notice {
     pub id: Option<Located<String>>,
     /// Who is told: `next_roles` (the roles that may act in the state entered), `starter`
     /// (who started the instance), `actor` (who took the step), `{role: cs_supervisor}`
-    /// (everyone holding a role of the workflow), `{channel: cs_group}` (a channel the server
-    /// configures, such as a group robot).
+    /// (everyone holding a role of the workflow), `{field: salesperson}` (the person a field
+    /// names), `{channel: cs_group}` (a channel the server configures, such as a group robot).
     pub to: Located<Vec<Located<Recipient>>>,
     /// The notice's title, a template, for example `投诉{{ number }}已升级`.
     pub title: Located<String>,
@@ -115,6 +115,9 @@ pub enum Recipient {
     Actor,
     /// Everyone holding this role of the workflow.
     Role(String),
+    /// The person a field names by user id (a field with `party:`, such as the salesperson a
+    /// lead is passed to), as the field stands after the step; nobody while it is empty.
+    Field(String),
     /// A channel the server configures by this name (a group robot, a mailing list).
     Channel(String),
 }

@@ -289,6 +289,14 @@ fn resolve(
             }],
             Recipient::Actor => Vec::new(),
             Recipient::Role(id) => vec![role(id)],
+            Recipient::Field(field) => after
+                .data
+                .get(field)
+                .and_then(Value::as_str)
+                .filter(|id| !id.trim().is_empty())
+                .map(|id| Addressee::User { id: id.to_string() })
+                .into_iter()
+                .collect(),
             Recipient::Channel(name) => vec![Addressee::Channel { name: name.clone() }],
         };
         for a in add {

@@ -91,6 +91,9 @@ impl Checker<'_> {
                 Recipient::Role(role) => {
                     self.role_ref(&Located::new(role.clone(), recipient.span));
                 }
+                Recipient::Field(field) => {
+                    self.field_ref(&Located::new(field.clone(), recipient.span));
+                }
                 Recipient::Channel(name) => {
                     self.identifier(
                         text!("diag-kind-channel"),
