@@ -180,9 +180,10 @@ pub(crate) struct Expect {
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NoticeExpect {
-    /// One of its recipients: `{role: cs_supervisor}`, `{user: zhao}`, `{channel: cs_group}`.
+    /// Among its recipients: `{role: cs_supervisor}`, `{user: zhao}`, `{channel: cs_group}`,
+    /// or a list of them (each must be).
     #[serde(default)]
-    pub to: Option<AddresseeExpect>,
+    pub to: Option<crate::definition::located::OneOrMany<AddresseeExpect>>,
     /// The notice's `id` in the definition.
     #[serde(default)]
     pub id: Option<String>,

@@ -617,7 +617,7 @@ fn check_notices(
                 }
             })
         };
-        let to_fits = want.to.as_ref().is_none_or(|to| {
+        let to_fits = want.to.iter().flat_map(|to| &to.0).all(|to| {
             got.recipients.iter().any(|r| match (to, r) {
                 (AddresseeExpect::Role(a), Addressee::Role { id, .. }) => a == id,
                 (AddresseeExpect::User(a), Addressee::User { id }) => a == id,
