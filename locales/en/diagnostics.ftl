@@ -485,4 +485,4 @@ hint-template-timer-elsewhere = move the notice under the timer's `notify:`, or 
 diag-template-unknown-field = the template reads field `{ $field }`, which is not declared
 diag-template-unknown-attribute = `{ $name }` has no `{ $attribute }`
 diag-template-unknown-name = the template reads `{ $name }`, which a notice is not given
-hint-template-names = { $suggestion } A template reads: { $names }
+hint-template-names = a template reads: { $names }

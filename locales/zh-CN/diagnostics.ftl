@@ -498,4 +498,4 @@ hint-template-timer-elsewhere = 把这条通知移到定时器的 `notify:` 下,
 diag-template-unknown-field = 模板读取的字段 `{ $field }` 没有声明
 diag-template-unknown-attribute = `{ $name }` 没有 `{ $attribute }` 这一项
 diag-template-unknown-name = 模板读取的 `{ $name }` 不存在
-hint-template-names = { $suggestion } 模板可以读取:{ $names }
+hint-template-names = 模板可以读取:{ $names }

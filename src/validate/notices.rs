@@ -5,7 +5,7 @@ use super::Checker;
 use super::scripts::inline_span;
 use crate::definition::located::Located;
 use crate::definition::model::{Notice, Recipient, State};
-use crate::diagnostic::{Code, Span, suggestion_text as suggestion};
+use crate::diagnostic::{Code, Span, did_you_mean, suggestion_text as suggestion};
 use crate::i18n::{Arg, text};
 use crate::notify::template::{self, FUNCTIONS, NAMES, TIMER};
 use std::collections::HashMap;
@@ -208,14 +208,11 @@ impl Checker<'_> {
                     .map(|(n, _)| *n)
                     .filter(|n| timer || *n != TIMER)
                     .collect();
-                Some((
-                    text!("diag-template-unknown-name", name = root),
-                    text!(
-                        "hint-template-names",
-                        suggestion = suggestion(root, known.iter().copied()),
-                        names = Arg::list(known)
-                    ),
-                ))
+                let hint = match did_you_mean(root, known.iter().copied()) {
+                    Some(best) => text!("hint-did-you-mean", name = best),
+                    None => text!("hint-template-names", names = Arg::list(known)),
+                };
+                Some((text!("diag-template-unknown-name", name = root), hint))
             };
             if let Some((message, hint)) = problem {
                 unknown = true;
