@@ -80,6 +80,7 @@ codes! {
     QuorumUnreachable = "E109", Error, "quorum-unreachable", "An approval can never be completed: no signers, or a quorum larger than the number of signers, or below one.";
     UnknownStep = "E110", Error, "unknown-step", "A constraint names a step (`state.event`) that the workflow does not have.";
     Unfireable = "E111", Error, "unfireable-event", "A transition lists no roles, and no timer or child completion of its state fires its event: nothing can ever take it.";
+    NextRolesNobody = "E112", Error, "next-roles-nobody", "A notice is sent to `next_roles` where nobody may act in the state it would read them from: a final state, a state only the engine moves on, or the end of an instance (`on_finish`).";
     UndeclaredRole = "E201", Error, "undeclared-role", "A role is used but not declared under `roles`.";
     UndeclaredField = "E202", Error, "undeclared-field", "A data field is used (in `requires`, a guard, an action...) but not declared under `fields`.";
     UndeclaredParameter = "E203", Error, "undeclared-parameter", "A script reads `params.x` but no parameter `x` is declared.";
@@ -96,10 +97,14 @@ codes! {
     NumberWithoutSeq = "E214", Error, "number-without-seq", "A `number` format has no `{seq}` (two instances would share a number), or has it more than once.";
     NumberWidth = "E215", Error, "number-bad-width", "The width in a `number` format's `{seq:N}` is not a whole number from 1 to 9.";
     NumberUnsafe = "E216", Error, "number-unsafe-character", "A `number` format has a character other than ASCII letters, digits, `-`, `_` and `.`: a space, a slash, a full-width or Chinese character, which a web address would not carry as it is and people would type differently.";
+    NoticeWithoutRecipients = "E217", Error, "notice-without-recipients", "A notice's `to:` is empty: it would be rendered and sent to nobody.";
+    DuplicateNoticeId = "E218", Error, "duplicate-notice-id", "Two notices of one workflow have the same `id`, which deliveries and subscriptions refer to.";
     ScriptError = "E301", Error, "script-error", "A rhai script does not compile in the sandbox (syntax error, undefined variable, disabled feature such as `eval` or `import`).";
     TypeMismatch = "E302", Error, "type-mismatch", "A script compares a field or parameter with a literal of another type (rhai would quietly answer false), or with a value its enum does not have.";
     RuleSignature = "E303", Error, "rule-signature", "A rule function takes a parameter the engine cannot supply; parameters must be named from data, payload, actor, params, now.";
     RuleTopLevel = "E304", Error, "rule-top-level", "A rules file has code outside functions; it would never run, so only `fn` definitions are allowed.";
+    TemplateError = "E305", Error, "template-error", "A notice's `title` or `message` is not a template that renders: a syntax error, an `include` or `import` (templates load no files), a filter given the wrong kind of value, or more work than a notice may take.";
+    TemplateUnknownName = "E306", Error, "template-unknown-name", "A notice's template reads a name it is not given: an undeclared field (`data.x`), an unknown name or attribute, or `timer` outside a timer's notice.";
     UnusedRole = "W401", Warning, "unused-role", "A role is declared but no transition or approval uses it.";
     UnusedField = "W402", Warning, "unused-field", "A field is declared but nothing requires, reads or writes it.";
     UnusedRule = "W403", Warning, "unused-rule", "A rule function is never referenced by any workflow (directly or through another rule).";

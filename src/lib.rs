@@ -19,6 +19,7 @@ pub mod engine;
 pub mod i18n;
 pub mod library;
 pub mod machine;
+pub mod notify;
 pub mod scenario;
 pub mod schema;
 pub mod script;

@@ -823,6 +823,8 @@ fn check_scenario_steps(block: &Block, _: &mut Ctx) -> Result<(), String> {
 /// The workflows that parts of a workflow shown in the README are spliced into, by the
 /// block's first line: each holds what the part leaves out, and no more.
 const SPLICES: &[(&str, &str)] = &[
+    // A whole workflow: the notifications example.
+    ("id: readme_notify", "{}"),
     (
         "calendar: cn_mainland",
         "id: readme_time\ntitle: 计时\nroles: {cs_dept: }\naccess: {start: [cs_dept]}\ninitial: submitted\nstates:\n  submitted:\n    on:\n      accept: {to: accepted, roles: [cs_dept]}\n  escalated: {final: true}\n  accepted:\n    on:\n      refund_due: {to: drafting}\n  drafting:\n    on:\n      report_late: {to: escalated}\nfields:\n  review_reminded: {type: bool, title: 已催办}\n",

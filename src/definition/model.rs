@@ -68,6 +68,58 @@ pub struct Workflow {
     /// (not one per missed period).
     #[serde(default)]
     pub schedules: Entries<Located<Schedule>>,
+    /// Notices sent when an instance ends (reaches any final state), after those of the final
+    /// state itself: `on_finish: [{to: [starter], title: "…已办结", message: "…"}]`.
+    #[serde(default)]
+    pub on_finish: Vec<Located<Notice>>,
+}
+
+/// A notice: who is told, and what they read. Sent when the instance enters a state (the
+/// state's `notify:`), takes a transition (the transition's), when a timer fires (the
+/// timer's), or when it ends (the workflow's `on_finish:`). Nothing is sent by a step that is
+/// refused; a scenario can check what would be sent (`expect: {notified: [...]}`).
+///
+/// `title` and `message` are templates (minijinja, the Jinja syntax): `{{ data.amount }}`,
+/// `{{ state.title }}`, `{{ link }}`, `{% if data.level == "major" %}…{% endif %}`. They read
+/// `data` (the instance's fields), `workflow`, `state`, `from`, `to`, `event`, `actor`,
+/// `deadlines`, `timer` (in a timer's notice), `number`, `id`, `at` and `link`; the filters
+/// `money` and `date` format amounts and times in Chinese.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Notice {
+    /// A stable name for the notice, lower snake_case, unique in the workflow, for example
+    /// `escalated_to_supervisor`: what a delivery log or a subscription refers to.
+    #[serde(default)]
+    pub id: Option<Located<String>>,
+    /// Who is told: `next_roles` (the roles that may act in the state entered), `starter`
+    /// (who started the instance), `actor` (who took the step), `{role: cs_supervisor}`
+    /// (everyone holding a role of the workflow), `{field: salesperson}` (the person a field
+    /// names), `{channel: cs_group}` (a channel the server configures, such as a group robot).
+    pub to: Located<Vec<Located<Recipient>>>,
+    /// The notice's title, a template, for example `投诉{{ number }}已升级`.
+    pub title: Located<String>,
+    /// The notice's text, a template, for example `请于{{ deadlines[0].due }}前处理:{{ link }}`.
+    pub message: Located<String>,
+}
+
+/// Who a notice is sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recipient {
+    /// The roles that may act in the state the step entered: its transitions' roles, and the
+    /// signers its approval still waits for (in a sequence, the one whose turn it is).
+    NextRoles,
+    /// The person who started the instance (nobody, when the engine started it).
+    Starter,
+    /// The person who took the step (nobody, when the engine did: a timer, a child).
+    Actor,
+    /// Everyone holding this role of the workflow.
+    Role(String),
+    /// The person a field names by user id (a field with `party:`, such as the salesperson a
+    /// lead is passed to), as the field stands after the step; nobody while it is empty.
+    Field(String),
+    /// A channel the server configures by this name (a group robot, a mailing list).
+    Channel(String),
 }
 
 /// When a workflow starts by itself. Times are local to the schedule's calendar.
@@ -423,6 +475,9 @@ pub struct State {
     /// Wait for child instances started earlier to finish, then fire an event.
     #[serde(default)]
     pub await_children: Option<Located<AwaitChildren>>,
+    /// Notices sent each time an instance enters this state (the start, for the initial state).
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
 }
 
 /// What an event does in a state.
@@ -471,6 +526,9 @@ pub struct Transition {
     /// Child workflows started by this step.
     #[serde(default)]
     pub spawn: Vec<Located<Spawn>>,
+    /// Notices sent when this branch is taken, before those of the state it enters.
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
 }
 
 /// What a person's step is to an auditor.
@@ -596,6 +654,10 @@ pub struct Timer {
     /// absent.
     #[serde(default)]
     pub calendar: Option<Located<String>>,
+    /// Notices sent when the timer fires and its event is taken (a reminder, an escalation),
+    /// before those of the transition and the state it enters.
+    #[serde(default)]
+    pub notify: Vec<Located<Notice>>,
 }
 
 /// Child workflow instances started by a step.

@@ -16,6 +16,10 @@
 //!       - expect: {state: overdue, history: 2}
 //! ```
 //!
+//! An `expect` step's `notified:` lists the notices the steps since the last such check would
+//! send (`crate::notify`), matched by recipient, id and words of the title and message; nothing
+//! is sent.
+//!
 //! A `migrate` step loads the next version of the workflow from a file beside the scenario
 //! file (in place of the workflow's own file) and migrates the current instance to it, as a
 //! process owner would with `sopflow migrate apply`; `blocked: CODE` says the migration must
@@ -166,6 +170,44 @@ pub(crate) struct Expect {
     /// How many entries the history has (the start counts).
     #[serde(default)]
     pub history: Option<usize>,
+    /// The notices the current instance's steps would send since the last `notified` check
+    /// (or since its start), in order, one expectation per notice; `[]`: none. Nothing is sent.
+    #[serde(default)]
+    pub notified: Option<Vec<NoticeExpect>>,
+}
+
+/// One notice a step would send: who among its recipients, and what it says.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NoticeExpect {
+    /// Among its recipients: `{role: cs_supervisor}`, `{user: zhao}`, `{channel: cs_group}`,
+    /// or a list of them (each must be).
+    #[serde(default)]
+    pub to: Option<crate::definition::located::OneOrMany<AddresseeExpect>>,
+    /// The notice's `id` in the definition.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Text its title contains (with `exact: true`, its whole title).
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Text its message contains (with `exact: true`, its whole message).
+    #[serde(default)]
+    pub body: Option<String>,
+    /// Compare `title` and `body` whole rather than as parts.
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// A recipient as a scenario names it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum AddresseeExpect {
+    /// Everyone holding a role, by id.
+    Role(String),
+    /// One person, by user id.
+    User(String),
+    /// A configured channel, by name.
+    Channel(String),
 }
 
 /// A pending timer: its event and, optionally, when it falls due.

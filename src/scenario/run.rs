@@ -4,7 +4,7 @@
 //! What the scenarios exercised is collected as they run ([`Exercised`]), so that coverage of
 //! transitions, timers and refusals can be reported against the definitions.
 
-use super::{Expect, ScenarioFile, Step};
+use super::{AddresseeExpect, Expect, ScenarioFile, Step};
 use crate::clock::VirtualClock;
 use crate::definition::duration::Duration;
 use crate::definition::{Document, parse_yaml};
@@ -12,6 +12,7 @@ use crate::diagnostic::{Diagnostic, Span};
 use crate::engine::{Config, Engine, EngineError, Fire, StartRequest};
 use crate::i18n::text;
 use crate::machine::{Actor, EntryKind, Instance};
+use crate::notify::Addressee;
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -90,6 +91,7 @@ pub async fn run_file(path: &Path, text: &str, sources: &[PathBuf]) -> Vec<Outco
             current: None,
             started: Vec::new(),
             exercised: Exercised::default(),
+            notified: Default::default(),
         };
         let setup = Setup {
             clock,
@@ -180,6 +182,8 @@ pub(super) struct Run<'a> {
     current: Option<String>,
     started: Vec<String>,
     exercised: Exercised,
+    /// Per instance, the first entry whose notices the next `notified:` check reads.
+    notified: std::collections::HashMap<String, u64>,
 }
 
 impl Run<'_> {
@@ -331,8 +335,47 @@ impl Run<'_> {
             let instance = engine.get(&id).await.map_err(|e| e.to_string())?;
             let history = engine.history(&id).await.map_err(|e| e.to_string())?.len();
             check(expect, &instance, history)?;
+            if let Some(wanted) = &expect.notified {
+                let notices = self.notices_since_check(engine, &id).await?;
+                check_notices(wanted, &notices)?;
+            }
         }
         Ok(())
+    }
+
+    /// The notices of `id`'s entries since the last `notified:` check, as
+    /// [`crate::notify::notices`] computes them from each entry and the instance after it.
+    async fn notices_since_check(
+        &mut self,
+        engine: &Engine,
+        id: &str,
+    ) -> Result<Vec<crate::notify::Notice>, String> {
+        let from = self.notified.get(id).copied().unwrap_or(0);
+        let history = engine.history(id).await.map_err(|e| e.to_string())?;
+        let settings = crate::notify::Settings::default();
+        let mut after: Option<Instance> = None;
+        let mut notices = Vec::new();
+        for entry in &history {
+            match after.as_mut() {
+                None => after = Some(Instance::begin(entry).map_err(|e| e.to_string())?),
+                Some(instance) => instance.apply(entry).map_err(|e| e.to_string())?,
+            }
+            let Some(instance) = after.as_ref() else {
+                continue;
+            };
+            if entry.seq < from {
+                continue;
+            }
+            let def = engine
+                .definition_blocking(&entry.version)
+                .await
+                .map_err(|e| e.to_string())?;
+            notices.extend(crate::notify::notices(&def, entry, instance, &settings));
+        }
+        if let Some(last) = history.last() {
+            self.notified.insert(id.to_string(), last.seq + 1);
+        }
+        Ok(notices)
     }
 
     /// Checks a command's answer against `refused`, and records a refusal for coverage.
@@ -538,6 +581,81 @@ fn check(expect: &Expect, instance: &Instance, history: usize) -> Result<(), Str
         ));
     }
     Ok(())
+}
+
+/// The notices found against those a scenario expects: as many, in order, each matching.
+fn check_notices(
+    wanted: &[super::NoticeExpect],
+    found: &[crate::notify::Notice],
+) -> Result<(), String> {
+    let list = || {
+        if found.is_empty() {
+            "none".to_string()
+        } else {
+            found
+                .iter()
+                .map(describe_notice)
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    if wanted.len() != found.len() {
+        return Err(format!(
+            "expected {} notice(s), found {}: {}",
+            wanted.len(),
+            found.len(),
+            list()
+        ));
+    }
+    for (n, (want, got)) in wanted.iter().zip(found).enumerate() {
+        let fits = |expected: &Option<String>, text: &str| {
+            expected.as_ref().is_none_or(|e| {
+                if want.exact {
+                    e.trim() == text
+                } else {
+                    text.contains(e.as_str())
+                }
+            })
+        };
+        let to_fits = want.to.iter().flat_map(|to| &to.0).all(|to| {
+            got.recipients.iter().any(|r| match (to, r) {
+                (AddresseeExpect::Role(a), Addressee::Role { id, .. }) => a == id,
+                (AddresseeExpect::User(a), Addressee::User { id }) => a == id,
+                (AddresseeExpect::Channel(a), Addressee::Channel { name }) => a == name,
+                _ => false,
+            })
+        });
+        let id_fits = want.id.is_none() || want.id == got.id;
+        if !(to_fits && id_fits && fits(&want.title, &got.title) && fits(&want.body, &got.body)) {
+            return Err(format!(
+                "notice {} does not match what is expected ({want:?}): {}",
+                n + 1,
+                describe_notice(got)
+            ));
+        }
+        if let Some(problem) = &got.problem {
+            return Err(format!("notice {} could not be rendered: {problem}", n + 1));
+        }
+    }
+    Ok(())
+}
+
+fn describe_notice(notice: &crate::notify::Notice) -> String {
+    let to: Vec<String> = notice
+        .recipients
+        .iter()
+        .map(|r| match r {
+            Addressee::Role { id, .. } => format!("role {id}"),
+            Addressee::User { id } => format!("user {id}"),
+            Addressee::Channel { name } => format!("channel {name}"),
+        })
+        .collect();
+    format!(
+        "to [{}]: \"{}\" / \"{}\"",
+        to.join(", "),
+        notice.title,
+        notice.body.replace('\n', " ")
+    )
 }
 
 /// JSON equality, with numbers compared by value and times by the instant they name.

@@ -17,11 +17,14 @@
 //! - `time`: calendars named by the workflow, its timers and schedules, and whether each
 //!   schedule can recur;
 //! - `graph`: the state graph on petgraph (reachability, ways to finish, ambiguous events,
-//!   timers, must-pass dominators).
+//!   timers, must-pass dominators);
+//! - `notices`: the `notify:` lists and `on_finish:` (ids, recipients, templates: syntax,
+//!   the names they read, a trial render).
 
 mod graph;
 pub use names::is_snake_case;
 mod names;
+mod notices;
 pub mod roles;
 mod scripts;
 pub(crate) use scripts::script_problem;
@@ -102,6 +105,7 @@ pub fn check(workflow: &Workflow, file: &Path, text: &str, env: Env<'_>) -> Chec
     checker.check_number();
     checker.check_scripts();
     checker.check_graph();
+    checker.check_notices();
     checker.check_unused();
     let mut out = checker.out;
     out.diagnostics

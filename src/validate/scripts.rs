@@ -602,7 +602,7 @@ impl Checker<'_> {
 /// Maps a position inside an inline script to the YAML file: the script starts where its
 /// scalar starts, one column further for a quoted scalar, on the next lines for a block
 /// scalar (`|` or `>`).
-fn inline_span(text: &str, scalar: Span, line: u32, column: u32) -> Span {
+pub(super) fn inline_span(text: &str, scalar: Span, line: u32, column: u32) -> Span {
     let start = scalar.byte_offset_in(text);
     let first = text[start..].chars().next();
     match first {
