@@ -12,6 +12,8 @@ pub mod calendar;
 pub mod catalog;
 pub mod clock;
 pub mod definition;
+#[cfg(feature = "delivery")]
+pub mod delivery;
 pub mod deploy;
 pub mod diagnostic;
 pub mod diagram;

@@ -12,12 +12,10 @@
 //! stored sources, compiled here exactly as the engine rebuilds an old version
 //! ([`rebuild`]), so the names in human output are the ones the instance runs on.
 //!
-//! Plain HTTP only, for now: this build has no TLS stack (reqwest without its TLS features,
-//! which keeps the binary free of a crypto library the rest does not need), so an `https://`
-//! URL is refused when the flags are read. To reach a server across an untrusted network, put a
-//! TLS-terminating proxy in front of the server and reach that proxy over a local tunnel (an
-//! SSH forward, or a TLS client proxy on this machine) whose `http://` end `--server` names.
-//! A TLS client is left for later.
+//! `https://` is checked against the system's trusted certificates (rustls with the platform
+//! verifier, the TLS stack the notification channels use too): put a TLS-terminating proxy
+//! in front of a server that is reached across an untrusted network, and name its https://
+//! address. Plain `http://` stays for this machine and trusted networks.
 
 use super::Format;
 use super::present::{self, Titles};
@@ -53,8 +51,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct RemoteArgs {
     /// Run through a running `sopflow serve` at this URL instead of opening the data folder,
     /// which the server holds locked; the data and definition folder flags are then not used.
-    /// http:// only for now: to reach a server over https, put a TLS-terminating proxy (or a
-    /// tunnel) between, and give its http:// address.
+    /// https:// through a TLS-terminating proxy in front of the server; http:// on this machine
+    /// or a trusted network.
     #[arg(long, env = "SOPFLOW_SERVER", hide_env_values = true, value_name = "URL", value_parser = server_url)]
     pub server: Option<Url>,
     /// The API token to call the server with (`sopflow user new-token` makes one). It decides
@@ -123,13 +121,7 @@ fn server_url(text: &str) -> Result<Url, String> {
         format!("not a URL ({e}); give the server's address, such as http://127.0.0.1:8080")
     })?;
     match url.scheme() {
-        "http" => {}
-        "https" => {
-            return Err(
-                "https:// is not supported yet: this sopflow has no TLS client. Reach the server over plain http (on this machine or a trusted network), or run a tunnel or TLS client proxy here and give its http:// address, such as http://127.0.0.1:8080"
-                    .into(),
-            );
-        }
+        "http" | "https" => {}
         other => {
             return Err(format!(
                 "`{other}://` is not an HTTP address; give one such as http://127.0.0.1:8080"
