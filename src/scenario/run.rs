@@ -617,18 +617,43 @@ fn check_notices(
                 }
             })
         };
-        let to_fits = want.to.iter().flat_map(|to| &to.0).all(|to| {
-            got.recipients.iter().any(|r| match (to, r) {
+        let missing = want.to.iter().flat_map(|to| &to.0).find(|to| {
+            !got.recipients.iter().any(|r| match (to, r) {
                 (AddresseeExpect::Role(a), Addressee::Role { id, .. }) => a == id,
                 (AddresseeExpect::User(a), Addressee::User { id }) => a == id,
                 (AddresseeExpect::Channel(a), Addressee::Channel { name }) => a == name,
                 _ => false,
             })
         });
-        let id_fits = want.id.is_none() || want.id == got.id;
-        if !(to_fits && id_fits && fits(&want.title, &got.title) && fits(&want.body, &got.body)) {
+        let how = if want.exact {
+            "is not"
+        } else {
+            "does not contain"
+        };
+        let mismatch = if let Some(to) = missing {
+            Some(format!("it is not sent to {}", describe_expected(to)))
+        } else if want.id.is_some() && want.id != got.id {
+            Some(format!(
+                "its id is {}, not {}",
+                got.id.as_deref().unwrap_or("(none)"),
+                want.id.as_deref().unwrap_or_default()
+            ))
+        } else if !fits(&want.title, &got.title) {
+            Some(format!(
+                "its title {how} \"{}\"",
+                want.title.as_deref().unwrap_or_default()
+            ))
+        } else if !fits(&want.body, &got.body) {
+            Some(format!(
+                "its message {how} \"{}\"",
+                want.body.as_deref().unwrap_or_default()
+            ))
+        } else {
+            None
+        };
+        if let Some(mismatch) = mismatch {
             return Err(format!(
-                "notice {} does not match what is expected ({want:?}): {}",
+                "notice {}: {mismatch}; it is {}",
                 n + 1,
                 describe_notice(got)
             ));
@@ -638,6 +663,14 @@ fn check_notices(
         }
     }
     Ok(())
+}
+
+fn describe_expected(to: &AddresseeExpect) -> String {
+    match to {
+        AddresseeExpect::Role(id) => format!("role {id}"),
+        AddresseeExpect::User(id) => format!("user {id}"),
+        AddresseeExpect::Channel(name) => format!("channel {name}"),
+    }
 }
 
 fn describe_notice(notice: &crate::notify::Notice) -> String {
