@@ -6,15 +6,21 @@ use super::command::Actor;
 use super::refusal::Refusal;
 use super::value::{self, from_dynamic, to_rhai_map};
 use crate::definition::Definition;
-use crate::script::{Input, Sandbox, ScriptError};
+use crate::script::{Input, Sandbox, Script, ScriptError};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use rhai::Dynamic;
 use serde_json::{Map, Value};
 
-/// What a step's checks and scripts read. The scripts' view (`Input`) is built on first use:
-/// a step without guards, actions or conditions never converts its data to rhai.
+/// What a step's checks and scripts read. The scripts' view is built on first use, part by
+/// part: a step without guards, actions or conditions never converts its data to rhai, and
+/// a guard that reads only `data` (`data.amount < 15000`) never builds the actor, the
+/// payload or the time. Each part, once built, is shared by the step's later scripts.
 pub(super) struct Context<'a> {
-    input: std::cell::OnceCell<Input>,
+    data_value: std::cell::OnceCell<Dynamic>,
+    payload_value: std::cell::OnceCell<Dynamic>,
+    actor_value: std::cell::OnceCell<Dynamic>,
+    params_value: std::cell::OnceCell<Dynamic>,
+    now_value: std::cell::OnceCell<Dynamic>,
     params: &'a Dynamic,
     calendar: &'a Dynamic,
     pub(super) at: DateTime<Utc>,
@@ -32,7 +38,11 @@ impl<'a> Context<'a> {
         at: DateTime<Utc>,
     ) -> Context<'a> {
         Context {
-            input: std::cell::OnceCell::new(),
+            data_value: std::cell::OnceCell::new(),
+            payload_value: std::cell::OnceCell::new(),
+            actor_value: std::cell::OnceCell::new(),
+            params_value: std::cell::OnceCell::new(),
+            now_value: std::cell::OnceCell::new(),
             params: &def.params,
             calendar: &def.calendar_value,
             at,
@@ -45,7 +55,11 @@ impl<'a> Context<'a> {
     /// The same context after the step's changes to `data`.
     pub(super) fn after<'b>(&'b self, data: &'b Map<String, Value>) -> Context<'b> {
         Context {
-            input: std::cell::OnceCell::new(),
+            data_value: std::cell::OnceCell::new(),
+            payload_value: self.payload_value.clone(),
+            actor_value: self.actor_value.clone(),
+            params_value: self.params_value.clone(),
+            now_value: self.now_value.clone(),
             params: self.params,
             calendar: self.calendar,
             at: self.at,
@@ -55,8 +69,25 @@ impl<'a> Context<'a> {
         }
     }
 
-    fn input(&self) -> &Input {
-        self.input.get_or_init(|| {
+    /// What `script` reads of the context, each part built (and kept) on first use; the
+    /// parts it does not read are unit, which it never looks up.
+    fn input(&self, script: &Script) -> Input {
+        let reads = script.reads();
+        let part =
+            |name: &str, cell: &std::cell::OnceCell<Dynamic>, build: &dyn Fn() -> Dynamic| {
+                if reads.contains(name) {
+                    cell.get_or_init(build).clone()
+                } else {
+                    Dynamic::UNIT
+                }
+            };
+        let data = part("data", &self.data_value, &|| {
+            Dynamic::from_map(to_rhai_map(self.data)).into_shared()
+        });
+        let payload = part("payload", &self.payload_value, &|| {
+            Dynamic::from_map(to_rhai_map(self.payload)).into_shared()
+        });
+        let actor = part("actor", &self.actor_value, &|| {
             let mut actor = rhai::Map::new();
             actor.insert("id".into(), Dynamic::from(self.actor.id.clone()));
             actor.insert(
@@ -69,15 +100,20 @@ impl<'a> Context<'a> {
                         .collect(),
                 ),
             );
-            Input::new(
-                to_rhai_map(self.data),
-                to_rhai_map(self.payload),
-                actor,
-                self.params.clone(),
-                Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true)),
-                self.calendar.clone(),
-            )
-        })
+            Dynamic::from_map(actor).into_shared()
+        });
+        let params = part("params", &self.params_value, &|| {
+            self.params.clone().into_shared()
+        });
+        let now = part("now", &self.now_value, &|| {
+            Dynamic::from(self.at.to_rfc3339_opts(SecondsFormat::Secs, true))
+        });
+        let calendar = if reads.contains("calendar") {
+            self.calendar.clone()
+        } else {
+            Dynamic::UNIT
+        };
+        Input::shared(data, payload, actor, params, now, calendar)
     }
 }
 
@@ -96,7 +132,7 @@ pub(super) fn guard_holds(
             "the guard was not compiled with its definition".into(),
         ),
     })?;
-    let result = match sandbox.evaluate(script, ctx.input()) {
+    let result = match sandbox.evaluate(script, &ctx.input(script)) {
         Ok(result) => result,
         Err(crate::script::ScriptError::Thrown(reason)) => {
             reasons.push(reason);
@@ -205,13 +241,15 @@ fn evaluate(
             "the {purpose} was not compiled with its definition"
         ))
     })?;
-    sandbox.evaluate(script, ctx.input()).map_err(|e| match e {
-        ScriptError::Thrown(said) => Refusal::ScriptFailed {
-            purpose,
-            script: text.to_string(),
-            reason: said.clone(),
-            thrown: Some(said),
-        },
-        other => fail(other.to_string()),
-    })
+    sandbox
+        .evaluate(script, &ctx.input(script))
+        .map_err(|e| match e {
+            ScriptError::Thrown(said) => Refusal::ScriptFailed {
+                purpose,
+                script: text.to_string(),
+                reason: said.clone(),
+                thrown: Some(said),
+            },
+            other => fail(other.to_string()),
+        })
 }

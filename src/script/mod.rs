@@ -183,12 +183,19 @@ impl Sandbox {
     }
 
     /// Runs a compiled script against an instance's context.
+    ///
+    /// An expression's scope holds, as constants, only the context names its source names
+    /// ([`Script::reads`]): a name it never mentions cannot be looked up, and each name
+    /// pushed costs an allocation (rhai keeps scope names shared).
     pub fn evaluate(&self, script: &Script, input: &Input) -> Result<Dynamic, ScriptError> {
         let mut scope = Scope::new();
         let result = match script {
             Script::Inline { ast, .. } => {
-                for (name, value) in input.named() {
-                    scope.push_constant(name, value);
+                let reads = script.reads();
+                for name in CONTEXT {
+                    if reads.contains(name) {
+                        scope.push_constant_dynamic(name, input.get(name).unwrap_or(Dynamic::UNIT));
+                    }
                 }
                 self.engine.eval_ast_with_scope::<Dynamic>(&mut scope, ast)
             }
@@ -324,7 +331,8 @@ fn is_identifier(s: &str) -> bool {
 pub enum Script {
     /// An expression written in the workflow itself (`data.amount >= 15000`).
     Inline {
-        /// The expression as written.
+        /// The expression as written: the source `ast` was compiled from (what it reads is
+        /// found in it, [`Script::reads`]).
         source: String,
         /// The expression, compiled.
         ast: Arc<AST>,
@@ -346,12 +354,50 @@ impl Script {
     /// Whether the script may read the step's payload, so that its answer cannot be known
     /// before the payload is given: a rule that takes `payload`, or an expression naming it.
     pub fn reads_payload(&self) -> bool {
+        self.reads().contains("payload")
+    }
+
+    /// The context names ([`CONTEXT`]) the script may read: the parameters a rule takes, or
+    /// the names an expression's source mentions as words (a mention inside a string counts
+    /// too, which only builds a value that is not read). A name not among them is never
+    /// looked up, so the step need not build it.
+    pub fn reads(&self) -> Reads {
+        let mut reads = Reads::NONE;
         match self {
-            Script::Rule { params, .. } => params.iter().any(|p| p == "payload"),
+            Script::Rule { params, .. } => params.iter().for_each(|p| reads.add(p)),
             Script::Inline { source, .. } => source
                 .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .any(|word| word == "payload"),
+                .for_each(|word| reads.add(word)),
         }
+        reads
+    }
+}
+
+/// A set of [`CONTEXT`] names: those a script reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reads(u8);
+
+impl Reads {
+    /// No name.
+    pub const NONE: Reads = Reads(0);
+    /// Every context name.
+    pub const ALL: Reads = Reads((1 << CONTEXT.len()) - 1);
+
+    fn bit(name: &str) -> u8 {
+        CONTEXT
+            .iter()
+            .position(|n| *n == name)
+            .map_or(0, |i| 1 << i)
+    }
+
+    /// Adds `name`, if it is a context name.
+    pub fn add(&mut self, name: &str) {
+        self.0 |= Reads::bit(name);
+    }
+
+    /// Whether `name` is in the set.
+    pub fn contains(self, name: &str) -> bool {
+        self.0 & Reads::bit(name) != 0
     }
 }
 
@@ -405,6 +451,26 @@ impl Input {
         }
     }
 
+    /// An input of values already shared (built once per step and handed to each of its
+    /// scripts); a value a script does not read ([`Script::reads`]) may be unit.
+    pub(crate) fn shared(
+        data: Dynamic,
+        payload: Dynamic,
+        actor: Dynamic,
+        params: Dynamic,
+        now: Dynamic,
+        calendar: Dynamic,
+    ) -> Input {
+        Input {
+            data,
+            payload,
+            actor,
+            params,
+            now,
+            calendar,
+        }
+    }
+
     fn get(&self, name: &str) -> Option<Dynamic> {
         match name {
             "data" => Some(self.data.clone()),
@@ -415,12 +481,6 @@ impl Input {
             "calendar" => Some(self.calendar.clone()),
             _ => None,
         }
-    }
-
-    fn named(&self) -> impl Iterator<Item = (&'static str, Dynamic)> + '_ {
-        CONTEXT
-            .into_iter()
-            .map(|name| (name, self.get(name).unwrap_or(Dynamic::UNIT)))
     }
 }
 
@@ -587,15 +647,60 @@ mod tests {
     #[test]
     fn inline_guards_read_the_context() {
         let sandbox = Sandbox::default();
-        let ast = sandbox
-            .compile_expression("data.amount >= params.landlord_threshold")
-            .expect("compiles");
+        let source = "data.amount >= params.landlord_threshold";
+        let ast = sandbox.compile_expression(source).expect("compiles");
         let script = Script::Inline {
-            source: String::new(),
+            source: source.to_string(),
             ast: Arc::new(ast),
         };
         let result = sandbox.evaluate(&script, &input()).expect("runs");
         assert_eq!(result.as_bool(), Ok(true));
+    }
+
+    #[test]
+    fn a_script_reads_the_context_names_it_mentions_and_only_those_are_in_its_scope() {
+        let sandbox = Sandbox::default();
+        let source = "actor.id == \"li\" && data.amount >= params.landlord_threshold";
+        let script = Script::Inline {
+            source: source.to_string(),
+            ast: Arc::new(sandbox.compile_expression(source).expect("compiles")),
+        };
+        let reads = script.reads();
+        for name in CONTEXT {
+            assert_eq!(
+                reads.contains(name),
+                ["actor", "data", "params"].contains(&name),
+                "{name}"
+            );
+        }
+        assert!(!script.reads_payload());
+        // The names it does not read may be left out of the input: it runs the same.
+        let mut data = Map::new();
+        data.insert("amount".into(), Dynamic::from(18_000.0_f64));
+        let mut params = Map::new();
+        params.insert("landlord_threshold".into(), Dynamic::from(15_000_i64));
+        let mut actor = Map::new();
+        actor.insert("id".into(), Dynamic::from("wang"));
+        let full = Input::new(
+            data,
+            Map::new(),
+            actor,
+            params.into(),
+            Dynamic::from("2026-03-02T01:30:00Z"),
+            Dynamic::UNIT,
+        );
+        let sparse = Input::shared(
+            full.data.clone(),
+            Dynamic::UNIT,
+            full.actor.clone(),
+            full.params.clone(),
+            Dynamic::UNIT,
+            Dynamic::UNIT,
+        );
+        for input in [&full, &sparse] {
+            let result = sandbox.evaluate(&script, input).expect("runs");
+            assert_eq!(result.as_bool(), Ok(false), "the actor is wang, not li");
+        }
     }
 
     #[test]
