@@ -466,3 +466,42 @@ impl WithAt for Message {
         Message { at, ..self.clone() }
     }
 }
+
+#[test]
+fn the_readme_channels_file_is_read_as_written() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README");
+    let example = readme
+        .split("```yaml\n")
+        .filter_map(|rest| rest.split("```").next())
+        .find(|block| block.contains("url_env: SOPFLOW_WECOM_CS_GROUP"))
+        .expect("the channels example");
+    let names = [
+        "SOPFLOW_WECOM_CS_GROUP",
+        "SOPFLOW_DINGTALK_DUTY",
+        "SOPFLOW_DINGTALK_DUTY_SECRET",
+        "SOPFLOW_PROPERTY_APP_SECRET",
+        "SOPFLOW_SMTP_USER",
+        "SOPFLOW_SMTP_PASSWORD",
+    ];
+    let values = |name: &str| match name {
+        "SOPFLOW_WECOM_CS_GROUP" => {
+            Some("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k".to_string())
+        }
+        "SOPFLOW_DINGTALK_DUTY" => {
+            Some("https://oapi.dingtalk.com/robot/send?access_token=t".to_string())
+        }
+        other => names.contains(&other).then(|| "secret".to_string()),
+    };
+    let channels = Channels::parse(example, &values).expect("the README's channels file");
+    let ids: Vec<&str> = channels.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(ids, ["cs_group", "duty_mail", "duty_robot", "property_app"]);
+    assert_eq!(channels.backoff.max_attempts, 10);
+    assert_eq!(channels.backoff.max_retry, Duration::from_secs(3600));
+    // Each variable it names is needed: without any one of them the file is refused.
+    for missing in names {
+        let without = |name: &str| if name == missing { None } else { values(name) };
+        let err = Channels::parse(example, &without).expect_err(missing);
+        assert!(err.contains(missing), "{err}");
+    }
+}

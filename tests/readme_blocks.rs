@@ -80,6 +80,13 @@ struct Claim {
 
 const CLAIMS: &[Claim] = &[
     Claim {
+        info: "yaml",
+        marker: "url_env: SOPFLOW_WECOM_CS_GROUP",
+        nth: 0,
+        file: "delivery.rs",
+        test: "the_readme_channels_file_is_read_as_written",
+    },
+    Claim {
         info: "sh",
         marker: "--lang zh",
         nth: 0,
