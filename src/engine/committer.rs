@@ -41,6 +41,11 @@
 //! instance are never in two lanes at once: the engine holds the instance's lock until its
 //! commit is answered.
 //!
+//! `examples/store_load.rs` on PostgreSQL, one node, 64 clients, the two run back to back (2
+//! cores shared with other builds): 3,115 acknowledged steps/s with one lane (the pipeline's
+//! shape), 4,645 with eight; pgbench's single-row insert-and-commit did 9,050 and 7,515 tx/s
+//! just before and after (51-62%; 42% before this and the one-statement commit).
+//!
 //! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
 //! with another node's: a step whose (instance, seq) the other took first, a number or an
 //! idempotency key taken first, or a deadlock the database broke. Such a batch wrote nothing
