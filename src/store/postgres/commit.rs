@@ -75,22 +75,34 @@ const WRITE: &str = "WITH log AS (\
          snapshot = EXCLUDED.snapshot \
      WHERE sopflow_instances.seq < EXCLUDED.seq";
 
-/// Takes instance number `$2` of workflow `$1` if the last one given is `$2 - 1` (or none is
-/// recorded: a new workflow, or a store filled by other means, whose count starts here), and
-/// otherwise fails, aborting its transaction, with [`NOT_TAKEN`]: so that it can be sent in
-/// one pipeline with the rows it guards and the `COMMIT`, which then rolls back.
-const TAKE_NUMBER: &str = "WITH taken AS (\
-         INSERT INTO sopflow_instance_numbers (workflow, last) VALUES ($1, $2) \
-         ON CONFLICT (workflow) DO UPDATE SET last = EXCLUDED.last \
-         WHERE sopflow_instance_numbers.last = EXCLUDED.last - 1 RETURNING 1) \
-     SELECT 1 / count(*)::int FROM taken";
+/// Takes instance number `$2` of workflow `$1` if the last one given is `$2 - 1`, or, when
+/// none is recorded, if it is the first or instance `$2 - 1` is in the log (a new workflow; a
+/// store filled by other means, whose count starts after its highest instance); and otherwise
+/// fails, aborting its transaction, with [`NOT_TAKEN`]: so that it can be sent in one pipeline
+/// with the rows it guards and the `COMMIT`, which then rolls back. A number whose predecessor
+/// is not committed never starts a count: a start that reached the database before the first
+/// one of its workflow (from another lane, or the direct path) would otherwise take `2` and
+/// leave `1` untaken for ever (`tests/nodes.rs` caught that once).
+const TAKE_NUMBER: &str = "WITH moved AS (\
+         UPDATE sopflow_instance_numbers SET last = $2::bigint \
+         WHERE workflow = $1::text AND last = $2::bigint - 1 RETURNING 1), \
+     started AS (\
+         INSERT INTO sopflow_instance_numbers (workflow, last) SELECT $1::text, $2::bigint \
+         WHERE $2::bigint = 1 OR EXISTS (SELECT 1 FROM sopflow_log \
+             WHERE instance = $1::text || '-' || ($2::bigint - 1)::text AND seq = 0) \
+         ON CONFLICT (workflow) DO NOTHING RETURNING 1) \
+     SELECT 1 / ((SELECT count(*) FROM moved) + (SELECT count(*) FROM started))::int";
 
-/// Takes `{seq}` `$3` of workflow `$1`'s readable numbers in period `$2`, likewise.
-const TAKE_SEQUENCE: &str = "WITH taken AS (\
-         INSERT INTO sopflow_readable_sequences (workflow, period, last) VALUES ($1, $2, $3) \
-         ON CONFLICT (workflow, period) DO UPDATE SET last = EXCLUDED.last \
-         WHERE sopflow_readable_sequences.last = EXCLUDED.last - 1 RETURNING 1) \
-     SELECT 1 / count(*)::int FROM taken";
+/// Takes `{seq}` `$3` of workflow `$1`'s readable numbers in period `$2`, likewise (a period's
+/// count starts at 1).
+const TAKE_SEQUENCE: &str = "WITH moved AS (\
+         UPDATE sopflow_readable_sequences SET last = $3::bigint \
+         WHERE workflow = $1::text AND period = $2::text AND last = $3::bigint - 1 RETURNING 1), \
+     started AS (\
+         INSERT INTO sopflow_readable_sequences (workflow, period, last) \
+         SELECT $1::text, $2::text, $3::bigint WHERE $3::bigint = 1 \
+         ON CONFLICT (workflow, period) DO NOTHING RETURNING 1) \
+     SELECT 1 / ((SELECT count(*) FROM moved) + (SELECT count(*) FROM started))::int";
 
 /// How [`TAKE_NUMBER`] and [`TAKE_SEQUENCE`] fail when the count is not one below the claim:
 /// a division by the zero rows they changed.
