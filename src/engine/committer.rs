@@ -541,6 +541,30 @@ mod tests {
         }
     }
 
+    /// A lost race names the caller whose step lost, by (instance, seq) or idempotency key;
+    /// a deadlock names none.
+    #[test]
+    fn a_lost_race_names_the_caller_whose_step_lost() {
+        let mut keyed = start("w-3");
+        keyed.entry.idempotency_key = Some("k".into());
+        let steps = vec![start("w-1"), start("w-2"), keyed];
+        let sizes = [1, 2];
+        let conflict = |id: &str| StoreError::Conflict {
+            instance: id.into(),
+            seq: 0,
+        };
+        assert_eq!(loser(&steps, &sizes, &conflict("w-1")), Some(0));
+        assert_eq!(loser(&steps, &sizes, &conflict("w-2")), Some(1));
+        assert_eq!(loser(&steps, &sizes, &conflict("w-9")), None);
+        let taken = StoreError::KeyTaken { key: "k".into() };
+        assert_eq!(loser(&steps, &sizes, &taken), Some(1));
+        let deadlock = StoreError::Contended {
+            store: "s".into(),
+            detail: "deadlock".into(),
+        };
+        assert_eq!(loser(&steps, &sizes, &deadlock), None);
+    }
+
     /// With nothing else under way a caller commits on its own thread, durably and recorded;
     /// while another commit is under way it is told to join the group instead, and nothing
     /// of its steps is written.
