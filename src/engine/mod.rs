@@ -85,6 +85,9 @@ pub const MAX_FOLLOW_UPS: usize = 1000;
 /// four of 200 such starts had a start lose 9 times in a row (a coin flip each time) and fail.
 const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// Most instance ids an engine remembers as stored (`Inner::known`): a few MB.
+const KNOWN_IDS: usize = 100_000;
+
 /// Where the engine keeps its data and finds its workflows.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -352,6 +355,9 @@ struct Inner {
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// On a store that takes numbers in the commit, the numbers handed out and pending.
     counters: Arc<numbering::Counters>,
+    /// Ids this engine has seen stored (instances are never removed), so that resolving one
+    /// again needs no read of the store; at most [`KNOWN_IDS`], then forgotten all at once.
+    known: Mutex<std::collections::HashSet<String>>,
     /// Where the definitions come from, and (deployed) the id of the set in force.
     definitions: DefinitionSource,
     /// The store, as shown in messages.
@@ -454,6 +460,7 @@ impl Engine {
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
                 counters: Arc::default(),
+                known: Mutex::default(),
                 definitions: config.definitions,
                 location: config.store.redacted(),
                 deployed: Mutex::new(deployed),
@@ -612,6 +619,7 @@ impl Engine {
         let (placed, name) = computed;
         let step = self.placed(placed).await?;
         name.committed();
+        self.remember(&step.entry.instance);
         Ok(Outcome {
             entry: step.entry,
             instance: step.snapshot,
@@ -748,7 +756,11 @@ impl Engine {
     /// This reads the store and so blocks: call it from a blocking thread.
     pub fn resolve(&self, name: &str) -> Result<String, EngineError> {
         check_id(name)?;
+        if self.is_known(name) {
+            return Ok(name.to_string());
+        }
         if self.inner.store.instance(name)?.is_some() {
+            self.remember(name);
             return Ok(name.to_string());
         }
         self.inner
@@ -759,6 +771,21 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownInstance {
                 id: name.to_string(),
             })
+    }
+
+    /// Whether `id` is an instance id seen stored (so an id, whatever numbers are spelt so).
+    fn is_known(&self, id: &str) -> bool {
+        let known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());
+        known.contains(id)
+    }
+
+    /// Remembers that `id` is stored: an instance, once committed, is never removed.
+    fn remember(&self, id: &str) {
+        let mut known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());
+        if known.len() >= KNOWN_IDS {
+            known.clear();
+        }
+        known.insert(id.to_string());
     }
 
     /// The events `actor` may fire on an instance now, each under the title of what it will

@@ -343,6 +343,14 @@ pub trait Store: Send + Sync {
     /// Makes every entry appended so far durable, then records the snapshots of `batch` (which
     /// was appended before): only then are its steps visible and acknowledged.
     fn sync(&self, batch: &[Committed]) -> Result<(), StoreError>;
+    /// How many batches the engine may have committing at once. 1 (the default): `append`
+    /// only writes and `sync` flushes, and the committer overlaps one batch's append with the
+    /// last one's flush. More: `append` is itself the durable commit (and `sync` has nothing
+    /// to do), and batches on different instances may be committed side by side, each on a
+    /// connection of its own (PostgreSQL).
+    fn concurrent_commits(&self) -> usize {
+        1
+    }
     /// The current snapshot of an instance.
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError>;
     /// Every entry of an instance, in order.

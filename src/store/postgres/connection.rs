@@ -18,6 +18,12 @@ use tokio_postgres::error::SqlState;
 /// The most connections one store holds in its pool.
 const POOL_SIZE: usize = 16;
 
+/// How many batches the engine commits at once ([`Store::concurrent_commits`]), each holding
+/// a connection of the pool while the server works on it.
+///
+/// [`Store::concurrent_commits`]: crate::store::Store::concurrent_commits
+pub(super) const COMMIT_LANES: usize = 8;
+
 /// How long a command waits for a connection before it fails as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

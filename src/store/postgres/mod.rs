@@ -93,6 +93,12 @@ impl Store for PgStore {
         Ok(())
     }
 
+    /// [`connection::COMMIT_LANES`]: each commit holds one of the pool's connections while it
+    /// waits for the server, and the rest of the pool is left to reads.
+    fn concurrent_commits(&self) -> usize {
+        connection::COMMIT_LANES
+    }
+
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError> {
         self.connection.run(reads::instance(&self.connection, id))
     }
