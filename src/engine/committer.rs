@@ -37,14 +37,14 @@
 //! nothing to do). Steps that claim numbers (starts, children) go to one more lane of their
 //! own, so that they reach the store in the order they were sent, number order, as the
 //! store's compare-and-set wants (`engine::numbering`). Every lane answers only after its
-//! commit returned, so the invariant below holds as it does for the pipeline. The steps of one
+//! commit returned, so the invariant above holds as it does for the pipeline. The steps of one
 //! instance are never in two lanes at once: the engine holds the instance's lock until its
 //! commit is answered.
 //!
 //! `examples/store_load.rs` on PostgreSQL, one node, 64 clients, the two run back to back (2
 //! cores shared with other builds): 3,115 acknowledged steps/s with one lane (the pipeline's
 //! shape), 4,645 with eight; pgbench's single-row insert-and-commit did 9,050 and 7,515 tx/s
-//! just before and after (51-62%; 42% before this and the one-statement commit).
+//! just before and after (51-62%).
 //!
 //! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
 //! with another node's: a step whose (instance, seq) the other took first, a number or an
@@ -55,9 +55,9 @@
 //! (a (instance, seq) or a number taken first, an idempotency key used), its caller is
 //! answered and the rest committed again as one batch, and so on while another loses; when
 //! it names none (a deadlock the database broke), each caller's steps are committed on their
-//! own. Before, every lost race split the batch into one commit per caller, on the one
-//! writer thread: with two nodes racing for numbers, that held up every other step. A store only one process opens (sled) never
-//! loses one: the instance locks put the commands of one instance in turn.
+//! own. (Splitting every lost batch into one commit per caller held up every other step
+//! while two nodes raced for numbers.) A store only one process opens (sled) never loses
+//! one: the instance locks put the commands of one instance in turn.
 //!
 //! A failure reaches every caller of its batch as the store's own typed [`StoreError`] (a
 //! damaged record, a locked store...), and a commit after the engine stopped its threads as
