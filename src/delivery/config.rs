@@ -234,19 +234,7 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
     };
     let how = match spec.kind {
         ChannelKind::Webhook => {
-            refuse_keys(
-                &spec,
-                &[
-                    "host",
-                    "port",
-                    "security",
-                    "from",
-                    "to",
-                    "username_env",
-                    "password_env",
-                    "mention_mobiles",
-                ],
-            )?;
+            only_keys(&spec, &["url", "url_env", "secret_env"])?;
             let url = url(&spec, env)?;
             let secret_env = spec.secret_env.as_deref().ok_or(
                 "a webhook is signed: name the environment variable that holds its secret in `secret_env`",
@@ -258,18 +246,7 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
             })
         }
         ChannelKind::Wecom | ChannelKind::Dingtalk => {
-            refuse_keys(
-                &spec,
-                &[
-                    "host",
-                    "port",
-                    "security",
-                    "from",
-                    "to",
-                    "username_env",
-                    "password_env",
-                ],
-            )?;
+            only_keys(&spec, &["url", "url_env", "secret_env", "mention_mobiles"])?;
             if spec.url.is_some() {
                 return Err("a robot's URL holds its key: put it in an environment variable and name that in `url_env`, not in `url`".into());
             }
@@ -294,7 +271,18 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
             })
         }
         ChannelKind::Smtp => {
-            refuse_keys(&spec, &["url", "url_env", "secret_env", "mention_mobiles"])?;
+            only_keys(
+                &spec,
+                &[
+                    "host",
+                    "port",
+                    "security",
+                    "from",
+                    "to",
+                    "username_env",
+                    "password_env",
+                ],
+            )?;
             How::Smtp(Box::new(smtp(&spec, env, timeout)?))
         }
     };
@@ -320,25 +308,28 @@ fn check_id(id: &str) -> Result<(), String> {
     }
 }
 
-/// Refuses keys that belong to other kinds of channel, so a typo'd kind is not silently a
-/// channel that ignores half its settings.
-fn refuse_keys(spec: &ChannelSpec, keys: &[&str]) -> Result<(), String> {
-    let present = |key: &str| match key {
-        "url" => spec.url.is_some(),
-        "url_env" => spec.url_env.is_some(),
-        "secret_env" => spec.secret_env.is_some(),
-        "mention_mobiles" => !spec.mention_mobiles.is_empty(),
-        "host" => spec.host.is_some(),
-        "port" => spec.port.is_some(),
-        "security" => spec.security.is_some(),
-        "from" => spec.from.is_some(),
-        "to" => !spec.to.is_empty(),
-        "username_env" => spec.username_env.is_some(),
-        "password_env" => spec.password_env.is_some(),
-        _ => false,
-    };
-    match keys.iter().find(|key| present(key)) {
-        Some(key) => {
+/// Refuses the keys of other kinds of channel (anything but `keys`, besides `id`, `title`,
+/// `kind` and `timeout_seconds`), so a mistyped kind is not silently a channel that ignores
+/// half its settings.
+fn only_keys(spec: &ChannelSpec, keys: &[&str]) -> Result<(), String> {
+    let present = [
+        ("url", spec.url.is_some()),
+        ("url_env", spec.url_env.is_some()),
+        ("secret_env", spec.secret_env.is_some()),
+        ("mention_mobiles", !spec.mention_mobiles.is_empty()),
+        ("host", spec.host.is_some()),
+        ("port", spec.port.is_some()),
+        ("security", spec.security.is_some()),
+        ("from", spec.from.is_some()),
+        ("to", !spec.to.is_empty()),
+        ("username_env", spec.username_env.is_some()),
+        ("password_env", spec.password_env.is_some()),
+    ];
+    match present
+        .iter()
+        .find(|(key, given)| *given && !keys.contains(key))
+    {
+        Some((key, _)) => {
             Err(format!("`{key}` does not apply to a {:?} channel", spec.kind).to_lowercase())
         }
         None => Ok(()),
