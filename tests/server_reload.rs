@@ -10,18 +10,33 @@ use sopflow::machine::Actor;
 use sopflow::server::reload::Attempt;
 use std::time::Duration;
 
-/// Waits until the watcher has recorded an attempt after `count` earlier ones.
-async fn next_attempt(server: &support::TestServer, count: usize) -> Attempt {
+/// Writes `text` to `file` and waits until the watcher has recorded an attempt after the
+/// `count` earlier ones. The server starts its watcher in its own task, so the first write
+/// may come before the watcher does: while no attempt comes, the same text is written again
+/// every 2 s (a reload of unchanged files changes nothing, and the first attempt is the one
+/// returned).
+async fn edit_and_wait(
+    server: &support::TestServer,
+    count: usize,
+    file: &std::path::Path,
+    text: &str,
+) -> Attempt {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut written = std::time::Instant::now();
+    std::fs::write(file, text).expect("writes");
     loop {
         let attempts = server.state.reloads.all();
         if attempts.len() > count {
-            return attempts.last().cloned().expect("an attempt");
+            return attempts[count].clone();
         }
         assert!(
             std::time::Instant::now() < deadline,
             "no reload within 20 s after the edit"
         );
+        if written.elapsed() > Duration::from_secs(2) {
+            std::fs::write(file, text).expect("writes");
+            written = std::time::Instant::now();
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -53,8 +68,7 @@ async fn an_edit_while_serving_changes_new_instances_and_leaves_running_ones_on_
     let edited = text.replace("title: 秩序维护部初审\n", "title: 秩序维护部初审(新版)\n");
     assert_ne!(text, edited, "the edit applies to the shipped file");
     let before = server.state.reloads.all().len();
-    std::fs::write(&file, &edited).expect("writes");
-    let attempt = next_attempt(&server, before).await;
+    let attempt = edit_and_wait(&server, before, &file, &edited).await;
     assert_eq!(attempt.result, "applied", "{attempt:?}");
     assert_eq!(attempt.changed.len(), 1, "only the edited workflow changed");
     assert_eq!(attempt.changed[0].0, "hot_work_permit");
@@ -97,12 +111,8 @@ async fn an_edit_while_serving_changes_new_instances_and_leaves_running_ones_on_
 
     // A broken edit: nothing changes, and the errors are kept.
     let before = server.state.reloads.all().len();
-    std::fs::write(
-        &file,
-        edited.replace("initial: drafted", "initial: nowhere"),
-    )
-    .expect("writes");
-    let attempt = next_attempt(&server, before).await;
+    let broken = edited.replace("initial: drafted", "initial: nowhere");
+    let attempt = edit_and_wait(&server, before, &file, &broken).await;
     assert_eq!(attempt.result, "rejected", "{attempt:?}");
     assert!(attempt.errors > 0);
     assert!(
@@ -126,8 +136,7 @@ async fn an_edit_while_serving_changes_new_instances_and_leaves_running_ones_on_
 
     // Fixing the file puts the fixed version in force (the same as v2: same text).
     let before = server.state.reloads.all().len();
-    std::fs::write(&file, &edited).expect("writes");
-    let attempt = next_attempt(&server, before).await;
+    let attempt = edit_and_wait(&server, before, &file, &edited).await;
     assert_eq!(attempt.result, "unchanged", "{attempt:?}");
     assert_eq!(engine.latest_versions()["hot_work_permit"], v2);
     server.stop().await;
