@@ -28,6 +28,11 @@ pub(super) struct Webhook {
 }
 
 impl Webhook {
+    /// Where it sends to, without the query string.
+    pub fn describe(&self) -> String {
+        http::redact(&self.url)
+    }
+
     pub async fn send(&self, message: &Message, now: DateTime<Utc>) -> Result<(), Failure> {
         let body = serde_json::to_vec(message)
             .map_err(|err| Failure::permanent(format!("cannot encode the message: {err}")))?;
@@ -99,12 +104,6 @@ pub fn verify_signature(
     signatures.iter().any(|signature| {
         signed(secret, timestamp, body).is_some_and(|mac| mac.verify_slice(signature).is_ok())
     })
-}
-
-impl Webhook {
-    pub fn describe(&self) -> String {
-        http::redact(&self.url)
-    }
 }
 
 #[cfg(test)]

@@ -441,14 +441,14 @@ impl Input {
         now: Dynamic,
         calendar: Dynamic,
     ) -> Input {
-        Input {
-            data: Dynamic::from_map(data).into_shared(),
-            payload: Dynamic::from_map(payload).into_shared(),
-            actor: Dynamic::from_map(actor).into_shared(),
-            params: params.into_shared(),
+        Input::shared(
+            Dynamic::from_map(data).into_shared(),
+            Dynamic::from_map(payload).into_shared(),
+            Dynamic::from_map(actor).into_shared(),
+            params.into_shared(),
             now,
             calendar,
-        }
+        )
     }
 
     /// An input of values already shared (built once per step and handed to each of its
