@@ -40,6 +40,7 @@ mod error;
 mod inbox;
 mod migrate;
 mod numbering;
+mod outbox;
 mod reload;
 mod timers;
 mod versions;
@@ -47,6 +48,7 @@ mod versions;
 pub use error::EngineError;
 pub use inbox::Task;
 pub use migrate::{CURRENT, MigrationRequest, MigrationSummary, Moved};
+pub use outbox::{Outbox, Router};
 pub use reload::Reloaded;
 pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;
@@ -118,6 +120,9 @@ pub struct Config {
     /// single server), or the set `sopflow deploy` put in the store (what every node of a
     /// cluster runs, whatever sits on its own disk).
     pub definitions: DefinitionSource,
+    /// Where notices link to (the console's address): the outbox record each step writes
+    /// holds its notices rendered with these settings.
+    pub notices: crate::notify::Settings,
     /// Acknowledge steps before flushing them. Only for the crash test's negative control.
     #[doc(hidden)]
     pub unsafe_ack_before_flush: bool,
@@ -149,6 +154,7 @@ impl Config {
             clock: Arc::new(SystemClock),
             allow_load_errors: false,
             definitions: DefinitionSource::Files,
+            notices: crate::notify::Settings::default(),
             unsafe_ack_before_flush: false,
         }
     }
@@ -175,6 +181,13 @@ impl Config {
     /// Loads workflows and rules from these files or folders instead.
     pub fn sources(mut self, sources: Vec<PathBuf>) -> Config {
         self.sources = sources;
+        self
+    }
+
+    /// Links notices to the console at `base_url` (`https://flow.example.cn`): a notice's
+    /// link is then `{base_url}/instances/{id}`; without it, a link relative to the site.
+    pub fn link_base(mut self, base_url: impl Into<String>) -> Config {
+        self.notices = crate::notify::Settings::new(base_url);
         self
     }
 
@@ -363,6 +376,8 @@ struct Inner {
     /// The store, as shown in messages.
     location: String,
     deployed: Mutex<Option<String>>,
+    /// How notices are rendered into the outbox.
+    notices: crate::notify::Settings,
 }
 
 impl std::fmt::Debug for Engine {
@@ -464,6 +479,7 @@ impl Engine {
                 definitions: config.definitions,
                 location: config.store.redacted(),
                 deployed: Mutex::new(deployed),
+                notices: config.notices.clone(),
             }),
         })
     }
@@ -592,6 +608,7 @@ impl Engine {
                     return Ok((engine.commit_here(step)?, name));
                 }
                 step.numbers = Some(name.claim());
+                engine.noticed(&mut step)?;
                 // Into the committer (or claiming the direct path) under the lock, in number
                 // order; committed after it is released.
                 let direct = engine.inner.committer.claim_idle().map_err(commit_failed)?;
@@ -987,6 +1004,15 @@ impl Engine {
     }
 
     async fn commit(&self, batch: Vec<Committed>) -> Result<(), EngineError> {
+        let batch = self
+            .blocking(move |engine| {
+                let mut batch = batch;
+                for step in &mut batch {
+                    engine.noticed(step)?;
+                }
+                Ok(batch)
+            })
+            .await?;
         self.inner
             .committer
             .commit(batch)
@@ -1014,7 +1040,8 @@ impl Engine {
     /// Commits a step that causes nothing more right here, on the blocking-pool thread that
     /// computed it, when no other commit is under way (no hand-off to the commit threads);
     /// otherwise gives it back, encoded, to join the committer's next group.
-    fn commit_here(&self, step: Committed) -> Result<Placed, EngineError> {
+    fn commit_here(&self, mut step: Committed) -> Result<Placed, EngineError> {
+        self.noticed(&mut step)?;
         match self
             .inner
             .committer
@@ -1024,6 +1051,28 @@ impl Engine {
             Some(Err(err)) => Err(commit_failed(err)),
             None => Ok(Placed::Waiting(step)),
         }
+    }
+
+    /// Gives a step its outbox record (see [`Committed::outbox`]): the notices it causes,
+    /// rendered, unless it has one.
+    fn noticed(&self, step: &mut Committed) -> Result<(), EngineError> {
+        if step.outbox.is_some() {
+            return Ok(());
+        }
+        let definition = self.definition(&step.entry.version)?;
+        let notices = crate::notify::notices(
+            &definition,
+            &step.entry,
+            &step.snapshot,
+            &self.inner.notices,
+        );
+        let encoded =
+            serde_json::to_vec(&notices).map_err(|e| crate::store::StoreError::Encode {
+                key: format!("{}/{} notices", step.entry.instance, step.entry.seq),
+                detail: e.to_string(),
+            })?;
+        step.outbox = Some(encoded);
+        Ok(())
     }
 
     /// The answer to a command whose idempotency key was used before.

@@ -188,6 +188,9 @@ pub fn notices(
         };
         found.extend(workflow.on_finish.iter().map(|n| (&n.value, cause.clone())));
     }
+    if found.is_empty() {
+        return Vec::new();
+    }
     let context = Context::new(def, entry, after, settings);
     found
         .into_iter()

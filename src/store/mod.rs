@@ -14,12 +14,16 @@
 
 pub mod copy;
 pub mod location;
+pub mod outbox;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod shared;
 pub mod sled_store;
 
 pub use location::StoreLocation;
+pub use outbox::{
+    Delivery, DeliveryKey, FeedItem, InboxItem, NewDelivery, OutboxCounts, PendingStep, Routed,
+};
 pub use shared::{DeployedFile, DeployedSet, FileKind, StoredSession};
 pub use sled_store::{Options, SledStore};
 
@@ -58,6 +62,11 @@ pub struct Committed {
     /// that [takes numbers in its commit](Store::numbers_in_commit) moves on only if they are
     /// still the next ones.
     pub numbers: Option<NumberClaim>,
+    /// The step's outbox record, written in the same commit as its entry: JSON of the list of
+    /// notices it causes (`notify::Notice`, often none), which also puts the step in the feed
+    /// once routed ([`outbox`]). `None` writes none: a copied history, whose notices were
+    /// delivered where it was first committed.
+    pub outbox: Option<Vec<u8>>,
 }
 
 /// The numbers a start takes: `workflow-n`, and the `{seq}` of its readable number in its
@@ -86,6 +95,7 @@ impl Committed {
             encoded,
             snapshot,
             numbers: None,
+            outbox: None,
         })
     }
 }
@@ -496,4 +506,59 @@ pub trait Store: Send + Sync {
     /// Instances whose derived records were rebuilt from the log when the store opened: the
     /// engine finishes their follow-up work (children to start or notify).
     fn recovered(&self) -> Vec<String>;
+
+    /// Routes up to `limit` committed outbox records ([`outbox`]), each instance's in seq
+    /// order: in one transaction, gives each step the next feed position, stores what `route`
+    /// makes of it (deliveries due at `at`, inbox items), and removes the record. `route` is
+    /// given the step's entry as stored; a record whose entry is not in the log (left by a
+    /// crash between the two writes of a commit that was never acknowledged) is removed unrouted.
+    /// Records routed by another process at the same time are skipped. Returns how many steps
+    /// were routed.
+    fn route_outbox(
+        &self,
+        limit: usize,
+        at: chrono::DateTime<chrono::Utc>,
+        route: &(dyn Fn(&PendingStep, &Entry) -> Routed + Sync),
+    ) -> Result<usize, StoreError>;
+    /// Deliveries due at `now`, at most `limit`, claimed for `lease` (as
+    /// [`Store::claim_due_timers`] claims timers): of each (channel, instance), only the first
+    /// in (seq, n) order, and none while that one is claimed, so that a channel receives an
+    /// instance's messages in order.
+    fn due_deliveries(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records that a delivery arrived: it leaves the queue, durably.
+    fn delivery_done(&self, key: &DeliveryKey) -> Result<(), StoreError>;
+    /// Records a failed attempt: one more attempt and `error`; tried again at `retry_at`, or,
+    /// when `None`, moved to the dead letters (its `next_at` then says when).
+    fn delivery_failed(
+        &self,
+        key: &DeliveryKey,
+        error: &str,
+        retry_at: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), StoreError>;
+    /// Dead letters in key order, at most `limit`.
+    fn dead_letters(&self, limit: usize) -> Result<Vec<Delivery>, StoreError>;
+    /// Puts a dead letter (or, with `None`, every one) back in the queue, due at `at`, with
+    /// its attempts counted from zero; returns how many.
+    fn revive(
+        &self,
+        key: Option<&DeliveryKey>,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u64, StoreError>;
+    /// The feed after position `after`, in order, at most `limit` steps.
+    fn feed(&self, after: u64, limit: usize) -> Result<Vec<FeedItem>, StoreError>;
+    /// The newest `limit` notices for any of `recipients` (`role:..`, `user:..`), newest first,
+    /// each once (a notice for two of them is one item, of the first recipient).
+    fn inbox(&self, recipients: &[String], limit: usize) -> Result<Vec<InboxItem>, StoreError>;
+    /// Records that `user` has read the notices `keys`.
+    fn mark_read(&self, user: &str, keys: &[String]) -> Result<(), StoreError>;
+    /// Which of `keys` `user` has read.
+    fn read_marks(&self, user: &str, keys: &[String]) -> Result<Vec<String>, StoreError>;
+    /// How the outbox stands.
+    fn outbox_counts(&self) -> Result<OutboxCounts, StoreError>;
 }

@@ -18,7 +18,7 @@ impl SledStore {
         self.db.open_tree(name).map_err(io)
     }
 
-    fn refuse_if_failed(&self) -> Result<(), StoreError> {
+    pub(super) fn refuse_if_failed(&self) -> Result<(), StoreError> {
         if self.failed.load(Ordering::Acquire) {
             return Err(failed());
         }

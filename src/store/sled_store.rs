@@ -25,6 +25,9 @@ const FORMAT: &[u8] = b"sopflow-store-v1";
 #[path = "sled_shared.rs"]
 mod shared;
 
+#[path = "sled_outbox.rs"]
+mod outbox;
+
 /// The shape of the stored snapshots. Snapshots are derived from the log, so when an engine
 /// derives more from it (2: who started an instance and the roles that acted on it), every
 /// snapshot is rebuilt from the log once, on the first open.
@@ -93,6 +96,14 @@ pub struct SledStore {
     numbers: sled::Tree,
     definitions: sled::Tree,
     dirty: sled::Tree,
+    /// The outbox and what routing makes of it (`sled_outbox.rs`).
+    outbox: sled::Tree,
+    feed: sled::Tree,
+    deliveries: sled::Tree,
+    dead: sled::Tree,
+    inbox: sled::Tree,
+    inbox_read: sled::Tree,
+    outbox_state: outbox::Outbox,
     overlay: RwLock<Overlay>,
     /// Held by whoever writes to the log or checkpoints. Holds the instances whose `dirty`
     /// marker is written since the last checkpoint.
@@ -193,6 +204,13 @@ impl SledStore {
             numbers: tree("numbers")?,
             definitions: tree("definitions")?,
             dirty: tree("dirty")?,
+            outbox: tree("outbox")?,
+            feed: tree("feed")?,
+            deliveries: tree("deliveries")?,
+            dead: tree("dead")?,
+            inbox: tree("inbox")?,
+            inbox_read: tree("inbox_read")?,
+            outbox_state: outbox::Outbox::default(),
             db,
             path: path.to_path_buf(),
             options,
@@ -377,6 +395,13 @@ impl Store for SledStore {
                     self.dirty.insert(id.as_bytes(), &[]).map_err(io)?;
                     marked.insert(id.to_string());
                 }
+                // Before the entry: sled recovers a prefix of its log, so an entry that
+                // survives a crash has its outbox record too.
+                if let Some(notices) = &step.outbox {
+                    self.outbox
+                        .insert(log_key(id, step.entry.seq), notices.as_slice())
+                        .map_err(io)?;
+                }
                 self.log
                     .insert(log_key(id, step.entry.seq), step.encoded.as_slice())
                     .map_err(io)?;
@@ -428,6 +453,74 @@ impl Store for SledStore {
             self.checkpoint_wanted.store(true, Ordering::Release);
         }
         Ok(())
+    }
+
+    fn route_outbox(
+        &self,
+        limit: usize,
+        at: DateTime<Utc>,
+        route: &(dyn Fn(&super::PendingStep, &Entry) -> super::Routed + Sync),
+    ) -> Result<usize, StoreError> {
+        self.route_outbox_records(limit, at, route)
+    }
+
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<super::Delivery>, StoreError> {
+        self.due_delivery_records(now, limit, lease)
+    }
+
+    fn delivery_done(&self, key: &super::DeliveryKey) -> Result<(), StoreError> {
+        self.finish_delivery(key)
+    }
+
+    fn delivery_failed(
+        &self,
+        key: &super::DeliveryKey,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fail_delivery(key, error, retry_at, now)
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<super::Delivery>, StoreError> {
+        self.dead_letter_records(limit)
+    }
+
+    fn revive(
+        &self,
+        key: Option<&super::DeliveryKey>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.revive_records(key, at)
+    }
+
+    fn feed(&self, after: u64, limit: usize) -> Result<Vec<super::FeedItem>, StoreError> {
+        self.feed_items(after, limit)
+    }
+
+    fn inbox(
+        &self,
+        recipients: &[String],
+        limit: usize,
+    ) -> Result<Vec<super::InboxItem>, StoreError> {
+        self.inbox_items(recipients, limit)
+    }
+
+    fn mark_read(&self, user: &str, keys: &[String]) -> Result<(), StoreError> {
+        self.mark_read_records(user, keys)
+    }
+
+    fn read_marks(&self, user: &str, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        self.read_mark_records(user, keys)
+    }
+
+    fn outbox_counts(&self) -> Result<super::OutboxCounts, StoreError> {
+        self.outbox_count_records()
     }
 
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError> {

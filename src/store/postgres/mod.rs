@@ -27,6 +27,7 @@
 
 mod commit;
 mod connection;
+mod outbox;
 mod reads;
 mod scan;
 mod schema;
@@ -79,6 +80,74 @@ impl PgStore {
 }
 
 impl Store for PgStore {
+    fn route_outbox(
+        &self,
+        limit: usize,
+        at: DateTime<Utc>,
+        route: &(dyn Fn(&super::PendingStep, &Entry) -> super::Routed + Sync),
+    ) -> Result<usize, StoreError> {
+        self.route_outbox_records(limit, at, route)
+    }
+
+    fn due_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<super::Delivery>, StoreError> {
+        self.due_delivery_records(now, limit, lease)
+    }
+
+    fn delivery_done(&self, key: &super::DeliveryKey) -> Result<(), StoreError> {
+        self.finish_delivery(key)
+    }
+
+    fn delivery_failed(
+        &self,
+        key: &super::DeliveryKey,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.fail_delivery(key, error, retry_at, now)
+    }
+
+    fn dead_letters(&self, limit: usize) -> Result<Vec<super::Delivery>, StoreError> {
+        self.dead_letter_records(limit)
+    }
+
+    fn revive(
+        &self,
+        key: Option<&super::DeliveryKey>,
+        at: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        self.revive_records(key, at)
+    }
+
+    fn feed(&self, after: u64, limit: usize) -> Result<Vec<super::FeedItem>, StoreError> {
+        self.feed_items(after, limit)
+    }
+
+    fn inbox(
+        &self,
+        recipients: &[String],
+        limit: usize,
+    ) -> Result<Vec<super::InboxItem>, StoreError> {
+        self.inbox_items(recipients, limit)
+    }
+
+    fn mark_read(&self, user: &str, keys: &[String]) -> Result<(), StoreError> {
+        self.mark_read_records(user, keys)
+    }
+
+    fn read_marks(&self, user: &str, keys: &[String]) -> Result<Vec<String>, StoreError> {
+        self.read_mark_records(user, keys)
+    }
+
+    fn outbox_counts(&self) -> Result<super::OutboxCounts, StoreError> {
+        self.outbox_count_records()
+    }
+
     fn commit(&self, batch: &[Committed]) -> Result<(), StoreError> {
         self.connection.run(commit::commit(&self.connection, batch))
     }
