@@ -70,6 +70,9 @@ fn message(id: &str) -> Message {
         roles: vec!["supervisor".into()],
         emails: vec!["zhou@example.com".into()],
         at: Utc::now(),
+        kind: Default::default(),
+        notice: None,
+        step: None,
     }
 }
 

@@ -33,6 +33,14 @@ pub struct ServeArgs {
     /// The users file: people, their roles, password hashes and token hashes.
     #[arg(long, default_value = "config/users.yaml")]
     pub users: PathBuf,
+    /// The channels file: how notifications leave (webhooks, WeCom and DingTalk robots,
+    /// e-mail). Without one, notifications reach people's 通知 page in the console only.
+    #[arg(long, default_value = "config/channels.yaml")]
+    pub channels: PathBuf,
+    /// The console's address as people reach it (`https://flow.example.cn`), for the links in
+    /// notifications; by default the address it listens on.
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
     /// Do not watch the definition folders (or, with `--definitions store`, the store's
     /// deploys) for changes.
     #[arg(long)]
@@ -91,6 +99,22 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    let channels = match load_channels(&args.channels) {
+        Ok(channels) => channels,
+        Err(err) => {
+            eprintln!(
+                "error: {err}\nhint: see \"Channels\" in the README; secrets are named by `*_env` and read from the environment"
+            );
+            return ExitCode::from(1);
+        }
+    };
+    let public_url = match public_url(args) {
+        Ok(url) => url,
+        Err(err) => {
+            eprintln!("error: --public-url: {err}");
+            return ExitCode::from(1);
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -101,7 +125,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let mut config = args.store.config(true);
+    let mut config = args.store.config(true).link_base(public_url);
     let from_store = args.definitions == Definitions::Store;
     if from_store {
         config = config.deployed_definitions();
@@ -164,7 +188,17 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         }
         let demo: Vec<String> = users.demo_ids();
         let demo_set = users.has_demo();
-        let state = AppState::with_limits(engine.clone(), users, watched, args.limits());
+        for channel in channels.iter() {
+            match channel.unavailable() {
+                Some(what) => say!(
+                    "channel {}: not set up ({what}); its messages become dead letters",
+                    channel.id
+                ),
+                None => say!("channel {}: {}", channel.id, channel.describe()),
+            }
+        }
+        let state = AppState::with_limits(engine.clone(), users, watched, args.limits())
+            .with_channels(channels);
         let server = match Server::bind(state, args.addr).await {
             Ok(server) => server,
             Err(err) => {
@@ -228,6 +262,33 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
     // The engine (and its store) close here, after the last request finished.
     drop(runtime);
     code
+}
+
+/// The channels file, or none when the default one is missing.
+fn load_channels(path: &std::path::Path) -> Result<sopflow::delivery::Channels, String> {
+    if !path.exists() && path == std::path::Path::new("config/channels.yaml") {
+        return Ok(sopflow::delivery::Channels::default());
+    }
+    sopflow::delivery::Channels::load(path, &|name| std::env::var(name).ok())
+        .map_err(|err| err.to_string())
+}
+
+/// The base of notices' links: `--public-url`, or the address listened on.
+fn public_url(args: &ServeArgs) -> Result<String, String> {
+    let Some(given) = &args.public_url else {
+        return Ok(format!("http://{}", args.addr));
+    };
+    let url = reqwest::Url::parse(given).map_err(|err| format!("{given:?} is not a URL: {err}"))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "{given:?}: give the console's address, http or https, without a query, fragment or user"
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 /// Logs to standard error; `RUST_LOG` chooses what (default: info for sopflow).

@@ -97,6 +97,14 @@ struct ChannelSpec {
     username_env: Option<String>,
     #[serde(default)]
     password_env: Option<String>,
+    #[serde(default)]
+    roles: Vec<String>,
+    #[serde(default)]
+    users: Vec<String>,
+    #[serde(default)]
+    steps: Vec<String>,
+    #[serde(default)]
+    optional: bool,
 }
 
 /// What kind of channel.
@@ -130,6 +138,13 @@ pub struct Channel {
     pub title: Option<String>,
     /// Its kind.
     pub kind: ChannelKind,
+    /// Notices addressed to these roles are sent here too (besides their holders' inboxes).
+    pub roles: Vec<String>,
+    /// Notices addressed to these people (user ids) are sent here too.
+    pub users: Vec<String>,
+    /// Every step of these workflows (`*`: of all) is sent here, in order: for applications
+    /// that follow a process.
+    pub steps: Vec<String>,
     how: How,
 }
 
@@ -138,6 +153,8 @@ enum How {
     Webhook(Webhook),
     Robot(Robot),
     Smtp(Box<Smtp>),
+    /// An `optional` channel whose secrets are not set: what to set.
+    Unavailable(String),
 }
 
 impl Channels {
@@ -206,6 +223,18 @@ impl Channel {
             How::Webhook(webhook) => webhook.send(message, now).await,
             How::Robot(robot) => robot.send(message, now).await,
             How::Smtp(smtp) => smtp.send(message).await,
+            How::Unavailable(what) => Err(Failure::permanent(format!(
+                "channel {} is not set up: {what}",
+                self.id
+            ))),
+        }
+    }
+
+    /// Why the channel cannot send, when it is an `optional` one whose secrets are not set.
+    pub fn unavailable(&self) -> Option<&str> {
+        match &self.how {
+            How::Unavailable(what) => Some(what),
+            _ => None,
         }
     }
 
@@ -217,12 +246,76 @@ impl Channel {
                 format!("{} robot {}", robot.vendor.name(), http::redact(&robot.url))
             }
             How::Smtp(smtp) => format!("SMTP {}", smtp.describe),
+            How::Unavailable(what) => format!("not set up ({what})"),
         }
     }
 }
 
+/// The most roles, users or workflows one channel may list.
+const MAX_NAMES: usize = 200;
+
 fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Channel, String> {
     check_id(&spec.id)?;
+    for (key, names) in [
+        ("roles", &spec.roles),
+        ("users", &spec.users),
+        ("steps", &spec.steps),
+    ] {
+        if names.len() > MAX_NAMES {
+            return Err(format!(
+                "`{key}` lists {} names; at most {MAX_NAMES}",
+                names.len()
+            ));
+        }
+        if let Some(bad) = names.iter().find(|name| !is_name(name, key == "steps")) {
+            return Err(format!(
+                "`{key}` has {bad:?}: give ids (letters, digits, `_`, `-`, `.`, at most 128 characters){}",
+                if key == "steps" {
+                    ", or `*` for every workflow"
+                } else {
+                    ""
+                }
+            ));
+        }
+    }
+    let missing: Vec<&str> = [
+        &spec.url_env,
+        &spec.secret_env,
+        &spec.username_env,
+        &spec.password_env,
+    ]
+    .into_iter()
+    .flatten()
+    .map(String::as_str)
+    .filter(|name| env(name).is_none_or(|value| value.trim().is_empty()))
+    .collect();
+    let how = if spec.optional && !missing.is_empty() {
+        How::Unavailable(format!("set {} and restart the server", missing.join(", ")))
+    } else {
+        how(&spec, env)?
+    };
+    Ok(Channel {
+        id: spec.id,
+        title: spec.title,
+        kind: spec.kind,
+        roles: spec.roles,
+        users: spec.users,
+        steps: spec.steps,
+        how,
+    })
+}
+
+fn is_name(name: &str, star: bool) -> bool {
+    (star && name == "*")
+        || (!name.is_empty()
+            && name.len() <= 128
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')))
+}
+
+/// How the channel sends, from its kind's keys.
+fn how(spec: &ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<How, String> {
     let timeout = match spec.timeout_seconds {
         None => Duration::from_secs(10),
         Some(seconds @ 1..=MAX_TIMEOUT_SECONDS) => Duration::from_secs(seconds),
@@ -234,8 +327,8 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
     };
     let how = match spec.kind {
         ChannelKind::Webhook => {
-            only_keys(&spec, &["url", "url_env", "secret_env"])?;
-            let url = url(&spec, env)?;
+            only_keys(spec, &["url", "url_env", "secret_env"])?;
+            let url = url(spec, env)?;
             let secret_env = spec.secret_env.as_deref().ok_or(
                 "a webhook is signed: name the environment variable that holds its secret in `secret_env`",
             )?;
@@ -246,7 +339,7 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
             })
         }
         ChannelKind::Wecom | ChannelKind::Dingtalk => {
-            only_keys(&spec, &["url", "url_env", "secret_env", "mention_mobiles"])?;
+            only_keys(spec, &["url", "url_env", "secret_env", "mention_mobiles"])?;
             if spec.url.is_some() {
                 return Err("a robot's URL holds its key: put it in an environment variable and name that in `url_env`, not in `url`".into());
             }
@@ -260,7 +353,7 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
             };
             How::Robot(Robot {
                 vendor,
-                url: url(&spec, env)?,
+                url: url(spec, env)?,
                 secret: spec
                     .secret_env
                     .as_deref()
@@ -272,7 +365,7 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
         }
         ChannelKind::Smtp => {
             only_keys(
-                &spec,
+                spec,
                 &[
                     "host",
                     "port",
@@ -283,15 +376,10 @@ fn build(spec: ChannelSpec, env: &dyn Fn(&str) -> Option<String>) -> Result<Chan
                     "password_env",
                 ],
             )?;
-            How::Smtp(Box::new(smtp(&spec, env, timeout)?))
+            How::Smtp(Box::new(smtp(spec, env, timeout)?))
         }
     };
-    Ok(Channel {
-        id: spec.id,
-        title: spec.title,
-        kind: spec.kind,
-        how,
-    })
+    Ok(how)
 }
 
 fn check_id(id: &str) -> Result<(), String> {

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 /// e-mail receive its title, body and link as text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Message {
+    /// What it is: a notice a workflow declares, or a step of an instance for a channel that
+    /// follows a workflow's steps (`steps:`).
+    #[serde(default)]
+    pub kind: MessageKind,
     /// Stays the same on every attempt to send this message, and differs from every other
     /// message's: the receiver drops an id it has already seen (delivery is at least once).
     pub id: String,
@@ -34,6 +38,47 @@ pub struct Message {
     pub emails: Vec<String>,
     /// When the step that caused it was committed.
     pub at: DateTime<Utc>,
+    /// For a notice, its `id` in the workflow, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<String>,
+    /// For a step: what happened.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepSummary>,
+}
+
+/// What a message is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// A notice a workflow declares (`notify:`), for people.
+    #[default]
+    Notice,
+    /// A step of an instance, for an application following a workflow.
+    Step,
+}
+
+/// One step of an instance, as a channel following its workflow receives it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepSummary {
+    /// The event taken (`start` for the start).
+    pub event: String,
+    /// The state left (none for the start).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// The state after the step.
+    pub to: String,
+    /// Whether the instance ended.
+    pub finished: bool,
+    /// Who took the step (`system` for the engine).
+    pub actor: String,
+    /// The role they acted in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    /// The fields the step set.
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub changes: serde_json::Map<String, serde_json::Value>,
+    /// The entry's hash in the instance's chain.
+    pub hash: String,
 }
 
 impl Message {

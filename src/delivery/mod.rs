@@ -18,12 +18,14 @@ mod config;
 mod http;
 mod message;
 mod robot;
+pub mod route;
 mod smtp;
 mod webhook;
+pub mod worker;
 
 pub use backoff::Backoff;
 pub use config::{Channel, ChannelKind, Channels, ConfigError};
-pub use message::Message;
+pub use message::{Message, MessageKind, StepSummary};
 pub use webhook::{SIGNATURE_HEADER, verify_signature};
 
 /// Why a message did not arrive.

@@ -206,6 +206,9 @@ mod tests {
             roles: vec![],
             emails: vec![],
             at: Utc::now(),
+            kind: Default::default(),
+            notice: None,
+            step: None,
         };
         let wecom = robot(Vendor::WeCom, None).body(&message);
         assert_eq!(wecom["msgtype"], "text");

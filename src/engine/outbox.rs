@@ -32,6 +32,11 @@ impl Engine {
 }
 
 impl Outbox {
+    /// The engine's time (its clock may be a test's).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.engine.now()
+    }
+
     /// Routes up to `limit` committed steps with `route`, at the engine's time; returns how
     /// many ([`Store::route_outbox`](crate::store::Store::route_outbox)).
     pub async fn route(&self, limit: usize, route: Router) -> Result<usize, EngineError> {

@@ -63,6 +63,14 @@ pub(crate) struct ResultLabel {
     pub(crate) result: &'static str,
 }
 
+/// `{channel, result}` of a delivery attempt: a configured channel's id (or `unknown`), and
+/// `sent`, `retried` or `dead`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct DeliveryLabel {
+    pub(crate) channel: String,
+    pub(crate) result: &'static str,
+}
+
 /// Every metric the server keeps, registered once.
 pub struct Metrics {
     registry: Registry,
@@ -85,6 +93,10 @@ pub struct Metrics {
     pub(crate) timers_fired: Counter,
     /// Definition reloads, by result (`applied`, `unchanged`, `rejected`, `failed`).
     pub(crate) reloads: Family<ResultLabel, Counter>,
+    /// Delivery attempts, by channel and result.
+    pub(crate) deliveries: Family<DeliveryLabel, Counter>,
+    /// Seconds from a step's commit to its message's arrival.
+    pub(crate) delivery_lag_seconds: Histogram,
     /// Workflows that can be started now.
     pub(crate) workflows: Gauge<i64, std::sync::atomic::AtomicI64>,
     /// Unix time of the last reload that was put in force.
@@ -141,6 +153,19 @@ impl Metrics {
         registry.register("timers_fired", "Timers fired", timers_fired.clone());
         let reloads = Family::<ResultLabel, Counter>::default();
         registry.register("reloads", "Definition reloads", reloads.clone());
+        let deliveries = Family::<DeliveryLabel, Counter>::default();
+        registry.register(
+            "deliveries",
+            "Attempts to deliver a notification, by channel and result (sent, retried, dead)",
+            deliveries.clone(),
+        );
+        // 1 ms to about 1 h.
+        let delivery_lag_seconds = Histogram::new(exponential_buckets(0.001, 2.0, 22));
+        registry.register(
+            "delivery_lag_seconds",
+            "From a step's commit to its notification's arrival",
+            delivery_lag_seconds.clone(),
+        );
         let workflows = Gauge::<i64, std::sync::atomic::AtomicI64>::default();
         registry.register(
             "workflows",
@@ -164,9 +189,30 @@ impl Metrics {
             timer_lag_seconds,
             timers_fired,
             reloads,
+            deliveries,
+            delivery_lag_seconds,
             workflows,
             last_reload,
         }
+    }
+
+    /// Counts one delivery attempt (the worker's observer).
+    pub(crate) fn record_delivery(&self, channel: &str, attempt: crate::delivery::worker::Attempt) {
+        use crate::delivery::worker::Attempt;
+        let result = match attempt {
+            Attempt::Sent { lag } => {
+                self.delivery_lag_seconds.observe(lag.as_secs_f64());
+                "sent"
+            }
+            Attempt::Retried => "retried",
+            Attempt::Dead => "dead",
+        };
+        self.deliveries
+            .get_or_create(&DeliveryLabel {
+                channel: channel.to_string(),
+                result,
+            })
+            .inc();
     }
 
     /// The OpenMetrics text format (what Prometheus asks for first).

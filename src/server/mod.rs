@@ -91,6 +91,8 @@ pub struct AppState {
     pub(crate) flashes: Arc<console::flash::Flashes>,
     /// The deploy gates counted: running instances on older versions of each workflow.
     pub(crate) gates: Arc<gate::Gates>,
+    /// The channels notifications leave by (`config/channels.yaml`); none by default.
+    pub(crate) channels: Arc<crate::delivery::Channels>,
 }
 
 impl AppState {
@@ -131,8 +133,16 @@ impl AppState {
             login_forms: Arc::new(LoginForms::new()),
             flashes: Arc::new(console::flash::Flashes::default()),
             gates: Arc::new(gate::Gates::default()),
+            channels: Arc::new(crate::delivery::Channels::default()),
             limits: Arc::new(limits),
         }
+    }
+
+    /// The state, with notifications sent by `channels` (the server's delivery loop routes
+    /// and sends them; without channels it still fills people's 通知 and the event feed).
+    pub fn with_channels(mut self, channels: crate::delivery::Channels) -> AppState {
+        self.channels = Arc::new(channels);
+        self
     }
 
     /// The users in force.
@@ -550,6 +560,23 @@ impl Server {
                     .await;
             })
         };
+        let delivery = {
+            let state = self.state.clone();
+            let mut stop = stop_rx.clone();
+            let metrics = state.metrics.clone();
+            let worker =
+                crate::delivery::worker::Worker::new(state.engine.outbox(), state.channels.clone())
+                    .observe(Arc::new(move |channel, attempt| {
+                        metrics.record_delivery(channel, attempt)
+                    }));
+            tokio::spawn(async move {
+                worker
+                    .run(async move {
+                        let _ = stop.wait_for(|s| *s).await;
+                    })
+                    .await;
+            })
+        };
         // Files are watched; a deployed set is followed through the store.
         let watcher = match (watch, self.state.engine.definition_source()) {
             (false, _) => None,
@@ -579,6 +606,7 @@ impl Server {
         .await;
         let _ = stop_tx.send(true);
         let _ = timers.await;
+        let _ = delivery.await;
         if let Some(watcher) = watcher {
             let _ = watcher.await;
         }

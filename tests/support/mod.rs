@@ -3,6 +3,8 @@
 //! random loopback port.
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use sopflow::engine::{Config, Engine};
 use sopflow::server::auth::Users;
 use sopflow::server::{AppState, Limits, Server};
@@ -89,6 +91,26 @@ async fn spawn_full(
     spawn_in(dir, sources, users, watch, limits).await
 }
 
+/// A server over the shipped definitions and demo users, sending notifications by these
+/// channels (the text of a channels file, its secrets from `env`).
+pub async fn spawn_with_channels(
+    channels: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> TestServer {
+    let users = Users::load(&project().join("config/users.yaml")).expect("the demo users load");
+    let channels = sopflow::delivery::Channels::parse(channels, env).expect("the channels parse");
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    spawn_channels(
+        dir,
+        shipped_sources(),
+        users,
+        false,
+        Limits::default(),
+        channels,
+    )
+    .await
+}
+
 /// A server over the shipped definitions and demo users whose store is the one of `dir` (see
 /// [`TestServer::stop_keeping`]): a second server on the same store, or the same one
 /// restarted.
@@ -104,6 +126,18 @@ async fn spawn_in(
     watch: bool,
     limits: Limits,
 ) -> TestServer {
+    let channels = sopflow::delivery::Channels::default();
+    spawn_channels(dir, sources, users, watch, limits, channels).await
+}
+
+async fn spawn_channels(
+    dir: tempfile::TempDir,
+    sources: Vec<PathBuf>,
+    users: Users,
+    watch: bool,
+    limits: Limits,
+    channels: sopflow::delivery::Channels,
+) -> TestServer {
     let config = store_config(&dir.path().join("data")).sources(sources.clone());
     let engine = Engine::open(config).await.expect("the engine opens");
     assert!(
@@ -111,7 +145,7 @@ async fn spawn_in(
         "the definitions have errors: {:?}",
         engine.load_report().diagnostics
     );
-    let state = AppState::with_limits(engine, users, sources, limits);
+    let state = AppState::with_limits(engine, users, sources, limits).with_channels(channels);
     let server = Server::bind(state.clone(), "127.0.0.1:0".parse().expect("an address"))
         .await
         .expect("binds a loopback port");
