@@ -191,7 +191,7 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         for channel in channels.iter() {
             match channel.unavailable() {
                 Some(what) => say!(
-                    "channel {}: not set up ({what}); its messages become dead letters",
+                    "channel {}: not set up, so it carries nothing ({what})",
                     channel.id
                 ),
                 None => say!("channel {}: {}", channel.id, channel.describe()),

@@ -214,6 +214,11 @@ impl Channels {
     pub fn iter(&self) -> impl Iterator<Item = &Channel> {
         self.channels.values()
     }
+
+    /// The channels that can send: all but the `optional` ones whose secrets are not set.
+    pub fn available(&self) -> impl Iterator<Item = &Channel> {
+        self.iter().filter(|c| c.unavailable().is_none())
+    }
 }
 
 impl Channel {

@@ -6,7 +6,8 @@
 //! message for every channel that should carry it: a channel the notice names (`{channel:
 //! ID}`), and a channel configured for one of its roles or people (`roles:`, `users:` in the
 //! channels file). A channel following the step's workflow (`steps:`) gets the step itself.
-//! Which channel carries what is read from the channels file when the step is routed, so a
+//! An `optional` channel that is not set up carries nothing (the server said so when it
+//! started). Which channel carries what is read from the channels file when the step is routed, so a
 //! channel added to the file carries the notices of steps committed after the restart.
 //!
 //! Routing is a pure function of the record, the entry and the channels: it reads nothing and
@@ -32,7 +33,7 @@ pub fn route(channels: &Channels, step: &PendingStep, entry: &Entry) -> Routed {
     // A record that cannot be read tells nobody, rather than stopping every later step: the
     // step itself is in the history, and in the feed.
     let notices: Vec<Notice> = serde_json::from_slice(&step.notices).unwrap_or_default();
-    for channel in channels.iter() {
+    for channel in channels.available() {
         if channel
             .steps
             .iter()
@@ -48,7 +49,9 @@ pub fn route(channels: &Channels, step: &PendingStep, entry: &Entry) -> Routed {
         for addressee in &notice.recipients {
             match addressee {
                 Addressee::Channel { name } => {
-                    to.insert(name);
+                    if channels.get(name).is_none_or(|c| c.unavailable().is_none()) {
+                        to.insert(name);
+                    }
                 }
                 Addressee::Role { id, .. } => {
                     recipients.push(role_recipient(id));
