@@ -6,6 +6,9 @@
 //! most 1.3 µs per step; durable steps at 64 clients at least half the raw batched sled rate
 //! (`raw_sled/flush_per_64`) and at least 10x the single-client rate.
 //!
+//! `outbox/commit/*`: one durable step on sled without an outbox record, with the empty record
+//! most steps write, and with one rendered notice (target: the record adds under 10%).
+//!
 //! `cargo bench --bench runtime` (a few minutes); `cargo bench --bench runtime -- --test` runs
 //! each benchmark once. `benches/compare-xstate.sh` runs `four_step` beside the same machine in
 //! XState (node, `benches/xstate/`).
@@ -396,8 +399,67 @@ fn bench_raw_sled(c: &mut Criterion) {
     drop(db);
 }
 
+/// What writing a step's outbox record adds to its commit: one durable step on sled (a start
+/// entry, committed and flushed alone) without a record (a copied history), with the record
+/// most steps write (no notices: `[]`), and with one rendered notice.
+fn bench_outbox(c: &mut Criterion) {
+    use sopflow::store::{Committed, Options, SledStore, Store};
+    let (def, sandbox) = expense();
+    let notice = serde_json::to_vec(&json!([{
+        "key": "expense-1.3.0",
+        "id": "escalated_to_supervisor",
+        "cause": {"kind": "transition", "state": "handling", "event": "escalate"},
+        "recipients": [{"kind": "role", "id": "cs_supervisor", "title": "客服主管"}],
+        "title": "投诉TS-2026-0001已上报主管",
+        "body": "客服前台超越自身权限无法处理,已上报。\n投诉人:刘女士;投诉内容:停车收费有误\n请查看并做好客诉记录:https://flow.example.cn/instances/complaint_handling-1",
+        "link": "https://flow.example.cn/instances/complaint_handling-1",
+    }]))
+    .expect("encodes");
+    let mut n = 0u64;
+    let mut step = |outbox: Option<&[u8]>| {
+        n += 1;
+        let start = Start {
+            id: format!("expense-{n}"),
+            actor: clerk(),
+            data: object(json!({"amount": 18000})),
+            business_key: None,
+            parent: None,
+            idempotency_key: None,
+            at: at(),
+            number: None,
+        };
+        let entry = machine::start(&def, &start, &sandbox).expect("starts");
+        let snapshot = Instance::begin(&entry).expect("begins");
+        let mut step = Committed::new(entry, snapshot).expect("encodes");
+        step.outbox = outbox.map(<[u8]>::to_vec);
+        step
+    };
+    let mut group = c.benchmark_group("outbox");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    for (name, outbox) in [
+        ("none", None),
+        ("empty", Some(b"[]".as_slice())),
+        ("notice", Some(notice.as_slice())),
+    ] {
+        // A store of its own for each, so that none runs on a store the others filled.
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = SledStore::open(&dir.path().join("data"), Options::default()).expect("opens");
+        group.bench_function(BenchmarkId::new("commit", name), |b| {
+            b.iter(|| {
+                let step = step(outbox);
+                store.commit(std::slice::from_ref(&step)).expect("commits");
+            })
+        });
+    }
+    group.finish();
+}
+
 criterion_group!(
     benches,
+    bench_outbox,
     bench_step,
     bench_four_step,
     bench_guard,

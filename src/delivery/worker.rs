@@ -15,12 +15,13 @@
 //! receiver drops an id it has seen. Nothing is sent for a step that was not committed, since
 //! only committed outbox records are routed.
 //!
-//! A round with work is followed at once by the next; an idle loop looks again every
-//! [`Settings::interval`] (100 ms), which bounds the lag a quiet system adds.
+//! A round with work is followed at once by the next; an idle loop waits for this process's
+//! engine to commit a step, or at most [`Settings::interval`] (100 ms: steps committed by other
+//! processes sharing the store).
 
 use super::{Channels, Failure, Message};
-use crate::engine::{EngineError, Outbox, Router};
-use crate::store::Delivery;
+use crate::engine::{EngineError, Outbox, Router, Tried};
+use crate::store::{Delivery, DeliveryKey};
 use chrono::Utc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,7 +62,7 @@ impl Default for Settings {
         Settings {
             interval: Duration::from_millis(100),
             route_batch: 500,
-            parallel: 32,
+            parallel: 128,
             lease: Duration::from_secs(300),
         }
     }
@@ -135,6 +136,7 @@ impl Worker {
             }
             tokio::select! {
                 () = tokio::time::sleep(pause) => {}
+                () = self.outbox.committed() => {}
                 () = &mut stop => return,
             }
         }
@@ -162,20 +164,27 @@ impl Worker {
             let worker = self.clone();
             sending.spawn(async move { worker.send(delivery).await });
         }
+        let mut attempts = Vec::new();
         while let Some(done) = sending.join_next().await {
             match done {
-                Ok(Ok(true)) => round.sent += 1,
-                Ok(Ok(false)) => round.failed += 1,
-                Ok(Err(err)) => return Err(err),
+                Ok(attempt) => {
+                    if attempt.1 == Tried::Arrived {
+                        round.sent += 1;
+                    } else {
+                        round.failed += 1;
+                    }
+                    attempts.push(attempt);
+                }
                 Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
                 Err(_) => return Err(EngineError::Closed),
             }
         }
+        self.outbox.record(attempts).await?;
         Ok(round)
     }
 
-    /// Sends one message and records the attempt: true when it arrived.
-    async fn send(&self, delivery: Delivery) -> Result<bool, EngineError> {
+    /// Sends one message: what became of it, to be recorded.
+    async fn send(&self, delivery: Delivery) -> (DeliveryKey, Tried) {
         let key = delivery.key.clone();
         let channel = self.channels.get(&key.channel);
         let label = channel.map_or("unknown", |c| c.id.as_str());
@@ -195,12 +204,11 @@ impl Worker {
         let now = self.outbox.now();
         match result {
             Ok(()) => {
-                self.outbox.done(key).await?;
                 let lag = message
                     .map(|m| (now - m.at).to_std().unwrap_or_default())
                     .unwrap_or_default();
                 self.tell(label, Attempt::Sent { lag });
-                Ok(true)
+                (key, Tried::Arrived)
             }
             Err(failure) => {
                 let attempts = delivery.attempts.saturating_add(1);
@@ -213,8 +221,8 @@ impl Worker {
                 let retry_at = wait
                     .and_then(|w| chrono::Duration::from_std(w).ok())
                     .map(|w| now + w);
-                let reason = match &failure {
-                    Failure::Retry { reason, .. } | Failure::Permanent { reason } => reason.clone(),
+                let reason = match failure {
+                    Failure::Retry { reason, .. } | Failure::Permanent { reason } => reason,
                 };
                 tracing::info!(
                     delivery = %key,
@@ -223,7 +231,6 @@ impl Worker {
                     dead = retry_at.is_none(),
                     "delivery failed"
                 );
-                self.outbox.failed(key, reason, retry_at).await?;
                 self.tell(
                     label,
                     if retry_at.is_some() {
@@ -232,7 +239,13 @@ impl Worker {
                         Attempt::Dead
                     },
                 );
-                Ok(false)
+                (
+                    key,
+                    Tried::Failed {
+                        error: reason,
+                        retry_at,
+                    },
+                )
             }
         }
     }

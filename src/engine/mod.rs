@@ -48,7 +48,7 @@ mod versions;
 pub use error::EngineError;
 pub use inbox::Task;
 pub use migrate::{CURRENT, MigrationRequest, MigrationSummary, Moved};
-pub use outbox::{Outbox, Router};
+pub use outbox::{Outbox, Router, Tried};
 pub use reload::Reloaded;
 pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;
@@ -378,6 +378,8 @@ struct Inner {
     deployed: Mutex<Option<String>>,
     /// How notices are rendered into the outbox.
     notices: crate::notify::Settings,
+    /// Told after each commit: the delivery loop routes at once instead of at its next look.
+    committed: tokio::sync::Notify,
 }
 
 impl std::fmt::Debug for Engine {
@@ -480,6 +482,7 @@ impl Engine {
                 location: config.store.redacted(),
                 deployed: Mutex::new(deployed),
                 notices: config.notices.clone(),
+                committed: tokio::sync::Notify::new(),
             }),
         })
     }
@@ -1017,14 +1020,19 @@ impl Engine {
             .committer
             .commit(batch)
             .await
-            .map_err(commit_failed)
+            .map_err(commit_failed)?;
+        self.inner.committed.notify_one();
+        Ok(())
     }
 
     /// A step [`Engine::commit_here`] placed, once committed: at once if it was, else through
     /// the committer's next group.
     async fn placed(&self, placed: Placed) -> Result<Committed, EngineError> {
         match placed {
-            Placed::Committed(step) => Ok(step),
+            Placed::Committed(step) => {
+                self.inner.committed.notify_one();
+                Ok(step)
+            }
             Placed::Waiting(step) => {
                 let copy = step.clone();
                 self.commit(vec![step]).await?;
@@ -1032,6 +1040,7 @@ impl Engine {
             }
             Placed::Sent(sent, step) => {
                 sent.answer().await.map_err(commit_failed)?;
+                self.inner.committed.notify_one();
                 Ok(step)
             }
         }

@@ -16,6 +16,20 @@ use std::sync::Arc;
 /// What routing makes of one step (see [`Outbox::route`]).
 pub type Router = Arc<dyn Fn(&PendingStep, &Entry) -> Routed + Send + Sync>;
 
+/// What became of one delivery tried ([`Outbox::record`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tried {
+    /// The channel said it arrived: it leaves the queue.
+    Arrived,
+    /// It did not arrive: tried again at `retry_at`, or, when `None`, a dead letter.
+    Failed {
+        /// Why, for the operator.
+        error: String,
+        /// When to try again.
+        retry_at: Option<DateTime<Utc>>,
+    },
+}
+
 /// The outbox of an [`Engine`]'s store.
 #[derive(Clone)]
 pub struct Outbox {
@@ -47,6 +61,32 @@ impl Outbox {
                     .inner
                     .store
                     .route_outbox(limit, at, &|step, entry| route(step, entry))?)
+            })
+            .await
+    }
+
+    /// Completes once a step is committed by this engine after the last call (or since it
+    /// opened): what a delivery loop waits on between its looks. Steps other processes commit
+    /// to a shared store are not told: a loop looks every so often as well.
+    pub async fn committed(&self) {
+        self.engine.inner.committed.notified().await
+    }
+
+    /// Records what became of deliveries tried, in one call.
+    pub async fn record(&self, attempts: Vec<(DeliveryKey, Tried)>) -> Result<(), EngineError> {
+        let now = self.engine.now();
+        self.engine
+            .blocking(move |engine| {
+                let store = &engine.inner.store;
+                for (key, result) in attempts {
+                    match result {
+                        Tried::Arrived => store.delivery_done(&key)?,
+                        Tried::Failed { error, retry_at } => {
+                            store.delivery_failed(&key, &error, retry_at, now)?
+                        }
+                    }
+                }
+                Ok(())
             })
             .await
     }
