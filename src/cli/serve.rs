@@ -197,6 +197,16 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                 None => say!("channel {}: {}", channel.id, channel.describe()),
             }
         }
+        for (workflow, definition) in &report.catalog.definitions {
+            for name in sopflow::notify::channels_named(&definition.workflow) {
+                if channels.get(&name).is_none() {
+                    say!(
+                        "warning: workflow {workflow} sends notices to channel {name}, which {} does not configure: they become dead letters until it does",
+                        args.channels.display()
+                    );
+                }
+            }
+        }
         let state = AppState::with_limits(engine.clone(), users, watched, args.limits())
             .with_channels(channels);
         let server = match Server::bind(state, args.addr).await {

@@ -226,6 +226,32 @@ pub fn notices(
         .collect()
 }
 
+/// The channels a workflow's notices name (`{channel: ID}`), each once: a server checks them
+/// against its channels file when it starts.
+pub fn channels_named(workflow: &Workflow) -> std::collections::BTreeSet<String> {
+    let mut notices: Vec<&crate::definition::model::Notice> = Vec::new();
+    for (_, state) in workflow.states.iter() {
+        notices.extend(state.notify.iter().map(|n| &n.value));
+        for (_, branches) in state.on.iter() {
+            for branch in &branches.0 {
+                notices.extend(branch.notify.iter().map(|n| &n.value));
+            }
+        }
+        for timer in &state.timers {
+            notices.extend(timer.notify.iter().map(|n| &n.value));
+        }
+    }
+    notices.extend(workflow.on_finish.iter().map(|n| &n.value));
+    notices
+        .into_iter()
+        .flat_map(|n| n.to.value.iter())
+        .filter_map(|r| match &r.value {
+            Recipient::Channel(name) => Some(name.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The roles that may act in `after`'s state: its transitions' roles, then the signers its
 /// approval still waits for (in a sequence, only the one whose turn it is). Guards are not
 /// evaluated: a role whose branch the data keeps closed for now is still told.
