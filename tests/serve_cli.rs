@@ -271,3 +271,67 @@ async fn a_closed_stdout_neither_stops_the_server_nor_spoils_its_exit() {
         "the last line went nowhere, and the exit is still clean: {exit:?}"
     );
 }
+
+#[test]
+fn serve_names_the_channels_it_lacks_and_refuses_a_bad_public_url() {
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let workflows = dir.path().join("workflows");
+    std::fs::create_dir_all(&workflows).expect("creates");
+    std::fs::write(
+        workflows.join("told.yaml"),
+        r#"
+id: told
+title: 通知测试
+roles:
+  cs_receiver: {title: 客服前台}
+initial: open
+states:
+  open:
+    title: 处理中
+    on:
+      close: {to: closed, title: 结案, roles: [cs_receiver]}
+  closed: {title: 已结案, final: true}
+on_finish:
+  - to: [{channel: nowhere}]
+    title: 已结案
+    message: 已结案
+"#,
+    )
+    .expect("writes");
+    let bad = sopflow(dir.path())
+        .arg("--workflows")
+        .arg(&workflows)
+        .args(["--addr", "127.0.0.1:0", "--public-url", "ftp://flow.example.cn"])
+        .output()
+        .expect("runs");
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--public-url"),
+        "{bad:?}"
+    );
+    let mut child = sopflow(dir.path())
+        .arg("--workflows")
+        .arg(&workflows)
+        .args(["--addr", "127.0.0.1:0", "--no-watch"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut printed = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let done = line.starts_with("console: ");
+        printed.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        printed
+            .iter()
+            .any(|l| l.contains("channel nowhere") && l.contains("told")),
+        "{printed:?}"
+    );
+}
