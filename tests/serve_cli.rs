@@ -301,7 +301,12 @@ on_finish:
     let bad = sopflow(dir.path())
         .arg("--workflows")
         .arg(&workflows)
-        .args(["--addr", "127.0.0.1:0", "--public-url", "ftp://flow.example.cn"])
+        .args([
+            "--addr",
+            "127.0.0.1:0",
+            "--public-url",
+            "ftp://flow.example.cn",
+        ])
         .output()
         .expect("runs");
     assert_eq!(bad.status.code(), Some(1), "{bad:?}");

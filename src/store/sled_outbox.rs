@@ -130,7 +130,11 @@ impl SledStore {
             let Some(bytes) = self.log.get(key).map_err(io)? else {
                 continue;
             };
-            let entry: Entry = decode(&instance, &bytes)?;
+            // An entry that cannot be read is for `sopflow audit verify` to report; its step
+            // tells nobody rather than stopping every later one.
+            let Ok(entry) = serde_json::from_slice::<Entry>(&bytes) else {
+                continue;
+            };
             let step = PendingStep {
                 instance,
                 seq,

@@ -1,6 +1,7 @@
 //! The write path: one transaction per batch, whose COMMIT is the durability point.
 //!
-//! A batch's entries go into `sopflow_log`, its idempotency keys into their table, and the last
+//! A batch's entries go into `sopflow_log`, their outbox records into `sopflow_outbox`, its
+//! idempotency keys into their table, and the last
 //! snapshot of each instance in it (with its index columns) and that snapshot's timers replace
 //! what was stored, all in one statement whatever the batch's size (arrays unnested
 //! server-side, the tables written by the parts of one `WITH`). Without a start's numbers to
@@ -19,8 +20,8 @@
 //! ours, decides between them, and a batch that loses writes nothing (its transaction is
 //! rolled back):
 //!
-//! - two entries for one (instance, seq) are refused by the log's primary key: the batch
-//!   fails with [`StoreError::Conflict`] naming the step. Every step's seq is its snapshot's
+//! - two entries for one (instance, seq) are refused by the log's primary key (or the outbox's,
+//!   which has the same): the batch fails with [`StoreError::Conflict`] naming the step. Every step's seq is its snapshot's
 //!   plus one, so a step computed on a snapshot that another node has moved on always meets
 //!   that node's entry for the same seq;
 //! - a start's numbers ([`Committed::numbers`]) are a compare-and-set in the same transaction:
@@ -65,7 +66,10 @@ const WRITE: &str = "WITH log AS (\
          INSERT INTO sopflow_timers (instance, timer, due, event) \
          SELECT * FROM unnest($14::text[], $15::text[], $16::bigint[], $17::text[]) \
          ON CONFLICT (instance, timer) DO UPDATE SET due = EXCLUDED.due, \
-             event = EXCLUDED.event, lease_until = NULL, node = NULL) \
+             event = EXCLUDED.event, lease_until = NULL, node = NULL), \
+     outbox AS (\
+         INSERT INTO sopflow_outbox (instance, seq, notices) \
+         SELECT * FROM unnest($18::text[], $19::bigint[], $20::bytea[])) \
      INSERT INTO sopflow_instances \
      (id, workflow, state, business_key, number, seq, snapshot) \
      SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::text[], $8::text[], \
@@ -121,7 +125,7 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
     let client = connection.client().await?;
     let written = async {
         let write = client.prepare_cached(WRITE).await?;
-        let params: [&Param; 17] = [
+        let params: [&Param; 20] = [
             &rows.log_instance,
             &rows.log_seq,
             &rows.log_entry,
@@ -139,6 +143,9 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
             &rows.timer,
             &rows.timer_due,
             &rows.timer_event,
+            &rows.outbox_instance,
+            &rows.outbox_seq,
+            &rows.outbox_notices,
         ];
         if rows.numbers.is_empty() {
             // One statement, its own transaction: durable when the server answers.
@@ -255,7 +262,11 @@ async fn conflict(
         .and_then(|db| db.constraint())
         .unwrap_or_default()
         .to_string();
-    if constraint.starts_with("sopflow_log") {
+    // The outbox is keyed by (instance, seq) like the log, and the statement's parts run in no
+    // set order: either may be the one that meets the other node's step first.
+    let step_taken =
+        constraint.starts_with("sopflow_log") || constraint.starts_with("sopflow_outbox");
+    if step_taken {
         for step in batch {
             let taken = crate::store::postgres::reads::entry_bytes(
                 connection,
@@ -287,7 +298,7 @@ async fn conflict(
         .map(|db| format!("{} ({})", db.message(), db.detail().unwrap_or_default()))
         .unwrap_or_else(|| err.to_string());
     match batch.first() {
-        Some(step) if constraint.starts_with("sopflow_log") => StoreError::Conflict {
+        Some(step) if step_taken => StoreError::Conflict {
             instance: step.entry.instance.clone(),
             seq: step.entry.seq,
         },
@@ -341,6 +352,9 @@ struct Rows {
     timer: Vec<String>,
     timer_due: Vec<i64>,
     timer_event: Vec<String>,
+    outbox_instance: Vec<String>,
+    outbox_seq: Vec<i64>,
+    outbox_notices: Vec<Vec<u8>>,
 }
 
 impl Rows {
@@ -362,6 +376,11 @@ impl Rows {
             rows.log_entry.push(step.encoded.clone());
             if let Some(key) = &entry.idempotency_key {
                 keys.insert(key, (&entry.instance, seq(entry.seq)?));
+            }
+            if let Some(notices) = &step.outbox {
+                rows.outbox_instance.push(entry.instance.clone());
+                rows.outbox_seq.push(seq(entry.seq)?);
+                rows.outbox_notices.push(notices.clone());
             }
             if let Some(claim) = &step.numbers {
                 rows.numbers.push(Claim {

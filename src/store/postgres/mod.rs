@@ -6,6 +6,7 @@
 //! - `commit`: the write path, one durable transaction per batch.
 //! - `reads`: reads by key and queries.
 //! - `scan`: cursors for audits, and the check of derived records.
+//! - `outbox`: routing, the delivery queue, dead letters, the feed and people's notices.
 //!
 //! Differences from [`SledStore`] that no caller can observe: the snapshots, indexes, timer
 //! queue and idempotency keys are written in the same transaction as the entries, so they

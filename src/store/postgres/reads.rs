@@ -415,7 +415,7 @@ pub(super) async fn one(
         .map_err(|e| connection.error(e))
 }
 
-async fn all(
+pub(super) async fn all(
     connection: &Connection,
     sql: &str,
     params: &Params<'_>,
