@@ -20,10 +20,10 @@
 //! ours, decides between them, and a batch that loses writes nothing (its transaction is
 //! rolled back):
 //!
-//! - two entries for one (instance, seq) are refused by the log's primary key (or the outbox's,
-//!   which has the same): the batch fails with [`StoreError::Conflict`] naming the step. Every step's seq is its snapshot's
-//!   plus one, so a step computed on a snapshot that another node has moved on always meets
-//!   that node's entry for the same seq;
+//! - two entries for one (instance, seq) are refused by the log's primary key (or the
+//!   outbox's, which has the same): the batch fails with [`StoreError::Conflict`] naming the
+//!   step. Every step's seq is its snapshot's plus one, so a step computed on a snapshot that
+//!   another node has moved on always meets that node's entry for the same seq;
 //! - a start's numbers ([`Committed::numbers`]) are a compare-and-set in the same transaction:
 //!   each count moves to the claimed number only if it is still one below it, else the batch
 //!   fails with [`StoreError::Conflict`] for the start's step 0. A number is thus taken only by

@@ -41,6 +41,25 @@ fn columns(key: &DeliveryKey) -> Result<(String, String, i64, i64), StoreError> 
     ))
 }
 
+/// Routed messages as columns, for `unnest`.
+#[derive(Default)]
+struct DeliveryRows {
+    channel: Vec<String>,
+    instance: Vec<String>,
+    seq: Vec<i64>,
+    n: Vec<i64>,
+    record: Vec<Vec<u8>>,
+}
+
+/// Routed inbox items as columns, for `unnest`.
+#[derive(Default)]
+struct InboxRows {
+    recipient: Vec<String>,
+    key: Vec<String>,
+    at: Vec<i64>,
+    notice: Vec<Vec<u8>>,
+}
+
 async fn route(
     connection: &Connection,
     limit: usize,
@@ -75,9 +94,8 @@ async fn route(
     let mut position = head;
     let (mut gone_instance, mut gone_seq) = (Vec::new(), Vec::new());
     let (mut feed_position, mut feed_instance, mut feed_seq) = (Vec::new(), Vec::new(), Vec::new());
-    let mut deliveries: (Vec<String>, Vec<String>, Vec<i64>, Vec<i64>, Vec<Vec<u8>>) =
-        Default::default();
-    let mut inbox: (Vec<String>, Vec<String>, Vec<i64>, Vec<Vec<u8>>) = Default::default();
+    let mut deliveries = DeliveryRows::default();
+    let mut inbox = InboxRows::default();
     for row in &rows {
         let instance: String = row.get(0);
         let step_seq: i64 = row.get(1);
@@ -115,17 +133,17 @@ async fn route(
                 last_error: None,
                 queued_at: at,
             };
-            deliveries.4.push(encode(&record)?);
-            deliveries.0.push(record.key.channel);
-            deliveries.1.push(instance.clone());
-            deliveries.2.push(step_seq);
-            deliveries.3.push(i64::from(record.key.n));
+            deliveries.record.push(encode(&record)?);
+            deliveries.channel.push(record.key.channel);
+            deliveries.instance.push(instance.clone());
+            deliveries.seq.push(step_seq);
+            deliveries.n.push(i64::from(record.key.n));
         }
         for item in made.inbox {
-            inbox.0.push(item.recipient);
-            inbox.1.push(item.key);
-            inbox.2.push(item.at.timestamp_millis());
-            inbox.3.push(item.notice);
+            inbox.recipient.push(item.recipient);
+            inbox.key.push(item.key);
+            inbox.at.push(item.at.timestamp_millis());
+            inbox.notice.push(item.notice);
         }
     }
     transaction
@@ -151,15 +169,15 @@ async fn route(
                 &feed_position,
                 &feed_instance,
                 &feed_seq,
-                &deliveries.0,
-                &deliveries.1,
-                &deliveries.2,
-                &deliveries.3,
-                &deliveries.4,
-                &inbox.0,
-                &inbox.1,
-                &inbox.2,
-                &inbox.3,
+                &deliveries.channel,
+                &deliveries.instance,
+                &deliveries.seq,
+                &deliveries.n,
+                &deliveries.record,
+                &inbox.recipient,
+                &inbox.key,
+                &inbox.at,
+                &inbox.notice,
                 &millis,
                 &gone_instance,
                 &gone_seq,
