@@ -7,7 +7,8 @@
 //! (`raw_sled/flush_per_64`) and at least 10x the single-client rate.
 //!
 //! `outbox/commit/*`: one durable step on sled without an outbox record, with the empty record
-//! most steps write, and with one rendered notice (target: the record adds under 10%).
+//! most steps write, and with one rendered notice (target: the record adds under 10%);
+//! `outbox_postgres/commit/*` the same on PostgreSQL when `SOPFLOW_TEST_POSTGRES` is set.
 //!
 //! `cargo bench --bench runtime` (a few minutes); `cargo bench --bench runtime -- --test` runs
 //! each benchmark once. `benches/compare-xstate.sh` runs `four_step` beside the same machine in
@@ -399,11 +400,12 @@ fn bench_raw_sled(c: &mut Criterion) {
     drop(db);
 }
 
-/// What writing a step's outbox record adds to its commit: one durable step on sled (a start
-/// entry, committed and flushed alone) without a record (a copied history), with the record
-/// most steps write (no notices: `[]`), and with one rendered notice.
+/// What writing a step's outbox record adds to its commit: one durable step (a start entry,
+/// committed alone) without a record (a copied history), with the record most steps write (no
+/// notices: `[]`), and with one rendered notice. On sled always; on PostgreSQL too when
+/// `SOPFLOW_TEST_POSTGRES` names a server (a database of its own, dropped afterwards).
 fn bench_outbox(c: &mut Criterion) {
-    use sopflow::store::{Committed, Options, SledStore, Store};
+    use sopflow::store::{Committed, Options, SledStore, Store, StoreLocation};
     let (def, sandbox) = expense();
     let notice = serde_json::to_vec(&json!([{
         "key": "expense-1.3.0",
@@ -434,16 +436,17 @@ fn bench_outbox(c: &mut Criterion) {
         step.outbox = outbox.map(<[u8]>::to_vec);
         step
     };
+    let variants = [
+        ("none", None),
+        ("empty", Some(b"[]".as_slice())),
+        ("notice", Some(notice.as_slice())),
+    ];
     let mut group = c.benchmark_group("outbox");
     group.sample_size(10);
     group.warm_up_time(Duration::from_secs(1));
     group.measurement_time(Duration::from_secs(5));
     group.throughput(Throughput::Elements(1));
-    for (name, outbox) in [
-        ("none", None),
-        ("empty", Some(b"[]".as_slice())),
-        ("notice", Some(notice.as_slice())),
-    ] {
+    for (name, outbox) in variants {
         // A store of its own for each, so that none runs on a store the others filled.
         let dir = tempfile::tempdir().expect("temp dir");
         let store = SledStore::open(&dir.path().join("data"), Options::default()).expect("opens");
@@ -455,6 +458,55 @@ fn bench_outbox(c: &mut Criterion) {
         });
     }
     group.finish();
+    let Some(server) = std::env::var("SOPFLOW_TEST_POSTGRES")
+        .ok()
+        .filter(|url| !url.is_empty())
+    else {
+        return;
+    };
+    let database = format!("sopflow_outbox_bench_{}", std::process::id());
+    let admin = |sql: String| {
+        let server = server.clone();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async {
+                let (client, connection) = tokio_postgres::connect(&server, tokio_postgres::NoTls)
+                    .await
+                    .expect("connects to SOPFLOW_TEST_POSTGRES");
+                tokio::spawn(connection);
+                client.batch_execute(&sql).await.expect("runs");
+            })
+        })
+        .join()
+        .expect("the statement ran")
+    };
+    admin(format!("CREATE DATABASE {database}"));
+    let start = server.find("://").map_or(0, |at| at + 3);
+    let end = server[start..]
+        .find(['/', '?'])
+        .map_or(server.len(), |at| start + at);
+    let url = format!("{}/{database}", &server[..end]);
+    let store = sopflow::store::open(&StoreLocation::Postgres(url), Options::default())
+        .expect("the database opens");
+    let mut group = c.benchmark_group("outbox_postgres");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.throughput(Throughput::Elements(1));
+    for (name, outbox) in variants {
+        group.bench_function(BenchmarkId::new("commit", name), |b| {
+            b.iter(|| {
+                let step = step(outbox);
+                store.commit(std::slice::from_ref(&step)).expect("commits");
+            })
+        });
+    }
+    group.finish();
+    drop(store);
+    admin(format!("DROP DATABASE {database}"));
 }
 
 criterion_group!(
