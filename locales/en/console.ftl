@@ -8,6 +8,7 @@ console-layout-nav-tasks = My tasks
 console-layout-nav-instances = Instances
 console-layout-nav-workflows = Workflows
 console-layout-nav-audit = Audit
+console-layout-nav-notices = Notices
 console-layout-sign-out = Sign out
 console-layout-language = Language
 console-layout-times = Times are Beijing time (UTC+8)
@@ -285,3 +286,25 @@ console-migration-blocked-heading = Cannot be migrated yet (they stay where they
 console-migration-done = Migrated { $clean } instance(s); { $blocked } stay on their version
 console-migration-bad-mapping = The state mapping is wrong: a chosen state is not in the current version, or is a final state
 console-migration-not-owner = Only the { $owner } migrates instances
+
+## Notices: what workflows told people, and dead letters (process owners)
+
+console-notices-title = Notices
+console-notices-heading = My notices
+console-notices-unread = { $count } unread
+console-notices-empty = No notices.
+console-notices-new = new
+console-notices-mark-all = Mark all as read
+console-notices-mark = Mark as read
+console-notices-col-time = Time
+console-notices-col-notice = Notice
+console-notices-col-instance = Instance
+console-deliveries-heading = Dead letters
+console-deliveries-counts = { $unrouted } to route · { $queued } to send · { $dead } dead letters
+console-deliveries-empty = No dead letters.
+console-deliveries-col-channel = Channel
+console-deliveries-col-message = Message
+console-deliveries-col-error = Last error
+console-deliveries-col-attempts = Attempts
+console-deliveries-retry = Send again
+console-deliveries-retry-all = Send all again

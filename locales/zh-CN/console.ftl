@@ -7,6 +7,7 @@ console-layout-nav-tasks = 待办
 console-layout-nav-instances = 实例
 console-layout-nav-workflows = 流程
 console-layout-nav-audit = 审计
+console-layout-nav-notices = 通知
 console-layout-sign-out = 退出
 console-layout-language = 语言
 console-layout-times = 时间均为北京时间 (UTC+8)
@@ -266,3 +267,25 @@ console-migration-blocked-heading = 暂不能迁移(保留在原版本)
 console-migration-done = 已迁移 { $clean } 个实例;{ $blocked } 个保留在原版本
 console-migration-bad-mapping = 状态对应有误:所选状态不在当前版本中,或是结束状态
 console-migration-not-owner = 只有{ $owner }可以迁移实例
+
+## 通知:工作流发出的通知,以及投递失败的消息(流程负责人)
+
+console-notices-title = 通知
+console-notices-heading = 我的通知
+console-notices-unread = { $count } 条未读
+console-notices-empty = 暂无通知。
+console-notices-new = 未读
+console-notices-mark-all = 全部标为已读
+console-notices-mark = 标为已读
+console-notices-col-time = 时间
+console-notices-col-notice = 通知
+console-notices-col-instance = 事项
+console-deliveries-heading = 投递失败的消息
+console-deliveries-counts = 待路由 { $unrouted } 条 · 待发送 { $queued } 条 · 投递失败 { $dead } 条
+console-deliveries-empty = 没有投递失败的消息。
+console-deliveries-col-channel = 渠道
+console-deliveries-col-message = 消息
+console-deliveries-col-error = 最后一次错误
+console-deliveries-col-attempts = 已尝试
+console-deliveries-retry = 重新发送
+console-deliveries-retry-all = 全部重新发送

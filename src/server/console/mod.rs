@@ -18,6 +18,7 @@ mod inbox;
 mod instance;
 mod lang;
 mod migration;
+mod notices;
 mod signin;
 mod workflow;
 
@@ -61,6 +62,9 @@ pub(crate) fn routes() -> Router<AppState> {
             "/workflows/{id}/migration",
             get(migration::page).post(migration::apply),
         )
+        .route("/notices", get(notices::page))
+        .route("/notices/read", post(notices::read))
+        .route("/deliveries/retry", post(notices::retry))
         .route("/audit", get(audit::page))
         .route("/audit/verify", post(audit::verify))
         .route("/audit/export.csv", get(audit::export))
@@ -331,6 +335,7 @@ fn frame(
                             a href="/" { (t("console-layout-nav-tasks")) }
                             a href="/instances" { (t("console-layout-nav-instances")) }
                             a href="/workflows" { (t("console-layout-nav-workflows")) }
+                            a href="/notices" { (t("console-layout-nav-notices")) }
                             @if caller.user.has_role(audit::AUDITOR) {
                                 a href="/audit" { (t("console-layout-nav-audit")) }
                             }

@@ -1,0 +1,233 @@
+//! The console's 通知 page: a supervisor reads the notice of an escalated complaint (escaped,
+//! marked unread until read), someone else does not see it, and a process owner sees the dead
+//! letters and sends them again.
+
+mod support;
+
+use serde_json::json;
+use sopflow::engine::{Fire, StartRequest};
+use sopflow::machine::Actor;
+use sopflow::server::auth::SESSION_COOKIE;
+
+struct Browser {
+    http: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl Browser {
+    async fn sign_in(base: &str, user: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let response =
+            support::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
+        assert_eq!(response.status(), 303, "{user} signs in");
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Browser {
+            http,
+            cookie,
+            base: base.to_string(),
+        }
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("a page");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text"))
+    }
+
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(support::form_body(fields))
+            .send()
+            .await
+            .expect("a form")
+            .status()
+            .as_u16()
+    }
+}
+
+fn csrf(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let at = page.find(marker).expect("a form with the session's token") + marker.len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
+
+/// Escalates a complaint whose text holds markup; its id once the notice is routed.
+async fn escalate(server: &support::TestServer) -> String {
+    let engine = server.state.engine.clone();
+    let zhang = Actor::new("zhang", ["cs_receiver"]);
+    let id = engine
+        .start(
+            "complaint_handling",
+            StartRequest::new(zhang.clone()).data(json!({"channel": "phone"})),
+        )
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    for (event, payload) in [
+        (
+            "record",
+            json!({"complainant_name": "刘女士", "complainant_contact": "13900000002", "content": "电梯困人<script>alert(1)</script>"}),
+        ),
+        (
+            "classify",
+            json!({"complainants_count": 1, "media_attention": false, "repeat_count": 1, "safety_issue": false, "amount_involved": 20}),
+        ),
+    ] {
+        engine
+            .fire(&id, Fire::new(event, zhang.clone()).payload(payload))
+            .await
+            .expect("a step");
+    }
+    engine
+        .fire(
+            &id,
+            Fire::new("escalate", zhang.clone()).comment("需协调电梯维保单位,超越自身权限"),
+        )
+        .await
+        .expect("escalated");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine
+        .outbox()
+        .notices(vec!["role:cs_supervisor".into()], 10)
+        .await
+        .expect("notices")
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "the notice is routed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_supervisor_reads_the_escalation_in_their_notices_and_marks_it_read() {
+    let server = support::spawn().await;
+    let id = escalate(&server).await;
+    let wu = Browser::sign_in(&server.base, "wu").await;
+    let (status, page) = wu.get("/notices").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("已上报主管"), "{page}");
+    assert!(
+        page.contains(&format!("href=\"/instances/{id}\"")),
+        "{page}"
+    );
+    assert!(page.contains("id=\"unread\""), "an unread badge: {page}");
+    assert!(!page.contains("<script>alert(1)"), "the text is escaped");
+    assert!(page.contains("&lt;script&gt;alert(1)"), "{page}");
+    // Marking read needs the session's token.
+    assert_eq!(
+        wu.post("/notices/read", &[("key", &format!("{id}.3.0"))])
+            .await,
+        403
+    );
+    let token = csrf(&page);
+    assert_eq!(
+        wu.post(
+            "/notices/read",
+            &[("_csrf", &token), ("key", &format!("{id}.3.0"))]
+        )
+        .await,
+        303
+    );
+    let (_, page) = wu.get("/notices").await;
+    assert!(!page.contains("id=\"unread\""), "read now: {page}");
+    assert!(page.contains("已上报主管"), "still listed");
+    // Someone else's notices do not hold it.
+    let wang = Browser::sign_in(&server.base, "wang").await;
+    let (status, page) = wang.get("/notices").await;
+    assert_eq!(status, 200);
+    assert!(!page.contains("已上报主管"), "{page}");
+    assert!(
+        !page.contains("dead-letters"),
+        "dead letters are for process owners"
+    );
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_process_owner_sends_dead_letters_again() {
+    // A channel the workflows do not know makes every hot-work permit's steps dead letters:
+    // its secret is set, but its receiver refuses them.
+    let receiver = support::receiver::Receiver::start().await;
+    receiver.fail_next(&[reqwest::StatusCode::NOT_FOUND]);
+    let url = receiver.url("/hook");
+    let server = support::spawn_with_channels(
+        "channels:\n  - {id: follower, kind: webhook, url_env: URL, secret_env: SECRET, steps: [hot_work_permit]}\n",
+        &|name| match name {
+            "URL" => Some(url.clone()),
+            "SECRET" => Some("s".into()),
+            _ => None,
+        },
+    )
+    .await;
+    server
+        .state
+        .engine
+        .start(
+            "hot_work_permit",
+            StartRequest::new(Actor::new("wang", ["contractor"])),
+        )
+        .await
+        .expect("starts");
+    let outbox = server.state.engine.outbox();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while outbox.dead_letters(10).await.expect("dead").is_empty() {
+        assert!(std::time::Instant::now() < deadline, "a dead letter");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let owner = Browser::sign_in(&server.base, "owner").await;
+    let (status, page) = owner.get("/notices").await;
+    assert_eq!(status, 200);
+    assert!(page.contains("id=\"dead-letters\""), "{page}");
+    assert!(page.contains("HTTP 404") || page.contains("404"), "{page}");
+    let token = csrf(&page);
+    let wang = Browser::sign_in(&server.base, "wang").await;
+    let (_, wang_page) = wang.get("/notices").await;
+    assert_eq!(
+        wang.post(
+            "/deliveries/retry",
+            &[("_csrf", &csrf(&wang_page)), ("all", "1")]
+        )
+        .await,
+        403,
+        "only process owners"
+    );
+    assert_eq!(
+        owner
+            .post("/deliveries/retry", &[("_csrf", &token), ("all", "1")])
+            .await,
+        303
+    );
+    receiver.wait_for("/hook", |seen| seen.len() >= 2).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while outbox.counts().await.expect("counts").queued > 0 {
+        assert!(std::time::Instant::now() < deadline, "sent again");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(outbox.dead_letters(10).await.expect("dead").is_empty());
+    server.stop().await;
+}
