@@ -362,3 +362,61 @@ async fn two_nodes_route_and_claim_without_overlap() {
     );
     assert_eq!(heads.len(), ids.len() + ids.len().div_ceil(3), "{heads:?}");
 }
+
+/// `sopflow deliveries dead` lists a dead letter for people and programs, and `retry` queues
+/// it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_command_line_lists_dead_letters_and_sends_them_again() {
+    let dir = tempfile::tempdir().expect("a temp dir");
+    std::fs::create_dir_all(dir.path().join("rules")).expect("a folder");
+    let id = {
+        let engine = Engine::open(config(dir.path())).await.expect("opens");
+        let id = run_one(&engine, true).await;
+        let outbox = engine.outbox();
+        outbox.route(100, router()).await.expect("routes");
+        let key = DeliveryKey {
+            channel: "cs_group".into(),
+            instance: id.clone(),
+            seq: 1,
+            n: 1,
+        };
+        outbox.due(100, Duration::from_secs(60)).await.expect("due");
+        outbox
+            .failed(key, "HTTP 404 \u{1b}[31m from the robot".into(), None)
+            .await
+            .expect("recorded");
+        id
+    };
+    let sopflow = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_sopflow"))
+            .current_dir(dir.path())
+            .args(args)
+            .args(["--store", &support::store_arg(&dir.path().join("data"))])
+            .env("SOPFLOW_LANG", "en")
+            .output()
+            .expect("runs")
+    };
+    let listed = sopflow(&["deliveries", "dead", "--format", "json"]);
+    assert!(listed.status.success(), "{listed:?}");
+    let letters: serde_json::Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(letters[0]["key"], format!("cs_group/{id}.1.1"));
+    assert_eq!(letters[0]["attempts"], 1);
+    let human = sopflow(&["deliveries", "dead"]);
+    let text = String::from_utf8_lossy(&human.stdout);
+    assert!(text.contains(&format!("cs_group/{id}.1.1")), "{text}");
+    assert!(
+        !text.contains('\u{1b}'),
+        "a receiver's words are escaped: {text}"
+    );
+    let bad = sopflow(&["deliveries", "retry", "not-a-key"]);
+    assert_eq!(bad.status.code(), Some(1), "{bad:?}");
+    let retried = sopflow(&["deliveries", "retry", "--all", "--format", "json"]);
+    assert!(retried.status.success(), "{retried:?}");
+    let answer: serde_json::Value = serde_json::from_slice(&retried.stdout).expect("JSON");
+    assert_eq!(answer["revived"], 1);
+    let after = sopflow(&["deliveries", "dead", "--format", "json"]);
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&after.stdout).expect("JSON"),
+        serde_json::json!([])
+    );
+}

@@ -16,6 +16,7 @@
 
 mod audit;
 mod copy;
+mod deliveries;
 mod deploy;
 mod docs;
 mod migrate;
@@ -252,6 +253,11 @@ enum Command {
     Migrate {
         #[command(subcommand)]
         command: migrate::MigrateCommand,
+    },
+    /// Notifications a channel did not take (dead letters): list them, send them again.
+    Deliveries {
+        #[command(subcommand)]
+        command: deliveries::DeliveriesCommand,
     },
     /// Recurring starts of workflows.
     Schedule {
@@ -502,6 +508,7 @@ pub fn run() -> ExitCode {
         } => copy::run(&args),
         Command::User { command } => serve::user(&command),
         Command::Migrate { command } => migrate::run(command),
+        Command::Deliveries { command } => deliveries::run(command),
         Command::Schedule {
             command: ScheduleCommand::List { next, engine },
         } => time::schedules(next, &engine),
