@@ -42,6 +42,7 @@ mod migrate;
 mod numbering;
 mod outbox;
 mod reload;
+mod subscribe;
 mod timers;
 mod versions;
 
@@ -50,6 +51,7 @@ pub use inbox::Task;
 pub use migrate::{CURRENT, MigrationRequest, MigrationSummary, Moved};
 pub use outbox::{Outbox, Router, Tried};
 pub use reload::Reloaded;
+pub use subscribe::{FeedStep, StepFilter, Subscription};
 pub use timers::{Fired, ScheduleInfo};
 pub use versions::rebuild;
 
@@ -380,6 +382,8 @@ struct Inner {
     notices: crate::notify::Settings,
     /// Told after each commit: the delivery loop routes at once instead of at its next look.
     committed: tokio::sync::Notify,
+    /// How many steps this engine has routed into the feed: subscriptions wait on it.
+    routed: tokio::sync::watch::Sender<u64>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -483,6 +487,7 @@ impl Engine {
                 deployed: Mutex::new(deployed),
                 notices: config.notices.clone(),
                 committed: tokio::sync::Notify::new(),
+                routed: tokio::sync::watch::Sender::new(0),
             }),
         })
     }

@@ -55,14 +55,22 @@ impl Outbox {
     /// many ([`Store::route_outbox`](crate::store::Store::route_outbox)).
     pub async fn route(&self, limit: usize, route: Router) -> Result<usize, EngineError> {
         let at = self.engine.now();
-        self.engine
+        let routed = self
+            .engine
             .blocking(move |engine| {
                 Ok(engine
                     .inner
                     .store
                     .route_outbox(limit, at, &|step, entry| route(step, entry))?)
             })
-            .await
+            .await?;
+        if routed > 0 {
+            self.engine
+                .inner
+                .routed
+                .send_modify(|count| *count += routed as u64);
+        }
+        Ok(routed)
     }
 
     /// Completes once a step is committed by this engine after the last call (or since it
