@@ -188,22 +188,24 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
         }
         let demo: Vec<String> = users.demo_ids();
         let demo_set = users.has_demo();
-        for channel in channels.iter() {
-            match channel.unavailable() {
-                Some(what) => say!(
+        // Said after the banner, with the other lines about what runs.
+        let mut channel_lines: Vec<String> = channels
+            .iter()
+            .map(|channel| match channel.unavailable() {
+                Some(what) => format!(
                     "channel {}: not set up, so it carries nothing ({what})",
                     channel.id
                 ),
-                None => say!("channel {}: {}", channel.id, channel.describe()),
-            }
-        }
+                None => format!("channel {}: {}", channel.id, channel.describe()),
+            })
+            .collect();
         for (workflow, definition) in &report.catalog.definitions {
             for name in sopflow::notify::channels_named(&definition.workflow) {
                 if channels.get(&name).is_none() {
-                    say!(
+                    channel_lines.push(format!(
                         "warning: workflow {workflow} sends notices to channel {name}, which {} does not configure: they become dead letters until it does",
                         args.channels.display()
-                    );
+                    ));
                 }
             }
         }
@@ -238,6 +240,9 @@ pub fn serve(args: &ServeArgs) -> ExitCode {
                 d.span.column,
                 lang.render(&d.message)
             );
+        }
+        for line in &channel_lines {
+            say!("{line}");
         }
         say!("console: http://{addr}/   API: http://{addr}/api   OpenAPI: http://{addr}/api/openapi.json");
         if demo_set {

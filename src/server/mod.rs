@@ -93,6 +93,8 @@ pub struct AppState {
     pub(crate) gates: Arc<gate::Gates>,
     /// The channels notifications leave by (`config/channels.yaml`); none by default.
     pub(crate) channels: Arc<crate::delivery::Channels>,
+    /// The event streams open (`GET /api/events`), per user.
+    pub(crate) event_streams: Arc<api::events::Streams>,
 }
 
 impl AppState {
@@ -134,6 +136,7 @@ impl AppState {
             flashes: Arc::new(console::flash::Flashes::default()),
             gates: Arc::new(gate::Gates::default()),
             channels: Arc::new(crate::delivery::Channels::default()),
+            event_streams: Arc::default(),
             limits: Arc::new(limits),
         }
     }
@@ -596,6 +599,12 @@ impl Server {
         }
         let app = router(self.state.clone());
         let limits = self.state.limits.clone();
+        // Event streams end when shutdown begins: a graceful shutdown waits for open requests.
+        let streams = self.state.event_streams.clone();
+        let shutdown = async move {
+            shutdown.await;
+            streams.close();
+        };
         listen::serve(
             self.listener,
             app,

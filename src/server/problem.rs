@@ -189,6 +189,14 @@ pub const TYPES: &[(&str, &str)] = &[
     ),
     ("no_route", "Nothing is served at this path."),
     (
+        "too_many_streams",
+        "The caller (or the server) has as many event streams open as it allows; close one first.",
+    ),
+    (
+        "bad_event_id",
+        "Last-Event-ID is not an event id the server sent (a feed position).",
+    ),
+    (
         "method_not_allowed",
         "The path is served, but not with this method (see Allow).",
     ),

@@ -65,6 +65,13 @@ impl Write for ChunkWriter {
     }
 }
 
+/// A body fed chunk by chunk from async code (a stream of server-sent events): the sender and
+/// the body. A send fails once the client has gone, which ends the feeding task.
+pub fn channel_body(capacity: usize) -> (mpsc::Sender<std::io::Result<Bytes>>, Body) {
+    let (tx, rx) = mpsc::channel(capacity);
+    (tx, Body::from_stream(Chunks(rx)))
+}
+
 /// The receiving end, as the stream a response body is made from.
 struct Chunks(mpsc::Receiver<std::io::Result<Bytes>>);
 

@@ -10,6 +10,7 @@
 //! handler repeats that mapping.
 
 mod audit;
+pub mod events;
 mod extract;
 mod instances;
 mod meta;
@@ -67,6 +68,7 @@ fn handler(op: Op, filter: MethodFilter) -> MethodRouter<AppState> {
         Op::Instance => on(filter, instances::get),
         Op::Instances => on(filter, instances::list),
         Op::Tasks => on(filter, instances::tasks),
+        Op::Events => on(filter, events::stream),
         Op::History => on(filter, instances::history),
         Op::Chain => on(filter, instances::chain),
         Op::Verify => on(filter, audit::verify),

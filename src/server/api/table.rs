@@ -3,7 +3,7 @@
 //! documented but missing.
 
 use super::schemas::{of, schema};
-use super::{audit, instances, meta, migration, openapi, workflows};
+use super::{audit, events, instances, meta, migration, openapi, workflows};
 use crate::audit::chain::ApprovalChain;
 use crate::audit::export::ExportRow;
 use crate::engine::{Outcome, Task};
@@ -57,6 +57,8 @@ pub enum Op {
     Instances,
     /// `GET /api/tasks`: the caller's inbox.
     Tasks,
+    /// `GET /api/events`: committed steps as server-sent events, resumable.
+    Events,
     /// `GET /api/instances/{id}/history`: every step of an instance.
     History,
     /// `GET /api/instances/{id}/chain`: an instance's approval chain, as an auditor reads it.
@@ -339,6 +341,15 @@ pub const ROUTES: &[Route] = &[
     )
     .tag("instances")
     .answers(200, Json(schema::<Vec<Task>>)),
+    route(
+        Events,
+        Get,
+        "/api/events",
+        "Committed steps of the instances the caller may read, as server-sent events (`id:` the feed position; resume with `Last-Event-ID`)",
+    )
+    .tag("instances")
+    .query(of::<events::EventParams>)
+    .answers(200, Media(&[("text/event-stream", schema::<String>)])),
     route(
         History,
         Get,

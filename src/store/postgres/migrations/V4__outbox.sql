@@ -5,7 +5,7 @@
 -- (JSON), until a router takes it.
 CREATE TABLE sopflow_outbox (
     instance text COLLATE "C" NOT NULL,
-    seq      bigint NOT NULL,
+    seq      bigint NOT NULL CHECK (seq >= 0),
     notices  bytea NOT NULL,
     PRIMARY KEY (instance, seq)
 );
