@@ -7,72 +7,8 @@ mod support;
 use serde_json::json;
 use sopflow::engine::{Fire, StartRequest};
 use sopflow::machine::Actor;
-use sopflow::server::auth::SESSION_COOKIE;
 
-struct Browser {
-    http: reqwest::Client,
-    cookie: String,
-    base: String,
-}
-
-impl Browser {
-    async fn sign_in(base: &str, user: &str) -> Browser {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .expect("an HTTP client");
-        let response =
-            support::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
-        assert_eq!(response.status(), 303, "{user} signs in");
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
-        Browser {
-            http,
-            cookie,
-            base: base.to_string(),
-        }
-    }
-
-    async fn get(&self, path: &str) -> (u16, String) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .send()
-            .await
-            .expect("a page");
-        let status = response.status().as_u16();
-        (status, response.text().await.expect("text"))
-    }
-
-    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
-        self.http
-            .post(format!("{}{path}", self.base))
-            .header("cookie", &self.cookie)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(support::form_body(fields))
-            .send()
-            .await
-            .expect("a form")
-            .status()
-            .as_u16()
-    }
-}
-
-fn csrf(page: &str) -> String {
-    let marker = "name=\"_csrf\" value=\"";
-    let at = page.find(marker).expect("a form with the session's token") + marker.len();
-    page[at..].split('"').next().unwrap_or_default().to_string()
-}
+use support::console::{Browser, csrf};
 
 /// Escalates a complaint whose text holds markup; its id once the notice is routed.
 async fn escalate(server: &support::TestServer) -> String {

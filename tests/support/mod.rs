@@ -3,6 +3,7 @@
 //! random loopback port.
 #![allow(dead_code)]
 
+pub mod console;
 pub mod receiver;
 
 use sopflow::engine::{Config, Engine};

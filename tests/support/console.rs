@@ -1,0 +1,70 @@
+//! A console session as a browser holds it, for tests of the console's pages and forms: the
+//! session cookie, GET and form POST without following redirects, and the forms' CSRF token.
+
+use sopflow::server::auth::SESSION_COOKIE;
+
+/// A signed-in browser.
+pub struct Browser {
+    http: reqwest::Client,
+    cookie: String,
+    base: String,
+}
+
+impl Browser {
+    pub async fn sign_in(base: &str, user: &str) -> Browser {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        let response =
+            super::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
+        assert_eq!(response.status(), 303, "{user} signs in");
+        let cookie = response
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
+            .expect("a session cookie")
+            .split(';')
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        Browser {
+            http,
+            cookie,
+            base: base.to_string(),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .send()
+            .await
+            .expect("a page");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("text"))
+    }
+
+    pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
+        self.http
+            .post(format!("{}{path}", self.base))
+            .header("cookie", &self.cookie)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(super::form_body(fields))
+            .send()
+            .await
+            .expect("a form")
+            .status()
+            .as_u16()
+    }
+}
+
+pub fn csrf(page: &str) -> String {
+    let marker = "name=\"_csrf\" value=\"";
+    let at = page.find(marker).expect("a form with the session's token") + marker.len();
+    page[at..].split('"').next().unwrap_or_default().to_string()
+}
