@@ -537,9 +537,10 @@ impl Server {
         &self.state
     }
 
-    /// Serves until `shutdown` completes, with the timer loop and (when `watch`) the
-    /// definition watcher running beside it (or, for an engine running the deployed set, the
-    /// follower of the store's deploys). On shutdown, requests in flight finish first;
+    /// Serves until `shutdown` completes, with the timer loop, the delivery loop (routing the
+    /// outbox, sending by the state's channels) and (when `watch`) the definition watcher
+    /// running beside it (or, for an engine running the deployed set, the follower of the
+    /// store's deploys). On shutdown, event streams end, requests in flight finish first, and
     /// every step they took is committed before this returns.
     pub async fn run(
         self,
