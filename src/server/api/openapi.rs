@@ -67,6 +67,7 @@ pub fn openapi() -> Value {
             {"name": "workflows", "description": "The definitions in force and their versions"},
             {"name": "instances", "description": "Running workflows: start, fire, read"},
             {"name": "audit", "description": "The auditor's questions"},
+            {"name": "notices", "description": "People's notices, and the dead letters of delivery"},
         ],
         "paths": paths,
         "components": {
