@@ -33,6 +33,20 @@ async fn post(server: &support::TestServer, user: &str, path: &str, body: &Value
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
+/// Runs `sopflow ARGS --server URL --token demo-USER`, off the server's threads.
+async fn cli(server: &support::TestServer, user: &str, args: &[&str]) -> std::process::Output {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_sopflow"));
+    command
+        .args(args)
+        .args(["--server", &server.base, "--token", &support::token(user)])
+        .env("SOPFLOW_LANG", "en")
+        .env_remove("SOPFLOW_SERVER")
+        .env_remove("SOPFLOW_TOKEN");
+    tokio::task::spawn_blocking(move || command.output().expect("runs"))
+        .await
+        .expect("the command's thread")
+}
+
 /// Escalates a complaint whose text holds markup; its id once the notice is routed.
 async fn escalate(server: &support::TestServer) -> String {
     let engine = server.state.engine.clone();
@@ -237,6 +251,28 @@ async fn a_process_owner_lists_dead_letters_and_sends_them_again() {
     );
     assert_eq!(dead["dead_count"], json!(1));
     let key = letters[0]["key"].as_str().expect("a key").to_string();
+
+    // The command line, through the server: the same list for programs; others refused.
+    let listed = cli(
+        &server,
+        "owner",
+        &["deliveries", "dead", "--format", "json"],
+    )
+    .await;
+    assert!(listed.status.success(), "{listed:?}");
+    let letters: Value = serde_json::from_slice(&listed.stdout).expect("JSON");
+    assert_eq!(letters[0]["key"], json!(key), "{letters}");
+    let human = cli(&server, "owner", &["deliveries", "dead"]).await;
+    assert!(
+        String::from_utf8_lossy(&human.stdout).contains(&key),
+        "{human:?}"
+    );
+    let refused = cli(&server, "wang", &["deliveries", "retry", "--all"]).await;
+    assert!(!refused.status.success(), "{refused:?}");
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("process_owner"),
+        "{refused:?}"
+    );
 
     // Others may not send them again; bad keys and bodies are refused.
     let (status, problem) = post(
