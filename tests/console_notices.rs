@@ -141,7 +141,9 @@ async fn a_process_owner_sends_dead_letters_again() {
     assert!(page.contains("id=\"dead-letters\""), "{page}");
     assert!(page.contains("HTTP 404") || page.contains("404"), "{page}");
     let token = csrf(&page);
+    assert_eq!(owner.get("/deliveries").await.0, 303, "to the dead letters");
     let wang = Browser::sign_in(&server.base, "wang").await;
+    assert_eq!(wang.get("/deliveries").await.0, 403, "only process owners");
     let (_, wang_page) = wang.get("/notices").await;
     assert_eq!(
         wang.post(
@@ -152,11 +154,17 @@ async fn a_process_owner_sends_dead_letters_again() {
         403,
         "only process owners"
     );
-    assert_eq!(
-        owner
-            .post("/deliveries/retry", &[("_csrf", &token), ("all", "1")])
-            .await,
-        303
+    let (status, back) = owner
+        .post_to("/deliveries/retry", &[("_csrf", &token), ("all", "1")])
+        .await;
+    assert_eq!(status, 303);
+    assert!(back.starts_with("/notices?flash="), "{back}");
+    let (_, page) = owner.get(&back).await;
+    assert!(page.contains("id=\"revived\" data-revived=\"1\""), "{page}");
+    let (_, page) = owner.get("/notices").await;
+    assert!(
+        !page.contains("id=\"revived\""),
+        "the banner comes only with its token"
     );
     receiver.wait_for("/hook", |seen| seen.len() >= 2).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);

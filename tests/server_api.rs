@@ -74,7 +74,15 @@ impl Api {
         let response = request.send().await.expect("the server answers");
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.expect("a body");
+        // An event stream does not end: its status and headers are the answer.
+        let streaming = headers
+            .get("content-type")
+            .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+        let text = if streaming {
+            String::new()
+        } else {
+            response.text().await.expect("a body")
+        };
         let body = serde_json::from_str(&text).unwrap_or_else(|_| Value::String(text.clone()));
         Answer {
             status,

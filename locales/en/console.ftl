@@ -308,3 +308,4 @@ console-deliveries-col-error = Last error
 console-deliveries-col-attempts = Attempts
 console-deliveries-retry = Send again
 console-deliveries-retry-all = Send all again
+console-deliveries-revived = { $count } message(s) queued again; the delivery loop sends them now.

@@ -289,3 +289,4 @@ console-deliveries-col-error = 最后一次错误
 console-deliveries-col-attempts = 已尝试
 console-deliveries-retry = 重新发送
 console-deliveries-retry-all = 全部重新发送
+console-deliveries-revived = 已重新排队 { $count } 条消息,投递程序会立即发送。

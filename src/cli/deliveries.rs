@@ -1,8 +1,11 @@
 //! `sopflow deliveries dead | retry`: the dead letters (messages a channel did not take after
 //! their last attempt, or refused outright) and sending them again, on the store the engine
-//! opens. `dead --format json` is one array of objects with stable keys for programs.
+//! opens, or with `--server URL` through a running server's API (as a process owner's token).
+//! `dead --format json` is one array of objects with stable keys for programs, the same from
+//! either.
 
 use super::Format;
+use super::remote::RemoteArgs;
 use super::runtime::{self, EngineArgs, Failure};
 use serde_json::json;
 use sopflow::i18n::Lang;
@@ -16,7 +19,9 @@ pub enum DeliveriesCommand {
     Dead {
         #[command(flatten)]
         engine: EngineArgs,
-        /// At most this many.
+        #[command(flatten)]
+        remote: RemoteArgs,
+        /// At most this many (a server lists at most 200).
         #[arg(long, default_value_t = 200)]
         limit: usize,
     },
@@ -25,6 +30,8 @@ pub enum DeliveriesCommand {
     Retry {
         #[command(flatten)]
         engine: EngineArgs,
+        #[command(flatten)]
+        remote: RemoteArgs,
         /// The dead letter.
         #[arg(required_unless_present = "all", conflicts_with = "all")]
         key: Option<String>,
@@ -35,9 +42,25 @@ pub enum DeliveriesCommand {
 }
 
 pub fn run(command: DeliveriesCommand) -> ExitCode {
+    let remote = match &command {
+        DeliveriesCommand::Dead { remote, .. } | DeliveriesCommand::Retry { remote, .. } => remote,
+    };
+    if let Err(message) = remote.check(false) {
+        eprintln!("error: {message}");
+        return ExitCode::from(2);
+    }
     match command {
-        DeliveriesCommand::Dead { engine, limit } => dead(&engine, limit.min(10_000)),
-        DeliveriesCommand::Retry { engine, key, all } => retry(&engine, key.as_deref(), all),
+        DeliveriesCommand::Dead {
+            engine,
+            remote,
+            limit,
+        } => dead(&engine, &remote, limit.min(10_000)),
+        DeliveriesCommand::Retry {
+            engine,
+            remote,
+            key,
+            all,
+        } => retry(&engine, &remote, key.as_deref(), all),
     }
 }
 
@@ -60,35 +83,47 @@ fn record(letter: &Delivery) -> serde_json::Value {
     })
 }
 
-fn dead(args: &EngineArgs, limit: usize) -> ExitCode {
+fn dead(args: &EngineArgs, remote: &RemoteArgs, limit: usize) -> ExitCode {
     let lang = runtime::chosen_lang(args.lang);
-    let result = runtime::with_engine(args.store.config(false), async |engine| {
-        engine.outbox().dead_letters(limit).await
-    });
+    let result = match remote.connect(args.format, lang) {
+        Ok(Some(server)) => server.dead_letters(limit),
+        Ok(None) => runtime::with_engine(args.store.config(false), async |engine| {
+            engine.outbox().dead_letters(limit).await
+        })
+        .map(|letters| letters.iter().map(record).collect()),
+        Err(failure) => Err(failure),
+    };
     runtime::finish(args.format, result, |letters| match args.format {
-        Format::Json => {
-            serde_json::to_string_pretty(&letters.iter().map(record).collect::<Vec<_>>())
-                .unwrap_or_default()
-        }
+        Format::Json => serde_json::to_string_pretty(&letters).unwrap_or_default(),
         Format::Human if letters.is_empty() => match lang {
             Lang::Zh => "没有投递失败的消息。".to_string(),
             Lang::En => "No dead letters.".to_string(),
         },
         Format::Human => letters
             .iter()
-            .map(|letter| {
-                let value = record(letter);
-                // Errors come from receivers elsewhere: shown escaped, on one line.
-                let error = letter.last_error.as_deref().unwrap_or("").escape_debug();
-                let title = value["title"].as_str().unwrap_or("").escape_debug();
+            .map(|value| {
+                // Keys, titles and errors come from data and receivers elsewhere: shown
+                // escaped, each on one line.
+                let text = |name: &str| {
+                    value[name]
+                        .as_str()
+                        .unwrap_or("")
+                        .escape_debug()
+                        .to_string()
+                };
+                let (key, title, error, since) = (
+                    text("key"),
+                    text("title"),
+                    text("last_error"),
+                    text("dead_since"),
+                );
+                let attempts = value["attempts"].as_u64().unwrap_or(0);
                 match lang {
                     Lang::Zh => format!(
-                        "{}  已尝试 {} 次  {}\n  {}\n  最后一次错误:{}",
-                        letter.key, letter.attempts, letter.next_at, title, error
+                        "{key}  已尝试 {attempts} 次  {since}\n  {title}\n  最后一次错误:{error}"
                     ),
                     Lang::En => format!(
-                        "{}  {} attempt(s)  {}\n  {}\n  last error: {}",
-                        letter.key, letter.attempts, letter.next_at, title, error
+                        "{key}  {attempts} attempt(s)  {since}\n  {title}\n  last error: {error}"
                     ),
                 }
             })
@@ -97,7 +132,7 @@ fn dead(args: &EngineArgs, limit: usize) -> ExitCode {
     })
 }
 
-fn retry(args: &EngineArgs, key: Option<&str>, all: bool) -> ExitCode {
+fn retry(args: &EngineArgs, remote: &RemoteArgs, key: Option<&str>, all: bool) -> ExitCode {
     let lang = runtime::chosen_lang(args.lang);
     let key = match (key, all) {
         (_, true) => None,
@@ -115,9 +150,13 @@ fn retry(args: &EngineArgs, key: Option<&str>, all: bool) -> ExitCode {
             );
         }
     };
-    let result = runtime::with_engine(args.store.config(false), async |engine| {
-        engine.outbox().revive(key).await
-    });
+    let result = match remote.connect(args.format, lang) {
+        Ok(Some(server)) => server.revive(key.map(|k| k.to_string()).as_deref()),
+        Ok(None) => runtime::with_engine(args.store.config(false), async |engine| {
+            engine.outbox().revive(key).await
+        }),
+        Err(failure) => Err(failure),
+    };
     runtime::finish(args.format, result, |revived| match args.format {
         Format::Json => json!({"revived": revived}).to_string(),
         Format::Human => match lang {

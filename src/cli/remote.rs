@@ -421,6 +421,37 @@ impl Remote {
         })
     }
 
+    /// `GET /api/deliveries/dead?limit=`: the dead letters, as the local command's JSON lists
+    /// them (the server lists at most 200).
+    pub(super) fn dead_letters(&self, limit: usize) -> Result<Vec<Value>, Failure> {
+        let request = self
+            .request(Method::GET, &["api", "deliveries", "dead"])
+            .query(&[("limit", limit.clamp(1, 200).to_string())]);
+        self.runtime.block_on(async {
+            let mut answer: Map<String, Value> = self.call(request).await?;
+            Ok(match answer.remove("dead") {
+                Some(Value::Array(dead)) => dead,
+                _ => Vec::new(),
+            })
+        })
+    }
+
+    /// `POST /api/deliveries/dead/retry`: one dead letter (`key`) or all; how many were queued
+    /// again.
+    pub(super) fn revive(&self, key: Option<&str>) -> Result<u64, Failure> {
+        let body = match key {
+            Some(key) => serde_json::json!({ "key": key }),
+            None => serde_json::json!({ "all": true }),
+        };
+        let request = self
+            .request(Method::POST, &["api", "deliveries", "dead", "retry"])
+            .json(&body);
+        self.runtime.block_on(async {
+            let answer: Map<String, Value> = self.call(request).await?;
+            Ok(answer.get("revived").and_then(Value::as_u64).unwrap_or(0))
+        })
+    }
+
     /// The titles of each distinct version, fetched once each.
     async fn all_titles<'a>(&self, versions: impl Iterator<Item = &'a str>) -> Vec<Titles> {
         let mut titles: Vec<Titles> = Vec::new();

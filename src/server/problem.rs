@@ -169,6 +169,10 @@ pub const TYPES: &[(&str, &str)] = &[
     ),
     ("bad_path", "A path segment is malformed."),
     (
+        "bad_key",
+        "A notice's or dead letter's key is malformed, or too many were sent at once.",
+    ),
+    (
         "bad_idempotency_key",
         "The Idempotency-Key header must be 1 to 200 visible ASCII characters.",
     ),

@@ -50,16 +50,27 @@ impl Browser {
     }
 
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> u16 {
-        self.http
+        self.post_to(path, fields).await.0
+    }
+
+    /// A form's status and where it sends the browser next.
+    pub async fn post_to(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String) {
+        let response = self
+            .http
             .post(format!("{}{path}", self.base))
             .header("cookie", &self.cookie)
             .header("content-type", "application/x-www-form-urlencoded")
             .body(super::form_body(fields))
             .send()
             .await
-            .expect("a form")
-            .status()
-            .as_u16()
+            .expect("a form");
+        let location = response
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        (response.status().as_u16(), location)
     }
 }
 

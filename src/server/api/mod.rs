@@ -15,6 +15,7 @@ mod extract;
 mod instances;
 mod meta;
 pub(crate) mod migration;
+mod notices;
 pub mod openapi;
 mod schemas;
 mod table;
@@ -75,6 +76,10 @@ fn handler(op: Op, filter: MethodFilter) -> MethodRouter<AppState> {
         Op::Export => on(filter, audit::export),
         Op::Problems => on(filter, meta::problem_types),
         Op::ProblemType => on(filter, meta::problem_type),
+        Op::Notices => on(filter, notices::list),
+        Op::NoticesRead => on(filter, notices::read),
+        Op::DeadLetters => on(filter, notices::dead),
+        Op::DeadLettersRetry => on(filter, notices::retry),
     }
 }
 

@@ -67,6 +67,7 @@ pub fn openapi() -> Value {
             {"name": "workflows", "description": "The definitions in force and their versions"},
             {"name": "instances", "description": "Running workflows: start, fire, read"},
             {"name": "audit", "description": "The auditor's questions"},
+            {"name": "notices", "description": "People's notices, and the dead letters of delivery"},
         ],
         "paths": paths,
         "components": {
@@ -237,7 +238,7 @@ mod tests {
                     == 1
             );
         }
-        assert_eq!(seen.len(), 25, "an Op is missing from ROUTES");
+        assert_eq!(seen.len(), 29, "an Op is missing from ROUTES");
     }
 
     /// Every `$ref` resolves into `components.schemas`, every array says what it holds, and

@@ -3,7 +3,7 @@
 //! documented but missing.
 
 use super::schemas::{of, schema};
-use super::{audit, events, instances, meta, migration, openapi, workflows};
+use super::{audit, events, instances, meta, migration, notices, openapi, workflows};
 use crate::audit::chain::ApprovalChain;
 use crate::audit::export::ExportRow;
 use crate::engine::{Outcome, Task};
@@ -71,6 +71,14 @@ pub enum Op {
     Problems,
     /// `GET /api/problems/{code}`: what one problem's `type` means.
     ProblemType,
+    /// `GET /api/notices`: the caller's notices, by name and by role, newest first.
+    Notices,
+    /// `POST /api/notices/read`: the caller marks some of their notices read.
+    NoticesRead,
+    /// `GET /api/deliveries/dead`: a process owner reads the dead letters.
+    DeadLetters,
+    /// `POST /api/deliveries/dead/retry`: a process owner sends dead letters again.
+    DeadLettersRetry,
 }
 
 /// The HTTP method of a route: the API reads with GET and acts with POST, nothing else.
@@ -405,4 +413,42 @@ pub const ROUTES: &[Route] = &[
     )
     .access(Public)
     .answers(200, Json(schema::<problem::ProblemType>)),
+    route(
+        Notices,
+        Get,
+        "/api/notices",
+        "The caller's notices (to them by name or to one of their roles), newest first, each with whether they read it",
+    )
+    .tag("notices")
+    .query(of::<notices::LimitParams>)
+    .answers(200, Json(schema::<Vec<notices::NoticeView>>)),
+    route(
+        NoticesRead,
+        Post,
+        "/api/notices/read",
+        "Mark some of the caller's notices read (at most 200 keys; keys of other people's notices are ignored)",
+    )
+    .tag("notices")
+    .body_required(schema::<notices::ReadBody>)
+    .answers(200, Json(schema::<notices::Marked>)),
+    route(
+        DeadLetters,
+        Get,
+        "/api/deliveries/dead",
+        "The dead letters (messages a channel did not take), with the outbox's counts",
+    )
+    .tag("notices")
+    .access(Role("process_owner"))
+    .query(of::<notices::LimitParams>)
+    .answers(200, Json(schema::<notices::DeadLetters>)),
+    route(
+        DeadLettersRetry,
+        Post,
+        "/api/deliveries/dead/retry",
+        "Send one dead letter (`key`) or all (`all: true`) again, from their first attempt",
+    )
+    .tag("notices")
+    .access(Role("process_owner"))
+    .body_required(schema::<notices::RetryBody>)
+    .answers(200, Json(schema::<notices::Revived>)),
 ];

@@ -56,6 +56,8 @@ pub enum Flash {
     Migrated(crate::engine::MigrationSummary),
     /// A migration refused (a mapping the version does not take, for example).
     MigrationRefused(Problem),
+    /// Dead letters queued again: how many.
+    Revived(u64),
 }
 
 impl Flash {
@@ -83,7 +85,7 @@ impl Flash {
                 typed: bounded_typed(typed),
             },
             Flash::MigrationRefused(problem) => Flash::MigrationRefused(bounded_problem(problem)),
-            kept @ (Flash::Verified(_) | Flash::Migrated(_)) => kept,
+            kept @ (Flash::Verified(_) | Flash::Migrated(_) | Flash::Revived(_)) => kept,
         }
     }
 }

@@ -64,6 +64,7 @@ pub(crate) fn routes() -> Router<AppState> {
         )
         .route("/notices", get(notices::page))
         .route("/notices/read", post(notices::read))
+        .route("/deliveries", get(notices::deliveries))
         .route("/deliveries/retry", post(notices::retry))
         .route("/audit", get(audit::page))
         .route("/audit/verify", post(audit::verify))

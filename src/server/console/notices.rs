@@ -7,13 +7,14 @@
 //! template put in it for them. Its link is always this console's page of the instance, never
 //! an address taken from the notice.
 
+use super::flash::{self, Flash};
 use super::{Form, Page, csrf_field, csrf_refusal, html_response, internal, layout, local};
 use crate::notify::Notice;
 use crate::server::AppState;
 use crate::server::auth::Caller;
 use crate::store::outbox::{role_recipient, user_recipient};
 use crate::store::{Delivery, DeliveryKey, InboxItem};
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, html};
@@ -39,8 +40,46 @@ fn instance_of(key: &str) -> &str {
     key.rsplitn(3, '.').nth(2).unwrap_or(key)
 }
 
+/// What a POST left for the page (`?flash=`).
+#[derive(Debug, Default, serde::Deserialize)]
+pub struct Flashed {
+    flash: Option<String>,
+}
+
+/// `GET /deliveries`: the dead letters, which process owners find on the 通知 page.
+pub async fn deliveries(State(state): State<AppState>, Page(caller): Page) -> Response {
+    if let Some(refused) = not_owner(&state, &caller) {
+        return refused;
+    }
+    Redirect::to("/notices#dead-letters").into_response()
+}
+
+/// The 403 page for a caller who is not a process owner.
+fn not_owner(state: &AppState, caller: &Caller) -> Option<Response> {
+    if caller.user.has_role(super::PROCESS_OWNER) {
+        return None;
+    }
+    let problem = crate::server::problem::Problem::forbidden(
+        "missing_role",
+        format!("dead letters are for the `{}` role", super::PROCESS_OWNER),
+    );
+    Some(super::error_page(state, caller, &problem))
+}
+
 /// `GET /notices`.
-pub async fn page(State(state): State<AppState>, Page(caller): Page) -> Response {
+pub async fn page(
+    State(state): State<AppState>,
+    Page(caller): Page,
+    Query(flashed): Query<Flashed>,
+) -> Response {
+    let revived = flashed
+        .flash
+        .as_deref()
+        .and_then(|token| state.flashes.get(&caller, token))
+        .and_then(|flash| match flash {
+            Flash::Revived(n) => Some(n),
+            _ => None,
+        });
     let outbox = state.engine.outbox();
     let items = match outbox.notices(recipients(&caller), SHOWN).await {
         Ok(items) => items,
@@ -97,6 +136,11 @@ pub async fn page(State(state): State<AppState>, Page(caller): Page) -> Response
         @if let Some((dead, counts)) = &dead {
             section.card #dead-letters {
                 h2 { (t("console-deliveries-heading")) }
+                @if let Some(revived) = revived {
+                    div.banner.ok #revived data-revived=(revived) role="status" {
+                        (lang.text_with("console-deliveries-revived", &[("count", &revived.to_string())]))
+                    }
+                }
                 p.muted #outbox-counts {
                     (lang.text_with("console-deliveries-counts", &[
                         ("unrouted", &counts.unrouted.to_string()),
@@ -220,15 +264,8 @@ pub async fn read(State(state): State<AppState>, Page(caller): Page, form: Form)
 /// `POST /deliveries/retry` (process owners): sends one dead letter (`key`) or all (`all`)
 /// again, then back to the page.
 pub async fn retry(State(state): State<AppState>, Page(caller): Page, form: Form) -> Response {
-    if !caller.user.has_role(super::PROCESS_OWNER) {
-        let problem = crate::server::problem::Problem::forbidden(
-            "missing_role",
-            format!(
-                "sending dead letters again is for the `{}` role",
-                super::PROCESS_OWNER
-            ),
-        );
-        return super::error_page(&state, &caller, &problem);
+    if let Some(refused) = not_owner(&state, &caller) {
+        return refused;
     }
     if let Some(refused) = csrf_refusal(&state, &caller, &form) {
         return refused;
@@ -244,7 +281,12 @@ pub async fn retry(State(state): State<AppState>, Page(caller): Page, form: Form
     match state.engine.outbox().revive(key).await {
         Ok(revived) => {
             tracing::info!(actor = ?caller.user.id, revived, "dead letters sent again from the console");
-            Redirect::to("/notices").into_response()
+            let token = state.flashes.put(&caller, Flash::Revived(revived));
+            Redirect::to(&format!(
+                "{}#dead-letters",
+                flash::with_token("/notices", token)
+            ))
+            .into_response()
         }
         Err(err) => internal(&state, &caller, err),
     }
