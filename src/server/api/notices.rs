@@ -80,8 +80,15 @@ pub struct NoticeView {
 #[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ReadBody {
-    /// The notices' keys, at most 200; keys of notices that are not the caller's are ignored.
-    #[schemars(length(max = 200))]
+    /// The notices' keys, at most 200, each 1 to 300 characters without control characters;
+    /// keys of notices that are not the caller's are ignored.
+    #[schemars(
+        length(max = 200),
+        inner(
+            length(min = 1, max = 300),
+            regex(pattern = r"^[^\x00-\x1F\x7F-\x9F]*$")
+        )
+    )]
     pub keys: Vec<String>,
 }
 
@@ -136,6 +143,12 @@ pub struct DeadLetters {
 pub struct RetryBody {
     /// The dead letter, `channel/instance.seq.n` as `GET /api/deliveries/dead` lists it.
     #[serde(default)]
+    #[schemars(
+        length(min = 1, max = 300),
+        regex(
+            pattern = r"^[^/\x00-\x1F\x7F-\x9F]+/[^\x00-\x1F\x7F-\x9F]+\.[0-9]{1,19}\.[0-9]{1,9}$"
+        )
+    )]
     pub key: Option<String>,
     /// `true`: every dead letter.
     #[serde(default)]
@@ -161,9 +174,10 @@ fn instance_of(key: &str) -> &str {
     key.rsplitn(3, '.').nth(2).unwrap_or(key)
 }
 
-/// A key as a request may send it: 1 to 300 bytes, no control characters.
+/// A key as a request may send it: 1 to 300 characters (as the document's `maxLength`
+/// counts), no control characters.
 fn bad_key(key: &str) -> bool {
-    key.is_empty() || key.len() > MAX_KEY_LEN || key.chars().any(char::is_control)
+    key.is_empty() || key.chars().count() > MAX_KEY_LEN || key.chars().any(char::is_control)
 }
 
 fn bad_key_problem() -> Problem {
