@@ -6,7 +6,7 @@
 mod support;
 
 use serde_json::{Value, json};
-use sopflow::engine::{Fire, StartRequest};
+use sopflow::engine::StartRequest;
 use sopflow::machine::Actor;
 use std::time::{Duration, Instant};
 
@@ -47,59 +47,10 @@ async fn cli(server: &support::TestServer, user: &str, args: &[&str]) -> std::pr
         .expect("the command's thread")
 }
 
-/// Escalates a complaint whose text holds markup; its id once the notice is routed.
-async fn escalate(server: &support::TestServer) -> String {
-    let engine = server.state.engine.clone();
-    let zhang = Actor::new("zhang", ["cs_receiver"]);
-    let id = engine
-        .start(
-            "complaint_handling",
-            StartRequest::new(zhang.clone()).data(json!({"channel": "phone"})),
-        )
-        .await
-        .expect("starts")
-        .instance
-        .id;
-    for (event, payload) in [
-        (
-            "record",
-            json!({"complainant_name": "刘女士", "complainant_contact": "13900000002", "content": "电梯困人<script>alert(1)</script>"}),
-        ),
-        (
-            "classify",
-            json!({"complainants_count": 1, "media_attention": false, "repeat_count": 1, "safety_issue": false, "amount_involved": 20}),
-        ),
-    ] {
-        engine
-            .fire(&id, Fire::new(event, zhang.clone()).payload(payload))
-            .await
-            .expect("a step");
-    }
-    engine
-        .fire(
-            &id,
-            Fire::new("escalate", zhang.clone()).comment("需协调电梯维保单位,超越自身权限"),
-        )
-        .await
-        .expect("escalated");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while engine
-        .outbox()
-        .notices(vec!["role:cs_supervisor".into()], 10)
-        .await
-        .expect("notices")
-        .is_empty()
-    {
-        assert!(Instant::now() < deadline, "the notice is routed");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    id
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_supervisor_lists_and_marks_their_notices_and_nobody_else_sees_them() {
     let server = support::spawn().await;
-    let id = escalate(&server).await;
+    let id = support::escalate_complaint(&server).await;
 
     let (status, notices) = get(&server, "wu", "/api/notices").await;
     assert_eq!(status, 200, "{notices}");

@@ -483,3 +483,57 @@ pub async fn assert_verifies(engine: &Engine) {
         &problems.1[..problems.1.len().min(3)]
     );
 }
+
+/// Escalates a complaint whose text holds markup; its id once the notice is routed.
+pub async fn escalate_complaint(server: &TestServer) -> String {
+    let engine = server.state.engine.clone();
+    let zhang = sopflow::machine::Actor::new("zhang", ["cs_receiver"]);
+    let id = engine
+        .start(
+            "complaint_handling",
+            sopflow::engine::StartRequest::new(zhang.clone())
+                .data(serde_json::json!({"channel": "phone"})),
+        )
+        .await
+        .expect("starts")
+        .instance
+        .id;
+    for (event, payload) in [
+        (
+            "record",
+            serde_json::json!({"complainant_name": "刘女士", "complainant_contact": "13900000002", "content": "电梯困人<script>alert(1)</script>"}),
+        ),
+        (
+            "classify",
+            serde_json::json!({"complainants_count": 1, "media_attention": false, "repeat_count": 1, "safety_issue": false, "amount_involved": 20}),
+        ),
+    ] {
+        engine
+            .fire(
+                &id,
+                sopflow::engine::Fire::new(event, zhang.clone()).payload(payload),
+            )
+            .await
+            .expect("a step");
+    }
+    engine
+        .fire(
+            &id,
+            sopflow::engine::Fire::new("escalate", zhang.clone())
+                .comment("需协调电梯维保单位,超越自身权限"),
+        )
+        .await
+        .expect("escalated");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while engine
+        .outbox()
+        .notices(vec!["role:cs_supervisor".into()], 10)
+        .await
+        .expect("notices")
+        .is_empty()
+    {
+        assert!(std::time::Instant::now() < deadline, "the notice is routed");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    id
+}
