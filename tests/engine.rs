@@ -364,6 +364,18 @@ async fn a_cascade_of_follow_ups_too_long_fails_and_writes_nothing() {
 /// guard evaluated on the async thread, the sleep could not end until the guard had finished.
 #[tokio::test]
 async fn a_costly_guard_leaves_the_async_thread_free() {
+    costly_step_beside_a_sleep().await;
+}
+
+/// On a multi-threaded runtime a lone step runs in place (`block_in_place`, nothing else
+/// being committed), and the worker's other tasks move to another thread: with one worker, a
+/// task sleeping beside the costly step still wakes on time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+async fn a_costly_step_in_place_leaves_the_other_tasks_running() {
+    costly_step_beside_a_sleep().await;
+}
+
+async fn costly_step_beside_a_sleep() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let engine = Engine::open(
@@ -392,10 +404,14 @@ async fn a_costly_guard_leaves_the_async_thread_free() {
             (fired, began.elapsed())
         })
     };
+    // Timed from here, not from the task's first poll, which a held thread would delay.
     let began = std::time::Instant::now();
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-    let slept = began.elapsed();
+    let sleeper = tokio::spawn(async move {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        began.elapsed()
+    });
     let (fired, took) = step.await.expect("the step's task");
+    let slept = sleeper.await.expect("the sleeping task");
     assert_eq!(fired.expect("the guard holds").entry.seq, 1);
     eprintln!("the costly step took {took:?}; a 10 ms sleep beside it took {slept:?}");
     assert!(

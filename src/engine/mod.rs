@@ -577,7 +577,7 @@ impl Engine {
         let at = self.now();
         let name = {
             let definition = definition.clone();
-            self.blocking(move |engine| engine.next_name(&definition, at))
+            self.blocking_step(move |engine| engine.next_name(&definition, at))
                 .await?
         };
         let id = name.id.clone();
@@ -593,7 +593,7 @@ impl Engine {
         };
         let _lock = self.lock(&id).await;
         let computed = self
-            .blocking(move |engine| {
+            .blocking_step(move |engine| {
                 let started = machine::start(&definition, &command, engine.sandbox())
                     .map_err(EngineError::from)
                     .and_then(|entry| {
@@ -695,7 +695,7 @@ impl Engine {
         let at = command.at;
         let id_owned = id.to_string();
         let computed = self
-            .blocking(move |engine| {
+            .blocking_step(move |engine| {
                 let instance = engine.instance(&id_owned)?;
                 let definition = engine.definition(&instance.version)?;
                 let entry = machine::step(&definition, &instance, &command, engine.sandbox())?;
@@ -756,6 +756,12 @@ impl Engine {
 
     /// [`Engine::resolve`] on the blocking pool.
     async fn resolve_blocking(&self, name: &str) -> Result<String, EngineError> {
+        // An id this engine has stored needs no read of the store, and no hand-off to the
+        // blocking pool (a measurable part of a step on sled).
+        check_id(name)?;
+        if self.is_known(name) {
+            return Ok(name.to_string());
+        }
         let name = name.to_string();
         self.blocking(move |engine| engine.resolve(&name)).await
     }
@@ -979,6 +985,27 @@ impl Engine {
             Ok(result) => result,
             Err(err) if err.is_panic() => std::panic::resume_unwind(err.into_panic()),
             Err(_) => Err(EngineError::Closed),
+        }
+    }
+
+    /// [`Engine::blocking`] for a step that will most likely be committed directly (nothing
+    /// else is being committed): on this thread, with `block_in_place` (tokio hands this
+    /// worker's other tasks to another thread for the while), rather than on the blocking
+    /// pool. One client's step on sled then costs its flush and its computing, not two thread
+    /// hand-offs more (see `committer`'s measurements). Under load, and on a runtime that
+    /// cannot block in place (the current-thread one), it is [`Engine::blocking`].
+    pub(crate) async fn blocking_step<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
+    ) -> Result<T, EngineError> {
+        let in_place = self.inner.committer.is_idle()
+            && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
+                runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
+            });
+        if in_place {
+            tokio::task::block_in_place(|| work(self))
+        } else {
+            self.blocking(work).await
         }
     }
 
