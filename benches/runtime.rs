@@ -286,7 +286,8 @@ async fn client(engine: Engine, who: usize, steps: u64) {
                 .await
                 .expect("starts")
                 .instance
-                .id;
+                .id
+                .to_string();
         } else {
             engine
                 .fire(

@@ -153,7 +153,7 @@ async fn build(count: usize, dir: &Path) -> Vec<String> {
                         .await
                         .expect("starts");
                     assert_eq!(started.instance.timers.len(), 1, "one timer armed");
-                    ids.push(started.instance.id);
+                    ids.push(started.instance.id.to_string());
                     if (i + 1).is_multiple_of(100_000) {
                         eprintln!("  {} started in {:.1?}", i + 1, began.elapsed());
                     }

@@ -46,7 +46,7 @@ async fn with_passes(engine: &Engine, amount: serde_json::Value) -> String {
         .expect("opens");
     assert_eq!(opened.entry.spawned.len(), 2, "one pass card per worker");
     assert_eq!(opened.instance.state, "passes");
-    id
+    id.to_string()
 }
 
 async fn return_passes(engine: &Engine, id: &str) {

@@ -105,7 +105,7 @@ async fn permit(engine: &Engine, clock: &VirtualClock) -> String {
             .await
             .unwrap_or_else(|e| panic!("{event}: {e}"));
     }
-    id
+    id.to_string()
 }
 
 /// Who approves an expense in each review state.
@@ -168,7 +168,7 @@ async fn expense(
             .instance;
     }
     assert_eq!(state.state, "approved");
-    id
+    id.to_string()
 }
 
 fn by_actor<'a>(chain: &'a ApprovalChain, actor: &str) -> Vec<&'a Link> {

@@ -126,7 +126,7 @@ async fn drive(dir: &Path, file: &ScenarioFile, scenario: &Scenario) -> Engine {
             request.business_key = start.business_key.clone();
             let result = engine.start(&file.workflow, request).await;
             if let Ok(outcome) = &result {
-                current = Some(outcome.instance.id.clone());
+                current = Some(outcome.instance.id.to_string());
             }
             Some(result)
         } else if let Some(fire) = &step.fire {
@@ -382,7 +382,7 @@ async fn altered_payout(dir: &Path) -> (String, String) {
         let text = stored.rules.get_mut("payout").expect("the rules file");
         *text = text.replace("> 1000", "> 100");
     });
-    (id, version)
+    (id.to_string(), version)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -584,7 +584,7 @@ async fn petty_cash(engine: &Engine, approver: &str, payer: &str) -> Result<Stri
     engine
         .fire(&id, Fire::new("pay", Actor::new(payer, ["cashier"])))
         .await?;
-    Ok(id)
+    Ok(id.to_string())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -760,7 +760,7 @@ async fn readme_permit(dir: &Path) -> (String, String) {
             .await
             .expect("fired");
     }
-    (id, started.instance.version)
+    (id.to_string(), started.instance.version)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

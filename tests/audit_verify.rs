@@ -30,7 +30,7 @@ async fn populate(data: &Path) -> Vec<String> {
             .start("hot_work_permit", StartRequest::new(contractor.clone()))
             .await
             .expect("starts");
-        let id = started.instance.id.clone();
+        let id = started.instance.id.to_string();
         let script: [(&str, &str, &str); 6] = [
             ("submit", "wang", "contractor"),
             ("approve", "zhao", "order_dept"),

@@ -627,7 +627,7 @@ impl Clients {
             let mut record = self.record.lock().expect("record");
             record.history_reads += 1;
             for entry in entries {
-                let key = (entry.instance.clone(), entry.seq);
+                let key = (entry.instance.to_string(), entry.seq);
                 if let Some(old) = record.seen.insert(key, entry.hash.clone())
                     && old != entry.hash
                 {
@@ -782,9 +782,9 @@ async fn check_store(config: Config, record: &Record) -> Found {
     let mut histories: BTreeMap<String, Vec<Entry>> = BTreeMap::new();
     for instance in &instances {
         by_workflow
-            .entry(instance.workflow.clone())
+            .entry(instance.workflow.to_string())
             .or_default()
-            .insert(instance.id.clone());
+            .insert(instance.id.to_string());
         let history = match engine.history(&instance.id).await {
             Ok(history) => history,
             Err(e) => {
@@ -818,7 +818,7 @@ async fn check_store(config: Config, record: &Record) -> Found {
                 Err(e) => found.problems.push(e),
             }
         }
-        histories.insert(instance.id.clone(), history);
+        histories.insert(instance.id.to_string(), history);
     }
     // Ids `workflow-N` and readable numbers (`DH-2026-0001`) run 1, 2, 3... with no gaps
     // across restarts (ARCHITECTURE.md: a number is durable with the start that took it).

@@ -496,7 +496,7 @@ impl Harness {
             };
             for query in queries {
                 let found = engine.list(query).await.expect("lists");
-                ids.extend(found.into_iter().map(|i| i.id));
+                ids.extend(found.into_iter().map(|i| i.id.to_string()));
             }
             if full {
                 ids.extend(acked.keys().map(|(id, _)| id.clone()));

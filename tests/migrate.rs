@@ -178,7 +178,7 @@ async fn renovation_in_review(engine: &Engine, unit: &str) -> String {
         .await
         .expect("submits");
     assert_eq!(submitted.instance.state, "under_review");
-    id
+    id.to_string()
 }
 
 /// A renovation whose plan was approved, with the owner's signature on the undertaking (the
@@ -381,6 +381,7 @@ async fn renovation_in_review_v2(engine: &Engine) -> String {
         .expect("submits")
         .instance
         .state
+        .to_string()
 }
 
 // ---- an approval with signatures in progress ----

@@ -109,7 +109,7 @@ async fn check(dir: &Path, v2: &str, count: usize) -> (BTreeSet<String>, usize) 
         );
         if moves == 1 {
             assert_eq!(history.last().map(|e| e.kind), Some(EntryKind::Migrate));
-            migrated.insert(instance.id.clone());
+            migrated.insert(instance.id.to_string());
         } else {
             left += 1;
         }

@@ -95,6 +95,7 @@ async fn claim(engine: &Engine) -> String {
         .expect("starts")
         .instance
         .id
+        .to_string()
 }
 
 /// The same approval fired on both nodes at once, for 1,000 claims (ten at a time): exactly
@@ -198,7 +199,7 @@ async fn starts_on_two_nodes_take_distinct_numbers_with_no_gaps() {
                 .start("claim", StartRequest::new(clerk()))
                 .await
                 .expect("starts");
-            (outcome.instance.id, outcome.instance.number)
+            (outcome.instance.id.to_string(), outcome.instance.number)
         });
     }
     let mut ids = BTreeSet::new();
@@ -255,7 +256,7 @@ async fn many_concurrent_starts_of_one_workflow_on_two_nodes_take_every_number_o
                     .start("claim", StartRequest::new(clerk()))
                     .await
                     .expect("starts");
-                let id = outcome.instance.id;
+                let id = outcome.instance.id.to_string();
                 if (k + i) % 4 == 0 {
                     engine
                         .fire(&id, Fire::new("approve", manager()))
@@ -299,7 +300,7 @@ async fn many_concurrent_starts_of_one_workflow_on_two_nodes_take_every_number_o
     assert_eq!(stored.len(), total);
     for instance in &stored {
         assert_eq!(
-            by_id.get(&instance.id),
+            by_id.get(instance.id.as_str()),
             instance.number.as_ref(),
             "{}",
             instance.id

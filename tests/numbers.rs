@@ -63,7 +63,7 @@ async fn permit_numbers_run_on_across_restarts_and_restart_each_year() {
             .expect("opens");
         for _ in 0..2 {
             let p = permit(&engine).await;
-            seen.push((p.id, p.number));
+            seen.push((p.id.to_string(), p.number));
         }
     }
     {
@@ -71,16 +71,16 @@ async fn permit_numbers_run_on_across_restarts_and_restart_each_year() {
             .await
             .expect("reopens");
         let p = permit(&engine).await;
-        seen.push((p.id, p.number));
+        seen.push((p.id.to_string(), p.number));
         clock.set(beijing(2027, 1, 1, 0, 30));
         let p = permit(&engine).await;
-        seen.push((p.id, p.number));
+        seen.push((p.id.to_string(), p.number));
     }
     let engine = Engine::open(shipped(dir.path(), &clock))
         .await
         .expect("reopens");
     let p = permit(&engine).await;
-    seen.push((p.id, p.number));
+    seen.push((p.id.to_string(), p.number));
     let expected: Vec<(String, Option<String>)> = [
         ("hot_work_permit-1", "DH-2026-0001"),
         ("hot_work_permit-2", "DH-2026-0002"),
@@ -396,7 +396,7 @@ async fn crash_repair_does_not_start_a_child_twice() {
                 .await
                 .expect("lists")
                 .into_iter()
-                .map(|i| i.id)
+                .map(|i| i.id.to_string())
                 .collect();
             ids.sort();
             ids

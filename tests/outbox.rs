@@ -128,7 +128,7 @@ async fn run_one(engine: &Engine, escalate: bool) -> String {
             .await
             .expect("resolves");
     }
-    id
+    id.to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

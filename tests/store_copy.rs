@@ -55,7 +55,7 @@ async fn traffic(data: &Path) -> Vec<String> {
             )
             .await
             .expect("starts");
-        let id = started.instance.id.clone();
+        let id = started.instance.id.to_string();
         for (event, actor, role) in script.into_iter().take(steps) {
             let mut fire = Fire::new(event, Actor::new(actor, [role]));
             if event == "submit" {
@@ -86,7 +86,7 @@ async fn traffic(data: &Path) -> Vec<String> {
         )
         .await
         .expect("hands over to a deposit");
-    ids.push(id);
+    ids.push(id.to_string());
     let children: Vec<String> = engine
         .list(sopflow::Query {
             workflow: Some("bank_deposit".into()),
@@ -95,7 +95,7 @@ async fn traffic(data: &Path) -> Vec<String> {
         .await
         .expect("lists")
         .into_iter()
-        .map(|i| i.id)
+        .map(|i| i.id.to_string())
         .collect();
     assert_eq!(
         children.len(),
@@ -112,7 +112,7 @@ async fn traffic(data: &Path) -> Vec<String> {
         )
         .await
         .expect("starts a lead");
-    ids.push(lead.instance.id);
+    ids.push(lead.instance.id.to_string());
     ids
 }
 

@@ -22,6 +22,7 @@ async fn with_one_instance(data: &Path) -> String {
         .expect("starts")
         .instance
         .id
+        .to_string()
 }
 
 fn store_error(result: Result<Engine, EngineError>) -> StoreError {
@@ -172,7 +173,8 @@ async fn bad_requests_are_refused_before_anything_is_written() {
         .await
         .expect("starts")
         .instance
-        .id;
+        .id
+        .to_string();
     let missing = engine
         .fire(
             "hot_work_permit-999",
@@ -305,7 +307,8 @@ async fn keys_with_control_characters_are_refused_before_anything_is_written() {
         .await
         .expect("starts")
         .instance
-        .id;
+        .id
+        .to_string();
     assert_eq!(id, "hot_work_permit-1");
     let fired = engine
         .fire(
@@ -407,7 +410,8 @@ async fn an_id_is_matched_whole_never_as_a_prefix() {
             .await
             .expect("starts")
             .instance
-            .id;
+            .id
+            .to_string();
         engine
             .fire(&id, Fire::new("withdraw", wang))
             .await

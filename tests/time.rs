@@ -192,8 +192,8 @@ async fn a_timer_is_armed_only_for_the_cases_its_condition_names() {
         let engine = &engine;
         async move { engine.get(&id).await.expect("exists").state }
     };
-    assert_eq!(state(returned.instance.id).await, "late");
-    assert_eq!(state(difference.instance.id).await, "requested");
+    assert_eq!(state(returned.instance.id.to_string()).await, "late");
+    assert_eq!(state(difference.instance.id.to_string()).await, "requested");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -191,7 +191,7 @@ async fn fire_forever(dir: PathBuf, seed: u64, checkpoint_every: Option<usize>) 
     };
     let found = engine.list(query).await.unwrap_or_else(|e| die("list", e));
     // Instances that may still be closed or snoozed.
-    let mut open_ids: Vec<String> = found.into_iter().map(|i| i.id).collect();
+    let mut open_ids: Vec<String> = found.into_iter().map(|i| i.id.to_string()).collect();
     // On a line of its own: the test harness has written `test timer_crash_child ... ` before.
     say(&format!("\nready {}", open_ids.len()));
     let mut rng = Rng(seed);
@@ -250,7 +250,7 @@ async fn fire_forever(dir: PathBuf, seed: u64, checkpoint_every: Option<usize>) 
                 Done::Started(started) => {
                     let started = started.unwrap_or_else(|e| die("start", e));
                     say(&format!("started {}", started.instance.id));
-                    open_ids.push(started.instance.id);
+                    open_ids.push(started.instance.id.to_string());
                 }
                 Done::Fired(id, Ok(done)) => {
                     if done.instance.finished {
@@ -655,7 +655,7 @@ impl Harness {
                 .await
                 .unwrap_or_else(|e| panic!("the store does not open after the kill: {e}"));
             let listed = engine.list(Query::default()).await.expect("lists");
-            let mut ids: BTreeSet<String> = listed.into_iter().map(|i| i.id).collect();
+            let mut ids: BTreeSet<String> = listed.into_iter().map(|i| i.id.to_string()).collect();
             for lost in started.difference(&ids) {
                 found.push(format!("the acknowledged start of {lost} is lost"));
             }
@@ -961,7 +961,7 @@ fn the_checker_flags_a_timer_fired_twice_or_after_its_cancellation() {
             .expect("close cancelled timers")
             .clone();
         let mut late = reminder.clone();
-        late.instance = closed.clone();
+        late.instance = closed.as_str().into();
         late.timer.as_mut().expect("a firing").id = cancelled_id.clone();
         late.timers_cancelled = vec![cancelled_id];
         let late = forge_next(&closed_history, &late);

@@ -275,13 +275,13 @@ pub fn approval_chain(
     let start_definition = walker.definition(&first.version);
     let last = history.last().unwrap_or(first);
     let instance = walker.instance.as_ref();
-    let state = instance.map_or_else(|| last.to.clone(), |i| i.state.clone());
+    let state = instance.map_or_else(|| last.to.clone(), |i| i.state.as_str().into());
     let offset = start_definition
         .as_ref()
         .map_or_else(default_offset, |d| d.calendar.offset());
     Some(ApprovalChain {
-        instance: first.instance.clone(),
-        workflow: first.workflow.clone(),
+        instance: first.instance.to_string(),
+        workflow: first.workflow.to_string(),
         workflow_title: start_definition
             .as_ref()
             .map(|d| d.workflow.title.clone())
@@ -298,7 +298,7 @@ pub fn approval_chain(
                 .or(walker.definition(&last.version).as_deref()),
             &state,
         ),
-        state,
+        state: state.to_string(),
         finished: last.finished,
         version: first.version.clone(),
         timezone: offset.to_string(),
@@ -517,16 +517,16 @@ impl<'d> Walker<'d> {
         let link = Link {
             seq: entry.seq,
             kind,
-            event: entry.event.clone(),
+            event: entry.event.to_string(),
             event_title,
-            from: entry.from.clone(),
+            from: entry.from.as_deref().map(str::to_string),
             from_title,
-            to: entry.to.clone(),
+            to: entry.to.to_string(),
             to_title: state_title(def, &entry.to),
             moved: entry.entered || entry.from.as_deref() != Some(entry.to.as_str()),
             finished: entry.finished,
-            actor: entry.actor.clone(),
-            role: entry.role.clone(),
+            actor: entry.actor.to_string(),
+            role: entry.role.as_deref().map(str::to_string),
             role_title: entry.role.as_deref().and_then(|r| role_title(def, r)),
             at_utc: entry.at,
             at_local: entry.at.with_timezone(&offset),

@@ -149,13 +149,13 @@ pub const CALENDAR_NOTE: &str = "due times are computed on the business calendar
 impl Difference {
     fn at_entry(entry: &Entry, found: Found) -> Difference {
         Difference {
-            instance: entry.instance.clone(),
-            workflow: entry.workflow.clone(),
+            instance: entry.instance.to_string(),
+            workflow: entry.workflow.to_string(),
             seq: entry.seq,
             kind: Some(entry.kind),
-            event: entry.event.clone(),
-            actor: entry.actor.clone(),
-            role: entry.role.clone(),
+            event: entry.event.to_string(),
+            actor: entry.actor.to_string(),
+            role: entry.role.as_deref().map(str::to_string),
             at: Some(entry.at),
             version: entry.version.clone(),
             found,
@@ -310,7 +310,7 @@ fn replay_step(
         (EntryKind::Start, None) => {
             let def = load(&entry.version)?;
             let command = Start {
-                id: entry.instance.clone(),
+                id: entry.instance.to_string(),
                 actor: actor_of(entry),
                 data: entry.changes.clone(),
                 business_key: entry.business_key.clone(),
@@ -328,7 +328,7 @@ fn replay_step(
         (EntryKind::Event, Some(instance)) => {
             let def = load(&instance.version)?;
             let command = Command {
-                event: entry.event.clone(),
+                event: entry.event.to_string(),
                 actor: actor_of(entry),
                 payload: entry.payload.clone(),
                 idempotency_key: entry.idempotency_key.clone(),
@@ -818,7 +818,7 @@ impl Engine {
                         instance: record.instance.clone(),
                         workflow: history
                             .first()
-                            .map(|e| e.workflow.clone())
+                            .map(|e| e.workflow.to_string())
                             .unwrap_or_default(),
                         seq: record.seq,
                         kind: None,

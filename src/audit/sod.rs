@@ -260,7 +260,7 @@ fn act(entry: &Entry) -> SodStep {
         step: step_of(entry),
         seq: entry.seq,
         at: entry.at,
-        role: entry.role.clone(),
+        role: entry.role.as_deref().map(str::to_string),
     }
 }
 
@@ -280,8 +280,8 @@ fn check(history: &[Entry], rules: &[SodRule]) -> Vec<SodFinding> {
     let mut findings = Vec::new();
     let mut found = |actor: &str, steps: Vec<SodStep>, rule: &SodRule| {
         findings.push(SodFinding {
-            instance: first.instance.clone(),
-            workflow: first.workflow.clone(),
+            instance: first.instance.to_string(),
+            workflow: first.workflow.to_string(),
             actor: actor.to_string(),
             steps,
             rule: rule.clone(),
@@ -390,7 +390,7 @@ impl Engine {
                 return;
             }
             report.instances += 1;
-            let key = (first.workflow.clone(), first.version.clone());
+            let key = (first.workflow.to_string(), first.version.clone());
             let rules = rules_of.entry(key).or_insert_with(|| {
                 let mut rules = Rules { list: Vec::new() };
                 match versions.get(&first.version) {
@@ -413,7 +413,7 @@ impl Engine {
                         },
                     ),
                     None => {
-                        if not_loaded.insert(first.workflow.clone()) {
+                        if not_loaded.insert(first.workflow.to_string()) {
                             report.notes.push(format!(
                                 "workflow `{}` is not loaded: only the rules of its recorded versions were checked",
                                 first.workflow

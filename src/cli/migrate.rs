@@ -328,7 +328,7 @@ fn migrated_line(lang: Lang, defs: &mut Defs, entry: &Entry) -> String {
     let state = defs
         .get(&entry.version)
         .map(|def| def.workflow.state_title(&entry.to).to_string())
-        .unwrap_or_else(|| entry.to.clone());
+        .unwrap_or_else(|| entry.to.to_string());
     lang.text_with(
         "migration-migrated",
         &[

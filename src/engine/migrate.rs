@@ -166,7 +166,7 @@ impl Engine {
                 && let Some(id) = ids.next()
             {
                 let (engine, target, command) = (self.clone(), target.clone(), command.clone());
-                moves.spawn(async move { engine.move_one(id, target, command).await });
+                moves.spawn(async move { engine.move_one(id.to_string(), target, command).await });
             }
             let Some(done) = moves.join_next().await else {
                 break;
@@ -333,7 +333,9 @@ impl Engine {
             };
             if instance.workflow != request.workflow
                 || instance.finished
-                || only.as_ref().is_some_and(|ids| !ids.contains(&instance.id))
+                || only
+                    .as_ref()
+                    .is_some_and(|ids| !ids.contains(instance.id.as_str()))
                 || request.state.as_ref().is_some_and(|s| *s != instance.state)
             {
                 continue;

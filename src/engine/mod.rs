@@ -1153,7 +1153,7 @@ impl Engine {
             return Err(EngineError::KeyReused {
                 key: key.to_string(),
                 instance,
-                event: entry.event,
+                event: entry.event.to_string(),
             });
         }
         // The instance as the first answer showed it, not as it is now.
@@ -1502,7 +1502,7 @@ impl Engine {
             actor: Actor::system(),
             data,
             business_key: parent.business_key.clone(),
-            parent: Some(parent.id.clone()),
+            parent: Some(parent.id.to_string()),
             idempotency_key: None,
             at,
             number: child.number.clone(),
@@ -1587,8 +1587,8 @@ fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
     workflows.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     let first = &batch[0].entry;
     Err(EngineError::CascadeTooLong {
-        instance: first.instance.clone(),
-        event: first.event.clone(),
+        instance: first.instance.to_string(),
+        event: first.event.to_string(),
         limit: MAX_FOLLOW_UPS,
         workflows: workflows
             .into_iter()

@@ -380,9 +380,9 @@ impl Engine {
             refused: None,
         });
         Ok(Some(Fired::Timer {
-            instance: entry.instance,
+            instance: entry.instance.to_string(),
             timer: firing.id,
-            event: entry.event,
+            event: entry.event.to_string(),
             due: firing.due,
             seq: entry.seq,
             refused: firing.refused,
@@ -420,7 +420,7 @@ impl Engine {
                 workflow: scheduled.workflow,
                 schedule: scheduled.schedule,
                 occurrence,
-                instance: outcome.instance.id,
+                instance: outcome.instance.id.to_string(),
             });
         }
         Ok(fired)

@@ -16,6 +16,7 @@
 //!   never opens anyone else's instance.
 
 use super::command::Actor;
+use super::entry::Text;
 use super::instance::Instance;
 use super::refusal::Refusal;
 use crate::definition::located::Located;
@@ -122,9 +123,9 @@ pub(super) fn acting_role(
     instance: Option<&Instance>,
     allows: impl Fn(&str) -> bool,
     actor: &Actor,
-) -> Result<String, Option<Refusal>> {
+) -> Result<Text, Option<Refusal>> {
     if actor.is_system() {
-        return Ok(SYSTEM_ROLE.to_string());
+        return Ok(Text::const_new(SYSTEM_ROLE));
     }
     let mut refused = None;
     for held in &actor.roles {
@@ -132,7 +133,7 @@ pub(super) fn acting_role(
             continue;
         }
         match party_check(workflow, instance, held, actor) {
-            Ok(()) => return Ok(held.clone()),
+            Ok(()) => return Ok(Text::from(held.as_str())),
             Err(refusal) => refused = refused.or(Some(refusal)),
         }
     }

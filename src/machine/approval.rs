@@ -144,11 +144,11 @@ pub(super) fn approve<'d>(
     let complete = signed >= needed(approval, &signers);
     Ok(Decision {
         to: if complete {
-            approval.to.value.clone()
+            approval.to.value.as_str().into()
         } else {
-            instance.state.clone()
+            instance.state.as_str().into()
         },
-        role: Some(role.clone()),
+        role: Some(role.as_str().into()),
         entered: complete,
         signature: Some(Signature {
             signer: index,
@@ -206,7 +206,7 @@ pub(super) fn reject_role(
     let Some(rejection) = &approval.on_reject else {
         return Err(Refusal::UnknownEvent {
             event: "reject".into(),
-            state: instance.state.clone(),
+            state: instance.state.to_string(),
             available: vec![approval.approve_event().to_string()],
         });
     };

@@ -316,7 +316,7 @@ mod tests {
                 .cloned()
                 .unwrap_or_default();
         Entry {
-            instance: format!("expense-1{text}"),
+            instance: format!("expense-1{text}").into(),
             seq: u64::MAX,
             workflow: "expense".into(),
             version: "ab".repeat(32),
@@ -744,18 +744,18 @@ mod tests {
                 let migration = rest.10;
                 let (guards, signature, signers, timers_armed, spawned, child, timer) = records;
                 Entry {
-                    instance,
+                    instance: instance.into(),
                     seq,
                     kind,
-                    workflow,
+                    workflow: workflow.into(),
                     version,
-                    event,
-                    from,
-                    to,
+                    event: event.into(),
+                    from: from.as_deref().map(crate::machine::Text::from),
+                    to: to.into(),
                     entered,
                     finished,
-                    actor,
-                    role,
+                    actor: actor.into(),
+                    role: role.as_deref().map(crate::machine::Text::from),
                     payload,
                     changes,
                     guards,

@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+/// A short text of an entry (an id, a state, an event, a person): kept inline, without a
+/// heap allocation, up to 24 bytes, which every identifier in the shipped workflows fits.
+/// It stores, hashes and reads as a plain JSON string.
+pub type Text = compact_str::CompactString;
+
 /// What kind of step an entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -37,30 +42,30 @@ pub enum EntryKind {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The instance it belongs to.
-    pub instance: String,
+    pub instance: Text,
     /// 0 for the start, then one more per step.
     pub seq: u64,
     /// Who made the step happen: a start, a person's command, a timer, a child finishing.
     pub kind: EntryKind,
     /// The workflow the instance runs.
-    pub workflow: String,
+    pub workflow: Text,
     /// The definition version (hash of YAML and rules) the step ran under.
     pub version: String,
     /// The event fired (for the start, `start`).
-    pub event: String,
+    pub event: Text,
     /// The state before the step (`None` for the start).
-    pub from: Option<String>,
+    pub from: Option<Text>,
     /// The state after the step.
-    pub to: String,
+    pub to: Text,
     /// Whether the step entered `to` (cancelling and arming timers); a partial approval
     /// stays in its state without re-entering it.
     pub entered: bool,
     /// Whether `to` is a final state.
     pub finished: bool,
     /// Who took the step (`system` for the engine's own steps).
-    pub actor: String,
+    pub actor: Text,
     /// The role the actor acted in (`None` only for steps no role governs).
-    pub role: Option<String>,
+    pub role: Option<Text>,
     /// The payload as converted to the declared field types.
     pub payload: Map<String, Value>,
     /// Fields set by this step (payload fields and the action's result).
@@ -245,17 +250,17 @@ impl Entry {
     /// [`Entry::next`]).
     pub fn blank(kind: EntryKind, event: &str, at: DateTime<Utc>) -> Entry {
         Entry {
-            instance: String::new(),
+            instance: Default::default(),
             seq: 0,
             kind,
-            workflow: String::new(),
+            workflow: Default::default(),
             version: String::new(),
-            event: event.to_string(),
+            event: event.into(),
             from: None,
-            to: String::new(),
+            to: Default::default(),
             entered: false,
             finished: false,
-            actor: String::new(),
+            actor: Default::default(),
             role: None,
             payload: Map::new(),
             changes: Map::new(),
@@ -284,12 +289,12 @@ impl Entry {
     /// fills in the data, role, timers and the rest.
     pub fn first(command: &Start, workflow: &str, version: &str, state: &str) -> Entry {
         Entry {
-            instance: command.id.clone(),
-            workflow: workflow.to_string(),
+            instance: command.id.as_str().into(),
+            workflow: workflow.into(),
             version: version.to_string(),
-            to: state.to_string(),
+            to: state.into(),
             entered: true,
-            actor: command.actor.id.clone(),
+            actor: command.actor.id.as_str().into(),
             business_key: command.business_key.clone(),
             parent: command.parent.clone(),
             number: command.number.clone(),
@@ -322,7 +327,7 @@ impl Entry {
         event: &str,
         actor: &str,
         at: DateTime<Utc>,
-        to: String,
+        to: Text,
     ) -> Entry {
         Entry {
             instance: instance.id.clone(),
@@ -332,7 +337,7 @@ impl Entry {
             from: Some(instance.state.clone()),
             to,
             finished: instance.finished,
-            actor: actor.to_string(),
+            actor: actor.into(),
             prev_hash: instance.last_hash.clone(),
             ..Entry::blank(kind, event, at)
         }

@@ -4,7 +4,7 @@
 //! audit replay all fold history entries through it, so a snapshot always equals the end of
 //! its history.
 
-use super::entry::{ArmedTimer, Entry, EntryKind, PendingSigner, Signature};
+use super::entry::{ArmedTimer, Entry, EntryKind, PendingSigner, Signature, Text};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -13,14 +13,14 @@ use serde_json::{Map, Value};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Instance {
     /// `workflow-N`, N counting from 1 per workflow (children: `{parent}.{seq}.{n}`).
-    pub id: String,
+    pub id: Text,
     /// The workflow it runs.
-    pub workflow: String,
+    pub workflow: Text,
     /// The definition version it runs on: the one it started on, until a process owner
     /// migrates it (a `migrate` entry).
     pub version: String,
     /// The state it is in.
-    pub state: String,
+    pub state: Text,
     /// Its fields' values, as the steps so far set them.
     pub data: Map<String, Value>,
     /// The sequence number of the last entry.
@@ -127,7 +127,7 @@ impl Instance {
     pub fn begin(entry: &Entry) -> Result<Instance, ChainError> {
         if entry.kind != EntryKind::Start || entry.seq != 0 || !entry.prev_hash.is_empty() {
             return Err(ChainError::NotAStart {
-                instance: entry.instance.clone(),
+                instance: entry.instance.to_string(),
             });
         }
         Ok(Instance::from_entry(entry))
@@ -152,7 +152,7 @@ impl Instance {
             timers: Vec::new(),
             acts: Vec::new(),
             started_by: (entry.kind == EntryKind::Start && !by_system(entry))
-                .then(|| entry.actor.clone()),
+                .then(|| entry.actor.to_string()),
             roles: Vec::new(),
             created: entry.at,
             updated: entry.at,
@@ -167,14 +167,14 @@ impl Instance {
     pub fn apply(&mut self, entry: &Entry) -> Result<(), ChainError> {
         if entry.seq != self.seq + 1 {
             return Err(ChainError::OutOfOrder {
-                instance: self.id.clone(),
+                instance: self.id.to_string(),
                 seq: entry.seq,
                 last: self.seq,
             });
         }
         if entry.prev_hash != self.last_hash {
             return Err(ChainError::BrokenLink {
-                instance: self.id.clone(),
+                instance: self.id.to_string(),
                 seq: entry.seq,
             });
         }
@@ -224,16 +224,16 @@ impl Instance {
             {
                 self.acts.push(Act {
                     step,
-                    actor: entry.actor.clone(),
+                    actor: entry.actor.to_string(),
                 });
             }
         }
         if let Some(role) = &entry.role
             && !by_system(entry)
             && entry.kind != EntryKind::Migrate
-            && !self.roles.contains(role)
+            && !self.roles.iter().any(|r| r == role)
         {
-            self.roles.push(role.clone());
+            self.roles.push(role.to_string());
         }
         for (key, value) in &entry.changes {
             self.data.insert(key.clone(), value.clone());

@@ -372,11 +372,11 @@ fn work_out(
 ) -> Move {
     let mapping = &command.mapping;
     let mut plan = Plan {
-        instance: instance.id.clone(),
+        instance: instance.id.to_string(),
         number: instance.number.clone(),
         from_version: instance.version.clone(),
         to_version: new.hash.clone(),
-        state: instance.state.clone(),
+        state: instance.state.to_string(),
         lands_in: None,
         mapped: false,
         fields: Vec::new(),
@@ -387,20 +387,20 @@ fn work_out(
         blockers: Vec::new(),
     };
     let states = &new.workflow.states;
-    let (target, mapped) = match mapping.states.get(&instance.state) {
+    let (target, mapped) = match mapping.states.get(instance.state.as_str()) {
         Some(to) => (to.clone(), true),
-        None => (instance.state.clone(), false),
+        None => (instance.state.to_string(), false),
     };
     plan.mapped = mapped;
     let Some(state) = states.get(&target) else {
         plan.blockers.push(if mapped {
             Blocker::UnknownTarget {
-                state: instance.state.clone(),
+                state: instance.state.to_string(),
                 to: target,
             }
         } else {
             Blocker::StateRemoved {
-                state: instance.state.clone(),
+                state: instance.state.to_string(),
             }
         });
         return Move { plan, entry: None };
@@ -536,10 +536,16 @@ fn work_out(
         MIGRATE_EVENT,
         &command.actor.id,
         command.at,
-        target,
+        target.into(),
     );
     entry.version = new.hash.clone();
-    entry.role = command.actor.roles.first().cloned();
+    entry.role = command
+        .actor
+        .roles
+        .first()
+        .cloned()
+        .as_deref()
+        .map(crate::machine::Text::from);
     entry.changes = set;
     entry.timers_armed = armed;
     entry.timers_cancelled = cancelled;

@@ -24,7 +24,7 @@ pub mod writes;
 
 pub use access::{may_read, start_roles};
 pub use command::{Actor, Command, Start};
-pub use entry::{Entry, EntryKind};
+pub use entry::{Entry, EntryKind, Text};
 pub use instance::{ChainError, Instance};
 pub use migrate::{Mapping, Migrate, Plan, migrate, plan};
 pub use refusal::Refusal;

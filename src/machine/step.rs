@@ -7,23 +7,25 @@
 //! fields, four-eyes, guards, comment, the action, then the fixed fields the step (its payload
 //! or its action) would change.
 //!
-//! Cost. A step allocates only what its entry keeps (its texts are `String`s, copied from the
-//! snapshot and the definition) and what its scripts need: the scripts' view of the context
-//! is built part by part on first use, only the names a script reads
-//! ([`crate::script::Script::reads`]), an expression's scope holds only those names, and the
-//! branches an actor may take are found without collecting them. On the four-step workload
-//! (`cargo run --release --example four_step 2`, which also counts one instance's
-//! allocations with a counting allocator) a step made 11, 44, 11 and 11 allocations (review,
-//! approve with its guard `data.amount < 15000`, pay, close; 19.2 on average) and now makes
-//! 10, 19, 10 and 10 (12.2). Callgrind (see the example's doc) counts 10,960 instructions per
-//! step besides SHA-256 before, 9,180 after (the guard alone: 10,340 to 5,840 per guarded
-//! step). Time could not be measured to better than a factor of two on the shared 2-core
-//! machine (load average 7-10 from other builds): the example gave 3.6 to 7.6 µs per step
-//! in back-to-back runs of one binary, and `benches/xstate/four_step.mjs` in the same minutes
-//! 8-16 µs per `actor.send` (median of its rounds); so the 1.3 µs target and 5x XState are not
-//! shown met. What is left is mostly the entry's own texts (`Entry::towards` copies the
-//! instance id, workflow, version, states, actor and previous hash: seven allocations) and
-//! SHA-256 over the ~600-byte canonical JSON.
+//! Cost. A step allocates only what its entry keeps and what its scripts need. The entry's
+//! short texts (instance id, workflow, states, event, actor, role) are [`Text`]s, kept inline,
+//! and so are the snapshot's id, workflow and state: a step copies them without a heap
+//! allocation each, and reads them from the snapshot's own memory rather than from seven
+//! places on the heap. What is left to allocate is the three 64-character hex texts (version,
+//! previous hash, its own hash). The scripts' view of the context is built part by part on
+//! first use, only the names a script reads ([`crate::script::Script::reads`]), an
+//! expression's scope holds only those names, and the branches an actor may take are found
+//! without collecting them.
+//!
+//! On the four-step workload (10,000 instances in flight; `cargo run --release --example
+//! four_step 3`, which also counts one instance's allocations): 3, 12, 3 and 3 allocations
+//! (review, approve with its guard `data.amount < 15000`, pay, close; 5.2 on average, against
+//! 12.2 with `String` texts), and 1.43-1.76 µs per step in back-to-back runs (2.0-2.4 µs
+//! before); criterion (`cargo bench --bench runtime -- four_step/`) gives 1.57 µs (1.52-1.61),
+//! beside 5.4 µs per XState `actor.send` (`node benches/xstate/four_step.mjs`), 3.5 times
+//! faster. The 1.3 µs aimed at is not reached: `perf` puts a fifth of a step in SHA-256 of the
+//! ~600-byte canonical JSON, which the stored format fixes, and most of the rest in writing
+//! that JSON and copying the entry's texts.
 
 use super::access::{self, acting_role, names};
 use super::approval::{self, dedup};
@@ -31,7 +33,7 @@ use super::audit;
 use super::command::{Actor, Command, Start};
 use super::context::{Context, guard_holds, run_action};
 use super::enter::{enter, spawn_children};
-use super::entry::{Entry, EntryKind, GuardResult, Signature};
+use super::entry::{Entry, EntryKind, GuardResult, Signature, Text};
 use super::instance::Instance;
 use super::refusal::Refusal;
 use super::value;
@@ -64,7 +66,7 @@ pub fn start(def: &Definition, command: &Start, sandbox: &Sandbox) -> Result<Ent
     let entering = enter(def, state, &ctx, 0, &command.id, &[], &mut guards, sandbox)?;
     let mut entry = Entry::first(command, workflow.id.as_str(), &def.hash, initial);
     entry.finished = state.is_final;
-    entry.role = role;
+    entry.role = role.as_deref().map(crate::machine::Text::from);
     entry.changes = data;
     entry.guards = guards;
     entry.signers = entering.signers;
@@ -83,7 +85,7 @@ pub fn step(
     let workflow = &def.workflow;
     if instance.finished {
         return Err(Refusal::Finished {
-            state: instance.state.clone(),
+            state: instance.state.to_string(),
         });
     }
     if let Some(expected) = command.expected_seq
@@ -122,8 +124,8 @@ pub fn step(
             admitted(def, instance, event, &ctx)?;
             require(&rejection.requires, event, &payload)?;
             Decision {
-                to: rejection.to.value.clone(),
-                role: Some(role),
+                to: rejection.to.value.as_str().into(),
+                role: Some(role.into()),
                 entered: true,
                 signature: None,
                 branch: None,
@@ -203,7 +205,7 @@ pub fn step(
 
     entry.entered = decision.entered;
     entry.finished = target.is_final;
-    entry.role = decision.role;
+    entry.role = decision.role.as_deref().map(crate::machine::Text::from);
     entry.payload = payload;
     entry.changes = changes;
     entry.guards = guards;
@@ -363,7 +365,7 @@ pub fn offered(
         out.push(Available {
             event: event.value.clone(),
             title: branch.title.clone(),
-            role,
+            role: role.to_string(),
             blocked,
         });
     }
@@ -525,8 +527,8 @@ pub fn next(def: &Definition, instance: &Instance, sandbox: &Sandbox, at: DateTi
 
 /// What a handler decided.
 pub(super) struct Decision<'d> {
-    pub(super) to: String,
-    pub(super) role: Option<String>,
+    pub(super) to: Text,
+    pub(super) role: Option<Text>,
     pub(super) entered: bool,
     pub(super) signature: Option<Signature>,
     /// The position of the transition's branch taken, for transitions.
@@ -746,7 +748,7 @@ fn transition<'d>(
         // keeps its signatures) unless it asks to re-enter.
         let entered = branch.reenter || branch.to.as_str() != instance.state;
         return Ok(Decision {
-            to: branch.to.value.clone(),
+            to: Text::from(branch.to.value.as_str()),
             role: Some(role),
             entered,
             signature: None,

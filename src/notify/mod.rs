@@ -154,9 +154,9 @@ pub fn notices(
         && let Some(defined) = state.timers.get(position)
     {
         let cause = Cause::Timer {
-            state: entry.from.clone().unwrap_or_default(),
+            state: (entry.from.clone().unwrap_or_default()).to_string(),
             timer: fired.id.clone(),
-            event: entry.event.clone(),
+            event: entry.event.to_string(),
         };
         found.extend(defined.notify.iter().map(|n| (&n.value, cause.clone())));
     }
@@ -169,8 +169,8 @@ pub fn notices(
             .filter(|_| entry.branch.is_some() || branches.0.len() == 1)
     {
         let cause = Cause::Transition {
-            state: entry.from.clone().unwrap_or_default(),
-            event: entry.event.clone(),
+            state: (entry.from.clone().unwrap_or_default()).to_string(),
+            event: entry.event.to_string(),
         };
         found.extend(branch.notify.iter().map(|n| (&n.value, cause.clone())));
     }
@@ -178,13 +178,13 @@ pub fn notices(
         && let Some(state) = workflow.states.get(&entry.to)
     {
         let cause = Cause::Entered {
-            state: entry.to.clone(),
+            state: entry.to.to_string(),
         };
         found.extend(state.notify.iter().map(|n| (&n.value, cause.clone())));
     }
     if entry.finished && entry.entered {
         let cause = Cause::Finished {
-            state: entry.to.clone(),
+            state: entry.to.to_string(),
         };
         found.extend(workflow.on_finish.iter().map(|n| (&n.value, cause.clone())));
     }
@@ -314,7 +314,7 @@ fn resolve(
                 .map(|id| Addressee::User { id: id.clone() })
                 .collect(),
             Recipient::Actor if entry.actor != SYSTEM_ROLE => vec![Addressee::User {
-                id: entry.actor.clone(),
+                id: entry.actor.to_string(),
             }],
             Recipient::Actor => Vec::new(),
             Recipient::Role(id) => vec![role(id)],
@@ -387,7 +387,7 @@ impl Context {
                 Some(EventTitle::Written(t)) => t.to_string(),
                 Some(EventTitle::Approve) => "同意".to_string(),
                 Some(EventTitle::Reject) => "退回".to_string(),
-                None => entry.event.clone(),
+                None => entry.event.to_string(),
             },
         };
         let role_title = match entry.role.as_deref() {
@@ -395,7 +395,7 @@ impl Context {
             Some(role) => workflow.role_title(role).to_string(),
             None => String::new(),
         };
-        let number = after.number.clone().unwrap_or_else(|| after.id.clone());
+        let number = after.number.clone().unwrap_or_else(|| after.id.to_string());
         let link = settings.link(&after.id);
         let (at, _) = time(entry.at);
         let mut base = Map::new();
@@ -420,13 +420,13 @@ impl Context {
         );
         base.insert("deadlines".into(), Value::Array(deadlines));
         base.insert("number".into(), Value::String(number.clone()));
-        base.insert("id".into(), Value::String(after.id.clone()));
+        base.insert("id".into(), Value::String(after.id.to_string()));
         base.insert("at".into(), Value::String(at));
         base.insert("link".into(), Value::String(link.clone()));
         let timer = entry.timer.as_ref().map(|t| {
             let (due, due_iso) = time(t.due);
             json!({
-                "title": t.title.clone().unwrap_or_else(|| entry.event.clone()),
+                "title": t.title.clone().unwrap_or_else(|| entry.event.to_string()),
                 "event": entry.event,
                 "due": due,
                 "due_iso": due_iso,

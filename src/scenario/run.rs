@@ -433,7 +433,11 @@ impl Run<'_> {
                 let Some(from) = entry.from.clone() else {
                     continue;
                 };
-                let key = (entry.workflow.clone(), from, entry.event.clone());
+                let key = (
+                    entry.workflow.to_string(),
+                    from.to_string(),
+                    entry.event.to_string(),
+                );
                 match entry.kind {
                     EntryKind::Event => {
                         self.exercised.transitions.insert(key);
@@ -498,7 +502,7 @@ struct Answered {
 impl From<crate::engine::Outcome> for Answered {
     fn from(outcome: crate::engine::Outcome) -> Answered {
         Answered {
-            id: outcome.instance.id,
+            id: outcome.instance.id.to_string(),
         }
     }
 }

@@ -207,7 +207,7 @@ impl AppState {
         let result = self.engine.fire(id, request).await;
         let message = self.refusal_message(&result, caller, &input.event, || {
             let def = self.engine.definition(&instance.version).ok()?;
-            Some((def, instance.state.clone()))
+            Some((def, instance.state.to_string()))
         });
         self.account(
             caller,

@@ -385,7 +385,7 @@ impl Store for SledStore {
         {
             let mut pending = self.pending.lock().map_err(|_| poisoned())?;
             for step in batch {
-                *pending.entry(step.entry.instance.clone()).or_default() += 1;
+                *pending.entry(step.entry.instance.to_string()).or_default() += 1;
             }
         }
         let written = (|| {
@@ -428,23 +428,24 @@ impl Store for SledStore {
             let mut overlay = self.overlay.write().map_err(|_| poisoned())?;
             for step in batch {
                 if let Some(key) = &step.entry.idempotency_key {
-                    overlay
-                        .keys
-                        .insert(key.clone(), (step.entry.instance.clone(), step.entry.seq));
+                    overlay.keys.insert(
+                        key.clone(),
+                        (step.entry.instance.to_string(), step.entry.seq),
+                    );
                 }
                 overlay
                     .snapshots
-                    .insert(step.entry.instance.clone(), step.snapshot.clone());
+                    .insert(step.entry.instance.to_string(), step.snapshot.clone());
             }
             overlay.snapshots.len()
         };
         {
             let mut pending = self.pending.lock().map_err(|_| poisoned())?;
             for step in batch {
-                if let Some(count) = pending.get_mut(&step.entry.instance) {
+                if let Some(count) = pending.get_mut(step.entry.instance.as_str()) {
                     *count -= 1;
                     if *count == 0 {
-                        pending.remove(&step.entry.instance);
+                        pending.remove(step.entry.instance.as_str());
                     }
                 }
             }
@@ -724,7 +725,7 @@ impl Store for SledStore {
             .snapshots
             .values()
             .filter(|s| s.number.as_deref() == Some(number))
-            .map(|s| s.id.clone())
+            .map(|s| s.id.to_string())
             .collect();
         let prefix = join(&[number, ""]);
         for item in self.by_number.scan_prefix(&prefix) {
@@ -1013,7 +1014,7 @@ impl SledStore {
             let snapshots: Vec<Instance> = overlay
                 .snapshots
                 .values()
-                .filter(|s| !pending.contains_key(&s.id))
+                .filter(|s| !pending.contains_key(s.id.as_str()))
                 .cloned()
                 .collect();
             let keys: Vec<(String, (String, u64))> = overlay
@@ -1076,11 +1077,11 @@ impl SledStore {
         self.db.flush().map_err(io)?;
         for snapshot in &snapshots {
             self.dirty.remove(snapshot.id.as_bytes()).map_err(io)?;
-            marked.remove(&snapshot.id);
+            marked.remove(snapshot.id.as_str());
         }
         let mut overlay = self.overlay.write().map_err(|_| poisoned())?;
         for snapshot in &snapshots {
-            overlay.snapshots.remove(&snapshot.id);
+            overlay.snapshots.remove(snapshot.id.as_str());
         }
         for (key, _) in &keys {
             overlay.keys.remove(key);

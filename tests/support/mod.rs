@@ -535,5 +535,5 @@ pub async fn escalate_complaint(server: &TestServer) -> String {
         assert!(std::time::Instant::now() < deadline, "the notice is routed");
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    id
+    id.to_string()
 }

@@ -232,7 +232,7 @@ pub async fn stream(
                     return;
                 }
             };
-            let id = step.entry.instance.clone();
+            let id = step.entry.instance.to_string();
             let may = match readable.get(&id) {
                 Some(may) => *may,
                 None => {
@@ -243,7 +243,7 @@ pub async fn stream(
                     if readable.len() >= ACCESS_CACHE {
                         readable.clear();
                     }
-                    readable.insert(id, may);
+                    readable.insert(id.to_string(), may);
                     may
                 }
             };

@@ -82,12 +82,12 @@ fn task_table(state: &AppState, caller: &Caller, tasks: &[Task]) -> Markup {
                     tr.overdue[task.overdue] data-instance=(instance.id) {
                         td data-label=(t("console-inbox-col-workflow")) {
                             a href={ "/instances/" (instance.id) } {
-                                (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone()))
+                                (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.as_str().into()))
                             }
                             @if let Some(number) = &instance.number { br; strong.number { (number) } }
                             br; code.muted { (instance.id) }
                         }
-                        td data-label=(t("console-inbox-col-state")) { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state))) }
+                        td data-label=(t("console-inbox-col-state")) { (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state).into())) }
                         td data-label=(t("console-inbox-col-key")) { (instance.business_key.as_deref().unwrap_or("—")) }
                         td data-label=(t("console-inbox-col-actions")) {
                             @for action in &task.actions {
@@ -458,9 +458,9 @@ pub async fn search(
                             tr data-instance=(instance.id) {
                                 td { a href={ "/instances/" (instance.id) } { code { (instance.id) } } }
                                 td.number { (instance.number.as_deref().unwrap_or("—")) }
-                                td { (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.clone())) }
+                                td { (def.as_ref().map_or(instance.workflow.clone(), |d| d.workflow.title.as_str().into())) }
                                 td {
-                                    (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state)))
+                                    (def.as_deref().map_or(instance.state.clone(), |d| state_title(d, &instance.state).into()))
                                     @if instance.finished { " " span.badge { (t("console-instance-finished")) } }
                                 }
                                 td { (instance.business_key.as_deref().unwrap_or("—")) }

@@ -233,7 +233,7 @@ async fn render(state: &AppState, caller: &Caller, id: &str, notice: Notice) -> 
                 number: parent.as_ref().and_then(|p| p.number.clone()),
                 workflow: parent
                     .as_ref()
-                    .map(|p| p.workflow.clone())
+                    .map(|p| p.workflow.to_string())
                     .unwrap_or_default(),
                 title: parent
                     .as_ref()
@@ -430,8 +430,8 @@ fn diagram(
     let mut visited: Vec<String> = Vec::new();
     for entry in history {
         for state in entry.from.iter().chain(std::iter::once(&entry.to)) {
-            if *state != instance.state && !visited.contains(state) {
-                visited.push(state.clone());
+            if *state != instance.state && !visited.iter().any(|v| v == state) {
+                visited.push(state.to_string());
             }
         }
     }

@@ -276,7 +276,7 @@ async fn conflict(
             .await;
             if matches!(taken, Ok(Some(_))) {
                 return StoreError::Conflict {
-                    instance: step.entry.instance.clone(),
+                    instance: step.entry.instance.to_string(),
                     seq: step.entry.seq,
                 };
             }
@@ -299,7 +299,7 @@ async fn conflict(
         .unwrap_or_else(|| err.to_string());
     match batch.first() {
         Some(step) if step_taken => StoreError::Conflict {
-            instance: step.entry.instance.clone(),
+            instance: step.entry.instance.to_string(),
             seq: step.entry.seq,
         },
         _ => StoreError::Io(format!(
@@ -371,20 +371,20 @@ impl Rows {
         for &at in &order {
             let step = &batch[at];
             let entry = &step.entry;
-            rows.log_instance.push(entry.instance.clone());
+            rows.log_instance.push(entry.instance.to_string());
             rows.log_seq.push(seq(entry.seq)?);
             rows.log_entry.push(step.encoded.clone());
             if let Some(key) = &entry.idempotency_key {
                 keys.insert(key, (&entry.instance, seq(entry.seq)?));
             }
             if let Some(notices) = &step.outbox {
-                rows.outbox_instance.push(entry.instance.clone());
+                rows.outbox_instance.push(entry.instance.to_string());
                 rows.outbox_seq.push(seq(entry.seq)?);
                 rows.outbox_notices.push(notices.clone());
             }
             if let Some(claim) = &step.numbers {
                 rows.numbers.push(Claim {
-                    instance: entry.instance.clone(),
+                    instance: entry.instance.to_string(),
                     workflow: claim.workflow.clone(),
                     n: seq(claim.n)?,
                     sequence: match &claim.sequence {
@@ -408,9 +408,9 @@ impl Rows {
         kept.sort_unstable();
         for (_, at) in kept {
             let snapshot = &batch[at].snapshot;
-            rows.id.push(snapshot.id.clone());
-            rows.workflow.push(snapshot.workflow.clone());
-            rows.state.push(snapshot.state.clone());
+            rows.id.push(snapshot.id.to_string());
+            rows.workflow.push(snapshot.workflow.to_string());
+            rows.state.push(snapshot.state.to_string());
             rows.business_key.push(snapshot.business_key.clone());
             rows.number.push(snapshot.number.clone());
             rows.seq.push(seq(snapshot.seq)?);
@@ -421,7 +421,7 @@ impl Rows {
                 })?,
             );
             for timer in &snapshot.timers {
-                rows.timer_instance.push(snapshot.id.clone());
+                rows.timer_instance.push(snapshot.id.to_string());
                 rows.timer.push(timer.id.clone());
                 rows.timer_due.push(timer.due.timestamp_millis());
                 rows.timer_event.push(timer.event.clone());
