@@ -31,7 +31,7 @@
 //! raw sled's rate. What closed the gap was not this module but the thread hand-offs around
 //! it: each round trip through tokio's blocking pool cost about 60 µs on this machine (the
 //! context switches, not the work), and a step made two. A step of an instance the engine
-//! knows now makes none when nothing else is being committed (`Engine::blocking_step`):
+//! knows now makes none on sled when nothing else is being committed (`Engine::blocking_step`):
 //! 240 µs per step before, 178 µs with one hand-off, 134 µs with none. The same change took
 //! 8 clients from 78 to 66 µs per step and 64 clients from 59 to 49 µs.
 //!

@@ -992,13 +992,17 @@ impl Engine {
     /// else is being committed): on this thread, with `block_in_place` (tokio hands this
     /// worker's other tasks to another thread for the while), rather than on the blocking
     /// pool. One client's step on sled then costs its flush and its computing, not two thread
-    /// hand-offs more (see `committer`'s measurements). Under load, and on a runtime that
-    /// cannot block in place (the current-thread one), it is [`Engine::blocking`].
+    /// hand-offs more (see `committer`'s measurements). Under load, on a runtime that cannot
+    /// block in place (the current-thread one), and on a store that waits on a runtime of its
+    /// own ([`Store::waits_on_a_runtime`](crate::store::Store::waits_on_a_runtime):
+    /// PostgreSQL, whose wait inside `block_in_place` on a `block_on` thread would swallow
+    /// the outer future's wake-ups), it is [`Engine::blocking`].
     pub(crate) async fn blocking_step<T: Send + 'static>(
         &self,
         work: impl FnOnce(&Engine) -> Result<T, EngineError> + Send + 'static,
     ) -> Result<T, EngineError> {
         let in_place = self.inner.committer.is_idle()
+            && !self.inner.store.waits_on_a_runtime()
             && tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
                 runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
             });

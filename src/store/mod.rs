@@ -361,6 +361,14 @@ pub trait Store: Send + Sync {
     fn concurrent_commits(&self) -> usize {
         1
     }
+    /// Whether the store's blocking methods wait on an async runtime of its own
+    /// (`Handle::block_on`: PostgreSQL). The engine then never calls them inside tokio's
+    /// `block_in_place`: on the thread of a runtime's `block_on`, that inner wait parks on the
+    /// same thread parker as the outer one, takes the wake-ups meant for the outer future
+    /// (another future of the same `join!`), and the outer one then never wakes.
+    fn waits_on_a_runtime(&self) -> bool {
+        false
+    }
     /// The current snapshot of an instance.
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError>;
     /// Every entry of an instance, in order.

@@ -169,6 +169,10 @@ impl Store for PgStore {
         connection::COMMIT_LANES
     }
 
+    fn waits_on_a_runtime(&self) -> bool {
+        true
+    }
+
     fn instance(&self, id: &str) -> Result<Option<Instance>, StoreError> {
         self.connection.run(reads::instance(&self.connection, id))
     }
