@@ -5,7 +5,7 @@
 
 mod support;
 
-use sopflow::server::auth::{SESSION_COOKIE, Sessions, token_hash};
+use sopflow::server::auth::{Sessions, token_hash};
 use std::time::Duration;
 
 /// A browser without redirects, holding one session cookie.
@@ -20,20 +20,7 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        let response =
-            support::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
-        assert_eq!(response.status(), 303, "{user} signs in");
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let cookie = support::session_cookie(&http, base, user).await;
         Browser { http, cookie }
     }
 

@@ -758,9 +758,8 @@ impl Engine {
     async fn resolve_blocking(&self, name: &str) -> Result<String, EngineError> {
         // An id this engine has stored needs no read of the store, and no hand-off to the
         // blocking pool (a measurable part of a step on sled).
-        check_id(name)?;
-        if self.is_known(name) {
-            return Ok(name.to_string());
+        if let Some(id) = self.known_id(name)? {
+            return Ok(id);
         }
         let name = name.to_string();
         self.blocking(move |engine| engine.resolve(&name)).await
@@ -786,9 +785,8 @@ impl Engine {
     ///
     /// This reads the store and so blocks: call it from a blocking thread.
     pub fn resolve(&self, name: &str) -> Result<String, EngineError> {
-        check_id(name)?;
-        if self.is_known(name) {
-            return Ok(name.to_string());
+        if let Some(id) = self.known_id(name)? {
+            return Ok(id);
         }
         if self.inner.store.instance(name)?.is_some() {
             self.remember(name);
@@ -805,6 +803,13 @@ impl Engine {
     }
 
     /// Whether `id` is an instance id seen stored (so an id, whatever numbers are spelt so).
+    /// `name` itself when it is an id this engine has stored (no read of the store); an error
+    /// when it cannot be an id at all.
+    fn known_id(&self, name: &str) -> Result<Option<String>, EngineError> {
+        check_id(name)?;
+        Ok(self.is_known(name).then(|| name.to_string()))
+    }
+
     fn is_known(&self, id: &str) -> bool {
         let known = self.inner.known.lock().unwrap_or_else(|e| e.into_inner());
         known.contains(id)

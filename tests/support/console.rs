@@ -1,8 +1,6 @@
 //! A console session as a browser holds it, for tests of the console's pages and forms: the
 //! session cookie, GET and form POST without following redirects, and the forms' CSRF token.
 
-use sopflow::server::auth::SESSION_COOKIE;
-
 /// A signed-in browser.
 pub struct Browser {
     http: reqwest::Client,
@@ -16,20 +14,7 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        let response =
-            super::post_login(&http, base, &[("user", user), ("password", "demo")]).await;
-        assert_eq!(response.status(), 303, "{user} signs in");
-        let cookie = response
-            .headers()
-            .get_all("set-cookie")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .find(|v| v.starts_with(&format!("{SESSION_COOKIE}=")))
-            .expect("a session cookie")
-            .split(';')
-            .next()
-            .unwrap_or_default()
-            .to_string();
+        let cookie = super::session_cookie(&http, base, user).await;
         Browser {
             http,
             cookie,

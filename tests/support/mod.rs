@@ -266,6 +266,25 @@ pub async fn post_login(
         .expect("sign in")
 }
 
+/// Signs `user` in (password `demo`) through the sign-in form, with `http` (which must not
+/// follow redirects); the session's cookie as a `Cookie` header carries it (`name=value`).
+pub async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> String {
+    let response = post_login(http, base, &[("user", user), ("password", "demo")]).await;
+    assert_eq!(response.status(), 303, "{user} signs in");
+    let prefix = format!("{}=", sopflow::server::auth::SESSION_COOKIE);
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&prefix))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// Asserts that `POST /api/audit/verify` finds the server's store clean: whatever a test sent,
 /// every chain, snapshot and index is intact.
 pub async fn assert_store_clean(server: &TestServer) {
