@@ -1,7 +1,8 @@
 //! Several nodes on one PostgreSQL database: two engines, each with its own store, locks and
 //! clock, sharing one database as two `serve` nodes do. The same approval fired on both at
 //! once has one winner; starts on both take distinct numbers with no gaps, also when each node
-//! has many starts of one workflow under way at once; a due timer fires
+//! has many starts of one workflow under way at once, and none loses a race for its number
+//! (none is computed twice); a due timer fires
 //! once; a schedule starts one instance per occurrence; an idempotency key used on both at
 //! once makes one instance. Only on PostgreSQL (`SOPFLOW_TEST_POSTGRES`): without it each
 //! test prints a SKIPPED line, and fails under `SOPFLOW_REQUIRE_POSTGRES`.
@@ -147,6 +148,10 @@ async fn the_same_approval_fired_on_two_nodes_at_once_has_one_winner() {
         "{CLAIMS} contested approvals on two nodes in {took:?} ({stale} losers refused as stale)"
     );
     assert!(stale > 0, "the tied fires lose as stale");
+    assert!(
+        one.engine.lost_races() + two.engine.lost_races() > 0,
+        "fires that met each other in the database are counted as lost races"
+    );
     let approved = one
         .engine
         .list(Query {
@@ -279,6 +284,13 @@ async fn many_concurrent_starts_of_one_workflow_on_two_nodes_take_every_number_o
         }
     }
     let total = 2 * TASKS * STARTS;
+    // Numbered under the database's lock of the counts, no start lost its number to the
+    // other node and was computed again.
+    assert_eq!(
+        (one.engine.lost_races(), two.engine.lost_races()),
+        (0, 0),
+        "starts computed again after losing a race"
+    );
     eprintln!(
         "{total} starts of one workflow, {TASKS} at a time on each of two nodes, in {:?}",
         started.elapsed()

@@ -353,7 +353,7 @@ async fn run_instance(engine: &Engine, pacer: &Pacer, i: usize) -> String {
             assert!(outcome.instance.finished);
         }
     }
-    id.to_string().to_string()
+    id.to_string()
 }
 
 /// Runs `instances` instances through their routes from 64 clients and checkpoints.

@@ -270,7 +270,7 @@ impl EngineDriver {
                     .start(WORKFLOW, StartRequest::new(actor))
                     .await
                     .expect("starts");
-                self.instance = Some(outcome.instance.id.to_string().to_string().to_string());
+                self.instance = Some(outcome.instance.id.to_string());
             }
             (Some(event), Some(id)) => {
                 engine

@@ -39,9 +39,11 @@ mod committer;
 mod error;
 mod inbox;
 mod migrate;
+mod names;
 mod numbering;
 mod outbox;
 mod reload;
+mod starts;
 mod subscribe;
 mod timers;
 mod versions;
@@ -62,6 +64,7 @@ use crate::script::{Limits, Sandbox};
 use crate::store::{Committed, Options, Query, Store, StoreLocation, StoredDefinition};
 use chrono::{DateTime, Utc};
 use committer::{CommitError, Committer};
+use names::{Name, Numbering};
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -368,8 +371,12 @@ struct Inner {
     parameters: crate::catalog::Parameters,
     clock: Arc<dyn Clock>,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// On a store that takes numbers in the commit, the numbers handed out and pending.
+    /// On a store that takes numbers in the commit, the numbers handed out and pending
+    /// (children's), and the starts waiting for theirs.
     counters: Arc<numbering::Counters>,
+    starts: starts::Queues,
+    /// Commands computed again because their commit lost a race with another node's.
+    lost_races: std::sync::atomic::AtomicU64,
     /// Ids this engine has seen stored (instances are never removed), so that resolving one
     /// again needs no read of the store; at most [`KNOWN_IDS`], then forgotten all at once.
     known: Mutex<std::collections::HashSet<String>>,
@@ -481,6 +488,8 @@ impl Engine {
                 clock: config.clock,
                 locks: Mutex::new(HashMap::new()),
                 counters: Arc::default(),
+                starts: starts::Queues::default(),
+                lost_races: std::sync::atomic::AtomicU64::new(0),
                 known: Mutex::default(),
                 definitions: config.definitions,
                 location: config.store.redacted(),
@@ -490,6 +499,16 @@ impl Engine {
                 routed: tokio::sync::watch::Sender::new(0),
             }),
         })
+    }
+
+    /// How many commands this engine has computed again because their commit lost a race
+    /// with another node's on the store they share (a step, a number or an idempotency key
+    /// taken first, a deadlock the database broke): a measure of contention between nodes.
+    /// Always 0 on a store only one process opens.
+    pub fn lost_races(&self) -> u64 {
+        self.inner
+            .lost_races
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The engine's current time (its clock's).
@@ -565,85 +584,49 @@ impl Engine {
             return Ok(outcome);
         }
         let definition = self.inner.versions.latest(workflow)?;
-        // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under this
-        // workflow's lock and kept only once the start is admitted, so a refused start uses
-        // none. On sled the lock covers the pure step and the recording of the numbers. On a
-        // store that takes numbers in the commit (shared by several nodes) it covers handing
-        // out the next numbers (after those of this node's starts still being committed: see
-        // `numbering`), the pure step and sending the step to the committer, so that this
-        // node's starts of one workflow reach it in number order; not the commit itself.
-        let numbering = self.lock(&numbering_lock(workflow)).await;
-        let in_commit = self.inner.store.numbers_in_commit();
         let at = self.now();
-        let name = {
-            let definition = definition.clone();
-            self.blocking_step(move |engine| engine.next_name(&definition, at))
-                .await?
-        };
-        let id = name.id.clone();
-        let command = Start {
-            id: id.clone(),
+        // Its id and readable number are given once its numbers are known.
+        let mut command = Start {
+            id: String::new(),
             actor: request.actor,
             data: request.data,
             business_key: request.business_key,
             parent: None,
             idempotency_key: request.idempotency_key,
             at,
-            number: name.readable.as_ref().map(|r| r.number.clone()),
+            number: None,
         };
-        let _lock = self.lock(&id).await;
-        let computed = self
-            .blocking_step(move |engine| {
-                let started = machine::start(&definition, &command, engine.sandbox())
-                    .map_err(EngineError::from)
-                    .and_then(|entry| {
-                        let snapshot =
-                            Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
-                        Ok(Committed::new(entry, snapshot)?)
-                    });
-                let mut step = match started {
-                    Ok(step) => step,
-                    Err(err) => {
-                        // Nothing was handed out after it: its numbers are the next start's.
-                        name.give_back();
-                        return Err(err);
-                    }
-                };
-                if !in_commit {
+        let step = if self.inner.store.numbers_in_commit() {
+            // A store shared by several nodes: numbered under its lock of the counts, in the
+            // commit (see `starts`).
+            self.start_numbered(definition, command).await?
+        } else {
+            // Numbers run 1, 2, 3... per workflow with no gaps: the next one is taken under
+            // this workflow's lock, which covers the pure step and the recording of the
+            // numbers, and kept only once the start is admitted, so a refused start uses none.
+            let numbering = self.lock(&numbering_lock(workflow)).await;
+            let name = {
+                let definition = definition.clone();
+                self.blocking_step(move |engine| engine.next_name(&definition, at))
+                    .await?
+            };
+            command.id = name.id.clone();
+            command.number = name.readable.as_ref().map(|r| r.number.clone());
+            let _lock = self.lock(&name.id).await;
+            let placed = self
+                .blocking_step(move |engine| {
+                    let entry = machine::start(&definition, &command, engine.sandbox())?;
+                    let snapshot =
+                        Instance::begin(&entry).map_err(crate::store::StoreError::from)?;
+                    let step = Committed::new(entry, snapshot)?;
                     engine.take_name(&name)?;
                     drop(numbering);
                     // A start causes nothing more (its state's children come with steps).
-                    return Ok((engine.commit_here(step)?, name));
-                }
-                step.numbers = Some(name.claim());
-                engine.noticed(&mut step)?;
-                // Into the committer (or claiming the direct path) under the lock, in number
-                // order; committed after it is released.
-                let direct = engine.inner.committer.claim_idle().map_err(commit_failed)?;
-                let placed = match direct {
-                    Some(direct) => {
-                        drop(numbering);
-                        direct
-                            .commit(std::slice::from_ref(&step))
-                            .map_err(commit_failed)?;
-                        Placed::Committed(step)
-                    }
-                    None => {
-                        let sent = engine
-                            .inner
-                            .committer
-                            .send(vec![step.clone()])
-                            .map_err(commit_failed)?;
-                        drop(numbering);
-                        Placed::Sent(sent, step)
-                    }
-                };
-                Ok((placed, name))
-            })
-            .await?;
-        let (placed, name) = computed;
-        let step = self.placed(placed).await?;
-        name.committed();
+                    engine.commit_here(step)
+                })
+                .await?;
+            self.placed(placed).await?
+        };
         self.remember(&step.entry.instance);
         Ok(Outcome {
             entry: step.entry,
@@ -1034,6 +1017,9 @@ impl Engine {
             match attempt().await {
                 Err(EngineError::Store(err)) if err.lost_race() && began.elapsed() < RETRY_FOR => {
                     tries += 1;
+                    self.inner
+                        .lost_races
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // A pause of a few hundred microseconds per try (up to 3 ms), spread so
                     // that two nodes that collided do not collide again in step.
                     let spread = std::time::SystemTime::now()
@@ -1078,11 +1064,6 @@ impl Engine {
                 let copy = step.clone();
                 self.commit(vec![step]).await?;
                 Ok(copy)
-            }
-            Placed::Sent(sent, step) => {
-                sent.answer().await.map_err(commit_failed)?;
-                self.inner.committed.notify_one();
-                Ok(step)
             }
         }
     }
@@ -1271,58 +1252,29 @@ impl Engine {
         definition: &crate::definition::Definition,
         at: DateTime<Utc>,
     ) -> Result<Name, EngineError> {
-        use chrono::Datelike;
+        let numbering = Numbering::of(definition, at)?;
         let workflow = definition.workflow.id.as_str();
-        let format = match &definition.workflow.number {
-            None => None,
-            Some(format) => Some(
-                crate::definition::number::NumberFormat::parse(format.as_str()).map_err(
-                    |problems| EngineError::Definition {
-                        hash: definition.hash.clone(),
-                        detail: problems
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join("; "),
-                    },
-                )?,
-            ),
-        };
-        let local = definition.calendar.local(at);
-        let period = format.as_ref().map(|f| f.period(local.year()));
+        let period = numbering.period.as_deref();
         let store = &self.inner.store;
-        let (n, seq, ticket) = if store.numbers_in_commit() {
+        if store.numbers_in_commit() {
             let ticket = self.inner.counters.next(
                 workflow,
-                period.as_deref(),
+                period,
                 || store.last_number(workflow),
                 |period| store.last_sequence(workflow, period),
             )?;
             let seq = ticket.sequence.as_ref().map(|(_, seq)| *seq);
-            (ticket.n, seq, Some(Arc::new(ticket)))
+            let mut name = numbering.name(ticket.n, seq);
+            name.ticket = Some(Arc::new(ticket));
+            Ok(name)
         } else {
             let n = store.last_number(workflow)? + 1;
-            let seq = match &period {
+            let seq = match period {
                 Some(period) => Some(store.last_sequence(workflow, period)? + 1),
                 None => None,
             };
-            (n, seq, None)
-        };
-        let readable = match (format, period, seq) {
-            (Some(format), Some(period), Some(seq)) => Some(Readable {
-                number: format.render(local.year(), local.month(), seq),
-                period,
-                seq,
-            }),
-            _ => None,
-        };
-        Ok(Name {
-            workflow: workflow.to_string(),
-            n,
-            id: format!("{workflow}-{n}"),
-            readable,
-            ticket,
-        })
+            Ok(numbering.name(n, seq))
+        }
     }
 
     /// Records that an admitted start took `name`'s numbers; durable with the flush of its
@@ -1612,8 +1564,6 @@ fn check_cascade(batch: &[Committed]) -> Result<(), EngineError> {
 enum Placed {
     Committed(Committed),
     Waiting(Committed),
-    /// Handed to the committer already (a start, in number order), with a copy of the step.
-    Sent(committer::Sent, Committed),
 }
 
 fn commit_failed(err: CommitError) -> EngineError {
@@ -1737,53 +1687,4 @@ impl Drop for InstanceLock {
 /// The key of the lock under which a workflow's numbers are taken.
 fn numbering_lock(workflow: &str) -> String {
     format!("\0number\0{workflow}")
-}
-
-/// The names a new instance takes: its id (`workflow-N`) and, with a `number` format, its
-/// readable number and the count it takes in its period.
-#[derive(Debug, Clone)]
-struct Name {
-    workflow: String,
-    n: u64,
-    id: String,
-    readable: Option<Readable>,
-    /// On a store that takes numbers in the commit, the hand-out to settle (shared by the
-    /// name's copies).
-    ticket: Option<Arc<numbering::Ticket>>,
-}
-
-impl Name {
-    /// The name's numbers were committed (a store that takes numbers in the commit).
-    fn committed(&self) {
-        if let Some(ticket) = &self.ticket {
-            ticket.committed();
-        }
-    }
-
-    /// Gives the name's numbers back: its start was refused before anything was sent, and
-    /// the caller still holds the numbering lock (sled records nothing before that point).
-    fn give_back(&self) {
-        if let Some(ticket) = &self.ticket {
-            ticket.give_back();
-        }
-    }
-
-    /// The numbers this name takes, for a store that takes them in the commit.
-    fn claim(&self) -> crate::store::NumberClaim {
-        crate::store::NumberClaim {
-            workflow: self.workflow.clone(),
-            n: self.n,
-            sequence: self
-                .readable
-                .as_ref()
-                .map(|readable| (readable.period.clone(), readable.seq)),
-        }
-    }
-}
-
-#[derive(Debug, Clone)]
-struct Readable {
-    period: String,
-    seq: u64,
-    number: String,
 }

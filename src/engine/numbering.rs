@@ -1,55 +1,36 @@
-//! Instance numbers on a store that takes them in the commit (PostgreSQL), handed out without
-//! waiting for the commits of the starts before.
+//! The numbers of children named by a step, on a store that takes numbers in the commit
+//! (PostgreSQL), handed out without waiting for the commits of the starts before. (A
+//! start of its own is numbered under the store's lock of the counts instead: `starts`.)
 //!
 //! Ids run `workflow-1, -2, ...` and readable numbers' `{seq}` run 1, 2, ... per period, with
 //! no gaps and none twice, across every node sharing the database. The database decides: a
-//! start's commit moves each count on only if the claimed number is still the next one (a
-//! compare-and-set, `store::postgres::commit`), so **a number whose predecessor is not
-//! committed never commits**: its commit fails with `StoreError::Conflict`, writes nothing, and
-//! [`Engine::retrying`](super::Engine) computes the start again with a fresh number.
+//! commit that names a child moves each count on only if the claimed number is still the
+//! next one (a compare-and-set, `store::postgres::commit`), so **a number whose predecessor
+//! is not committed never commits**: its commit fails with `StoreError::Conflict`, writes
+//! nothing, and [`Engine::retrying`](super::Engine) computes the command again with a fresh
+//! number.
 //!
-//! What this module keeps is only a guess at the next number, so that one node's starts of
+//! What this module keeps is only a guess at the next number, so that one node's children of
 //! one workflow need not wait for each other's commits. Per workflow, [`Counters`] holds the
 //! last number (and per period the last `{seq}`) this node has handed out and not yet seen
-//! settled. A start takes the next one under its workflow's numbering lock, sends its step to
-//! the committer while still holding that lock (so one node's starts of a workflow reach the
-//! committer in number order, and the committer checks a batch's several claims of one
-//! workflow in number order within one transaction), and releases the lock before the commit.
-//! The guess falls back to the store's counts:
+//! settled. A child takes the next one under its workflow's numbering lock. The guess falls
+//! back to the store's counts:
 //!
 //! - when nothing is pending (the last ticket settled), so a node that was quiet picks up the
 //!   numbers other nodes took meanwhile;
-//! - after any failed commit of a ticket (a lost race with another node, a start that reached
-//!   the database before its predecessor: the direct commit path runs beside the pipeline, so
-//!   that can happen; or any other failure): the counter is forgotten, and the next start reads
-//!   what the database holds.
+//! - after any failed commit of a ticket (a lost race with another node or with a start, or
+//!   any other failure): the counter is forgotten, and the next hand-out reads what the
+//!   database holds.
 //!
-//! A start refused by its workflow (or failing before its step is sent) gives its number back
-//! while it still holds the lock: nothing was handed out after it, so the count steps back.
-//! Children named by a command's step take tickets too, settled when the command's batch is.
+//! Children are named by a command's step and settled when the command's batch is.
 //!
-//! Before this, a start held the numbering lock across its commit, so one node's starts of one
-//! workflow committed one at a time, and steps/s was capped near 8 per commit latency on the
-//! permit workload of `benches/store-compare.sh` (a start every 8 steps; ~8 of 10 connections
-//! idle at 64 clients). The same script (2 cores, other builds running beside it, so the
-//! absolute figures are loose), steps/s at 1/16/64 clients, lock across the commit then
-//! handed out ahead: one node 440/1114/1110 then 630/1946/3523; two nodes, whose starts of one
-//! workflow still race each other's compare-and-set (a lost race costs a batch split and a
-//! retry), 662/846/752 then 617/879/847.
-//!
-//! Why two nodes were slower than one (1,166 against 3,867 steps/s at 64 clients), measured with
-//! `pg_stat_statements` over a 2-node run: the compare-and-set waited for the other node's
-//! transaction, which held the count's row from its claim to its COMMIT (1,147 claims took
-//! 1,955 ms of server time, 1.7 ms each, and 403 of them lost), and every lost race split its
-//! whole batch into one commit per caller on the committer's only writer thread, holding up
-//! every other step. Now the claims go in one pipeline with their rows and the COMMIT (the row
-//! is held for one statement and the flush), in a committer lane of their own, and a lost
-//! race fails only the caller it names. Two nodes then did 2,228-3,007 steps/s against one
-//! node's 4,101-5,237 in the same runs: still slower. About one start in five still loses
-//! its number to the other node (493 reads of the counts after a loss in 6 s, against about
-//! 2,500 starts) and is computed again after a pause. Left open: numbers handed out without a
-//! guess (the count's row held from reading it to the commit, across nodes) or in blocks per
-//! node, which would leave gaps.
+//! Starts were numbered this way too, before `starts`. Holding the numbering lock across the
+//! commit had capped one node's starts of one workflow at one per commit; handing numbers out
+//! ahead lifted that (`benches/store-compare.sh`, steps/s at 1/16/64 clients: one node
+//! 440/1114/1110 then 630/1946/3523), but two nodes' starts of one workflow raced each other's
+//! compare-and-set: about one start in five lost its number to the other node and was
+//! computed again after a pause, and two nodes did 2,228-3,007 steps/s against one node's
+//! 4,101-5,237. Children are rare beside starts, so their races are left to the retry.
 
 use crate::store::StoreError;
 use std::collections::HashMap;
@@ -175,28 +156,6 @@ impl Ticket {
     pub(super) fn committed(&self) {
         self.settled.store(true, Ordering::Release);
     }
-
-    /// Gives the numbers back before anything was sent to the store (the start was refused):
-    /// the caller still holds the numbering lock, so they are the last handed out and the
-    /// count steps back; if they are not (a counter forgotten meanwhile), it is forgotten.
-    pub(super) fn give_back(&self) {
-        let mut counters = self.counters.counters();
-        if let Some(counter) = counters.get_mut(&self.workflow)
-            && counter.last == Some(self.n)
-        {
-            counter.last = Some(self.n - 1);
-            if let Some((period, seq)) = &self.sequence {
-                match counter.sequences.get_mut(period) {
-                    Some(last) if *last == *seq => *last = seq - 1,
-                    _ => {
-                        counter.last = None;
-                        counter.sequences.clear();
-                    }
-                }
-            }
-            self.settled.store(true, Ordering::Release);
-        }
-    }
 }
 
 impl Drop for Ticket {
@@ -247,15 +206,15 @@ mod tests {
     }
 
     #[test]
-    fn a_failed_commit_falls_back_to_the_store_and_a_refusal_steps_back() {
+    fn a_failed_commit_falls_back_to_the_store() {
         let counters = Arc::new(Counters::default());
         let a = next(&counters, 0);
         let b = next(&counters, 0);
         assert_eq!((a.n, b.n), (1, 2));
-        b.give_back();
+        b.committed();
         drop(b);
         let c = next(&counters, 0);
-        assert_eq!(c.n, 2, "a refused start's number is the next one's");
+        assert_eq!(c.n, 3, "after those handed out and pending");
         drop(a); // failed: nothing settled it
         let d = next(&counters, 9);
         assert_eq!(d.n, 10, "after a failure, what the store holds");

@@ -457,6 +457,38 @@ pub trait Store: Send + Sync {
     fn numbers_in_commit(&self) -> bool {
         false
     }
+    /// Commits starts of `workflow` numbered on its counts as they are at the commit, which
+    /// the store holds against every other process sharing it from reading them to the
+    /// commit (PostgreSQL: their rows locked in the commit's own transaction), so that starts
+    /// on several nodes wait for each other's numbers rather than race for them. `number` is
+    /// given the last instance number and, with `period`, that period's last `{seq}`, and
+    /// returns the starts to commit, whose claims ([`Committed::numbers`]) follow those
+    /// counts; they are committed as one batch and returned. None: nothing is written.
+    ///
+    /// The default is for a store only one process opens (the engine's own lock then keeps
+    /// the counts): it reads them, records the claims with [`Store::set_last_number`] and
+    /// [`Store::set_last_sequence`], and commits.
+    fn commit_numbered(
+        &self,
+        workflow: &str,
+        period: Option<&str>,
+        number: &mut dyn FnMut(u64, Option<u64>) -> Vec<Committed>,
+    ) -> Result<Vec<Committed>, StoreError> {
+        let last = self.last_number(workflow)?;
+        let last_seq = match period {
+            Some(period) => Some(self.last_sequence(workflow, period)?),
+            None => None,
+        };
+        let batch = number(last, last_seq);
+        for claim in batch.iter().filter_map(|step| step.numbers.as_ref()) {
+            self.set_last_number(&claim.workflow, claim.n)?;
+            if let Some((period, seq)) = &claim.sequence {
+                self.set_last_sequence(&claim.workflow, period, *seq)?;
+            }
+        }
+        self.commit(&batch)?;
+        Ok(batch)
+    }
     /// The last `{seq}` of `workflow`'s readable numbers in `period` (a year, or `""` for a
     /// count that never restarts); 0 before the first.
     fn last_sequence(&self, workflow: &str, period: &str) -> Result<u64, StoreError>;

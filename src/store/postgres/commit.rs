@@ -121,8 +121,29 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
     if batch.is_empty() {
         return Ok(());
     }
-    let rows = Rows::of(batch)?;
     let client = connection.client().await?;
+    write(connection, client, batch, false).await
+}
+
+/// Writes `batch` on `client` and commits it, as [`commit`] does; `begun`: a transaction is
+/// open on the client already (`numbered`, which holds the counts the batch claims), so the
+/// claims, the rows and `COMMIT` go in one pipeline without `BEGIN`. The transaction ends
+/// either way: `COMMIT` after a failed statement rolls it back.
+pub(super) async fn write(
+    connection: &Connection,
+    client: deadpool_postgres::Object,
+    batch: &[Committed],
+    begun: bool,
+) -> Result<(), StoreError> {
+    let rows = match Rows::of(batch) {
+        Ok(rows) => rows,
+        Err(err) => {
+            if begun {
+                super::numbered::abandon(client).await;
+            }
+            return Err(err);
+        }
+    };
     let written = async {
         let write = client.prepare_cached(WRITE).await?;
         let params: [&Param; 20] = [
@@ -147,7 +168,7 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
             &rows.outbox_seq,
             &rows.outbox_notices,
         ];
-        if rows.numbers.is_empty() {
+        if rows.numbers.is_empty() && !begun {
             // One statement, its own transaction: durable when the server answers.
             return client.execute(&write, &params).await.map(|_| Ok(()));
         }
@@ -162,10 +183,13 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
             .map(|claim| (claim, claim.number_params(), claim.sequence_params()))
             .collect();
         let mut pipeline: Vec<Pending<'_>> = Vec::new();
-        let mut claimants = vec![None];
-        pipeline.push(Box::pin(async {
-            client.batch_execute("BEGIN").await.map(|()| 0)
-        }));
+        let mut claimants = Vec::new();
+        if !begun {
+            pipeline.push(Box::pin(async {
+                client.batch_execute("BEGIN").await.map(|()| 0)
+            }));
+            claimants.push(None);
+        }
         for (claim, number, sequence) in &claims {
             pipeline.push(Box::pin(client.execute(&take_number, number)));
             claimants.push(Some(*claim));
@@ -195,40 +219,56 @@ pub(super) async fn commit(connection: &Connection, batch: &[Committed]) -> Resu
         }
     }
     .await;
+    if matches!(written, Ok(Ok(()))) {
+        return Ok(());
+    }
+    // A failed pipeline's `COMMIT` rolled the transaction back, unless the failure came before
+    // it was sent: on a transaction opened before (`begun`), make sure it is over.
+    if begun {
+        super::numbered::abandon(client).await;
+    } else {
+        drop(client);
+    }
     match written {
         Ok(result) => result,
-        Err(err) if is_unique_violation(&err) => {
-            drop(client);
-            Err(conflict(connection, batch, &err).await)
+        Err(err) if is_unique_violation(&err) => Err(conflict(connection, batch, &err).await),
+        Err(err) => Err(failed(connection, err)),
+    }
+}
+
+/// A statement's failure as a store error: a deadlock or serialization failure, which the
+/// server ended by rolling one transaction back, is [`StoreError::Contended`] (a lost race,
+/// computed again); anything else as [`Connection::error`] maps it.
+pub(super) fn failed(connection: &Connection, err: tokio_postgres::Error) -> StoreError {
+    if err.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
+        || err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+    {
+        StoreError::Contended {
+            store: connection.shown.clone(),
+            detail: err
+                .as_db_error()
+                .map(|db| db.message().to_string())
+                .unwrap_or_else(|| err.to_string()),
         }
-        Err(err)
-            if err.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED)
-                || err.code() == Some(&SqlState::T_R_SERIALIZATION_FAILURE) =>
-        {
-            Err(StoreError::Contended {
-                store: connection.shown.clone(),
-                detail: err
-                    .as_db_error()
-                    .map(|db| db.message().to_string())
-                    .unwrap_or_else(|| err.to_string()),
-            })
-        }
-        Err(err) => Err(connection.error(err)),
+    } else {
+        connection.error(err)
     }
 }
 
 /// A statement's parameter.
-type Param = dyn tokio_postgres::types::ToSql + Sync;
+pub(super) type Param = dyn tokio_postgres::types::ToSql + Sync;
 
 /// A statement sent and its answer still to come.
-type Pending<'a> =
-    std::pin::Pin<Box<dyn Future<Output = Result<u64, tokio_postgres::Error>> + Send + 'a>>;
+pub(super) type Pending<'a, T = u64> =
+    std::pin::Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
 
 /// Awaits every statement of `pipeline`, the first poll of each in order (which is when
 /// tokio-postgres sends it), so that the server receives them in order, each without waiting
 /// for the answer to the one before; their answers in the same order.
-async fn in_order(mut pipeline: Vec<Pending<'_>>) -> Vec<Result<u64, tokio_postgres::Error>> {
-    let mut answers: Vec<Option<Result<u64, tokio_postgres::Error>>> =
+pub(super) async fn in_order<T>(
+    mut pipeline: Vec<Pending<'_, T>>,
+) -> Vec<Result<T, tokio_postgres::Error>> {
+    let mut answers: Vec<Option<Result<T, tokio_postgres::Error>>> =
         pipeline.iter().map(|_| None).collect();
     std::future::poll_fn(|cx| {
         let mut waiting = false;

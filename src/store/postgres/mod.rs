@@ -4,6 +4,7 @@
 //! - `connection`: the store's own tokio runtime, the pool, and errors.
 //! - `schema`: refinery migrations and the format check.
 //! - `commit`: the write path, one durable transaction per batch.
+//! - `numbered`: starts numbered under their counts' locks, in their commit's transaction.
 //! - `reads`: reads by key and queries.
 //! - `scan`: cursors for audits, and the check of derived records.
 //! - `outbox`: routing, the delivery queue, dead letters, the feed and people's notices.
@@ -28,6 +29,7 @@
 
 mod commit;
 mod connection;
+mod numbered;
 mod outbox;
 mod reads;
 mod scan;
@@ -232,9 +234,25 @@ impl Store for PgStore {
             .run(reads::advance_schedule_mark(&self.connection, key, at))
     }
 
-    /// True: a start's numbers are a compare-and-set in its commit (see `commit`).
+    /// True: a start's numbers are a compare-and-set in its commit (see `commit`), on counts
+    /// locked in its transaction (`numbered`).
     fn numbers_in_commit(&self) -> bool {
         true
+    }
+
+    /// The counts locked in the commit's transaction (see `numbered`).
+    fn commit_numbered(
+        &self,
+        workflow: &str,
+        period: Option<&str>,
+        number: &mut dyn FnMut(u64, Option<u64>) -> Vec<Committed>,
+    ) -> Result<Vec<Committed>, StoreError> {
+        self.connection.run(numbered::commit_numbered(
+            &self.connection,
+            workflow,
+            period,
+            number,
+        ))
     }
 
     fn schedule_mark(&self, key: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
