@@ -39,17 +39,17 @@
 //! ([`Store::concurrent_commits`] above 1: PostgreSQL, one connection each) gets no pipeline:
 //! that many lane threads each take every job queued and commit it as one batch, so several
 //! batches are in flight at once instead of the pipeline's one (its syncer would have
-//! nothing to do). Steps that claim numbers (starts, children) go to one more lane of their
-//! own, so that they reach the store in the order they were sent, number order, as the
-//! store's compare-and-set wants (`engine::numbering`). Every lane answers only after its
+//! nothing to do). Steps that claim numbers (children named by a step; a start is numbered in
+//! its own transaction, `engine::starts`) go to one more lane of their own, so that they reach
+//! the store in the order they were sent, number order, as the store's compare-and-set wants
+//! (`engine::numbering`). Every lane answers only after its
 //! commit returned, so the invariant above holds as it does for the pipeline. The steps of one
 //! instance are never in two lanes at once: the engine holds the instance's lock until its
 //! commit is answered.
 //!
-//! `examples/store_load.rs` on PostgreSQL, one node, 64 clients, the two run back to back (2
-//! cores shared with other builds): 3,115 acknowledged steps/s with one lane (the pipeline's
-//! shape), 4,645 with eight; pgbench's single-row insert-and-commit did 9,050 and 7,515 tx/s
-//! just before and after (51-62%).
+//! How many lanes is the store's to say, and measured: for PostgreSQL two
+//! (`store::postgres::connection::COMMIT_LANES` has the figures), one committing while the
+//! next batch gathers.
 //!
 //! On a store shared by several processes (PostgreSQL), a batch's commit may lose a race
 //! with another node's: a step whose (instance, seq) the other took first, a number or an

@@ -21,8 +21,16 @@ const POOL_SIZE: usize = 16;
 /// How many batches the engine commits at once ([`Store::concurrent_commits`]), each holding
 /// a connection of the pool while the server works on it.
 ///
+/// Two: one batch is committed while the next gathers, and batches grow with the load.
+/// More lanes split the same steps into more, smaller batches, each costing the server a
+/// statement and the node a thread hand-off. `examples/store_load.rs` (PostgreSQL on the same
+/// 2 cores, nothing else running), steps/s with 8 lanes then 2, two runs each: one node at 16
+/// clients 4,352 and 4,379 then 6,116 and 5,506; at 64 clients 6,631 and 6,964 then 8,753
+/// and 7,744; two nodes at 64 clients 5,277 and 4,853 then 7,060 and 6,252. One lane did
+/// about as well as two at 64 clients and worse at 16.
+///
 /// [`Store::concurrent_commits`]: crate::store::Store::concurrent_commits
-pub(super) const COMMIT_LANES: usize = 8;
+pub(super) const COMMIT_LANES: usize = 2;
 
 /// How long a command waits for a connection before it fails as unreachable.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

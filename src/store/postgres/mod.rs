@@ -165,7 +165,7 @@ impl Store for PgStore {
         Ok(())
     }
 
-    /// Eight (`COMMIT_LANES`): each commit holds one of the pool's connections while it
+    /// Two (`COMMIT_LANES`, measured): each commit holds one of the pool's connections while it
     /// waits for the server, and the rest of the pool is left to reads.
     fn concurrent_commits(&self) -> usize {
         connection::COMMIT_LANES
