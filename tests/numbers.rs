@@ -433,3 +433,60 @@ async fn crash_repair_does_not_start_a_child_twice() {
     assert_eq!(next.children[0].id, "pass_card-3");
     assert_eq!(next.children[0].number.as_deref(), Some("PC-2026-003"));
 }
+
+/// A readable number spelt like another workflow's instance id (`claim-1`, the first pass's
+/// number) names its instance as long as no instance has that id; once `claim-1` exists, the
+/// id wins. The engine tries a name spelt like an id as an id first, without resolving it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_number_spelt_like_another_workflows_id_names_its_instance_until_that_id_exists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let sources = dir.path().join("workflows");
+    std::fs::create_dir_all(&sources).expect("folder");
+    let workflow = |id: &str, number: &str| {
+        format!(
+            "id: {id}\ntitle: 通行证\nroles: {{clerk: 职员}}\n{number}initial: open\nstates:\n  \
+             open:\n    title: 办理中\n    on:\n      close: {{to: closed, roles: [clerk]}}\n  \
+             closed: {{title: 已办结, final: true}}\n"
+        )
+    };
+    std::fs::write(
+        sources.join("pass.yaml"),
+        workflow("pass", "number: \"claim-{seq}\"\n"),
+    )
+    .expect("writes");
+    std::fs::write(sources.join("claim.yaml"), workflow("claim", "")).expect("writes");
+    let engine =
+        Engine::open(support::store_config(&dir.path().join("data")).sources(vec![sources]))
+            .await
+            .expect("opens");
+    let clerk = || Actor::new("li", ["clerk"]);
+    let pass = engine
+        .start("pass", StartRequest::new(clerk()))
+        .await
+        .expect("starts")
+        .instance;
+    assert_eq!(pass.number.as_deref(), Some("claim-1"));
+    let fired = engine
+        .fire("claim-1", Fire::new("close", clerk()))
+        .await
+        .expect("the number names the pass");
+    assert_eq!(fired.instance.id, pass.id);
+    assert_eq!(fired.instance.state, "closed");
+
+    let claim = engine
+        .start("claim", StartRequest::new(clerk()))
+        .await
+        .expect("starts")
+        .instance;
+    assert_eq!(claim.id, "claim-1");
+    let fired = engine
+        .fire("claim-1", Fire::new("close", clerk()))
+        .await
+        .expect("the id names the claim");
+    assert_eq!(fired.instance.id, "claim-1");
+    let unknown = engine.fire("claim-9", Fire::new("close", clerk())).await;
+    assert!(
+        matches!(unknown, Err(sopflow::EngineError::UnknownInstance { .. })),
+        "{unknown:?}"
+    );
+}

@@ -642,8 +642,33 @@ impl Engine {
         check_object(request.not_an_object)?;
         check_size(&request.payload)?;
         check_key("idempotency_key", request.idempotency_key.as_deref())?;
-        let id = &self.resolve_blocking(id).await?;
-        let result = self.retrying(|| self.fire_once(id, request.clone())).await;
+        let named = id;
+        // An id this engine has not seen yet (stored by another node, or before a restart)
+        // is not read once to resolve it and again by its step: the step's own read finds
+        // it. Only when that read finds nothing is the name resolved (a readable number
+        // spelt like an id). With an idempotency key, whose answer is looked up by id before
+        // the step, the name is resolved first.
+        let guessed = match self.known_id(named)? {
+            Some(_) => false,
+            None => request.idempotency_key.is_none() && self.looks_like_id(named),
+        };
+        let mut id = if guessed {
+            named.to_string()
+        } else {
+            self.resolve_blocking(named).await?
+        };
+        let mut result = self.retrying(|| self.fire_once(&id, request.clone())).await;
+        if guessed {
+            match &result {
+                Err(EngineError::UnknownInstance { .. }) => {
+                    id = self.resolve_blocking(named).await?;
+                    result = self.retrying(|| self.fire_once(&id, request.clone())).await;
+                }
+                Ok(_) => self.remember(&id),
+                Err(_) => {}
+            }
+        }
+        let id = &id;
         // With a key, a refusal may come from reading the instance just after another node
         // committed the same command (its key was not there yet when this one looked): the
         // answer is then that command's.
@@ -783,6 +808,16 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownInstance {
                 id: name.to_string(),
             })
+    }
+
+    /// Whether `name` is spelt as an instance id of a workflow this engine has loaded
+    /// (`hot_work_permit-3`, a child's `renovation_approval-2000001.7.1`), so most likely one.
+    fn looks_like_id(&self, name: &str) -> bool {
+        name.rsplit_once('-').is_some_and(|(workflow, n)| {
+            !n.is_empty()
+                && n.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+                && self.inner.versions.latest(workflow).is_ok()
+        })
     }
 
     /// Whether `id` is an instance id seen stored (so an id, whatever numbers are spelt so).
