@@ -450,8 +450,9 @@ pub trait Store: Send + Sync {
     /// [`Committed::numbers`]: it moves each count on only if the claimed number is still the
     /// next one, and otherwise refuses the batch with [`StoreError::Conflict`] (so numbers
     /// stay without gaps across processes sharing the store; a claim whose predecessor is not
-    /// committed yet is refused likewise, so the engine may hand a start's numbers out before
-    /// the start before it is committed). The engine then never calls
+    /// committed yet is refused likewise, so the engine may hand a child's numbers out before
+    /// the start before it is committed; a start of its own is numbered with
+    /// [`Store::commit_numbered`]). The engine then never calls
     /// [`Store::set_last_number`] or [`Store::set_last_sequence`]. False: the engine records
     /// numbers with those, under its own lock, before the commit (sled).
     fn numbers_in_commit(&self) -> bool {

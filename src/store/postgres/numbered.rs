@@ -14,7 +14,8 @@
 //!
 //! The rows are held from the lock to the commit (two round trips and the computing of the
 //! starts, which the engine gathers per workflow, so one transaction numbers every start
-//! that arrived meanwhile). `engine::numbering` has the figures that led here.
+//! that arrived meanwhile, those that arrive while it waits for the lock included).
+//! `engine::starts` has the figures.
 
 use super::commit::{Pending, failed, in_order, write};
 use super::connection::Connection;
