@@ -341,7 +341,7 @@ fn write_payout(dir: &Path) -> Vec<PathBuf> {
 /// Rewrites the stored sources of `hash` with `change`, keeping the key, with the engine
 /// closed.
 fn tamper(data: &Path, hash: &str, change: impl FnOnce(&mut StoredDefinition)) {
-    let db = sled::open(data).expect("sled opens");
+    let db = support::raw_sled(data);
     let tree = db.open_tree("definitions").expect("tree");
     let bytes = tree.get(hash.as_bytes()).expect("reads").expect("stored");
     let mut stored: StoredDefinition = serde_json::from_slice(&bytes).expect("json");

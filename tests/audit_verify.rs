@@ -82,7 +82,7 @@ fn log_key(id: &str, seq: u64) -> Vec<u8> {
 
 /// Opens the store's sled database directly (the engine is closed), as an intruder would.
 fn with_sled(data: &Path, change: impl FnOnce(&sled::Db)) {
-    let db = sled::open(data).expect("sled opens");
+    let db = support::raw_sled(data);
     change(&db);
     db.flush().expect("flush");
 }

@@ -488,16 +488,7 @@ async fn instance_numbers_run_on_per_workflow_across_restarts() {
 
     // A store from before: no numbers kept, instances numbered by sled's id generator.
     {
-        // sled's own threads let go of the folder a moment after the engine is dropped.
-        let data = dir.path().join("data");
-        let db = (0..250)
-            .find_map(|_| {
-                sled::open(&data).ok().or_else(|| {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                    None
-                })
-            })
-            .unwrap_or_else(|| sled::open(&data).expect("sled opens"));
+        let db = support::raw_sled(&dir.path().join("data"));
         db.drop_tree("numbers").expect("drops");
         db.flush().expect("flushes");
     }

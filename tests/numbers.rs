@@ -346,22 +346,10 @@ async fn an_old_style_child_id_still_works_after_reopening() {
     assert!(replayed.is_clean(), "{:?}", replayed.differences);
 }
 
-/// sled itself, once the engine that had it has let go (its threads close a moment after the
-/// last handle is dropped).
-fn sled_open(data: &Path) -> sled::Db {
-    for _ in 0..250 {
-        if let Ok(db) = sled::open(data) {
-            return db;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    sled::open(data).expect("sled opens")
-}
-
 /// Marks an instance as changed since the last checkpoint, as a crash between its step and
 /// the checkpoint leaves it: the next open replays it and re-runs its follow-ups.
 fn mark_dirty(data: &Path, id: &str) {
-    let db = sled_open(data);
+    let db = support::raw_sled(data);
     db.open_tree("dirty")
         .expect("tree")
         .insert(id.as_bytes(), &[])
@@ -410,7 +398,7 @@ async fn crash_repair_does_not_start_a_child_twice() {
     }
     // The second child's start was lost (its entries never reached the disk).
     {
-        let db = sled_open(&data);
+        let db = support::raw_sled(&data);
         let log = db.open_tree("log").expect("log");
         let mut prefix = b"pass_card-2".to_vec();
         prefix.push(0);

@@ -1,6 +1,8 @@
 //! Opening the store: a folder in use, missing, damaged or not ours gets a clear error and is
 //! left as it was.
 
+mod support;
+
 use sopflow::engine::{Config, Engine, EngineError, Fire, StartRequest};
 use sopflow::machine::{Actor, Refusal};
 use sopflow::store::StoreError;
@@ -117,7 +119,7 @@ async fn a_store_failure_while_committing_reaches_the_caller_typed() {
     let id = with_one_instance(&data).await;
     // Closed: damage the snapshot the next instance will have (`hot_work_permit-2`).
     {
-        let db = sled::open(&data).expect("sled opens");
+        let db = support::raw_sled(&data);
         let instances = db.open_tree("instances").expect("instances");
         instances
             .insert("hot_work_permit-2", b"{damaged".as_slice())
@@ -357,7 +359,7 @@ async fn snapshots_written_by_an_older_engine_are_rebuilt_from_the_log_once() {
     // Closed: make the store look as an engine before `started_by` and `roles` left it: the
     // snapshot without them, and no record of the snapshot shape.
     {
-        let db = sled::open(&data).expect("sled opens");
+        let db = support::raw_sled(&data);
         let instances = db.open_tree("instances").expect("instances");
         let mut snapshot: serde_json::Value = serde_json::from_slice(
             &instances

@@ -488,7 +488,8 @@ mod tests {
     fn damaged_store(dir: &std::path::Path) -> Arc<dyn Store> {
         drop(SledStore::open(dir, Options::default()).expect("creates"));
         {
-            let db = sled::open(dir).expect("sled opens");
+            // As the store opens it: sled lets go of its lock a moment after the store closes.
+            let db = crate::store::sled_store::open_sled(dir, "test", 1 << 20).expect("sled opens");
             let instances = db.open_tree("instances").expect("tree");
             instances
                 .insert("w-2", b"not json".as_slice())

@@ -1101,7 +1101,11 @@ impl Drop for SledStore {
 /// Opens sled. With our own lock held, sled's lock can only be held by a store of this process
 /// that is still closing (sled's background threads let go of it a moment after the last
 /// handle is dropped), so a busy lock is retried for a short while.
-fn open_sled(path: &Path, shown: &str, cache_bytes: u64) -> Result<sled::Db, StoreError> {
+pub(crate) fn open_sled(
+    path: &Path,
+    shown: &str,
+    cache_bytes: u64,
+) -> Result<sled::Db, StoreError> {
     let mut waited = std::time::Duration::ZERO;
     let step = std::time::Duration::from_millis(20);
     loop {

@@ -443,6 +443,19 @@ pub fn sled_only(test: &str) -> bool {
     false
 }
 
+/// The store's sled database opened directly, once the engine that had it is closed: sled's
+/// own threads let go of the folder's lock a moment after its last handle is dropped, so a
+/// busy lock is tried again for up to five seconds.
+pub fn raw_sled(data: &Path) -> sled::Db {
+    for _ in 0..250 {
+        if let Ok(db) = sled::open(data) {
+            return db;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    sled::open(data).expect("sled opens")
+}
+
 // ---- Several nodes on one database ----
 
 /// Two engines on one PostgreSQL database, as two `serve` nodes: each with its own store
