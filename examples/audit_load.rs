@@ -25,6 +25,14 @@
 //! VmHWM, from `/proc/self/status`) after opening, at every tenth of the walk, and at the
 //! end. `--cache-mib M` sets sled's page cache (`Config::cache_bytes`, 128 MiB by default)
 //! for the phases, to show which part of the peak is that cache.
+//!
+//! `--postgres URL` runs the phases on PostgreSQL instead: the sled store is first copied into
+//! that database as `sopflow store copy` does (timed, and checked by the digest of both sides),
+//! unless the database already holds its copy.
+//!
+//! ```sh
+//! cargo run --release --example audit_load -- 1000000 --postgres postgres://...
+//! ```
 
 #[path = "../benches/workflows/audit_store.rs"]
 mod audit_store;
@@ -37,6 +45,7 @@ use memory::memory;
 use sopflow::audit::export::{CsvRows, ExportQuery};
 use sopflow::clock::VirtualClock;
 use sopflow::engine::Engine;
+use sopflow::store::{Options, StoreLocation};
 use std::io::Write;
 use std::time::{Duration, Instant};
 
@@ -103,6 +112,7 @@ fn measure(
     built: &Built,
     phase: &str,
     cache_mib: Option<u64>,
+    postgres: Option<&str>,
 ) -> anyhow::Result<()> {
     let (rss_start, _) = memory();
     let clock = VirtualClock::new(as_of());
@@ -110,15 +120,21 @@ fn measure(
     if let Some(mib) = cache_mib {
         config.cache_bytes = mib * 1024 * 1024;
     }
+    if let Some(url) = postgres {
+        config = config.store(StoreLocation::Postgres(url.to_string()));
+    }
     let began = Instant::now();
     let engine = rt.block_on(Engine::open(config))?;
     let opened = began.elapsed();
     let (rss_open, hwm_open) = memory();
-    println!(
-        "{phase}: {} entries, sled cache {} MiB",
-        built.entries,
-        cache_mib.unwrap_or(128)
-    );
+    match postgres {
+        Some(_) => println!("{phase}: {} entries, on PostgreSQL", built.entries),
+        None => println!(
+            "{phase}: {} entries, sled cache {} MiB",
+            built.entries,
+            cache_mib.unwrap_or(128)
+        ),
+    }
     println!(
         "  Engine::open    {:8.1} ms; VmRSS {rss_start:.1} MiB before, {rss_open:.1} MiB after (VmHWM {hwm_open:.1} MiB)",
         ms(opened)
@@ -197,10 +213,14 @@ fn main() -> anyhow::Result<()> {
     let mut entries = None;
     let mut phase = None;
     let mut cache_mib = None;
+    let mut postgres = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--phase" => phase = Some(args.next().context("--phase needs a name")?.clone()),
+            "--postgres" => {
+                postgres = Some(args.next().context("--postgres needs a URL")?.clone());
+            }
             "--cache-mib" => {
                 cache_mib = Some(
                     args.next()
@@ -220,7 +240,9 @@ fn main() -> anyhow::Result<()> {
         }
     }
     let Some(entries) = entries else {
-        bail!("usage: audit_load N [--cache-mib M]   (N entries, a multiple of 10)");
+        bail!(
+            "usage: audit_load N [--cache-mib M] [--postgres URL]   (N entries, a multiple of 10)"
+        );
     };
     ensure!(
         entries > 0 && entries.is_multiple_of(audit_store::ENTRIES_PER_INSTANCE),
@@ -234,7 +256,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(phase) = phase {
         // A child: the store is there (the parent made sure).
         let built = audit_store::store(&rt, entries);
-        return measure(&rt, &built, &phase, cache_mib);
+        return measure(&rt, &built, &phase, cache_mib, postgres.as_deref());
     }
 
     let built = audit_store::store(&rt, entries);
@@ -255,6 +277,9 @@ fn main() -> anyhow::Result<()> {
             built.entries as f64 / took.as_secs_f64()
         );
     }
+    if let Some(url) = &postgres {
+        copy_into(&built, url)?;
+    }
     drop(rt);
     let exe = std::env::current_exe()?;
     for phase in ["verify", "export"] {
@@ -263,8 +288,47 @@ fn main() -> anyhow::Result<()> {
         if let Some(mib) = cache_mib {
             child.args(["--cache-mib", &mib.to_string()]);
         }
+        if let Some(url) = &postgres {
+            child.args(["--postgres", url]);
+        }
         let status = child.status().context("runs a phase")?;
         ensure!(status.success(), "the {phase} phase failed: {status}");
     }
+    Ok(())
+}
+
+/// Copies the built store into the database at `url`, as `sopflow store copy` does, unless it
+/// already holds histories (this store's copy, from an earlier run: the phases check that
+/// every entry is there and verifies).
+fn copy_into(built: &Built, url: &str) -> anyhow::Result<()> {
+    let target = StoreLocation::Postgres(url.to_string());
+    let to = sopflow::store::open(&target, Options::default())?;
+    if to.scan_log().next().is_some() {
+        println!("PostgreSQL      {} already holds a copy", target.redacted());
+        return Ok(());
+    }
+    let from = sopflow::store::open(
+        &StoreLocation::Sled(built.data()),
+        Options {
+            create: false,
+            ..Options::default()
+        },
+    )?;
+    let began = Instant::now();
+    let copied = sopflow::store::copy::copy(
+        from.as_ref(),
+        to.as_ref(),
+        &target.redacted(),
+        false,
+        &mut |_| {},
+    )?;
+    let took = began.elapsed();
+    println!(
+        "store copy      {:8.2} s: {} entries into PostgreSQL, {:.0} entries/s, digest {} on both sides",
+        took.as_secs_f64(),
+        copied.entries,
+        copied.entries as f64 / took.as_secs_f64(),
+        copied.digest.token()
+    );
     Ok(())
 }
