@@ -11,6 +11,48 @@ use std::fmt::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// `sopflow test`, as given on the command line.
+#[derive(Debug, clap::Args)]
+pub struct TestCommand {
+    /// Scenario files or folders [default: tests/scenarios/].
+    paths: Vec<PathBuf>,
+    /// Also report which transitions, timers and refusals the scenarios exercised.
+    #[arg(long)]
+    coverage: bool,
+    #[arg(long, default_value = "workflows")]
+    workflows: PathBuf,
+    #[arg(long, default_value = "rules")]
+    rules: PathBuf,
+    #[arg(long, default_value = "calendars")]
+    calendars: PathBuf,
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+}
+
+impl TestCommand {
+    /// Runs the scenarios against the workflows and rules, and the calendars when that folder
+    /// exists.
+    pub fn run(self) -> ExitCode {
+        let paths = if self.paths.is_empty() {
+            vec![PathBuf::from("tests/scenarios")]
+        } else {
+            self.paths
+        };
+        let mut sources = vec![self.workflows];
+        sources.extend(
+            [self.rules, self.calendars]
+                .into_iter()
+                .filter(|p| p.is_dir()),
+        );
+        test(TestArgs {
+            paths,
+            coverage: self.coverage,
+            format: self.format,
+            sources,
+        })
+    }
+}
+
 pub struct TestArgs {
     pub paths: Vec<PathBuf>,
     pub coverage: bool,
