@@ -518,12 +518,12 @@ mod tests {
     fn two_signatures_in_one_round_are_found_and_in_two_rounds_are_not() {
         let sign = |seq, to: &str, actor: &str| {
             let mut e = entry(seq, "review", "approve", to, actor);
-            e.signature = Some(Signature {
+            e.signature = Some(Box::new(Signature {
                 signer: 0,
                 role: "clerk".into(),
                 actor: actor.into(),
                 at: DateTime::<Utc>::UNIX_EPOCH,
-            });
+            }));
             e
         };
         let rules = [rule(RuleKind::DistinctSigners, &["review.approve"])];

@@ -373,12 +373,15 @@ impl Engine {
         .await;
         let entry = self.unless_failed(done, &names).await?;
         super::committed(&names);
-        let firing = entry.timer.unwrap_or_else(|| machine::entry::TimerFiring {
-            id: queued.timer.clone(),
-            due: queued.due,
-            title: None,
-            refused: None,
-        });
+        let firing = entry
+            .timer
+            .map(|t| *t)
+            .unwrap_or_else(|| machine::entry::TimerFiring {
+                id: queued.timer.clone(),
+                due: queued.due,
+                title: None,
+                refused: None,
+            });
         Ok(Some(Fired::Timer {
             instance: entry.instance.to_string(),
             timer: firing.id,

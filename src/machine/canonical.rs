@@ -338,12 +338,12 @@ mod tests {
                     passed: false,
                 },
             ],
-            signature: Some(Signature {
+            signature: Some(Box::new(Signature {
                 signer: 2,
                 role: text.into(),
                 actor: "li".into(),
                 at,
-            }),
+            })),
             audit: Some(AuditKind::Rejection),
             branch: Some(u32::MAX),
             signers: Some(vec![PendingSigner {
@@ -366,17 +366,17 @@ mod tests {
                 key: Some(text.into()),
                 number: None,
             }],
-            child: Some(ChildStatus {
+            child: Some(Box::new(ChildStatus {
                 id: "c-1".into(),
                 state: text.into(),
-            }),
-            timer: Some(TimerFiring {
+            })),
+            timer: Some(Box::new(TimerFiring {
                 id: "2-0".into(),
                 due: at,
                 title: Some(text.into()),
                 refused: None,
-            }),
-            migration: Some(Migration {
+            })),
+            migration: Some(Box::new(Migration {
                 from_version: "ef".repeat(32),
                 mapping: Mapping {
                     states: [(text.to_string(), "reviewed".to_string())]
@@ -390,7 +390,7 @@ mod tests {
                 approval: None,
                 dropped_signatures: Vec::new(),
                 kept_timers: vec![text.into()],
-            }),
+            })),
             business_key: Some(text.into()),
             parent: Some("p-1".into()),
             number: Some("DH-2026-0001".into()),
@@ -759,16 +759,16 @@ mod tests {
                     payload,
                     changes,
                     guards,
-                    signature,
+                    signature: signature.map(Box::new),
                     audit,
                     branch,
                     signers,
                     timers_armed,
                     timers_cancelled,
                     spawned,
-                    child,
-                    timer,
-                    migration,
+                    child: child.map(Box::new),
+                    timer: timer.map(Box::new),
+                    migration: migration.map(Box::new),
                     business_key: keys.0,
                     parent: keys.1,
                     number: keys.2,

@@ -39,6 +39,12 @@ pub enum EntryKind {
 }
 
 /// One step of an instance, appended once and never changed.
+///
+/// The parts only some kinds of step have (a signature, a child's end, a timer's firing, a
+/// migration) are boxed: an entry is moved a few times in each step (built, sealed, returned,
+/// batched), and boxing them makes it 568 bytes instead of 944, which took a tenth off the
+/// pure step (`cargo run --release --example four_step 3`: 1.35-1.50 µs against 1.55-1.60 µs,
+/// in runs taken alternately). Boxes are invisible to the stored JSON and to its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Entry {
     /// The instance it belongs to.
@@ -75,7 +81,7 @@ pub struct Entry {
     pub guards: Vec<GuardResult>,
     /// The signature this step added to the state's approval.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub signature: Option<Signature>,
+    pub signature: Option<Box<Signature>>,
     /// What a person's step was to an auditor (approval, rejection, decision), decided by the
     /// definition when the step was taken. Absent on the engine's own steps, and on entries
     /// recorded before it was kept.
@@ -99,13 +105,13 @@ pub struct Entry {
     pub spawned: Vec<SpawnedChild>,
     /// For [`EntryKind::ChildFinished`]: the child and the final state it reached.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub child: Option<ChildStatus>,
+    pub child: Option<Box<ChildStatus>>,
     /// For [`EntryKind::Timer`]: the timer that fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timer: Option<TimerFiring>,
+    pub timer: Option<Box<TimerFiring>>,
     /// For [`EntryKind::Migrate`]: the version before, the mapping, the approval after.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub migration: Option<Migration>,
+    pub migration: Option<Box<Migration>>,
     /// For the start: the business key (a contract or unit number) the instance is found by.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub business_key: Option<String>,
@@ -501,18 +507,30 @@ mod tests {
             branch: Some(1),
             signers: Some(vec![]),
             timers_cancelled: vec!["1-0".into()],
-            timer: Some(TimerFiring {
+            timer: Some(Box::new(TimerFiring {
                 id: "2-0".into(),
                 due: DateTime::parse_from_rfc3339("2026-11-28T08:00:00Z")
                     .expect("valid")
                     .with_timezone(&Utc),
                 title: None,
                 refused: None,
-            }),
+            })),
             idempotency_key: Some("k".into()),
             prev_hash: "00".into(),
             ..Entry::blank(EntryKind::Event, "approve", at)
         }
+    }
+
+    /// The rare parts stay boxed: a field of a few hundred bytes added inline would make every
+    /// step copy it several times (see the type's documentation).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn an_entry_stays_small_enough_to_move_cheaply() {
+        assert!(
+            std::mem::size_of::<Entry>() <= 600,
+            "Entry is {} bytes: box the parts only some steps have",
+            std::mem::size_of::<Entry>()
+        );
     }
 
     #[test]
@@ -620,12 +638,12 @@ mod tests {
             guard: "data.amount >= 15000".into(),
             passed: true,
         }];
-        entry.signature = Some(Signature {
+        entry.signature = Some(Box::new(Signature {
             signer: 0,
             role: "finance".into(),
             actor: "li".into(),
             at: time("2026-11-28T10:00:00Z"),
-        });
+        }));
         entry.audit = Some(AuditKind::Approval);
         entry.branch = Some(1);
         entry.signers = Some(vec![PendingSigner {
@@ -648,16 +666,16 @@ mod tests {
             key: Some("expense-1.1.1".into()),
             number: Some("P-2026-0003".into()),
         }];
-        entry.child = Some(ChildStatus {
+        entry.child = Some(Box::new(ChildStatus {
             id: "permit-2".into(),
             state: "done".into(),
-        });
-        entry.timer = Some(TimerFiring {
+        }));
+        entry.timer = Some(Box::new(TimerFiring {
             id: "0-0".into(),
             due: time("2026-11-28T09:30:00Z"),
             title: Some("提醒".into()),
             refused: Some("guard".into()),
-        });
+        }));
         entry.business_key = Some("EX-1".into());
         entry.parent = Some("site-1".into());
         entry.number = Some("EX-2026-0001".into());

@@ -200,7 +200,7 @@ impl Instance {
         // A signature belongs to the approval of the state the step started in; entering a
         // state then replaces that approval with the new state's (or none).
         if let (Some(signature), Some(progress)) = (&entry.signature, &mut self.approval) {
-            progress.signatures.push(signature.clone());
+            progress.signatures.push(Signature::clone(signature));
         }
         if entry.entered {
             self.approval = entry.signers.as_ref().map(|signers| ApprovalProgress {

@@ -549,7 +549,7 @@ fn work_out(
     entry.changes = set;
     entry.timers_armed = armed;
     entry.timers_cancelled = cancelled;
-    entry.migration = Some(Migration {
+    entry.migration = Some(Box::new(Migration {
         from_version: instance.version.clone(),
         mapping: mapping.clone(),
         comment: command.comment.clone(),
@@ -560,7 +560,7 @@ fn work_out(
             .map(|a| a.dropped.clone())
             .unwrap_or_default(),
         kept_timers: kept,
-    });
+    }));
     entry.seal();
     Move {
         plan,

@@ -20,12 +20,13 @@
 //! On the four-step workload (10,000 instances in flight; `cargo run --release --example
 //! four_step 3`, which also counts one instance's allocations): 3, 12, 3 and 3 allocations
 //! (review, approve with its guard `data.amount < 15000`, pay, close; 5.2 on average, against
-//! 12.2 with `String` texts), and 1.43-1.76 µs per step in back-to-back runs (2.0-2.4 µs
-//! before); criterion (`cargo bench --bench runtime -- four_step/`) gives 1.57 µs (1.52-1.61),
-//! beside 5.4 µs per XState `actor.send` (`node benches/xstate/four_step.mjs`), 3.5 times
-//! faster. The 1.3 µs aimed at is not reached: `perf` puts a fifth of a step in SHA-256 of the
-//! ~600-byte canonical JSON, which the stored format fixes, and most of the rest in writing
-//! that JSON and copying the entry's texts.
+//! 12.2 with `String` texts), and 1.35-1.50 µs per step (1.55-1.60 µs before the entry's rare
+//! parts were boxed, see [`Entry`]); criterion (`cargo bench --bench runtime -- four_step/`)
+//! gives 1.39-1.55 µs, beside 5.7-6.5 µs per XState `actor.send` in the same run
+//! (`benches/compare-xstate.sh`), 3.7-4.2 times faster. The 1.3 µs aimed at is not reached:
+//! `perf` puts a fifth of a step in SHA-256 of the ~600-byte canonical JSON, which the stored
+//! format fixes, a tenth in copying entries, and most of the rest in the allocator and in
+//! writing that JSON.
 
 use super::access::{self, acting_role, names};
 use super::approval::{self, dedup};
@@ -209,7 +210,7 @@ pub fn step(
     entry.payload = payload;
     entry.changes = changes;
     entry.guards = guards;
-    entry.signature = decision.signature;
+    entry.signature = decision.signature.map(Box::new);
     entry.idempotency_key = command.idempotency_key.clone();
     entry.seal();
     Ok(entry)
@@ -224,10 +225,10 @@ pub fn child_finished(instance: &Instance, child: &str, state: &str, at: DateTim
         SYSTEM_ROLE,
         at,
     );
-    entry.child = Some(super::entry::ChildStatus {
+    entry.child = Some(Box::new(super::entry::ChildStatus {
         id: child.to_string(),
         state: state.to_string(),
-    });
+    }));
     entry.seal();
     entry
 }

@@ -57,10 +57,10 @@ pub fn fire_timer(
     if !entry.timers_cancelled.contains(&firing.id) {
         entry.timers_cancelled.push(firing.id.clone());
     }
-    entry.timer = Some(TimerFiring {
+    entry.timer = Some(Box::new(TimerFiring {
         refused: entry.timer.take().and_then(|t| t.refused),
         ..firing
-    });
+    }));
     entry.seal();
     Ok(entry)
 }
@@ -74,9 +74,9 @@ fn lapsed(instance: &Instance, command: &Command, firing: &TimerFiring, why: &Re
         SYSTEM_ROLE,
         command.at,
     );
-    entry.timer = Some(TimerFiring {
+    entry.timer = Some(Box::new(TimerFiring {
         refused: Some(format!("{} ({})", why, why.code())),
         ..firing.clone()
-    });
+    }));
     entry
 }
