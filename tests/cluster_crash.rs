@@ -974,10 +974,15 @@ fn set_async_commit(server: &str, database: &str) -> LazyWalWriter {
 }
 
 /// Sets `wal_writer_delay` back to its default when dropped (the cluster serves other tests).
+/// Not while a failed run unwinds: a second panic would abort the test binary, and a lazy WAL
+/// writer changes only asynchronous commits, which no other test makes.
 struct LazyWalWriter(String);
 
 impl Drop for LazyWalWriter {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
         admin(&self.0, "ALTER SYSTEM RESET wal_writer_delay".to_string());
         admin(&self.0, "SELECT pg_reload_conf()".to_string());
     }
