@@ -25,8 +25,8 @@
 //! gives 1.39-1.55 µs, beside 5.7-6.5 µs per XState `actor.send` in the same run
 //! (`benches/compare-xstate.sh`), 3.7-4.2 times faster. The 1.3 µs aimed at is not reached:
 //! `perf` puts a fifth of a step in SHA-256 of the ~600-byte canonical JSON, which the stored
-//! format fixes, a tenth in copying entries, and most of the rest in the allocator and in
-//! writing that JSON.
+//! format fixes, a tenth in copying memory (entries, most of it), and most of the rest in the
+//! allocator and in writing that JSON.
 
 use super::access::{self, acting_role, names};
 use super::approval::{self, dedup};
